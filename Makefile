@@ -1,0 +1,71 @@
+# The two commands: `make run` and `make test`. Both set up what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+
+CLIENT_SRC := $(shell find client/src client/public -type f 2>/dev/null) \
+	$(wildcard client/index.html client/vite.config.* client/tsconfig*.json \
+	  client/tailwind.config.* client/postcss.config.* client/package.json)
+
+.PHONY: setup run test lint typecheck pytest client-test client-types e2e screenshots \
+	bench bench-quick clean
+
+setup: $(STAMP) client/dist/index.html
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+client/node_modules/.installed-stamp: client/package-lock.json
+	cd client && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+client/dist/index.html: client/node_modules/.installed-stamp $(CLIENT_SRC)
+	cd client && npm run build
+	@touch $@
+
+run: setup
+	$(BIN)/tokenbank dev --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+client-test: client/node_modules/.installed-stamp
+	cd client && npm test
+
+# Regenerate the web client's API types from the app's OpenAPI schema.
+client-types: $(STAMP) client/node_modules/.installed-stamp
+	$(BIN)/tokenbank openapi > client/openapi.json
+	cd client && npm run gen:api
+
+pytest: setup
+	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
+	$(BIN)/pytest
+
+test: setup lint typecheck client-test pytest
+
+e2e: setup
+	@scripts/ensure-chromium.sh
+	$(BIN)/pytest tests/e2e
+
+screenshots: setup
+	@scripts/ensure-chromium.sh
+	$(BIN)/python -m tests.e2e.screenshots
+
+bench: setup
+	$(BIN)/python -m bench run --full
+
+bench-quick: setup
+	$(BIN)/python -m bench run --quick
+
+clean:
+	rm -rf $(VENV) client/node_modules client/dist data .pytest_cache .mypy_cache .ruff_cache

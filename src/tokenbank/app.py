@@ -1,0 +1,68 @@
+"""The FastAPI application: routers, error handlers, middleware, background jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from tokenbank import __version__
+from tokenbank.admin.routes import router as admin_router
+from tokenbank.auth.routes import router as auth_router
+from tokenbank.config import Settings, get_settings
+from tokenbank.db import Database
+from tokenbank.errors import install_error_handlers
+from tokenbank.health import router as health_router
+from tokenbank.jobs import Scheduler, sweep_once
+from tokenbank.ledger.routes import router as ledger_router
+from tokenbank.web import SecurityHeaders, mount_client
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            timeout_s=settings.database_timeout_s,
+        )
+        app.state.db = db
+        scheduler = Scheduler(db)
+        if settings.background_jobs:
+            scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+            await db.dispose()
+
+    app = FastAPI(
+        title="tokenbank",
+        version=__version__,
+        summary="Prepaid AI tokens on Stripe.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(ledger_router)
+    app.include_router(admin_router)
+    mount_client(app, settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(SecurityHeaders, settings=settings)
+    return app

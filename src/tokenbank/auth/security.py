@@ -1,0 +1,58 @@
+"""Password hashing (argon2id) and access tokens (JWT, HS256 only)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from tokenbank.auth.errors import InvalidToken
+from tokenbank.types import utcnow
+
+ALGORITHM = "HS256"
+_hasher = PasswordHasher()
+# Verifying against this keeps unknown-user logins as slow as wrong-password ones.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    def _verify() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(_verify)
+
+
+def create_access_token(user_id: int, secret: str, expires_s: int) -> str:
+    now = utcnow()
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=expires_s)).timestamp()),
+        "typ": "access",
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, secret: str) -> int:
+    """The user id in a valid token; InvalidToken for anything else (alg none included)."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "iat"]}
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken() from exc
+    sub = claims.get("sub")
+    if claims.get("typ") != "access" or not isinstance(sub, str) or not sub.isdigit():
+        raise InvalidToken()
+    return int(sub)

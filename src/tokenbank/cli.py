@@ -1,0 +1,265 @@
+"""The ``tokenbank`` command: serve, migrate, operate. Exit codes: 0 ok, 1 problem found,
+2 bad usage or refused input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from tokenbank.config import Settings, get_settings
+from tokenbank.db import Database
+from tokenbank.errors import AppError
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, help="tokenbank: prepaid AI tokens on Stripe.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+users_app = typer.Typer(no_args_is_help=True, help="User accounts.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Grant, adjust and read token balances.")
+ledger_app = typer.Typer(no_args_is_help=True, help="Verify the ledger.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def _run() -> T:
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(_run())
+    except AppError as exc:
+        err.print(f"[red]{exc.code}[/red]: {exc.detail}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (production).")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Apply migrations before serving.")] = True,
+) -> None:
+    """Run the app (reads the environment / .env)."""
+    import uvicorn
+
+    settings = get_settings()
+    settings.check_production()
+    if migrate:
+        from tokenbank.migrate import upgrade
+
+        upgrade(settings.database_url)
+    mode = (
+        "simulated Stripe (test mode)"
+        if settings.stripe_simulated
+        else ("Stripe" if settings.stripe_secret_key else "no Stripe keys")
+    )
+    console.print(f"tokenbank on http://{host}:{port} — {settings.app_env}, {mode}")
+    uvicorn.run(
+        "tokenbank.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    sim_port: Annotated[int, typer.Option(help="Port of the local Stripe server.")] = 12111,
+) -> None:
+    """Run the whole app locally: the local Stripe server too when no Stripe key is set."""
+    from tokenbank.devserver import run_dev
+
+    raise typer.Exit(run_dev(host, port, sim_port))
+
+
+@app.command("stripe-sim")
+def stripe_sim(
+    port: Annotated[int, typer.Option()] = 12111,
+    webhook_url: Annotated[str | None, typer.Option(help="Where to deliver events.")] = None,
+    webhook_secret: Annotated[str | None, typer.Option(help="whsec_... signing secret")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Accept only this secret key.")] = None,
+    publishable_key: Annotated[str | None, typer.Option()] = None,
+    allow_origin: Annotated[list[str] | None, typer.Option(help="CORS origin (repeat).")] = None,
+) -> None:
+    """Run the local Stripe test-mode server on 127.0.0.1 (offline development and tests)."""
+    from tokenbank.stripe_sim import SimConfig, run_sim
+
+    config = SimConfig(webhook_url=webhook_url, webhook_secret=webhook_secret, api_key=api_key,
+                       publishable_key=publishable_key, allowed_origins=list(allow_origin or []))
+    run_sim(config, host="127.0.0.1", port=port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply Alembic migrations (the only way the schema is made)."""
+    from tokenbank.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@users_app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(prompt=True)],
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Create an administrator (or promote an existing user with that username)."""
+    from pydantic import ValidationError
+
+    from tokenbank.auth import repository, service
+    from tokenbank.auth.schemas import RegisterRequest
+
+    try:
+        body = RegisterRequest(username=username, email=email, password=password)
+    except ValidationError as exc:
+        err.print(f"[red]invalid[/red]: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+
+    async def work(db: Database) -> str:
+        async with db.transaction() as session:
+            existing = await repository.find_by_login(session, body.username)
+            if existing is not None:
+                existing.is_admin = True
+                return f"promoted {existing.username} (id {existing.id}) to admin"
+            user = await service.register(
+                session,
+                username=body.username,
+                email=body.email,
+                password=body.password,
+                is_admin=True,
+                signup_bonus_tokens=settings.signup_bonus_tokens,
+            )
+            return f"created admin {user.username} (id {user.id})"
+
+    console.print(_with_db(settings, work))
+
+
+def _resolve_user(login: str) -> Callable[..., Awaitable[int]]:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tokenbank.auth import repository
+    from tokenbank.auth.errors import UserNotFound
+
+    async def find(session: AsyncSession) -> int:
+        if login.isdigit():
+            user = await repository.get(session, int(login))
+        else:
+            user = await repository.find_by_login(session, login)
+        if user is None:
+            raise UserNotFound(f"no user {login!r}")
+        return user.id
+
+    return find
+
+
+@tokens_app.command("balance")
+def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username or email")]) -> None:
+    """Show a user's balance, reserved and available tokens."""
+    from tokenbank.ledger import service as ledger
+
+    async def work(db: Database) -> ledger.Balance:
+        async with db.transaction() as session:
+            user_id = await _resolve_user(user)(session)
+            return await ledger.balance(session, user_id)
+
+    b = _with_db(get_settings(), work)
+    console.print(
+        json.dumps(
+            {
+                "user_id": b.user_id,
+                "balance": b.balance,
+                "reserved": b.reserved,
+                "available": b.available,
+            }
+        )
+    )
+
+
+def _post_tokens(user: str, amount: int, reason: str, kind: str) -> None:
+    from tokenbank.ledger import service as ledger
+
+    async def work(db: Database) -> ledger.Entry:
+        async with db.transaction() as session:
+            user_id = await _resolve_user(user)(session)
+            if kind == "grant":
+                return await ledger.grant(session, user_id, amount, reason)
+            return await ledger.adjust(session, user_id, amount, reason)
+
+    entry = _with_db(get_settings(), work)
+    console.print(
+        f"{entry.transaction_type} {entry.amount:+d} for user {entry.user_id}; "
+        f"balance now {entry.balance_after}"
+    )
+
+
+@tokens_app.command("grant")
+def tokens_grant(
+    user: Annotated[str, typer.Argument(help="User id, username or email")],
+    amount: Annotated[int, typer.Argument(help="Tokens to give (positive)")],
+    reason: Annotated[str, typer.Option("--reason", "-r")] = "Granted by an operator",
+) -> None:
+    """Give tokens (recorded as a grant)."""
+    _post_tokens(user, amount, reason, "grant")
+
+
+@tokens_app.command("adjust", context_settings={"ignore_unknown_options": True})
+def tokens_adjust(
+    user: Annotated[str, typer.Argument(help="User id, username or email")],
+    amount: Annotated[int, typer.Argument(help="Signed correction, e.g. -5")],
+    reason: Annotated[str, typer.Option("--reason", "-r")],
+) -> None:
+    """Correct a balance (recorded as an adjustment with the reason)."""
+    _post_tokens(user, amount, reason, "adjust")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Verify guarantees 1 and 2 (and the balance_after chain) for every account."""
+    from tokenbank.ledger import repository, service
+
+    async def work(db: Database) -> tuple[int, list[service.Violation]]:
+        async with db.transaction() as session:
+            return await repository.count_accounts(session), await service.check(session)
+
+    accounts, violations = _with_db(get_settings(), work)
+    for v in violations:
+        console.print(f"[red]VIOLATION[/red] user {v.user_id} {v.rule}: {v.detail}")
+    if violations:
+        console.print(f"{len(violations)} violation(s) in {accounts} account(s)")
+        raise typer.Exit(1)
+    console.print(f"ledger ok: {accounts} account(s) checked, 0 violations")
+
+
+@app.command()
+def openapi() -> None:
+    """Print the app's OpenAPI schema (the web client's types are generated from it)."""
+    from tokenbank.app import create_app
+
+    schema = create_app(Settings(app_env="development")).openapi()
+    sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,72 @@
+"""Request dependencies shared by every domain: settings, the unit of work, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken
+from tokenbank.auth.models import User
+from tokenbank.auth.security import decode_access_token
+from tokenbank.config import Settings
+from tokenbank.db import Database
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commits when the route returns, rolls back on error."""
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def current_user_id(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The caller's user id from the bearer token, without touching the database."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError()
+    return decode_access_token(credentials.credentials, settings.effective_jwt_secret)
+
+
+UserIdDep = Annotated[int, Depends(current_user_id)]
+
+
+async def current_user(session: SessionDep, user_id: UserIdDep) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise InvalidToken()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def current_admin(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise AdminRequired()
+    return user
+
+
+AdminUser = Annotated[User, Depends(current_admin)]

@@ -1,0 +1,170 @@
+"""Typed errors, named after the rule they guard, rendered once as JSON.
+
+Every error crossing the API is ``{"error": {"code": ..., "message": ..., **extra}}``.
+Each domain has one base error (``LedgerError``, ``AuthError``, ...) deriving from
+:class:`AppError`; the handlers here are the only place an error becomes a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    message: ClassVar[str] = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.detail = message or self.message
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.detail, **self.extra}
+
+    headers: dict[str, str] | None = None
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class DatabaseUnavailable(AppError):
+    status_code = 503
+    code = "database_unavailable"
+    message = "The database is not answering; try again shortly."
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status_code,
+        content={"error": {"code": code, "message": message, **extra}},
+        headers=headers,
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        out.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return out
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return "Invalid request."
+    first = errors[0]
+    where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when the database could not be reached (as opposed to a bad statement)."""
+    if isinstance(exc, PoolTimeoutError | ConnectionError | OSError):
+        return True
+    if isinstance(exc, InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        markers = (
+            "connect",
+            "connection",
+            "terminating",
+            "shutting down",
+            "closed",
+            "database is locked",
+            "unable to open",
+        )
+        return any(m in text for m in markers)
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and isinstance(cause, ConnectionError | OSError)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"error": exc.to_dict()}, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        return error_response(422, "validation_error", _validation_message(errors), errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_connection_error(exc):
+            log.warning("database unavailable: %s", type(exc.orig).__name__)
+            return error_response(
+                503,
+                DatabaseUnavailable.code,
+                DatabaseUnavailable.message,
+                headers={"Retry-After": "2"},
+            )
+        raise exc
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool(_request: Request, _exc: PoolTimeoutError) -> JSONResponse:
+        return error_response(
+            503, DatabaseUnavailable.code, DatabaseUnavailable.message, headers={"Retry-After": "2"}
+        )
+
+    @app.exception_handler(OSError)
+    async def _os(_request: Request, exc: OSError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(
+            503, DatabaseUnavailable.code, DatabaseUnavailable.message, headers={"Retry-After": "2"}
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "Something went wrong on our side.")

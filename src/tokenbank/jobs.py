@@ -1,0 +1,72 @@
+"""Periodic background work inside each app process (sweeper, reconciliation).
+
+Every job is safe to run in many processes at once: each one's SQL resolves rows with
+conditional updates (and ``SKIP LOCKED`` on PostgreSQL), so running it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.db import Database
+from tokenbank.ledger import service as ledger
+from tokenbank.ratelimit.service import purge_old
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[[Database], Awaitable[object]]
+
+
+async def sweep_once(db: Database) -> int:
+    """Release expired reservations and drop old rate-limit windows; returns holds released."""
+    released = 0
+    while True:
+        async with db.transaction() as session:
+            n = await ledger.expire_reservations(session, limit=500)
+        released += n
+        if n < 500:
+            break
+    async with db.transaction() as session:
+        await _purge(session)
+    if released:
+        log.info("sweeper released %d expired reservation(s)", released)
+    return released
+
+
+async def _purge(session: AsyncSession) -> None:
+    await purge_old(session)
+
+
+@dataclass
+class Scheduler:
+    db: Database
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def every(self, interval_s: float, name: str, job: JobFn) -> None:
+        if interval_s <= 0:
+            return
+        self._tasks.append(asyncio.create_task(self._loop(interval_s, name, job), name=name))
+
+    async def _loop(self, interval_s: float, name: str, job: JobFn) -> None:
+        while True:
+            try:
+                await job(self.db)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed round is retried next interval, never fatal
+                log.exception("background job %s failed", name)
+            await asyncio.sleep(interval_s)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()

@@ -1,0 +1,21 @@
+"""Imports every table so that ``Base.metadata`` is complete (Alembic and checks use it)."""
+
+from tokenbank.auth.models import User
+from tokenbank.chat.models import Chat, Message
+from tokenbank.db import Base
+from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
+from tokenbank.payments.models import Payment, WebhookEvent
+from tokenbank.ratelimit.models import RateLimitBucket
+
+__all__ = [
+    "Base",
+    "Chat",
+    "Message",
+    "Payment",
+    "RateLimitBucket",
+    "TokenAccount",
+    "TokenReservation",
+    "TokenTransaction",
+    "User",
+    "WebhookEvent",
+]

@@ -1,0 +1,63 @@
+"""Fixed-window rate limits whose counters live in the database.
+
+The database is the one thing every app process shares, so a limit holds across any
+number of processes behind a load balancer without another service to run.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.errors import AppError
+from tokenbank.ratelimit.models import RateLimitBucket
+from tokenbank.types import utcnow
+
+buckets = cast(Table, RateLimitBucket.__table__)
+WINDOW_S = 60
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests; slow down."
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"Too many requests; try again in {retry_after_s} s.", retry_after_s=retry_after_s
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+def _window(now: datetime) -> datetime:
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % WINDOW_S, tz=UTC)
+
+
+async def hit(
+    session: AsyncSession, key: str, limit_per_window: int, now: datetime | None = None
+) -> None:
+    """Count one request under ``key``; raise RateLimited past the limit."""
+    when = now or utcnow()
+    start = _window(when)
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(buckets).values(key=key[:255], window_start=start, count=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[buckets.c.key, buckets.c.window_start],
+        set_={"count": buckets.c.count + 1},
+    ).returning(buckets.c.count)
+    count = int((await session.execute(stmt)).scalar_one())
+    if count > limit_per_window:
+        remaining = (start + timedelta(seconds=WINDOW_S) - when).total_seconds()
+        raise RateLimited(max(1, math.ceil(remaining)))
+
+
+async def purge_old(session: AsyncSession, now: datetime | None = None) -> int:
+    cutoff = _window(now or utcnow()) - timedelta(seconds=WINDOW_S * 2)
+    result = await session.execute(delete(buckets).where(buckets.c.window_start < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,97 @@
+"""Serving the built web client (SPA fallback) and the security headers on every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Response
+from fastapi.responses import FileResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tokenbank.config import Settings
+from tokenbank.errors import error_response
+
+DEFAULT_DIST = Path(__file__).resolve().parents[2] / "client" / "dist"
+
+
+def stripe_js_origin(settings: Settings) -> str:
+    url = settings.stripe_js_url or "https://js.stripe.com/v3/"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: Settings) -> str:
+    stripe_origin = stripe_js_origin(settings)
+    api_origin = stripe_origin
+    if settings.stripe_api_base:
+        parts = urlsplit(settings.stripe_api_base)
+        api_origin = f"{parts.scheme}://{parts.netloc}"
+    connect = " ".join(
+        dict.fromkeys(
+            ["'self'", stripe_origin, api_origin, "https://api.stripe.com"]
+            if not settings.stripe_api_base
+            else ["'self'", stripe_origin, api_origin]
+        )
+    )
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {stripe_origin}",
+            f"frame-src 'self' {stripe_origin}",
+            f"connect-src {connect}",
+            "img-src 'self' data:",
+            "style-src 'self' 'unsafe-inline'",
+            "font-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """Pure ASGI (no body buffering), so streamed replies pass straight through."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.extra = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"x-frame-options", b"DENY"),
+            (b"content-security-policy", content_security_policy(settings).encode()),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in self.extra if k not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def mount_client(app: FastAPI, settings: Settings) -> None:
+    dist = Path(settings.client_dist) if settings.client_dist else DEFAULT_DIST
+    index = dist / "index.html"
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> Response:
+        if path.startswith("api/") or path == "api":
+            return error_response(404, "not_found", "No such API route.")
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and dist.resolve() in candidate.parents:
+            return FileResponse(candidate)
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return error_response(
+            404, "client_not_built", "The web client is not built; run `make setup`."
+        )

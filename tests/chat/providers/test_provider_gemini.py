@@ -1,0 +1,241 @@
+"""The Gemini provider, driven through the real `google-genai` SDK over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from chat.providers.fake_ai_servers import FakeServer, reply_for
+from tokenbank.chat.providers import (
+    ChatTurn,
+    EmptyReply,
+    GeminiProvider,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+pytestmark = pytest.mark.anyio
+
+HISTORY = [
+    ChatTurn("system", "You are a terse assistant."),
+    ChatTurn("user", "Hi"),
+    ChatTurn("assistant", "Hello! How can I help?"),
+    ChatTurn("user", "What does a token cost?"),
+]
+EXPECTED = reply_for("What does a token cost?")
+
+MakeProvider = Callable[..., GeminiProvider]
+
+
+@pytest.fixture
+async def make_provider(gemini_server: FakeServer) -> AsyncIterator[MakeProvider]:
+    made: list[GeminiProvider] = []
+
+    def make(
+        model: str = "gemini-test",
+        *,
+        timeout_s: float = 5.0,
+        idle_timeout_s: float | None = None,
+        base_url: str = gemini_server.url,
+    ) -> GeminiProvider:
+        provider = GeminiProvider(
+            api_key="gemini-test-key",
+            model=model,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            idle_timeout_s=idle_timeout_s,
+        )
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        await provider.aclose()
+
+
+async def drain(stream: AsyncIterator[str], into: list[str]) -> None:
+    async for chunk in stream:
+        into.append(chunk)
+
+
+async def test_complete_sends_history_as_contents_and_returns_the_text(
+    make_provider: MakeProvider, gemini_server: FakeServer
+) -> None:
+    reply = await make_provider("gemini-test").complete(HISTORY)
+
+    assert reply == EXPECTED
+    sent = gemini_server.last_request()
+    assert sent.path == "/v1beta/models/gemini-test:generateContent"
+    assert sent.headers["x-goog-api-key"] == "gemini-test-key"
+    assert sent.body["contents"] == [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [{"text": "Hello! How can I help?"}]},
+        {"role": "user", "parts": [{"text": "What does a token cost?"}]},
+    ]
+    assert sent.body["systemInstruction"]["parts"] == [{"text": "You are a terse assistant."}]
+
+
+async def test_history_without_system_turn_sends_no_system_instruction(
+    make_provider: MakeProvider, gemini_server: FakeServer
+) -> None:
+    await make_provider().complete([ChatTurn("user", "Hi")])
+
+    assert "systemInstruction" not in gemini_server.last_request().body
+
+
+async def test_stream_yields_several_chunks_that_join_to_the_reply(
+    make_provider: MakeProvider, gemini_server: FakeServer
+) -> None:
+    chunks: list[str] = []
+    await drain(make_provider("gemini-stream").stream(HISTORY), chunks)
+
+    assert len(chunks) >= 3
+    assert "".join(chunks) == EXPECTED
+    sent = gemini_server.last_request()
+    assert sent.path == "/v1beta/models/gemini-stream:streamGenerateContent"
+    assert sent.query == "alt=sse"
+    assert sent.body["contents"][-1] == {
+        "role": "user",
+        "parts": [{"text": "What does a token cost?"}],
+    }
+
+
+async def test_thought_parts_are_not_part_of_the_reply(make_provider: MakeProvider) -> None:
+    assert await make_provider("thinking").complete(HISTORY) == "One token per reply."
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(500, "server_error"), (429, "rate_limited"), (401, "auth_failed")],
+)
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_error_status_is_provider_unavailable(
+    make_provider: MakeProvider, status: int, reason: str, streamed: bool
+) -> None:
+    provider = make_provider(f"status-{status}")
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        if streamed:
+            await drain(provider.stream(HISTORY), [])
+        else:
+            await provider.complete(HISTORY)
+
+    assert caught.value.reason == reason
+    assert caught.value.status_code == status
+    assert caught.value.provider == "gemini"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_hanging_server_ends_in_provider_timeout(
+    make_provider: MakeProvider, streamed: bool
+) -> None:
+    provider = make_provider("hang", timeout_s=0.5)
+
+    with pytest.raises(ProviderTimeout):
+        if streamed:
+            await drain(provider.stream(HISTORY), [])
+        else:
+            await provider.complete(HISTORY)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_server_trickling_empty_bytes_forever_ends_in_provider_timeout(
+    make_provider: MakeProvider, streamed: bool
+) -> None:
+    # Every socket read succeeds, so only the overall deadline can end the call.
+    provider = make_provider("trickle", timeout_s=0.6)
+
+    with pytest.raises(ProviderTimeout):
+        if streamed:
+            await drain(provider.stream(HISTORY), [])
+        else:
+            await provider.complete(HISTORY)
+
+
+async def test_stream_that_stalls_between_chunks_ends_in_provider_timeout(
+    make_provider: MakeProvider,
+) -> None:
+    provider = make_provider("stream-stall", timeout_s=30.0, idle_timeout_s=0.4)
+    chunks: list[str] = []
+
+    with pytest.raises(ProviderTimeout):
+        await drain(provider.stream(HISTORY), chunks)
+
+    assert chunks, "the first chunk arrived before the stall"
+
+
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [
+        ("empty", "empty"),
+        ("no-candidates", "empty"),
+        ("safety", "blocked"),
+        ("prompt-blocked", "blocked"),
+    ],
+)
+async def test_reply_without_usable_text_is_empty_reply(
+    make_provider: MakeProvider, model: str, reason: str
+) -> None:
+    with pytest.raises(EmptyReply) as caught:
+        await make_provider(model).complete(HISTORY)
+
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("model", ["stream-safety", "stream-prompt-blocked"])
+async def test_blocked_stream_is_empty_reply(make_provider: MakeProvider, model: str) -> None:
+    with pytest.raises(EmptyReply) as caught:
+        await drain(make_provider(model).stream(HISTORY), [])
+
+    assert caught.value.reason == "blocked"
+
+
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [("stream-break", "network_error"), ("stream-no-finish", "stream_interrupted")],
+)
+async def test_stream_that_breaks_midway_raises_after_partial_chunks(
+    make_provider: MakeProvider, model: str, reason: str
+) -> None:
+    chunks: list[str] = []
+
+    with pytest.raises(ProviderError) as caught:
+        await drain(make_provider(model).stream(HISTORY), chunks)
+
+    assert chunks, "some text arrived before the break"
+    assert "".join(chunks) != EXPECTED
+    assert caught.value.reason == reason
+
+
+async def test_body_that_is_not_json_is_provider_unavailable(make_provider: MakeProvider) -> None:
+    with pytest.raises(ProviderUnavailable) as caught:
+        await make_provider("not-json").complete(HISTORY)
+
+    assert caught.value.reason == "bad_response"
+
+
+async def test_unreachable_server_is_provider_unavailable(make_provider: MakeProvider) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    provider = make_provider(base_url=f"http://127.0.0.1:{closed_port}")
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await provider.complete(HISTORY)
+
+    assert caught.value.reason == "network_error"
+
+
+async def test_stopping_a_stream_early_leaves_the_provider_usable(
+    make_provider: MakeProvider,
+) -> None:
+    provider = make_provider("gemini-stream")
+    stream = provider.stream(HISTORY)
+    first = await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    assert EXPECTED.startswith(first)
+    assert await provider.complete(HISTORY) == EXPECTED

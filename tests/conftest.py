@@ -1,0 +1,141 @@
+"""Shared fixtures: every database test runs on SQLite AND PostgreSQL.
+
+The schema always comes from the Alembic migrations. PostgreSQL tests use one database
+created for this test run (and dropped at its end), emptied between tests. Without a
+PostgreSQL server they fail in CI and skip loudly elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tokenbank.app import create_app
+from tokenbank.config import Settings
+from tokenbank.db import Database
+from tokenbank.migrate import upgrade
+from tokenbank.models import Base
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _pg_admin(sql: str) -> None:
+    async def run() -> None:
+        engine = create_async_engine(
+            PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://"),
+            isolation_level="AUTOCOMMIT",
+        )
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database for this test run, dropped at the end."""
+    name = f"tokenbank_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        _pg_admin(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: a loud skip on laptops, a failure in CI
+        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip("SKIPPING POSTGRESQL TESTS — " + reason)
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _truncate_postgres(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+    async def run() -> None:
+        engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A freshly migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "tokenbank.db"
+        shutil.copy(template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url, pool_size=24)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def make_settings(db_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "database_url": db_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "background_jobs": False,
+        "rate_limit_enabled": False,
+        "database_pool_size": 24,
+        "client_dist": "/nonexistent-client-dist",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
