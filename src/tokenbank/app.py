@@ -12,12 +12,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from tokenbank import __version__
 from tokenbank.admin.routes import router as admin_router
 from tokenbank.auth.routes import router as auth_router
+from tokenbank.chat.routes import router as chat_router
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
 from tokenbank.jobs import Scheduler, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
+from tokenbank.payments.routes import router as payments_router
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(ledger_router)
+    app.include_router(payments_router)
+    app.include_router(chat_router)
     app.include_router(admin_router)
-    mount_client(app, settings)
+    mount_client(app, settings)  # last: its catch-all must not shadow the API
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
