@@ -19,6 +19,7 @@ from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
 from tokenbank.jobs import Scheduler, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
+from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.web import SecurityHeaders, mount_client
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production()
+    if settings.app_env != "test":
+        configure_logging(settings.log_level, json_logs=settings.json_logs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,4 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
     return app

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     client_dist: str | None = None
     metrics_token: str | None = None
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    log_level: str = "INFO"
+    json_logs: bool = True
 
     rate_limit_enabled: bool = True
     rate_limit_login_per_min: int = Field(default=20, ge=1)
