@@ -11,6 +11,7 @@ from tokenbank.chat.providers import (
     GeminiProvider,
     OfflineProvider,
     OpenAICompatProvider,
+    ProviderName,
     ProviderNotConfigured,
     ProviderSettings,
     ProviderTimeout,
@@ -67,9 +68,9 @@ async def test_models_come_from_the_settings_with_current_defaults() -> None:
 
 
 @pytest.mark.parametrize("provider", ["gemini", "openai"])
-def test_explicit_provider_without_its_key_is_refused(provider: str) -> None:
+def test_explicit_provider_without_its_key_is_refused(provider: ProviderName) -> None:
     with pytest.raises(ProviderNotConfigured):
-        build_provider(ProviderSettings(provider=provider))  # type: ignore[arg-type]
+        build_provider(ProviderSettings(provider=provider))
 
 
 @pytest.mark.anyio

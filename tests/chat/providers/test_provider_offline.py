@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -122,11 +121,14 @@ turns_strategy = st.lists(
 )
 
 
+@pytest.mark.anyio
 @given(turns=turns_strategy)
-def test_any_history_gets_a_labelled_reply_whose_stream_matches(turns: list[ChatTurn]) -> None:
+async def test_any_history_gets_a_labelled_reply_whose_stream_matches(
+    turns: list[ChatTurn],
+) -> None:
     provider = OfflineProvider()
     reply = offline_reply(turns)
-    chunks = asyncio.run(collect(provider, turns))
+    chunks = await collect(provider, turns)
 
     assert reply.startswith(OFFLINE_LABEL)
     assert "".join(chunks) == reply

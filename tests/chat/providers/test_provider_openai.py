@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 
@@ -92,6 +93,19 @@ async def test_stream_yields_several_chunks_that_join_to_the_reply(
     assert sent.body["stream"] is True
     assert sent.body["model"] == "gpt-stream"
     assert sent.body["messages"][-1] == {"role": "user", "content": "What does a token cost?"}
+
+
+async def test_one_provider_serves_concurrent_requests_each_with_its_own_reply(
+    make_provider: MakeProvider,
+) -> None:
+    provider = make_provider()
+    questions = [f"Question number {i}?" for i in range(20)]
+
+    replies = await asyncio.gather(
+        *(provider.complete([*HISTORY[:-1], ChatTurn("user", q)]) for q in questions)
+    )
+
+    assert replies == [reply_for(q) for q in questions]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,184 @@
+"""Replies from Google's Gemini API through the official Google Gen AI SDK."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+
+import httpx
+import httpx2
+from google import genai
+from google.genai import errors, types
+
+from tokenbank.chat.providers.base import (
+    ChatTurn,
+    EmptyReply,
+    ProviderTimeout,
+    ProviderUnavailable,
+    reason_for_status,
+)
+from tokenbank.chat.providers.deadline import Deadline
+
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
+GEMINI_API_VERSION = "v1beta"
+
+_R = types.FinishReason
+_USABLE_FINISH = frozenset({_R.STOP, _R.MAX_TOKENS})
+# The model stopped because a policy withheld the reply, not because it was done.
+_WITHHELD_FINISH = frozenset(
+    {
+        _R.SAFETY,
+        _R.RECITATION,
+        _R.BLOCKLIST,
+        _R.PROHIBITED_CONTENT,
+        _R.SPII,
+        _R.LANGUAGE,
+        _R.MODEL_ARMOR,
+    }
+)
+
+
+class GeminiProvider:
+    """An `AIProvider` over `google-genai` (the Gemini Developer API)."""
+
+    is_offline = False
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = DEFAULT_GEMINI_MODEL,
+        base_url: str | None = None,
+        timeout_s: float = 30.0,
+        idle_timeout_s: float | None = None,
+    ) -> None:
+        self.name = "gemini"
+        self.model = model
+        self._timeout_s = timeout_s
+        self._idle_timeout_s = idle_timeout_s
+        # HttpOptions.timeout is in milliseconds. The SDK does not retry unless
+        # retry_options are given, which keeps a failure fast (see openai_compat).
+        # The API version is pinned so the wire format does not move with SDK defaults.
+        options = types.HttpOptions(
+            base_url=base_url, api_version=GEMINI_API_VERSION, timeout=math.ceil(timeout_s * 1000)
+        )
+        # vertexai=False: never let an environment variable reroute to Vertex AI.
+        self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
+
+    async def complete(self, turns: Sequence[ChatTurn]) -> str:
+        contents, config = _request(turns)
+        deadline = Deadline(self.name, total_s=self._timeout_s)
+        with _mapped_errors(self.name):
+            response = await deadline.wait(
+                self._client.aio.models.generate_content(
+                    model=self.model, contents=contents, config=config
+                )
+            )
+        _raise_if_blocked(self.name, response)
+        if not response.candidates:
+            raise EmptyReply(self.name, "empty", "response has no candidates")
+        text, finish = _read_chunk(response)
+        # A whole (non-streamed) response is finished by construction, even when a
+        # compatible server leaves the finish reason out.
+        _check_end(self.name, finish or types.FinishReason.STOP, bool(text.strip()))
+        return text
+
+    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[str]:
+        contents, config = _request(turns)
+        deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
+        finish: types.FinishReason | None = None
+        produced = False
+        with _mapped_errors(self.name):
+            chunks = await deadline.wait(
+                self._client.aio.models.generate_content_stream(
+                    model=self.model, contents=contents, config=config
+                )
+            )
+            try:
+                async for response in deadline.iterate(chunks):
+                    _raise_if_blocked(self.name, response)
+                    text, chunk_finish = _read_chunk(response)
+                    if text:
+                        produced = produced or bool(text.strip())
+                        yield text
+                    finish = chunk_finish or finish
+            finally:
+                # Closing the SDK's generator closes the HTTP response under it.
+                if isinstance(chunks, AsyncGenerator):
+                    await chunks.aclose()
+        _check_end(self.name, finish, produced)
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+
+
+def _request(
+    turns: Sequence[ChatTurn],
+) -> tuple[list[types.Content], types.GenerateContentConfig]:
+    """Gemini's shape: system turns become the system instruction, the rest `contents`."""
+    system = "\n\n".join(turn.content for turn in turns if turn.role == "system")
+    contents = [
+        types.Content(
+            role="model" if turn.role == "assistant" else "user",
+            parts=[types.Part(text=turn.content)],
+        )
+        for turn in turns
+        if turn.role != "system"
+    ]
+    config = types.GenerateContentConfig(
+        system_instruction=system or None,
+        # No tools are offered, so nothing may be called automatically.
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    return contents, config
+
+
+def _raise_if_blocked(provider: str, response: types.GenerateContentResponse) -> None:
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        raise EmptyReply(provider, "blocked", f"prompt blocked: {feedback.block_reason.value}")
+
+
+def _read_chunk(response: types.GenerateContentResponse) -> tuple[str, types.FinishReason | None]:
+    """The text of the first candidate (thoughts excluded) and its finish reason."""
+    if not response.candidates:
+        return "", None
+    candidate = response.candidates[0]
+    parts = candidate.content.parts if candidate.content is not None else None
+    text = "".join(part.text for part in parts or () if part.text and not part.thought)
+    return text, candidate.finish_reason
+
+
+def _check_end(provider: str, finish: types.FinishReason | None, produced: bool) -> None:
+    if finish is None:
+        raise ProviderUnavailable(provider, "stream_interrupted", "ended without a finish reason")
+    if finish in _WITHHELD_FINISH:
+        raise EmptyReply(provider, "blocked", f"finish reason {finish.value}")
+    if finish not in _USABLE_FINISH:
+        raise EmptyReply(provider, "unusable", f"finish reason {finish.value}")
+    if not produced:
+        raise EmptyReply(provider, "empty", "reply has no text")
+
+
+@contextmanager
+def _mapped_errors(provider: str) -> Iterator[None]:
+    """Translate SDK and transport exceptions into `ProviderError`s (cause chained).
+
+    The SDK raises its own `APIError` for HTTP error statuses but lets the HTTP
+    client's transport errors through unwrapped, hence both families here.
+    """
+    try:
+        yield
+    except errors.APIError as exc:
+        status = exc.code
+        raise ProviderUnavailable(
+            provider, reason_for_status(status), str(exc), status_code=status
+        ) from exc
+    except (httpx2.TimeoutException, httpx.TimeoutException) as exc:
+        raise ProviderTimeout(provider, message=repr(exc)) from exc
+    except (httpx2.HTTPError, httpx2.StreamError, httpx.HTTPError, httpx.StreamError) as exc:
+        raise ProviderUnavailable(provider, "network_error", repr(exc)) from exc
+    except ValueError as exc:
+        # A body that is not JSON or does not fit the SDK's models.
+        raise ProviderUnavailable(provider, "bad_response", str(exc)) from exc

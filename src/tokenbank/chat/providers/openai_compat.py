@@ -1,0 +1,147 @@
+"""Replies from any server speaking OpenAI's chat completions API.
+
+That is OpenAI itself, and the local servers that copy its wire format (Ollama at
+`http://localhost:11434/v1`, vLLM, llama.cpp's server); only the base URL differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+
+from tokenbank.chat.providers.base import (
+    ChatTurn,
+    EmptyReply,
+    ProviderTimeout,
+    ProviderUnavailable,
+    reason_for_status,
+)
+from tokenbank.chat.providers.deadline import Deadline
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAICompatProvider:
+    """An `AIProvider` over the official `openai` SDK."""
+
+    is_offline = False
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str = DEFAULT_OPENAI_BASE_URL,
+        timeout_s: float = 30.0,
+        idle_timeout_s: float | None = None,
+    ) -> None:
+        self.name = "openai"
+        self.model = model
+        self._timeout_s = timeout_s
+        self._idle_timeout_s = idle_timeout_s
+        # No SDK retries: a retry would spend the caller's deadline while the person
+        # waits; failing fast lets them retry, and nothing is charged for a failure.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    async def complete(self, turns: Sequence[ChatTurn]) -> str:
+        deadline = Deadline(self.name, total_s=self._timeout_s)
+        with _mapped_errors(self.name):
+            completion = await deadline.wait(
+                self._client.chat.completions.create(model=self.model, messages=_messages(turns))
+            )
+        return _reply_text(self.name, completion)
+
+    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[str]:
+        deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
+        finish_reason: str | None = None
+        produced = False
+        with _mapped_errors(self.name):
+            chunks = await deadline.wait(
+                self._client.chat.completions.create(
+                    model=self.model, messages=_messages(turns), stream=True
+                )
+            )
+            try:
+                async for chunk in deadline.iterate(chunks):
+                    for choice in chunk.choices or ():
+                        if choice.index != 0:
+                            continue
+                        if choice.delta is not None and choice.delta.content:
+                            produced = True
+                            yield choice.delta.content
+                        finish_reason = choice.finish_reason or finish_reason
+            finally:
+                await chunks.close()
+        _check_stream_end(self.name, finish_reason, produced)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _messages(turns: Sequence[ChatTurn]) -> list[ChatCompletionMessageParam]:
+    messages: list[ChatCompletionMessageParam] = []
+    for turn in turns:
+        if turn.role == "system":
+            messages.append({"role": "system", "content": turn.content})
+        elif turn.role == "assistant":
+            messages.append({"role": "assistant", "content": turn.content})
+        else:
+            messages.append({"role": "user", "content": turn.content})
+    return messages
+
+
+def _reply_text(provider: str, completion: ChatCompletion) -> str:
+    # Responses are parsed leniently (compatible servers omit fields OpenAI sends),
+    # so a field may be missing or None: read it defensively.
+    choices = getattr(completion, "choices", None)
+    if not isinstance(choices, list):
+        raise ProviderUnavailable(provider, "bad_response", "response has no choices list")
+    if not choices:
+        raise EmptyReply(provider, "empty", "response has no choices")
+    choice = choices[0]
+    if getattr(choice, "finish_reason", None) == "content_filter":
+        raise EmptyReply(provider, "blocked", "reply withheld by the content filter")
+    message = getattr(choice, "message", None)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str) or not content.strip():
+        raise EmptyReply(provider, "empty", "reply has no text")
+    return content
+
+
+def _check_stream_end(provider: str, finish_reason: str | None, produced: bool) -> None:
+    if finish_reason is None:
+        # The body ended without the final chunk: the reply may be cut anywhere.
+        raise ProviderUnavailable(provider, "stream_interrupted", "stream ended before finishing")
+    # Any other finish reason ("stop", "length", a compatible server's own) with text
+    # is a usable reply; "content_filter" means the reply was withheld part way.
+    if finish_reason == "content_filter":
+        raise EmptyReply(provider, "blocked", "reply withheld by the content filter")
+    if not produced:
+        raise EmptyReply(provider, "empty", "stream carried no text")
+
+
+@contextmanager
+def _mapped_errors(provider: str) -> Iterator[None]:
+    """Translate the SDK's exceptions into `ProviderError`s (the cause is chained)."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise ProviderTimeout(provider, message=str(exc)) from exc
+    except openai.APIStatusError as exc:
+        status = exc.status_code
+        raise ProviderUnavailable(
+            provider, reason_for_status(status), str(exc), status_code=status
+        ) from exc
+    except openai.APIConnectionError as exc:
+        raise ProviderUnavailable(provider, "network_error", str(exc)) from exc
+    except openai.APIError as exc:
+        # An error event inside an otherwise successful stream.
+        raise ProviderUnavailable(provider, "server_error", str(exc)) from exc
+    except (openai.OpenAIError, ValueError) as exc:
+        # A body that is not JSON, or JSON of an unexpected shape.
+        raise ProviderUnavailable(provider, "bad_response", str(exc)) from exc
