@@ -123,7 +123,7 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
             m.reserved += n
 
         def _resolve(self, u: int, key: str, action: str) -> None:
-            uid, m = self.users[u], self.model[self.users[u]]
+            m = self.model[self.users[u]]
             if key not in m.holds:
                 return
             rid, n, status = m.holds[key]
