@@ -135,7 +135,8 @@ def settings(db_url: str) -> Settings:
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # Like a real server: an unhandled error is a 500 response, not a raised exception.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c

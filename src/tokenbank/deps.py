@@ -29,7 +29,11 @@ def get_database(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: commits when the route returns, rolls back on error."""
+    """The request's unit of work: commits when the route returns, rolls back on error.
+
+    Used with ``scope="function"`` so the commit happens BEFORE the response is sent: a
+    2xx always means the effect is durable, and a failed commit is an error response.
+    """
     db: Database = request.app.state.db
     async with db.transaction() as session:
         yield session
@@ -37,7 +41,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def current_user_id(
