@@ -111,7 +111,12 @@ def create_engine(database_url: str, *, pool_size: int = 10, timeout_s: float = 
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=timeout_s,
-        connect_args={"timeout": timeout_s, "command_timeout": max(timeout_s * 6, 30.0)},
+        connect_args={
+            "timeout": timeout_s,
+            "command_timeout": max(timeout_s * 6, 30.0),
+            # Per-day reports and date() must mean UTC days whatever the server's zone.
+            "server_settings": {"timezone": "UTC"},
+        },
     )
 
 

@@ -1,38 +1,64 @@
+"""Operator routes (admins only): users, a user's ledger and payments, corrections,
+payments, the webhook inbox and the numbers behind the dashboard's charts."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import func, or_, select
 
+from tokenbank.admin import repository as repo
+from tokenbank.admin.schemas import (
+    AdminPaymentOut,
+    AdminStats,
+    AdminUserDetail,
+    AdminUserOut,
+    DailyTotals,
+    TopSpender,
+    WebhookEventOut,
+)
 from tokenbank.auth import service as users
-from tokenbank.auth.models import User
-from tokenbank.deps import AdminUser, SessionDep
+from tokenbank.config import Settings
+from tokenbank.deps import AdminUser, SessionDep, SettingsDep
 from tokenbank.ledger import service as ledger
-from tokenbank.ledger.models import TokenAccount
 from tokenbank.ledger.routes import balance_out, transaction_out
 from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
+from tokenbank.types import utcnow
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+PaymentStatus = Literal[
+    "created",
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "succeeded",
+    "canceled",
+    "failed",
+]
 
 
-class AdminUserOut(BaseModel):
-    id: int
-    username: str
-    email: str
-    is_admin: bool
-    balance: int
-    reserved: int
-    available: int
+def _user_out(row: dict[str, Any]) -> AdminUserOut:
+    return AdminUserOut(**row, available=row["balance"] - row["reserved"])
+
+
+def _payment_out(row: dict[str, Any], settings: Settings) -> AdminPaymentOut:
+    pi = row.get("stripe_payment_intent_id")
+    live = bool(settings.stripe_secret_key and settings.stripe_secret_key.startswith("sk_live"))
+    url = None
+    if pi and not settings.stripe_simulated and settings.stripe_secret_key:
+        url = f"https://dashboard.stripe.com/{'' if live else 'test/'}payments/{pi}"
+    fields = {k: row[k] for k in AdminPaymentOut.model_fields if k in row}
+    return AdminPaymentOut(**fields, stripe_dashboard_url=url)
 
 
 @router.post("/users/{user_id}/tokens", operation_id="admin_adjust_tokens")
 async def admin_adjust_tokens(
     user_id: int, body: AdminTokensRequest, session: SessionDep, admin: AdminUser
 ) -> AdminTokensResponse:
-    """A positive amount is a ``grant``; a negative one an ``adjustment``; both keep the reason
-    and the admin's id."""
+    """A positive amount is a ``grant``, a negative one an ``adjustment``; both record the
+    reason and the admin's id."""
     await users.get_user(session, user_id)
     if body.amount > 0:
         entry = await ledger.grant(
@@ -55,25 +81,68 @@ async def admin_list_users(
     query: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AdminUserOut]:
-    stmt = (
-        select(User, TokenAccount.balance, TokenAccount.reserved)
-        .join(TokenAccount, TokenAccount.user_id == User.id, isouter=True)
-        .order_by(User.id)
-        .limit(limit)
+    return [_user_out(r) for r in await repo.search_users(session, query, limit)]
+
+
+@router.get("/users/{user_id}", operation_id="admin_get_user")
+async def admin_get_user(
+    user_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    _admin: AdminUser,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AdminUserDetail:
+    user = await users.get_user(session, user_id)
+    [row] = [r for r in await repo.search_users(session, str(user.id), 500) if r["id"] == user.id]
+    page = await ledger.history(session, user_id, limit=limit, before=before)
+    pays = await repo.list_payments(session, user_id=user_id, status=None, limit=100, before=None)
+    return AdminUserDetail(
+        user=_user_out(row),
+        balance=balance_out(await ledger.balance(session, user_id)),
+        transactions=[transaction_out(e) for e in page.items],
+        next_before=page.next_before,
+        payments=[_payment_out(p, settings) for p in pays],
     )
-    if query:
-        like = f"%{query.lower()}%"
-        stmt = stmt.where(or_(func.lower(User.username).like(like), User.email.like(like)))
-    rows = (await session.execute(stmt)).all()
+
+
+@router.get("/payments", operation_id="admin_list_payments")
+async def admin_list_payments(
+    session: SessionDep,
+    settings: SettingsDep,
+    _admin: AdminUser,
+    status: PaymentStatus | None = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AdminPaymentOut]:
+    rows = await repo.list_payments(
+        session, user_id=None, status=status, limit=limit, before=before
+    )
+    return [_payment_out(r, settings) for r in rows]
+
+
+@router.get("/webhooks", operation_id="admin_list_webhook_events")
+async def admin_list_webhook_events(
+    session: SessionDep,
+    _admin: AdminUser,
+    status: Literal["received", "handled", "failed", "ignored"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[WebhookEventOut]:
     return [
-        AdminUserOut(
-            id=u.id,
-            username=u.username,
-            email=u.email,
-            is_admin=u.is_admin,
-            balance=bal or 0,
-            reserved=res or 0,
-            available=(bal or 0) - (res or 0),
-        )
-        for u, bal, res in rows
+        WebhookEventOut(**r)
+        for r in await repo.list_webhook_events(session, status=status, limit=limit)
     ]
+
+
+@router.get("/stats", operation_id="admin_stats")
+async def admin_stats(
+    session: SessionDep,
+    _admin: AdminUser,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> AdminStats:
+    since = utcnow() - timedelta(days=days)
+    return AdminStats(
+        days=days,
+        daily=[DailyTotals(**d) for d in await repo.daily_totals(session, since)],
+        top_spenders=[TopSpender(**t) for t in await repo.top_spenders(session, since, 10)],
+    )

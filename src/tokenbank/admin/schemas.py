@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from tokenbank.ledger.schemas import TokenBalance, TransactionOut
+
+
+class AdminUserOut(BaseModel):
+    id: int
+    username: str
+    email: str
+    is_admin: bool
+    created_at: datetime
+    balance: int
+    reserved: int
+    available: int
+    spent: int
+
+
+class AdminPaymentOut(BaseModel):
+    id: int
+    user_id: int
+    username: str
+    tier: str
+    tokens: int
+    amount_cents: int
+    currency: str
+    stripe_payment_intent_id: str | None
+    status: str
+    tokens_credited: int
+    reversed_tokens: int
+    amount_refunded_cents: int
+    dispute_status: str | None
+    last_error_code: str | None
+    created_at: datetime
+    updated_at: datetime
+    stripe_dashboard_url: str | None
+
+
+class AdminUserDetail(BaseModel):
+    user: AdminUserOut
+    balance: TokenBalance
+    transactions: list[TransactionOut]
+    next_before: int | None
+    payments: list[AdminPaymentOut]
+
+
+class WebhookEventOut(BaseModel):
+    id: str
+    type: str
+    status: str
+    attempts: int
+    stripe_payment_intent_id: str | None
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class DailyTotals(BaseModel):
+    day: date
+    tokens_sold: int
+    tokens_used: int
+    revenue_cents: int
+
+
+class TopSpender(BaseModel):
+    user_id: int
+    username: str
+    tokens_used: int
+
+
+class AdminStats(BaseModel):
+    days: int
+    daily: list[DailyTotals]
+    top_spenders: list[TopSpender]
