@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_expires_s: int = Field(default=7 * 24 * 3600, gt=0)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
 
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None

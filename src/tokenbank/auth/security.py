@@ -19,6 +19,19 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 
 
+def configure_password_hashing(time_cost: int, memory_kib: int) -> None:
+    """Set argon2id's cost (RFC 9106's second profile by default: t=3, 64 MiB).
+
+    Existing hashes keep verifying whatever the cost, since each hash records its own
+    parameters; tests use a cheap profile so hundreds of sign-ups stay fast.
+    """
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+
+
 async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
