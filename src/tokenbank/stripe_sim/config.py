@@ -1,0 +1,81 @@
+"""Settings of one simulator instance and of its webhook fault injection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_PORT = 12111
+
+
+@dataclass
+class SimConfig:
+    """How the simulator accepts keys and delivers webhooks.
+
+    ``api_key`` / ``publishable_key``: when set, only that exact key is accepted;
+    otherwise any ``sk_test_...`` / ``pk_test_...`` key is.
+    ``webhook_secret``: when unset, one ``whsec_...`` secret is generated per app
+    (read it from ``GET /_sim/config``), as ``stripe listen`` does.
+    ``allowed_origins``: extra CORS origins (``"*"`` for any); localhost origins
+    are always allowed.
+    """
+
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    api_key: str | None = None
+    publishable_key: str | None = None
+    allowed_origins: list[str] = field(default_factory=list)
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_s: float = 1.0
+    webhook_backoff_max_s: float = 3600.0
+    webhook_timeout_s: float = 10.0
+
+
+@dataclass
+class WebhookFaults:
+    """Network misbehaviour injected into webhook delivery (all off by default).
+
+    ``duplicates``: deliver each event this many times (or, with
+    ``duplicates_random``, a random count in 1..duplicates).
+    ``shuffle``: hold events in a window of ``shuffle_window`` (or for
+    ``shuffle_hold_s``) and release them in random order.
+    ``delay_s``: wait this long before the first attempt.
+    ``fail_first_n``: the first N attempts of each delivery are dropped by the
+    simulator as if the network failed; later attempts go out normally.
+    ``drop_all``: never deliver anything (lost webhooks).
+    ``seed``: makes the random choices reproducible.
+    """
+
+    duplicates: int = 1
+    duplicates_random: bool = False
+    shuffle: bool = False
+    shuffle_window: int = 10
+    shuffle_hold_s: float = 0.25
+    delay_s: float = 0.0
+    fail_first_n: int = 0
+    drop_all: bool = False
+    seed: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookFaults:
+        """Build from a control-API body; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
+        faults = cls(**data)
+        faults.validate()
+        return faults
+
+    def validate(self) -> None:
+        if self.duplicates < 1:
+            raise ValueError("duplicates must be >= 1")
+        if self.shuffle_window < 1:
+            raise ValueError("shuffle_window must be >= 1")
+        if self.delay_s < 0 or self.shuffle_hold_s < 0:
+            raise ValueError("delays must be >= 0")
+        if self.fail_first_n < 0:
+            raise ValueError("fail_first_n must be >= 0")
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

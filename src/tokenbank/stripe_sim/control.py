@@ -1,0 +1,316 @@
+"""The simulator's own control API (not Stripe's), JSON under ``/_sim/``.
+
+==========================================  =========================================
+``GET  /_sim/health``                       ``{"ok": true}``
+``GET  /_sim/config``                       webhook url and signing secret, retry
+                                            settings, current faults
+``POST /_sim/webhook``                      ``{"url": str|null, "secret": str|null}``
+                                            set the endpoint (secret kept if null)
+``GET  /_sim/faults``                       current webhook faults
+``POST /_sim/faults``                       replace them: ``{"duplicates": 1,
+                                            "duplicates_random": false, "shuffle":
+                                            false, "shuffle_window": 10,
+                                            "shuffle_hold_s": 0.25, "delay_s": 0,
+                                            "fail_first_n": 0, "drop_all": false,
+                                            "seed": null}`` (omitted = default)
+``POST /_sim/payment_intents/{id}/authenticate``  ``{"outcome": "complete"|"fail",
+                                            "client_secret"?}``: the customer's
+                                            answer to 3D Secure; returns the intent
+``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"}``; returns the
+                                            dispute
+``GET  /_sim/deliveries``                   ``{"data": [{event_id, type, attempt,
+                                            copy, status_code, outcome, error, url,
+                                            at}]}``; outcome is delivered | failed |
+                                            fault_dropped | dropped | abandoned
+``POST /_sim/webhooks/wait_idle``           ``{"timeout_s": 10}`` → ``{"idle": bool}``
+                                            once no delivery is queued or in flight
+``POST /_sim/events/{id}/resend``           queue the event for delivery again
+``POST /_sim/reset``                        forget every object, event, idempotency
+                                            key, queued delivery, log entry and
+                                            fault; keep keys and the endpoint
+==========================================  =========================================
+
+Browser pages: ``GET /_sim/3ds/{id}?client_secret=...&return_url=...`` is the
+3D Secure challenge (Complete / Fail buttons; redirects to ``return_url`` with
+``payment_intent``, ``payment_intent_client_secret`` and ``redirect_status``),
+``GET /_sim/receipts/{charge}`` a receipt. ``GET /v3/`` serves the Stripe.js
+stand-in.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import disputes, payment_intents
+from .config import SimConfig, WebhookFaults
+from .errors import StripeApiError
+from .objects import Obj
+from .state import RequestContext, SimState
+from .webhooks import WebhookDeliverer
+
+
+class ControlRequestInvalid(StripeApiError):
+    pass
+
+
+class ControlApi:
+    def __init__(
+        self,
+        state: SimState,
+        deliverer: WebhookDeliverer,
+        config: SimConfig,
+        on_request: Callable[[], None],
+    ) -> None:
+        self._state = state
+        self._deliverer = deliverer
+        self._config = config
+        self._on_request = on_request
+
+    def routes(self) -> list[BaseRoute]:
+        r = Route
+        return [
+            r("/_sim/health", self.health, methods=["GET"]),
+            r("/_sim/config", self.get_config, methods=["GET"]),
+            r("/_sim/webhook", self.set_webhook, methods=["POST"]),
+            r("/_sim/faults", self.get_faults, methods=["GET"]),
+            r("/_sim/faults", self.set_faults, methods=["POST"]),
+            r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
+            r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
+            r("/_sim/deliveries", self.deliveries, methods=["GET"]),
+            r("/_sim/webhooks/wait_idle", self.wait_idle, methods=["POST"]),
+            r("/_sim/events/{id}/resend", self.resend_event, methods=["POST"]),
+            r("/_sim/reset", self.reset, methods=["POST"]),
+            r("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
+            r("/_sim/3ds/{id}", self.three_d_secure_answer, methods=["POST"]),
+            r("/_sim/receipts/{id}", self.receipt, methods=["GET"]),
+            r("/v3", self.stripe_js, methods=["GET"]),
+            r("/v3/", self.stripe_js, methods=["GET"]),
+            r("/js/v3", self.stripe_js, methods=["GET"]),
+        ]
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def get_config(self, request: Request) -> Response:
+        d, c = self._deliverer, self._config
+        return JSONResponse(
+            {
+                "webhook_url": d.url,
+                "webhook_secret": d.secret,
+                "webhook_max_attempts": c.webhook_max_attempts,
+                "webhook_backoff_base_s": c.webhook_backoff_base_s,
+                "webhook_timeout_s": c.webhook_timeout_s,
+                "faults": d.faults.to_json(),
+            }
+        )
+
+    async def set_webhook(self, request: Request) -> Response:
+        body = await _json_body(request)
+        url, secret = body.get("url"), body.get("secret")
+        if not isinstance(url, str | None) or not isinstance(secret, str | None):
+            return _error(ControlRequestInvalid("url and secret must be strings or null"))
+        self._deliverer.set_endpoint(url, secret)
+        return await self.get_config(request)
+
+    async def get_faults(self, request: Request) -> Response:
+        return JSONResponse(self._deliverer.faults.to_json())
+
+    async def set_faults(self, request: Request) -> Response:
+        try:
+            faults = WebhookFaults.from_json(await _json_body(request))
+        except (TypeError, ValueError) as exc:
+            return _error(ControlRequestInvalid(str(exc), param="faults"))
+        self._deliverer.set_faults(faults)
+        return JSONResponse(faults.to_json())
+
+    async def authenticate(self, request: Request) -> Response:
+        self._on_request()
+        body = await _json_body(request)
+        outcome = body.get("outcome", "complete")
+        if outcome not in ("complete", "fail"):
+            return _error(ControlRequestInvalid("outcome must be 'complete' or 'fail'"))
+        try:
+            pi = self._authenticate(request, outcome, body.get("client_secret"))
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse(pi)
+
+    async def close_dispute(self, request: Request) -> Response:
+        self._on_request()
+        outcome = (await _json_body(request)).get("outcome")
+        if outcome not in ("won", "lost"):
+            return _error(ControlRequestInvalid("outcome must be 'won' or 'lost'"))
+        state = self._state
+        try:
+            with state.lock:
+                dispute = state.store.disputes.get(request.path_params["id"], "dispute")
+                result = disputes.resolve(state, dispute, outcome, None)
+                snapshot = state.store.expand(result, [])
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse(snapshot)
+
+    async def deliveries(self, request: Request) -> Response:
+        return JSONResponse({"data": self._deliverer.deliveries()})
+
+    async def wait_idle(self, request: Request) -> Response:
+        self._on_request()
+        timeout = (await _json_body(request)).get("timeout_s", 10.0)
+        if not isinstance(timeout, int | float):
+            return _error(ControlRequestInvalid("timeout_s must be a number"))
+        idle = await self._deliverer.wait_idle(float(timeout))
+        return JSONResponse({"idle": idle})
+
+    async def resend_event(self, request: Request) -> Response:
+        self._on_request()
+        state = self._state
+        try:
+            with state.lock:
+                event = state.store.events.get(request.path_params["id"], "event")
+                queued = self._deliverer.enqueue(event["id"], event["type"])
+                if queued:
+                    event["pending_webhooks"] = 1
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse({"queued": queued})
+
+    async def reset(self, request: Request) -> Response:
+        self._state.reset()
+        self._deliverer.reset()
+        return JSONResponse({"ok": True})
+
+    async def three_d_secure_page(self, request: Request) -> Response:
+        pi_id = request.path_params["id"]
+        query = request.query_params
+        with self._state.lock:
+            pi = self._state.store.payment_intents.find(pi_id)
+            found = pi is not None and pi["client_secret"] == query.get("client_secret")
+            snapshot = dict(pi) if pi is not None and found else None
+        if snapshot is None:
+            return HTMLResponse(_page("Unknown payment", "<p>No such payment.</p>"), 404)
+        return HTMLResponse(_challenge_page(snapshot, query.get("return_url")))
+
+    async def three_d_secure_answer(self, request: Request) -> Response:
+        self._on_request()
+        form = await request.form()
+        outcome = str(form.get("outcome", ""))
+        client_secret = str(form.get("client_secret", ""))
+        return_url = str(form.get("return_url", "")) or None
+        if outcome not in ("complete", "fail"):
+            return HTMLResponse(_page("Bad request", "<p>Unknown outcome.</p>"), 400)
+        try:
+            pi = self._authenticate(request, outcome, client_secret)
+        except StripeApiError as exc:
+            return HTMLResponse(
+                _page("Cannot authenticate", f"<p>{html.escape(exc.message)}</p>"), 400
+            )
+        status = "succeeded" if pi["status"] == "succeeded" else "failed"
+        if return_url:
+            query = urlencode(
+                {
+                    "payment_intent": pi["id"],
+                    "payment_intent_client_secret": pi["client_secret"],
+                    "redirect_status": status,
+                }
+            )
+            separator = "&" if "?" in return_url else "?"
+            return RedirectResponse(f"{return_url}{separator}{query}", status_code=303)
+        return HTMLResponse(_page("Authentication finished", f"<p>Result: {status}.</p>"))
+
+    async def receipt(self, request: Request) -> Response:
+        with self._state.lock:
+            charge = self._state.store.charges.find(request.path_params["id"])
+            charge = dict(charge) if charge else None
+        if charge is None:
+            return HTMLResponse(_page("Unknown receipt", "<p>No such charge.</p>"), 404)
+        amount = f"{charge['amount'] / 100:.2f} {charge['currency'].upper()}"
+        card = charge["payment_method_details"]["card"]
+        body = (
+            f"<p>Amount: <strong>{html.escape(amount)}</strong></p>"
+            f"<p>Card: {html.escape(card['brand'])} •••• {html.escape(card['last4'])}</p>"
+            f"<p>Status: {html.escape(charge['status'])}; refunded "
+            f"{charge['amount_refunded'] / 100:.2f}</p>"
+            f"<p><code>{html.escape(charge['id'])}</code></p>"
+        )
+        return HTMLResponse(_page("Receipt", body))
+
+    async def stripe_js(self, request: Request) -> Response:
+        source = resources.files("tokenbank.stripe_sim").joinpath("static/stripe.js").read_text()
+        return Response(
+            source,
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+        )
+
+    def _authenticate(self, request: Request, outcome: str, client_secret: Any) -> Obj:
+        secret = client_secret if isinstance(client_secret, str) and client_secret else None
+        ctx = RequestContext(base_url=str(request.base_url).rstrip("/"))
+        state = self._state
+        with state.lock:
+            pi = payment_intents.authenticate(
+                state, request.path_params["id"], outcome, secret, ctx
+            )
+            return state.store.expand(pi, [])
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _error(exc: StripeApiError) -> Response:
+    return JSONResponse(exc.body(), status_code=exc.status_code)
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;background:#f6f8fa;margin:0;display:flex;
+min-height:100vh;align-items:center;justify-content:center;color:#1a1f36}
+main{background:#fff;border-radius:10px;box-shadow:0 4px 24px rgba(0,0,0,.08);
+padding:28px 32px;max-width:420px;width:100%}
+h1{font-size:20px;margin:0 0 12px}.badge{display:inline-block;background:#ffde92;
+color:#7a4d00;font-size:11px;font-weight:700;padding:2px 8px;border-radius:4px;
+letter-spacing:.05em;margin-bottom:12px}
+button{font-size:15px;padding:10px 18px;border-radius:6px;border:0;cursor:pointer;margin-right:8px}
+.ok{background:#635bff;color:#fff}.fail{background:#e3e8ee;color:#1a1f36}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)} · stripe_sim</title><style>{_STYLE}</style></head>"
+        f"<body><main><span class='badge'>TEST MODE</span><h1>{html.escape(title)}</h1>"
+        f"{body}</main></body></html>"
+    )
+
+
+def _challenge_page(pi: Obj, return_url: str | None) -> str:
+    amount = f"{pi['amount'] / 100:.2f} {pi['currency'].upper()}"
+    hidden = (
+        f"<input type='hidden' name='client_secret' value='{html.escape(pi['client_secret'])}'>"
+        f"<input type='hidden' name='return_url' value='{html.escape(return_url or '')}'>"
+    )
+    body = (
+        f"<p>Simulated 3D Secure challenge for a payment of <strong>{html.escape(amount)}</strong>."
+        f"</p><p>Choose how the customer answers their bank.</p>"
+        f"<form method='post' role='dialog' aria-label='3D Secure authentication'>{hidden}"
+        f"<button class='ok' name='outcome' value='complete'>Complete</button>"
+        f"<button class='fail' name='outcome' value='fail'>Fail</button></form>"
+    )
+    return _page("3D Secure authentication", body)

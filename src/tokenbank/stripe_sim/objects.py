@@ -1,0 +1,466 @@
+"""Builders of Stripe-shaped JSON objects (same fields and types as Stripe's).
+
+The simulator keeps its state as these plain dicts: what the API answers, what
+events snapshot and what webhooks carry are the very same structures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .cards import CardDetails, Decline, brand_of, card_for, display_brand, fingerprint
+from .ids import new_id, new_secret, random_token
+
+Obj = dict[str, Any]
+
+API_VERSION = "2026-10-28.endive"  # the installed stripe SDK's pinned version
+DISPUTE_FEE = 1500
+
+
+def _address(postal_code: str | None = None, country: str | None = None) -> Obj:
+    return {
+        "city": None,
+        "country": country,
+        "line1": None,
+        "line2": None,
+        "postal_code": postal_code,
+        "state": None,
+    }
+
+
+def billing_details(
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    address: Obj | None = None,
+) -> Obj:
+    return {
+        "address": {**_address(), **(address or {})},
+        "email": email,
+        "name": name,
+        "phone": phone,
+        "tax_id": None,
+    }
+
+
+def payment_method(
+    details: CardDetails, billing: Obj, metadata: dict[str, str], created: int
+) -> Obj:
+    brand = brand_of(details.number)
+    return {
+        "id": new_id("pm"),
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": billing,
+        "card": {
+            "brand": brand,
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": None,
+                "cvc_check": "unchecked" if details.cvc else None,
+            },
+            "country": "US",
+            "display_brand": display_brand(brand),
+            "exp_month": details.exp_month,
+            "exp_year": details.exp_year,
+            "fingerprint": fingerprint(details.number),
+            "funding": card_for(details.number).funding,
+            "generated_from": None,
+            "last4": details.number[-4:],
+            "networks": {"available": [brand], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": metadata,
+        "type": "card",
+    }
+
+
+def payment_intent(
+    *,
+    amount: int,
+    currency: str,
+    created: int,
+    metadata: dict[str, str],
+    description: str | None,
+    receipt_email: str | None,
+    payment_method_types: list[str] | None,
+    automatic_payment_methods: Obj | None,
+) -> Obj:
+    pi_id = new_id("pi")
+    automatic = automatic_payment_methods is not None
+    return {
+        "id": pi_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": 0,
+        "application": None,
+        "application_fee_amount": None,
+        "automatic_payment_methods": automatic_payment_methods,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": "automatic_async",
+        "client_secret": new_secret(pi_id),
+        "confirmation_method": "automatic",
+        "created": created,
+        "currency": currency,
+        "customer": None,
+        "customer_account": None,
+        "description": description,
+        "excluded_payment_method_types": None,
+        "last_payment_error": None,
+        "latest_charge": None,
+        "livemode": False,
+        "managed_payments": None,
+        "metadata": metadata,
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_configuration_details": (
+            {"id": new_id("pmc"), "parent": None} if automatic else None
+        ),
+        "payment_method_options": {
+            "card": {
+                "installments": None,
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": payment_method_types or ["card"],
+        "processing": None,
+        "receipt_email": receipt_email,
+        "review": None,
+        "setup_future_usage": None,
+        "shipping": None,
+        "source": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "requires_payment_method",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def three_d_secure_result() -> Obj:
+    return {
+        "authentication_flow": "challenge",
+        "electronic_commerce_indicator": "05",
+        "exemption_indicator": None,
+        "result": "authenticated",
+        "result_reason": None,
+        "transaction_id": str(uuid.uuid4()),
+        "version": "2.2.0",
+    }
+
+
+def _card_details_on_charge(
+    pm: Obj, amount: int, *, succeeded: bool, cvc_check: str | None, three_d_secure: Obj | None
+) -> Obj:
+    card = pm["card"]
+    postal = pm["billing_details"]["address"]["postal_code"]
+    return {
+        "amount_authorized": amount if succeeded else None,
+        "authorization_code": random_token(6).upper() if succeeded else None,
+        "brand": card["brand"],
+        "checks": {
+            "address_line1_check": None,
+            "address_postal_code_check": "pass" if postal else None,
+            "cvc_check": cvc_check,
+        },
+        "country": card["country"],
+        "exp_month": card["exp_month"],
+        "exp_year": card["exp_year"],
+        "extended_authorization": {"status": "disabled"},
+        "fingerprint": card["fingerprint"],
+        "funding": card["funding"],
+        "incremental_authorization": {"status": "unavailable"},
+        "installments": None,
+        "last4": card["last4"],
+        "mandate": None,
+        "multicapture": {"status": "unavailable"},
+        "network": card["brand"],
+        "network_token": {"used": False},
+        "network_transaction_id": random_token(15) if succeeded else None,
+        "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+        "regulated_status": "unregulated",
+        "three_d_secure": three_d_secure,
+        "transaction_link_id": None,
+        "wallet": None,
+    }
+
+
+def _outcome(decline: Decline | None) -> Obj:
+    if decline is None:
+        return {
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        }
+    return {
+        "advice_code": "try_again_later" if decline.code == "processing_error" else None,
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "network_status": "declined_by_network",
+        "reason": decline.decline_code,
+        "risk_level": "normal",
+        "risk_score": 32,
+        "seller_message": decline.seller_message,
+        "type": "issuer_declined",
+    }
+
+
+def charge(
+    *,
+    pi: Obj,
+    pm: Obj,
+    created: int,
+    decline: Decline | None,
+    balance_transaction: str | None,
+    three_d_secure: Obj | None,
+    base_url: str,
+) -> Obj:
+    ch_id = new_id("ch")
+    succeeded = decline is None
+    amount = pi["amount"]
+    cvc_check: str | None = None
+    if decline is not None and decline.code == "incorrect_cvc":
+        cvc_check = "fail"
+    elif pm["card"]["checks"]["cvc_check"] is not None:
+        cvc_check = "pass"
+    return {
+        "id": ch_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount if succeeded else 0,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "authorization_code": None,
+        "balance_transaction": balance_transaction,
+        "billing_details": pm["billing_details"],
+        "calculated_statement_descriptor": "TOKENBANK SIM",
+        "captured": succeeded,
+        "created": created,
+        "currency": pi["currency"],
+        "customer": None,
+        "description": pi["description"],
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": decline.code if decline else None,
+        "failure_message": decline.message if decline else None,
+        "fraud_details": {},
+        "livemode": False,
+        "metadata": dict(pi["metadata"]),
+        "on_behalf_of": None,
+        "outcome": _outcome(decline),
+        "paid": succeeded,
+        "payment_intent": pi["id"],
+        "payment_method": pm["id"],
+        "payment_method_details": {
+            "card": _card_details_on_charge(
+                pm,
+                amount,
+                succeeded=succeeded,
+                cvc_check=cvc_check,
+                three_d_secure=three_d_secure,
+            ),
+            "type": "card",
+        },
+        "radar_options": {},
+        "receipt_email": pi["receipt_email"],
+        "receipt_number": None,
+        "receipt_url": f"{base_url}/_sim/receipts/{ch_id}",
+        "refunded": False,
+        "refunds": list_object([], f"/v1/charges/{ch_id}/refunds"),
+        "review": None,
+        "shipping": None,
+        "source": None,
+        "source_transfer": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "succeeded" if succeeded else "failed",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def stripe_fee(amount: int) -> int:
+    """Stripe's standard card pricing (2.9% + 30), so net amounts look real."""
+    return round(amount * 0.029) + 30
+
+
+def balance_transaction(
+    *,
+    amount: int,
+    fee: int,
+    currency: str,
+    created: int,
+    source: str,
+    txn_type: str,
+    reporting_category: str,
+    description: str | None,
+) -> Obj:
+    fee_details = []
+    if fee:
+        fee_details.append(
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        )
+    return {
+        "id": new_id("txn"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": created + 2 * 86400,
+        "balance_type": "payments",
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": fee_details,
+        "net": amount - fee,
+        "reporting_category": reporting_category,
+        "source": source,
+        "status": "pending",
+        "type": txn_type,
+    }
+
+
+def refund(
+    *,
+    charge_obj: Obj,
+    amount: int,
+    created: int,
+    reason: str | None,
+    metadata: dict[str, str],
+    balance_transaction: str,
+) -> Obj:
+    return {
+        "id": new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": balance_transaction,
+        "charge": charge_obj["id"],
+        "created": created,
+        "currency": charge_obj["currency"],
+        "customer": None,
+        "customer_account": None,
+        "description": None,
+        "destination_details": {
+            "card": {
+                "reference": random_token(23),
+                "reference_status": "available",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
+            "type": "card",
+        },
+        "metadata": metadata,
+        "payment_intent": charge_obj["payment_intent"],
+        "payment_method": charge_obj["payment_method"],
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+
+
+_EVIDENCE_FIELDS = (
+    "access_activity_log billing_address cancellation_policy cancellation_policy_disclosure "
+    "cancellation_rebuttal customer_communication customer_email_address customer_name "
+    "customer_purchase_ip customer_signature duplicate_charge_documentation "
+    "duplicate_charge_explanation duplicate_charge_id product_description receipt "
+    "refund_policy refund_policy_disclosure refund_refusal_explanation service_date "
+    "service_documentation shipping_address shipping_carrier shipping_date "
+    "shipping_documentation shipping_tracking_number uncategorized_file uncategorized_text"
+).split()
+EVIDENCE_FIELDS = frozenset(_EVIDENCE_FIELDS)
+
+
+def dispute(*, charge_obj: Obj, created: int, withdrawal: Obj) -> Obj:
+    card = charge_obj["payment_method_details"]["card"]
+    return {
+        "id": new_id("dp"),
+        "object": "dispute",
+        "amount": charge_obj["amount"],
+        "balance_transactions": [withdrawal],
+        "charge": charge_obj["id"],
+        "created": created,
+        "currency": charge_obj["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": {**{name: None for name in _EVIDENCE_FIELDS}, "enhanced_evidence": {}},
+        "evidence_details": {
+            "due_by": created + 7 * 86400,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "network_reason_code": "10.4",
+        "payment_intent": charge_obj["payment_intent"],
+        "payment_method_details": {
+            "card": {
+                "brand": card["brand"],
+                "case_type": "chargeback",
+                "network": card["network"],
+                "network_reason_code": "10.4",
+            },
+            "type": "card",
+        },
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }
+
+
+def event(
+    *,
+    event_type: str,
+    snapshot: Obj,
+    created: int,
+    request_id: str | None,
+    idempotency_key: str | None,
+    previous_attributes: Obj | None,
+) -> Obj:
+    data: Obj = {"object": snapshot}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
+    return {
+        "id": new_id("evt"),
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": data,
+        "livemode": False,
+        "pending_webhooks": 0,
+        "request": {"id": request_id, "idempotency_key": idempotency_key},
+        "type": event_type,
+    }
+
+
+def list_object(data: list[Obj], url: str, has_more: bool = False) -> Obj:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}

@@ -1,0 +1,511 @@
+"""PaymentIntents: create, update, confirm (test cards decide), 3D Secure, cancel.
+
+Status machine, as Stripe's:
+``requires_payment_method`` → (payment method attached) ``requires_confirmation``
+→ (confirm) ``succeeded`` | ``requires_action`` (3D Secure) | back to
+``requires_payment_method`` with ``last_payment_error`` (decline);
+``requires_action`` → (customer completes) ``succeeded`` | (fails)
+``requires_payment_method``; any unfinished intent → ``canceled``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import NoReturn
+from urllib.parse import urlencode
+
+from . import disputes, objects, payment_methods
+from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
+from .errors import (
+    AmountTooLarge,
+    AmountTooSmall,
+    CardError,
+    ClientSecretMismatch,
+    FeatureNotSimulated,
+    ParameterInvalid,
+    ParameterMissing,
+    PaymentIntentUnexpectedState,
+    StripeApiError,
+    doc_url,
+)
+from .ids import new_id
+from .objects import Obj
+from .params import Params, apply_metadata
+from .state import RequestContext, SimState, list_query
+
+MIN_AMOUNTS = {
+    "usd": 50,
+    "eur": 50,
+    "gbp": 30,
+    "cad": 50,
+    "aud": 50,
+    "nzd": 50,
+    "chf": 50,
+    "sgd": 50,
+    "jpy": 50,
+    "inr": 50,
+    "brl": 50,
+    "sek": 300,
+    "nok": 300,
+    "dkk": 250,
+    "pln": 200,
+    "hkd": 400,
+    "mxn": 1000,
+    "cny": 400,
+    "czk": 1500,
+    "huf": 17500,
+}
+MAX_AMOUNT = 99_999_999
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CANCELABLE = (*CONFIRMABLE, "requires_capture", "processing")
+AUTH_FAILURE_MESSAGE = (
+    "The provided PaymentMethod has failed authentication. You can provide "
+    "payment_method_data or a new PaymentMethod to attempt to fulfill this "
+    "PaymentIntent again."
+)
+# Parameters of real features the simulator does not model: refuse them loudly
+# rather than pretend, so code that depends on them is noticed.
+UNSIMULATED = (
+    "customer",
+    "setup_future_usage",
+    "on_behalf_of",
+    "transfer_data",
+    "transfer_group",
+    "application_fee_amount",
+    "shipping",
+    "mandate",
+    "mandate_data",
+    "payment_method_configuration",
+)
+
+
+@dataclass
+class ConfirmOptions:
+    payment_method: Obj | None = None
+    return_url: str | None = None
+    use_stripe_sdk: bool = False
+    off_session: bool = False
+    error_on_requires_action: bool = False
+    receipt_email: str | None = None
+
+
+def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
+    amount = p.integer("amount", required=True)
+    currency = (p.text("currency", required=True) or "").lower()
+    assert amount is not None
+    _check_amount(amount, currency)
+    metadata = apply_metadata({}, p.metadata())
+    description = p.text("description") or None
+    receipt_email = p.text("receipt_email") or None
+    automatic, types = _payment_method_choice(p)
+    pm_ref = p.text("payment_method") or None
+    confirm = p.boolean("confirm") or False
+    _refuse_unsimulated(p)
+    descriptors = _descriptors(p)
+    options = _confirm_options(p)
+    p.ignore("payment_method_options", "radar_options")
+    p.finish()
+    pm = payment_methods.resolve(state, pm_ref) if pm_ref else None
+
+    pi = objects.payment_intent(
+        amount=amount,
+        currency=currency,
+        created=state.now(),
+        metadata=metadata,
+        description=description,
+        receipt_email=receipt_email,
+        payment_method_types=types,
+        automatic_payment_methods=automatic,
+    )
+    pi.update(descriptors)
+    if pm is not None:
+        pi["payment_method"] = pm["id"]
+        pi["status"] = "requires_confirmation"
+    state.store.payment_intents.add(pi)
+    state.emit("payment_intent.created", pi, ctx)
+    if confirm:
+        options.payment_method = pm
+        return _confirm(state, pi, options, ctx)
+    return pi
+
+
+def retrieve(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
+    pi = state.store.payment_intents.get(pi_id, "intent")
+    _check_client_secret(pi, p.text("client_secret"), ctx)
+    p.finish()
+    return pi
+
+
+def update(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
+    pi = state.store.payment_intents.get(pi_id, "intent")
+    amount = p.integer("amount")
+    currency = p.text("currency")
+    metadata = p.metadata()
+    description = p.text("description")
+    receipt_email = p.text("receipt_email")
+    pm_ref = p.text("payment_method")
+    types = p.str_list("payment_method_types")
+    _refuse_unsimulated(p)
+    descriptors = _descriptors(p)
+    p.ignore("payment_method_options")
+    p.finish()
+
+    money_change = amount is not None or currency is not None or pm_ref or types is not None
+    if money_change and pi["status"] not in CONFIRMABLE:
+        raise PaymentIntentUnexpectedState(
+            f"This PaymentIntent's amount, currency or payment method could not be updated "
+            f"because it has a status of {pi['status']}. You may only update them on a "
+            f"PaymentIntent with one of the following statuses: {', '.join(CONFIRMABLE)}.",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    new_amount = amount if amount is not None else pi["amount"]
+    new_currency = currency.lower() if currency else pi["currency"]
+    _check_amount(new_amount, new_currency)
+    pm = payment_methods.resolve(state, pm_ref) if pm_ref else None
+    if types is not None:
+        _check_types(types)
+        pi["payment_method_types"] = types
+
+    pi["amount"], pi["currency"] = new_amount, new_currency
+    pi["metadata"] = apply_metadata(pi["metadata"], metadata)
+    if description is not None:
+        pi["description"] = description or None
+    if receipt_email is not None:
+        pi["receipt_email"] = receipt_email or None
+    pi.update(descriptors)
+    if pm is not None:
+        pi["payment_method"] = pm["id"]
+    if money_change and pi["status"] == "requires_action":
+        # A changed intent must be confirmed (and authenticated) again, as on Stripe.
+        pi["status"], pi["next_action"] = "requires_confirmation", None
+    elif pm is not None:
+        pi["status"] = "requires_confirmation"
+    return pi
+
+
+def confirm(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
+    pi = state.store.payment_intents.get(pi_id, "intent")
+    client_secret = p.text("client_secret")
+    pm_ref = p.text("payment_method") or None
+    # payment_method_data is checked by PaymentMethod creation, after the secret.
+    raw_pm_data = p.raw("payment_method_data")
+    options = _confirm_options(p)
+    options.receipt_email = p.text("receipt_email") or None
+    p.ignore(
+        "payment_method_options",
+        "radar_options",
+        "mandate_data",
+        "expected_payment_method_type",
+        "setup_future_usage",
+        "shipping",
+        *payment_methods.STRIPE_JS_NOISE,
+    )
+    p.finish()
+    _check_client_secret(pi, client_secret, ctx)
+    if isinstance(raw_pm_data, dict):
+        pm_data = Params(raw_pm_data, "payment_method_data")
+        options.payment_method = payment_methods.create(state, pm_data)
+    elif pm_ref:
+        options.payment_method = payment_methods.resolve(state, pm_ref)
+    return _confirm(state, pi, options, ctx)
+
+
+def cancel(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
+    pi = state.store.payment_intents.get(pi_id, "intent")
+    reason = p.text(
+        "cancellation_reason",
+        choices=("duplicate", "fraudulent", "requested_by_customer", "abandoned"),
+    )
+    p.finish()
+    if pi["status"] not in CANCELABLE:
+        raise PaymentIntentUnexpectedState(
+            f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. "
+            f"Only a PaymentIntent with one of the following statuses may be canceled: "
+            f"{', '.join(CANCELABLE)}.",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    pi.update(
+        status="canceled",
+        canceled_at=state.now(),
+        cancellation_reason=reason or None,
+        next_action=None,
+    )
+    state.emit("payment_intent.canceled", pi, ctx)
+    return pi
+
+
+def list_all(state: SimState, p: Params) -> Obj:
+    query = list_query(p)
+    if p.has("customer"):
+        raise FeatureNotSimulated("stripe_sim does not model customers.", param="customer")
+    p.finish()
+    return state.store.payment_intents.page(query)
+
+
+def authenticate(
+    state: SimState, pi_id: str, outcome: str, client_secret: str | None, ctx: RequestContext
+) -> Obj:
+    """The customer's answer to the 3D Secure challenge: ``complete`` or ``fail``."""
+    pi = state.store.payment_intents.get(pi_id, "intent")
+    if client_secret is not None and client_secret != pi["client_secret"]:
+        raise ClientSecretMismatch()
+    if pi["status"] != "requires_action":
+        raise PaymentIntentUnexpectedState(
+            f"This PaymentIntent has no pending 3D Secure authentication (status {pi['status']}).",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    pm = payment_methods.resolve(state, pi["payment_method"])
+    if outcome == "complete":
+        return _succeed(state, pi, pm, ctx, objects.three_d_secure_result())
+    pi.update(
+        status="requires_payment_method",
+        payment_method=None,
+        next_action=None,
+        last_payment_error={
+            "code": "payment_intent_authentication_failure",
+            "doc_url": doc_url("payment_intent_authentication_failure"),
+            "message": AUTH_FAILURE_MESSAGE,
+            "payment_method": copy.deepcopy(pm),
+            "type": "invalid_request_error",
+        },
+    )
+    state.emit("payment_intent.payment_failed", pi, ctx)
+    return pi
+
+
+def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> Obj:
+    if pi["status"] not in CONFIRMABLE:
+        raise PaymentIntentUnexpectedState(
+            f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}.",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    pm = options.payment_method
+    if pm is None and pi["payment_method"]:
+        pm = payment_methods.resolve(state, pi["payment_method"])
+    if pm is None:
+        raise PaymentIntentUnexpectedState(
+            "You cannot confirm this PaymentIntent because it's missing a payment method. "
+            "Update the PaymentIntent with a payment method and then confirm it again.",
+            param="payment_method",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    _require_return_url(pi, options, ctx)
+    pi.update(payment_method=pm["id"], last_payment_error=None, next_action=None)
+    if options.receipt_email:
+        pi["receipt_email"] = options.receipt_email
+    card = card_for(payment_methods.card_number(state, pm))
+    if card.behaviour is Behaviour.AUTHENTICATE:
+        if options.off_session or options.error_on_requires_action:
+            _decline(state, pi, pm, AUTHENTICATION_REQUIRED, ctx)
+        return _require_action(state, pi, options, ctx)
+    if card.behaviour is Behaviour.DECLINE:
+        assert card.decline is not None
+        _decline(state, pi, pm, card.decline, ctx)
+    _succeed(state, pi, pm, ctx, None)
+    if card.behaviour is Behaviour.DISPUTE:
+        disputes.open_for(state, state.store.charges.get(pi["latest_charge"]))
+    return pi
+
+
+def _require_return_url(pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> None:
+    """Stripe refuses a server-side confirm that could need a redirect it cannot do."""
+    automatic = pi["automatic_payment_methods"]
+    redirects = automatic and automatic.get("allow_redirects", "always") != "never"
+    if redirects and not ctx.publishable and not options.return_url:
+        raise StripeApiError(
+            "This PaymentIntent is configured to accept payment methods enabled in your "
+            "Dashboard. Because some of these payment methods might redirect your customer "
+            "off of your page, you must provide a `return_url`. If you do not want to accept "
+            "redirect-based payment methods, set `automatic_payment_methods[enabled]` to "
+            "`true` and `automatic_payment_methods[allow_redirects]` to `never` when creating "
+            "Setup Intents and Payment Intents.",
+            param="return_url",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+
+
+def _require_action(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> Obj:
+    query = {"client_secret": pi["client_secret"]}
+    if options.return_url:
+        query["return_url"] = options.return_url
+    url = f"{ctx.base_url}/_sim/3ds/{pi['id']}?{urlencode(query)}"
+    if options.return_url and not options.use_stripe_sdk:
+        next_action: Obj = {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"return_url": options.return_url, "url": url},
+        }
+    else:
+        next_action = {
+            "type": "use_stripe_sdk",
+            "use_stripe_sdk": {
+                "type": "three_d_secure_redirect",
+                "stripe_js": url,
+                "source": new_id("src"),
+            },
+        }
+    pi.update(status="requires_action", next_action=next_action)
+    state.emit("payment_intent.requires_action", pi, ctx)
+    return pi
+
+
+def _succeed(
+    state: SimState, pi: Obj, pm: Obj, ctx: RequestContext, three_d_secure: Obj | None
+) -> Obj:
+    charge = objects.charge(
+        pi=pi,
+        pm=pm,
+        created=state.now(),
+        decline=None,
+        balance_transaction=None,
+        three_d_secure=three_d_secure,
+        base_url=ctx.base_url,
+    )
+    txn = objects.balance_transaction(
+        amount=charge["amount"],
+        fee=objects.stripe_fee(charge["amount"]),
+        currency=charge["currency"],
+        created=charge["created"],
+        source=charge["id"],
+        txn_type="charge",
+        reporting_category="charge",
+        description=charge["description"],
+    )
+    state.store.balance_transactions.add(txn)
+    charge["balance_transaction"] = txn["id"]
+    state.store.charges.add(charge)
+    pi.update(
+        status="succeeded",
+        amount_received=pi["amount"],
+        latest_charge=charge["id"],
+        next_action=None,
+        last_payment_error=None,
+    )
+    state.emit("charge.succeeded", charge, ctx)
+    state.emit("payment_intent.succeeded", pi, ctx)
+    return pi
+
+
+def _decline(state: SimState, pi: Obj, pm: Obj, decline: Decline, ctx: RequestContext) -> NoReturn:
+    """Record a failed charge, reopen the intent and answer 402 as Stripe does."""
+    charge = objects.charge(
+        pi=pi,
+        pm=pm,
+        created=state.now(),
+        decline=decline,
+        balance_transaction=None,
+        three_d_secure=None,
+        base_url=ctx.base_url,
+    )
+    state.store.charges.add(charge)
+    error = CardError(
+        decline.message,
+        code=decline.code,
+        decline_code=decline.decline_code,
+        param=decline.param,
+        extra={"charge": charge["id"], "payment_method": copy.deepcopy(pm)},
+    )
+    last_error = error.body()["error"]
+    pi.update(
+        status="requires_payment_method",
+        payment_method=None,
+        latest_charge=charge["id"],
+        next_action=None,
+        last_payment_error=last_error,
+    )
+    state.emit("charge.failed", charge, ctx)
+    state.emit("payment_intent.payment_failed", pi, ctx)
+    error.extra["payment_intent"] = copy.deepcopy(pi)
+    raise error
+
+
+def _check_client_secret(pi: Obj, client_secret: str | None, ctx: RequestContext) -> None:
+    if client_secret is None:
+        if ctx.publishable:
+            raise ParameterMissing("client_secret")
+        return
+    if client_secret != pi["client_secret"]:
+        raise ClientSecretMismatch()
+
+
+def _check_amount(amount: int, currency: str) -> None:
+    if currency not in MIN_AMOUNTS:
+        raise ParameterInvalid(
+            f"Invalid currency: {currency}. stripe_sim supports: {', '.join(sorted(MIN_AMOUNTS))}.",
+            "currency",
+        )
+    minimum = MIN_AMOUNTS[currency]
+    if amount < minimum:
+        raise AmountTooSmall(
+            f"Amount must be at least {minimum} {currency} (in the smallest currency unit).",
+            param="amount",
+        )
+    if amount > MAX_AMOUNT:
+        raise AmountTooLarge(f"Amount must be no more than {MAX_AMOUNT}.", param="amount")
+
+
+def _payment_method_choice(p: Params) -> tuple[Obj | None, list[str] | None]:
+    automatic = p.nested("automatic_payment_methods")
+    types = p.str_list("payment_method_types")
+    if automatic is not None and types is not None:
+        raise StripeApiError(
+            "You may only specify one of these parameters: automatic_payment_methods, "
+            "payment_method_types.",
+            param="automatic_payment_methods",
+        )
+    if types is not None:
+        _check_types(types)
+        return None, types
+    if automatic is None:
+        # Since API version 2023-08-16 automatic payment methods are the default.
+        return {"allow_redirects": "always", "enabled": True}, None
+    enabled = automatic.boolean("enabled")
+    redirects = automatic.text("allow_redirects", choices=("always", "never")) or "always"
+    if enabled is None:
+        raise ParameterMissing("automatic_payment_methods[enabled]")
+    if not enabled:
+        return None, ["card"]
+    return {"allow_redirects": redirects, "enabled": True}, None
+
+
+def _check_types(types: list[str]) -> None:
+    for pm_type in types:
+        if pm_type != "card":
+            raise FeatureNotSimulated(
+                f"stripe_sim only simulates card payments, not '{pm_type}'.",
+                param="payment_method_types",
+            )
+
+
+def _confirm_options(p: Params) -> ConfirmOptions:
+    return ConfirmOptions(
+        return_url=p.text("return_url") or None,
+        use_stripe_sdk=p.boolean("use_stripe_sdk") or False,
+        off_session=p.boolean("off_session") or False,
+        error_on_requires_action=p.boolean("error_on_requires_action") or False,
+    )
+
+
+def _descriptors(p: Params) -> Obj:
+    found: Obj = {}
+    for key in ("statement_descriptor", "statement_descriptor_suffix"):
+        value = p.text(key)
+        if value is not None:
+            found[key] = value or None
+    return found
+
+
+def _refuse_unsimulated(p: Params) -> None:
+    for key in UNSIMULATED:
+        if p.has(key):
+            raise FeatureNotSimulated(f"stripe_sim does not simulate '{key}'.", param=key)
+    method = p.text("capture_method", choices=("automatic", "automatic_async", "manual"))
+    if method == "manual":
+        raise FeatureNotSimulated(
+            "stripe_sim does not simulate manual capture.", param="capture_method"
+        )
+    confirmation = p.text("confirmation_method", choices=("automatic", "manual"))
+    if confirmation == "manual":
+        raise FeatureNotSimulated(
+            "stripe_sim does not simulate manual confirmation.", param="confirmation_method"
+        )

@@ -1,0 +1,250 @@
+"""The ``/v1`` HTTP edge: keys, parameters, idempotency, expansion, errors.
+
+Each endpoint is one service call; this module does what Stripe does around
+every call: authenticate the key (``Authorization: Bearer``/Basic, or a
+Stripe.js ``key`` parameter for publishable keys), decode nested form
+parameters, replay or refuse reused ``Idempotency-Key``s, apply ``expand[]``
+and render errors as Stripe's JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import charges, disputes, events, payment_intents, payment_methods
+from .config import SimConfig
+from .errors import (
+    ApiKeyInvalid,
+    ApiKeyMissing,
+    IdempotencyKeyReused,
+    SecretKeyRequired,
+    StripeApiError,
+    UnrecognizedUrl,
+)
+from .ids import random_token
+from .objects import API_VERSION, Obj
+from .params import Params, decode_body, decode_form
+from .state import RequestContext, SimState, StoredResponse
+
+Handler = Callable[[SimState, Params, RequestContext, dict[str, str]], Obj]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    publishable: bool = False  # callable with a pk_test_ key (as Stripe.js does)
+
+
+def _endpoints() -> list[Endpoint]:
+    pi, ch, dp, ev, pm = payment_intents, charges, disputes, events, payment_methods
+    return [
+        Endpoint("POST", "/v1/payment_intents", lambda s, p, c, a: pi.create(s, p, c)),
+        Endpoint("GET", "/v1/payment_intents", lambda s, p, c, a: pi.list_all(s, p)),
+        Endpoint(
+            "GET",
+            "/v1/payment_intents/{id}",
+            lambda s, p, c, a: pi.retrieve(s, a["id"], p, c),
+            publishable=True,
+        ),
+        Endpoint(
+            "POST", "/v1/payment_intents/{id}", lambda s, p, c, a: pi.update(s, a["id"], p, c)
+        ),
+        Endpoint(
+            "POST",
+            "/v1/payment_intents/{id}/confirm",
+            lambda s, p, c, a: pi.confirm(s, a["id"], p, c),
+            publishable=True,
+        ),
+        Endpoint(
+            "POST",
+            "/v1/payment_intents/{id}/cancel",
+            lambda s, p, c, a: pi.cancel(s, a["id"], p, c),
+        ),
+        Endpoint("GET", "/v1/charges", lambda s, p, c, a: ch.list_all(s, p)),
+        Endpoint(
+            "GET", "/v1/charges/{id}", lambda s, p, c, a: _no_params(p, ch.retrieve(s, a["id"]))
+        ),
+        Endpoint("POST", "/v1/charges/{id}", lambda s, p, c, a: ch.update(s, a["id"], p)),
+        Endpoint(
+            "GET", "/v1/charges/{id}/refunds", lambda s, p, c, a: ch.list_refunds_of(s, a["id"], p)
+        ),
+        Endpoint("POST", "/v1/refunds", lambda s, p, c, a: ch.create_refund(s, p, c)),
+        Endpoint("GET", "/v1/refunds", lambda s, p, c, a: ch.list_refunds(s, p)),
+        Endpoint(
+            "GET",
+            "/v1/refunds/{id}",
+            lambda s, p, c, a: _no_params(p, ch.retrieve_refund(s, a["id"])),
+        ),
+        Endpoint("POST", "/v1/refunds/{id}", lambda s, p, c, a: ch.update_refund(s, a["id"], p)),
+        Endpoint("GET", "/v1/disputes", lambda s, p, c, a: dp.list_all(s, p)),
+        Endpoint(
+            "GET", "/v1/disputes/{id}", lambda s, p, c, a: _no_params(p, dp.retrieve(s, a["id"]))
+        ),
+        Endpoint("POST", "/v1/disputes/{id}", lambda s, p, c, a: dp.update(s, a["id"], p, c)),
+        Endpoint("POST", "/v1/disputes/{id}/close", lambda s, p, c, a: dp.close(s, a["id"], p, c)),
+        Endpoint("GET", "/v1/events", lambda s, p, c, a: ev.list_all(s, p)),
+        Endpoint(
+            "GET", "/v1/events/{id}", lambda s, p, c, a: _no_params(p, ev.retrieve(s, a["id"]))
+        ),
+        Endpoint(
+            "POST", "/v1/payment_methods", lambda s, p, c, a: pm.create(s, p), publishable=True
+        ),
+        Endpoint(
+            "GET",
+            "/v1/payment_methods/{id}",
+            lambda s, p, c, a: _no_params(p, pm.retrieve(s, a["id"])),
+        ),
+        Endpoint(
+            "GET", "/v1/balance_transactions", lambda s, p, c, a: ev.list_balance_transactions(s, p)
+        ),
+        Endpoint(
+            "GET",
+            "/v1/balance_transactions/{id}",
+            lambda s, p, c, a: _no_params(p, ev.retrieve_balance_transaction(s, a["id"])),
+        ),
+    ]
+
+
+def _no_params(p: Params, result: Obj) -> Obj:
+    p.finish()
+    return result
+
+
+class ApiEdge:
+    """Turns HTTP requests into service calls under the state lock."""
+
+    def __init__(self, state: SimState, config: SimConfig, on_request: Callable[[], None]) -> None:
+        self._state = state
+        self._config = config
+        self._on_request = on_request  # lets the webhook worker start lazily
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route(ep.path, self._endpoint(ep), methods=[ep.method]) for ep in _endpoints()
+        ]
+        routes.append(
+            Route("/v1/{rest:path}", self._unrecognized, methods=["GET", "POST", "DELETE"])
+        )
+        return routes
+
+    def _endpoint(self, ep: Endpoint) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            return await self._handle(request, ep)
+
+        return endpoint
+
+    async def _unrecognized(self, request: Request) -> Response:
+        error = UnrecognizedUrl(request.method, request.url.path)
+        return _json(error.body(), error.status_code, "req_" + random_token(14))
+
+    async def _handle(self, request: Request, ep: Endpoint) -> Response:
+        self._on_request()
+        request_id = "req_" + random_token(14)
+        try:
+            data = decode_form(request.url.query)
+            if request.method == "POST":
+                content_type = request.headers.get("content-type", "")
+                data.update(decode_body(await request.body(), content_type))
+            key, publishable = self._authenticate(request, data)
+            if publishable and not ep.publishable:
+                raise SecretKeyRequired()
+        except StripeApiError as exc:
+            return _json(exc.body(), exc.status_code, request_id)
+        idempotency_key = request.headers.get("idempotency-key") if ep.method == "POST" else None
+        ctx = RequestContext(
+            base_url=str(request.base_url).rstrip("/"),
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            publishable=publishable,
+        )
+        status, body, replayed = self._execute(ep, data, ctx, request.path_params, key)
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return _json(body, status, request_id, headers)
+
+    def _execute(
+        self,
+        ep: Endpoint,
+        data: dict[str, Any],
+        ctx: RequestContext,
+        path_params: dict[str, str],
+        api_key: str,
+    ) -> tuple[int, Obj, bool]:
+        """Run the call under the lock; replay or refuse a reused idempotency key."""
+        fingerprint = json.dumps([ep.method, ep.path, path_params, data], sort_keys=True)
+        state = self._state
+        with state.lock:
+            scope = (api_key, ctx.idempotency_key or "")
+            stored = state.idempotency.get(scope) if ctx.idempotency_key else None
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    error = IdempotencyKeyReused(ctx.idempotency_key or "")
+                    return error.status_code, error.body(), False
+                return stored.status_code, stored.body, True
+            status, body = self._call(ep, data, ctx, path_params)
+            # Stripe keeps the result of every call that ran, declines included;
+            # calls refused by validation may be retried with the same key.
+            if ctx.idempotency_key and status in (200, 402):
+                state.idempotency[scope] = StoredResponse(fingerprint, status, body)
+            return status, body, False
+
+    def _call(
+        self, ep: Endpoint, data: dict[str, Any], ctx: RequestContext, path_params: dict[str, str]
+    ) -> tuple[int, Obj]:
+        params = Params(dict(data))
+        try:
+            expand = params.str_list("expand") or []
+            result = ep.handler(self._state, params, ctx, path_params)
+            return 200, self._state.store.expand(result, expand)
+        except StripeApiError as exc:
+            return exc.status_code, exc.body()
+
+    def _authenticate(self, request: Request, data: dict[str, Any]) -> tuple[str, bool]:
+        """Return (key, is_publishable) or raise Stripe's 401."""
+        key = _key_from_header(request.headers.get("authorization", ""))
+        body_key = data.pop("key", None)
+        if key is None and isinstance(body_key, str) and body_key.startswith("pk_"):
+            key = body_key  # Stripe.js sends its publishable key as a parameter
+        if not key:
+            raise ApiKeyMissing()
+        if key.startswith("pk_test_"):
+            if self._config.publishable_key and key != self._config.publishable_key:
+                raise ApiKeyInvalid(key)
+            return key, True
+        if key.startswith(("sk_test_", "rk_test_")):
+            if self._config.api_key and key != self._config.api_key:
+                raise ApiKeyInvalid(key)
+            return key, False
+        raise ApiKeyInvalid(key)
+
+
+def _key_from_header(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0] or None
+    return None
+
+
+def _json(
+    body: Obj, status: int, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    all_headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **(headers or {})}
+    return JSONResponse(body, status_code=status, headers=all_headers)

@@ -1,0 +1,181 @@
+"""In-memory collections of Stripe objects: lookup, Stripe-style lists, expansion.
+
+Not thread-safe by itself; :class:`tokenbank.stripe_sim.state.SimState` guards it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ParameterInvalid, ResourceMissing, StripeApiError
+from .objects import Obj, list_object
+
+_MAX_LIMIT = 100
+
+
+class NotExpandable(StripeApiError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"This property cannot be expanded ({path}).", param="expand")
+
+
+@dataclass
+class ListQuery:
+    limit: int = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created: dict[str, int] = field(default_factory=dict)  # {"gte": t, "lt": t, "eq": t}
+
+    def matches_created(self, created: int) -> bool:
+        ops: dict[str, Callable[[int, int], bool]] = {
+            "gt": lambda a, b: a > b,
+            "gte": lambda a, b: a >= b,
+            "lt": lambda a, b: a < b,
+            "lte": lambda a, b: a <= b,
+            "eq": lambda a, b: a == b,
+        }
+        return all(ops[op](created, bound) for op, bound in self.created.items())
+
+    def validate(self) -> None:
+        if not 1 <= self.limit <= _MAX_LIMIT:
+            raise ParameterInvalid(
+                f"Invalid limit: must be between 1 and {_MAX_LIMIT}",
+                "limit",
+                code="parameter_invalid_integer",
+            )
+        if self.starting_after and self.ending_before:
+            raise StripeApiError(
+                "You may only specify one of these parameters: ending_before, starting_after.",
+                param="starting_after",
+            )
+
+
+class Collection:
+    """Objects of one kind, kept in creation order (lists answer newest first)."""
+
+    def __init__(self, kind: str, url: str, sequence: Iterable[int]) -> None:
+        self.kind = kind
+        self.url = url
+        self._items: dict[str, Obj] = {}
+        self._order: dict[str, int] = {}
+        self._sequence = iter(sequence)
+
+    def add(self, obj: Obj) -> Obj:
+        self._items[obj["id"]] = obj
+        self._order[obj["id"]] = next(self._sequence)
+        return obj
+
+    def find(self, object_id: str) -> Obj | None:
+        return self._items.get(object_id)
+
+    def get(self, object_id: str, param: str = "id") -> Obj:
+        obj = self._items.get(object_id)
+        if obj is None:
+            raise ResourceMissing(self.kind, object_id, param)
+        return obj
+
+    def all(self) -> list[Obj]:
+        return list(self._items.values())
+
+    def page(self, query: ListQuery, keep: Callable[[Obj], bool] = lambda _: True) -> Obj:
+        """One page of a Stripe list: newest first, cursors by object id."""
+        query.validate()
+        newest_first = sorted(self._items, key=self._order.__getitem__, reverse=True)
+        chosen = [
+            self._items[i]
+            for i in newest_first
+            if keep(self._items[i]) and query.matches_created(self._items[i]["created"])
+        ]
+        if query.starting_after is not None:
+            cursor = self._cursor(query.starting_after, "starting_after")
+            older = [o for o in chosen if self._order[o["id"]] < cursor]
+            data, has_more = older[: query.limit], len(older) > query.limit
+        elif query.ending_before is not None:
+            cursor = self._cursor(query.ending_before, "ending_before")
+            newer = [o for o in chosen if self._order[o["id"]] > cursor]
+            data, has_more = newer[-query.limit :], len(newer) > query.limit
+        else:
+            data, has_more = chosen[: query.limit], len(chosen) > query.limit
+        return list_object([copy.deepcopy(o) for o in data], self.url, has_more)
+
+    def _cursor(self, object_id: str, param: str) -> int:
+        if object_id not in self._order:
+            raise ResourceMissing(self.kind, object_id, param)
+        return self._order[object_id]
+
+
+# Which fields of which objects ``expand[]`` may replace by the full object.
+EXPANDABLE: dict[str, frozenset[str]] = {
+    "payment_intent": frozenset({"latest_charge", "payment_method", "customer", "review"}),
+    "charge": frozenset(
+        {
+            "payment_intent",
+            "balance_transaction",
+            "customer",
+            "review",
+            "failure_balance_transaction",
+        }
+    ),
+    "refund": frozenset({"charge", "payment_intent", "balance_transaction", "payment_method"}),
+    "dispute": frozenset({"charge", "payment_intent"}),
+    "balance_transaction": frozenset({"source"}),
+}
+
+
+class Store:
+    def __init__(self) -> None:
+        sequence = itertools.count(1)
+        self.payment_intents = Collection("payment_intent", "/v1/payment_intents", sequence)
+        self.charges = Collection("charge", "/v1/charges", sequence)
+        self.refunds = Collection("refund", "/v1/refunds", sequence)
+        self.disputes = Collection("dispute", "/v1/disputes", sequence)
+        self.payment_methods = Collection("payment_method", "/v1/payment_methods", sequence)
+        self.events = Collection("event", "/v1/events", sequence)
+        self.balance_transactions = Collection(
+            "balance_transaction", "/v1/balance_transactions", sequence
+        )
+        self._by_prefix = {
+            "pi": self.payment_intents,
+            "ch": self.charges,
+            "re": self.refunds,
+            "dp": self.disputes,
+            "pm": self.payment_methods,
+            "evt": self.events,
+            "txn": self.balance_transactions,
+        }
+
+    def lookup(self, object_id: str) -> Obj | None:
+        collection = self._by_prefix.get(object_id.split("_", 1)[0])
+        return collection.find(object_id) if collection else None
+
+    def expand(self, obj: Obj, paths: list[str]) -> Obj:
+        """Copy ``obj`` with each dotted path's id replaced by its object."""
+        result = copy.deepcopy(obj)
+        for path in paths:
+            if result.get("object") == "list":
+                head, _, rest = path.partition(".")
+                if head != "data" or not rest:
+                    raise NotExpandable(path)
+                for item in result["data"]:
+                    self._expand_path(item, rest.split("."), path)
+            else:
+                self._expand_path(result, path.split("."), path)
+        return result
+
+    def _expand_path(self, obj: Any, parts: list[str], full_path: str) -> None:
+        if not isinstance(obj, dict):
+            return
+        name, rest = parts[0], parts[1:]
+        if name not in EXPANDABLE.get(str(obj.get("object")), frozenset()):
+            raise NotExpandable(full_path)
+        value = obj.get(name)
+        if isinstance(value, str):
+            target = self.lookup(value)
+            if target is not None:
+                value = copy.deepcopy(target)
+                obj[name] = value
+        if rest:
+            self._expand_path(value, rest, full_path)

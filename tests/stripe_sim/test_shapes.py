@@ -1,0 +1,120 @@
+"""Objects have Stripe's fields and JSON types (fixtures and SDK classes agree)."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+
+from stripe_sim.kit import pay
+from tokenbank.stripe_sim import SimServer
+
+FIXTURES = json.loads((Path(__file__).parent / "data" / "stripe_fixtures.json").read_text())[
+    "resources"
+]
+
+
+def shape_mismatches(ours: Any, theirs: Any, path: str = "") -> list[str]:
+    """Fields Stripe's example has that ours lacks, or whose JSON type differs."""
+    problems: list[str] = []
+    if theirs is None or ours is None:
+        return problems
+    if isinstance(theirs, bool) or isinstance(ours, bool):
+        if type(theirs) is not type(ours):
+            problems.append(f"{path}: {type(ours).__name__} != {type(theirs).__name__}")
+        return problems
+    if isinstance(theirs, int | float) and isinstance(ours, int | float):
+        return problems
+    if type(ours) is not type(theirs):
+        return [f"{path}: {type(ours).__name__} != {type(theirs).__name__}"]
+    if isinstance(theirs, dict) and not path.endswith(".metadata"):  # metadata is user data
+        for key, value in theirs.items():
+            if key not in ours:
+                problems.append(f"{path}.{key}: missing")
+            else:
+                problems.extend(shape_mismatches(ours[key], value, f"{path}.{key}"))
+    if isinstance(theirs, list) and theirs and ours:
+        problems.extend(shape_mismatches(ours[0], theirs[0], f"{path}[0]"))
+    return problems
+
+
+def nullable(annotation: Any) -> bool:
+    if annotation is type(None):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(nullable(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def sdk_mismatches(ours: dict[str, Any], cls: type) -> list[str]:
+    """Fields the SDK declares non-optional must be present and non-null; nulls allowed."""
+    problems = []
+    for name, annotation in cls.__annotations__.items():
+        if name.isupper() or name.startswith("_"):
+            continue
+        if name not in ours:
+            if not nullable(annotation):
+                problems.append(f"{name}: required by the SDK, missing")
+        elif ours[name] is None and not nullable(annotation):
+            problems.append(f"{name}: null but the SDK says it never is")
+    return problems
+
+
+@pytest.fixture
+def objects(client: stripe.StripeClient, sim: SimServer) -> dict[str, dict[str, Any]]:
+    """One of each object, as raw JSON from the simulator."""
+    pi = pay(client, "pm_card_createDispute", amount=3000)
+    charge = client.v1.charges.retrieve(str(pi.latest_charge))
+    refund_pi = pay(client, "pm_card_visa")
+    refund = client.v1.refunds.create({"payment_intent": refund_pi.id, "amount": 500})
+    dispute = client.v1.disputes.list({"payment_intent": pi.id}).data[0]
+    pm = client.v1.payment_methods.retrieve(str(pi.payment_method))
+    event = client.v1.events.list({"limit": 1}).data[0]
+    txn = client.v1.balance_transactions.retrieve(str(charge.balance_transaction))
+    return {
+        "payment_intent": pi.to_dict(),
+        "charge": charge.to_dict(),
+        "refund": refund.to_dict(),
+        "dispute": dispute.to_dict(),
+        "payment_method": pm.to_dict(),
+        "event": event.to_dict(),
+        "balance_transaction": txn.to_dict(),
+    }
+
+
+SDK_CLASSES = {
+    "payment_intent": stripe.PaymentIntent,
+    "charge": stripe.Charge,
+    "refund": stripe.Refund,
+    "dispute": stripe.Dispute,
+    "payment_method": stripe.PaymentMethod,
+    "event": stripe.Event,
+    "balance_transaction": stripe.BalanceTransaction,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SDK_CLASSES))
+def test_objects_match_stripe_fixtures(objects: dict[str, dict[str, Any]], kind: str) -> None:
+    ours = objects[kind]
+    assert ours["object"] == kind
+    fixture = FIXTURES[kind]
+    if kind == "event":  # the fixture's data.object is a plan; compare the envelope
+        fixture = {**fixture, "data": {"object": {}}}
+    assert shape_mismatches(ours, fixture) == []
+
+
+@pytest.mark.parametrize("kind", sorted(SDK_CLASSES))
+def test_objects_match_sdk_classes(objects: dict[str, dict[str, Any]], kind: str) -> None:
+    assert sdk_mismatches(objects[kind], SDK_CLASSES[kind]) == []
+
+
+def test_the_shape_checks_can_fail() -> None:
+    assert shape_mismatches({"a": 1}, {"a": 1, "b": "x"}) == [".b: missing"]
+    assert shape_mismatches({"a": "1"}, {"a": 1}) == [".a: str != int"]
+    assert shape_mismatches({"a": {"b": True}}, {"a": {"b": 0}}) == [".a.b: bool != int"]
+    assert sdk_mismatches({"amount": None}, stripe.PaymentIntent)[0].startswith("amount")
