@@ -1,0 +1,125 @@
+/**
+ * Asking the AI for a reply. Streams over SSE when the server offers it and
+ * falls back to the plain endpoint otherwise. Both calls carry the same
+ * Idempotency-Key, so a fallback after a broken stream never charges twice.
+ */
+import { sleep } from "../lib/sleep";
+import { readSse } from "../lib/sse";
+import { unwrap, type Api } from "./client";
+import { ApiError, networkError, toApiError } from "./errors";
+import { toChatId } from "./queries";
+import type { GenerateResult } from "./types";
+
+export interface GenerateOptions {
+  idempotencyKey: string;
+  /** Receives each piece of text as it streams in. */
+  onDelta?: (text: string) => void;
+  stream?: boolean;
+}
+
+function isGenerateResult(value: unknown): value is GenerateResult {
+  return typeof value === "object" && value !== null && "ai_message" in value;
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+function generatePlain(api: Api, chatId: string, content: string, key: string) {
+  return unwrap(
+    api.client.POST("/api/chats/{chat_id}/generate", {
+      params: { path: { chat_id: toChatId(chatId) } },
+      body: { content },
+      headers: { "Idempotency-Key": key },
+    }),
+  );
+}
+
+/** Resolves with the reply, `null` when streaming isn't available, or throws ApiError. */
+async function generateStreamed(
+  api: Api,
+  chatId: string,
+  content: string,
+  key: string,
+  onDelta: (text: string) => void,
+): Promise<GenerateResult | null> {
+  let response: Response;
+  try {
+    response = await fetch(
+      `${api.baseUrl}/api/chats/${encodeURIComponent(chatId)}/generate/stream`,
+      {
+        method: "POST",
+        headers: {
+          ...api.authHeaders(),
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          "Idempotency-Key": key,
+        },
+        body: JSON.stringify({ content }),
+      },
+    );
+  } catch {
+    return null; // let the plain endpoint try (and report the network error)
+  }
+  if (response.status === 404 || response.status === 405 || response.status === 501) return null;
+  if (!response.ok) {
+    if (response.status === 401) api.onUnauthorized();
+    throw toApiError(response.status, await readJson(response));
+  }
+  const type = response.headers.get("Content-Type") ?? "";
+  if (!type.includes("text/event-stream") || !response.body) {
+    const body = await readJson(response);
+    return isGenerateResult(body) ? body : null;
+  }
+  try {
+    for await (const event of readSse(response.body)) {
+      const data: unknown = event.data ? JSON.parse(event.data) : null;
+      if (event.event === "delta" && typeof data === "object" && data && "text" in data) {
+        onDelta(String(data.text));
+      } else if (event.event === "done" && isGenerateResult(data)) {
+        return data;
+      } else if (event.event === "error") {
+        const code = typeof data === "object" && data && "code" in data ? String(data.code) : "";
+        throw toApiError(code === "insufficient_tokens" ? 402 : 502, { error: data });
+      }
+    }
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    // A broken stream: the plain endpoint with the same key finishes the job.
+  }
+  return null;
+}
+
+/** How long to keep asking while the server finishes a reply started under the same key. */
+const IN_PROGRESS_WAIT_MS = 30_000;
+const IN_PROGRESS_POLL_MS = 1_000;
+
+export async function generateReply(
+  api: Api,
+  chatId: string,
+  content: string,
+  { idempotencyKey, onDelta, stream = true }: GenerateOptions,
+): Promise<GenerateResult> {
+  if (stream && onDelta) {
+    const streamed = await generateStreamed(api, chatId, content, idempotencyKey, onDelta);
+    if (streamed) return streamed;
+  }
+  const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+  for (;;) {
+    try {
+      return await generatePlain(api, chatId, content, idempotencyKey);
+    } catch (error) {
+      // After a broken stream the first generation may still be running; its
+      // result comes back under the same key once it is done.
+      const inProgress = error instanceof ApiError && error.code === "generation_in_progress";
+      if (!inProgress || Date.now() + IN_PROGRESS_POLL_MS > deadline) {
+        throw error instanceof ApiError ? error : networkError(error);
+      }
+      await sleep(IN_PROGRESS_POLL_MS);
+    }
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * React Query hooks for the server state the pages share. The balance lives
+ * under ['tokenBalance'] and is refreshed after every AI reply and payment.
+ */
+import {
+  useInfiniteQuery,
+  useQuery,
+  type QueryClient,
+} from "@tanstack/react-query";
+import { useSessionToken } from "../auth/session";
+import { useApi } from "./ApiProvider";
+import { unwrap, type Api } from "./client";
+import type { ChatId, TransactionCursor } from "./types";
+
+export const queryKeys = {
+  tokenBalance: ["tokenBalance"] as const,
+  me: ["me"] as const,
+  pricingTiers: ["pricingTiers"] as const,
+  paymentConfig: ["paymentConfig"] as const,
+  chatConfig: ["chatConfig"] as const,
+  chats: ["chats"] as const,
+  messages: (chatId: string) => ["messages", chatId] as const,
+  transactions: ["transactions"] as const,
+  payment: (paymentIntentId: string) => ["payment", paymentIntentId] as const,
+};
+
+/** Below this many available tokens the UI suggests topping up. */
+export const LOW_BALANCE_TOKENS = 5;
+export const TRANSACTIONS_PAGE_SIZE = 50;
+
+export function fetchTokenBalance(api: Api) {
+  return unwrap(api.client.GET("/api/payment/user/tokens"));
+}
+
+export function useTokenBalance() {
+  const api = useApi();
+  const token = useSessionToken();
+  return useQuery({
+    queryKey: queryKeys.tokenBalance,
+    queryFn: () => fetchTokenBalance(api),
+    enabled: token !== null,
+  });
+}
+
+export function useMe() {
+  const api = useApi();
+  const token = useSessionToken();
+  return useQuery({
+    queryKey: queryKeys.me,
+    queryFn: () => unwrap(api.client.GET("/api/auth/me")),
+    enabled: token !== null,
+    staleTime: 5 * 60_000,
+  });
+}
+
+export function usePricingTiers() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.pricingTiers,
+    queryFn: () => unwrap(api.client.GET("/api/payment/pricing-tiers")),
+    staleTime: 10 * 60_000,
+  });
+}
+
+export function usePaymentConfig() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.paymentConfig,
+    queryFn: () => unwrap(api.client.GET("/api/payment/config")),
+    staleTime: Infinity,
+  });
+}
+
+export function useChatConfig() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.chatConfig,
+    queryFn: () => unwrap(api.client.GET("/api/chats/config")),
+    staleTime: 10 * 60_000,
+  });
+}
+
+export function useChats() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.chats,
+    queryFn: () => unwrap(api.client.GET("/api/chats")),
+  });
+}
+
+/**
+ * Route params are strings; the API's chat id type comes from the schema.
+ * Numeric-looking ids become numbers, anything else (e.g. UUIDs) stays a string.
+ */
+export function toChatId(raw: string): ChatId {
+  return (/^\d+$/.test(raw) ? Number(raw) : raw) as ChatId;
+}
+
+export function useMessages(chatId: string | undefined) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.messages(chatId ?? ""),
+    queryFn: () =>
+      unwrap(
+        api.client.GET("/api/chats/{chat_id}/messages", {
+          params: { path: { chat_id: toChatId(chatId ?? "") } },
+        }),
+      ),
+    enabled: chatId !== undefined,
+  });
+}
+
+export function useTransactions() {
+  const api = useApi();
+  return useInfiniteQuery({
+    queryKey: queryKeys.transactions,
+    initialPageParam: undefined as TransactionCursor | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(
+        api.client.GET("/api/payment/user/transactions", {
+          params: { query: { limit: TRANSACTIONS_PAGE_SIZE, before: pageParam } },
+        }),
+      ),
+    getNextPageParam: (last) => last.next_before ?? undefined,
+  });
+}
+
+export function fetchPayment(api: Api, paymentIntentId: string) {
+  return unwrap(
+    api.client.GET("/api/payment/payments/{payment_intent_id}", {
+      params: { path: { payment_intent_id: paymentIntentId } },
+    }),
+  );
+}
+
+export function usePayment(paymentIntentId: string | null) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.payment(paymentIntentId ?? ""),
+    queryFn: () => fetchPayment(api, paymentIntentId ?? ""),
+    enabled: paymentIntentId !== null,
+  });
+}
+
+/** After anything that moves tokens: the balance and the ledger are stale. */
+export async function refreshTokenState(queryClient: QueryClient): Promise<void> {
+  await Promise.all([
+    queryClient.invalidateQueries({ queryKey: queryKeys.tokenBalance }),
+    queryClient.invalidateQueries({ queryKey: queryKeys.transactions }),
+  ]);
+}

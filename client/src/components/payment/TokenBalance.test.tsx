@@ -1,0 +1,83 @@
+import { screen, waitFor, within } from "@testing-library/react";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeApi, balance, gate } from "../../test/fakeApi";
+import { renderWithProviders } from "../../test/render";
+import { TokenBalance } from "./TokenBalance";
+
+let api: FakeApi;
+beforeEach(async () => {
+  api = await FakeApi.start();
+});
+afterEach(async () => {
+  await api.close();
+});
+
+describe("TokenBalance", () => {
+  it("shows a loading placeholder, not a number, until the balance arrives", async () => {
+    const answer = gate();
+    api.on("GET", "/api/payment/user/tokens", async () => {
+      await answer.promise;
+      return { json: balance(42) };
+    });
+    renderWithProviders(api, <TokenBalance />);
+
+    expect(screen.getByRole("status")).toHaveTextContent("Loading…");
+    expect(screen.queryByTestId("token-balance")).not.toBeInTheDocument();
+
+    answer.open();
+    expect(await screen.findByTestId("token-balance")).toHaveTextContent(/^42$/);
+    expect(screen.queryByRole("status")).not.toBeInTheDocument();
+  });
+
+  it("shows the available balance as a plain number and links to the payment page", async () => {
+    api.on("GET", "/api/payment/user/tokens", {
+      json: { ...balance(1500), balance: 1503, reserved: 3, available: 1500 },
+    });
+    renderWithProviders(api, <TokenBalance showTitle />);
+
+    const number = await screen.findByTestId("token-balance");
+    expect(number.textContent).toBe("1500");
+    const link = screen.getByRole("link");
+    expect(link).toHaveAttribute("href", "/payment");
+    expect(link).toHaveTextContent("Token balance");
+    expect(link).toHaveTextContent("tokens");
+    expect(screen.queryByText("Running low — top up")).not.toBeInTheDocument();
+  });
+
+  it("hints at topping up when fewer than 5 tokens are available", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(4) });
+    renderWithProviders(api, <TokenBalance />);
+
+    expect(await screen.findByTestId("token-balance")).toHaveTextContent("4");
+    expect(screen.getByText("Running low — top up")).toBeVisible();
+  });
+
+  it("does not hint at exactly 5 tokens", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(5) });
+    renderWithProviders(api, <TokenBalance />);
+
+    expect(await screen.findByTestId("token-balance")).toHaveTextContent("5");
+    expect(screen.queryByText("Running low — top up")).not.toBeInTheDocument();
+  });
+
+  it("compact mode keeps the number, drops the caption and shortens the low hint", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(2) });
+    renderWithProviders(api, <TokenBalance compact />);
+
+    const link = await screen.findByRole("link");
+    await waitFor(() => expect(within(link).getByTestId("token-balance")).toHaveTextContent("2"));
+    expect(screen.queryByText("Running low — top up")).not.toBeInTheDocument();
+    expect(screen.queryByText("Token balance")).not.toBeInTheDocument();
+    // The short hint is still there for screen readers.
+    expect(within(link).getByText("Low balance")).toHaveClass("sr-only");
+    expect(within(link).getByText("tokens")).toHaveClass("sr-only");
+  });
+
+  it("shows a dash rather than a wrong number when the balance can't be loaded", async () => {
+    api.on("GET", "/api/payment/user/tokens", { status: 500, json: { error: { code: "internal_error", message: "boom" } } });
+    renderWithProviders(api, <TokenBalance />);
+
+    expect(await screen.findByLabelText("Balance unavailable")).toHaveTextContent("—");
+    expect(screen.queryByTestId("token-balance")).not.toBeInTheDocument();
+  });
+});

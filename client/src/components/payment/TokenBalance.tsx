@@ -1,0 +1,74 @@
+import { Link } from "wouter";
+import { LOW_BALANCE_TOKENS, useTokenBalance } from "../../api/queries";
+import { useI18n } from "../../i18n/useI18n";
+import { Icon } from "../ui/Icon";
+import { Skeleton } from "../ui/Skeleton";
+
+export interface TokenBalanceProps {
+  /** Show the "Token balance" caption above the number. */
+  showTitle?: boolean;
+  /** Number only (plus a dot when low), for tight spaces such as a phone header. */
+  compact?: boolean;
+}
+
+/**
+ * The available balance, always linking to the payment page. The element with
+ * data-testid="token-balance" holds the number and nothing else.
+ */
+export function TokenBalance({ showTitle = false, compact = false }: TokenBalanceProps) {
+  const { t } = useI18n();
+  const { data, isPending, isError } = useTokenBalance();
+  const low = data !== undefined && data.available < LOW_BALANCE_TOKENS;
+
+  return (
+    <Link
+      href="/payment"
+      title={t("balance.buyMore")}
+      className={[
+        "group inline-flex items-center gap-2 rounded-full py-1.5 text-sm ring-1 ring-inset transition-colors",
+        compact ? "px-2.5" : "px-3",
+        low
+          ? "bg-amber-50 text-amber-900 ring-amber-300 hover:bg-amber-100"
+          : "bg-brand-50 text-brand-900 ring-brand-200 hover:bg-brand-100",
+      ].join(" ")}
+    >
+      <Icon name="coin" className={`size-4 shrink-0 ${low ? "text-amber-600" : "text-brand-600"}`} />
+      <span className="flex flex-col leading-tight">
+        {showTitle ? (
+          <span className="text-[11px] font-medium uppercase tracking-wide opacity-70">
+            {t("balance.title")}
+          </span>
+        ) : null}
+        <span className="flex items-baseline gap-1">
+          {isPending ? (
+            <span role="status" aria-live="polite" className="inline-flex items-center">
+              <Skeleton className="h-4 w-8" />
+              <span className="sr-only">{t("common.loading")}</span>
+            </span>
+          ) : isError ? (
+            <span title={t("balance.unavailable")} aria-label={t("balance.unavailable")}>
+              —
+            </span>
+          ) : (
+            <span data-testid="token-balance" className="font-semibold tabular-nums">
+              {data.available}
+            </span>
+          )}
+          <span className={compact ? "sr-only" : "text-xs opacity-80"}>{t("balance.unit")}</span>
+        </span>
+      </span>
+      {low ? (
+        compact ? (
+          <span className="flex items-center" data-low-balance="true">
+            <span aria-hidden="true" className="size-2 rounded-full bg-amber-500" />
+            <span className="sr-only">{t("balance.lowShort")}</span>
+          </span>
+        ) : (
+          <span data-low-balance="true" className="text-xs font-medium text-amber-800 group-hover:underline">
+            {t("balance.low")}
+          </span>
+        )
+      ) : null}
+    </Link>
+  );
+}

@@ -1,0 +1,40 @@
+/** A handful of inline icons (no icon font, nothing fetched at run time). */
+const paths = {
+  chat: "M4 5h16v10H8l-4 4V5z",
+  card: "M3 6h18v12H3zM3 10h18",
+  history: "M12 7v5l3 2M4.5 12a7.5 7.5 0 1 0 2.2-5.3M4 4v3.5h3.5",
+  coin: "M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17zM12 8v8M9.5 10.5h5",
+  plus: "M12 5v14M5 12h14",
+  send: "M4 12l16-8-6 16-2.5-6.5L4 12z",
+  logout: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10",
+  globe: "M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17zM3.5 12h17M12 3.5c2.5 2.6 2.5 14.4 0 17M12 3.5c-2.5 2.6-2.5 14.4 0 17",
+  check: "M5 12.5l4.5 4.5L19 7.5",
+  alert: "M12 4l9 16H3l9-16zM12 10v4M12 17h.01",
+  info: "M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17zM12 11v5M12 8h.01",
+  shield: "M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6l7-3z",
+  x: "M6 6l12 12M18 6L6 18",
+  spark: "M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8L12 3z",
+  arrowLeft: "M19 12H5M11 6l-6 6 6 6",
+  lock: "M6 11h12v9H6zM8.5 11V8a3.5 3.5 0 0 1 7 0v3",
+  chevronDown: "M6 9l6 6 6-6",
+} as const;
+
+export type IconName = keyof typeof paths;
+
+export function Icon({ name, className = "size-5" }: { name: IconName; className?: string }) {
+  return (
+    <svg
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth={1.8}
+      strokeLinecap="round"
+      strokeLinejoin="round"
+      aria-hidden="true"
+      focusable="false"
+      className={className}
+    >
+      <path d={paths[name]} />
+    </svg>
+  );
+}
