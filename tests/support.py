@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
+
+from tokenbank.config import Settings
 
 
 async def register_user(
@@ -38,3 +41,43 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(interval_s)
+
+
+@contextmanager
+def serve_app(settings: Settings, *, timeout_s: float = 10.0) -> Iterator[str]:
+    """Run the real app under uvicorn on a free 127.0.0.1 port in a background thread.
+
+    Yields its base URL (``http://127.0.0.1:PORT``). For tests where something outside
+    the test process must reach the app over HTTP (the local Stripe server's webhooks, a
+    browser). The app's lifespan runs in that thread, with its own event loop.
+    """
+    import socket
+    import threading
+
+    import uvicorn
+
+    from tokenbank.app import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"app:{port}"
+    )
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not server.started:  # uvicorn's own flag: poll it with a deadline
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)
+        sock.close()

@@ -7,7 +7,8 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.console import Console
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import AppError
+
+if TYPE_CHECKING:
+    from tokenbank.payments.stripe_client import StripeGateway
 
 T = TypeVar("T")
 
@@ -259,6 +263,96 @@ def openapi() -> None:
 
     schema = create_app(Settings(app_env="development")).openapi()
     sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+# --- payments ------------------------------------------------------------------------
+
+payments_app = typer.Typer(no_args_is_help=True, help="Stripe payments: inspect, reconcile.")
+app.add_typer(payments_app, name="payments")
+
+_DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _since(value: str) -> datetime:
+    """``7d``, ``12h``, ``30m``, ``90s``, ``2w`` ago, or an ISO date/time (UTC if naive)."""
+    text = value.strip().lower()
+    if text[:-1].isdigit() and text[-1:] in _DURATION_UNITS_S:
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * _DURATION_UNITS_S[text[-1]])
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise typer.BadParameter("use e.g. 7d, 12h, 30m or 2026-01-31") from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _with_stripe(
+    settings: Settings, work: Callable[[Database, StripeGateway], Awaitable[T]]
+) -> T:
+    from tokenbank.payments.stripe_client import StripeGateway
+
+    async def run(db: Database) -> T:
+        gateway = StripeGateway(settings)
+        try:
+            return await work(db, gateway)
+        finally:
+            await gateway.aclose()
+
+    return _with_db(settings, run)
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+    since: Annotated[str, typer.Option(help="How far back: 7d, 12h, 30m or an ISO date.")] = "7d",
+) -> None:
+    """Sync every recent payment with Stripe and print what changed (a rerun changes nothing)."""
+    from tokenbank.payments.reconcile import ReconcileReport, reconcile
+
+    start = _since(since)
+    settings = get_settings()
+
+    async def work(db: Database, gateway: StripeGateway) -> ReconcileReport:
+        gateway.require_configured()
+        return await reconcile(db, gateway, settings, since=start)
+
+    report = _with_stripe(settings, work)
+    for line in report.lines():
+        typer.echo(line)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@payments_app.command("show")
+def payments_show(
+    payment_intent_id: Annotated[str, typer.Argument(help="pi_...")],
+) -> None:
+    """Print our record of a payment and Stripe's current state of its PaymentIntent."""
+    from dataclasses import asdict
+
+    from tokenbank.payments import repository
+    from tokenbank.payments.errors import PaymentNotFound
+    from tokenbank.payments.sync import view_of
+
+    settings = get_settings()
+
+    async def work(
+        db: Database, gateway: StripeGateway
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        async with db.transaction() as session:
+            row = await repository.find_by_intent(session, payment_intent_id)
+            ours = asdict(view_of(row)) if row is not None else None
+        if not gateway.configured:
+            return ours, {"error": "payments_not_configured"}
+        try:
+            snap = asdict(await gateway.retrieve_intent(payment_intent_id))
+        except PaymentNotFound:
+            if ours is None:
+                raise
+            return ours, {"error": "not found at Stripe"}
+        snap.pop("client_secret", None)  # a secret of the customer's browser session
+        return ours, snap
+
+    ours, theirs = _with_stripe(settings, work)
+    typer.echo(json.dumps({"ours": ours, "stripe": theirs}, indent=2, default=str))
 
 
 if __name__ == "__main__":  # pragma: no cover

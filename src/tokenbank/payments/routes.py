@@ -1,5 +1,167 @@
+"""The HTTP edge of payments: parse, authorise, call one service function, map the result."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+
+from tokenbank.deps import DatabaseDep, SettingsDep, UserIdDep
+from tokenbank.payments import catalog, service
+from tokenbank.payments.schemas import (
+    ConfirmPaymentRequest,
+    ConfirmPaymentResponse,
+    CreatePaymentIntentRequest,
+    CreatePaymentIntentResponse,
+    PaymentConfigOut,
+    PaymentOut,
+    PaymentPage,
+    TestCardOut,
+    TierOut,
+    WebhookAck,
+)
+from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.payments.sync import PaymentView
+from tokenbank.payments.webhooks import handle_webhook
+from tokenbank.ratelimit.deps import limit
 
 router = APIRouter(prefix="/api/payment", tags=["payments"])
+
+
+def get_gateway(request: Request) -> StripeGateway:
+    gateway: StripeGateway = request.app.state.stripe
+    return gateway
+
+
+GatewayDep = Annotated[StripeGateway, Depends(get_gateway)]
+
+
+def payment_out(p: PaymentView) -> PaymentOut:
+    return PaymentOut(
+        id=p.id,
+        payment_intent_id=p.payment_intent_id,
+        status=p.status,
+        tier=p.tier,
+        tokens=p.tokens,
+        amount=p.amount_cents,
+        currency=p.currency,
+        tokens_credited=p.tokens_credited,
+        reversed_tokens=p.reversed_tokens,
+        amount_refunded=p.amount_refunded_cents,
+        dispute_status=p.dispute_status,
+        last_error_code=p.last_error_code,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+@router.get("/pricing-tiers", operation_id="get_pricing_tiers")
+async def pricing_tiers(settings: SettingsDep) -> dict[str, TierOut]:
+    return {
+        tier_id: TierOut(
+            tokens=t.tokens, price=t.price, currency=t.currency, description=t.description
+        )
+        for tier_id, t in settings.pricing_tiers.items()
+    }
+
+
+@router.get("/config", operation_id="get_payment_config")
+async def payment_config(settings: SettingsDep) -> PaymentConfigOut:
+    return PaymentConfigOut(
+        publishable_key=settings.stripe_publishable_key,
+        mode=catalog.stripe_mode(settings),
+        stripe_js_url=catalog.stripe_js_url(settings),
+        test_cards=[
+            TestCardOut(number=c.number, brand=c.brand, description=c.description)
+            for c in catalog.cards_for(settings)
+        ],
+        configured=bool(settings.stripe_secret_key and settings.stripe_publishable_key),
+    )
+
+
+@router.post(
+    "/create-payment-intent",
+    operation_id="create_payment_intent",
+    dependencies=[limit("payment")],
+)
+async def create_payment_intent(
+    body: CreatePaymentIntentRequest,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> CreatePaymentIntentResponse:
+    started = await service.create_payment_intent(
+        db, gateway, settings, user_id=user_id, tier_id=body.tier, client_key=idempotency_key
+    )
+    p = started.payment
+    return CreatePaymentIntentResponse(
+        client_secret=started.client_secret,
+        payment_intent_id=started.payment_intent_id,
+        amount=p.amount_cents,
+        currency=p.currency,
+        tokens=p.tokens,
+        publishable_key=started.publishable_key,
+        tier=p.tier,
+        status=p.status,
+    )
+
+
+@router.post("/confirm-payment", operation_id="confirm_payment")
+async def confirm_payment(
+    body: ConfirmPaymentRequest,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+) -> ConfirmPaymentResponse:
+    done = await service.confirm_payment(
+        db, gateway, settings, user_id=user_id, payment_intent_id=body.payment_intent_id
+    )
+    p = done.payment
+    return ConfirmPaymentResponse(
+        status=p.status,
+        tokens_added=p.tokens_credited,
+        balance=done.balance.balance,
+        available=done.balance.available,
+        payment_intent_id=body.payment_intent_id,
+        tokens=p.tokens,
+        credited=p.tokens_credited > 0,
+        reversed_tokens=p.reversed_tokens,
+    )
+
+
+@router.get("/payments", operation_id="list_payments")
+async def list_payments(
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    limit_: Annotated[int, Query(alias="limit", ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> PaymentPage:
+    items, next_before = await service.list_payments(db, user_id, limit=limit_, before=before)
+    return PaymentPage(items=[payment_out(p) for p in items], next_before=next_before)
+
+
+@router.get("/payments/{payment_intent_id}", operation_id="get_payment")
+async def get_payment(
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    payment_intent_id: Annotated[str, Path(min_length=1, max_length=255)],
+) -> PaymentOut:
+    return payment_out(await service.owned_intent(db, user_id, payment_intent_id))
+
+
+@router.post("/webhook", operation_id="stripe_webhook")
+async def stripe_webhook(
+    request: Request,
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> WebhookAck:
+    """Answers 2xx only once the event's effect is committed; errors answer 5xx (retry)."""
+    result = await handle_webhook(db, gateway, settings, await request.body(), stripe_signature)
+    return WebhookAck(event_id=result.event_id, status=result.status)

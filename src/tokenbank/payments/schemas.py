@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class TierOut(BaseModel):
+    tokens: int
+    price: int = Field(description="Price in minor units (cents).")
+    currency: str
+    description: str
+
+
+class TestCardOut(BaseModel):
+    number: str
+    brand: str
+    description: str
+
+
+class PaymentConfigOut(BaseModel):
+    publishable_key: str | None
+    mode: Literal["simulated", "test", "live"]
+    stripe_js_url: str
+    test_cards: list[TestCardOut]
+    configured: bool = Field(description="False when no Stripe key is set: nothing can be bought.")
+
+
+class CreatePaymentIntentRequest(BaseModel):
+    tier: str = Field(min_length=1, max_length=64)
+
+
+class CreatePaymentIntentResponse(BaseModel):
+    client_secret: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    tokens: int
+    publishable_key: str | None
+    tier: str
+    status: str
+
+
+class ConfirmPaymentRequest(BaseModel):
+    payment_intent_id: str = Field(min_length=1, max_length=255)
+
+
+class ConfirmPaymentResponse(BaseModel):
+    status: str
+    tokens_added: int = Field(description="Tokens credited for this payment so far (0 if none).")
+    balance: int
+    available: int
+    payment_intent_id: str
+    tokens: int
+    credited: bool
+    reversed_tokens: int
+
+
+class PaymentOut(BaseModel):
+    id: int
+    payment_intent_id: str | None
+    status: str
+    tier: str
+    tokens: int
+    amount: int
+    currency: str
+    tokens_credited: int
+    reversed_tokens: int
+    amount_refunded: int
+    dispute_status: str | None
+    last_error_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentOut]
+    next_before: int | None
+
+
+class WebhookAck(BaseModel):
+    received: bool = True
+    event_id: str
+    status: Literal["handled", "duplicate", "ignored"]
