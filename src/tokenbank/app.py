@@ -12,7 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from tokenbank import __version__
 from tokenbank.admin.routes import router as admin_router
 from tokenbank.auth.routes import router as auth_router
+from tokenbank.auth.security import configure_password_hashing
 from tokenbank.chat.routes import router as chat_router
+from tokenbank.chat.service import start_provider
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers
@@ -20,7 +22,9 @@ from tokenbank.health import router as health_router
 from tokenbank.jobs import Scheduler, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
+from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
+from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -31,23 +35,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production()
     if settings.app_env != "test":
         configure_logging(settings.log_level, json_logs=settings.json_logs)
+    configure_password_hashing(settings.password_hash_time_cost, settings.password_hash_memory_kib)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built once per process: its HTTP client is shared by every reply.
+        ai_provider = start_provider(settings)
+        app.state.ai_provider = ai_provider
         db = Database(
             settings.database_url,
             pool_size=settings.database_pool_size,
             timeout_s=settings.database_timeout_s,
         )
         app.state.db = db
+        stripe_gateway = StripeGateway(settings)
+        app.state.stripe = stripe_gateway
         scheduler = Scheduler(db)
         if settings.background_jobs:
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
+            if stripe_gateway.configured:
+                scheduler.every(
+                    settings.reconcile_interval_s,
+                    "reconcile",
+                    lambda job_db: reconcile_job(job_db, stripe_gateway, settings),
+                )
         try:
             yield
         finally:
             await scheduler.stop()
+            await stripe_gateway.aclose()
             await db.dispose()
+            await ai_provider.aclose()
 
     app = FastAPI(
         title="tokenbank",

@@ -1,5 +1,219 @@
+"""``/api/chats``: chats, their messages, and charged AI replies (JSON or streamed)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from tokenbank.chat import service
+from tokenbank.chat.providers import AIProvider
+from tokenbank.chat.schemas import (
+    ChatConfig,
+    ChatCreate,
+    ChatOut,
+    ChatSummary,
+    GenerateRequest,
+    GenerateResponse,
+    MessageOut,
+)
+from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep
+from tokenbank.ratelimit.deps import limit
 
 router = APIRouter(prefix="/api/chats", tags=["chats"])
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def get_provider(request: Request) -> AIProvider:
+    provider: AIProvider = request.app.state.ai_provider
+    return provider
+
+
+ProviderDep = Annotated[AIProvider, Depends(get_provider)]
+ChatId = Annotated[int, Path(ge=1, le=2**62)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        description="Retrying with the same key returns the first reply and charges once.",
+    ),
+]
+
+
+# Documented so generated clients know the error codes each generate route can return.
+GENERATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    402: {"description": "`insufficient_tokens`, with `balance` and `required`; nothing charged."},
+    404: {"description": "`chat_not_found`: no such chat for this user."},
+    409: {"description": "`generation_in_progress` (retry shortly) or `idempotency_key_reused`."},
+    422: {"description": "`validation_error`: empty or too long (`max_chars`)."},
+    502: {"description": "`ai_unavailable`, with `reason`; nothing charged, nothing saved."},
+}
+
+
+def message_out(m: service.StoredMessage) -> MessageOut:
+    return MessageOut(
+        id=m.id,
+        role=m.role,
+        content=m.content,
+        created_at=m.created_at,
+        tokens_charged=m.tokens_charged,
+        model=m.model,
+    )
+
+
+def generation_out(g: service.Generation) -> GenerateResponse:
+    return GenerateResponse(
+        user_message=message_out(g.user_message),
+        ai_message=message_out(g.ai_message),
+        tokens_charged=g.tokens_charged,
+        balance=g.balance,
+        replayed=g.replayed,
+    )
+
+
+def chat_out(c: service.ChatInfo) -> ChatOut:
+    return ChatOut(id=c.id, title=c.title, created_at=c.created_at, updated_at=c.updated_at)
+
+
+@router.get("/config", operation_id="get_chat_config")
+async def get_config(
+    _user_id: UserIdDep, settings: SettingsDep, provider: ProviderDep
+) -> ChatConfig:
+    c = service.reply_config(settings, provider)
+    return ChatConfig(
+        reply_cost_tokens=c.reply_cost_tokens,
+        model=c.model,
+        provider=c.provider,
+        offline=c.offline,
+        max_message_chars=c.max_message_chars,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_chat")
+async def create_chat(body: ChatCreate, session: SessionDep, user_id: UserIdDep) -> ChatOut:
+    return chat_out(await service.create_chat(session, user_id, body.title))
+
+
+@router.get("", operation_id="list_chats")
+async def list_chats(
+    session: SessionDep,
+    user_id: UserIdDep,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_CHATS_LISTED)] = 100,
+) -> list[ChatSummary]:
+    chats = await service.list_chats(session, user_id, limit)
+    return [
+        ChatSummary(**chat_out(c).model_dump(), last_message_preview=c.last_message_preview)
+        for c in chats
+    ]
+
+
+@router.get("/{chat_id}/messages", operation_id="list_messages")
+async def list_messages(
+    chat_id: ChatId, session: SessionDep, user_id: UserIdDep
+) -> list[MessageOut]:
+    return [message_out(m) for m in await service.list_messages(session, user_id, chat_id)]
+
+
+# The two generate routes open their own transactions (hold, then charge with the
+# messages), so they take the Database rather than the request's session.
+
+
+@router.post(
+    "/{chat_id}/generate",
+    operation_id="generate_reply",
+    dependencies=[limit("generate")],
+    responses=GENERATE_ERRORS,
+)
+async def generate(
+    chat_id: ChatId,
+    body: GenerateRequest,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+    idempotency_key: IdempotencyKey = None,
+) -> GenerateResponse:
+    result = await service.generate(
+        db,
+        provider,
+        settings,
+        user_id=user_id,
+        chat_id=chat_id,
+        content=body.content,
+        idempotency_key=idempotency_key,
+    )
+    return generation_out(result)
+
+
+@router.post(
+    "/{chat_id}/generate/stream",
+    operation_id="generate_reply_stream",
+    dependencies=[limit("generate")],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
+        **{k: v for k, v in GENERATE_ERRORS.items() if k != 502},
+    },
+)
+async def generate_stream(
+    chat_id: ChatId,
+    body: GenerateRequest,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+    idempotency_key: IdempotencyKey = None,
+) -> StreamingResponse:
+    """``event: delta`` ``{"text"}`` per chunk, then ``event: done`` (the same JSON as
+    ``/generate``) or ``event: error`` (``ai_unavailable``, nothing charged). Errors found
+    before the stream starts (404, 402, 409, 422) are ordinary JSON responses."""
+    started = await service.start_reply(
+        db,
+        provider,
+        settings,
+        user_id=user_id,
+        chat_id=chat_id,
+        content=body.content,
+        idempotency_key=idempotency_key,
+    )
+    if isinstance(started, service.Generation):
+        events = service.replay_events(started)
+    else:
+        events = service.stream_reply(db, provider, started)
+    # Taking the first event now puts the hold under the generator's `finally`, so a
+    # client that leaves before the body starts still gets it released.
+    first = await anext(events)
+    return StreamingResponse(
+        _sse(first, events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(
+    first: service.ReplyEvent, rest: AsyncGenerator[service.ReplyEvent, None]
+) -> AsyncIterator[str]:
+    async with aclosing(rest):
+        yield _format(first)
+        async for event in rest:
+            yield _format(event)
+
+
+def _format(event: service.ReplyEvent) -> str:
+    if isinstance(event, service.ReplyStarted):
+        return ": started\n\n"  # a comment: EventSource clients ignore it
+    if isinstance(event, service.ReplyDelta):
+        return _event("delta", {"text": event.text})
+    if isinstance(event, service.ReplyDone):
+        return _event("done", generation_out(event.generation).model_dump(mode="json"))
+    return _event("error", event.error.to_dict())
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

@@ -1,0 +1,98 @@
+"""The chat domain's typed errors, each named after the rule it guards."""
+
+from __future__ import annotations
+
+from tokenbank.chat.providers import EmptyReply, ProviderError, ProviderTimeout
+from tokenbank.errors import AppError
+
+
+class ChatError(AppError):
+    """Base of every chat rule violation."""
+
+
+class ChatNotFound(ChatError):
+    """Only the owner sees or uses a chat: someone else's is reported as unknown."""
+
+    status_code = 404
+    code = "chat_not_found"
+    message = "No such chat."
+
+
+class MessageEmpty(ChatError):
+    status_code = 422
+    code = "validation_error"
+
+    def __init__(self, *, max_chars: int) -> None:
+        super().__init__(
+            f"The message is empty; write 1 to {max_chars} characters.",
+            field="content",
+            reason="empty",
+            max_chars=max_chars,
+        )
+
+
+class MessageTooLong(ChatError):
+    status_code = 422
+    code = "validation_error"
+
+    def __init__(self, *, max_chars: int, length: int) -> None:
+        super().__init__(
+            f"The message is {length} characters long; the limit is {max_chars}.",
+            field="content",
+            reason="too_long",
+            max_chars=max_chars,
+            length=length,
+        )
+
+
+class AIUnavailable(ChatError):
+    """No usable reply was produced, so nothing was charged and nothing was saved.
+
+    ``reason`` is ``timeout``, ``empty_reply``, ``unavailable`` or ``hold_expired``;
+    ``detail`` is the provider's finer machine code (``server_error``, ``rate_limited``...).
+    """
+
+    status_code = 502
+    code = "ai_unavailable"
+    message = "The AI did not answer; nothing was charged. Please try again."
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason=reason, detail=detail or reason)
+        self.reason = reason
+
+    @classmethod
+    def from_provider(cls, exc: ProviderError) -> AIUnavailable:
+        if isinstance(exc, ProviderTimeout):
+            return cls("timeout", exc.reason)
+        if isinstance(exc, EmptyReply):
+            return cls("empty_reply", exc.reason)
+        return cls("unavailable", exc.reason)
+
+
+class GenerationInProgress(ChatError):
+    """One idempotency key runs one generation at a time."""
+
+    status_code = 409
+    code = "generation_in_progress"
+    message = "A reply for this Idempotency-Key is still being generated."
+    headers = {"Retry-After": "1"}
+
+
+class IdempotencyKeyReused(ChatError):
+    """The same key came back with a different message."""
+
+    status_code = 409
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for a different message."
+
+
+class GenerationRetriesExhausted(ChatError):
+    """Failed attempts under one key are bounded; a fresh key starts over."""
+
+    status_code = 409
+    code = "generation_retries_exhausted"
+    message = "Too many failed attempts with this Idempotency-Key; send with a new key."
+
+
+class HoldShorterThanAITimeout(ValueError):
+    """A hold must outlive the provider's deadline, or a slow success could not be charged."""

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_TITLE_CHARS = 200
+DEFAULT_TITLE = "New chat"
+
+
+class ChatCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    title: str | None = Field(default=None, examples=["Trip ideas"])
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if len(value) > MAX_TITLE_CHARS:
+            raise ValueError(f"title must be at most {MAX_TITLE_CHARS} characters")
+        return value or None
+
+
+class ChatOut(BaseModel):
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChatSummary(ChatOut):
+    last_message_preview: str | None = None
+
+
+class MessageOut(BaseModel):
+    id: int
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: datetime
+    tokens_charged: int = 0
+    model: str | None = None
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # The length limit is a setting, checked by the service so the error can state it.
+    content: str = Field(examples=["What is 12 * (3 + 4)?"])
+
+
+class GenerateResponse(BaseModel):
+    user_message: MessageOut
+    ai_message: MessageOut
+    tokens_charged: int = Field(description="Tokens this reply cost (the first time).")
+    balance: int = Field(description="Tokens available after the charge.")
+    replayed: bool = Field(
+        default=False, description="True when an Idempotency-Key returned a stored reply."
+    )
+
+
+class ChatConfig(BaseModel):
+    reply_cost_tokens: int
+    model: str
+    provider: str
+    offline: bool
+    max_message_chars: int

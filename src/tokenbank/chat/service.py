@@ -1,0 +1,524 @@
+"""Chats, and AI replies that cost tokens.
+
+Charging a reply (two transactions, the provider call between them):
+
+1. ``start_reply`` — one transaction: the chat must be the caller's, the recent history
+   is read, and the reply's cost is held (``ledger.reserve``). Not enough tokens is a
+   402 here, before the provider is ever called.
+2. The provider is called outside any transaction, bounded by its own deadline.
+3. ``save_reply`` — one transaction: ``ledger.commit`` writes the deduction, and the
+   user message, the AI reply and the chat's activity time are saved with it.
+4. Any failure or cancellation between 1 and 3 releases the hold in its own
+   transaction, shielded from the cancellation (``release_hold``).
+
+Guarantees:
+- A reply is charged if and only if it is saved: the deduction and the messages commit
+  together, so a provider error, timeout, empty reply, expired hold, disconnect or
+  crash charges nothing and leaves no half-saved exchange.
+- Providers never return canned or fallback text (see ``providers.base``), so every
+  charged reply is a real answer; a model that costs 0 never touches the ledger.
+- One idempotency key charges at most once per chat: a completed key returns its
+  stored reply; a key still running is refused (409); a key whose attempt failed may be
+  tried again. Each attempt holds under its own reservation key
+  ``gen:<chat>:<attempt>:<key>`` and attempts are numbered, so two requests with one
+  key always collide on the same reservation row and only one of them runs.
+
+Like every service here, nothing is committed on the caller's behalf — except the
+charged reply, whose two transactions are the point of the flow and are opened here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.chat import repository as repo
+from tokenbank.chat.errors import (
+    AIUnavailable,
+    ChatNotFound,
+    GenerationInProgress,
+    GenerationRetriesExhausted,
+    HoldShorterThanAITimeout,
+    IdempotencyKeyReused,
+    MessageEmpty,
+    MessageTooLong,
+)
+from tokenbank.chat.providers import (
+    AIProvider,
+    ChatTurn,
+    ProviderError,
+    ProviderSettings,
+    Role,
+    build_prompt,
+    build_provider,
+)
+from tokenbank.chat.schemas import DEFAULT_TITLE
+from tokenbank.config import Settings
+from tokenbank.db import Database
+from tokenbank.ledger import service as ledger
+from tokenbank.ledger.errors import ReservationNotPending
+from tokenbank.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Most messages read as history; the character budget usually stops far earlier.
+HISTORY_MESSAGES = 100
+#: Failed attempts allowed under one idempotency key before a new key is required.
+MAX_ATTEMPTS = 20
+MAX_CHATS_LISTED = 200
+
+# Releases in flight: a task must stay referenced until done, even when its caller was
+# cancelled (that is the point of running it as a task).
+_releases: set[asyncio.Task[None]] = set()
+
+
+# --- data -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    last_message_preview: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    role: Role
+    content: str
+    created_at: datetime
+    tokens_charged: int
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A question and its reply, as saved."""
+
+    user_message: StoredMessage
+    ai_message: StoredMessage
+    tokens_charged: int
+    #: Tokens available after the charge.
+    balance: int
+    #: True when an idempotency key returned the reply stored by an earlier request.
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class PendingReply:
+    """A generation cleared to call the provider: its cost is held (unless free)."""
+
+    user_id: int
+    chat_id: int
+    content: str
+    key: str
+    cost: int
+    model: str
+    turns: Sequence[ChatTurn]
+    asked_at: datetime
+    reservation_id: int | None
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    generation: Generation
+
+
+@dataclass(frozen=True)
+class ReplyFailed:
+    error: AIUnavailable
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    """First event of every stream, yielded before the provider is called."""
+
+
+ReplyEvent = ReplyStarted | ReplyDelta | ReplyDone | ReplyFailed
+
+
+@dataclass(frozen=True)
+class ReplyConfig:
+    reply_cost_tokens: int
+    model: str
+    provider: str
+    offline: bool
+    max_message_chars: int
+
+
+def _message(row: repo.AnyRow) -> StoredMessage:
+    return StoredMessage(
+        id=int(row.id),
+        role=cast(Role, row.role),
+        content=str(row.content),
+        created_at=row.created_at,
+        tokens_charged=int(row.tokens_charged),
+        model=row.model,
+    )
+
+
+# --- the provider ------------------------------------------------------------------
+
+
+def provider_settings(settings: Settings) -> ProviderSettings:
+    return ProviderSettings(
+        provider=settings.ai_provider,
+        gemini_api_key=settings.gemini_api_key,
+        gemini_model=settings.gemini_model,
+        gemini_base_url=settings.gemini_base_url,
+        openai_api_key=settings.openai_api_key,
+        openai_base_url=settings.openai_base_url,
+        openai_model=settings.openai_model,
+        timeout_s=settings.ai_timeout_s,
+    )
+
+
+def start_provider(settings: Settings) -> AIProvider:
+    """The process's one provider (its HTTP client is reused by every request).
+
+    Refuses settings where a hold could expire while the provider may still answer:
+    such a reply could be neither charged nor, honestly, shown for free.
+    """
+    if settings.reservation_ttl_s <= settings.ai_timeout_s:
+        raise HoldShorterThanAITimeout(
+            f"RESERVATION_TTL_S ({settings.reservation_ttl_s}) must exceed "
+            f"AI_TIMEOUT_S ({settings.ai_timeout_s})"
+        )
+    return build_provider(provider_settings(settings))
+
+
+def reply_config(settings: Settings, provider: AIProvider) -> ReplyConfig:
+    return ReplyConfig(
+        reply_cost_tokens=settings.reply_cost_for(provider.model),
+        model=provider.model,
+        provider=provider.name,
+        offline=provider.is_offline,
+        max_message_chars=settings.max_message_chars,
+    )
+
+
+# --- chats -------------------------------------------------------------------------
+
+
+async def create_chat(session: AsyncSession, user_id: int, title: str | None) -> ChatInfo:
+    row = await repo.insert_chat(session, user_id, title or DEFAULT_TITLE, utcnow())
+    return ChatInfo(**row._asdict())
+
+
+async def list_chats(
+    session: AsyncSession, user_id: int, limit: int = MAX_CHATS_LISTED
+) -> list[ChatInfo]:
+    return [ChatInfo(**row._asdict()) for row in await repo.list_chats(session, user_id, limit)]
+
+
+async def list_messages(session: AsyncSession, user_id: int, chat_id: int) -> list[StoredMessage]:
+    rows = await repo.chat_messages(session, user_id, chat_id, newest_first=False)
+    if rows is None:
+        raise ChatNotFound()
+    return [_message(row) for row in rows]
+
+
+# --- replies -----------------------------------------------------------------------
+
+
+def check_content(content: str, max_chars: int) -> str:
+    text = content.strip()
+    if not text:
+        raise MessageEmpty(max_chars=max_chars)
+    if len(text) > max_chars:
+        raise MessageTooLong(max_chars=max_chars, length=len(text))
+    return text
+
+
+def hold_key(chat_id: int, attempt: int, key: str) -> str:
+    # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
+    return f"gen:{chat_id}:{attempt}:{key}"
+
+
+async def generate(
+    db: Database,
+    provider: AIProvider,
+    settings: Settings,
+    *,
+    user_id: int,
+    chat_id: int,
+    content: str,
+    idempotency_key: str | None,
+) -> Generation:
+    """Answer ``content`` in the chat and charge for the reply (see the module docstring)."""
+    started = await start_reply(
+        db,
+        provider,
+        settings,
+        user_id=user_id,
+        chat_id=chat_id,
+        content=content,
+        idempotency_key=idempotency_key,
+    )
+    if isinstance(started, Generation):
+        return started
+    settled = False
+    try:
+        try:
+            reply = await provider.complete(started.turns)
+        except ProviderError as exc:
+            raise _failed(started, exc) from exc
+        result = await save_reply(db, started, reply)
+        # Replayed: another request saved this key first, so any hold here went unused.
+        settled = not result.replayed
+        return result
+    finally:
+        if not settled:
+            await release_hold(db, started)
+
+
+async def stream_reply(
+    db: Database, provider: AIProvider, pending: PendingReply
+) -> AsyncGenerator[ReplyEvent, None]:
+    """The reply as it is produced, then the charged result (or the failure).
+
+    The first event is yielded before anything else happens: a caller that takes it
+    before handing the iterator on has the hold inside this generator's ``finally``,
+    so closing or abandoning the iterator at any later point releases the hold.
+    """
+    settled = False
+    try:
+        yield ReplyStarted()
+        parts: list[str] = []
+        try:
+            chunks = provider.stream(pending.turns)
+            try:
+                async for chunk in chunks:
+                    parts.append(chunk)
+                    yield ReplyDelta(chunk)
+            finally:
+                await _close(chunks)  # a client that left must not keep the upstream open
+            result = await save_reply(db, pending, "".join(parts))
+        except (ProviderError, AIUnavailable) as exc:
+            failure = _failed(pending, exc) if isinstance(exc, ProviderError) else exc
+            await release_hold(db, pending)  # before telling the client, so it sees the balance
+            settled = True
+            yield ReplyFailed(failure)
+            return
+        if result.replayed:  # another request saved this key first; the hold went unused
+            await release_hold(db, pending)
+        settled = True
+        yield ReplyDone(result)
+    finally:
+        if not settled:
+            await release_hold(db, pending)
+
+
+async def replay_events(generation: Generation) -> AsyncGenerator[ReplyEvent, None]:
+    """A stored reply, told as a stream."""
+    yield ReplyStarted()
+    yield ReplyDelta(generation.ai_message.content)
+    yield ReplyDone(generation)
+
+
+async def _close(chunks: AsyncIterator[str]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _failed(pending: PendingReply, exc: ProviderError) -> AIUnavailable:
+    log.warning("AI reply failed in chat %s (nothing charged): %s", pending.chat_id, exc)
+    return AIUnavailable.from_provider(exc)
+
+
+async def start_reply(
+    db: Database,
+    provider: AIProvider,
+    settings: Settings,
+    *,
+    user_id: int,
+    chat_id: int,
+    content: str,
+    idempotency_key: str | None,
+) -> PendingReply | Generation:
+    """Transaction 1: ownership, history and the hold. A stored reply returns as is."""
+    text = check_content(content, settings.max_message_chars)
+    key = idempotency_key or uuid.uuid4().hex
+    cost = settings.reply_cost_for(provider.model)
+    asked_at = utcnow()
+    async with db.transaction() as session:
+        history = await repo.chat_messages(
+            session, user_id, chat_id, newest_first=True, limit=HISTORY_MESSAGES
+        )
+        if history is None:
+            raise ChatNotFound()
+        if idempotency_key is not None:
+            stored = await _stored(session, user_id, chat_id, key, text)
+            if stored is not None:
+                return stored
+        reservation_id: int | None = None
+        if cost > 0:
+            held = await _hold(session, user_id, chat_id, key, text, cost, settings)
+            if isinstance(held, Generation):
+                return held
+            reservation_id = held
+    turns = build_prompt(
+        [ChatTurn(cast(Role, row.role), str(row.content)) for row in reversed(history)],
+        text,
+        budget_chars=settings.ai_history_budget_chars,
+        system_prompt=settings.ai_system_prompt or None,
+    )
+    return PendingReply(
+        user_id=user_id,
+        chat_id=chat_id,
+        content=text,
+        key=key,
+        cost=cost,
+        model=provider.model,
+        turns=turns,
+        asked_at=asked_at,
+        reservation_id=reservation_id,
+    )
+
+
+async def _hold(
+    session: AsyncSession,
+    user_id: int,
+    chat_id: int,
+    key: str,
+    text: str,
+    cost: int,
+    settings: Settings,
+) -> int | Generation:
+    """Hold the cost under the key's next attempt; the reservation id, or the stored reply.
+
+    Attempts are tried in order: a released or expired one failed and charged nothing,
+    so the next number is tried; a pending one is running now; a committed one means
+    the reply was saved (a request with the same key finished a moment ago).
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        held = await ledger.reserve(
+            session,
+            user_id,
+            cost,
+            idempotency_key=hold_key(chat_id, attempt, key),
+            ttl_s=settings.reservation_ttl_s,
+            description=f"AI reply in chat {chat_id}",
+        )
+        if not held.replayed:
+            return held.id
+        if held.status == "pending":
+            raise GenerationInProgress()
+        if held.status == "committed":
+            stored = await _stored(session, user_id, chat_id, key, text)
+            if stored is None:  # pragma: no cover - commit and messages are one transaction
+                raise RuntimeError(f"hold {held.id} committed without its messages")
+            return stored
+    raise GenerationRetriesExhausted()
+
+
+async def _stored(
+    session: AsyncSession, user_id: int, chat_id: int, key: str, text: str
+) -> Generation | None:
+    """The reply already saved under ``key``, if any (refused if the question differs)."""
+    saved = {row.role: _message(row) for row in await repo.find_generation(session, chat_id, key)}
+    asked, answer = saved.get("user"), saved.get("assistant")
+    if asked is None or answer is None:
+        return None
+    if asked.content != text:
+        raise IdempotencyKeyReused()
+    current = await ledger.balance(session, user_id)
+    return Generation(asked, answer, answer.tokens_charged, current.available, replayed=True)
+
+
+async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generation:
+    """Transaction 2: the deduction and both messages, all or nothing."""
+    if not reply.strip():  # whitespace is no answer, whatever the provider thought
+        raise AIUnavailable("empty_reply", "blank")
+    now = utcnow()
+    try:
+        async with db.transaction() as session:
+            asked = await repo.insert_message(
+                session, _message_values(pending, "user", pending.content, pending.asked_at)
+            )
+            if asked is None:
+                # Only free replies run unheld, so only they can race to save one key.
+                stored = await _stored(
+                    session, pending.user_id, pending.chat_id, pending.key, pending.content
+                )
+                if stored is None:  # pragma: no cover - both messages commit together
+                    raise GenerationInProgress()
+                return stored
+            if pending.reservation_id is not None:
+                await ledger.commit(
+                    session, pending.reservation_id, f"AI reply in chat {pending.chat_id}"
+                )
+            answer = await repo.insert_message(
+                session,
+                {
+                    **_message_values(pending, "assistant", reply, now),
+                    "tokens_charged": pending.cost,
+                    "model": pending.model,
+                    "reply_to_id": asked.id,
+                },
+            )
+            if answer is None:  # pragma: no cover - the user message above was new
+                raise RuntimeError("reply stored without its question")
+            await repo.touch_chat(session, pending.chat_id, now)
+            current = await ledger.balance(session, pending.user_id)
+    except ReservationNotPending as exc:
+        # The hold outlived its expiry (the sweeper took it back): the reply is not
+        # charged, so it is not shown either.
+        raise AIUnavailable("hold_expired", exc.code) from exc
+    return Generation(_message(asked), _message(answer), pending.cost, current.available)
+
+
+def _message_values(
+    pending: PendingReply, role: Role, content: str, created_at: datetime
+) -> dict[str, Any]:
+    return {
+        "chat_id": pending.chat_id,
+        "role": role,
+        "content": content,
+        "tokens_charged": 0,
+        "idempotency_key": pending.key,
+        "created_at": created_at,
+    }
+
+
+async def release_hold(db: Database, pending: PendingReply) -> None:
+    """Give the hold back, even if the calling task is being cancelled.
+
+    The release runs as its own task: cancelling the caller (a client that went away)
+    interrupts only the wait, never the release.
+    """
+    if pending.reservation_id is None:
+        return
+    task = asyncio.create_task(_release(db, pending.reservation_id))
+    _releases.add(task)
+    task.add_done_callback(_releases.discard)
+    await asyncio.shield(task)
+
+
+async def _release(db: Database, reservation_id: int) -> None:
+    try:
+        async with db.transaction() as session:
+            await ledger.release(session, reservation_id)
+    except ReservationNotPending:
+        # Committed after all: the cancellation arrived after the reply's COMMIT, so the
+        # reply is saved and charged, consistently.
+        log.info("hold %s was committed before it could be released", reservation_id)
+    except (SQLAlchemyError, OSError):
+        log.exception("could not release hold %s; the sweeper will expire it", reservation_id)

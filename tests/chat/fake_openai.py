@@ -1,0 +1,99 @@
+"""A fake OpenAI chat-completions server on 127.0.0.1 whose behaviour a test sets.
+
+The app under test talks to it through the real `openai` SDK (JSON and SSE), so the
+charging tests cover the same wire path as production. Every request is recorded, so
+a test can prove the provider was (or was not) called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from chat.providers.fake_ai_servers import (
+    StreamCut,
+    hang_until_disconnected,
+    openai_chunk,
+    openai_completion,
+    openai_error,
+    pieces,
+    sse,
+)
+
+Mode = Literal["reply", "error", "hang", "empty", "break"]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    #: reply: answer `text`; error: HTTP 500; hang: never answer; empty: an empty reply;
+    #: break: drop the connection after the first streamed chunk.
+    mode: Mode = "reply"
+    text: str = "Paris is the capital of France."
+    #: Streamed replies arrive in this many chunks.
+    chunks: int = 3
+    #: Wait before a JSON answer, and between streamed chunks.
+    delay_s: float = 0.0
+
+
+@dataclass
+class FakeOpenAI:
+    url: str = ""
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    #: Streams that ended because the client went away before the last chunk.
+    abandoned_streams: int = 0
+
+    def set(self, **changes: Any) -> None:
+        self.behaviour = replace(Behaviour(), **changes)
+
+    def reset(self) -> None:
+        self.behaviour = Behaviour()
+        self.requests.clear()
+        self.abandoned_streams = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])]
+        )
+
+    async def _completions(self, request: Request) -> Response:
+        body: dict[str, Any] = json.loads(await request.body())
+        self.requests.append(body)
+        b, model = self.behaviour, body["model"]
+        if b.mode == "error":
+            return openai_error(500)
+        if b.mode == "hang":
+            return await hang_until_disconnected(request)
+        if body.get("stream"):
+            return StreamingResponse(self._stream(model, b), media_type="text/event-stream")
+        await asyncio.sleep(b.delay_s)
+        return JSONResponse(openai_completion(model, "" if b.mode == "empty" else b.text))
+
+    async def _stream(self, model: str, b: Behaviour) -> AsyncIterator[bytes]:
+        yield sse(openai_chunk(model, {"role": "assistant", "content": ""}))
+        parts = [] if b.mode == "empty" else pieces(b.text, b.chunks)
+        try:
+            for index, part in enumerate(parts):
+                if index:
+                    await asyncio.sleep(b.delay_s)
+                if b.mode == "break" and index == 1:
+                    raise StreamCut("connection dropped mid-reply")
+                yield sse(openai_chunk(model, {"content": part}))
+        except asyncio.CancelledError:
+            # Starlette cancels the body when the client disconnects.
+            self.abandoned_streams += 1
+            raise
+        yield sse(openai_chunk(model, {}, "stop"))
+        yield sse("[DONE]")

@@ -1,0 +1,112 @@
+"""The charging flow's edges that HTTP alone cannot reach: expiry, cancellation, start-up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat.fake_openai import FakeOpenAI
+from chat.harness import Api
+from tokenbank.app import create_app
+from tokenbank.chat import service
+from tokenbank.chat.errors import AIUnavailable, HoldShorterThanAITimeout
+from tokenbank.chat.providers import OfflineProvider, OpenAICompatProvider
+from tokenbank.db import Database
+from tokenbank.ledger import service as ledger
+from tokenbank.types import utcnow
+
+from conftest import make_settings
+from support import wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def api(db: Database, fake: FakeOpenAI) -> Api:
+    """No app: these tests call the service with the test's own database."""
+    return Api(client=None, db=db, fake=fake)  # type: ignore[arg-type]
+
+
+async def _chat(api: Api, user: dict[str, Any]) -> int:
+    async with api.db.transaction() as session:
+        return (await service.create_chat(session, user["id"], None)).id
+
+
+async def test_a_reply_whose_hold_expired_is_neither_charged_nor_saved(
+    api: Api, db_url: str
+) -> None:
+    settings = make_settings(db_url)
+    user = await api.user()
+    chat_id = await _chat(api, user)
+    pending = await service.start_reply(
+        api.db, OfflineProvider(), settings,
+        user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
+    )
+    assert isinstance(pending, service.PendingReply)
+    async with api.db.transaction() as session:  # the sweeper runs while the AI is slow
+        assert await ledger.expire_reservations(session, now=utcnow() + timedelta(hours=1)) == 1
+
+    with pytest.raises(AIUnavailable) as failure:
+        await service.save_reply(api.db, pending, "a late reply")
+
+    assert failure.value.reason == "hold_expired"
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (10, 0)
+    assert await api.stored_messages() == 0
+    assert await api.violations() == []
+
+
+async def test_a_cancelled_request_releases_its_hold_at_once(api: Api, db_url: str) -> None:
+    settings = make_settings(db_url, ai_timeout_s=30)
+    provider = OpenAICompatProvider(
+        api_key="test-key", model="gpt-test", base_url=api.fake.base_url, timeout_s=30
+    )
+    user = await api.user()
+    chat_id = await _chat(api, user)
+    api.fake.set(mode="hang")
+    task = asyncio.create_task(
+        service.generate(
+            api.db, provider, settings,
+            user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key="c-1",
+        )
+    )
+
+    async def waiting_on_the_ai() -> bool:
+        return len(api.fake.requests) == 1
+
+    await wait_for(waiting_on_the_ai, timeout_s=5, what="the provider call")
+    assert (await api.account(user)).reserved == 1
+    task.cancel()  # the client went away
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async def released() -> bool:
+        return (await api.account(user)).reserved == 0
+
+    await wait_for(released, timeout_s=5, what="the hold to be released")
+    assert (await api.account(user)).balance == 10
+    assert await api.stored_messages() == 0
+    await provider.aclose()
+
+
+async def test_a_hold_must_outlive_the_ai_deadline(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/unused.db"
+    with pytest.raises(HoldShorterThanAITimeout, match="RESERVATION_TTL_S"):
+        service.start_provider(make_settings(url, reservation_ttl_s=30, ai_timeout_s=30))
+    provider = service.start_provider(make_settings(url, reservation_ttl_s=31, ai_timeout_s=30))
+    assert provider.name == "offline"
+
+
+async def test_the_app_refuses_to_start_with_a_hold_shorter_than_the_deadline(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/unused.db"
+    app = create_app(make_settings(url, reservation_ttl_s=10, ai_timeout_s=30))
+
+    with pytest.raises(HoldShorterThanAITimeout):
+        async with app.router.lifespan_context(app):
+            pass
