@@ -355,5 +355,117 @@ def payments_show(
     typer.echo(json.dumps({"ours": ours, "stripe": theirs}, indent=2, default=str))
 
 
+# --- webhooks ------------------------------------------------------------------------
+
+webhooks_app = typer.Typer(no_args_is_help=True, help="Stripe webhook events.")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(event_id: Annotated[str, typer.Argument(help="evt_...")]) -> None:
+    """Re-fetch an event from Stripe and process it (harmless if it was handled already)."""
+    from tokenbank.payments.webhooks import WebhookResult, replay_event
+
+    settings = get_settings()
+
+    async def work(db: Database, gateway: StripeGateway) -> WebhookResult:
+        gateway.require_configured()
+        return await replay_event(db, gateway, settings, event_id)
+
+    result = _with_stripe(settings, work)
+    typer.echo(f"{result.event_id}: {result.status}"
+               + (f" ({result.payment_intent_id})" if result.payment_intent_id else ""))
+
+
+# --- users and exports -----------------------------------------------------------------
+
+
+@users_app.command("list")
+def users_list(
+    query: Annotated[str | None, typer.Option(help="Part of a username or email.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+) -> None:
+    """Users with their balances and spend."""
+    from rich.table import Table
+
+    from tokenbank.admin.repository import search_users
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.transaction() as session:
+            return await search_users(session, query, limit)
+
+    rows = _with_db(get_settings(), work)
+    table = Table("id", "username", "email", "admin", "balance", "reserved", "spent")
+    for r in rows:
+        table.add_row(str(r["id"]), r["username"], r["email"], "yes" if r["is_admin"] else "",
+                      str(r["balance"]), str(r["reserved"]), str(r["spent"]))
+    console.print(table)
+    console.print(f"{len(rows)} user(s)")
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export data for accounting.")
+app.add_typer(export_app, name="export")
+
+EXPORT_FIELDS = ("id", "user_id", "transaction_type", "amount", "balance_after", "description",
+                 "stripe_payment_intent_id", "actor_user_id", "created_at")
+
+
+@export_app.command("transactions")
+def export_transactions(
+    since: Annotated[str, typer.Option(help="7d, 12h or an ISO date.")] = "30d",
+    format_: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="File (default stdout)")]
+    = None,
+) -> None:
+    """Every ledger entry since a date, oldest first, streamed in pages."""
+    import csv
+
+    from rich.progress import Progress
+    from sqlalchemy import func, select
+
+    from tokenbank.ledger.models import TokenTransaction as T
+
+    if format_ not in ("csv", "jsonl"):
+        raise typer.BadParameter("--format must be csv or jsonl")
+    start = _since(since)
+    out = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
+    writer = csv.writer(out) if format_ == "csv" else None
+    if writer:
+        writer.writerow(EXPORT_FIELDS)
+
+    async def work(db: Database) -> int:
+        written, after = 0, 0
+        async with db.transaction() as session:
+            total = (await session.execute(
+                select(func.count()).select_from(T).where(T.created_at >= start))).scalar_one()
+        with Progress(console=err, transient=True, disable=total < 10_000) as progress:
+            task = progress.add_task("exporting", total=total)
+            while True:
+                async with db.transaction() as session:
+                    rows = (await session.execute(
+                        select(*(getattr(T, f) for f in EXPORT_FIELDS))
+                        .where(T.created_at >= start, T.id > after)
+                        .order_by(T.id).limit(5000))).all()
+                if not rows:
+                    return written
+                for row in rows:
+                    record = {f: getattr(row, f) for f in EXPORT_FIELDS}
+                    record["created_at"] = row.created_at.isoformat()
+                    if writer:
+                        writer.writerow([record[f] for f in EXPORT_FIELDS])
+                    else:
+                        out.write(json.dumps(record) + "\n")
+                written += len(rows)
+                after = rows[-1].id
+                progress.update(task, advance=len(rows))
+
+    try:
+        count = _with_db(get_settings(), work)
+    finally:
+        if output:
+            out.close()
+    err.print(f"exported {count} transaction(s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -74,3 +74,22 @@ async def current_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(current_admin)]
+
+
+async def current_admin_id(db: DatabaseDep, user_id: UserIdDep) -> int:
+    """Like :func:`current_admin`, for routes that manage their own transactions.
+
+    It reads the user in a short transaction of its own instead of the request's unit of
+    work, so that a route opening further transactions does not wait on itself (SQLite
+    allows one writer at a time).
+    """
+    async with db.transaction() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        raise InvalidToken()
+    if not user.is_admin:
+        raise AdminRequired()
+    return user_id
+
+
+AdminId = Annotated[int, Depends(current_admin_id)]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 
 from tokenbank.admin import repository as repo
 from tokenbank.admin.schemas import (
@@ -20,10 +21,12 @@ from tokenbank.admin.schemas import (
 )
 from tokenbank.auth import service as users
 from tokenbank.config import Settings
-from tokenbank.deps import AdminUser, SessionDep, SettingsDep
+from tokenbank.deps import AdminId, AdminUser, DatabaseDep, SessionDep, SettingsDep
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.routes import balance_out, transaction_out
 from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
+from tokenbank.payments.routes import GatewayDep
+from tokenbank.payments.webhooks import replay_event
 from tokenbank.types import utcnow
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -132,6 +135,27 @@ async def admin_list_webhook_events(
         WebhookEventOut(**r)
         for r in await repo.list_webhook_events(session, status=status, limit=limit)
     ]
+
+
+class ReplayOut(BaseModel):
+    id: str
+    status: str
+    payment_intent_id: str | None
+
+
+@router.post("/webhooks/{event_id}/process", operation_id="admin_process_webhook_event")
+async def admin_process_webhook_event(
+    event_id: Annotated[str, Path(min_length=1, max_length=255, pattern=r"^evt_[A-Za-z0-9_]+$")],
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    _admin: AdminId,
+) -> ReplayOut:
+    """Re-fetch the event from Stripe and process it again (its sync writes only differences)."""
+    result = await replay_event(db, gateway, settings, event_id)
+    return ReplayOut(
+        id=result.event_id, status=result.status, payment_intent_id=result.payment_intent_id
+    )
 
 
 @router.get("/stats", operation_id="admin_stats")

@@ -255,6 +255,11 @@ class StripeGateway:
                 return
             yield await self._complete(pi.to_dict())
 
+    async def retrieve_event(self, event_id: str) -> dict[str, Any]:
+        """An event as Stripe stores it (for replaying one whose delivery failed)."""
+        event = await _call(self.client.v1.events.retrieve_async(event_id), missing_ok=True)
+        return dict(event.to_dict())
+
     async def charge_payment_intent(self, charge_id: str) -> str | None:
         """Which intent a charge belongs to (for dispute events that do not say)."""
         charge = await _call(self.client.v1.charges.retrieve_async(charge_id), missing_ok=True)

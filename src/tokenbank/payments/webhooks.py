@@ -166,6 +166,36 @@ async def handle_webhook(
         raise
 
 
+async def replay_event(
+    db: Database, gateway: StripeGateway, settings: Settings, event_id: str
+) -> WebhookResult:
+    """Process an event again, re-fetched from Stripe (never from our stored copy).
+
+    For the operator's "process again" and ``tokenbank webhooks replay``: whatever the
+    inbox says, the event's payment is synced again, which is harmless when nothing
+    changed (the sync writes only differences).
+    """
+    event = await gateway.retrieve_event(event_id)
+    if not _looks_like_event(event):
+        raise WebhookPayloadInvalid("Stripe returned something that is not an event.")
+    event_type = str(event["type"])
+    relevant = event_type.startswith(RELEVANT_PREFIXES)
+    pi_id, _charge = intent_reference(event) if relevant else (None, None)
+    async with db.transaction() as session:
+        await repo.record_event(
+            session, event_id=event_id, event_type=event_type, payment_intent_id=pi_id,
+            payload=_summary(event), status="received" if relevant else "ignored",
+            now=utcnow(),
+        )
+    if not relevant:
+        return WebhookResult(event_id, "ignored")
+    try:
+        return await _process(db, gateway, settings, event)
+    except Exception as exc:
+        await _record_failure(db, event_id, exc)
+        raise
+
+
 async def _process(
     db: Database, gateway: StripeGateway, settings: Settings, event: dict[str, Any]
 ) -> WebhookResult:
