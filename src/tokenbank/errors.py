@@ -17,6 +17,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tokenbank.observability import INSUFFICIENT
+
 log = logging.getLogger(__name__)
 
 
@@ -124,6 +126,8 @@ def is_connection_error(exc: BaseException) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        if exc.code == "insufficient_tokens":
+            INSUFFICIENT.inc()
         return JSONResponse(
             status_code=exc.status_code, content={"error": exc.to_dict()}, headers=exc.headers
         )

@@ -65,6 +65,7 @@ from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import ReservationNotPending
+from tokenbank.observability import AI_FAILURES, REPLIES_CHARGED, TOKENS_SPENT
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -340,6 +341,7 @@ async def _close(chunks: AsyncIterator[str]) -> None:
 
 def _failed(pending: PendingReply, exc: ProviderError) -> AIUnavailable:
     log.warning("AI reply failed in chat %s (nothing charged): %s", pending.chat_id, exc)
+    AI_FAILURES.labels(exc.reason).inc()
     return AIUnavailable.from_provider(exc)
 
 
@@ -482,6 +484,9 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
         # The hold outlived its expiry (the sweeper took it back): the reply is not
         # charged, so it is not shown either.
         raise AIUnavailable("hold_expired", exc.code) from exc
+    REPLIES_CHARGED.inc()
+    if pending.cost:
+        TOKENS_SPENT.inc(pending.cost)
     return Generation(_message(asked), _message(answer), pending.cost, current.available)
 
 

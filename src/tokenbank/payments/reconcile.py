@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.observability import RECONCILE_FIXES
 from tokenbank.payments import repository as repo
 from tokenbank.payments.errors import PaymentError, StripeUnavailable
 from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
@@ -53,6 +54,13 @@ class ReconcileReport:
             self.skipped.append((outcome.payment_intent_id, outcome.ignored))
         elif outcome.changed:
             self.changes.append(outcome)
+            for kind, count in (
+                ("credited", outcome.credited_tokens),
+                ("reversed", outcome.reversed_tokens),
+                ("reinstated", outcome.reinstated_tokens),
+            ):
+                if count:
+                    RECONCILE_FIXES.labels(kind).inc()
 
     def lines(self) -> list[str]:
         """One line per change, then a summary (what the CLI prints)."""

@@ -43,9 +43,7 @@ async def insert_payment(session: AsyncSession, values: dict[str, Any]) -> int |
 
 
 async def get_payment(session: AsyncSession, payment_id: int) -> Payment | None:
-    stmt = select(Payment).where(Payment.id == payment_id).execution_options(
-        populate_existing=True
-    )
+    stmt = select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
 from tokenbank.deps import DatabaseDep, SettingsDep, UserIdDep
+from tokenbank.errors import AppError
+from tokenbank.observability import WEBHOOK_EVENTS
 from tokenbank.payments import catalog, service
 from tokenbank.payments.schemas import (
     ConfirmPaymentRequest,
@@ -163,5 +165,13 @@ async def stripe_webhook(
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookAck:
     """Answers 2xx only once the event's effect is committed; errors answer 5xx (retry)."""
-    result = await handle_webhook(db, gateway, settings, await request.body(), stripe_signature)
+    try:
+        result = await handle_webhook(db, gateway, settings, await request.body(), stripe_signature)
+    except AppError as exc:
+        WEBHOOK_EVENTS.labels("unknown", exc.code).inc()
+        raise
+    except Exception:
+        WEBHOOK_EVENTS.labels("unknown", "failed").inc()
+        raise
+    WEBHOOK_EVENTS.labels(result.event_type, result.status).inc()
     return WebhookAck(event_id=result.event_id, status=result.status)

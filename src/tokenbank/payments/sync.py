@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.observability import PURCHASES, TOKENS_PURCHASED
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import Payment
 from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
@@ -146,6 +147,9 @@ async def sync_payment(
         outcome = await apply_snapshot(session, settings, snap)
         if also is not None:
             await also(session, outcome)
+    if outcome.credited_tokens:
+        PURCHASES.inc()
+        TOKENS_PURCHASED.inc(outcome.credited_tokens)
     return outcome
 
 

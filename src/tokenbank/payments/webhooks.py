@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import stripe
@@ -48,6 +48,7 @@ class WebhookResult:
     event_id: str
     status: WebhookStatus
     payment_intent_id: str | None = None
+    event_type: str = "unknown"
 
 
 def verify_event(payload: bytes, signature: str | None, settings: Settings) -> dict[str, Any]:
@@ -138,6 +139,13 @@ async def handle_webhook(
     signature: str | None,
 ) -> WebhookResult:
     event = verify_event(payload, signature, settings)
+    result = await _handle_verified(db, gateway, settings, event)
+    return replace(result, event_type=str(event["type"]))
+
+
+async def _handle_verified(
+    db: Database, gateway: StripeGateway, settings: Settings, event: dict[str, Any]
+) -> WebhookResult:
     event_id, event_type = str(event["id"]), str(event["type"])
     relevant = event_type.startswith(RELEVANT_PREFIXES)
     pi_id, _charge = intent_reference(event) if relevant else (None, None)
@@ -183,8 +191,12 @@ async def replay_event(
     pi_id, _charge = intent_reference(event) if relevant else (None, None)
     async with db.transaction() as session:
         await repo.record_event(
-            session, event_id=event_id, event_type=event_type, payment_intent_id=pi_id,
-            payload=_summary(event), status="received" if relevant else "ignored",
+            session,
+            event_id=event_id,
+            event_type=event_type,
+            payment_intent_id=pi_id,
+            payload=_summary(event),
+            status="received" if relevant else "ignored",
             now=utcnow(),
         )
     if not relevant:
