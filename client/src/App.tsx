@@ -60,7 +60,7 @@ export function AppRoutes() {
       <Route path="/chat/:id?"><Private><ChatPage /></Private></Route>
       <Route path="/payment"><Private><PaymentPage /></Private></Route>
       <Route path="/history"><Private><HistoryPage /></Private></Route>
-      <Route path="/admin"><Private><AdminPage /></Private></Route>
+      <Route path="/admin/*?"><Private><AdminPage /></Private></Route>
       <Route path="/"><Redirect to="/chat" replace /></Route>
       <Route><Private><NotFoundPage /></Private></Route>
     </Switch>

@@ -37,3 +37,20 @@ export type ChatId = Chat["id"];
 export type Message = OkJson<"/api/chats/{chat_id}/messages", "get">[number];
 export type GenerateResult = OkJson<"/api/chats/{chat_id}/generate", "post">;
 export type ChatConfig = OkJson<"/api/chats/config", "get">;
+
+type GetQuery<P extends keyof paths> =
+  NonNullable<paths[P]["get"]> extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+
+export type AdminUser = OkJson<"/api/admin/users", "get">[number];
+export type AdminUserDetail = OkJson<"/api/admin/users/{user_id}", "get">;
+export type AdminTransactionCursor = NonNullable<AdminUserDetail["next_before"]>;
+export type AdminTokensBody = BodyJson<"/api/admin/users/{user_id}/tokens", "post">;
+export type AdminTokensResult = OkJson<"/api/admin/users/{user_id}/tokens", "post">;
+export type AdminPayment = OkJson<"/api/admin/payments", "get">[number];
+export type AdminPaymentStatus = NonNullable<GetQuery<"/api/admin/payments">["status"]>;
+export type WebhookEvent = OkJson<"/api/admin/webhooks", "get">[number];
+export type WebhookStatus = NonNullable<GetQuery<"/api/admin/webhooks">["status"]>;
+export type AdminStats = OkJson<"/api/admin/stats", "get">;
+export type DailyTotals = AdminStats["daily"][number];
+export type TopSpender = AdminStats["top_spenders"][number];
+export type WebhookReplay = OkJson<"/api/admin/webhooks/{event_id}/process", "post">;

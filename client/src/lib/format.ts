@@ -22,7 +22,7 @@ export function formatUnitPrice(minorPerToken: number, currency: string, locale:
   }).format(minorPerToken / 10 ** digits);
 }
 
-function fractionDigits(currency: string): number {
+export function fractionDigits(currency: string): number {
   try {
     return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions()
       .maximumFractionDigits ?? 2;
@@ -45,4 +45,15 @@ export function formatTime(iso: string, locale: string): string {
 
 export function formatSigned(n: number): string {
   return n > 0 ? `+${n}` : n < 0 ? `−${Math.abs(n)}` : "0";
+}
+
+export function formatNumber(n: number, locale: string): string {
+  return new Intl.NumberFormat(locale).format(n);
+}
+
+/** A calendar day from the server ("YYYY-MM-DD", UTC) as a short month/day label. */
+export function formatDay(day: string, locale: string): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) return day;
+  return new Intl.DateTimeFormat(locale, { month: "short", day: "numeric", timeZone: "UTC" }).format(date);
 }

@@ -17,6 +17,12 @@ const paths = {
   arrowLeft: "M19 12H5M11 6l-6 6 6 6",
   lock: "M6 11h12v9H6zM8.5 11V8a3.5 3.5 0 0 1 7 0v3",
   chevronDown: "M6 9l6 6 6-6",
+  chevronRight: "M9 6l6 6-6 6",
+  user: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4.5 20a7.5 7.5 0 0 1 15 0",
+  inbox: "M4 13l2.5-8h11L20 13v6H4v-6zM4 13h4.5l1 2h5l1-2H20",
+  external: "M14 4h6v6M20 4l-9 9M18 14v6H4V6h6",
+  search: "M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14zM20 20l-4-4",
+  refresh: "M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6",
 } as const;
 
 export type IconName = keyof typeof paths;

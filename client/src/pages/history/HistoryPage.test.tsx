@@ -69,20 +69,3 @@ describe("history", () => {
     expect(await screen.findByText(/No transactions yet/)).toBeInTheDocument();
   });
 });
-
-describe("admin placeholder", () => {
-  it("is for admins only", async () => {
-    renderApp(api, "/admin");
-    expect(await screen.findByTestId("admin-forbidden")).toHaveTextContent("admins only");
-    expect(screen.queryByTestId("nav-admin")).not.toBeInTheDocument();
-  });
-
-  it("shows admins the placeholder and a link in the navigation", async () => {
-    api.on("GET", "/api/auth/me", {
-      json: { id: 1, username: "root", email: "root@example.com", is_admin: true, created_at: now },
-    });
-    renderApp(api, "/admin");
-    expect(await screen.findByTestId("admin-placeholder")).toBeInTheDocument();
-    expect(screen.getByTestId("nav-admin")).toHaveAttribute("href", "/admin");
-  });
-});

@@ -1,0 +1,118 @@
+import { useId, useState } from "react";
+import { Link, useLocation } from "wouter";
+import { ADMIN_USERS_LIMIT, useAdminUsers } from "../../api/admin";
+import type { AdminUser } from "../../api/types";
+import { Alert } from "../../components/ui/Alert";
+import { Badge } from "../../components/ui/Badge";
+import { Button } from "../../components/ui/Button";
+import { Card } from "../../components/ui/Card";
+import { Icon } from "../../components/ui/Icon";
+import { Skeleton } from "../../components/ui/Skeleton";
+import { Spinner } from "../../components/ui/Spinner";
+import { useI18n } from "../../i18n/useI18n";
+import { errorText } from "../../lib/errorText";
+import { formatNumber } from "../../lib/format";
+import { useDebounced } from "../../lib/useDebounced";
+
+const SEARCH_DELAY_MS = 250;
+
+export function UsersTab() {
+  const i18n = useI18n();
+  const { t } = i18n;
+  const searchId = useId();
+  const [text, setText] = useState("");
+  const query = useDebounced(text.trim(), SEARCH_DELAY_MS);
+  const users = useAdminUsers(query);
+  const rows = users.data ?? [];
+
+  return (
+    <section aria-labelledby="admin-users-title">
+      <h2 id="admin-users-title" className="sr-only">{t("admin.tab.users")}</h2>
+      <form role="search" onSubmit={(event) => event.preventDefault()} className="mb-4 max-w-md">
+        <label htmlFor={searchId} className="block text-sm font-medium text-slate-700">{t("admin.users.search")}</label>
+        <div className="relative mt-1.5">
+          <Icon name="search" className="pointer-events-none absolute left-3 top-1/2 size-4 -translate-y-1/2 text-slate-400" />
+          <input
+            id={searchId}
+            type="search"
+            value={text}
+            onChange={(event) => setText(event.target.value)}
+            placeholder={t("admin.users.searchPlaceholder")}
+            autoComplete="off"
+            spellCheck={false}
+            className="block h-11 w-full rounded-lg border border-slate-300 bg-white pl-9 pr-10 text-slate-900 shadow-sm placeholder:text-slate-400 focus:border-brand-500"
+          />
+          {users.isFetching && !users.isPending ? (
+            <Spinner className="absolute right-3 top-1/2 size-4 -translate-y-1/2 text-brand-600" />
+          ) : null}
+        </div>
+      </form>
+
+      {users.isPending ? (
+        <Card className="space-y-3 p-5" aria-busy="true">
+          {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
+        </Card>
+      ) : users.isError ? (
+        <Alert tone="error" title={t("admin.users.loadError")}>
+          <p>{errorText(i18n, users.error)}</p>
+          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void users.refetch()}>
+            {t("common.retry")}
+          </Button>
+        </Alert>
+      ) : rows.length === 0 ? (
+        <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-users">
+          {query ? t("admin.users.noMatch", { query }) : t("admin.users.none")}
+        </Card>
+      ) : (
+        <>
+          <Card className="overflow-x-auto" data-testid="admin-users">
+            <table className="w-full text-left text-sm">
+              <caption className="sr-only">{t("admin.users.caption")}</caption>
+              <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
+                <tr>
+                  <th scope="col" className="px-3 py-3 sm:px-4">{t("admin.users.col.user")}</th>
+                  <th scope="col" className="hidden px-3 py-3 sm:px-4 md:table-cell">{t("admin.users.col.email")}</th>
+                  <th scope="col" className="hidden px-3 py-3 sm:px-4 text-right sm:table-cell">{t("admin.users.col.balance")}</th>
+                  <th scope="col" className="hidden px-3 py-3 sm:px-4 text-right sm:table-cell">{t("admin.users.col.reserved")}</th>
+                  <th scope="col" className="px-3 py-3 sm:px-4 text-right">{t("admin.users.col.available")}</th>
+                  <th scope="col" className="px-3 py-3 sm:px-4 text-right">{t("admin.users.col.spent")}</th>
+                </tr>
+              </thead>
+              <tbody className="divide-y divide-slate-100">
+                {rows.map((user) => <UserRow key={user.id} user={user} />)}
+              </tbody>
+            </table>
+          </Card>
+          {rows.length >= ADMIN_USERS_LIMIT ? (
+            <p className="mt-3 text-xs text-slate-500">{t("admin.users.limited", { n: ADMIN_USERS_LIMIT })}</p>
+          ) : null}
+        </>
+      )}
+    </section>
+  );
+}
+
+function UserRow({ user }: { user: AdminUser }) {
+  const { t, locale } = useI18n();
+  const [, navigate] = useLocation();
+  const href = `/admin/users/${user.id}`;
+  return (
+    // The whole row opens the user; the name is the link keyboards and screen readers use.
+    <tr className="cursor-pointer align-top hover:bg-slate-50" data-testid="admin-user-row" onClick={() => navigate(href)}>
+      <td className="px-3 py-3 sm:px-4">
+        <div className="flex flex-wrap items-center gap-1.5">
+          <Link href={href} className="font-medium text-brand-700 hover:underline" onClick={(event) => event.stopPropagation()}>
+            {user.username}
+          </Link>
+          {user.is_admin ? <Badge tone="brand">{t("admin.users.adminBadge")}</Badge> : null}
+        </div>
+        <span className="block max-w-[9rem] truncate text-xs text-slate-500 sm:max-w-none md:hidden">{user.email}</span>
+      </td>
+      <td className="hidden px-3 py-3 sm:px-4 text-slate-600 md:table-cell">{user.email}</td>
+      <td className="hidden px-3 py-3 sm:px-4 text-right tabular-nums text-slate-700 sm:table-cell">{formatNumber(user.balance, locale)}</td>
+      <td className="hidden px-3 py-3 sm:px-4 text-right tabular-nums text-slate-500 sm:table-cell">{formatNumber(user.reserved, locale)}</td>
+      <td className="px-3 py-3 sm:px-4 text-right font-semibold tabular-nums text-slate-900">{formatNumber(user.available, locale)}</td>
+      <td className="px-3 py-3 sm:px-4 text-right tabular-nums text-slate-600">{formatNumber(user.spent, locale)}</td>
+    </tr>
+  );
+}
