@@ -11,7 +11,7 @@ CLIENT_SRC := $(shell find client/src client/public -type f 2>/dev/null) \
 	  client/tailwind.config.* client/postcss.config.* client/package.json)
 
 .PHONY: setup run test lint typecheck pytest client-test client-types e2e screenshots \
-	bench bench-quick clean
+	bench bench-quick clean test-reliability
 
 setup: $(STAMP) client/dist/index.html
 
@@ -52,6 +52,12 @@ pytest: setup
 	$(BIN)/pytest
 
 test: setup lint typecheck client-test pytest
+
+# The reliability scenarios alone, printing their figures (`make test` runs them too, once,
+# as part of all of tests/).
+test-reliability: setup
+	@scripts/ensure-postgres.sh
+	$(BIN)/pytest tests/reliability -rP
 
 e2e: setup
 	@scripts/ensure-chromium.sh

@@ -108,8 +108,13 @@ def stripe_sim(
     """Run the local Stripe test-mode server on 127.0.0.1 (offline development and tests)."""
     from tokenbank.stripe_sim import SimConfig, run_sim
 
-    config = SimConfig(webhook_url=webhook_url, webhook_secret=webhook_secret, api_key=api_key,
-                       publishable_key=publishable_key, allowed_origins=list(allow_origin or []))
+    config = SimConfig(
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        api_key=api_key,
+        publishable_key=publishable_key,
+        allowed_origins=list(allow_origin or []),
+    )
     run_sim(config, host="127.0.0.1", port=port)
 
 
@@ -285,9 +290,7 @@ def _since(value: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _with_stripe(
-    settings: Settings, work: Callable[[Database, StripeGateway], Awaitable[T]]
-) -> T:
+def _with_stripe(settings: Settings, work: Callable[[Database, StripeGateway], Awaitable[T]]) -> T:
     from tokenbank.payments.stripe_client import StripeGateway
 
     async def run(db: Database) -> T:
@@ -373,8 +376,10 @@ def webhooks_replay(event_id: Annotated[str, typer.Argument(help="evt_...")]) ->
         return await replay_event(db, gateway, settings, event_id)
 
     result = _with_stripe(settings, work)
-    typer.echo(f"{result.event_id}: {result.status}"
-               + (f" ({result.payment_intent_id})" if result.payment_intent_id else ""))
+    typer.echo(
+        f"{result.event_id}: {result.status}"
+        + (f" ({result.payment_intent_id})" if result.payment_intent_id else "")
+    )
 
 
 # --- users and exports -----------------------------------------------------------------
@@ -397,8 +402,15 @@ def users_list(
     rows = _with_db(get_settings(), work)
     table = Table("id", "username", "email", "admin", "balance", "reserved", "spent")
     for r in rows:
-        table.add_row(str(r["id"]), r["username"], r["email"], "yes" if r["is_admin"] else "",
-                      str(r["balance"]), str(r["reserved"]), str(r["spent"]))
+        table.add_row(
+            str(r["id"]),
+            r["username"],
+            r["email"],
+            "yes" if r["is_admin"] else "",
+            str(r["balance"]),
+            str(r["reserved"]),
+            str(r["spent"]),
+        )
     console.print(table)
     console.print(f"{len(rows)} user(s)")
 
@@ -406,16 +418,26 @@ def users_list(
 export_app = typer.Typer(no_args_is_help=True, help="Export data for accounting.")
 app.add_typer(export_app, name="export")
 
-EXPORT_FIELDS = ("id", "user_id", "transaction_type", "amount", "balance_after", "description",
-                 "stripe_payment_intent_id", "actor_user_id", "created_at")
+EXPORT_FIELDS = (
+    "id",
+    "user_id",
+    "transaction_type",
+    "amount",
+    "balance_after",
+    "description",
+    "stripe_payment_intent_id",
+    "actor_user_id",
+    "created_at",
+)
 
 
 @export_app.command("transactions")
 def export_transactions(
     since: Annotated[str, typer.Option(help="7d, 12h or an ISO date.")] = "30d",
     format_: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
-    output: Annotated[str | None, typer.Option("--output", "-o", help="File (default stdout)")]
-    = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="File (default stdout)")
+    ] = None,
 ) -> None:
     """Every ledger entry since a date, oldest first, streamed in pages."""
     import csv
@@ -436,16 +458,23 @@ def export_transactions(
     async def work(db: Database) -> int:
         written, after = 0, 0
         async with db.transaction() as session:
-            total = (await session.execute(
-                select(func.count()).select_from(T).where(T.created_at >= start))).scalar_one()
+            total = (
+                await session.execute(
+                    select(func.count()).select_from(T).where(T.created_at >= start)
+                )
+            ).scalar_one()
         with Progress(console=err, transient=True, disable=total < 10_000) as progress:
             task = progress.add_task("exporting", total=total)
             while True:
                 async with db.transaction() as session:
-                    rows = (await session.execute(
-                        select(*(getattr(T, f) for f in EXPORT_FIELDS))
-                        .where(T.created_at >= start, T.id > after)
-                        .order_by(T.id).limit(5000))).all()
+                    rows = (
+                        await session.execute(
+                            select(*(getattr(T, f) for f in EXPORT_FIELDS))
+                            .where(T.created_at >= start, T.id > after)
+                            .order_by(T.id)
+                            .limit(5000)
+                        )
+                    ).all()
                 if not rows:
                     return written
                 for row in rows:

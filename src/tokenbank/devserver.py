@@ -62,13 +62,26 @@ def run_dev(host: str, port: int, sim_port: int = 12111) -> int:
             sim_port = _free_port()
         env.update(simulated_stripe_env(port, sim_port))
         sim = subprocess.Popen(
-            [sys.executable, "-m", "tokenbank.cli", "stripe-sim", "--port", str(sim_port),
-             "--webhook-url", f"http://127.0.0.1:{port}/api/payment/webhook",
-             "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"],
-             "--api-key", env["STRIPE_SECRET_KEY"],
-             "--publishable-key", env["STRIPE_PUBLISHABLE_KEY"],
-             "--allow-origin", env["APP_ORIGIN"],
-             "--allow-origin", f"http://localhost:{port}"],
+            [
+                sys.executable,
+                "-m",
+                "tokenbank.cli",
+                "stripe-sim",
+                "--port",
+                str(sim_port),
+                "--webhook-url",
+                f"http://127.0.0.1:{port}/api/payment/webhook",
+                "--webhook-secret",
+                env["STRIPE_WEBHOOK_SECRET"],
+                "--api-key",
+                env["STRIPE_SECRET_KEY"],
+                "--publishable-key",
+                env["STRIPE_PUBLISHABLE_KEY"],
+                "--allow-origin",
+                env["APP_ORIGIN"],
+                "--allow-origin",
+                f"http://localhost:{port}",
+            ],
             env=env,
         )
         children.append(sim)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -64,6 +65,38 @@ def error_response(
         content={"error": {"code": code, "message": message, **extra}},
         headers=headers,
     )
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", ...}}``."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Not signed in, or the token is invalid",
+    402: "Not enough tokens",
+    403: "Forbidden",
+    404: "Not found (or not yours)",
+    409: "Conflict",
+    422: "Invalid input",
+    429: "Rate limited (see Retry-After)",
+    502: "AI provider failed",
+    503: "A dependency (database, Stripe) is unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error statuses a router's routes answer."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
 _HTTP_CODES = {
@@ -145,6 +178,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(_request: Request, exc: DBAPIError) -> JSONResponse:
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        if sqlstate.startswith("22"):
+            # Class 22 (data exception): the input itself cannot be stored, e.g. a NUL
+            # character or an unpaired surrogate in a text field.
+            return error_response(
+                422,
+                "invalid_input",
+                "The request contains characters or values that cannot be stored.",
+            )
+        if sqlstate in ("40P01", "40001"):
+            # A deadlock or serialization failure rolled the transaction back whole:
+            # nothing happened, and the same request may simply be sent again.
+            log.warning("transaction aborted by the database (%s); client may retry", sqlstate)
+            return error_response(
+                503,
+                "retry_later",
+                "A concurrent request got in the way; nothing was changed. Please retry.",
+                headers={"Retry-After": "1"},
+            )
         if is_connection_error(exc):
             log.warning("database unavailable: %s", type(exc.orig).__name__)
             return error_response(
@@ -154,6 +206,12 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers={"Retry-After": "2"},
             )
         raise exc
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
+        return error_response(
+            422, "invalid_input", "The request contains characters that cannot be stored."
+        )
 
     @app.exception_handler(PoolTimeoutError)
     async def _pool(_request: Request, _exc: PoolTimeoutError) -> JSONResponse:

@@ -8,10 +8,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from tokenbank.deps import DatabaseDep, SettingsDep
-from tokenbank.errors import AppError, DatabaseUnavailable
+from tokenbank.errors import AppError, DatabaseUnavailable, error_responses
 from tokenbank.observability import registry
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=error_responses(403, 503))
 
 
 class Health(BaseModel):

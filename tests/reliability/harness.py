@@ -135,6 +135,11 @@ class AppProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, migrate: bool = False) -> AppProcess:
+        self.launch(migrate=migrate)
+        return self.wait_ready()
+
+    def launch(self, *, migrate: bool = False) -> AppProcess:
+        """Spawn the process without waiting (start several, then ``wait_ready`` each)."""
         args = [sys.executable, "-m", "tokenbank.cli", "serve", "--port", str(self.port)]
         if not migrate:
             args.append("--no-migrate")
@@ -142,7 +147,10 @@ class AppProcess:
             self.proc = subprocess.Popen(
                 args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
             )
-        wait_until(self._healthy, 60, f"app on port {self.port} to answer /health")
+        return self
+
+    def wait_ready(self, timeout_s: float = 60) -> AppProcess:
+        wait_until(self._healthy, timeout_s, f"app on port {self.port} to answer /health")
         return self
 
     def _healthy(self) -> bool:
@@ -165,6 +173,9 @@ class AppProcess:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+    def remove_log(self) -> None:
+        self.log.unlink(missing_ok=True)
 
     def tail(self, lines: int = 40) -> str:
         try:

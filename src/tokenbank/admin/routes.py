@@ -22,6 +22,7 @@ from tokenbank.admin.schemas import (
 from tokenbank.auth import service as users
 from tokenbank.config import Settings
 from tokenbank.deps import AdminId, AdminUser, DatabaseDep, SessionDep, SettingsDep
+from tokenbank.errors import error_responses
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.routes import balance_out, transaction_out
 from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
@@ -29,7 +30,10 @@ from tokenbank.payments.routes import GatewayDep
 from tokenbank.payments.webhooks import replay_event
 from tokenbank.types import utcnow
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/api/admin", tags=["admin"], responses=error_responses(400, 401, 402, 403, 404, 422, 503)
+)
+UserIdPath = Annotated[int, Path(ge=1, le=2**62)]
 PaymentStatus = Literal[
     "created",
     "requires_payment_method",
@@ -58,7 +62,7 @@ def _payment_out(row: dict[str, Any], settings: Settings) -> AdminPaymentOut:
 
 @router.post("/users/{user_id}/tokens", operation_id="admin_adjust_tokens")
 async def admin_adjust_tokens(
-    user_id: int, body: AdminTokensRequest, session: SessionDep, admin: AdminUser
+    user_id: UserIdPath, body: AdminTokensRequest, session: SessionDep, admin: AdminUser
 ) -> AdminTokensResponse:
     """A positive amount is a ``grant``, a negative one an ``adjustment``; both record the
     reason and the admin's id."""
@@ -81,7 +85,7 @@ async def admin_adjust_tokens(
 async def admin_list_users(
     session: SessionDep,
     _admin: AdminUser,
-    query: Annotated[str | None, Query(max_length=100)] = None,
+    query: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AdminUserOut]:
     return [_user_out(r) for r in await repo.search_users(session, query, limit)]
@@ -89,7 +93,7 @@ async def admin_list_users(
 
 @router.get("/users/{user_id}", operation_id="admin_get_user")
 async def admin_get_user(
-    user_id: int,
+    user_id: UserIdPath,
     session: SessionDep,
     settings: SettingsDep,
     _admin: AdminUser,

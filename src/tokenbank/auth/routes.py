@@ -8,9 +8,12 @@ from tokenbank.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, 
 from tokenbank.auth.security import create_access_token
 from tokenbank.config import Settings
 from tokenbank.deps import CurrentUser, SessionDep, SettingsDep
+from tokenbank.errors import error_responses
 from tokenbank.ratelimit.deps import limit
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/api/auth", tags=["auth"], responses=error_responses(400, 401, 409, 422, 429, 503)
+)
 
 
 def _auth_response(user: User, settings: Settings) -> AuthResponse:

@@ -22,9 +22,14 @@ from tokenbank.chat.schemas import (
     MessageOut,
 )
 from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep
+from tokenbank.errors import error_responses
 from tokenbank.ratelimit.deps import limit
 
-router = APIRouter(prefix="/api/chats", tags=["chats"])
+router = APIRouter(
+    prefix="/api/chats",
+    tags=["chats"],
+    responses=error_responses(400, 401, 402, 404, 409, 422, 429, 502, 503),
+)
 
 MAX_IDEMPOTENCY_KEY = 200
 

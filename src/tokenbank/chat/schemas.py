@@ -9,6 +9,17 @@ MAX_TITLE_CHARS = 200
 DEFAULT_TITLE = "New chat"
 
 
+def storable_text(value: str) -> str:
+    """Refuse what PostgreSQL text cannot hold (NUL, unpaired surrogates): a 422, not a 500."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must not contain unpaired surrogate characters") from exc
+    return value
+
+
 class ChatCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -19,7 +30,7 @@ class ChatCreate(BaseModel):
     def _title(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip()
+        value = storable_text(value).strip()
         if len(value) > MAX_TITLE_CHARS:
             raise ValueError(f"title must be at most {MAX_TITLE_CHARS} characters")
         return value or None
@@ -50,6 +61,11 @@ class GenerateRequest(BaseModel):
 
     # The length limit is a setting, checked by the service so the error can state it.
     content: str = Field(examples=["What is 12 * (3 + 4)?"])
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str) -> str:
+        return storable_text(value)
 
 
 class GenerateResponse(BaseModel):

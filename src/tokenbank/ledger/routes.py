@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tokenbank.deps import SessionDep, UserIdDep
+from tokenbank.errors import error_responses
 from tokenbank.ledger import service
 from tokenbank.ledger.schemas import TokenBalance, TransactionOut, TransactionPage
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], responses=error_responses(401, 404, 422, 503))
 
 
 def balance_out(b: service.Balance) -> TokenBalance:

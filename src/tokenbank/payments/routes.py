@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
 from tokenbank.deps import DatabaseDep, SettingsDep, UserIdDep
-from tokenbank.errors import AppError
+from tokenbank.errors import AppError, error_responses
 from tokenbank.observability import WEBHOOK_EVENTS
 from tokenbank.payments import catalog, service
 from tokenbank.payments.schemas import (
+    STRIPE_ID_PATTERN,
     ConfirmPaymentRequest,
     ConfirmPaymentResponse,
     CreatePaymentIntentRequest,
@@ -27,7 +28,11 @@ from tokenbank.payments.sync import PaymentView
 from tokenbank.payments.webhooks import handle_webhook
 from tokenbank.ratelimit.deps import limit
 
-router = APIRouter(prefix="/api/payment", tags=["payments"])
+router = APIRouter(
+    prefix="/api/payment",
+    tags=["payments"],
+    responses=error_responses(400, 401, 404, 409, 422, 429, 502, 503),
+)
 
 
 def get_gateway(request: Request) -> StripeGateway:
@@ -151,7 +156,9 @@ async def list_payments(
 async def get_payment(
     user_id: UserIdDep,
     db: DatabaseDep,
-    payment_intent_id: Annotated[str, Path(min_length=1, max_length=255)],
+    payment_intent_id: Annotated[
+        str, Path(min_length=1, max_length=255, pattern=STRIPE_ID_PATTERN)
+    ],
 ) -> PaymentOut:
     return payment_out(await service.owned_intent(db, user_id, payment_intent_id))
 

@@ -42,8 +42,13 @@ class CreatePaymentIntentResponse(BaseModel):
     status: str
 
 
+#: Stripe object ids are letters, digits and underscores; anything else (a NUL byte, which
+#: PostgreSQL text cannot hold) is refused as malformed instead of reaching the database.
+STRIPE_ID_PATTERN = r"^[A-Za-z0-9_]+$"
+
+
 class ConfirmPaymentRequest(BaseModel):
-    payment_intent_id: str = Field(min_length=1, max_length=255)
+    payment_intent_id: str = Field(min_length=1, max_length=255, pattern=STRIPE_ID_PATTERN)
 
 
 class ConfirmPaymentResponse(BaseModel):
