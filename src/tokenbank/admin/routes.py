@@ -31,7 +31,9 @@ from tokenbank.payments.webhooks import replay_event
 from tokenbank.types import utcnow
 
 router = APIRouter(
-    prefix="/api/admin", tags=["admin"], responses=error_responses(400, 401, 402, 403, 404, 422, 503)
+    prefix="/api/admin",
+    tags=["admin"],
+    responses=error_responses(400, 401, 402, 403, 404, 422, 503),
 )
 UserIdPath = Annotated[int, Path(ge=1, le=2**62)]
 PaymentStatus = Literal[
