@@ -6,7 +6,8 @@ orphaned hold. ``reserve`` locks the account row, then inserts the hold key; the
 has already rewritten the hold row (same key) and then updates the account row. Each
 waits for the other: PostgreSQL aborts one of them with ``deadlock detected``, which the
 API answers as 500 ``internal_error``. No token is lost (the loser rolls back whole), but
-a retry-safe request must not be a 500. Reported; the mark goes when it is fixed.
+a retry-safe request must not be a 500. Fixed: every ledger path now locks the account
+row first, then the hold.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from tokenbank.auth.models import User
 from tokenbank.db import Database
@@ -48,10 +47,6 @@ async def _someone_waits_on_a_lock(db: Database) -> bool:
         return int(waiting.scalar_one()) > 0
 
 
-@pytest.mark.xfail(
-    raises=DBAPIError, strict=True,
-    reason="reported: reserve locks account then hold key; expiry locks hold then account",
-)
 def test_a_retry_racing_the_sweeper_over_its_orphaned_hold_is_not_a_deadlock(
     postgres_url: str,
 ) -> None:

@@ -6,7 +6,8 @@ Guarantees (each is tested in ``tests/ledger``; ``tokenbank ledger check`` verif
 2. ``reserved == SUM(amount)`` of its pending reservations, always.
 3. A deduction or reservation never takes ``balance - reserved`` below zero, whatever the
    concurrency: the check and the change are ONE conditional ``UPDATE ... WHERE
-   balance - reserved >= :n`` (:func:`repository.move_balance`), never read-then-write.
+   balance - reserved >= :n`` (:func:`repository.move_balance`; on PostgreSQL a hold's
+   UPDATE is the first step of :data:`repository.PG_RESERVE`), never read-then-write.
 4. Only a ``purchase_reversal`` can make a balance negative (tokens already spent, then
    the money was refunded); a negative balance blocks spending until topped up.
 5. One PaymentIntent credits tokens at most once, enforced by a unique index on purchase
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,6 +116,37 @@ def _entry(row: repo.AnyRow, *, replayed: bool = False) -> Entry:
 
 def _reservation(row: repo.AnyRow, *, replayed: bool = False) -> Reservation:
     return Reservation(**row._asdict(), replayed=replayed)
+
+
+def _pg_reservation(row: Any) -> Reservation:
+    """From :data:`repository.PG_RESERVE`'s asyncpg record (columns by name)."""
+    return Reservation(
+        id=row["id"],
+        user_id=row["user_id"],
+        amount=row["amount"],
+        status=row["status"],
+        idempotency_key=row["idempotency_key"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        resolved_at=row["resolved_at"],
+    )
+
+
+def _pg_entry(row: Any) -> Entry:
+    """From :data:`repository.PG_COMMIT`'s asyncpg record (columns by name)."""
+    return Entry(
+        id=row["id"],
+        user_id=row["user_id"],
+        transaction_type=row["transaction_type"],
+        amount=row["amount"],
+        balance_after=row["balance_after"],
+        description=row["description"],
+        stripe_payment_intent_id=row["stripe_payment_intent_id"],
+        idempotency_key=row["idempotency_key"],
+        reservation_id=row["reservation_id"],
+        actor_user_id=row["actor_user_id"],
+        created_at=row["created_at"],
+    )
 
 
 def check_amount(tokens: object, *, allow_negative: bool = False) -> int:
@@ -429,14 +461,55 @@ async def reserve(
     idempotency_key: str,
     ttl_s: float,
     description: str = "",
+    durable: bool = True,
 ) -> Reservation:
     """Hold tokens before work whose cost must be paid only if it succeeds.
 
     A replay with the same key returns the first reservation (whatever its status now).
+
+    ``durable=False`` (PostgreSQL) lets the caller's transaction commit without waiting for
+    the disk, saving a WAL flush per charged reply. Use it only for a transaction whose
+    only write is this hold: the hold needs no durability of its own, since it matters only
+    through the later ``commit``, whose synchronous commit flushes the WAL, hold included,
+    first. A crash in between loses the hold and, with it, nothing but work that was never
+    charged. Any other write in the same transaction would lose its durability too.
     """
     check_amount(tokens)
     _check_key(idempotency_key)
     now = utcnow()
+    expires_at = now + timedelta(seconds=ttl_s)
+    description = description[:MAX_DESCRIPTION]
+    if repo.is_postgresql(session):
+        statement = repo.PG_RESERVE if durable else repo.PG_RESERVE_RELAXED
+        row = await repo.pg_fetchrow(
+            session, statement, user_id, tokens, idempotency_key, description, now, expires_at
+        )
+        if row["id"] is not None:
+            return _pg_reservation(row)
+        held = bool(row["held"])
+    else:
+        held = await _hold(session, user_id, tokens, now)
+        if held:
+            created = await repo.insert_reservation(
+                session,
+                {
+                    "user_id": user_id,
+                    "amount": tokens,
+                    "status": "pending",
+                    "idempotency_key": idempotency_key,
+                    "description": description,
+                    "expires_at": expires_at,
+                    "created_at": now,
+                },
+            )
+            if created is not None:
+                return _reservation(created)
+    return await _reserve_refused_or_replayed(
+        session, user_id, tokens, idempotency_key, held=held, now=now
+    )
+
+
+async def _hold(session: AsyncSession, user_id: int, tokens: int, now: datetime) -> bool:
     held = await repo.move_balance(
         session,
         user_id,
@@ -445,32 +518,35 @@ async def reserve(
         require_available=tokens,
         now=now,
     )
-    if held is None:
-        first = await repo.find_reservation_by_key(session, user_id, idempotency_key)
-        if first is not None:
-            return _same_reservation(first, tokens)
-        current = await balance(session, user_id)
-        raise InsufficientTokens(balance=current.available, required=tokens)
-    row = await repo.insert_reservation(
-        session,
-        {
-            "user_id": user_id,
-            "amount": tokens,
-            "status": "pending",
-            "idempotency_key": idempotency_key,
-            "description": description[:MAX_DESCRIPTION],
-            "expires_at": now + timedelta(seconds=ttl_s),
-            "created_at": now,
-        },
-    )
-    if row is not None:
-        return _reservation(row)
-    await repo.move_balance(
-        session, user_id, balance_delta=0, reserved_delta=-tokens, require_available=None, now=now
-    )
+    return held is not None
+
+
+async def _reserve_refused_or_replayed(
+    session: AsyncSession,
+    user_id: int,
+    tokens: int,
+    idempotency_key: str,
+    *,
+    held: bool,
+    now: datetime,
+) -> Reservation:
+    """Off the hot path: the hold was refused, or the key was used before (a replay)."""
+    if held:  # the key exists: give back the hold taken a moment ago in this transaction
+        await repo.move_balance(
+            session,
+            user_id,
+            balance_delta=0,
+            reserved_delta=-tokens,
+            require_available=None,
+            now=now,
+        )
     first = await repo.find_reservation_by_key(session, user_id, idempotency_key)
-    assert first is not None
-    return _same_reservation(first, tokens)
+    if first is not None:
+        return _same_reservation(first, tokens)
+    if held:  # pragma: no cover - a unique index fired, so the row exists
+        raise RuntimeError("reservation conflicted but cannot be found")
+    current = await balance(session, user_id)
+    raise InsufficientTokens(balance=current.available, required=tokens)
 
 
 def _same_reservation(row: repo.AnyRow, tokens: int) -> Reservation:
@@ -490,21 +566,23 @@ async def get_reservation(session: AsyncSession, reservation_id: int) -> Reserva
 async def commit(session: AsyncSession, reservation_id: int, description: str) -> Entry:
     """Turn a pending hold into a ``deduction``. Committing again returns the same entry."""
     now = utcnow()
-    row = await repo.resolve_reservation(
+    if repo.is_postgresql(session):
+        row = await repo.pg_fetchrow(
+            session, repo.PG_COMMIT, reservation_id, now, description[:MAX_DESCRIPTION]
+        )
+        if row["id"] is not None:
+            return _pg_entry(row)
+        if row["resolved"]:
+            raise _deduction_key_taken()
+        return await _commit_refused(session, reservation_id)
+    found = await repo.resolve_reservation(
         session, reservation_id, status="committed", now=now, unexpired_only=True
     )
-    if row is None:
-        current = await get_reservation(session, reservation_id)
-        if current.status == "committed":
-            done = await repo.find_deduction_for_reservation(session, reservation_id)
-            assert done is not None
-            return _entry(done, replayed=True)
-        if current.status in ("pending", "expired"):
-            raise ReservationExpired("expired")
-        raise ReservationNotPending(current.status)
-    held = _reservation(row)
+    if found is None:
+        return await _commit_refused(session, reservation_id)
+    held = _reservation(found)
     # Tokens were held already, so the hold moves to the balance without a fresh check.
-    return await _post(
+    entry = await _post(
         session,
         held.user_id,
         -held.amount,
@@ -515,11 +593,36 @@ async def commit(session: AsyncSession, reservation_id: int, description: str) -
         reserved_delta=-held.amount,
         idempotency_key=f"reservation:{held.id}",
     )
+    if entry.replayed:
+        raise _deduction_key_taken()
+    return entry
+
+
+def _deduction_key_taken() -> IdempotencyKeyReused:
+    """The hold resolved but another entry already owns its deduction's key.
+
+    Raising makes the caller's transaction roll back, so the hold stays pending (and
+    ``reserved`` keeps matching it) instead of being marked committed without a charge.
+    """
+    return IdempotencyKeyReused()
+
+
+async def _commit_refused(session: AsyncSession, reservation_id: int) -> Entry:
+    """The hold was not pending: a replay of a commit, or too late, or released."""
+    current = await get_reservation(session, reservation_id)
+    if current.status == "committed":
+        done = await repo.find_deduction_for_reservation(session, reservation_id)
+        assert done is not None
+        return _entry(done, replayed=True)
+    if current.status in ("pending", "expired"):
+        raise ReservationExpired("expired")
+    raise ReservationNotPending(current.status)
 
 
 async def release(session: AsyncSession, reservation_id: int) -> bool:
     """Give a pending hold back. True if this call released it; False if already released."""
     now = utcnow()
+    await repo.lock_account(session, (await get_reservation(session, reservation_id)).user_id)
     row = await repo.resolve_reservation(
         session, reservation_id, status="released", now=now, unexpired_only=False
     )

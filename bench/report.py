@@ -1,0 +1,245 @@
+"""``bench/results/latest.json`` (flat keys + details) and the results in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def markers(mode: str) -> tuple[str, str]:
+    """Each mode keeps its own block, so a full run does not hide the quick one."""
+    return f"<!-- bench:{mode}:start -->", f"<!-- bench:{mode}:end -->"
+
+
+#: key -> (goal as text, test) — the issue's goals, checked on every run.
+GOALS: dict[str, tuple[str, Any]] = {
+    "ledger_vs_pgbench_c32": ("≥ 0.5", lambda v: v >= 0.5),
+    "billing_throughput_ratio_c64": ("≥ 0.8", lambda v: v >= 0.8),
+    "billing_added_p50_ms": ("≤ 2 ms", lambda v: v <= 2.0),
+    "balance_read_ratio_1e6_vs_1e3": ("≤ 1.5", lambda v: v <= 1.5),
+    "memory_rss_second_half_growth_mb": ("no upward trend (≤ 5 MB)", lambda v: v <= 5.0),
+}
+
+
+def _get(details: dict[str, Any], *path: str) -> Any:
+    node: Any = details
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def flat_keys(details: dict[str, Any]) -> dict[str, Any]:
+    """The flat keys the issue names, plus the numbers they are made of."""
+    d = details
+    keys: dict[str, Any] = {
+        "mode": _get(d, "mode"),
+        "ledger_vs_pgbench_c32": _get(d, "ledger", "ratio_c32"),
+        "ledger_vs_pgbench_c8": _get(d, "ledger", "ratio_c8"),
+        "ledger_vs_pgbench_c1": _get(d, "ledger", "ratio_c1"),
+    }
+    for c in (1, 8, 32):
+        keys[f"ledger_charges_per_s_c{c}"] = _get(d, "ledger", f"ours_c{c}", "median")
+        keys[f"pgbench_charges_per_s_c{c}"] = _get(d, "ledger", f"pgbench_c{c}", "median")
+    keys["ledger_vs_pgbench_c32_2proc"] = _get(d, "ledger", "ratio_2proc_c32")
+    keys["ledger_charges_per_s_c32_2proc"] = _get(d, "ledger", "ours_2proc_c32", "median")
+    keys["ledger_python_calls_per_charge"] = _get(d, "ledger", "python_calls_per_charge")
+    keys["sqlite_charges_per_s_c1"] = _get(d, "sqlite", "c1", "median")
+    keys["sqlite_charges_per_s_c8"] = _get(d, "sqlite", "c8", "median")
+    keys["billing_throughput_ratio_c64"] = _get(d, "billing", "throughput_ratio_c64")
+    keys["billing_throughput_ratio_c1"] = _get(d, "billing", "throughput_ratio_c1")
+    keys["billing_added_p50_ms"] = _get(d, "billing", "added_p50_ms_c1")
+    for cost in (0, 1):
+        for n in (1, 64):
+            keys[f"generate_per_s_cost{cost}_c{n}"] = _get(
+                d, "billing", "median", f"cost{cost}_c{n}", "per_s"
+            )
+            keys[f"generate_p50_ms_cost{cost}_c{n}"] = _get(
+                d, "billing", "median", f"cost{cost}_c{n}", "p50_ms"
+            )
+    keys["balance_read_ratio_1e6_vs_1e3"] = _get(d, "scale", "balance_read_ratio")
+    keys["history_first_page_ratio_1e6_vs_1e3"] = _get(d, "scale", "history_ratio")
+    keys["scale_total_rows"] = _get(d, "scale", "total_rows")
+    keys["scale_big_user_rows"] = _get(d, "scale", "big_user_rows")
+    keys["webhooks_per_s"] = _get(d, "webhooks", "per_s", "median")
+    keys["memory_requests"] = _get(d, "billing", "memory", "requests")
+    keys["memory_rss_before_mb"] = _get(d, "billing", "memory", "rss_before_mb")
+    keys["memory_rss_after_mb"] = _get(d, "billing", "memory", "rss_after_mb")
+    keys["memory_rss_growth_mb"] = _get(d, "billing", "memory", "growth_mb")
+    keys["memory_rss_second_half_growth_mb"] = _get(d, "billing", "memory", "second_half_growth_mb")
+    return {k: _round(v) for k, v in keys.items()}
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 3)
+    return value
+
+
+def goals(keys: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for key, (text, test) in GOALS.items():
+        value = keys.get(key)
+        out[key] = {"goal": text, "value": value, "met": None if value is None else test(value)}
+    return out
+
+
+def write_json(details: dict[str, Any]) -> dict[str, Any]:
+    keys = flat_keys(details)
+    document = {**keys, "goals": goals(keys), "details": details}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    (RESULTS / "latest.json").write_text(text)
+    (RESULTS / f"latest-{details.get('mode')}.json").write_text(text)
+    return document
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    else:
+        text = f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{text}{unit}"
+
+
+def _met(flag: bool | None) -> str:
+    return "—" if flag is None else ("**met**" if flag else "**not met**")
+
+
+def markdown(document: dict[str, Any]) -> str:
+    d, g = document["details"], document["goals"]
+    m = d.get("machine", {})
+    led = d.get("ledger", {})
+    start, end = markers(str(d.get("mode")))
+    lines = [
+        start,
+        f"### Latest {d.get('mode')} run: `{d.get('command')}` — {d.get('finished_at')}",
+        "",
+        f"Mode **{d.get('mode')}**, {d.get('runs')} runs per measurement (medians), "
+        f"took {_fmt(d.get('elapsed_s'))} s. Commit `{d.get('commit')}`.",
+        "",
+        f"Machine: {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory_gb')} GB RAM, "
+        f"Linux {m.get('kernel')}; PostgreSQL {m.get('postgresql')} "
+        f"(fsync {_get(m, 'postgresql_settings', 'fsync')}, synchronous_commit "
+        f"{_get(m, 'postgresql_settings', 'synchronous_commit')}, shared_buffers "
+        f"{_get(m, 'postgresql_settings', 'shared_buffers')}); Python {m.get('python')}, "
+        f"SQLAlchemy {m.get('sqlalchemy')}, asyncpg {m.get('asyncpg')}, FastAPI "
+        f"{m.get('fastapi')}, uvloop {m.get('uvloop')}; {m.get('pgbench')}; "
+        f"{' '.join(m.get('wrk') or [])}. Load average at start: {m.get('loadavg')}.",
+        "",
+        "| Goal | Key | Result | Goal | Met |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {
+        "ledger_vs_pgbench_c32": "Charge path vs pgbench, 32 clients",
+        "billing_throughput_ratio_c64": "Generate throughput, cost 1 / cost 0, c=64",
+        "billing_added_p50_ms": "p50 added by billing, c=1",
+        "balance_read_ratio_1e6_vs_1e3": "Balance read, big / small user",
+        "memory_rss_second_half_growth_mb": "RSS growth over the second half",
+    }
+    for key, row in g.items():
+        unit = " MB" if key.startswith("memory") else (" ms" if key.endswith("_ms") else "")
+        lines.append(
+            f"| {labels[key]} | `{key}` | {_fmt(row['value'], unit)} | {row['goal']} "
+            f"| {_met(row['met'])} |"
+        )
+    lines += [
+        "",
+        "**Ledger charge path** (reserve + commit of 1 token, charges/s; ours = the service "
+        "functions in one process; pgbench = the same SQL, `-M prepared`):",
+        "",
+        "| clients | ours | pgbench | ours / pgbench | per run |",
+        "|---|---|---|---|---|",
+    ]
+    for c in led.get("clients", []):
+        per_run = ", ".join(f"{r:.2f}" for r in led.get(f"ratio_c{c}_per_run", []))
+        lines.append(
+            f"| {c} | {_fmt(_get(led, f'ours_c{c}', 'median'))} "
+            f"| {_fmt(_get(led, f'pgbench_c{c}', 'median'))} "
+            f"| {_fmt(led.get(f'ratio_c{c}'))} | {per_run} |"
+        )
+    k = document
+    if k.get("ledger_charges_per_s_c32_2proc") is not None:
+        lines += [
+            "",
+            f"The same 32 clients split over two processes (16 each, as two app workers "
+            f"would run): {_fmt(k.get('ledger_charges_per_s_c32_2proc'))} charges/s, "
+            f"{_fmt(k.get('ledger_vs_pgbench_c32_2proc'))} × pgbench.",
+        ]
+    lines += [
+        "",
+        f"Python function calls per charge: {_fmt(k.get('ledger_python_calls_per_charge'))}. "
+        f"SQLite (WAL, synchronous=NORMAL), same service calls: "
+        f"{_fmt(k.get('sqlite_charges_per_s_c1'))} charges/s at 1 client, "
+        f"{_fmt(k.get('sqlite_charges_per_s_c8'))} at 8. "
+        f"Ledger violations after the load: {led.get('violations')}.",
+        "",
+        "**Billing per reply** (`POST /api/chats/{id}/generate`, offline provider, wrk):",
+        "",
+        "| | cost 0 req/s | cost 1 req/s | ratio | cost 0 p50 | cost 1 p50 | added p50 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in (1, 64):
+        c0 = _get(d, "billing", "median", f"cost0_c{n}") or {}
+        c1 = _get(d, "billing", "median", f"cost1_c{n}") or {}
+        ratio_key = f"throughput_ratio_c{n}"
+        added = _get(d, "billing", f"added_p50_ms_c{n}")
+        lines.append(
+            f"| c={n} | {_fmt(c0.get('per_s'))} | {_fmt(c1.get('per_s'))} "
+            f"| {_fmt(_get(d, 'billing', ratio_key))} | {_fmt(c0.get('p50_ms'), ' ms')} "
+            f"| {_fmt(c1.get('p50_ms'), ' ms')} | {_fmt(added, ' ms')} |"
+        )
+    sc = d.get("scale", {})
+    mem = _get(d, "billing", "memory") or {}
+    lines += [
+        "",
+        f"**Scale**: {_fmt(sc.get('total_rows'))} ledger rows in all ({sc.get('table_size')}, "
+        f"generated in {_fmt(sc.get('generate_s'))} s); big user "
+        f"{_fmt(sc.get('big_user_rows'))} rows, small user {_fmt(sc.get('small_user_rows'))}. "
+        f"Balance read p50 {_fmt(_get(sc, 'median', 'balance_big_p50_ms'), ' ms')} vs "
+        f"{_fmt(_get(sc, 'median', 'balance_small_p50_ms'), ' ms')} (ratio "
+        f"{_fmt(sc.get('balance_read_ratio'))}); first history page "
+        f"{_fmt(_get(sc, 'median', 'history_big_p50_ms'), ' ms')} vs "
+        f"{_fmt(_get(sc, 'median', 'history_small_p50_ms'), ' ms')} (ratio "
+        f"{_fmt(sc.get('history_ratio'))}).",
+        "",
+        f"**Webhooks**: {_fmt(_get(d, 'webhooks', 'per_s', 'median'))} signed "
+        f"`payment_intent.succeeded` events/s into one app process "
+        f"({_get(d, 'webhooks', 'senders')} concurrent senders, "
+        f"{_get(d, 'webhooks', 'events_per_run')} events per run, p50 "
+        f"{_fmt(_get(d, 'webhooks', 'p50_ms'), ' ms')}).",
+        "",
+        f"**Memory**: one app process, {_fmt(mem.get('rss_before_mb'), ' MB')} before and "
+        f"{_fmt(mem.get('rss_after_mb'), ' MB')} after {_fmt(mem.get('requests'))} generate "
+        f"requests; growth over the second half {_fmt(mem.get('second_half_growth_mb'), ' MB')} "
+        f"(trend {_fmt(mem.get('slope_mb_per_10k_second_half'), ' MB')} per 10k requests). "
+        "Samples: " + ", ".join(f"{s['requests']:,}→{s['rss_mb']}" for s in mem.get("samples", [])),
+    ]
+    errors = {k: v["error"] for k, v in d.items() if isinstance(v, dict) and "error" in v}
+    if errors:
+        lines += ["", "**Sections that failed in this run:**", ""]
+        lines += [f"- {k}: `{v}`" for k, v in errors.items()]
+    lines.append(end)
+    return "\n".join(lines)
+
+
+def update_doc(document: dict[str, Any]) -> None:
+    start, end = markers(str(document["details"].get("mode")))
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    block = markdown(document)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text)

@@ -1,0 +1,223 @@
+"""Signed ``payment_intent.succeeded`` events processed per second by one app process.
+
+Set-up (not timed): the local Stripe server (``tokenbank stripe-sim``) in its own
+process, with no webhook URL so it delivers nothing itself; the app pointed at it; one
+user buys ``mode.webhook_events`` Starter packs through ``create-payment-intent`` and
+each PaymentIntent is confirmed at the simulator with ``pm_card_visa``.
+
+Timed: every intent's ``payment_intent.succeeded`` event, signed as Stripe signs
+(``t=<unix>,v1=HMAC-SHA256(secret, "<t>.<body>")``), POSTed to ``/api/payment/webhook``
+by 8 concurrent senders, as Stripe delivers in parallel. Each event makes the app verify
+the signature, record it in the inbox, retrieve the intent from the simulator, check it
+against our payment row, credit the tokens once and mark the event handled. Every event
+must be answered 200 ``handled``; the user's balance must be the sum of the packs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.billing import ledger_violations
+from bench.common import Mode, log, median, percentile, scratch_database
+from bench.http import AppServer, free_port
+from tokenbank.db import Database
+from tokenbank.ledger import service as ledger
+
+SECRET_KEY = "sk_test_local"
+PUBLISHABLE_KEY = "pk_test_local"
+WEBHOOK_SECRET = "whsec_bench_local_secret"
+SENDERS = 8
+
+
+class StripeSim:
+    """``tokenbank stripe-sim`` in its own process, so it does not share our CPU's GIL."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> StripeSim:
+        tokenbank = Path(sys.executable).with_name("tokenbank")
+        self.process = subprocess.Popen(
+            [
+                str(tokenbank),
+                "stripe-sim",
+                "--port",
+                str(self.port),
+                "--api-key",
+                SECRET_KEY,
+                "--publishable-key",
+                PUBLISHABLE_KEY,
+                "--webhook-secret",
+                WEBHOOK_SECRET,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/v3/", timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)  # polling the port the simulator is about to open
+        raise RuntimeError("the local Stripe server did not start")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def sign(payload: bytes, secret: str, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def succeeded_event(n: int, intent: dict[str, Any]) -> bytes:
+    event = {
+        "id": f"evt_bench_{os.getpid()}_{n}",
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": "payment_intent.succeeded",
+        "data": {"object": intent},
+    }
+    return json.dumps(event).encode()
+
+
+async def buy_packs(app: AppServer, sim: StripeSim, count: int) -> tuple[int, list[dict[str, Any]]]:
+    """One user, ``count`` confirmed Starter PaymentIntents (as Stripe holds them)."""
+    async with httpx.AsyncClient(base_url=app.url, timeout=60) as client:
+        name = f"hooks{os.getpid()}"
+        r = await client.post(
+            "/api/auth/register",
+            json={"username": name, "email": f"{name}@example.com", "password": "bench-pass-1"},
+        )
+        if r.status_code != 201:
+            raise RuntimeError(f"register failed: {r.status_code} {r.text}")
+        user_id, token = int(r.json()["user"]["id"]), str(r.json()["access_token"])
+        auth = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=sim.url, timeout=60, auth=(SECRET_KEY, "")) as stripe:
+
+            async def buy_one() -> dict[str, Any]:
+                created = await client.post(
+                    "/api/payment/create-payment-intent", json={"tier": "starter"}, headers=auth
+                )
+                if created.status_code != 200:
+                    raise RuntimeError(
+                        f"create-payment-intent: {created.status_code} {created.text}"
+                    )
+                pi_id = created.json()["payment_intent_id"]
+                confirmed = await stripe.post(
+                    f"/v1/payment_intents/{pi_id}/confirm",
+                    data={"payment_method": "pm_card_visa", "return_url": "http://127.0.0.1/done"},
+                )
+                if confirmed.status_code != 200:
+                    raise RuntimeError(f"confirm {pi_id}: {confirmed.status_code} {confirmed.text}")
+                intent: dict[str, Any] = confirmed.json()
+                if intent["status"] != "succeeded":
+                    raise RuntimeError(f"{pi_id} is {intent['status']}, not succeeded")
+                return intent
+
+            intents: list[dict[str, Any]] = []
+            for start in range(0, count, SENDERS):
+                batch = min(SENDERS, count - start)
+                intents.extend(await asyncio.gather(*(buy_one() for _ in range(batch))))
+    return user_id, intents
+
+
+async def deliver(app: AppServer, events: list[bytes]) -> tuple[float, list[float]]:
+    """Seconds to have every event answered 200 ``handled``, and each one's latency (ms)."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for payload in events:
+        queue.put_nowait(payload)
+    latencies: list[float] = []
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            payload = queue.get_nowait()
+            headers = {
+                "Stripe-Signature": sign(payload, WEBHOOK_SECRET, int(time.time())),
+                "Content-Type": "application/json",
+            }
+            t0 = time.perf_counter()
+            r = await client.post("/api/payment/webhook", content=payload, headers=headers)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200 or r.json().get("status") != "handled":
+                raise RuntimeError(f"webhook answered {r.status_code}: {r.text[:200]}")
+
+    limits = httpx.Limits(max_connections=SENDERS)
+    async with httpx.AsyncClient(base_url=app.url, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(client) for _ in range(SENDERS)))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies
+
+
+async def balance_of(url: str, user_id: int) -> int:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            return (await ledger.balance(session, user_id)).balance
+    finally:
+        await db.dispose()
+
+
+async def bench_webhooks(mode: Mode) -> dict[str, Any]:
+    rates: list[float] = []
+    p50s: list[float] = []
+    async with scratch_database("webhooks") as url:
+        with StripeSim() as sim:
+            env = {
+                "DATABASE_URL": url,
+                "STRIPE_SECRET_KEY": SECRET_KEY,
+                "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "STRIPE_API_BASE": sim.url,
+                "SIGNUP_BONUS_TOKENS": "0",
+            }
+            with AppServer(env) as app:
+                user_id, intents = await buy_packs(app, sim, mode.webhook_events * mode.runs)
+                per_run = mode.webhook_events
+                for run in range(mode.runs):
+                    batch = intents[run * per_run : (run + 1) * per_run]
+                    events = [succeeded_event(run * per_run + i, pi) for i, pi in enumerate(batch)]
+                    elapsed, latencies = await deliver(app, events)
+                    rates.append(len(events) / elapsed)
+                    p50s.append(percentile(latencies, 50))
+                    log(f"webhooks run {run + 1}/{mode.runs}: {rates[-1]:.0f} events/s")
+        balance = await balance_of(url, user_id)
+        violations = await ledger_violations(url)
+    expected = 100 * mode.webhook_events * mode.runs
+    if balance != expected:
+        raise RuntimeError(f"balance {balance} after the webhooks, expected {expected}")
+    return {
+        "events_per_run": mode.webhook_events,
+        "senders": SENDERS,
+        "per_s": {"median": median(rates), "runs": rates},
+        "p50_ms": median(p50s),
+        "balance_after": balance,
+        "violations": violations,
+    }
