@@ -144,8 +144,17 @@ async def handle_webhook(
 
 
 async def _handle_verified(
-    db: Database, gateway: StripeGateway, settings: Settings, event: dict[str, Any]
+    db: Database,
+    gateway: StripeGateway,
+    settings: Settings,
+    event: dict[str, Any],
+    *,
+    again: bool = False,
 ) -> WebhookResult:
+    """Record the event in the inbox, then process it unless it was done already.
+
+    ``again`` (an operator's replay) processes it whatever the inbox says.
+    """
     event_id, event_type = str(event["id"]), str(event["type"])
     relevant = event_type.startswith(RELEVANT_PREFIXES)
     pi_id, _charge = intent_reference(event) if relevant else (None, None)
@@ -163,7 +172,7 @@ async def _handle_verified(
     if not relevant:
         log.info("webhook %s (%s) ignored: not a payment event", event_id, event_type)
         return WebhookResult(event_id, "ignored")
-    if status in ("handled", "ignored"):
+    if status in ("handled", "ignored") and not again:
         return WebhookResult(event_id, "duplicate", pi_id)
     try:
         return await _process(db, gateway, settings, event)
@@ -186,26 +195,8 @@ async def replay_event(
     event = await gateway.retrieve_event(event_id)
     if not _looks_like_event(event):
         raise WebhookPayloadInvalid("Stripe returned something that is not an event.")
-    event_type = str(event["type"])
-    relevant = event_type.startswith(RELEVANT_PREFIXES)
-    pi_id, _charge = intent_reference(event) if relevant else (None, None)
-    async with db.transaction() as session:
-        await repo.record_event(
-            session,
-            event_id=event_id,
-            event_type=event_type,
-            payment_intent_id=pi_id,
-            payload=_summary(event),
-            status="received" if relevant else "ignored",
-            now=utcnow(),
-        )
-    if not relevant:
-        return WebhookResult(event_id, "ignored")
-    try:
-        return await _process(db, gateway, settings, event)
-    except Exception as exc:
-        await _record_failure(db, event_id, exc)
-        raise
+    result = await _handle_verified(db, gateway, settings, event, again=True)
+    return replace(result, event_type=str(event["type"]))
 
 
 async def _process(
