@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,23 +51,33 @@ def _pg_admin(sql: str) -> None:
     asyncio.run(run())
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A migrated PostgreSQL database for this test run, dropped at the end."""
-    name = f"tokenbank_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def migrated_postgres_database(prefix: str, what: str) -> Iterator[str]:
+    """A new, migrated PostgreSQL database, dropped at the end.
+
+    Without a server: a failure in CI, a loud skip (naming ``what``) elsewhere.
+    """
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         _pg_admin(f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server: a loud skip on laptops, a failure in CI
         reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
         if os.environ.get("CI"):
             pytest.fail(reason)
-        pytest.skip("SKIPPING POSTGRESQL TESTS — " + reason)
+        pytest.skip(f"SKIPPING {what} — {reason}")
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
         upgrade(url)
         yield url
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database for this test run, dropped at the end."""
+    with migrated_postgres_database("tokenbank_test", "POSTGRESQL TESTS") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

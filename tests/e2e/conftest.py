@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,25 +70,15 @@ def _require(condition: bool, reason: str) -> None:
     pytest.skip("SKIPPING BROWSER TESTS — " + reason)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    _require(
-        (REPO / "client" / "dist" / "index.html").is_file(),
-        "the web client is not built (make setup builds it)",
-    )
+@contextmanager
+def running_stack(db_url: str) -> Iterator[Stack]:
+    """The local Stripe server (in this process) and ``tokenbank serve`` wired to it."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
-    config = SimConfig(
-        webhook_url=f"{app_url}/api/payment/webhook",
-        webhook_secret=WEBHOOK_SECRET,
-        api_key=SECRET_KEY,
-        publishable_key=PUBLISHABLE_KEY,
-        allowed_origins=[app_url],
-        webhook_backoff_base_s=0.1,
-        webhook_backoff_max_s=1.0,
-    )
-    db_path = tmp_path_factory.mktemp("e2e") / "e2e.db"
-    db_url = f"sqlite:///{db_path}"
+    config = SimConfig(webhook_url=f"{app_url}/api/payment/webhook", webhook_secret=WEBHOOK_SECRET,
+                       api_key=SECRET_KEY, publishable_key=PUBLISHABLE_KEY,
+                       allowed_origins=[app_url], webhook_backoff_base_s=0.1,
+                       webhook_backoff_max_s=1.0)
     with SimServer(config) as sim:
         env = {
             "DATABASE_URL": db_url,
@@ -107,6 +98,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(url=app_url, sim=sim, app=app, db_url=db_url)
         finally:
             app.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    _require((REPO / "client" / "dist" / "index.html").is_file(),
+             "the web client is not built (make setup builds it)")
+    db_path = tmp_path_factory.mktemp("e2e") / "e2e.db"
+    with running_stack(f"sqlite:///{db_path}") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -34,14 +34,14 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 from e2e.conftest import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
-    JWT_SECRET,
     PUBLISHABLE_KEY,
     SECRET_KEY,
     WEBHOOK_SECRET,
+    running_stack,
 )
 from e2e.flows import fill_card  # noqa: E402
-from reliability.harness import REPO, AppProcess, free_port  # noqa: E402
-from tokenbank.stripe_sim import SimConfig, SimServer  # noqa: E402
+from reliability.harness import REPO  # noqa: E402
+from tokenbank.stripe_sim import SimServer  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 PASSWORD = "screens-pass-123"
@@ -226,39 +226,10 @@ def fail_a_webhook(s: Seed) -> None:
 
 
 @contextmanager
-def running_stack() -> Iterator[tuple[str, SimServer, str]]:
-    port = free_port()
-    app_url = f"http://127.0.0.1:{port}"
-    config = SimConfig(
-        webhook_url=f"{app_url}/api/payment/webhook",
-        webhook_secret=WEBHOOK_SECRET,
-        api_key=SECRET_KEY,
-        publishable_key=PUBLISHABLE_KEY,
-        allowed_origins=[app_url],
-        webhook_backoff_base_s=0.1,
-        webhook_backoff_max_s=1.0,
-    )
+def stack_on_a_temporary_database() -> Iterator[tuple[str, SimServer, str]]:
     with tempfile.TemporaryDirectory(prefix="tokenbank-screens-") as tmp:
-        db_url = f"sqlite:///{Path(tmp) / 'screens.db'}"
-        with SimServer(config) as sim:
-            env = {
-                "DATABASE_URL": db_url,
-                "JWT_SECRET": JWT_SECRET,
-                "STRIPE_SECRET_KEY": SECRET_KEY,
-                "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "STRIPE_API_BASE": sim.url,
-                "STRIPE_JS_URL": f"{sim.url}/v3/",
-                "RATE_LIMIT_ENABLED": "false",
-                "PASSWORD_HASH_TIME_COST": "1",
-                "PASSWORD_HASH_MEMORY_KIB": "1024",
-                "AI_PROVIDER": "offline",
-            }
-            app = AppProcess(env, port=port).start(migrate=True)
-            try:
-                yield app_url, sim, db_url
-            finally:
-                app.stop()
+        with running_stack(f"sqlite:///{Path(tmp) / 'screens.db'}") as stack:
+            yield stack.url, stack.sim, stack.db_url
 
 
 class Shooter:
@@ -422,7 +393,7 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
         return 1
-    with running_stack() as (url, sim, db_url):
+    with stack_on_a_temporary_database() as (url, sim, db_url):
         with httpx.Client(base_url=url, timeout=60) as client:
             s = Seed(client, sim)
             seed(s, db_url)

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 import stripe
 import uvicorn
 from sqlalchemy import func, select
@@ -47,12 +46,11 @@ from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
-from tokenbank.migrate import upgrade
 from tokenbank.payments.stripe_client import AsyncHTTPXClient
 from tokenbank.stripe_sim import SimConfig, SimServer
 from tokenbank.types import utcnow
 
-from conftest import PG_ADMIN_URL, _pg_admin
+from conftest import migrated_postgres_database
 
 SECRET_KEY = "sk_test_local"
 PUBLISHABLE_KEY = "pk_test_local"
@@ -70,20 +68,8 @@ T = TypeVar("T")
 @contextmanager
 def fresh_database(scenario: str) -> Iterator[str]:
     """A migrated PostgreSQL database for one scenario, dropped at its end."""
-    name = f"tokenbank_rel_{scenario}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        _pg_admin(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # no server: a loud skip on laptops, a failure in CI
-        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip("SKIPPING RELIABILITY SCENARIO — " + reason)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
+    with migrated_postgres_database(f"tokenbank_rel_{scenario}", "RELIABILITY SCENARIO") as url:
         yield url
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- servers in threads of the test process ------------------------------------------------
