@@ -19,9 +19,16 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import uvloop
 
+from tokenbank.db import Database, Unit
+from tokenbank.ledger import service as ledger
 from tokenbank.migrate import upgrade_async
 
 T = TypeVar("T")
+
+#: One charge: its hold's TTL and descriptions (pgbench -D values cannot hold spaces).
+TTL_S = 3600.0
+HOLD = "bench-hold"
+DESCRIPTION = "bench-reply"
 
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -286,3 +293,19 @@ async def machine_info() -> dict[str, Any]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def charge_once(db: Database, user_id: int, key: str) -> None:
+    """One charge of one token: reserve, then commit, each its own unit of work."""
+
+    async def hold(unit: Unit) -> ledger.Reservation:
+        return await ledger.reserve(
+            unit, user_id, 1, idempotency_key=key, ttl_s=TTL_S, description=HOLD
+        )
+
+    held = await db.run(hold)
+
+    async def settle(unit: Unit) -> ledger.Entry:
+        return await ledger.commit(unit, held.id, DESCRIPTION)
+
+    await db.run(settle)

@@ -1,11 +1,12 @@
 """The charge path (reserve + commit of one token) against its physical limit.
 
-Ours: the real service functions, ``ledger.reserve`` then ``ledger.commit``, each in its
-own ``Database.transaction()``, from N asyncio tasks in one process (uvloop, as under
-uvicorn). The limit: ``pgbench -M prepared`` running the very same SQL text, taken from
-the repository module, in the same two-transaction structure, at the same client counts,
-against the same database and the same pool of users. The ratio ours / pgbench is the
-price of Python, SQLAlchemy and the driver.
+Ours: the real service functions, ``ledger.reserve`` then ``ledger.commit``, each as its
+own unit of work through ``Database.run`` — the way the chat route runs them: on a
+driver transaction, with the session as the general path — from N asyncio tasks in one
+process (uvloop, as under uvicorn). The limit: ``pgbench -M prepared`` running the very
+same SQL text, taken from the repository module, in the same two-transaction structure,
+at the same client counts, against the same database and the same pool of users. The
+ratio ours / pgbench is the price of Python, SQLAlchemy and the driver.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    DESCRIPTION,
+    HOLD,
     Mode,
     Rate,
+    charge_once,
     closed_loop,
     libpq_url,
     log,
@@ -42,9 +46,6 @@ from tokenbank.ledger import service as ledger
 CLIENTS = (1, 8, 32)
 USERS = 1000
 FUNDS = 10**15
-TTL_S = 3600.0
-DESCRIPTION = "bench-reply"  # pgbench -D values cannot hold spaces
-HOLD = "bench-hold"
 
 
 def _to_pgbench(statement: repo.PgStatement, names: dict[str, str]) -> str:
@@ -52,6 +53,7 @@ def _to_pgbench(statement: repo.PgStatement, names: dict[str, str]) -> str:
     sql = statement.sql
     for index in range(len(statement.params), 0, -1):  # $10 before $1
         sql = sql.replace(f"${index}", f":{names[statement.params[index - 1]]}")
+    sql = re.sub(r"--[^\n]*", "", sql)  # comments would swallow the rest of the one line
     return " ".join(sql.split())  # pgbench reads one command per line
 
 
@@ -90,8 +92,11 @@ def pgbench_script() -> str:
     )
 
 
-def run_pgbench(url: str, clients: int, seconds: float) -> float:
-    """Charges per second (one script run = one charge), excluding connection set-up."""
+def run_pgbench(url: str, clients: int, seconds: float, *, charges: int | None = None) -> float:
+    """Charges per second (one script run = one charge), excluding connection set-up.
+
+    For ``seconds``, or ``charges`` script runs per client when given.
+    """
     now = datetime.now(UTC)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(pgbench_script())
@@ -106,8 +111,7 @@ def run_pgbench(url: str, clients: int, seconds: float) -> float:
             str(clients),
             "-j",
             str(min(clients, 2)),
-            "-T",
-            str(max(1, round(seconds))),
+            *(["-t", str(charges)] if charges is not None else ["-T", str(max(1, round(seconds)))]),
             "-D",
             "tokens=1",
             "-D",
@@ -147,18 +151,7 @@ async def run_ours(
     rng = random.Random()
 
     async def charge(client: int, i: int) -> None:
-        user_id = rng.randint(1, users)
-        async with db.transaction() as session:
-            held = await ledger.reserve(
-                session,
-                user_id,
-                1,
-                idempotency_key=f"{run_id}:{client}:{i}",
-                ttl_s=TTL_S,
-                description=HOLD,
-            )
-        async with db.transaction() as session:
-            await ledger.commit(session, held.id, DESCRIPTION)
+        await charge_once(db, rng.randint(1, users), f"{run_id}:{client}:{i}")
 
     try:
         return await closed_loop(clients, seconds, charge, start_wall=start_wall)
@@ -212,13 +205,7 @@ async def run_sqlite(path: Path, clients: int, seconds: float) -> Rate:
         rng = random.Random()
 
         async def charge(client: int, i: int) -> None:
-            user_id = rng.randint(1, 10)
-            async with db.transaction() as session:
-                held = await ledger.reserve(
-                    session, user_id, 1, idempotency_key=f"{run_id}:{client}:{i}", ttl_s=TTL_S
-                )
-            async with db.transaction() as session:
-                await ledger.commit(session, held.id, DESCRIPTION)
+            await charge_once(db, rng.randint(1, 10), f"{run_id}:{client}:{i}")
 
         return await closed_loop(clients, seconds, charge)
     finally:

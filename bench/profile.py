@@ -1,8 +1,8 @@
 """Where a charge's time goes in Python: pyinstrument over the real service calls.
 
 ``python -m bench profile`` writes ``bench/results/profile_charge.txt`` (the call tree of
-``ledger.reserve`` + ``ledger.commit``, each in its own ``Database.transaction()``, one
-client, PostgreSQL). :func:`calls_per_charge` counts the Python function calls a charge
+``ledger.reserve`` + ``ledger.commit``, each its own unit of work as the chat route runs
+them, one client, PostgreSQL). :func:`calls_per_charge` counts the Python function calls a charge
 makes: unlike a time, that number does not move with the machine's load, so it is the
 figure to compare before and after a change to the hot path.
 """
@@ -14,18 +14,14 @@ import pstats
 import uuid
 from pathlib import Path
 
-from bench.common import log, scratch_database, seed_users
+from bench.common import charge_once, log, scratch_database, seed_users
 from tokenbank.db import Database
-from tokenbank.ledger import service as ledger
 
 RESULTS = Path(__file__).parent / "results"
 
 
 async def _charge(db: Database, user_id: int, key: str) -> None:
-    async with db.transaction() as session:
-        held = await ledger.reserve(session, user_id, 1, idempotency_key=key, ttl_s=600)
-    async with db.transaction() as session:
-        await ledger.commit(session, held.id, "bench-reply")
+    await charge_once(db, user_id, key)
 
 
 async def calls_per_charge(url: str, charges: int = 200) -> float:

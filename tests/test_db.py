@@ -1,11 +1,23 @@
-"""The connection pool: a connection the server ended is replaced, not handed out."""
+"""The units of work: the pool replaces what the server ended; the driver unit (the hot
+path on PostgreSQL) commits, rolls back, survives cancellation and lost connections, and
+hands anything but the common case to the general path without leaving a trace."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import text
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from tokenbank.db import Database
+import pytest
+from sqlalchemy import bindparam, literal_column, select, text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.test_service import assert_ledger_clean, balance_of, new_account
+from tokenbank.db import Database, DriverTransaction, PgStatement, Unit
+from tokenbank.errors import is_connection_error
+from tokenbank.ledger import service as ledger
+from tokenbank.ledger.errors import InsufficientTokens
+from tokenbank.observability import UNITS_OF_WORK
 
 from support import wait_for
 
@@ -39,3 +51,182 @@ async def test_a_connection_the_server_ended_is_replaced_without_an_error(
         assert second_pid != first_pid
     finally:
         await db.dispose()
+
+
+# --- the driver unit of work (PostgreSQL's hot path) -------------------------------------
+
+
+class Abandon(Exception):
+    """Raised inside a unit of work to make it roll back."""
+
+
+def _units(path: str) -> float:
+    return float(UNITS_OF_WORK.labels(path)._value.get())
+
+
+async def _reserve(db: Database, user_id: int, tokens: int, key: str) -> ledger.Reservation:
+    async def work(unit: Unit) -> ledger.Reservation:
+        return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=60)
+
+    return await db.run(work)
+
+
+async def _reservation_count(db: Database, user_id: int) -> int:
+    async with db.transaction() as session:
+        found = await session.execute(
+            text("SELECT count(*) FROM token_reservations WHERE user_id = :u"), {"u": user_id}
+        )
+        return int(found.scalar_one())
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[Database]:
+    """One pooled connection: a connection handed back dirty would be the next one used."""
+    db = Database(postgres_url, pool_size=1)
+    yield db
+    await db.dispose()
+
+
+async def test_a_new_hold_runs_on_the_driver_and_is_committed(pg: Database) -> None:
+    user_id = await new_account(pg, 5)
+    driver, session = _units("driver"), _units("session")
+    held = await _reserve(pg, user_id, 2, "k1")
+    assert (held.amount, held.status, held.replayed) == (2, "pending", False)
+    assert (_units("driver") - driver, _units("session") - session) == (1, 0)
+    b = await balance_of(pg, user_id)  # read from a new session: it was committed
+    assert (b.balance, b.reserved) == (5, 2)
+    await assert_ledger_clean(pg)
+
+
+async def test_an_error_in_a_driver_unit_leaves_nothing_of_what_it_did(pg: Database) -> None:
+    user_id = await new_account(pg, 5)
+
+    async def work(unit: Unit) -> None:
+        await ledger.reserve(unit, user_id, 2, idempotency_key="k", ttl_s=60)
+        raise Abandon()
+
+    with pytest.raises(Abandon):
+        await pg.run(work)
+    b = await balance_of(pg, user_id)
+    assert (b.balance, b.reserved) == (5, 0)
+    assert await _reservation_count(pg, user_id) == 0
+    await assert_ledger_clean(pg)
+
+
+async def test_a_cancelled_driver_unit_rolls_back_and_its_connection_serves_the_next(
+    pg: Database,
+) -> None:
+    user_id = await new_account(pg, 5)
+    holding = asyncio.Event()
+
+    async def work(unit: Unit) -> None:
+        await ledger.reserve(unit, user_id, 2, idempotency_key="cancelled", ttl_s=60)
+        holding.set()
+        await asyncio.Event().wait()  # a client that went away, mid-unit
+
+    task = asyncio.create_task(pg.run(work))
+    await asyncio.wait_for(holding.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The pool has one connection: the next unit gets the same one, with no transaction
+    # left open on it (else this hold would join the cancelled one's).
+    held = await _reserve(pg, user_id, 1, "next")
+    assert not held.replayed
+    b = await balance_of(pg, user_id)
+    assert (b.balance, b.reserved) == (5, 1)
+    assert await _reservation_count(pg, user_id) == 1
+    await assert_ledger_clean(pg)
+
+
+async def test_a_replay_on_the_driver_is_answered_by_the_general_path_without_a_trace(
+    pg: Database,
+) -> None:
+    user_id = await new_account(pg, 5)
+    first = await _reserve(pg, user_id, 2, "same")
+    driver, session = _units("driver"), _units("session")
+    again = await _reserve(pg, user_id, 2, "same")
+    assert again.replayed and again.id == first.id
+    # The driver's try took a hold before it saw the key; it was rolled back, not undone.
+    assert (_units("driver") - driver, _units("session") - session) == (0, 1)
+    assert (await balance_of(pg, user_id)).reserved == 2
+    assert await _reservation_count(pg, user_id) == 1
+    await assert_ledger_clean(pg)
+
+
+async def test_a_refusal_on_the_driver_is_answered_by_the_general_path(pg: Database) -> None:
+    user_id = await new_account(pg, 1)
+    with pytest.raises(InsufficientTokens) as refused:
+        await _reserve(pg, user_id, 2, "too-much")
+    assert (refused.value.balance, refused.value.required) == (1, 2)
+    b = await balance_of(pg, user_id)
+    assert (b.balance, b.reserved) == (1, 0)
+    assert await _reservation_count(pg, user_id) == 0
+
+
+async def test_a_second_commit_on_the_driver_returns_the_first_entry(pg: Database) -> None:
+    user_id = await new_account(pg, 5)
+    held = await _reserve(pg, user_id, 2, "c")
+
+    async def settle(unit: Unit) -> ledger.Entry:
+        return await ledger.commit(unit, held.id, "reply")
+
+    entry = await pg.run(settle)
+    again = await pg.run(settle)
+    assert (entry.amount, entry.balance_after, entry.replayed) == (-2, 3, False)
+    assert again.replayed and again.id == entry.id
+    b = await balance_of(pg, user_id)
+    assert (b.balance, b.reserved) == (3, 0)
+    await assert_ledger_clean(pg)
+
+
+async def test_a_connection_lost_in_a_driver_unit_is_a_connection_error_and_is_replaced(
+    postgres_url: str, pg: Database
+) -> None:
+    user_id = await new_account(pg, 5)
+
+    async def work(unit: Unit) -> None:
+        assert isinstance(unit, DriverTransaction)
+        pid = (await unit.fetchrow(PgStatement("SELECT pg_backend_pid() AS pid", ())))["pid"]
+        await _terminate(postgres_url, pid)
+        await ledger.reserve(unit, user_id, 1, idempotency_key="lost", ttl_s=60)
+
+    with pytest.raises(DBAPIError) as lost:
+        await pg.run(work)
+    assert lost.value.connection_invalidated and is_connection_error(lost.value)
+    held = await _reserve(pg, user_id, 1, "lost")  # a fresh connection, nothing half-done
+    assert not held.replayed
+    assert (await balance_of(pg, user_id)).reserved == 1
+    await assert_ledger_clean(pg)
+
+
+async def _terminate(url: str, pid: int) -> None:
+    other = Database(url, pool_size=1)
+    try:
+        async with other.transaction() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await other.dispose()
+
+
+async def test_driver_units_are_postgresql_only(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with pytest.raises(RuntimeError, match="PostgreSQL-only"):
+            async with db.driver_transaction():
+                pass
+    finally:
+        await db.dispose()
+
+
+def test_a_query_is_compiled_once_with_its_parameters_in_order() -> None:
+    statement = PgStatement.from_core(
+        select(literal_column("1")).where(
+            literal_column("a") == bindparam("x"), literal_column("b") == bindparam("y")
+        )
+    )
+    assert "$1" in statement.sql and "$2" in statement.sql
+    assert statement.params == ("x", "y")
+    assert statement.args({"y": 2, "x": 1}) == [1, 2]
+    with pytest.raises(KeyError):
+        statement.args({"x": 1})

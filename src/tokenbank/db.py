@@ -9,19 +9,35 @@ with "database is locked" when a reader upgrades to a writer.
 
 Services never commit: the request dependency (or the CLI command / background job)
 owns the transaction through :func:`Database.transaction`.
+
+Two kinds of unit of work:
+
+- :meth:`Database.transaction` — an ORM session (SQLAlchemy Core statements, a few ORM
+  reads). Every backend, every path.
+- :meth:`Database.driver_transaction` — PostgreSQL only: one pooled asyncpg connection
+  in a transaction, taking prepared :class:`PgStatement` s straight to the driver. No
+  session, no statement compilation, no result processing: about a third of the Python
+  work per transaction. Only the hot path (a charged AI reply) uses it, through
+  :meth:`Database.fast_or_general`: the common case runs on the driver, and anything
+  else (a replay, a refusal, a conflict) rolls that transaction back and runs the one
+  general implementation in a session, so every rule lives in the general path and the
+  fast path only ever does what the general path would have done.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
+import asyncpg
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,7 +45,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.util import greenlet_spawn
+
+from tokenbank.observability import UNITS_OF_WORK
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -142,6 +165,142 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("connection closed by the server")
 
 
+@dataclass(frozen=True)
+class PgStatement:
+    """A statement for the driver: SQL with ``$n`` placeholders, and what each ``$n`` carries."""
+
+    sql: str
+    params: tuple[str, ...]
+
+    @classmethod
+    def from_core(cls, statement: ClauseElement) -> PgStatement:
+        """Compile a Core statement written with named ``bindparam`` s, once, at import.
+
+        The SQL stays written once, in Core; the driver gets PostgreSQL's text for it.
+        """
+        compiled = statement.compile(dialect=_PG_DIALECT)
+        assert isinstance(compiled, SQLCompiler)
+        return cls(sql=compiled.string, params=tuple(compiled.positiontup or ()))
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``values`` by name (every parameter is required)."""
+        return [values[name] for name in self.params]
+
+
+_PG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+
+#: Errors the driver raises itself; everything else passes through untouched.
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+class TakeGeneralPath(Exception):  # noqa: N818 - a signal, not a failure
+    """Raised inside a fast unit of work: roll it back and run the general path instead."""
+
+
+class DriverTransaction:
+    """One PostgreSQL transaction on one pooled asyncpg connection (see the module doc).
+
+    Errors come out as SQLAlchemy's ``DBAPIError`` (with the driver's error as ``orig``),
+    so the app's error handlers treat them exactly like a session's: a lost connection is
+    invalidated and answers 503, a data exception 422, a deadlock 503 ``retry_later``.
+    """
+
+    __slots__ = ("_driver", "_pooled")
+
+    def __init__(self, pooled: PoolProxiedConnection) -> None:
+        self._pooled = pooled
+        self._driver: asyncpg.Connection = pooled.driver_connection
+
+    async def fetchrow(self, statement: PgStatement, *args: Any) -> asyncpg.Record | None:
+        try:
+            return await self._driver.fetchrow(statement.sql, *args)
+        except _DRIVER_ERRORS as exc:
+            raise await self._error(statement.sql, args, exc) from exc
+
+    async def fetch(self, statement: PgStatement, *args: Any) -> list[asyncpg.Record]:
+        try:
+            rows: list[asyncpg.Record] = await self._driver.fetch(statement.sql, *args)
+            return rows
+        except _DRIVER_ERRORS as exc:
+            raise await self._error(statement.sql, args, exc) from exc
+
+    async def _run(self, sql: str) -> None:
+        try:
+            await self._driver.execute(sql)
+        except _DRIVER_ERRORS as exc:
+            raise await self._error(sql, (), exc) from exc
+
+    async def _end(self) -> None:
+        """Roll back whatever is still open, then hand the connection back to the pool.
+
+        A connection that cannot be rolled back (lost, or cancelled in the middle of a
+        statement) is invalidated instead: it never goes back with a transaction open.
+        """
+        driver = self._driver
+        if not driver.is_closed() and driver.is_in_transaction():
+            try:
+                await driver.execute("ROLLBACK")
+            except Exception as exc:  # noqa: BLE001 - any failure here means: discard it
+                await greenlet_spawn(self._pooled.invalidate, exc)
+        await greenlet_spawn(self._pooled.close)
+
+    async def _error(self, sql: str, args: tuple[Any, ...], exc: BaseException) -> DBAPIError:
+        """SQLAlchemy's error for ``exc``; the connection is discarded unless the server
+        simply refused the statement (a constraint, bad data) on a connection still open."""
+        refused = isinstance(exc, asyncpg.PostgresError) and not self._driver.is_closed()
+        if not refused:
+            await greenlet_spawn(self._pooled.invalidate, exc)
+        return DBAPIError(sql, args, exc, connection_invalidated=not refused)
+
+
+#: A unit of work's handle: a session, or (PostgreSQL's hot path) a driver transaction.
+Unit: TypeAlias = AsyncSession | DriverTransaction
+
+
+@dataclass(frozen=True)
+class Query:
+    """A Core statement with named ``bindparam`` s that runs in either kind of unit.
+
+    In a session it executes as Core (compiled once and cached by SQLAlchemy); in a driver
+    transaction as the same statement compiled for PostgreSQL at import. ``sqlite`` is a
+    variant for SQLite where the dialects need different constructs (``ON CONFLICT``).
+    """
+
+    core: ClauseElement
+    pg: PgStatement
+    sqlite: ClauseElement
+
+    @classmethod
+    def of(cls, core: ClauseElement, *, sqlite: ClauseElement | None = None) -> Query:
+        return cls(
+            core=core, pg=PgStatement.from_core(core), sqlite=core if sqlite is None else sqlite
+        )
+
+    async def all(self, unit: Unit, **values: Any) -> list[Mapping[str, Any]]:
+        """Every row, each readable by column name."""
+        if isinstance(unit, DriverTransaction):
+            return list(await unit.fetch(self.pg, *self.pg.args(values)))
+        result = await unit.execute(self._for(unit), values)  # type: ignore[call-overload]
+        return list(result.mappings().all())
+
+    async def first(self, unit: Unit, **values: Any) -> Mapping[str, Any] | None:
+        """The first row (readable by column name), or None."""
+        if isinstance(unit, DriverTransaction):
+            return await unit.fetchrow(self.pg, *self.pg.args(values))
+        result = await unit.execute(self._for(unit), values)  # type: ignore[call-overload]
+        row: Mapping[str, Any] | None = result.mappings().first()
+        return row
+
+    def _for(self, session: AsyncSession) -> ClauseElement:
+        return self.sqlite if session.get_bind().dialect.name == "sqlite" else self.core
+
+
 class Database:
     """An engine plus a session factory; one per process."""
 
@@ -172,6 +331,48 @@ class Database:
             await asyncio.shield(session.close())
             raise
         await session.close()
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[DriverTransaction]:
+        """A transaction on a pooled asyncpg connection: commits on success, else rolls back.
+
+        PostgreSQL only. The connection comes from, and goes back to, the engine's own
+        pool (its size, its timeout, its check for connections the server closed).
+        """
+        if self.is_sqlite:
+            raise RuntimeError("driver transactions are PostgreSQL-only")
+        pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+        tx = DriverTransaction(pooled)
+        try:
+            await tx._run("BEGIN")
+            yield tx
+            await tx._run("COMMIT")
+        finally:
+            # Shielded, as a session's close is: a cancelled request still ends its
+            # transaction and hands the connection back.
+            await asyncio.shield(tx._end())
+
+    async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
+        """``work`` as one unit of work: on the driver first (PostgreSQL), in a session if need be.
+
+        ``work`` is written once against :data:`Unit`. In a driver transaction it handles
+        the common case and raises :class:`TakeGeneralPath` for anything else; that
+        transaction then rolls back (nothing it did remains) and ``work`` runs again from
+        the start in a session, where every case is handled. On SQLite it runs in a
+        session directly. Any other exception ends the unit as usual (rolled back).
+        """
+        if not self.is_sqlite:
+            try:
+                async with self.driver_transaction() as tx:
+                    done = await work(tx)
+                UNITS_OF_WORK.labels("driver").inc()
+                return done
+            except TakeGeneralPath:
+                pass
+        async with self.transaction() as session:
+            done = await work(session)
+        UNITS_OF_WORK.labels("session").inc()
+        return done
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -108,6 +108,13 @@ WEBHOOK_EVENTS = Counter(
 RECONCILE_FIXES = Counter(
     "tokenbank_reconcile_fixes", "Changes made by reconciliation.", ["kind"], registry=registry
 )
+UNITS_OF_WORK = Counter(
+    "tokenbank_units_of_work",
+    "Hot-path units of work by where they finished: `driver`, or `session` after the driver"
+    " transaction asked for the general path (a replay, a refusal, a conflict).",
+    ["path"],
+    registry=registry,
+)
 REQUEST_LATENCY = Histogram(
     "tokenbank_request_duration_seconds",
     "HTTP request latency.",

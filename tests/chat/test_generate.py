@@ -8,6 +8,7 @@ import pytest
 
 from chat.harness import Api, MakeApi
 from tokenbank.ledger.models import TokenTransaction
+from tokenbank.observability import UNITS_OF_WORK
 
 pytestmark = pytest.mark.anyio
 
@@ -277,3 +278,59 @@ async def test_an_overlong_key_is_422(api: Api) -> None:
 
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
+
+
+def _units() -> tuple[float, float]:
+    return (
+        float(UNITS_OF_WORK.labels("driver")._value.get()),
+        float(UNITS_OF_WORK.labels("session")._value.get()),
+    )
+
+
+async def test_a_reply_is_two_units_of_work_on_the_driver_on_postgresql(
+    api: Api, db_url: str
+) -> None:
+    """PostgreSQL runs a reply's two transactions straight on the driver; a retry with the
+    same key reads the stored reply there too. SQLite runs both in sessions."""
+    user = await api.user()
+    chat_id = await api.chat(user)
+    on_postgresql = db_url.startswith("postgresql")
+    driver, session = _units()
+
+    first = await api.generate(user, chat_id, "Capital of France?", key="k-1")
+    assert first.status_code == 200, first.text
+    after_first = _units()
+    assert (after_first[0] - driver, after_first[1] - session) == (
+        (2, 0) if on_postgresql else (0, 2)
+    )
+
+    again = await api.generate(user, chat_id, "Capital of France?", key="k-1")
+    assert again.status_code == 200, again.text
+    assert again.json()["ai_message"]["id"] == first.json()["ai_message"]["id"]
+    after_again = _units()
+    assert (after_again[0] - after_first[0], after_again[1] - after_first[1]) == (
+        (1, 0) if on_postgresql else (0, 1)
+    )
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (9, 0)
+    assert await api.violations() == []
+
+
+async def test_a_hold_whose_first_attempt_failed_is_retried_through_the_general_path(
+    api: Api, db_url: str
+) -> None:
+    """The first attempt's hold was released: the driver cannot take attempt 2 itself, so
+    the session path does, and charges once."""
+    user = await api.user()
+    chat_id = await api.chat(user)
+    api.fake.set(mode="error")
+    failed = await api.generate(user, chat_id, "Capital of France?", key="k-2")
+    assert failed.status_code == 502, failed.text
+    api.fake.reset()
+    _, session = _units()
+    retried = await api.generate(user, chat_id, "Capital of France?", key="k-2")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["balance"] == 9
+    # The start went to a session; on PostgreSQL the save still ran on the driver.
+    assert _units()[1] - session == (1 if db_url.startswith("postgresql") else 2)
+    assert await api.violations() == []

@@ -1,15 +1,22 @@
-"""All SQL of the chat domain. Core statements: a generated reply is on the hot path."""
+"""All SQL of the chat domain, in Core.
+
+A generated reply is on the hot path: its statements are :class:`~tokenbank.db.Query`
+objects, built once at import with named parameters, so they run in a session or, on
+PostgreSQL, straight on the driver (:meth:`~tokenbank.db.Database.run`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.chat.models import Chat, Message
-from tokenbank.ledger.repository import insert_ignoring_conflicts
+from tokenbank.db import Query, Unit
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
@@ -86,24 +93,80 @@ async def chat_messages(
     return [row for row in rows if row.id is not None]
 
 
-async def find_generation(session: AsyncSession, chat_id: int, key: str) -> list[AnyRow]:
-    """The messages stored under a generation key: none, or the question and its reply.
+#: The newest ``limit`` messages of a chat its owner asks about, newest first, in one round
+#: trip. The LEFT JOIN from ``chats`` tells "no such chat (for this user)" (no row) from "a
+#: chat with no messages yet" (one row of NULL message columns).
+_RECENT = Query.of(
+    select(*MESSAGE_COLUMNS)
+    .select_from(chats.outerjoin(messages, messages.c.chat_id == chats.c.id))
+    .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
+    .order_by(messages.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
-    Both carry the key (unique per chat and role) and are written in one transaction.
-    """
-    stmt = (
-        select(*MESSAGE_COLUMNS)
-        .where(messages.c.chat_id == chat_id, messages.c.idempotency_key == key)
-        .order_by(messages.c.id)
+#: Both messages of a generation key (unique per chat and role, written in one transaction).
+_GENERATION = Query.of(
+    select(*MESSAGE_COLUMNS)
+    .where(
+        messages.c.chat_id == bindparam("chat_id"), messages.c.idempotency_key == bindparam("key")
     )
-    return list((await session.execute(stmt)).all())
+    .order_by(messages.c.id)
+)
+
+_MESSAGE_VALUES: dict[str, Any] = {
+    name: bindparam(name)
+    for name in (
+        "chat_id",
+        "role",
+        "content",
+        "tokens_charged",
+        "model",
+        "reply_to_id",
+        "idempotency_key",
+        "created_at",
+    )
+}
+_INSERT_MESSAGE = Query.of(
+    postgresql.insert(messages)
+    .values(_MESSAGE_VALUES)
+    .on_conflict_do_nothing()
+    .returning(*MESSAGE_COLUMNS),
+    sqlite=sqlite.insert(messages)
+    .values(_MESSAGE_VALUES)
+    .on_conflict_do_nothing()
+    .returning(*MESSAGE_COLUMNS),
+)
+
+_TOUCH_CHAT = Query.of(
+    update(chats)
+    .where(chats.c.id == bindparam("chat_id"))
+    .values(updated_at=bindparam("now"))
+    .returning(chats.c.id)
+)
 
 
-async def insert_message(session: AsyncSession, values: dict[str, Any]) -> AnyRow | None:
-    """Insert a message; None when its generation key is already stored in this chat."""
-    stmt = insert_ignoring_conflicts(session, messages).values(**values).returning(*MESSAGE_COLUMNS)
-    return (await session.execute(stmt)).first()
+async def recent_messages(
+    unit: Unit, user_id: int, chat_id: int, limit: int
+) -> list[Mapping[str, Any]] | None:
+    """The newest ``limit`` messages, newest first, if ``user_id`` owns the chat, else None."""
+    rows = await _RECENT.all(unit, chat_id=chat_id, user_id=user_id, limit=limit)
+    if not rows:
+        return None
+    return [row for row in rows if row["id"] is not None]
 
 
-async def touch_chat(session: AsyncSession, chat_id: int, now: datetime) -> None:
-    await session.execute(update(chats).where(chats.c.id == chat_id).values(updated_at=now))
+async def find_generation(unit: Unit, chat_id: int, key: str) -> list[Mapping[str, Any]]:
+    """The messages stored under a generation key: none, or the question and its reply."""
+    return await _GENERATION.all(unit, chat_id=chat_id, key=key)
+
+
+async def insert_message(unit: Unit, values: dict[str, Any]) -> Mapping[str, Any] | None:
+    """Insert a message; None when its generation key is already stored in this chat.
+
+    ``values`` names every column of :data:`_MESSAGE_VALUES`.
+    """
+    return await _INSERT_MESSAGE.first(unit, **values)
+
+
+async def touch_chat(unit: Unit, chat_id: int, now: datetime) -> None:
+    await _TOUCH_CHAT.first(unit, chat_id=chat_id, now=now)

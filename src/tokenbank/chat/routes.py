@@ -34,7 +34,7 @@ router = APIRouter(
 MAX_IDEMPOTENCY_KEY = 200
 
 
-def get_provider(request: Request) -> AIProvider:
+async def get_provider(request: Request) -> AIProvider:
     provider: AIProvider = request.app.state.ai_provider
     return provider
 

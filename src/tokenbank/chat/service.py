@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -62,7 +62,7 @@ from tokenbank.chat.providers import (
 )
 from tokenbank.chat.schemas import DEFAULT_TITLE
 from tokenbank.config import Settings
-from tokenbank.db import Database
+from tokenbank.db import Database, Unit
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import ReservationNotPending
 from tokenbank.observability import AI_FAILURES, REPLIES_CHARGED, TOKENS_SPENT
@@ -163,14 +163,14 @@ class ReplyConfig:
     max_message_chars: int
 
 
-def _message(row: repo.AnyRow) -> StoredMessage:
+def _message(row: Mapping[Any, Any]) -> StoredMessage:
     return StoredMessage(
-        id=int(row.id),
-        role=cast(Role, row.role),
-        content=str(row.content),
-        created_at=row.created_at,
-        tokens_charged=int(row.tokens_charged),
-        model=row.model,
+        id=int(row["id"]),
+        role=cast(Role, row["role"]),
+        content=str(row["content"]),
+        created_at=row["created_at"],
+        tokens_charged=int(row["tokens_charged"]),
+        model=row["model"],
     )
 
 
@@ -232,7 +232,7 @@ async def list_messages(session: AsyncSession, user_id: int, chat_id: int) -> li
     rows = await repo.chat_messages(session, user_id, chat_id, newest_first=False)
     if rows is None:
         raise ChatNotFound()
-    return [_message(row) for row in rows]
+    return [_message(row._mapping) for row in rows]
 
 
 # --- replies -----------------------------------------------------------------------
@@ -360,24 +360,26 @@ async def start_reply(
     key = idempotency_key or uuid.uuid4().hex
     cost = settings.reply_cost_for(provider.model)
     asked_at = utcnow()
-    async with db.transaction() as session:
-        history = await repo.chat_messages(
-            session, user_id, chat_id, newest_first=True, limit=HISTORY_MESSAGES
-        )
+
+    async def work(unit: Unit) -> tuple[list[Mapping[str, Any]], int | None] | Generation:
+        history = await repo.recent_messages(unit, user_id, chat_id, HISTORY_MESSAGES)
         if history is None:
             raise ChatNotFound()
         if idempotency_key is not None:
-            stored = await _stored(session, user_id, chat_id, key, text)
+            stored = await _stored(unit, user_id, chat_id, key, text)
             if stored is not None:
                 return stored
-        reservation_id: int | None = None
-        if cost > 0:
-            held = await _hold(session, user_id, chat_id, key, text, cost, settings)
-            if isinstance(held, Generation):
-                return held
-            reservation_id = held
+        if cost == 0:
+            return history, None
+        held = await _hold(unit, user_id, chat_id, key, text, cost, settings)
+        return held if isinstance(held, Generation) else (history, held)
+
+    started = await db.run(work)
+    if isinstance(started, Generation):
+        return started
+    history, reservation_id = started
     turns = build_prompt(
-        [ChatTurn(cast(Role, row.role), str(row.content)) for row in reversed(history)],
+        [ChatTurn(cast(Role, row["role"]), str(row["content"])) for row in reversed(history)],
         text,
         budget_chars=settings.ai_history_budget_chars,
         system_prompt=settings.ai_system_prompt or None,
@@ -396,7 +398,7 @@ async def start_reply(
 
 
 async def _hold(
-    session: AsyncSession,
+    unit: Unit,
     user_id: int,
     chat_id: int,
     key: str,
@@ -408,11 +410,12 @@ async def _hold(
 
     Attempts are tried in order: a released or expired one failed and charged nothing,
     so the next number is tried; a pending one is running now; a committed one means
-    the reply was saved (a request with the same key finished a moment ago).
+    the reply was saved (a request with the same key finished a moment ago). (On the
+    driver, any attempt but a first new one goes to the general path: see ``reserve``.)
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         held = await ledger.reserve(
-            session,
+            unit,
             user_id,
             cost,
             idempotency_key=hold_key(chat_id, attempt, key),
@@ -424,24 +427,22 @@ async def _hold(
         if held.status == "pending":
             raise GenerationInProgress()
         if held.status == "committed":
-            stored = await _stored(session, user_id, chat_id, key, text)
+            stored = await _stored(unit, user_id, chat_id, key, text)
             if stored is None:  # pragma: no cover - commit and messages are one transaction
                 raise RuntimeError(f"hold {held.id} committed without its messages")
             return stored
     raise GenerationRetriesExhausted()
 
 
-async def _stored(
-    session: AsyncSession, user_id: int, chat_id: int, key: str, text: str
-) -> Generation | None:
+async def _stored(unit: Unit, user_id: int, chat_id: int, key: str, text: str) -> Generation | None:
     """The reply already saved under ``key``, if any (refused if the question differs)."""
-    saved = {row.role: _message(row) for row in await repo.find_generation(session, chat_id, key)}
+    saved = {row["role"]: _message(row) for row in await repo.find_generation(unit, chat_id, key)}
     asked, answer = saved.get("user"), saved.get("assistant")
     if asked is None or answer is None:
         return None
     if asked.content != text:
         raise IdempotencyKeyReused()
-    current = await ledger.balance(session, user_id)
+    current = await ledger.balance(unit, user_id)
     return Generation(asked, answer, answer.tokens_charged, current.available, replayed=True)
 
 
@@ -450,44 +451,48 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
     if not reply.strip():  # whitespace is no answer, whatever the provider thought
         raise AIUnavailable("empty_reply", "blank")
     now = utcnow()
+
+    async def work(unit: Unit) -> Generation:
+        asked = await repo.insert_message(
+            unit, _message_values(pending, "user", pending.content, pending.asked_at)
+        )
+        if asked is None:
+            # Only free replies run unheld, so only they can race to save one key.
+            stored = await _stored(
+                unit, pending.user_id, pending.chat_id, pending.key, pending.content
+            )
+            if stored is None:  # pragma: no cover - both messages commit together
+                raise GenerationInProgress()
+            return stored
+        if pending.reservation_id is not None:
+            await ledger.commit(unit, pending.reservation_id, f"AI reply in chat {pending.chat_id}")
+        answer = await repo.insert_message(
+            unit,
+            {
+                **_message_values(pending, "assistant", reply, now),
+                "tokens_charged": pending.cost,
+                "model": pending.model,
+                "reply_to_id": asked["id"],
+            },
+        )
+        if answer is None:  # pragma: no cover - the user message above was new
+            raise RuntimeError("reply stored without its question")
+        await repo.touch_chat(unit, pending.chat_id, now)
+        current = await ledger.balance(unit, pending.user_id)
+        return Generation(_message(asked), _message(answer), pending.cost, current.available)
+
     try:
-        async with db.transaction() as session:
-            asked = await repo.insert_message(
-                session, _message_values(pending, "user", pending.content, pending.asked_at)
-            )
-            if asked is None:
-                # Only free replies run unheld, so only they can race to save one key.
-                stored = await _stored(
-                    session, pending.user_id, pending.chat_id, pending.key, pending.content
-                )
-                if stored is None:  # pragma: no cover - both messages commit together
-                    raise GenerationInProgress()
-                return stored
-            if pending.reservation_id is not None:
-                await ledger.commit(
-                    session, pending.reservation_id, f"AI reply in chat {pending.chat_id}"
-                )
-            answer = await repo.insert_message(
-                session,
-                {
-                    **_message_values(pending, "assistant", reply, now),
-                    "tokens_charged": pending.cost,
-                    "model": pending.model,
-                    "reply_to_id": asked.id,
-                },
-            )
-            if answer is None:  # pragma: no cover - the user message above was new
-                raise RuntimeError("reply stored without its question")
-            await repo.touch_chat(session, pending.chat_id, now)
-            current = await ledger.balance(session, pending.user_id)
+        generation = await db.run(work)
     except ReservationNotPending as exc:
         # The hold outlived its expiry (the sweeper took it back): the reply is not
         # charged, so it is not shown either.
         raise AIUnavailable("hold_expired", exc.code) from exc
+    if generation.replayed:
+        return generation
     REPLIES_CHARGED.inc()
     if pending.cost:
         TOKENS_SPENT.inc(pending.cost)
-    return Generation(_message(asked), _message(answer), pending.cost, current.available)
+    return generation
 
 
 def _message_values(
@@ -498,6 +503,8 @@ def _message_values(
         "role": role,
         "content": content,
         "tokens_charged": 0,
+        "model": None,
+        "reply_to_id": None,
         "idempotency_key": pending.key,
         "created_at": created_at,
     }

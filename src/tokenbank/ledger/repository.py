@@ -2,7 +2,8 @@
 
 Everything here is SQLAlchemy Core, except the charge path on PostgreSQL: ``reserve`` and
 ``commit`` run once per AI reply, so each is ONE prepared statement (a data-modifying
-CTE) executed on the session's own asyncpg connection, inside the caller's transaction.
+CTE) sent to asyncpg inside the caller's transaction — a driver transaction on the hot
+path (:meth:`tokenbank.db.Database.driver_transaction`), or a session's connection.
 A charge is then two statements instead of five Core executions, and about a seventh of
 the Python work; ``bench/`` measures it against pgbench running the same SQL text
 (:data:`PG_RESERVE`, :data:`PG_COMMIT`). SQLite keeps the Core path (no DML in ``WITH``).
@@ -10,12 +11,12 @@ the Python work; ``bench/`` measures it against pgbench running the same SQL tex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
 import asyncpg
-from sqlalchemy import Row, Select, Table, and_, func, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 
+from tokenbank.db import DriverTransaction, Query
+from tokenbank.db import PgStatement as PgStatement  # the benchmarks read it from here
+from tokenbank.db import Unit as Unit  # the charge path runs in either kind
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -70,15 +74,19 @@ async def create_account(session: AsyncSession, user_id: int, now: datetime) -> 
     await session.execute(stmt)
 
 
-async def get_account(session: AsyncSession, user_id: int) -> AnyRow | None:
-    stmt = select(
+ACCOUNT = Query.of(
+    select(
         accounts.c.user_id,
         accounts.c.balance,
         accounts.c.reserved,
         accounts.c.created_at,
         accounts.c.updated_at,
-    ).where(accounts.c.user_id == user_id)
-    return (await session.execute(stmt)).first()
+    ).where(accounts.c.user_id == bindparam("user_id"))
+)
+
+
+async def get_account(unit: Unit, user_id: int) -> Mapping[str, Any] | None:
+    return await ACCOUNT.first(unit, user_id=user_id)
 
 
 async def move_balance(
@@ -336,14 +344,6 @@ async def count_accounts(session: AsyncSession) -> int:
 # --- the charge path on PostgreSQL ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PgStatement:
-    """A hot-path statement: SQL with ``$n`` placeholders, and what each ``$n`` carries."""
-
-    sql: str
-    params: tuple[str, ...]
-
-
 #: Hold tokens and record the hold in one statement. The conditional UPDATE is the whole
 #: check (guarantee 3); the INSERT runs only if it matched. ``held`` without a row means
 #: the idempotency key exists already: the caller undoes the hold and replays the first.
@@ -418,12 +418,16 @@ PG_RESERVE_RELAXED = PgStatement(
 )
 
 
-def is_postgresql(session: AsyncSession) -> bool:
+def is_postgresql(session: Unit) -> bool:
+    if isinstance(session, DriverTransaction):
+        return True
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def pg_fetchrow(session: AsyncSession, statement: PgStatement, *args: Any) -> Any:
-    """Run ``statement`` on the session's asyncpg connection, in the session's transaction.
+async def pg_fetchrow(session: Unit, statement: PgStatement, *args: Any) -> Any:
+    """Run ``statement`` in the caller's transaction: a driver transaction's, or a session's.
+
+    In a session it goes to the session's own asyncpg connection.
 
     asyncpg prepares it once per connection and keeps it, so each call is one round trip
     with no SQL compilation and no result processing. SQLAlchemy's asyncpg adapter sends
@@ -432,6 +436,8 @@ async def pg_fetchrow(session: AsyncSession, statement: PgStatement, *args: Any)
     SQLAlchemy upgrade ever changes it, and the check below refuses to write outside a
     transaction rather than silently autocommit).
     """
+    if isinstance(session, DriverTransaction):
+        return await session.fetchrow(statement, *args)
     # One greenlet hop for the session's connection and its pooled DBAPI connection.
     fairy = await session.run_sync(_pooled_connection)
     adapted: Any = fairy.dbapi_connection

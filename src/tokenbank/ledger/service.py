@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokenbank.db import DriverTransaction, TakeGeneralPath, Unit
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger.errors import (
     AccountNotFound,
@@ -175,11 +176,11 @@ async def open_account(session: AsyncSession, user_id: int) -> None:
     await repo.create_account(session, user_id, utcnow())
 
 
-async def balance(session: AsyncSession, user_id: int) -> Balance:
+async def balance(session: Unit, user_id: int) -> Balance:
     row = await repo.get_account(session, user_id)
     if row is None:
         raise AccountNotFound()
-    return Balance(**row._asdict())
+    return Balance(**row)
 
 
 async def history(
@@ -454,7 +455,7 @@ async def reinstate_purchase(
 
 
 async def reserve(
-    session: AsyncSession,
+    session: Unit,
     user_id: int,
     tokens: int,
     *,
@@ -466,6 +467,11 @@ async def reserve(
     """Hold tokens before work whose cost must be paid only if it succeeds.
 
     A replay with the same key returns the first reservation (whatever its status now).
+
+    In a :class:`~tokenbank.db.DriverTransaction` (PostgreSQL's hot path) only a new hold
+    is handled here; a replay or a refusal raises :class:`~tokenbank.db.TakeGeneralPath`
+    and the caller's :meth:`~tokenbank.db.Database.fast_or_general` rolls the hold back and
+    runs this function again in a session, which answers them.
 
     ``durable=False`` (PostgreSQL) lets the caller's transaction commit without waiting for
     the disk, saving a WAL flush per charged reply. Use it only for a transaction whose
@@ -486,8 +492,10 @@ async def reserve(
         )
         if row["id"] is not None:
             return _pg_reservation(row)
+        session = _general(session)
         held = bool(row["held"])
     else:
+        session = _general(session)
         held = await _hold(session, user_id, tokens, now)
         if held:
             created = await repo.insert_reservation(
@@ -507,6 +515,13 @@ async def reserve(
     return await _reserve_refused_or_replayed(
         session, user_id, tokens, idempotency_key, held=held, now=now
     )
+
+
+def _general(unit: Unit) -> AsyncSession:
+    """The session the general path runs in; in a driver transaction, go and get one."""
+    if isinstance(unit, DriverTransaction):
+        raise TakeGeneralPath()
+    return unit
 
 
 async def _hold(session: AsyncSession, user_id: int, tokens: int, now: datetime) -> bool:
@@ -563,8 +578,12 @@ async def get_reservation(session: AsyncSession, reservation_id: int) -> Reserva
     return _reservation(row)
 
 
-async def commit(session: AsyncSession, reservation_id: int, description: str) -> Entry:
-    """Turn a pending hold into a ``deduction``. Committing again returns the same entry."""
+async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
+    """Turn a pending hold into a ``deduction``. Committing again returns the same entry.
+
+    In a driver transaction only the first commit of a pending hold is handled here;
+    anything else raises :class:`~tokenbank.db.TakeGeneralPath` (see :func:`reserve`).
+    """
     now = utcnow()
     if repo.is_postgresql(session):
         row = await repo.pg_fetchrow(
@@ -572,9 +591,11 @@ async def commit(session: AsyncSession, reservation_id: int, description: str) -
         )
         if row["id"] is not None:
             return _pg_entry(row)
+        session = _general(session)
         if row["resolved"]:
             raise _deduction_key_taken()
         return await _commit_refused(session, reservation_id)
+    session = _general(session)
     found = await repo.resolve_reservation(
         session, reservation_id, status="committed", now=now, unexpired_only=True
     )

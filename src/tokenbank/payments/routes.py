@@ -35,7 +35,7 @@ router = APIRouter(
 )
 
 
-def get_gateway(request: Request) -> StripeGateway:
+async def get_gateway(request: Request) -> StripeGateway:
     gateway: StripeGateway = request.app.state.stripe
     return gateway
 

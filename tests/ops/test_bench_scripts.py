@@ -1,0 +1,59 @@
+"""The benchmarks' comparison is only fair if pgbench really runs the ledger's statements.
+
+pgbench reads one SQL command per line, so the statements are folded onto one line each;
+a comment left in one once swallowed the rest of its line and the script failed. Here the
+script charges for real and the ledger must show exactly those charges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+from bench.common import seed_users
+from bench.ledger import pgbench_script, run_pgbench
+from sqlalchemy import text
+
+from tokenbank.db import Database
+from tokenbank.ledger import service as ledger
+
+from conftest import migrated_postgres_database
+
+FUNDS = 10**6
+USERS = 1000  # the script picks among the bench's users, ids 1..1000
+
+
+def test_the_pgbench_script_is_one_command_per_line_without_comments() -> None:
+    lines = pgbench_script().splitlines()
+    assert all("--" not in line for line in lines)
+    assert sum(line.startswith("WITH ") for line in lines) == 2
+
+
+def test_pgbench_charges_exactly_what_its_script_says() -> None:
+    if shutil.which("pgbench") is None:
+        pytest.fail("pgbench not found: it comes with PostgreSQL's client package")
+    with migrated_postgres_database("tokenbank_bench_script", "THE PGBENCH SCRIPT") as url:
+        asyncio.run(seed_users(url, USERS, FUNDS))
+        run_pgbench(url, clients=2, seconds=0, charges=5)
+
+        async def totals() -> tuple[int, int, int, list[object]]:
+            db = Database(url, pool_size=1)
+            try:
+                async with db.transaction() as session:
+                    row = (
+                        await session.execute(
+                            text(
+                                "SELECT sum(balance), sum(reserved), "
+                                "(SELECT count(*) FROM token_transactions"
+                                " WHERE transaction_type = 'deduction') FROM token_accounts"
+                            )
+                        )
+                    ).one()
+                    return int(row[0]), int(row[1]), int(row[2]), list(await ledger.check(session))
+            finally:
+                await db.dispose()
+
+        balance, reserved, deductions, violations = asyncio.run(totals())
+    assert (balance, reserved, deductions) == (USERS * FUNDS - 10, 0, 10)
+    assert violations == []
