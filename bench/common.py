@@ -296,16 +296,17 @@ def log(message: str) -> None:
 
 
 async def charge_once(db: Database, user_id: int, key: str) -> None:
-    """One charge of one token: reserve, then commit, each its own unit of work."""
+    """One charge of one token as a reply makes it: reserve, then commit, each its own
+    unit of work; the hold's transaction does not wait for the disk (as the chat's)."""
 
     async def hold(unit: Unit) -> ledger.Reservation:
         return await ledger.reserve(
-            unit, user_id, 1, idempotency_key=key, ttl_s=TTL_S, description=HOLD
+            unit, user_id, 1, idempotency_key=key, ttl_s=TTL_S, description=HOLD, durable=False
         )
 
     held = await db.run(hold)
 
-    async def settle(unit: Unit) -> ledger.Entry:
-        return await ledger.commit(unit, held.id, DESCRIPTION)
+    async def settle(unit: Unit) -> ledger.Settled:
+        return await ledger.settle(unit, held.id, DESCRIPTION)
 
     await db.run(settle)

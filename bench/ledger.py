@@ -58,12 +58,13 @@ def _to_pgbench(statement: repo.PgStatement, names: dict[str, str]) -> str:
 
 
 def pgbench_script() -> str:
-    """reserve in one transaction, commit in the next: the same statements the service runs.
+    """reserve in one transaction, commit in the next: the same statements a reply runs
+    (the hold's transaction without waiting for the disk, as the chat takes it).
 
     ``\\gset`` hands the new reservation's id to the commit, as the service does.
     """
     reserve = _to_pgbench(
-        repo.PG_RESERVE,
+        repo.PG_RESERVE_RELAXED,
         {
             "user_id": "uid",
             "tokens": "tokens",

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.test_service import assert_ledger_clean, balance_of, new_account
-from tokenbank.db import Database
+from tokenbank.db import Database, Unit
 from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import IdempotencyKeyReused
@@ -148,3 +148,25 @@ async def test_a_hold_may_skip_the_wait_for_the_disk_for_its_own_transaction_onl
         await assert_ledger_clean(db)
     finally:
         await db.dispose()
+
+
+async def test_settling_a_hold_reports_what_is_left_beside_other_pending_holds(
+    db: Database,
+) -> None:
+    """The number a reply shows: balance after the charge, minus holds still pending."""
+    user_id = await new_account(db, 10)
+    async with db.transaction() as session:
+        other = await ledger.reserve(session, user_id, 3, idempotency_key="other", ttl_s=60)
+        held = await ledger.reserve(session, user_id, 2, idempotency_key="this", ttl_s=60)
+
+    async def settle(unit: Unit) -> ledger.Settled:
+        return await ledger.settle(unit, held.id, "reply")
+
+    settled = await db.run(settle)
+    assert (settled.entry.amount, settled.entry.balance_after) == (-2, 8)
+    assert settled.available == 8 - 3
+    again = await db.run(settle)  # a replay reads the balance instead
+    assert again.entry.replayed and again.available == 5
+    b = await balance_of(db, user_id)
+    assert (b.balance, b.reserved) == (8, other.amount)
+    await assert_ledger_clean(db)

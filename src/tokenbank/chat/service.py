@@ -421,6 +421,10 @@ async def _hold(
             idempotency_key=hold_key(chat_id, attempt, key),
             ttl_s=settings.reservation_ttl_s,
             description=f"AI reply in chat {chat_id}",
+            # The hold's transaction writes nothing else, so it need not wait for the
+            # disk: a crash can only lose the hold (then nothing is charged), and
+            # save_reply's synchronous commit flushes it first (see ``ledger.reserve``).
+            durable=False,
         )
         if not held.replayed:
             return held.id
@@ -464,8 +468,12 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
             if stored is None:  # pragma: no cover - both messages commit together
                 raise GenerationInProgress()
             return stored
+        available: int | None = None
         if pending.reservation_id is not None:
-            await ledger.commit(unit, pending.reservation_id, f"AI reply in chat {pending.chat_id}")
+            settled = await ledger.settle(
+                unit, pending.reservation_id, f"AI reply in chat {pending.chat_id}"
+            )
+            available = settled.available
         answer = await repo.insert_message(
             unit,
             {
@@ -478,8 +486,9 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
         if answer is None:  # pragma: no cover - the user message above was new
             raise RuntimeError("reply stored without its question")
         await repo.touch_chat(unit, pending.chat_id, now)
-        current = await ledger.balance(unit, pending.user_id)
-        return Generation(_message(asked), _message(answer), pending.cost, current.available)
+        if available is None:  # a free reply: nothing settled, so read what is left
+            available = (await ledger.balance(unit, pending.user_id)).available
+        return Generation(_message(asked), _message(answer), pending.cost, available)
 
     try:
         generation = await db.run(work)

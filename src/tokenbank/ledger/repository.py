@@ -367,8 +367,10 @@ FROM (VALUES (1)) AS one LEFT JOIN created ON true
 )
 
 #: Resolve a pending, unexpired hold, move it from ``reserved`` to the balance and write
-#: the ``deduction`` — one statement. ``resolved`` is false when the hold was not pending
-#: (resolves once, guarantee 6): the caller then works out why, off the hot path.
+#: the ``deduction`` — one statement, which also returns the account's ``reserved`` after
+#: it (with the entry's ``balance_after``: what is left to spend). ``resolved`` is false
+#: when the hold was not pending (resolves once, guarantee 6): the caller then works out
+#: why, off the hot path.
 PG_COMMIT = PgStatement(
     sql="""
 WITH locked AS (
@@ -386,7 +388,7 @@ WITH locked AS (
     SET balance = a.balance - r.amount, reserved = a.reserved - r.amount, updated_at = $2
     FROM resolved AS r
     WHERE a.user_id = r.user_id
-    RETURNING a.user_id, a.balance, r.id AS reservation_id, r.amount
+    RETURNING a.user_id, a.balance, a.reserved, r.id AS reservation_id, r.amount
 ), posted AS (
     INSERT INTO token_transactions
         (user_id, transaction_type, amount, balance_after, description,
@@ -399,7 +401,8 @@ WITH locked AS (
               stripe_payment_intent_id, idempotency_key, reservation_id, actor_user_id,
               created_at
 )
-SELECT EXISTS (SELECT FROM resolved) AS resolved, posted.*
+SELECT EXISTS (SELECT FROM resolved) AS resolved, (SELECT reserved FROM moved) AS reserved_after,
+       posted.*
 FROM (VALUES (1)) AS one LEFT JOIN posted ON true
 """,
     params=("reservation_id", "now", "description"),

@@ -584,23 +584,49 @@ async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
     In a driver transaction only the first commit of a pending hold is handled here;
     anything else raises :class:`~tokenbank.db.TakeGeneralPath` (see :func:`reserve`).
     """
+    entry, _reserved = await _commit(session, reservation_id, description)
+    return entry
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A committed hold, and the tokens its owner has left to spend right after it."""
+
+    entry: Entry
+    available: int
+
+
+async def settle(session: Unit, reservation_id: int, description: str) -> Settled:
+    """:func:`commit`, and the balance left to spend after it (what a reply reports).
+
+    On PostgreSQL the commit statement returns the account's new ``reserved`` beside the
+    entry's ``balance_after``, so a charged reply needs no separate balance read.
+    """
+    entry, reserved = await _commit(session, reservation_id, description)
+    if reserved is None:
+        return Settled(entry, (await balance(session, entry.user_id)).available)
+    return Settled(entry, entry.balance_after - reserved)
+
+
+async def _commit(session: Unit, reservation_id: int, description: str) -> tuple[Entry, int | None]:
+    """The entry, and the account's ``reserved`` right after it when the statement said."""
     now = utcnow()
     if repo.is_postgresql(session):
         row = await repo.pg_fetchrow(
             session, repo.PG_COMMIT, reservation_id, now, description[:MAX_DESCRIPTION]
         )
         if row["id"] is not None:
-            return _pg_entry(row)
+            return _pg_entry(row), int(row["reserved_after"])
         session = _general(session)
         if row["resolved"]:
             raise _deduction_key_taken()
-        return await _commit_refused(session, reservation_id)
+        return await _commit_refused(session, reservation_id), None
     session = _general(session)
     found = await repo.resolve_reservation(
         session, reservation_id, status="committed", now=now, unexpired_only=True
     )
     if found is None:
-        return await _commit_refused(session, reservation_id)
+        return await _commit_refused(session, reservation_id), None
     held = _reservation(found)
     # Tokens were held already, so the hold moves to the balance without a fresh check.
     entry = await _post(
@@ -616,7 +642,7 @@ async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
     )
     if entry.replayed:
         raise _deduction_key_taken()
-    return entry
+    return entry, None
 
 
 def _deduction_key_taken() -> IdempotencyKeyReused:
