@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,30 @@ async def test_a_reply_whose_hold_expired_is_neither_charged_nor_saved(
     account = await api.account(user)
     assert (account.balance, account.reserved) == (10, 0)
     assert await api.stored_messages() == 0
+    assert await api.violations() == []
+
+
+async def test_a_reply_whose_hold_is_gone_is_neither_charged_nor_saved(
+    api: Api, db_url: str
+) -> None:
+    """A hold lost with a database crash (its transaction did not wait for the disk)."""
+    settings = make_settings(db_url)
+    user = await api.user()
+    chat_id = await _chat(api, user)
+    pending = await service.start_reply(
+        api.db, OfflineProvider(), settings,
+        user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
+    )
+    assert isinstance(pending, service.PendingReply)
+    lost = dataclasses.replace(pending, reservation_id=(pending.reservation_id or 0) + 1000)
+
+    with pytest.raises(AIUnavailable) as failure:
+        await service.save_reply(api.db, lost, "a reply after the crash")
+
+    assert (failure.value.reason, failure.value.status_code) == ("hold_expired", 502)
+    assert await api.stored_messages() == 0
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (10, 1)  # the real hold, until swept
     assert await api.violations() == []
 
 

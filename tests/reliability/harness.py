@@ -13,10 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,9 +49,16 @@ def _pg_bin(name: str) -> str:
 
 
 class OwnPostgres:
-    """A throwaway PostgreSQL server (initdb in a temp dir) that a test may stop at will."""
+    """A throwaway PostgreSQL server (initdb in a temp dir) that a test may stop at will.
 
-    def __init__(self) -> None:
+    Fast by default (no fsync). ``durable=True`` runs it as production does (fsync and
+    synchronous commits), with the WAL writer asleep for 10 s: a transaction that
+    committed without waiting for the disk stays unflushed until another one flushes, so
+    an immediate stop (a crash) really loses it.
+    """
+
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="tokenbank-pg-"))
         self.data = self.dir / "data"
@@ -70,9 +79,14 @@ class OwnPostgres:
         return self
 
     def start(self) -> None:
+        durability = (
+            "-c fsync=on -c synchronous_commit=on -c wal_writer_delay=10000"
+            if self.durable
+            else "-c fsync=off -c synchronous_commit=off"
+        )
         opts = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
-            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+            f"{durability} -c max_connections=200"
         )
         self._run(
             _pg_bin("pg_ctl"),
@@ -119,6 +133,23 @@ class OwnPostgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def own_postgres_server(*, durable: bool = False) -> Iterator[OwnPostgres]:
+    """A started :class:`OwnPostgres`, destroyed at the end; a loud skip off CI if the
+    server binaries are missing (CI must have them)."""
+    try:
+        pg = OwnPostgres(durable=durable).init()
+        pg.start()
+    except (FileNotFoundError, OSError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"SKIPPING: cannot start a PostgreSQL of the test's own: {exc}")
+    try:
+        yield pg
+    finally:
+        pg.destroy()
 
 
 class AppProcess:

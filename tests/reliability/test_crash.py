@@ -56,13 +56,13 @@ OP_DEADLINE_S = 90
 
 
 @contextmanager
-def slow_ai() -> Iterator[FakeOpenAI]:
-    """An OpenAI-compatible server that takes AI_DELAY_S per reply, so a kill finds
+def slow_ai(delay_s: float = AI_DELAY_S) -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible server that takes ``delay_s`` per reply, so a kill finds
     replies between their hold and their charge."""
     fake = FakeOpenAI()
     with serve_sync(fake.app()) as url:
         fake.url = url
-        fake.set(delay_s=AI_DELAY_S, text="A considered answer.")
+        fake.set(delay_s=delay_s, text="A considered answer.")
         yield fake
 
 

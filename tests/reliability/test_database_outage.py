@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections import Counter
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from reliability.harness import AppProcess, OwnPostgres, wait_until
+from reliability.harness import AppProcess, OwnPostgres, own_postgres_server, wait_until
 from tokenbank.auth.models import User
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
@@ -25,17 +24,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def own_postgres() -> Iterator[OwnPostgres]:
-    try:
-        pg = OwnPostgres().init()
-        pg.start()
-    except (FileNotFoundError, OSError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"SKIPPING: cannot start a PostgreSQL of the test's own: {exc}")
-    try:
+    with own_postgres_server() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 async def _register(client: httpx.AsyncClient) -> tuple[int, float, str]:

@@ -48,7 +48,8 @@ class MessageTooLong(ChatError):
 class AIUnavailable(ChatError):
     """No usable reply was produced, so nothing was charged and nothing was saved.
 
-    ``reason`` is ``timeout``, ``empty_reply``, ``unavailable`` or ``hold_expired``;
+    ``reason`` is ``timeout``, ``empty_reply``, ``unavailable`` or ``hold_expired`` (the
+    hold ran out, or was lost with a database crash, before the reply could be charged);
     ``detail`` is the provider's finer machine code (``server_error``, ``rate_limited``...).
     """
 

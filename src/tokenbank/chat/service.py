@@ -64,7 +64,7 @@ from tokenbank.chat.schemas import DEFAULT_TITLE
 from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
 from tokenbank.ledger import service as ledger
-from tokenbank.ledger.errors import ReservationNotPending
+from tokenbank.ledger.errors import ReservationNotFound, ReservationNotPending
 from tokenbank.observability import AI_FAILURES, REPLIES_CHARGED, TOKENS_SPENT
 from tokenbank.types import utcnow
 
@@ -492,8 +492,9 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
 
     try:
         generation = await db.run(work)
-    except ReservationNotPending as exc:
-        # The hold outlived its expiry (the sweeper took it back): the reply is not
+    except (ReservationNotPending, ReservationNotFound) as exc:
+        # The hold outlived its expiry (the sweeper took it back), or is gone (a database
+        # crash lost its transaction, which did not wait for the disk): the reply is not
         # charged, so it is not shown either.
         raise AIUnavailable("hold_expired", exc.code) from exc
     if generation.replayed:
@@ -541,5 +542,9 @@ async def _release(db: Database, reservation_id: int) -> None:
         # Committed after all: the cancellation arrived after the reply's COMMIT, so the
         # reply is saved and charged, consistently.
         log.info("hold %s was committed before it could be released", reservation_id)
+    except ReservationNotFound:
+        # Lost with a database crash (its transaction did not wait for the disk): there
+        # is nothing to give back.
+        log.warning("hold %s is gone; nothing to release", reservation_id)
     except (SQLAlchemyError, OSError):
         log.exception("could not release hold %s; the sweeper will expire it", reservation_id)
