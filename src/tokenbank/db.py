@@ -199,6 +199,10 @@ _DRIVER_ERRORS = (
 )
 
 
+_ON_DRIVER = UNITS_OF_WORK.labels("driver")
+_IN_SESSION = UNITS_OF_WORK.labels("session")
+
+
 class TakeGeneralPath(Exception):  # noqa: N818 - a signal, not a failure
     """Raised inside a fast unit of work: roll it back and run the general path instead."""
 
@@ -308,10 +312,11 @@ class Database:
         self.url = normalize_url(database_url)
         self.engine = create_engine(database_url, pool_size=pool_size, timeout_s=timeout_s)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite = is_sqlite(self.url)
 
     @property
     def is_sqlite(self) -> bool:
-        return is_sqlite(self.url)
+        return self._sqlite
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -339,7 +344,7 @@ class Database:
         PostgreSQL only. The connection comes from, and goes back to, the engine's own
         pool (its size, its timeout, its check for connections the server closed).
         """
-        if self.is_sqlite:
+        if self._sqlite:
             raise RuntimeError("driver transactions are PostgreSQL-only")
         pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
         tx = DriverTransaction(pooled)
@@ -347,10 +352,12 @@ class Database:
             await tx._run("BEGIN")
             yield tx
             await tx._run("COMMIT")
-        finally:
+        except BaseException:
             # Shielded, as a session's close is: a cancelled request still ends its
             # transaction and hands the connection back.
             await asyncio.shield(tx._end())
+            raise
+        await tx._end()  # committed: nothing to roll back, only the hand-back
 
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
         """``work`` as one unit of work: on the driver first (PostgreSQL), in a session if need be.
@@ -361,17 +368,17 @@ class Database:
         the start in a session, where every case is handled. On SQLite it runs in a
         session directly. Any other exception ends the unit as usual (rolled back).
         """
-        if not self.is_sqlite:
+        if not self._sqlite:
             try:
                 async with self.driver_transaction() as tx:
                     done = await work(tx)
-                UNITS_OF_WORK.labels("driver").inc()
+                _ON_DRIVER.inc()
                 return done
             except TakeGeneralPath:
                 pass
         async with self.transaction() as session:
             done = await work(session)
-        UNITS_OF_WORK.labels("session").inc()
+        _IN_SESSION.inc()
         return done
 
     async def dispose(self) -> None:

@@ -18,6 +18,7 @@ from tokenbank.chat.errors import AIUnavailable, HoldShorterThanAITimeout
 from tokenbank.chat.providers import OfflineProvider, OpenAICompatProvider
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.observability import AI_FAILURES
 from tokenbank.types import utcnow
 
 from conftest import make_settings
@@ -75,8 +76,10 @@ async def test_a_reply_whose_hold_is_gone_is_neither_charged_nor_saved(
     assert isinstance(pending, service.PendingReply)
     lost = dataclasses.replace(pending, reservation_id=(pending.reservation_id or 0) + 1000)
 
+    counted = AI_FAILURES.labels("hold_expired")._value.get()
     with pytest.raises(AIUnavailable) as failure:
         await service.save_reply(api.db, lost, "a reply after the crash")
+    assert AI_FAILURES.labels("hold_expired")._value.get() == counted + 1
 
     assert (failure.value.reason, failure.value.status_code) == ("hold_expired", 502)
     assert await api.stored_messages() == 0

@@ -496,6 +496,7 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
         # The hold outlived its expiry (the sweeper took it back), or is gone (a database
         # crash lost its transaction, which did not wait for the disk): the reply is not
         # charged, so it is not shown either.
+        AI_FAILURES.labels("hold_expired").inc()
         raise AIUnavailable("hold_expired", exc.code) from exc
     if generation.replayed:
         return generation
