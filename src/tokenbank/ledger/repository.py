@@ -144,16 +144,6 @@ async def find_purchase(session: AsyncSession, payment_intent_id: str) -> AnyRow
     return (await session.execute(stmt)).first()
 
 
-async def find_deduction_for_reservation(
-    session: AsyncSession, reservation_id: int
-) -> AnyRow | None:
-    stmt = select(*TX_COLUMNS).where(
-        transactions.c.reservation_id == reservation_id,
-        transactions.c.transaction_type == "deduction",
-    )
-    return (await session.execute(stmt)).first()
-
-
 def history_query(user_id: int, limit: int, before: int | None) -> Select[Any]:
     """Newest first, by walking ``ix_token_transactions_user_id_id`` backwards.
 
@@ -384,11 +374,14 @@ WITH locked AS (
       AND EXISTS (SELECT FROM locked)
     RETURNING id, user_id, amount
 ), moved AS (
+    -- One row at most (``id`` is the key): scalar subqueries keep this a key lookup of
+    -- the account, where a join made the planner hash the whole accounts table.
     UPDATE token_accounts AS a
-    SET balance = a.balance - r.amount, reserved = a.reserved - r.amount, updated_at = $2
-    FROM resolved AS r
-    WHERE a.user_id = r.user_id
-    RETURNING a.user_id, a.balance, a.reserved, r.id AS reservation_id, r.amount
+    SET balance = a.balance - (SELECT amount FROM resolved),
+        reserved = a.reserved - (SELECT amount FROM resolved), updated_at = $2
+    WHERE a.user_id = (SELECT user_id FROM resolved)
+    RETURNING a.user_id, a.balance, a.reserved, $1::bigint AS reservation_id,
+              (SELECT amount FROM resolved) AS amount
 ), posted AS (
     INSERT INTO token_transactions
         (user_id, transaction_type, amount, balance_after, description,

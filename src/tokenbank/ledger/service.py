@@ -658,8 +658,12 @@ async def _commit_refused(session: AsyncSession, reservation_id: int) -> Entry:
     """The hold was not pending: a replay of a commit, or too late, or released."""
     current = await get_reservation(session, reservation_id)
     if current.status == "committed":
-        done = await repo.find_deduction_for_reservation(session, reservation_id)
-        assert done is not None
+        # By the deduction's key, which the (user_id, idempotency_key) index finds at once;
+        # nothing indexes reservation_id.
+        done = await repo.find_transaction_by_key(
+            session, current.user_id, f"reservation:{reservation_id}"
+        )
+        assert done is not None and done.transaction_type == "deduction"
         return _entry(done, replayed=True)
     if current.status in ("pending", "expired"):
         raise ReservationExpired("expired")
