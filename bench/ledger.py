@@ -262,10 +262,16 @@ async def bench_ledger(mode: Mode) -> dict[str, Any]:
     for c in CLIENTS:
         result[f"ours_c{c}"] = {"median": median(ours[c]), "runs": ours[c]}
         result[f"pgbench_c{c}"] = {"median": median(pgb[c]), "runs": pgb[c]}
-        result[f"ratio_c{c}"] = ratio(median(ours[c]), median(pgb[c]))
-        result[f"ratio_c{c}_per_run"] = [ratio(o, p) for o, p in zip(ours[c], pgb[c], strict=True)]
+        # Ours and pgbench measured back to back in one run: the goal is that paired ratio,
+        # its median over runs. The ratio of the two medians is kept for comparison.
+        per_run = [ratio(o, p) for o, p in zip(ours[c], pgb[c], strict=True)]
+        result[f"ratio_c{c}_per_run"] = per_run
+        result[f"ratio_c{c}"] = median(per_run)
+        result[f"ratio_c{c}_of_medians"] = ratio(median(ours[c]), median(pgb[c]))
     result["ours_2proc_c32"] = {"median": median(two_processes), "runs": two_processes}
-    result["ratio_2proc_c32"] = ratio(median(two_processes), median(pgb[CLIENTS[-1]]))
+    result["ratio_2proc_c32"] = median(
+        [ratio(o, p) for o, p in zip(two_processes, pgb[CLIENTS[-1]], strict=False)]
+    )
     result["ours_c1_p50_ms"] = median(latency_c1)
     result["pgbench_script"] = pgbench_script()
     return result

@@ -186,17 +186,20 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         "**Billing per reply** (`POST /api/chats/{id}/generate`, offline provider, wrk):",
         "",
-        "| | cost 0 req/s | cost 1 req/s | ratio | cost 0 p50 | cost 1 p50 | added p50 |",
-        "|---|---|---|---|---|---|---|",
+        "| | cost 0 req/s | cost 1 req/s | ratio | ratio per run | cost 0 p50 | cost 1 p50 "
+        "| added p50 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for n in (1, 64):
         c0 = _get(d, "billing", "median", f"cost0_c{n}") or {}
         c1 = _get(d, "billing", "median", f"cost1_c{n}") or {}
         ratio_key = f"throughput_ratio_c{n}"
+        per_run = ", ".join(f"{r:.2f}" for r in _get(d, "billing", f"{ratio_key}_per_run") or [])
         added = _get(d, "billing", f"added_p50_ms_c{n}")
         lines.append(
             f"| c={n} | {_fmt(c0.get('per_s'))} | {_fmt(c1.get('per_s'))} "
-            f"| {_fmt(_get(d, 'billing', ratio_key))} | {_fmt(c0.get('p50_ms'), ' ms')} "
+            f"| {_fmt(_get(d, 'billing', ratio_key))} | {per_run} "
+            f"| {_fmt(c0.get('p50_ms'), ' ms')} "
             f"| {_fmt(c1.get('p50_ms'), ' ms')} | {_fmt(added, ' ms')} |"
         )
     sc = d.get("scale", {})

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,44 +65,24 @@ async def list_chats(session: AsyncSession, user_id: int, limit: int) -> list[An
     return list((await session.execute(stmt)).all())
 
 
-async def chat_messages(
-    session: AsyncSession,
-    user_id: int,
-    chat_id: int,
-    *,
-    newest_first: bool,
-    limit: int | None = None,
-) -> list[AnyRow] | None:
-    """The chat's messages if ``user_id`` owns it, else None — in one round trip.
+def _owned_chat_messages() -> Select[Any]:
+    """A chat's messages if the caller owns it, in one round trip.
 
     The LEFT JOIN from ``chats`` tells "no such chat (for this user)" (no row) from "a
     chat with no messages yet" (one row of NULL message columns).
     """
-    order = messages.c.id.desc() if newest_first else messages.c.id.asc()
-    stmt = (
+    return (
         select(*MESSAGE_COLUMNS)
         .select_from(chats.outerjoin(messages, messages.c.chat_id == chats.c.id))
-        .where(chats.c.id == chat_id, chats.c.user_id == user_id)
-        .order_by(order)
+        .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
     )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    rows = (await session.execute(stmt)).all()
-    if not rows:
-        return None
-    return [row for row in rows if row.id is not None]
 
 
-#: The newest ``limit`` messages of a chat its owner asks about, newest first, in one round
-#: trip. The LEFT JOIN from ``chats`` tells "no such chat (for this user)" (no row) from "a
-#: chat with no messages yet" (one row of NULL message columns).
-_RECENT = Query.of(
-    select(*MESSAGE_COLUMNS)
-    .select_from(chats.outerjoin(messages, messages.c.chat_id == chats.c.id))
-    .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
-    .order_by(messages.c.id.desc())
-    .limit(bindparam("limit"))
-)
+#: Every message, oldest first (the chat's page).
+_ALL = Query.of(_owned_chat_messages().order_by(messages.c.id.asc()))
+#: The newest ``limit`` messages, newest first (a reply's history).
+_RECENT = Query.of(_owned_chat_messages().order_by(messages.c.id.desc()).limit(bindparam("limit")))
+
 
 #: Both messages of a generation key (unique per chat and role, written in one transaction).
 _GENERATION = Query.of(
@@ -145,11 +125,19 @@ _TOUCH_CHAT = Query.of(
 )
 
 
+async def chat_messages(unit: Unit, user_id: int, chat_id: int) -> list[Mapping[str, Any]] | None:
+    """Every message, oldest first, if ``user_id`` owns the chat, else None."""
+    return _owned(await _ALL.all(unit, chat_id=chat_id, user_id=user_id))
+
+
 async def recent_messages(
     unit: Unit, user_id: int, chat_id: int, limit: int
 ) -> list[Mapping[str, Any]] | None:
     """The newest ``limit`` messages, newest first, if ``user_id`` owns the chat, else None."""
-    rows = await _RECENT.all(unit, chat_id=chat_id, user_id=user_id, limit=limit)
+    return _owned(await _RECENT.all(unit, chat_id=chat_id, user_id=user_id, limit=limit))
+
+
+def _owned(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
     if not rows:
         return None
     return [row for row in rows if row["id"] is not None]

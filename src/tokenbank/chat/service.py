@@ -163,7 +163,7 @@ class ReplyConfig:
     max_message_chars: int
 
 
-def _message(row: Mapping[Any, Any]) -> StoredMessage:
+def _message(row: Mapping[str, Any]) -> StoredMessage:
     return StoredMessage(
         id=int(row["id"]),
         role=cast(Role, row["role"]),
@@ -229,10 +229,10 @@ async def list_chats(
 
 
 async def list_messages(session: AsyncSession, user_id: int, chat_id: int) -> list[StoredMessage]:
-    rows = await repo.chat_messages(session, user_id, chat_id, newest_first=False)
+    rows = await repo.chat_messages(session, user_id, chat_id)
     if rows is None:
         raise ChatNotFound()
-    return [_message(row._mapping) for row in rows]
+    return [_message(row) for row in rows]
 
 
 # --- replies -----------------------------------------------------------------------
