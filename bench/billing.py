@@ -21,6 +21,7 @@ import httpx
 
 from bench.common import Mode, log, median, ratio, scratch_database
 from bench.http import AppServer, WrkResult, run_wrk, write_targets
+from bench.ledger import check_clean
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 
@@ -59,15 +60,6 @@ async def fund(url: str, user_ids: list[int], tokens: int) -> None:
         async with db.transaction() as session:
             for user_id in user_ids:
                 await ledger.grant(session, user_id, tokens, "bench funds")
-    finally:
-        await db.dispose()
-
-
-async def ledger_violations(url: str) -> int:
-    db = Database(url, pool_size=1)
-    try:
-        async with db.transaction() as session:
-            return len(await ledger.check(session))
     finally:
         await db.dispose()
 
@@ -116,7 +108,7 @@ async def bench_billing(mode: Mode) -> dict[str, Any]:
                 paid.stop()
         finally:
             free.stop()
-        violations = await ledger_violations(url)
+        violations = await check_clean(url)
     return summarize(rounds, memory, violations)
 
 

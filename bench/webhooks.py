@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 
-from bench.billing import ledger_violations
 from bench.common import Mode, log, median, percentile, scratch_database
 from bench.http import AppServer, free_port
+from bench.ledger import check_clean
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 
@@ -209,7 +209,7 @@ async def bench_webhooks(mode: Mode) -> dict[str, Any]:
                     p50s.append(percentile(latencies, 50))
                     log(f"webhooks run {run + 1}/{mode.runs}: {rates[-1]:.0f} events/s")
         balance = await balance_of(url, user_id)
-        violations = await ledger_violations(url)
+        violations = await check_clean(url)
     expected = 100 * mode.webhook_events * mode.runs
     if balance != expected:
         raise RuntimeError(f"balance {balance} after the webhooks, expected {expected}")

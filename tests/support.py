@@ -81,3 +81,17 @@ def serve_app(settings: Settings, *, timeout_s: float = 10.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=timeout_s)
         sock.close()
+
+
+async def terminate_backend(database_url: str, pid: int) -> None:
+    """End one PostgreSQL backend from another connection (a connection lost under a test)."""
+    from sqlalchemy import text
+
+    from tokenbank.db import Database
+
+    other = Database(database_url, pool_size=1)
+    try:
+        async with other.transaction() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await other.dispose()

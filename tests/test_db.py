@@ -19,7 +19,7 @@ from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import InsufficientTokens
 from tokenbank.observability import UNITS_OF_WORK
 
-from support import wait_for
+from support import terminate_backend, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -188,7 +188,7 @@ async def test_a_connection_lost_in_a_driver_unit_is_a_connection_error_and_is_r
     async def work(unit: Unit) -> None:
         assert isinstance(unit, DriverTransaction)
         pid = (await unit.fetchrow(PgStatement("SELECT pg_backend_pid() AS pid", ())))["pid"]
-        await _terminate(postgres_url, pid)
+        await terminate_backend(postgres_url, pid)
         await ledger.reserve(unit, user_id, 1, idempotency_key="lost", ttl_s=60)
 
     with pytest.raises(DBAPIError) as lost:
@@ -198,15 +198,6 @@ async def test_a_connection_lost_in_a_driver_unit_is_a_connection_error_and_is_r
     assert not held.replayed
     assert (await balance_of(pg, user_id)).reserved == 1
     await assert_ledger_clean(pg)
-
-
-async def _terminate(url: str, pid: int) -> None:
-    other = Database(url, pool_size=1)
-    try:
-        async with other.transaction() as session:
-            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        await other.dispose()
 
 
 async def test_driver_units_are_postgresql_only(tmp_path: Path) -> None:

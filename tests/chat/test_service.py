@@ -38,17 +38,22 @@ async def _chat(api: Api, user: dict[str, Any]) -> int:
         return (await service.create_chat(session, user["id"], None)).id
 
 
-async def test_a_reply_whose_hold_expired_is_neither_charged_nor_saved(
-    api: Api, db_url: str
-) -> None:
-    settings = make_settings(db_url)
+async def _held_reply(api: Api, db_url: str) -> tuple[dict[str, Any], service.PendingReply]:
+    """A user with a chat whose reply is held, waiting for the AI."""
     user = await api.user()
     chat_id = await _chat(api, user)
     pending = await service.start_reply(
-        api.db, OfflineProvider(), settings,
+        api.db, OfflineProvider(), make_settings(db_url),
         user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
     )
     assert isinstance(pending, service.PendingReply)
+    return user, pending
+
+
+async def test_a_reply_whose_hold_expired_is_neither_charged_nor_saved(
+    api: Api, db_url: str
+) -> None:
+    user, pending = await _held_reply(api, db_url)
     async with api.db.transaction() as session:  # the sweeper runs while the AI is slow
         assert await ledger.expire_reservations(session, now=utcnow() + timedelta(hours=1)) == 1
 
@@ -66,14 +71,7 @@ async def test_a_reply_whose_hold_is_gone_is_neither_charged_nor_saved(
     api: Api, db_url: str
 ) -> None:
     """A hold lost with a database crash (its transaction did not wait for the disk)."""
-    settings = make_settings(db_url)
-    user = await api.user()
-    chat_id = await _chat(api, user)
-    pending = await service.start_reply(
-        api.db, OfflineProvider(), settings,
-        user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
-    )
-    assert isinstance(pending, service.PendingReply)
+    user, pending = await _held_reply(api, db_url)
     lost = dataclasses.replace(pending, reservation_id=(pending.reservation_id or 0) + 1000)
 
     counted = AI_FAILURES.labels("hold_expired")._value.get()

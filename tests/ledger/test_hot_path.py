@@ -16,7 +16,7 @@ from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import IdempotencyKeyReused
 
-from support import wait_for
+from support import terminate_backend, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -101,7 +101,7 @@ async def test_a_connection_lost_mid_charge_is_a_database_error_and_is_replaced(
             async with db.transaction() as session:
                 pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
                 raw = await (await session.connection()).get_raw_connection()
-                await _terminate(postgres_url, pid)
+                await terminate_backend(postgres_url, pid)
 
                 async def closed() -> bool:
                     return bool(raw.driver_connection.is_closed())
@@ -116,15 +116,6 @@ async def test_a_connection_lost_mid_charge_is_a_database_error_and_is_replaced(
         assert (await balance_of(db, user_id)).reserved == 1
     finally:
         await db.dispose()
-
-
-async def _terminate(url: str, pid: int) -> None:
-    other = Database(url, pool_size=1)
-    try:
-        async with other.transaction() as session:
-            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    finally:
-        await other.dispose()
 
 
 async def test_a_hold_may_skip_the_wait_for_the_disk_for_its_own_transaction_only(
