@@ -62,6 +62,8 @@ async def profile_charges(charges: int) -> Path:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "profile_charge.txt"
     text = profiler.output_text(unicode=False, color=False, show_all=False)
+    # Paths relative to the repository: the file is committed, the checkout's place is not.
+    text = text.replace(str(RESULTS.parents[1]) + "/", "")
     out.write_text(f"{charges} charges; {calls:.0f} Python calls per charge\n{text}")
     log(f"profile written to {out} ({calls:.0f} Python calls per charge)")
     return out
