@@ -57,7 +57,7 @@ def test_a_database_crash_mid_reply_loses_at_most_holds_and_charges_each_reply_o
         ).start()
         try:
             started = time.monotonic()
-            figures = asyncio.run(_scenario(app, pg, url))
+            people, start, figures = asyncio.run(_scenario(app, pg, url))
             wait_until(
                 lambda: asyncio.run(audit(url)).pending_holds == 0,
                 RESERVATION_TTL_S + 20,
@@ -66,8 +66,6 @@ def test_a_database_crash_mid_reply_loses_at_most_holds_and_charges_each_reply_o
             final = asyncio.run(audit(url))
         finally:
             app.stop()
-    people: list[Person] = figures.pop("people")  # type: ignore[assignment]
-    start: dict[int, int] = figures.pop("start")  # type: ignore[assignment]
     assert final.violations == []
     deductions = final.deductions()
     for p in people:
@@ -77,19 +75,6 @@ def test_a_database_crash_mid_reply_loses_at_most_holds_and_charges_each_reply_o
         assert final.balances[p.id] == start[p.id] - 1, p
         assert final.reserved[p.id] == 0, p
     report("database crash", **figures, seconds=round(time.monotonic() - started, 1))
-
-
-async def _pending_holds(url: str) -> int:
-    db = Database(url, pool_size=1)
-    try:
-        async with db.transaction() as s:
-            pending = TokenReservation.status == "pending"
-            found = await s.execute(
-                select(func.count()).select_from(TokenReservation).where(pending)
-            )
-            return int(found.scalar_one())
-    finally:
-        await db.dispose()
 
 
 async def _reservations(url: str) -> int:
@@ -117,7 +102,10 @@ async def _ask(http: httpx.AsyncClient, app: AppProcess, p: Person, chat: int) -
     return r.status_code, ":".join(x for x in (code, reason) if x)
 
 
-async def _scenario(app: AppProcess, pg: OwnPostgres, url: str) -> dict[str, object]:
+async def _scenario(
+    app: AppProcess, pg: OwnPostgres, url: str
+) -> tuple[list[Person], dict[int, int], dict[str, object]]:
+    """The burst, the crash and the retries: who asked, their balances before, the figures."""
     async with httpx.AsyncClient(timeout=30) as http:
         people = await register_many(http, [app.url], USERS, "c")
         await grant(url, {p.id: TOKENS for p in people})
@@ -135,7 +123,7 @@ async def _scenario(app: AppProcess, pg: OwnPostgres, url: str) -> dict[str, obj
 
         asks = [asyncio.create_task(_ask(http, app, p, chats[p.id])) for p in people]
         deadline = time.monotonic() + DEADLINE_S
-        while await _pending_holds(url) < USERS:  # every reply is at the provider
+        while (await audit(url)).pending_holds < USERS:  # every reply is at the provider
             assert time.monotonic() < deadline, "the holds were never all taken"
             await asyncio.sleep(0.05)
         pg.stop("immediate")  # a crash: no checkpoint, unflushed WAL is gone
@@ -158,12 +146,14 @@ async def _scenario(app: AppProcess, pg: OwnPostgres, url: str) -> dict[str, obj
                 retries += 1
                 assert time.monotonic() < deadline, f"no reply for {p.id}: {status} {code}"
                 await asyncio.sleep(0.2)
-    return {
-        "people": people,
-        "start": start,
-        "users": USERS,
-        "holds_before_crash": USERS,
-        "holds_lost_in_crash": USERS - holds_after_restart,
-        **{f"first_answer_{k.replace(' ', '_')}": v for k, v in sorted(first.items())},
-        "retries": retries,
-    }
+    return (
+        people,
+        start,
+        {
+            "users": USERS,
+            "holds_before_crash": USERS,
+            "holds_lost_in_crash": USERS - holds_after_restart,
+            **{f"first_answer_{k.replace(' ', '_')}": v for k, v in sorted(first.items())},
+            "retries": retries,
+        },
+    )

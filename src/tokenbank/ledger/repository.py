@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 
-from tokenbank.db import DriverTransaction, Query
+from tokenbank.db import DriverTransaction, Query, Unit
 from tokenbank.db import PgStatement as PgStatement  # the benchmarks read it from here
-from tokenbank.db import Unit as Unit  # the charge path runs in either kind
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
