@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     sweeper_interval_s: float = Field(default=10.0, ge=0)
     reconcile_interval_s: float = Field(default=600.0, ge=0)
     reconcile_window_s: int = Field(default=7 * 24 * 3600, gt=0)
+    #: Refund a charge as soon as Radar sends an early fraud warning for it.
+    efw_auto_refund: bool = True
     background_jobs: bool = True
 
     cors_origins: list[str] = Field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import TokenTransaction
-from tokenbank.payments.stripe_client import DisputeState, IntentSnapshot, dispute_state
+from tokenbank.payments.stripe_client import (
+    DisputeView,
+    IntentSnapshot,
+    RefundView,
+    dispute_view,
+)
 from tokenbank.payments.sync import SyncOutcome, apply_snapshot, reversal_target
 
 # --- the reversal arithmetic ------------------------------------------------------------
@@ -30,15 +36,13 @@ from tokenbank.payments.sync import SyncOutcome, apply_snapshot, reversal_target
 def test_the_reversal_never_leaves_a_refunded_token_and_takes_no_more(
     tokens: int, amount: int, fraction: float
 ) -> None:
-    refunded = round(amount * fraction)
+    returned = round(amount * fraction)
 
-    target = reversal_target(
-        tokens=tokens, amount_cents=amount, refunded_cents=refunded, dispute_funds_withdrawn=False
-    )
+    target = reversal_target(tokens=tokens, amount_cents=amount, returned_cents=returned)
 
     assert 0 <= target <= tokens
-    assert target * amount >= tokens * refunded  # the customer keeps nothing refunded
-    assert target == 0 or (target - 1) * amount < tokens * refunded  # and loses no more
+    assert target * amount >= tokens * returned  # the customer keeps nothing refunded
+    assert target == 0 or (target - 1) * amount < tokens * returned  # and loses no more
 
 
 @given(tokens=st.integers(1, 10**6), amount=st.integers(1, 10**7), a=st.floats(0, 1),
@@ -48,39 +52,78 @@ def test_more_money_back_never_means_fewer_tokens_back(
 ) -> None:
     low, high = sorted((round(amount * a), round(amount * b)))
 
-    def target(refunded: int) -> int:
-        return reversal_target(tokens=tokens, amount_cents=amount, refunded_cents=refunded,
-                               dispute_funds_withdrawn=False)
+    def target(returned: int) -> int:
+        return reversal_target(tokens=tokens, amount_cents=amount, returned_cents=returned)
 
     assert target(low) <= target(high)
 
 
-def test_a_dispute_with_the_funds_withdrawn_takes_everything_back() -> None:
-    assert reversal_target(tokens=500, amount_cents=2000, refunded_cents=0,
-                           dispute_funds_withdrawn=True) == 500
-    assert reversal_target(tokens=500, amount_cents=2000, refunded_cents=500,
-                           dispute_funds_withdrawn=False) == 125
-
-
 @pytest.mark.parametrize(
-    ("status", "amounts", "ours"),
+    ("status", "amounts", "taken", "ours"),
     [
-        ("needs_response", [], "open"),
-        ("needs_response", [-2000], "funds_withdrawn"),
-        ("under_review", [-2000], "funds_withdrawn"),
-        ("won", [-2000, 2000], "won"),
-        ("lost", [-2000], "lost"),
-        ("warning_needs_response", [], "open"),
-        ("warning_closed", [], "closed"),
+        ("needs_response", [], 0, "open"),
+        ("needs_response", [-2000], 2000, "funds_withdrawn"),
+        ("under_review", [-2000], 2000, "funds_withdrawn"),
+        ("appeal_needs_response", [-2000], 2000, "funds_withdrawn"),
+        ("appeal_under_review", [-2000], 2000, "funds_withdrawn"),
+        ("won", [-2000, 2000], 0, "won"),
+        ("lost", [-2000], 2000, "lost"),
+        ("warning_needs_response", [], 0, "inquiry"),
+        ("warning_under_review", [], 0, "inquiry"),
+        ("warning_closed", [], 0, "closed"),
+        ("prevented", [], 0, "closed"),
+        # A status Stripe adds later: its money decides, it is never taken for "closed".
+        ("brand_new_status", [-2000], 2000, "funds_withdrawn"),
+        ("brand_new_status", [], 0, "unknown"),
+        # Funds reinstated in part: only what is still withdrawn counts.
+        ("under_review", [-2000, 500], 1500, "funds_withdrawn"),
     ],
 )
 def test_disputes_are_judged_by_where_the_money_is(
-    status: str, amounts: list[int], ours: str
+    status: str, amounts: list[int], taken: int, ours: str
 ) -> None:
-    dispute: dict[str, Any] = {"id": "dp_1", "status": status,
+    dispute: dict[str, Any] = {"id": "dp_1", "status": status, "amount": 2000,
                                "balance_transactions": [{"amount": a} for a in amounts]}
 
-    assert dispute_state(dispute).status == ours
+    view = dispute_view(dispute)
+
+    assert (view.taken_cents, view.state) == (taken, ours)
+
+
+def test_a_partial_dispute_in_another_settlement_currency_takes_its_share() -> None:
+    # $20 disputed, settled in a currency where it was 1850 units; 925 of them back.
+    view = DisputeView("dp_1", "under_review", amount=2000, withdrawn=1850, reinstated=925)
+
+    assert view.taken_cents == 1000
+
+
+@pytest.mark.parametrize(
+    ("refunds", "returned"),
+    [
+        ([("succeeded", 500)], 500),
+        ([("pending", 500)], 500),
+        ([("requires_action", 500)], 500),
+        ([("failed", 500)], 0),
+        ([("canceled", 500)], 0),
+        ([("succeeded", 500), ("failed", 700), ("pending", 300)], 800),
+    ],
+)
+def test_refunds_count_unless_they_failed_or_were_canceled(
+    refunds: list[tuple[str, int]], returned: int
+) -> None:
+    snap = paid(1, refunds=tuple(RefundView(f"re_{i}", a, st_) for i, (st_, a) in
+                                 enumerate(refunds)))
+
+    assert snap.returned_cents == returned
+
+
+def test_several_disputes_add_up_and_never_exceed_the_payment() -> None:
+    inquiry = DisputeView("dp_1", "warning_closed", amount=2000)
+    chargeback = DisputeView("dp_2", "lost", amount=2000, withdrawn=2000)
+    snap = paid(1, disputes=(inquiry, chargeback),
+                refunds=(RefundView("re_1", 500, "succeeded"),))
+
+    assert (snap.returned_cents, snap.dispute_state) == (2000, "lost")
 
 
 # --- stale and out-of-order states against a real database ------------------------------
@@ -130,41 +173,70 @@ async def check(db: Database) -> None:
         assert await ledger.check(session) == []
 
 
-def withdrawn(status: str = "funds_withdrawn") -> DisputeState:
-    return DisputeState("dp_1", status)
+def withdrawn(status: str = "under_review", *, reinstated: bool = False) -> DisputeView:
+    return DisputeView("dp_1", status, amount=2000, withdrawn=2000,
+                       reinstated=2000 if reinstated else 0)
+
+
+def refunded(*refunds: tuple[str, int]) -> tuple[RefundView, ...]:
+    return tuple(RefundView(f"re_{i}", amount, status) for i, (status, amount) in
+                 enumerate(refunds))
+
+
+def later(snap: IntentSnapshot, **changes: Any) -> IntentSnapshot:
+    """The same intent read again, after ``snap`` was."""
+    return replace(snap, read_at=snap.read_at + timedelta(seconds=1), **changes)
 
 
 @pytest.mark.anyio
-async def test_a_stale_read_never_gives_back_a_refund(db: Database, settings: Settings) -> None:
+async def test_a_stale_read_never_moves_the_money(db: Database, settings: Settings) -> None:
     uid = await new_user(db)
-    now = paid(uid, amount_refunded=1000)
+    now = paid(uid, refunds=refunded(("succeeded", 1000)))
     first = await apply(db, settings, now)
     assert (first.adopted, first.credited_tokens, first.reversed_tokens) == (True, 500, 250)
 
-    stale = await apply(db, settings, replace(now, amount_refunded=500))
-    older = await apply(db, settings, replace(now, amount_refunded=0))
+    older = replace(now, read_at=now.read_at - timedelta(seconds=5))
+    stale = await apply(db, settings, replace(older, refunds=refunded(("succeeded", 500))))
+    oldest = await apply(db, settings, replace(older, refunds=()))
 
-    assert not stale.changed and not older.changed
-    assert older.payment is not None and older.payment.reversed_tokens == 250
+    assert not stale.changed and not oldest.changed
+    assert oldest.payment is not None and oldest.payment.reversed_tokens == 250
     assert await entries(db, now.id) == [("purchase", 500), ("purchase_reversal", -250)]
     await check(db)
 
 
 @pytest.mark.anyio
-async def test_a_stale_read_never_reopens_a_won_dispute_or_an_unpaid_state(
+async def test_a_refund_that_fails_after_it_succeeded_gives_the_tokens_back_once(
     db: Database, settings: Settings
 ) -> None:
     uid = await new_user(db)
-    snap = paid(uid, disputed=True, dispute=withdrawn())
+    snap = paid(uid, refunds=refunded(("succeeded", 2000)))
     await apply(db, settings, snap)
-    won = await apply(db, settings, replace(snap, dispute=withdrawn("won")))
+    failed = later(snap, refunds=refunded(("failed", 2000)))
+
+    first = await apply(db, settings, failed)
+    again = await apply(db, settings, later(failed))
+
+    assert (first.reinstated_tokens, again.changed) == (500, False)
+    assert await entries(db, snap.id) == [
+        ("purchase", 500), ("purchase_reversal", -500), ("purchase_reinstatement", 500)]
+    assert await balance(db, uid) == 500
+    await check(db)
+
+
+@pytest.mark.anyio
+async def test_a_final_status_stays_final(db: Database, settings: Settings) -> None:
+    uid = await new_user(db)
+    snap = paid(uid, disputes=(withdrawn(),))
+    await apply(db, settings, snap)
+    won = await apply(db, settings, later(snap, disputes=(withdrawn("won", reinstated=True),)))
     assert won.reinstated_tokens == 500
 
-    late = await apply(db, settings, snap)
-    unpaid = await apply(db, settings, replace(snap, status="requires_payment_method",
-                                               dispute=None))
+    unpaid = await apply(db, settings, replace(
+        snap, read_at=snap.read_at + timedelta(seconds=2), status="requires_payment_method",
+        disputes=(withdrawn("won", reinstated=True),)))
 
-    assert not late.changed and not unpaid.changed
+    assert not unpaid.changed
     assert unpaid.payment is not None
     assert (unpaid.payment.status, unpaid.payment.dispute_status) == ("succeeded", "won")
     assert await balance(db, uid) == 500
@@ -178,14 +250,14 @@ async def test_the_same_reversal_amount_twice_is_two_entries_when_it_happened_tw
     """Dispute withdrawn (−500), won (+500), then a full refund (−500 again): the second
     −500 is a new fact, not a replay of the first."""
     uid = await new_user(db)
-    snap = paid(uid, disputed=True, dispute=withdrawn())
+    snap = paid(uid, disputes=(withdrawn(),))
     await apply(db, settings, snap)
-    await apply(db, settings, replace(snap, dispute=withdrawn("won")))
+    won = later(snap, disputes=(withdrawn("won", reinstated=True),))
+    await apply(db, settings, won)
 
-    refunded = await apply(db, settings, replace(snap, dispute=withdrawn("won"),
-                                                 amount_refunded=2000))
+    refund = await apply(db, settings, later(won, refunds=refunded(("succeeded", 2000))))
 
-    assert refunded.reversed_tokens == 500
+    assert refund.reversed_tokens == 500
     assert await entries(db, snap.id) == [
         ("purchase", 500), ("purchase_reversal", -500), ("purchase_reinstatement", 500),
         ("purchase_reversal", -500)]
@@ -199,8 +271,27 @@ async def test_a_refund_seen_before_the_credit_is_credited_and_reversed_together
 ) -> None:
     uid = await new_user(db)
 
-    outcome = await apply(db, settings, paid(uid, amount_refunded=2000))
+    outcome = await apply(db, settings, paid(uid, refunds=refunded(("succeeded", 2000))))
 
     assert (outcome.credited_tokens, outcome.reversed_tokens) == (500, 500)
+    assert await balance(db, uid) == 0
+    await check(db)
+
+
+@pytest.mark.anyio
+async def test_metadata_edited_after_the_credit_still_lets_the_refund_take_tokens_back(
+    db: Database, settings: Settings
+) -> None:
+    uid = await new_user(db)
+    snap = paid(uid)
+    await apply(db, settings, snap)
+    edited = later(snap, metadata=dict(snap.metadata, user_id="999999", tokens="1"),
+                   refunds=refunded(("succeeded", 2000)))
+
+    outcome = await apply(db, settings, edited)
+
+    assert outcome.reversed_tokens == 500
+    assert outcome.payment is not None
+    assert outcome.payment.stripe_mismatch == "metadata_mismatch"
     assert await balance(db, uid) == 0
     await check(db)

@@ -1,4 +1,17 @@
-"""Payment errors, each named after the rule it guards."""
+"""Payment errors, each named after the rule it guards.
+
+PaymentError
+├── UnknownTier (422)
+├── PaymentNotFound (404)
+│   └── StripeObjectUnusable    Stripe refuses the id or has no such object: an event
+│                               naming it can never be applied (never retry it)
+├── PaymentIdempotencyKeyReused (409)
+├── WebhookSignatureInvalid (400), WebhookPayloadInvalid (400)
+├── PaymentsNotConfigured (503)
+├── StripeUnavailable (503)    retry later
+└── StripeRequestRefused (502) our request was wrong: retrying as is will not help,
+                               but a fixed deployment may, so events stay retryable
+"""
 
 from __future__ import annotations
 
@@ -23,6 +36,19 @@ class PaymentNotFound(PaymentError):
     status_code = 404
     code = "payment_not_found"
     message = "No such payment."
+
+
+class StripeObjectUnusable(PaymentNotFound):
+    """An id Stripe refuses (``pi_../x``) or an object Stripe does not have (400/404).
+
+    To a person it is the same 404 as any payment they cannot see. To the webhook inbox
+    it means the event can never be applied: acknowledge it, record ``reason``, and never
+    retry it (a retry would ask Stripe the same question and get the same answer).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class PaymentIdempotencyKeyReused(PaymentError):

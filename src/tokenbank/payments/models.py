@@ -1,15 +1,130 @@
-"""Payment tables: our record of each PaymentIntent and the webhook inbox."""
+"""Payment tables (our record of each PaymentIntent, the webhook inbox, the reconcile
+checkpoint) and every status they speak of, as enums.
+
+Stripe's status sets are copied in full from its API reference (and the SDK's types), so
+that code comparing a status names a member, never a string typed twice. A status Stripe
+adds later is not one of ours: the sync judges it by its money (refunds and dispute
+balance transactions), never by guessing what the word means.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokenbank.db import Base
 from tokenbank.types import BigIntPK, UTCDateTime, utcnow
+
+
+class PaymentIntentStatus(StrEnum):
+    """Stripe's ``PaymentIntent.status``."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    """No usable payment method yet, or the last attempt failed (then it has an error)."""
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    """The customer must act (3D Secure, a redirect)."""
+    PROCESSING = "processing"
+    """Asynchronous methods (bank debits): the result comes later, by webhook."""
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
+class RefundStatus(StrEnum):
+    """Stripe's ``Refund.status``."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """The money never reached the customer (it can follow ``succeeded`` days later)."""
+    CANCELED = "canceled"
+
+    @property
+    def returns_money(self) -> bool:
+        """Whether this refund's amount counts as money given back (see ``refund_counts``)."""
+        return self not in (RefundStatus.FAILED, RefundStatus.CANCELED)
+
+
+class DisputeStatus(StrEnum):
+    """Stripe's ``Dispute.status``."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response"
+    """An inquiry: the issuer asks questions; no money moves."""
+    WARNING_UNDER_REVIEW = "warning_under_review"
+    WARNING_CLOSED = "warning_closed"
+    """An inquiry that ended without becoming a chargeback."""
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    APPEAL_NEEDS_RESPONSE = "appeal_needs_response"
+    APPEAL_UNDER_REVIEW = "appeal_under_review"
+    WON = "won"
+    LOST = "lost"
+    PREVENTED = "prevented"
+
+    @property
+    def is_inquiry(self) -> bool:
+        return self.value.startswith("warning_")
+
+
+class PaymentStatus(StrEnum):
+    """``payments.status``: Stripe's PaymentIntent status, plus two words of our own."""
+
+    CREATED = "created"
+    """Our row exists; Stripe has not given us its PaymentIntent yet."""
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """The last attempt was declined (the intent takes another payment method)."""
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED)
+
+
+class PaymentDisputeState(StrEnum):
+    """``payments.dispute_status``: where the disputes on the payment's charge stand, in
+    our words. With several disputes, the one that matters most is shown (an active one
+    before a decided one); the tokens follow the sum of their money either way."""
+
+    INQUIRY = "inquiry"
+    """An inquiry is open (``warning_needs_response``/``warning_under_review``)."""
+    OPEN = "open"
+    """A chargeback is open and no money has been withdrawn (yet)."""
+    FUNDS_WITHDRAWN = "funds_withdrawn"
+    """Stripe took the money back and has not returned it (open, or appealed)."""
+    WON = "won"
+    LOST = "lost"
+    CLOSED = "closed"
+    """An inquiry closed, or a dispute prevented, without a chargeback: nothing moved."""
+    UNKNOWN = "unknown"
+    """Stripe reports a status we do not know; its money still decides the tokens."""
+
+
+class MoneyMismatch(StrEnum):
+    """``payments.stripe_mismatch``: why Stripe's intent is not the purchase we recorded."""
+
+    AMOUNT = "amount_mismatch"
+    CURRENCY = "currency_mismatch"
+    METADATA = "metadata_mismatch"
+
+
+def _check_in(column: str, enum: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    values = ", ".join(f"'{m.value}'" for m in enum)
+    condition = f"{column} IN ({values})"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return CheckConstraint(condition, name=f"{column}_known")
 
 
 class Payment(Base):
@@ -18,6 +133,9 @@ class Payment(Base):
         Index("uq_payments_user_idempotency", "user_id", "idempotency_key", unique=True),
         Index("ix_payments_user_id_id", "user_id", "id"),
         Index("ix_payments_status", "status"),
+        _check_in("status", PaymentStatus),
+        _check_in("dispute_status", PaymentDisputeState, nullable=True),
+        _check_in("stripe_mismatch", MoneyMismatch, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -29,12 +147,20 @@ class Payment(Base):
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(
         String(255), unique=True, nullable=True
     )
-    status: Mapped[str] = mapped_column(String(32), default="created")
+    status: Mapped[str] = mapped_column(String(32), default=PaymentStatus.CREATED)
     tokens_credited: Mapped[int] = mapped_column(BigInteger, default=0)
     reversed_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Money given back so far: refunds that are not failed or canceled, plus disputed
+    #: funds withdrawn and not reinstated (capped at the amount paid).
     amount_refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     dispute_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     last_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Stripe's intent disagrees with our row (e.g. its metadata was edited): shown to
+    #: operators. It blocks crediting; it never blocks a reversal once credited.
+    stripe_mismatch: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: When the Stripe state last applied to this row began to be read: an older read
+    #: (a slow sync racing a newer one) never moves the money back.
+    stripe_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -56,3 +182,14 @@ class WebhookEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReconcileCheckpoint(Base):
+    """How far reconcile has read a Stripe list (its events), so a restart resumes there."""
+
+    __tablename__ = "reconcile_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Unix seconds (Stripe's ``created``) up to which every object has been read.
+    created_s: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from tokenbank.auth.models import User
-from tokenbank.payments.models import Payment, WebhookEvent
+from tokenbank.payments.models import Payment, PaymentStatus, ReconcileCheckpoint, WebhookEvent
 
 payments = cast(Table, Payment.__table__)
 inbox = cast(Table, WebhookEvent.__table__)
+checkpoints = cast(Table, ReconcileCheckpoint.__table__)
 
-#: Stripe statuses after which a PaymentIntent never changes status again.
-FINAL_STATUSES = ("succeeded", "canceled")
+#: Statuses after which a PaymentIntent never changes status again.
+FINAL_STATUSES = tuple(s.value for s in PaymentStatus if s.is_final)
 MAX_ERROR_CHARS = 2000
 
 
@@ -89,7 +90,7 @@ async def attach_intent(
         # A sync may already have written a later status; only "created" is ours to move.
         await session.execute(
             update(payments)
-            .where(payments.c.id == payment_id, payments.c.status == "created")
+            .where(payments.c.id == payment_id, payments.c.status == PaymentStatus.CREATED)
             .values(status=status)
         )
     return attached
@@ -194,3 +195,29 @@ async def mark_event(
     if payment_intent_id is not None:
         values["stripe_payment_intent_id"] = payment_intent_id
     await session.execute(update(inbox).where(inbox.c.id == event_id).values(**values))
+
+
+# --- reconcile's checkpoints ---------------------------------------------------------
+
+
+async def checkpoint(session: AsyncSession, name: str) -> int | None:
+    """Unix seconds up to which reconcile has read the list ``name`` (None: never)."""
+    stmt = select(checkpoints.c.created_s).where(checkpoints.c.name == name)
+    row = (await session.execute(stmt)).first()
+    return None if row is None else int(row[0])
+
+
+async def advance_checkpoint(
+    session: AsyncSession, name: str, created_s: int, now: datetime
+) -> None:
+    """Move the checkpoint forward to ``created_s``; never back (runs may overlap)."""
+    await session.execute(
+        _insert_ignoring_conflicts(session, checkpoints).values(
+            name=name, created_s=created_s, updated_at=now
+        )
+    )
+    await session.execute(
+        update(checkpoints)
+        .where(checkpoints.c.name == name, checkpoints.c.created_s < created_s)
+        .values(created_s=created_s, updated_at=now)
+    )

@@ -17,6 +17,7 @@ from tokenbank.ledger import service as ledger
 from tokenbank.payments import repository as repo
 from tokenbank.payments.catalog import find_tier
 from tokenbank.payments.errors import PaymentIdempotencyKeyReused, PaymentNotFound
+from tokenbank.payments.models import PaymentStatus
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import PaymentView, SyncOutcome, sync_payment, view_of
 from tokenbank.types import utcnow
@@ -107,7 +108,7 @@ async def _payment_row(
                 "tokens": tokens,
                 "amount_cents": amount_cents,
                 "currency": currency.lower(),
-                "status": "created",
+                "status": PaymentStatus.CREATED,
                 "tokens_credited": 0,
                 "reversed_tokens": 0,
                 "amount_refunded_cents": 0,

@@ -4,26 +4,30 @@ The official SDK is used through its async methods on an httpx async client, so 
 to Stripe never blocks the event loop. Every answer is turned into a small frozen
 snapshot of plain values straight away; the rest of the payments code never touches SDK
 objects. SDK errors become typed payment errors: an outage is 503 ``stripe_unavailable``
-(and never a 500), a refused request is 502 ``stripe_error``, a missing object is
-``PaymentNotFound``.
+(and never a 500), a refused request is 502 ``stripe_error``, an id Stripe refuses or an
+object it does not have is ``StripeObjectUnusable`` (a ``PaymentNotFound``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable
+import re
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import stripe
 
 from tokenbank.config import Settings
 from tokenbank.payments.errors import (
-    PaymentNotFound,
     PaymentsNotConfigured,
+    StripeObjectUnusable,
     StripeRequestRefused,
     StripeUnavailable,
 )
+from tokenbank.payments.models import DisputeStatus, PaymentDisputeState, RefundStatus
+from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +38,108 @@ STRIPE_TIMEOUT_S = 20.0
 #: The SDK retries connection errors and 409/5xx answers (with idempotency keys) itself.
 STRIPE_NETWORK_RETRIES = 1
 
-#: Dispute statuses in which Stripe has not decided yet.
-OPEN_DISPUTE_STATUSES = frozenset(
-    {"warning_needs_response", "warning_under_review", "needs_response", "under_review"}
+#: Stripe object ids are letters, digits and underscores. An event naming anything else
+#: (``pi_../x``) is refused here, without asking Stripe (which would refuse it too).
+_STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+
+#: The most that one list call returns; longer lists are paged.
+_PAGE = 100
+
+
+@dataclass(frozen=True)
+class RefundView:
+    """One refund of the intent. Its money counts unless it ``failed`` or was ``canceled``:
+    ``succeeded`` and ``pending`` (and ``requires_action``, and any status we do not
+    know) count, because the customer has the money or has it on its way, and tokens are
+    taken back as soon as the money leaves. A refund that then fails is given back."""
+
+    id: str
+    amount: int
+    status: str
+
+    @property
+    def counts(self) -> bool:
+        return self.status not in (RefundStatus.FAILED, RefundStatus.CANCELED)
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    """One dispute on the charge, with the money its balance transactions moved.
+
+    ``withdrawn`` and ``reinstated`` are sums of its balance transactions' amounts
+    (negative ones withdrawn, positive ones reinstated), which are in the settlement
+    currency; ``amount`` is the disputed amount in the charge's currency.
+    """
+
+    id: str
+    status: str
+    amount: int
+    withdrawn: int = 0
+    reinstated: int = 0
+
+    @property
+    def known_status(self) -> DisputeStatus | None:
+        return DisputeStatus(self.status) if self.status in _DISPUTE_STATUSES else None
+
+    @property
+    def taken_cents(self) -> int:
+        """The charge-currency money this dispute keeps from us right now."""
+        known = self.known_status
+        if known is not None and known.is_inquiry:
+            return 0  # an inquiry never moves money, whatever else it carries
+        net = self.withdrawn - self.reinstated
+        if self.withdrawn <= 0 or net <= 0:
+            return 0
+        if net >= self.withdrawn:
+            return self.amount
+        return min(self.amount, -(-self.amount * net // self.withdrawn))  # ceil
+
+    @property
+    def state(self) -> PaymentDisputeState:
+        known = self.known_status
+        if known is None:
+            return (
+                PaymentDisputeState.FUNDS_WITHDRAWN
+                if self.taken_cents
+                else PaymentDisputeState.UNKNOWN
+            )
+        if known in (DisputeStatus.WARNING_NEEDS_RESPONSE, DisputeStatus.WARNING_UNDER_REVIEW):
+            return PaymentDisputeState.INQUIRY
+        if known in (DisputeStatus.WARNING_CLOSED, DisputeStatus.PREVENTED):
+            return PaymentDisputeState.CLOSED
+        if known in (DisputeStatus.WON, DisputeStatus.LOST):
+            return PaymentDisputeState(known.value)
+        return PaymentDisputeState.FUNDS_WITHDRAWN if self.taken_cents else PaymentDisputeState.OPEN
+
+
+_DISPUTE_STATUSES = frozenset(m.value for m in DisputeStatus)
+
+#: Which dispute describes the payment when there are several: an active one before a
+#: decided one, money before no money.
+_DISPUTE_PRECEDENCE = (
+    PaymentDisputeState.FUNDS_WITHDRAWN,
+    PaymentDisputeState.UNKNOWN,
+    PaymentDisputeState.OPEN,
+    PaymentDisputeState.INQUIRY,
+    PaymentDisputeState.LOST,
+    PaymentDisputeState.WON,
+    PaymentDisputeState.CLOSED,
 )
 
 
 @dataclass(frozen=True)
-class DisputeState:
-    """What a dispute means for the tokens, in our own words.
+class FraudWarning:
+    """A Radar early fraud warning on the intent's charge."""
 
-    ``status`` is one of ``open`` (no money moved yet), ``funds_withdrawn`` (Stripe took
-    the money back and has not returned it), ``won`` (money reinstated), ``lost`` (money
-    stays withdrawn) or ``closed`` (an inquiry closed without a chargeback).
-    """
-
-    dispute_id: str
-    status: str
-
-    @property
-    def funds_withdrawn(self) -> bool:
-        return self.status in ("funds_withdrawn", "lost")
+    id: str
+    charge_id: str
+    actionable: bool
 
 
 @dataclass(frozen=True)
 class IntentSnapshot:
-    """A PaymentIntent and its latest charge as Stripe reports them right now."""
+    """A PaymentIntent, its latest charge, and every refund and dispute of it, as Stripe
+    reports them right now. ``read_at`` is when reading began."""
 
     id: str
     status: str
@@ -70,30 +150,66 @@ class IntentSnapshot:
     created: int
     last_error_code: str | None = None
     charge_id: str | None = None
-    amount_refunded: int = 0
-    disputed: bool = False
-    dispute: DisputeState | None = None
+    refunds: tuple[RefundView, ...] = ()
+    disputes: tuple[DisputeView, ...] = ()
+    read_at: datetime = field(default_factory=utcnow)
     client_secret: str | None = field(default=None, repr=False)
 
     @property
     def is_token_purchase(self) -> bool:
         return self.metadata.get("type") == "token_purchase"
 
+    @property
+    def refunded_cents(self) -> int:
+        return sum(r.amount for r in self.refunds if r.counts)
 
-def dispute_state(dispute: dict[str, Any]) -> DisputeState:
-    """Classify a Stripe dispute by where its money is, not merely whether it is open."""
-    status = str(dispute.get("status") or "")
-    net = 0
+    @property
+    def disputed_cents(self) -> int:
+        return sum(d.taken_cents for d in self.disputes)
+
+    @property
+    def returned_cents(self) -> int:
+        """Money the customer has back, by refund or dispute, never more than they paid."""
+        paid = self.amount_received or self.amount
+        return min(paid, self.refunded_cents + self.disputed_cents)
+
+    @property
+    def dispute_state(self) -> PaymentDisputeState | None:
+        states = {d.state for d in self.disputes}
+        return next((s for s in _DISPUTE_PRECEDENCE if s in states), None)
+
+
+def dispute_view(dispute: dict[str, Any]) -> DisputeView:
+    """A Stripe dispute reduced to its status and the money its balance transactions moved."""
+    withdrawn = reinstated = 0
     for txn in dispute.get("balance_transactions") or []:
-        if isinstance(txn, dict):
-            net += int(txn.get("amount") or 0)
-    if status in ("won", "lost"):
-        ours = status
-    elif status in OPEN_DISPUTE_STATUSES:
-        ours = "funds_withdrawn" if net < 0 else "open"
-    else:  # warning_closed, prevented: an inquiry that never became a chargeback
-        ours = "closed"
-    return DisputeState(dispute_id=str(dispute.get("id") or ""), status=ours)
+        amount = int(txn.get("amount") or 0) if isinstance(txn, dict) else 0
+        if amount < 0:
+            withdrawn -= amount
+        else:
+            reinstated += amount
+    return DisputeView(
+        id=str(dispute.get("id") or ""),
+        status=str(dispute.get("status") or ""),
+        amount=int(dispute.get("amount") or 0),
+        withdrawn=withdrawn,
+        reinstated=reinstated,
+    )
+
+
+def refund_view(refund: dict[str, Any]) -> RefundView:
+    return RefundView(
+        id=str(refund.get("id") or ""),
+        amount=int(refund.get("amount") or 0),
+        status=str(refund.get("status") or ""),
+    )
+
+
+def checked_id(value: str, what: str) -> str:
+    """``value`` if Stripe could name an object so; else the event can never be applied."""
+    if not _STRIPE_ID.match(value):
+        raise StripeObjectUnusable(f"{what} id {value[:80]!r} is not a Stripe id")
+    return value
 
 
 def _error_code(pi: dict[str, Any]) -> str | None:
@@ -104,9 +220,16 @@ def _error_code(pi: dict[str, Any]) -> str | None:
     return str(code) if code else None
 
 
-def snapshot_of(pi: dict[str, Any], dispute: DisputeState | None = None) -> IntentSnapshot:
+def snapshot_of(
+    pi: dict[str, Any],
+    refunds: Iterable[RefundView] = (),
+    disputes: Iterable[DisputeView] = (),
+    *,
+    read_at: datetime | None = None,
+) -> IntentSnapshot:
     charge = pi.get("latest_charge")
     charge_obj = charge if isinstance(charge, dict) else {}
+    charge_id = charge_obj.get("id") or (charge if isinstance(charge, str) else None)
     metadata = pi.get("metadata") or {}
     return IntentSnapshot(
         id=str(pi["id"]),
@@ -117,16 +240,20 @@ def snapshot_of(pi: dict[str, Any], dispute: DisputeState | None = None) -> Inte
         metadata={str(k): str(v) for k, v in metadata.items()},
         created=int(pi.get("created") or 0),
         last_error_code=_error_code(pi),
-        charge_id=str(charge_obj["id"]) if charge_obj.get("id") else None,
-        amount_refunded=int(charge_obj.get("amount_refunded") or 0),
-        disputed=bool(charge_obj.get("disputed")),
-        dispute=dispute,
+        charge_id=str(charge_id) if charge_id else None,
+        refunds=tuple(refunds),
+        disputes=tuple(disputes),
+        read_at=read_at or utcnow(),
         client_secret=pi.get("client_secret"),
     )
 
 
 async def _call(request: Awaitable[T], *, missing_ok: bool = False) -> T:
-    """Await one SDK call, turning its errors into our typed errors."""
+    """Await one SDK call, turning its errors into our typed errors.
+
+    ``missing_ok``: the call reads one object by id, and Stripe saying it has no such
+    object is an answer (``StripeObjectUnusable``), not a failure to retry.
+    """
     try:
         return await request
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
@@ -134,7 +261,7 @@ async def _call(request: Awaitable[T], *, missing_ok: bool = False) -> T:
         raise StripeUnavailable() from exc
     except stripe.InvalidRequestError as exc:
         if missing_ok and exc.code == "resource_missing":
-            raise PaymentNotFound() from exc
+            raise StripeObjectUnusable(f"Stripe has no such object ({exc.http_status})") from exc
         log.error("stripe refused a request: %s (%s)", exc.code, exc.http_status)
         raise StripeRequestRefused() from exc
     except stripe.StripeError as exc:
@@ -231,54 +358,136 @@ class StripeGateway:
         return CreatedIntent(id=pi.id, client_secret=pi.client_secret or "", status=pi.status)
 
     async def retrieve_intent(self, payment_intent_id: str) -> IntentSnapshot:
-        """The intent with its latest charge, and the dispute when the charge has one."""
+        """The intent with its latest charge, every refund and every dispute of it."""
+        checked_id(payment_intent_id, "payment intent")
+        read_at = utcnow()
         pi = await _call(
             self.client.v1.payment_intents.retrieve_async(
                 payment_intent_id, {"expand": ["latest_charge"]}
             ),
             missing_ok=True,
         )
-        return await self._complete(pi.to_dict())
+        return await self._complete(pi.to_dict(), read_at)
 
     async def list_intents(self, *, created_gte: int) -> AsyncIterator[IntentSnapshot]:
-        """Every intent created since ``created_gte`` (unix seconds), all pages."""
+        """Every intent created since ``created_gte`` (unix seconds), all pages.
+
+        Each snapshot's ``read_at`` is when the listing began (later pages are read later,
+        so this is the conservative time: a sync that began after it wins).
+        """
+        read_at = utcnow()
         page = await _call(
             self.client.v1.payment_intents.list_async(
-                {"created": {"gte": created_gte}, "limit": 100, "expand": ["data.latest_charge"]}
+                {"created": {"gte": created_gte}, "limit": _PAGE, "expand": ["data.latest_charge"]}
             )
         )
-        iterator = page.auto_paging_iter().__aiter__()
-        while True:
-            try:
-                pi = await _call(iterator.__anext__())
-            except StopAsyncIteration:
-                return
-            yield await self._complete(pi.to_dict())
+        async for pi in _pages(page):
+            yield await self._complete(pi.to_dict(), read_at)
+
+    async def list_events(
+        self, *, types: Sequence[str], created_gte: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events of these types created since ``created_gte`` (newest first), all pages.
+
+        Stripe keeps events for 30 days; older ones are not listed.
+        """
+        page = await _call(
+            self.client.v1.events.list_async(
+                {"types": list(types), "created": {"gte": created_gte}, "limit": _PAGE}
+            )
+        )
+        async for event in _pages(page):
+            yield dict(event.to_dict())
 
     async def retrieve_event(self, event_id: str) -> dict[str, Any]:
         """An event as Stripe stores it (for replaying one whose delivery failed)."""
+        checked_id(event_id, "event")
         event = await _call(self.client.v1.events.retrieve_async(event_id), missing_ok=True)
         return dict(event.to_dict())
 
     async def charge_payment_intent(self, charge_id: str) -> str | None:
         """Which intent a charge belongs to (for dispute events that do not say)."""
+        checked_id(charge_id, "charge")
         charge = await _call(self.client.v1.charges.retrieve_async(charge_id), missing_ok=True)
         found = charge.payment_intent
         if found is None:
             return None
         return found if isinstance(found, str) else found.id
 
-    async def _complete(self, pi: dict[str, Any]) -> IntentSnapshot:
-        charge = pi.get("latest_charge")
-        dispute = None
-        if isinstance(charge, dict) and charge.get("disputed"):
-            dispute = await self._latest_dispute(str(pi["id"]))
-        return snapshot_of(pi, dispute)
-
-    async def _latest_dispute(self, payment_intent_id: str) -> DisputeState | None:
+    async def fraud_warnings(self, payment_intent_id: str) -> list[FraudWarning]:
+        """Radar's early fraud warnings on the intent's charges."""
+        checked_id(payment_intent_id, "payment intent")
         page = await _call(
-            self.client.v1.disputes.list_async({"payment_intent": payment_intent_id, "limit": 1})
+            self.client.v1.radar.early_fraud_warnings.list_async(
+                {"payment_intent": payment_intent_id, "limit": _PAGE}
+            )
         )
-        if not page.data:
-            return None
-        return dispute_state(page.data[0].to_dict())
+        found = []
+        async for efw in _pages(page):
+            charge = efw.charge
+            found.append(
+                FraudWarning(
+                    id=efw.id,
+                    charge_id=charge if isinstance(charge, str) else charge.id,
+                    actionable=bool(efw.actionable),
+                )
+            )
+        return found
+
+    async def refund_for_fraud(self, warning: FraudWarning) -> bool:
+        """Refund the warned charge in full, once per warning (its id is the idempotency
+        key). False when Stripe says there is nothing left to refund or it is disputed."""
+        try:
+            await _call(
+                self.client.v1.refunds.create_async(
+                    {
+                        "charge": warning.charge_id,
+                        "reason": "fraudulent",
+                        "metadata": {"early_fraud_warning": warning.id},
+                    },
+                    {"idempotency_key": f"efw-refund:{warning.id}"},
+                )
+            )
+        except StripeRequestRefused as exc:
+            cause = exc.__cause__
+            code = cause.code if isinstance(cause, stripe.StripeError) else None
+            if code in ("charge_already_refunded", "charge_disputed"):
+                return False
+            raise
+        return True
+
+    async def _complete(self, pi: dict[str, Any], read_at: datetime) -> IntentSnapshot:
+        """Add the intent's refunds and disputes (listed in full, every page)."""
+        charge = pi.get("latest_charge")
+        if not charge:
+            return snapshot_of(pi, read_at=read_at)
+        pi_id = str(pi["id"])
+        refunds = await self._all(
+            self.client.v1.refunds.list_async({"payment_intent": pi_id, "limit": _PAGE})
+        )
+        disputes: list[dict[str, Any]] = []
+        if not isinstance(charge, dict) or charge.get("disputed"):
+            disputes = await self._all(
+                self.client.v1.disputes.list_async({"payment_intent": pi_id, "limit": _PAGE})
+            )
+        return snapshot_of(
+            pi,
+            [refund_view(r) for r in refunds],
+            [dispute_view(d) for d in disputes],
+            read_at=read_at,
+        )
+
+    async def _all(self, request: Awaitable[Any]) -> list[dict[str, Any]]:
+        page = await _call(request)
+        return [obj.to_dict() async for obj in _pages(page)]
+
+
+async def _pages(page: Any) -> AsyncIterator[Any]:
+    """Every object of a list, fetching further pages as the SDK does, errors typed."""
+    iterator = page.auto_paging_iter().__aiter__()
+    while True:
+        try:
+            obj = await _call(iterator.__anext__())
+        except StopAsyncIteration:
+            return
+        yield obj

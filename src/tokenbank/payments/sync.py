@@ -1,33 +1,45 @@
 """Bring one payment in line with Stripe's current state — the only place purchase tokens move.
 
 Webhooks, ``confirm-payment`` and reconciliation all call :func:`sync_payment`. It reads
-the PaymentIntent (with its latest charge and dispute) from Stripe OUTSIDE any database
-transaction, then in ONE transaction locks our ``payments`` row and writes the difference
-between what the ledger already says and what Stripe says now.
+the PaymentIntent, its latest charge, every refund of it and every dispute on it from
+Stripe OUTSIDE any database transaction, then in ONE transaction locks our ``payments``
+row and writes the difference between what the ledger already says and what Stripe says.
 
 Rules (tested in ``tests/payments``):
 
 - What a webhook body says is never trusted: only Stripe's current state counts, so a
   repeated, late or forged event can at most trigger a harmless re-read.
-- Amount, currency and metadata (``type``, ``user_id``, ``tokens``) must match our row;
-  on a mismatch nothing is credited, ``last_error_code`` records why, and it is logged.
+- Amount, currency and metadata (``type``, ``user_id``, ``tokens``) must match our row
+  for a credit; on a mismatch nothing is credited, ``last_error_code`` and
+  ``stripe_mismatch`` record why, and it is logged.
 - A ``succeeded`` intent credits the row's tokens once (``ledger.credit_purchase``, unique
   per PaymentIntent — ledger guarantee 5).
-- Reversals follow the money. The target reversed total is all tokens for a full refund
-  or a dispute whose funds are withdrawn and not reinstated (open with funds withdrawn,
-  or lost); otherwise ``ceil(tokens * amount_refunded / amount)`` for partial refunds,
-  capped at the tokens bought. Rounding up means a customer never keeps a token they
-  got their money back for (a 1-cent refund of 100 tokens for $5 takes back 1 token).
-- Only the difference between that target and the row's ``reversed_tokens`` is written
-  (``purchase_reversal`` or ``purchase_reinstatement``). The ledger key carries the row's
+- Reversals follow Stripe's money objects, never the intent's metadata once credited (an
+  edit of the metadata after the credit is recorded in ``stripe_mismatch`` and shown to
+  operators, and the reversal still happens). The money given back is the sum of the
+  intent's refunds that are not ``failed`` or ``canceled`` (``succeeded`` and ``pending``
+  count: tokens go as soon as the money leaves) plus, for every dispute on the charge,
+  the funds its balance transactions withdrew minus those they reinstated (inquiries move
+  nothing; a status we do not know is judged by this money alone). The target reversed
+  total is ``ceil(tokens * returned / amount)``, capped at the tokens bought: a full
+  refund or a fully withdrawn dispute takes everything, a partial one proportionally, and
+  rounding up means a customer never keeps a token they got their money back for (a
+  1-cent refund of 100 tokens for $5 takes back 1 token).
+- Only the difference between that target and the row's ``reversed_tokens`` is written:
+  ``purchase_reversal`` when it grows, ``purchase_reinstatement`` when it shrinks (a
+  dispute won, a refund that failed after it succeeded). The ledger key carries the row's
   ``version``, which every change increments under the row lock, so concurrent or
   repeated syncs write each change once.
-- A stale read never moves a row backwards: refunds only grow (we keep the larger
-  ``amount_refunded``), a dispute only moves forward (open → funds withdrawn → won/lost),
-  and ``succeeded``/``canceled`` are final.
+- A stale read never moves the money: the row keeps when the Stripe state it last
+  applied began to be read (``stripe_read_at``); a read that began earlier changes
+  nothing but a credit (crediting a ``succeeded`` intent is right whenever it is seen).
+  ``succeeded``/``canceled`` are final statuses.
 - An intent we have no row for is adopted only if its metadata says ``token_purchase``,
   names an existing user and a tier whose price, currency and tokens match; otherwise it
   is ignored and logged.
+- Early fraud warnings (``check_fraud_warnings``, ``EFW_AUTO_REFUND`` on): an actionable
+  warning's charge is refunded in full, once per warning (its id is the idempotency key),
+  before the state is read, so the same sync takes the tokens back.
 """
 
 from __future__ import annotations
@@ -44,15 +56,13 @@ from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.observability import PURCHASES, TOKENS_PURCHASED
 from tokenbank.payments import repository as repo
-from tokenbank.payments.models import Payment
+from tokenbank.payments.models import MoneyMismatch, Payment, PaymentIntentStatus, PaymentStatus
 from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
 
-#: How far a dispute has gone; a row only ever moves to an equal or later stage. An
-#: inquiry closed without a chargeback moved no money, so anything may follow it.
-_DISPUTE_STAGE = {None: 0, "closed": 0, "open": 1, "funds_withdrawn": 2, "won": 3, "lost": 3}
+_PAYMENT_STATUSES = frozenset(m.value for m in PaymentStatus)
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class PaymentView:
     amount_refunded_cents: int
     dispute_status: str | None
     last_error_code: str | None
+    stripe_mismatch: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -91,6 +102,7 @@ def view_of(row: Payment) -> PaymentView:
         amount_refunded_cents=row.amount_refunded_cents,
         dispute_status=row.dispute_status,
         last_error_code=row.last_error_code,
+        stripe_mismatch=row.stripe_mismatch,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -136,13 +148,25 @@ async def sync_payment(
     *,
     snapshot: IntentSnapshot | None = None,
     also: AlsoInTransaction | None = None,
+    check_fraud_warnings: bool = False,
 ) -> SyncOutcome:
     """Read the intent from Stripe (unless a fresh ``snapshot`` is given), then apply it.
 
     ``also`` runs inside the same transaction as the effect (the webhook inbox marks its
-    event handled there), so both commit or neither does.
+    event handled there), so both commit or neither does. ``check_fraud_warnings`` (for
+    an early fraud warning's event) first refunds a warned charge when
+    ``efw_auto_refund`` is on.
+
+    Raises ``StripeObjectUnusable`` when Stripe refuses the id or has no such intent (an
+    event naming it can never be applied), ``StripeUnavailable`` when it does not answer.
     """
-    snap = snapshot if snapshot is not None else await gateway.retrieve_intent(payment_intent_id)
+    if snapshot is not None:
+        snap = snapshot
+    else:
+        snap = await gateway.retrieve_intent(payment_intent_id)
+        if check_fraud_warnings and settings.efw_auto_refund:
+            if await refund_fraud_warnings(db, gateway, snap):
+                snap = await gateway.retrieve_intent(payment_intent_id)
     async with db.transaction() as session:
         outcome = await apply_snapshot(session, settings, snap)
         if also is not None:
@@ -153,15 +177,31 @@ async def sync_payment(
     return outcome
 
 
-def reversal_target(
-    *, tokens: int, amount_cents: int, refunded_cents: int, dispute_funds_withdrawn: bool
-) -> int:
+async def refund_fraud_warnings(db: Database, gateway: StripeGateway, snap: IntentSnapshot) -> bool:
+    """Refund the charge of every actionable early fraud warning on a token purchase of
+    ours (Stripe advises it for digital goods, and a refund costs no dispute fee).
+    True when a refund was made."""
+    if snap.status != PaymentIntentStatus.SUCCEEDED:
+        return False
+    async with db.transaction() as session:
+        ours = await repo.find_by_intent(session, snap.id) is not None
+    if not (ours or snap.is_token_purchase):
+        return False
+    refunded = False
+    for warning in await gateway.fraud_warnings(snap.id):
+        if warning.actionable and await gateway.refund_for_fraud(warning):
+            log.warning("refunded %s: early fraud warning %s", snap.id, warning.id)
+            refunded = True
+    return refunded
+
+
+def reversal_target(*, tokens: int, amount_cents: int, returned_cents: int) -> int:
     """Tokens that should be taken back for this much money returned (see module docs)."""
-    if dispute_funds_withdrawn or refunded_cents >= amount_cents:
+    if returned_cents >= amount_cents:
         return tokens
-    if refunded_cents <= 0:
+    if returned_cents <= 0:
         return 0
-    return min(tokens, -(-tokens * refunded_cents // amount_cents))  # ceil, in integers
+    return min(tokens, -(-tokens * returned_cents // amount_cents))  # ceil, in integers
 
 
 async def apply_snapshot(
@@ -172,27 +212,41 @@ async def apply_snapshot(
     if row is None:
         return SyncOutcome(payment_intent_id=snap.id, ignored=ignored)
     status_before = None if adopted else row.status
-    refusal = _mismatch(row, snap)
-    if refusal is not None:
+    mismatch = _mismatch(row, snap)
+    if mismatch is not None:
         log.warning(
-            "not crediting %s: %s (payment %d, user %d)", snap.id, refusal, row.id, row.user_id
+            "%s %s: %s (payment %d, user %d)",
+            "not crediting" if row.tokens_credited == 0 else "credited, and now",
+            snap.id,
+            mismatch,
+            row.id,
+            row.user_id,
         )
     ledger_before = (row.tokens_credited, row.reversed_tokens)
-    credited = reversed_ = 0
-    if refusal is None and snap.status == "succeeded" and row.tokens_credited == 0:
+    credited = moved = 0
+    if (
+        mismatch is None
+        and snap.status == PaymentIntentStatus.SUCCEEDED
+        and not row.tokens_credited
+    ):
         credited = await _credit(session, row)
-    refunded = max(row.amount_refunded_cents, snap.amount_refunded)
-    dispute = _later_dispute(row.dispute_status, snap.dispute.status if snap.dispute else None)
-    if refusal is None and row.tokens_credited > 0:
-        reversed_ = await _move_reversal(session, row, refunded, dispute)
-    new_status = _next_status(row.status, snap)
-    fields = {
-        "status": new_status,
-        "amount_refunded_cents": refunded,
-        "dispute_status": dispute,
-        "last_error_code": refusal
-        or (snap.last_error_code if new_status == "failed" else row.last_error_code),
-    }
+    fields: dict[str, object] = {}
+    if row.stripe_read_at is None or snap.read_at >= row.stripe_read_at:
+        if row.tokens_credited > 0:
+            moved = await _move_reversal(session, row, snap)
+        new_status = _next_status(row.status, snap)
+        refused = mismatch if row.tokens_credited == 0 else None
+        fields = {
+            "status": new_status,
+            "amount_refunded_cents": snap.returned_cents,
+            "dispute_status": snap.dispute_state,
+            "stripe_mismatch": mismatch,
+            "last_error_code": refused
+            or (snap.last_error_code if new_status == PaymentStatus.FAILED else None)
+            or row.last_error_code,
+        }
+    elif credited:
+        fields = {"status": PaymentStatus.SUCCEEDED}
     touched = [name for name, value in fields.items() if getattr(row, name) != value]
     for name in touched:
         setattr(row, name, fields[name])
@@ -200,47 +254,50 @@ async def apply_snapshot(
         # Every change moves the version, so the next reversal gets a key of its own.
         row.version += 1
         row.updated_at = utcnow()
+    if fields and (row.stripe_read_at is None or snap.read_at > row.stripe_read_at):
+        row.stripe_read_at = snap.read_at
     await session.flush()
     return SyncOutcome(
         payment_intent_id=snap.id,
         payment=view_of(row),
         status_before=status_before,
         credited_tokens=credited,
-        reversed_tokens=max(reversed_, 0),
-        reinstated_tokens=max(-reversed_, 0),
+        reversed_tokens=max(moved, 0),
+        reinstated_tokens=max(-moved, 0),
         adopted=adopted,
-        refused=refusal,
+        refused=mismatch if row.tokens_credited == 0 else None,
     )
 
 
 def _next_status(current: str, snap: IntentSnapshot) -> str:
-    if current in repo.FINAL_STATUSES:
+    if PaymentStatus(current).is_final:
         return current
-    if snap.status == "requires_payment_method" and snap.last_error_code:
-        return "failed"  # declined or failed 3D Secure; the intent takes another card
-    return snap.status
+    if snap.status == PaymentIntentStatus.REQUIRES_PAYMENT_METHOD and snap.last_error_code:
+        return PaymentStatus.FAILED  # declined or failed 3D Secure; it takes another card
+    if snap.status not in _PAYMENT_STATUSES:
+        log.warning(
+            "%s has a status we do not know (%r); keeping %s", snap.id, snap.status, current
+        )
+        return current
+    return PaymentStatus(snap.status)
 
 
-def _mismatch(row: Payment, snap: IntentSnapshot) -> str | None:
+def _mismatch(row: Payment, snap: IntentSnapshot) -> MoneyMismatch | None:
     """Why Stripe's intent is not the purchase we recorded (None when it is)."""
     if snap.amount != row.amount_cents or (
-        snap.status == "succeeded" and snap.amount_received != row.amount_cents
+        snap.status == PaymentIntentStatus.SUCCEEDED and snap.amount_received != row.amount_cents
     ):
-        return "amount_mismatch"
+        return MoneyMismatch.AMOUNT
     if snap.currency != row.currency.lower():
-        return "currency_mismatch"
+        return MoneyMismatch.CURRENCY
     md = snap.metadata
     if (
         md.get("type") != "token_purchase"
         or md.get("user_id") != str(row.user_id)
         or md.get("tokens") != str(row.tokens)
     ):
-        return "metadata_mismatch"
+        return MoneyMismatch.METADATA
     return None
-
-
-def _later_dispute(ours: str | None, theirs: str | None) -> str | None:
-    return theirs if _DISPUTE_STAGE.get(theirs, 0) >= _DISPUTE_STAGE.get(ours, 0) else ours
 
 
 async def _credit(session: AsyncSession, row: Payment) -> int:
@@ -256,28 +313,24 @@ async def _credit(session: AsyncSession, row: Payment) -> int:
     return 0 if entry.replayed else row.tokens
 
 
-async def _move_reversal(
-    session: AsyncSession, row: Payment, refunded_cents: int, dispute: str | None
-) -> int:
+async def _move_reversal(session: AsyncSession, row: Payment, snap: IntentSnapshot) -> int:
     """Write the difference to the target reversal; positive = taken back."""
     pi = row.stripe_payment_intent_id
     assert pi is not None
-    withdrawn = dispute in ("funds_withdrawn", "lost")
     target = reversal_target(
         tokens=row.tokens_credited,
         amount_cents=row.amount_cents,
-        refunded_cents=refunded_cents,
-        dispute_funds_withdrawn=withdrawn,
+        returned_cents=snap.returned_cents,
     )
     delta = target - row.reversed_tokens
+    why = _money_story(snap, row.currency)
     if delta > 0:
-        why = "a dispute" if withdrawn else f"a refund of {refunded_cents} {row.currency} cents"
         await ledger.reverse_purchase(
             session,
             row.user_id,
             delta,
             pi,
-            f"{delta} tokens taken back for {why} on {pi}",
+            f"{delta} tokens taken back on {pi}: {why}",
             idempotency_key=f"reversal:{pi}:v{row.version}",
         )
     elif delta < 0:
@@ -286,11 +339,19 @@ async def _move_reversal(
             row.user_id,
             -delta,
             pi,
-            f"{-delta} tokens given back: dispute on {pi} {dispute or 'resolved'}",
+            f"{-delta} tokens given back on {pi}: {why}",
             idempotency_key=f"reinstatement:{pi}:v{row.version}",
         )
     row.reversed_tokens = target
     return delta
+
+
+def _money_story(snap: IntentSnapshot, currency: str) -> str:
+    """Where the money stands, for the ledger entry's description."""
+    return (
+        f"{snap.refunded_cents} {currency} cents refunded, "
+        f"{snap.disputed_cents} held by disputes ({snap.dispute_state or 'none'})"
+    )
 
 
 async def _locked_row(
@@ -326,7 +387,7 @@ async def _locked_row(
                 "amount_cents": snap.amount,
                 "currency": snap.currency,
                 "stripe_payment_intent_id": snap.id,
-                "status": "created",
+                "status": PaymentStatus.CREATED,
                 "tokens_credited": 0,
                 "reversed_tokens": 0,
                 "amount_refunded_cents": 0,

@@ -1,7 +1,8 @@
 """Stripe webhooks: verify, record in the inbox, sync, and only then answer 2xx.
 
 The inbox (``webhook_events``) holds one row per event id, inserted with ON CONFLICT DO
-NOTHING. An event already ``handled`` (or ``ignored``) answers 200 and does nothing.
+NOTHING. An event already ``handled`` (or ``ignored``, or ``unprocessable``: it names an
+id Stripe refuses or an object Stripe does not have) answers 200 and does nothing.
 Otherwise the event only tells us WHICH PaymentIntent to look at: the body is never
 trusted, :func:`sync.sync_payment` reads Stripe's current state, and the event is marked
 handled in the same transaction as the sync's effect. Two deliveries of one event racing
@@ -26,7 +27,7 @@ from tokenbank.db import Database
 from tokenbank.errors import AppError
 from tokenbank.payments import repository as repo
 from tokenbank.payments.errors import (
-    PaymentNotFound,
+    StripeObjectUnusable,
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
 )
@@ -37,7 +38,9 @@ from tokenbank.types import utcnow
 log = logging.getLogger(__name__)
 
 #: Events that can change what a payment is worth; anything else is recorded and ignored.
-RELEVANT_PREFIXES = ("payment_intent.", "charge.", "refund.")
+RELEVANT_PREFIXES = ("payment_intent.", "charge.", "refund.", "radar.early_fraud_warning.")
+#: An event whose object Stripe refuses or does not have: acknowledged, never retried.
+UNPROCESSABLE = "unprocessable"
 MAX_PAYLOAD_BYTES = 512 * 1024
 
 WebhookStatus = Literal["handled", "duplicate", "ignored"]
@@ -114,7 +117,7 @@ def intent_reference(event: dict[str, Any]) -> tuple[str | None, str | None]:
     obj: dict[str, Any] = event["data"]["object"]
     if event_type.startswith("payment_intent."):
         return (_id_of(obj.get("id")) if obj.get("object") == "payment_intent" else None), None
-    if event_type.startswith("charge.dispute."):
+    if event_type.startswith(("charge.dispute.", "radar.early_fraud_warning.")):
         return _id_of(obj.get("payment_intent")), _id_of(obj.get("charge"))
     return _id_of(obj.get("payment_intent")), None
 
@@ -172,7 +175,7 @@ async def _handle_verified(
     if not relevant:
         log.info("webhook %s (%s) ignored: not a payment event", event_id, event_type)
         return WebhookResult(event_id, "ignored")
-    if status in ("handled", "ignored") and not again:
+    if status in ("handled", "ignored", UNPROCESSABLE) and not again:
         return WebhookResult(event_id, "duplicate", pi_id)
     try:
         return await _process(db, gateway, settings, event)
@@ -207,8 +210,9 @@ async def _process(
     if pi_id is None and charge_id is not None:
         try:
             pi_id = await gateway.charge_payment_intent(charge_id)
-        except PaymentNotFound:
-            pi_id = None
+        except StripeObjectUnusable as exc:
+            await _mark(db, event_id, UNPROCESSABLE, None, exc.reason)
+            return WebhookResult(event_id, "ignored")
     if pi_id is None:
         await _mark(db, event_id, "ignored", None, "no payment intent in the event")
         return WebhookResult(event_id, "ignored")
@@ -221,9 +225,16 @@ async def _process(
         )
 
     try:
-        outcome = await sync_payment(db, gateway, settings, pi_id, also=mark_done)
-    except PaymentNotFound:
-        await _mark(db, event_id, "ignored", pi_id, "payment intent not found at Stripe")
+        outcome = await sync_payment(
+            db,
+            gateway,
+            settings,
+            pi_id,
+            also=mark_done,
+            check_fraud_warnings=str(event["type"]).startswith("radar.early_fraud_warning."),
+        )
+    except StripeObjectUnusable as exc:
+        await _mark(db, event_id, UNPROCESSABLE, pi_id[:255], exc.reason)
         return WebhookResult(event_id, "ignored", pi_id)
     log.info(
         "webhook %s (%s) for %s: %s",
