@@ -1,5 +1,12 @@
 """The simulator's own control API (not Stripe's), JSON under ``/_sim/``.
 
+Every control except ``/_sim/health`` requires the server's secret key, sent as the
+API takes it (``Authorization: Bearer sk_test_...``; the configured ``api_key``, or
+any ``sk_test_`` key when none is configured), and every control POST requires a
+``Content-Type: application/json`` body (else 415 ``json_body_required``). The
+controls send no CORS headers, so no web page can call them. ``SimServer``'s
+shortcuts send the key for you.
+
 ==========================================  =========================================
 ``GET  /_sim/health``                       ``{"ok": true}``
 ``GET  /_sim/config``                       webhook url and signing secret, retry
@@ -41,7 +48,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -54,12 +61,23 @@ from . import disputes, payment_intents
 from .config import SimConfig, WebhookFaults
 from .errors import StripeApiError
 from .objects import Obj
+from .routes import secret_key_of
 from .state import RequestContext, SimState
 from .webhooks import WebhookDeliverer
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ControlRequestInvalid(StripeApiError):
     pass
+
+
+class ControlJsonRequired(StripeApiError):
+    """A control POST whose body is not ``application/json`` (a plain HTML form or a
+    cross-site ``text/plain`` request cannot send that without a CORS preflight)."""
+
+    status_code = 415
+    default_code = "json_body_required"
 
 
 class ControlApi:
@@ -76,9 +94,11 @@ class ControlApi:
         self._on_request = on_request
 
     def routes(self) -> list[BaseRoute]:
-        r = Route
+        def r(path: str, handler: Handler, methods: list[str]) -> Route:
+            return Route(path, self._guarded(handler), methods=methods)
+
         return [
-            r("/_sim/health", self.health, methods=["GET"]),
+            Route("/_sim/health", self.health, methods=["GET"]),
             r("/_sim/config", self.get_config, methods=["GET"]),
             r("/_sim/webhook", self.set_webhook, methods=["POST"]),
             r("/_sim/faults", self.get_faults, methods=["GET"]),
@@ -89,13 +109,36 @@ class ControlApi:
             r("/_sim/webhooks/wait_idle", self.wait_idle, methods=["POST"]),
             r("/_sim/events/{id}/resend", self.resend_event, methods=["POST"]),
             r("/_sim/reset", self.reset, methods=["POST"]),
-            r("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
-            r("/_sim/3ds/{id}", self.three_d_secure_answer, methods=["POST"]),
-            r("/_sim/receipts/{id}", self.receipt, methods=["GET"]),
-            r("/v3", self.stripe_js, methods=["GET"]),
-            r("/v3/", self.stripe_js, methods=["GET"]),
-            r("/js/v3", self.stripe_js, methods=["GET"]),
+            # Pages for a browser (the bank's challenge, a receipt): the client
+            # secret in the URL or form is the credential, as on Stripe.
+            Route("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
+            Route("/_sim/3ds/{id}", self.three_d_secure_answer, methods=["POST"]),
+            Route("/_sim/receipts/{id}", self.receipt, methods=["GET"]),
+            Route("/v3", self.stripe_js, methods=["GET"]),
+            Route("/v3/", self.stripe_js, methods=["GET"]),
+            Route("/js/v3", self.stripe_js, methods=["GET"]),
         ]
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """Require the server's secret key, and a JSON body on POST."""
+
+        async def guarded(request: Request) -> Response:
+            try:
+                secret_key_of(request, self._config)
+                if request.method == "POST":
+                    content_type = request.headers.get("content-type", "")
+                    if content_type.split(";")[0].strip().lower() != "application/json":
+                        raise ControlJsonRequired(
+                            "stripe_sim control requests need a JSON body "
+                            "(Content-Type: application/json).",
+                            param="content-type",
+                        )
+                    await _json_body(request)  # refuse malformed JSON before acting
+            except StripeApiError as exc:
+                return _error(exc)
+            return await handler(request)
+
+        return guarded
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -268,9 +311,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ControlRequestInvalid("The body is not valid JSON.", param="body") from None
+    if not isinstance(data, dict):
+        raise ControlRequestInvalid("The body must be a JSON object.", param="body")
+    return data
 
 
 def _error(exc: StripeApiError) -> Response:

@@ -26,6 +26,7 @@ from .errors import (
     ParameterInvalid,
     ParameterMissing,
     PaymentIntentUnexpectedState,
+    ResourceMissing,
     StripeApiError,
     doc_url,
 )
@@ -272,6 +273,26 @@ def authenticate(
     )
     state.emit("payment_intent.payment_failed", pi, ctx)
     return pi
+
+
+def challenge_complete(state: SimState, p: Params, ctx: RequestContext) -> Obj:
+    """``POST /v1/3ds2/challenge_complete``: what the Stripe.js stand-in calls once the
+    customer answered the challenge (publishable key + the intent's client secret).
+
+    ``outcome`` (``complete`` | ``fail``) is the stand-in's own parameter: on Stripe the
+    answer comes from the bank's page instead.
+    """
+    source = p.text("source") or None
+    client_secret = p.text("client_secret", required=True) or ""
+    outcome = p.text("outcome", choices=("complete", "fail")) or "complete"
+    p.finish()
+    pi = state.store.payment_intents.find(client_secret.split("_secret_")[0])
+    if pi is None or pi["client_secret"] != client_secret:
+        raise ClientSecretMismatch()
+    sdk = (pi["next_action"] or {}).get("use_stripe_sdk") or {}
+    if source is not None and source != sdk.get("source"):
+        raise ResourceMissing("source", source, "source")
+    return authenticate(state, pi["id"], outcome, client_secret, ctx)
 
 
 def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> Obj:

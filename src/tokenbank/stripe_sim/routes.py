@@ -71,6 +71,12 @@ def _endpoints() -> list[Endpoint]:
             "/v1/payment_intents/{id}/cancel",
             lambda s, p, c, a: pi.cancel(s, a["id"], p, c),
         ),
+        Endpoint(
+            "POST",
+            "/v1/3ds2/challenge_complete",
+            lambda s, p, c, a: pi.challenge_complete(s, p, c),
+            publishable=True,
+        ),
         Endpoint("GET", "/v1/charges", lambda s, p, c, a: ch.list_all(s, p)),
         Endpoint(
             "GET", "/v1/charges/{id}", lambda s, p, c, a: _no_params(p, ch.retrieve(s, a["id"]))
@@ -217,17 +223,33 @@ class ApiEdge:
         body_key = data.pop("key", None)
         if key is None and isinstance(body_key, str) and body_key.startswith("pk_"):
             key = body_key  # Stripe.js sends its publishable key as a parameter
-        if not key:
-            raise ApiKeyMissing()
-        if key.startswith("pk_test_"):
-            if self._config.publishable_key and key != self._config.publishable_key:
-                raise ApiKeyInvalid(key)
-            return key, True
-        if key.startswith(("sk_test_", "rk_test_")):
-            if self._config.api_key and key != self._config.api_key:
-                raise ApiKeyInvalid(key)
-            return key, False
-        raise ApiKeyInvalid(key)
+        return check_key(self._config, key)
+
+
+def check_key(config: SimConfig, key: str | None) -> tuple[str, bool]:
+    """Accept the configured keys (any test key when none is configured).
+
+    Returns (key, is_publishable) or raises Stripe's 401.
+    """
+    if not key:
+        raise ApiKeyMissing()
+    if key.startswith("pk_test_"):
+        if config.publishable_key and key != config.publishable_key:
+            raise ApiKeyInvalid(key)
+        return key, True
+    if key.startswith(("sk_test_", "rk_test_")):
+        if config.api_key and key != config.api_key:
+            raise ApiKeyInvalid(key)
+        return key, False
+    raise ApiKeyInvalid(key)
+
+
+def secret_key_of(request: Request, config: SimConfig) -> str:
+    """The request's secret key (``Authorization: Bearer sk_test_...``) or Stripe's 401."""
+    key, publishable = check_key(config, _key_from_header(request.headers.get("authorization", "")))
+    if publishable or not key.startswith("sk_test_"):
+        raise SecretKeyRequired()
+    return key
 
 
 def _key_from_header(header: str) -> str | None:

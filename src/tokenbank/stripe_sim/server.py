@@ -64,6 +64,12 @@ class SimServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def control_key(self) -> str:
+        """The secret key the ``/_sim/`` controls accept: the configured one, or any
+        ``sk_test_`` key when the server accepts any."""
+        return self.config.api_key or "sk_test_stripe_sim_control"
+
     def start(self, timeout_s: float = 10.0) -> SimServer:
         if self._thread is not None:
             raise SimServerError("already started")
@@ -88,7 +94,11 @@ class SimServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise SimServerError("stripe_sim did not start")
             time.sleep(0.01)  # polling uvicorn's own flag; there is no event to wait on
-        self._http = httpx.Client(base_url=self.url, timeout=60.0)
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=60.0,
+            headers={"Authorization": f"Bearer {self.control_key}"},
+        )
         return self
 
     def stop(self) -> None:
