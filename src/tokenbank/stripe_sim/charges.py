@@ -6,8 +6,6 @@ Guarantee: a charge is never refunded beyond what it captured —
 
 from __future__ import annotations
 
-import copy
-
 from . import disputes, objects
 from .errors import (
     ChargeAlreadyRefunded,
@@ -21,8 +19,6 @@ from .errors import (
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_query
-
-_EMBEDDED_REFUNDS = 10
 
 
 def retrieve(state: SimState, charge_id: str) -> Obj:
@@ -181,9 +177,6 @@ def _record_refund(
     previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
-    embedded = [refund, *charge["refunds"]["data"]]
-    charge["refunds"]["data"] = [copy.deepcopy(r) for r in embedded[:_EMBEDDED_REFUNDS]]
-    charge["refunds"]["has_more"] = len(embedded) > _EMBEDDED_REFUNDS
     state.emit("refund.created", refund, ctx)
     state.emit("charge.refunded", charge, ctx, previous_attributes=previous)
     return refund

@@ -287,7 +287,6 @@ def charge(
         "receipt_number": None,
         "receipt_url": f"{base_url}/_sim/receipts/{ch_id}",
         "refunded": False,
-        "refunds": list_object([], f"/v1/charges/{ch_id}/refunds"),
         "review": None,
         "shipping": None,
         "source": None,

@@ -165,6 +165,7 @@ class ApiEdge:
             key, publishable = self._authenticate(request, data)
             if publishable and not ep.publishable:
                 raise SecretKeyRequired()
+            _check_version(request.headers.get("stripe-version"))
         except StripeApiError as exc:
             return _json(exc.body(), exc.status_code, request_id)
         idempotency_key = request.headers.get("idempotency-key") if ep.method == "POST" else None
@@ -250,6 +251,22 @@ def secret_key_of(request: Request, config: SimConfig) -> str:
     if publishable or not key.startswith("sk_test_"):
         raise SecretKeyRequired()
     return key
+
+
+def _check_version(requested: str | None) -> None:
+    """This server answers in one API version only (the installed SDK's).
+
+    Without a ``Stripe-Version`` header Stripe uses the account's default version,
+    which here is that same one; any other version is refused rather than answered
+    in shapes it does not have.
+    """
+    if requested is not None and requested.strip() != API_VERSION:
+        raise StripeApiError(
+            f"stripe_sim answers only in API version {API_VERSION}; "
+            f"this request asked for {requested!r}.",
+            code="api_version_unsupported",
+            param="Stripe-Version",
+        )
 
 
 def _key_from_header(header: str) -> str | None:
