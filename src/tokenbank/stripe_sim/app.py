@@ -26,7 +26,7 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.deliverer = WebhookDeliverer(config, self._payload_for, self._delivered)
-        self.state = SimState(sink=self.deliverer)
+        self.state = SimState(sink=self.deliverer, async_delay_s=config.async_delay_s)
 
     def _payload_for(self, event_id: str) -> bytes | None:
         with self.state.lock:
@@ -51,6 +51,7 @@ def create_sim_app(config: SimConfig) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sim.deliverer.ensure_started()
         yield
+        sim.state.later.stop()
         await sim.deliverer.stop()
 
     api = ApiEdge(sim.state, config, sim.deliverer.ensure_started)

@@ -6,7 +6,7 @@ Guarantee: a charge is never refunded beyond what it captured —
 
 from __future__ import annotations
 
-from . import disputes, objects
+from . import disputes, objects, refunds
 from .errors import (
     ChargeAlreadyRefunded,
     ChargeDisputed,
@@ -152,6 +152,7 @@ def _record_refund(
     ctx: RequestContext,
 ) -> Obj:
     now = state.now()
+    status, pending_reason = refunds.initial_status(state, charge)
     refund = objects.refund(
         charge_obj=charge,
         amount=amount,
@@ -159,6 +160,8 @@ def _record_refund(
         reason=reason,
         metadata=metadata,
         balance_transaction="",
+        status=status,
+        pending_reason=pending_reason,
     )
     txn = objects.balance_transaction(
         amount=-amount,
@@ -168,7 +171,11 @@ def _record_refund(
         source=refund["id"],
         txn_type="refund",
         reporting_category="refund",
-        description="REFUND FOR CHARGE",
+        description=(
+            f"REFUND FOR CHARGE ({charge['description']})"
+            if charge["description"]
+            else "REFUND FOR CHARGE"
+        ),
     )
     state.store.balance_transactions.add(txn)
     refund["balance_transaction"] = txn["id"]
@@ -179,4 +186,5 @@ def _record_refund(
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
     state.emit("refund.created", refund, ctx)
     state.emit("charge.refunded", charge, ctx, previous_attributes=previous)
+    refunds.after_create(state, refund, charge)
     return refund

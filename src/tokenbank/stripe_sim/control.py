@@ -25,6 +25,14 @@ shortcuts send the key for you.
                                             answer to 3D Secure; returns the intent
 ``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"}``; returns the
                                             dispute
+``POST /_sim/refunds/{id}/transition``      ``{"to": status, "failure_reason"?}``:
+                                            move a refund as Stripe would (sim-only;
+                                            ``canceled`` is the Dashboard's cancel of
+                                            a card refund), with its money and events
+``GET  /_sim/later``                        ``{"data": [{what, object, due_in_s}]}``:
+                                            Stripe's "some time later" transitions
+                                            still to come
+``POST /_sim/later/run``                    run them all now → ``{"ran": n}``
 ``GET  /_sim/deliveries``                   ``{"data": [{event_id, type, attempt,
                                             copy, status_code, outcome, error, url,
                                             at}]}``; outcome is delivered | failed |
@@ -57,7 +65,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import disputes, payment_intents
+from . import disputes, payment_intents, refunds
 from .config import SimConfig, WebhookFaults
 from .errors import StripeApiError
 from .objects import Obj
@@ -105,6 +113,9 @@ class ControlApi:
             r("/_sim/faults", self.set_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
             r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
+            r("/_sim/refunds/{id}/transition", self.transition_refund, methods=["POST"]),
+            r("/_sim/later", self.later, methods=["GET"]),
+            r("/_sim/later/run", self.run_later, methods=["POST"]),
             r("/_sim/deliveries", self.deliveries, methods=["GET"]),
             r("/_sim/webhooks/wait_idle", self.wait_idle, methods=["POST"]),
             r("/_sim/events/{id}/resend", self.resend_event, methods=["POST"]),
@@ -201,6 +212,35 @@ class ControlApi:
         except StripeApiError as exc:
             return _error(exc)
         return JSONResponse(snapshot)
+
+    async def transition_refund(self, request: Request) -> Response:
+        self._on_request()
+        body = await _json_body(request)
+        to, reason = body.get("to"), body.get("failure_reason")
+        if to not in refunds.STATUSES:
+            return _error(ControlRequestInvalid(f"to must be one of {', '.join(refunds.STATUSES)}"))
+        if reason is not None and reason not in refunds.FAILURE_REASONS:
+            return _error(
+                ControlRequestInvalid(
+                    f"failure_reason must be one of {', '.join(refunds.FAILURE_REASONS)}"
+                )
+            )
+        state = self._state
+        try:
+            with state.lock:
+                refund = state.store.refunds.get(request.path_params["id"], "refund")
+                refunds.transition(state, refund, to, None, failure_reason=reason)
+                snapshot = state.store.expand(refund, [])
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse(snapshot)
+
+    async def later(self, request: Request) -> Response:
+        return JSONResponse({"data": self._state.later.pending()})
+
+    async def run_later(self, request: Request) -> Response:
+        self._on_request()
+        return JSONResponse({"ran": self._state.later.run_all()})
 
     async def deliveries(self, request: Request) -> Response:
         return JSONResponse({"data": self._deliverer.deliveries()})

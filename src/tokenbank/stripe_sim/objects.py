@@ -354,6 +354,8 @@ def refund(
     reason: str | None,
     metadata: dict[str, str],
     balance_transaction: str,
+    status: str = "succeeded",
+    pending_reason: str | None = None,
 ) -> Obj:
     return {
         "id": new_id("re"),
@@ -378,10 +380,11 @@ def refund(
         "metadata": metadata,
         "payment_intent": charge_obj["payment_intent"],
         "payment_method": charge_obj["payment_method"],
+        "pending_reason": pending_reason,
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": status,
         "transfer_reversal": None,
     }
 

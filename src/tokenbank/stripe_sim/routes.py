@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import charges, disputes, events, payment_intents, payment_methods
+from . import charges, disputes, events, payment_intents, payment_methods, refunds
 from .config import SimConfig
 from .errors import (
     ApiKeyInvalid,
@@ -93,6 +93,16 @@ def _endpoints() -> list[Endpoint]:
             lambda s, p, c, a: _no_params(p, ch.retrieve_refund(s, a["id"])),
         ),
         Endpoint("POST", "/v1/refunds/{id}", lambda s, p, c, a: ch.update_refund(s, a["id"], p)),
+        Endpoint(
+            "POST",
+            "/v1/refunds/{id}/cancel",
+            lambda s, p, c, a: _then(p, lambda: refunds.cancel(s, a["id"], c)),
+        ),
+        Endpoint(
+            "POST",
+            "/v1/test_helpers/refunds/{id}/expire",
+            lambda s, p, c, a: _then(p, lambda: refunds.expire(s, a["id"], c)),
+        ),
         Endpoint("GET", "/v1/disputes", lambda s, p, c, a: dp.list_all(s, p)),
         Endpoint(
             "GET", "/v1/disputes/{id}", lambda s, p, c, a: _no_params(p, dp.retrieve(s, a["id"]))
@@ -125,6 +135,12 @@ def _endpoints() -> list[Endpoint]:
 def _no_params(p: Params, result: Obj) -> Obj:
     p.finish()
     return result
+
+
+def _then(p: Params, change: Callable[[], Obj]) -> Obj:
+    """Refuse unknown parameters before changing anything."""
+    p.finish()
+    return change()
 
 
 class ApiEdge:

@@ -137,6 +137,25 @@ class SimServer:
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
         return self._post(f"/_sim/disputes/{dispute_id}/close", {"outcome": outcome})
 
+    def transition_refund(
+        self, refund_id: str, to: str, failure_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move a refund to ``to`` as Stripe would (sim-only control)."""
+        body: dict[str, Any] = {"to": to}
+        if failure_reason is not None:
+            body["failure_reason"] = failure_reason
+        return self._post(f"/_sim/refunds/{refund_id}/transition", body)
+
+    def later(self) -> list[dict[str, Any]]:
+        """Stripe's "some time later" transitions still to come."""
+        data = self._get("/_sim/later")["data"]
+        assert isinstance(data, list)
+        return data
+
+    def run_later(self) -> int:
+        """Run every scheduled later transition now; return how many ran."""
+        return int(self._post("/_sim/later/run", {})["ran"])
+
     def set_faults(self, faults: WebhookFaults | None = None, **settings: Any) -> dict[str, Any]:
         """Replace the webhook faults; ``set_faults()`` turns them all off."""
         body = asdict(faults) if faults is not None else settings

@@ -120,7 +120,15 @@ EXPANDABLE: dict[str, frozenset[str]] = {
             "failure_balance_transaction",
         }
     ),
-    "refund": frozenset({"charge", "payment_intent", "balance_transaction", "payment_method"}),
+    "refund": frozenset(
+        {
+            "charge",
+            "payment_intent",
+            "balance_transaction",
+            "payment_method",
+            "failure_balance_transaction",
+        }
+    ),
     "dispute": frozenset({"charge", "payment_intent"}),
     "balance_transaction": frozenset({"source"}),
 }
