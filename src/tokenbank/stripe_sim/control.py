@@ -23,8 +23,17 @@ shortcuts send the key for you.
 ``POST /_sim/payment_intents/{id}/authenticate``  ``{"outcome": "complete"|"fail",
                                             "client_secret"?}``: the customer's
                                             answer to 3D Secure; returns the intent
-``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"}``; returns the
+``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"|"warning_closed"|
+                                            "escalate"}`` (the last two for inquiries;
+                                            won/lost close an inquiry); returns the
                                             dispute
+``POST /_sim/disputes/{id}/appeal``         sim-only: a chargeback under review or lost
+                                            goes to ``appeal_needs_response`` (funds
+                                            stay withdrawn); evidence then moves it to
+                                            ``appeal_under_review``, won or lost
+``POST /_sim/charges/{id}/dispute``         sim-only: the issuer disputes a charge:
+                                            ``{"amount"?, "reason"?: "fraudulent",
+                                            "inquiry"?: false, "status"?: "prevented"}``
 ``POST /_sim/refunds/{id}/transition``      ``{"to": status, "failure_reason"?}``:
                                             move a refund as Stripe would (sim-only;
                                             ``canceled`` is the Dashboard's cancel of
@@ -113,6 +122,8 @@ class ControlApi:
             r("/_sim/faults", self.set_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
             r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
+            r("/_sim/disputes/{id}/appeal", self.appeal_dispute, methods=["POST"]),
+            r("/_sim/charges/{id}/dispute", self.open_dispute, methods=["POST"]),
             r("/_sim/refunds/{id}/transition", self.transition_refund, methods=["POST"]),
             r("/_sim/later", self.later, methods=["GET"]),
             r("/_sim/later/run", self.run_later, methods=["POST"]),
@@ -201,14 +212,60 @@ class ControlApi:
     async def close_dispute(self, request: Request) -> Response:
         self._on_request()
         outcome = (await _json_body(request)).get("outcome")
-        if outcome not in ("won", "lost"):
-            return _error(ControlRequestInvalid("outcome must be 'won' or 'lost'"))
+        if outcome not in ("won", "lost", "warning_closed", "escalate"):
+            return _error(
+                ControlRequestInvalid(
+                    "outcome must be 'won', 'lost', 'warning_closed' or 'escalate'"
+                )
+            )
+        return self._with_dispute(
+            request, lambda d: disputes.resolve(self._state, d, outcome, None)
+        )
+
+    async def appeal_dispute(self, request: Request) -> Response:
+        self._on_request()
+        return self._with_dispute(request, lambda d: disputes.appeal(self._state, d))
+
+    def _with_dispute(self, request: Request, change: Callable[[Obj], Obj]) -> Response:
         state = self._state
         try:
             with state.lock:
                 dispute = state.store.disputes.get(request.path_params["id"], "dispute")
-                result = disputes.resolve(state, dispute, outcome, None)
-                snapshot = state.store.expand(result, [])
+                snapshot = state.store.expand(change(dispute), [])
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse(snapshot)
+
+    async def open_dispute(self, request: Request) -> Response:
+        """Sim-only: the issuer disputes a charge (any amount, inquiry, prevented)."""
+        self._on_request()
+        body = await _json_body(request)
+        amount, reason = body.get("amount"), body.get("reason", "fraudulent")
+        inquiry, status = body.get("inquiry", False), body.get("status")
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            return _error(ControlRequestInvalid("amount must be an integer", param="amount"))
+        if reason not in disputes.REASON_CODES:
+            return _error(
+                ControlRequestInvalid(
+                    f"reason must be one of {', '.join(disputes.REASON_CODES)}", param="reason"
+                )
+            )
+        if not isinstance(inquiry, bool) or status not in (None, "prevented"):
+            return _error(ControlRequestInvalid("inquiry is a boolean; status may be 'prevented'"))
+        state = self._state
+        try:
+            with state.lock:
+                charge = state.store.charges.get(request.path_params["id"], "charge")
+                if charge["status"] != "succeeded":
+                    raise ControlRequestInvalid("Only a succeeded charge can be disputed.")
+                if amount is not None and not 0 < amount <= charge["amount"]:
+                    raise ControlRequestInvalid(
+                        "amount must be between 1 and the charge's amount", param="amount"
+                    )
+                dispute = disputes.open_for(
+                    state, charge, reason=reason, amount=amount, inquiry=inquiry, status=status
+                )
+                snapshot = state.store.expand(dispute, [])
         except StripeApiError as exc:
             return _error(exc)
         return JSONResponse(snapshot)

@@ -314,6 +314,7 @@ def balance_transaction(
     txn_type: str,
     reporting_category: str,
     description: str | None,
+    fee_description: str = "Stripe processing fees",
 ) -> Obj:
     fee_details = []
     if fee:
@@ -322,7 +323,7 @@ def balance_transaction(
                 "amount": fee,
                 "application": None,
                 "currency": currency,
-                "description": "Stripe processing fees",
+                "description": fee_description,
                 "type": "stripe_fee",
             }
         )
@@ -401,13 +402,22 @@ _EVIDENCE_FIELDS = (
 EVIDENCE_FIELDS = frozenset(_EVIDENCE_FIELDS)
 
 
-def dispute(*, charge_obj: Obj, created: int, withdrawal: Obj) -> Obj:
+def dispute(
+    *,
+    charge_obj: Obj,
+    created: int,
+    amount: int,
+    reason: str,
+    network_reason_code: str,
+    case_type: str,
+    status: str,
+) -> Obj:
     card = charge_obj["payment_method_details"]["card"]
     return {
         "id": new_id("dp"),
         "object": "dispute",
-        "amount": charge_obj["amount"],
-        "balance_transactions": [withdrawal],
+        "amount": amount,
+        "balance_transactions": [],
         "charge": charge_obj["id"],
         "created": created,
         "currency": charge_obj["currency"],
@@ -423,19 +433,19 @@ def dispute(*, charge_obj: Obj, created: int, withdrawal: Obj) -> Obj:
         "is_charge_refundable": False,
         "livemode": False,
         "metadata": {},
-        "network_reason_code": "10.4",
+        "network_reason_code": network_reason_code,
         "payment_intent": charge_obj["payment_intent"],
         "payment_method_details": {
             "card": {
                 "brand": card["brand"],
-                "case_type": "chargeback",
+                "case_type": case_type,
                 "network": card["network"],
-                "network_reason_code": "10.4",
+                "network_reason_code": network_reason_code,
             },
             "type": "card",
         },
-        "reason": "fraudulent",
-        "status": "needs_response",
+        "reason": reason,
+        "status": status,
     }
 
 

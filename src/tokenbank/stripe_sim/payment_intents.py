@@ -324,9 +324,27 @@ def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestCont
         assert card.decline is not None
         _decline(state, pi, pm, card.decline, ctx)
     _succeed(state, pi, pm, ctx, None)
-    if card.behaviour is Behaviour.DISPUTE:
-        disputes.open_for(state, state.store.charges.get(pi["latest_charge"]))
+    _aftermath(state, state.store.charges.get(pi["latest_charge"]), card.behaviour)
     return pi
+
+
+def _aftermath(state: SimState, charge: Obj, behaviour: Behaviour) -> None:
+    """What the issuer does to a succeeded charge of a test card (Stripe's testing docs,
+    "Disputes"): disputes right away, an early fraud warning."""
+    if behaviour is Behaviour.DISPUTE:
+        disputes.open_for(state, charge, reason="fraudulent")
+    elif behaviour is Behaviour.DISPUTE_NOT_RECEIVED:
+        disputes.open_for(state, charge, reason="product_not_received")
+    elif behaviour is Behaviour.DISPUTE_INQUIRY:
+        disputes.open_for(state, charge, reason="fraudulent", inquiry=True)
+    elif behaviour is Behaviour.MULTIPLE_DISPUTES:
+        # Stripe's docs say only "disputed multiple times"; here two chargebacks that
+        # together dispute the whole charge, so neither exceeds it.
+        first = charge["amount"] // 2
+        disputes.open_for(state, charge, reason="fraudulent", amount=first)
+        disputes.open_for(
+            state, charge, reason="product_not_received", amount=charge["amount"] - first
+        )
 
 
 def _require_return_url(pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> None:

@@ -135,7 +135,29 @@ class SimServer:
         return self._post(f"/_sim/payment_intents/{pi_id}/authenticate", body)
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
+        """Decide a dispute: ``won``/``lost``, or ``warning_closed``/``escalate`` an inquiry."""
         return self._post(f"/_sim/disputes/{dispute_id}/close", {"outcome": outcome})
+
+    def appeal_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """Sim-only: send a chargeback (under review or lost) to appeal."""
+        return self._post(f"/_sim/disputes/{dispute_id}/appeal", {})
+
+    def open_dispute(
+        self,
+        charge_id: str,
+        *,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        inquiry: bool = False,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """Sim-only: dispute a charge (partial amounts, inquiries, ``prevented``)."""
+        body: dict[str, Any] = {"reason": reason, "inquiry": inquiry}
+        if amount is not None:
+            body["amount"] = amount
+        if status is not None:
+            body["status"] = status
+        return self._post(f"/_sim/charges/{charge_id}/dispute", body)
 
     def transition_refund(
         self, refund_id: str, to: str, failure_reason: str | None = None
