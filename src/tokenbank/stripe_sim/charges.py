@@ -6,7 +6,7 @@ Guarantee: a charge is never refunded beyond what it captured —
 
 from __future__ import annotations
 
-from . import disputes, objects, refunds
+from . import disputes, fraud_warnings, objects, refunds
 from .errors import (
     ChargeAlreadyRefunded,
     ChargeDisputed,
@@ -186,5 +186,6 @@ def _record_refund(
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
     state.emit("refund.created", refund, ctx)
     state.emit("charge.refunded", charge, ctx, previous_attributes=previous)
+    fraud_warnings.charge_changed(state, charge)
     refunds.after_create(state, refund, charge)
     return refund

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects
+from . import fraud_warnings, objects
 from .errors import DisputeAlreadyClosed, StripeApiError
 from .objects import EVIDENCE_FIELDS, Obj
 from .params import Params, apply_metadata
@@ -101,6 +101,7 @@ def open_for(
     state.store.disputes.add(dispute)
     charge["disputed"] = True
     state.emit("charge.dispute.created", dispute, None)
+    fraud_warnings.charge_changed(state, charge)
     if status == "needs_response":
         _withdraw(state, dispute, charge, None)
     return dispute

@@ -449,6 +449,19 @@ def dispute(
     }
 
 
+def early_fraud_warning(*, charge_obj: Obj, created: int) -> Obj:
+    return {
+        "id": new_id("issfr"),
+        "object": "radar.early_fraud_warning",
+        "actionable": True,
+        "charge": charge_obj["id"],
+        "created": created,
+        "fraud_type": "made_with_stolen_card",
+        "livemode": False,
+        "payment_intent": charge_obj["payment_intent"],
+    }
+
+
 def event(
     *,
     event_type: str,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlencode
 
-from . import disputes, objects, payment_methods
+from . import disputes, fraud_warnings, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -345,6 +345,8 @@ def _aftermath(state: SimState, charge: Obj, behaviour: Behaviour) -> None:
         disputes.open_for(
             state, charge, reason="product_not_received", amount=charge["amount"] - first
         )
+    elif behaviour is Behaviour.EARLY_FRAUD_WARNING:
+        fraud_warnings.create_for(state, charge)
 
 
 def _require_return_url(pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> None:

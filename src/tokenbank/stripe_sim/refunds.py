@@ -20,7 +20,7 @@ refund) is recorded and named by the refund's ``failure_balance_transaction``.
 
 from __future__ import annotations
 
-from . import objects
+from . import fraud_warnings, objects
 from .cards import Behaviour, card_for
 from .errors import StripeApiError
 from .objects import Obj
@@ -131,6 +131,7 @@ def _give_back(state: SimState, refund: Obj, charge: Obj) -> None:
     refund["failure_balance_transaction"] = txn["id"]
     charge["amount_refunded"] -= refund["amount"]
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
+    fraud_warnings.charge_changed(state, charge)
 
 
 def cancel(state: SimState, refund_id: str, ctx: RequestContext) -> Obj:

@@ -20,7 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import charges, disputes, events, payment_intents, payment_methods, refunds
+from . import (
+    charges,
+    disputes,
+    events,
+    fraud_warnings,
+    payment_intents,
+    payment_methods,
+    refunds,
+)
 from .config import SimConfig
 from .errors import (
     ApiKeyInvalid,
@@ -109,6 +117,16 @@ def _endpoints() -> list[Endpoint]:
         ),
         Endpoint("POST", "/v1/disputes/{id}", lambda s, p, c, a: dp.update(s, a["id"], p, c)),
         Endpoint("POST", "/v1/disputes/{id}/close", lambda s, p, c, a: dp.close(s, a["id"], p, c)),
+        Endpoint(
+            "GET",
+            "/v1/radar/early_fraud_warnings",
+            lambda s, p, c, a: fraud_warnings.list_all(s, p),
+        ),
+        Endpoint(
+            "GET",
+            "/v1/radar/early_fraud_warnings/{id}",
+            lambda s, p, c, a: _no_params(p, fraud_warnings.retrieve(s, a["id"])),
+        ),
         Endpoint("GET", "/v1/events", lambda s, p, c, a: ev.list_all(s, p)),
         Endpoint(
             "GET", "/v1/events/{id}", lambda s, p, c, a: _no_params(p, ev.retrieve(s, a["id"]))

@@ -131,6 +131,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     ),
     "dispute": frozenset({"charge", "payment_intent"}),
     "balance_transaction": frozenset({"source"}),
+    "radar.early_fraud_warning": frozenset({"charge", "payment_intent"}),
 }
 
 
@@ -146,7 +147,11 @@ class Store:
         self.balance_transactions = Collection(
             "balance_transaction", "/v1/balance_transactions", sequence
         )
+        self.early_fraud_warnings = Collection(
+            "early fraud warning", "/v1/radar/early_fraud_warnings", sequence
+        )
         self._by_prefix = {
+            "issfr": self.early_fraud_warnings,
             "pi": self.payment_intents,
             "ch": self.charges,
             "re": self.refunds,
