@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_PORT = 12111
+ASYNC_DELAY_ENV = "STRIPE_SIM_ASYNC_DELAY_S"
+
+
+def async_delay_from_env() -> float:
+    """``STRIPE_SIM_ASYNC_DELAY_S`` (seconds, default 2): how long Stripe's "some
+    time later" transitions take here (a pending refund settling, a refund failing,
+    an inquiry closing)."""
+    raw = os.environ.get(ASYNC_DELAY_ENV, "").strip()
+    if not raw:
+        return 2.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{ASYNC_DELAY_ENV} must be a number of seconds, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{ASYNC_DELAY_ENV} must be >= 0")
+    return value
 
 
 @dataclass
@@ -18,6 +36,9 @@ class SimConfig:
     (read it from ``GET /_sim/config``), as ``stripe listen`` does.
     ``allowed_origins``: extra CORS origins (``"*"`` for any); localhost origins
     are always allowed.
+    ``async_delay_s``: the delay of Stripe's later transitions (pending refund →
+    succeeded, succeeded refund → failed, inquiry → closed, ...); defaults to
+    ``STRIPE_SIM_ASYNC_DELAY_S`` or 2 seconds.
     """
 
     webhook_url: str | None = None
@@ -29,6 +50,7 @@ class SimConfig:
     webhook_backoff_base_s: float = 1.0
     webhook_backoff_max_s: float = 3600.0
     webhook_timeout_s: float = 10.0
+    async_delay_s: float = field(default_factory=async_delay_from_env)
 
 
 @dataclass

@@ -20,7 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import charges, disputes, events, payment_intents, payment_methods
+from . import (
+    charges,
+    disputes,
+    events,
+    fraud_warnings,
+    payment_intents,
+    payment_methods,
+    refunds,
+)
 from .config import SimConfig
 from .errors import (
     ApiKeyInvalid,
@@ -71,6 +79,12 @@ def _endpoints() -> list[Endpoint]:
             "/v1/payment_intents/{id}/cancel",
             lambda s, p, c, a: pi.cancel(s, a["id"], p, c),
         ),
+        Endpoint(
+            "POST",
+            "/v1/3ds2/challenge_complete",
+            lambda s, p, c, a: pi.challenge_complete(s, p, c),
+            publishable=True,
+        ),
         Endpoint("GET", "/v1/charges", lambda s, p, c, a: ch.list_all(s, p)),
         Endpoint(
             "GET", "/v1/charges/{id}", lambda s, p, c, a: _no_params(p, ch.retrieve(s, a["id"]))
@@ -87,12 +101,32 @@ def _endpoints() -> list[Endpoint]:
             lambda s, p, c, a: _no_params(p, ch.retrieve_refund(s, a["id"])),
         ),
         Endpoint("POST", "/v1/refunds/{id}", lambda s, p, c, a: ch.update_refund(s, a["id"], p)),
+        Endpoint(
+            "POST",
+            "/v1/refunds/{id}/cancel",
+            lambda s, p, c, a: _then(p, lambda: refunds.cancel(s, a["id"], c)),
+        ),
+        Endpoint(
+            "POST",
+            "/v1/test_helpers/refunds/{id}/expire",
+            lambda s, p, c, a: _then(p, lambda: refunds.expire(s, a["id"], c)),
+        ),
         Endpoint("GET", "/v1/disputes", lambda s, p, c, a: dp.list_all(s, p)),
         Endpoint(
             "GET", "/v1/disputes/{id}", lambda s, p, c, a: _no_params(p, dp.retrieve(s, a["id"]))
         ),
         Endpoint("POST", "/v1/disputes/{id}", lambda s, p, c, a: dp.update(s, a["id"], p, c)),
         Endpoint("POST", "/v1/disputes/{id}/close", lambda s, p, c, a: dp.close(s, a["id"], p, c)),
+        Endpoint(
+            "GET",
+            "/v1/radar/early_fraud_warnings",
+            lambda s, p, c, a: fraud_warnings.list_all(s, p),
+        ),
+        Endpoint(
+            "GET",
+            "/v1/radar/early_fraud_warnings/{id}",
+            lambda s, p, c, a: _no_params(p, fraud_warnings.retrieve(s, a["id"])),
+        ),
         Endpoint("GET", "/v1/events", lambda s, p, c, a: ev.list_all(s, p)),
         Endpoint(
             "GET", "/v1/events/{id}", lambda s, p, c, a: _no_params(p, ev.retrieve(s, a["id"]))
@@ -119,6 +153,12 @@ def _endpoints() -> list[Endpoint]:
 def _no_params(p: Params, result: Obj) -> Obj:
     p.finish()
     return result
+
+
+def _then(p: Params, change: Callable[[], Obj]) -> Obj:
+    """Refuse unknown parameters before changing anything."""
+    p.finish()
+    return change()
 
 
 class ApiEdge:
@@ -159,6 +199,7 @@ class ApiEdge:
             key, publishable = self._authenticate(request, data)
             if publishable and not ep.publishable:
                 raise SecretKeyRequired()
+            _check_version(request.headers.get("stripe-version"))
         except StripeApiError as exc:
             return _json(exc.body(), exc.status_code, request_id)
         idempotency_key = request.headers.get("idempotency-key") if ep.method == "POST" else None
@@ -217,17 +258,49 @@ class ApiEdge:
         body_key = data.pop("key", None)
         if key is None and isinstance(body_key, str) and body_key.startswith("pk_"):
             key = body_key  # Stripe.js sends its publishable key as a parameter
-        if not key:
-            raise ApiKeyMissing()
-        if key.startswith("pk_test_"):
-            if self._config.publishable_key and key != self._config.publishable_key:
-                raise ApiKeyInvalid(key)
-            return key, True
-        if key.startswith(("sk_test_", "rk_test_")):
-            if self._config.api_key and key != self._config.api_key:
-                raise ApiKeyInvalid(key)
-            return key, False
-        raise ApiKeyInvalid(key)
+        return check_key(self._config, key)
+
+
+def check_key(config: SimConfig, key: str | None) -> tuple[str, bool]:
+    """Accept the configured keys (any test key when none is configured).
+
+    Returns (key, is_publishable) or raises Stripe's 401.
+    """
+    if not key:
+        raise ApiKeyMissing()
+    if key.startswith("pk_test_"):
+        if config.publishable_key and key != config.publishable_key:
+            raise ApiKeyInvalid(key)
+        return key, True
+    if key.startswith(("sk_test_", "rk_test_")):
+        if config.api_key and key != config.api_key:
+            raise ApiKeyInvalid(key)
+        return key, False
+    raise ApiKeyInvalid(key)
+
+
+def secret_key_of(request: Request, config: SimConfig) -> str:
+    """The request's secret key (``Authorization: Bearer sk_test_...``) or Stripe's 401."""
+    key, publishable = check_key(config, _key_from_header(request.headers.get("authorization", "")))
+    if publishable or not key.startswith("sk_test_"):
+        raise SecretKeyRequired()
+    return key
+
+
+def _check_version(requested: str | None) -> None:
+    """This server answers in one API version only (the installed SDK's).
+
+    Without a ``Stripe-Version`` header Stripe uses the account's default version,
+    which here is that same one; any other version is refused rather than answered
+    in shapes it does not have.
+    """
+    if requested is not None and requested.strip() != API_VERSION:
+        raise StripeApiError(
+            f"stripe_sim answers only in API version {API_VERSION}; "
+            f"this request asked for {requested!r}.",
+            code="api_version_unsupported",
+            param="Stripe-Version",
+        )
 
 
 def _key_from_header(header: str) -> str | None:

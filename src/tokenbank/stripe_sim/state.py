@@ -15,11 +15,13 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import objects
 from .errors import ParameterInvalid
+from .later import Later
 from .objects import Obj
 from .params import Params
 from .store import ListQuery, Store
@@ -56,6 +58,16 @@ class SimState:
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     # Card numbers never appear in API objects, but decide each payment's fate.
     card_numbers: dict[str, str] = field(default_factory=dict)
+    # How long Stripe's "some time later" takes here (STRIPE_SIM_ASYNC_DELAY_S).
+    async_delay_s: float = 2.0
+    later: Later = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.later = Later(self.lock)
+
+    def schedule(self, what: str, object_id: str, run: Callable[[], None]) -> None:
+        """Run ``run`` (under the lock) ``async_delay_s`` seconds from now."""
+        self.later.schedule(self.async_delay_s, what, object_id, run)
 
     @staticmethod
     def now() -> int:
@@ -82,6 +94,7 @@ class SimState:
 
     def reset(self) -> None:
         with self.lock:
+            self.later.clear()
             self.store = Store()
             self.idempotency.clear()
             self.card_numbers.clear()

@@ -112,6 +112,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     "payment_intent": frozenset({"latest_charge", "payment_method", "customer", "review"}),
     "charge": frozenset(
         {
+            "refunds",
             "payment_intent",
             "balance_transaction",
             "customer",
@@ -119,9 +120,18 @@ EXPANDABLE: dict[str, frozenset[str]] = {
             "failure_balance_transaction",
         }
     ),
-    "refund": frozenset({"charge", "payment_intent", "balance_transaction", "payment_method"}),
+    "refund": frozenset(
+        {
+            "charge",
+            "payment_intent",
+            "balance_transaction",
+            "payment_method",
+            "failure_balance_transaction",
+        }
+    ),
     "dispute": frozenset({"charge", "payment_intent"}),
     "balance_transaction": frozenset({"source"}),
+    "radar.early_fraud_warning": frozenset({"charge", "payment_intent"}),
 }
 
 
@@ -137,7 +147,11 @@ class Store:
         self.balance_transactions = Collection(
             "balance_transaction", "/v1/balance_transactions", sequence
         )
+        self.early_fraud_warnings = Collection(
+            "early fraud warning", "/v1/radar/early_fraud_warnings", sequence
+        )
         self._by_prefix = {
+            "issfr": self.early_fraud_warnings,
             "pi": self.payment_intents,
             "ch": self.charges,
             "re": self.refunds,
@@ -172,7 +186,14 @@ class Store:
         if name not in EXPANDABLE.get(str(obj.get("object")), frozenset()):
             raise NotExpandable(full_path)
         value = obj.get(name)
-        if isinstance(value, str):
+        if obj.get("object") == "charge" and name == "refunds":
+            # Since API version 2022-11-15 a charge carries its refunds only when
+            # ``expand[]=refunds`` asks for them (newest first, at most 10).
+            value = obj[name] = self.refunds.page(
+                ListQuery(limit=10), lambda r: r["charge"] == obj["id"]
+            )
+            value["url"] = f"/v1/charges/{obj['id']}/refunds"
+        elif isinstance(value, str):
             target = self.lookup(value)
             if target is not None:
                 value = copy.deepcopy(target)
