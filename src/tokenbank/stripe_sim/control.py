@@ -131,6 +131,7 @@ class ControlApi:
             r("/_sim/webhooks/wait_idle", self.wait_idle, methods=["POST"]),
             r("/_sim/events/{id}/resend", self.resend_event, methods=["POST"]),
             r("/_sim/reset", self.reset, methods=["POST"]),
+            r("/_sim/clock", self.set_clock, methods=["POST"]),
             # Pages for a browser (the bank's challenge, a receipt): the client
             # secret in the URL or form is the credential, as on Stripe.
             Route("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
@@ -322,6 +323,16 @@ class ControlApi:
         except StripeApiError as exc:
             return _error(exc)
         return JSONResponse({"queued": queued})
+
+    async def set_clock(self, request: Request) -> Response:
+        """Sim-only: shift the clock objects are created by (``offset_s``, may be < 0), so
+        a test can make a purchase months old; Stripe's own clock cannot be moved."""
+        offset = (await _json_body(request)).get("offset_s")
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            return _error(ControlRequestInvalid("offset_s must be an integer"))
+        with self._state.lock:
+            self._state.clock_offset_s = offset
+        return JSONResponse({"offset_s": offset, "now": self._state.now()})
 
     async def reset(self, request: Request) -> Response:
         self._state.reset()

@@ -9,6 +9,9 @@ from .objects import Obj
 from .params import Params
 from .state import SimState, list_query
 
+#: "List events, going back up to 30 days" (Stripe's API reference).
+EVENTS_LISTED_S = 30 * 24 * 3600
+
 
 def retrieve(state: SimState, event_id: str) -> Obj:
     return state.store.events.get(event_id, "event")
@@ -24,9 +27,11 @@ def list_all(state: SimState, p: Params) -> Obj:
     if single is not None and many is not None:
         raise ParameterInvalid("You may only specify one of these parameters: type, types.", "type")
     patterns = [single] if single is not None else many
+    oldest = state.now() - EVENTS_LISTED_S
     return state.store.events.page(
         query,
-        lambda e: patterns is None or any(fnmatch.fnmatchcase(e["type"], t) for t in patterns),
+        lambda e: e["created"] >= oldest
+        and (patterns is None or any(fnmatch.fnmatchcase(e["type"], t) for t in patterns)),
     )
 
 

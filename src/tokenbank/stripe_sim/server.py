@@ -207,6 +207,11 @@ class SimServer:
     def reset(self) -> None:
         self._post("/_sim/reset", {})
 
+    def set_clock(self, offset_s: int) -> int:
+        """Sim-only: objects are created ``offset_s`` seconds from the wall clock (negative
+        = in the past) until set back to 0 or reset. Returns the sim's ``now``."""
+        return int(self._post("/_sim/clock", {"offset_s": offset_s})["now"])
+
     def _client(self) -> httpx.Client:
         if self._http is None:
             raise SimServerError("SimServer is not running")

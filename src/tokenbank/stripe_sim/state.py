@@ -61,6 +61,8 @@ class SimState:
     # How long Stripe's "some time later" takes here (STRIPE_SIM_ASYNC_DELAY_S).
     async_delay_s: float = 2.0
     later: Later = field(init=False)
+    # Sim-only: added to the wall clock for every ``created`` (to make old purchases).
+    clock_offset_s: int = 0
 
     def __post_init__(self) -> None:
         self.later = Later(self.lock)
@@ -69,9 +71,8 @@ class SimState:
         """Run ``run`` (under the lock) ``async_delay_s`` seconds from now."""
         self.later.schedule(self.async_delay_s, what, object_id, run)
 
-    @staticmethod
-    def now() -> int:
-        return int(time.time())
+    def now(self) -> int:
+        return int(time.time()) + self.clock_offset_s
 
     def emit(
         self,
@@ -98,6 +99,7 @@ class SimState:
             self.store = Store()
             self.idempotency.clear()
             self.card_numbers.clear()
+            self.clock_offset_s = 0
 
 
 def list_query(p: Params) -> ListQuery:
