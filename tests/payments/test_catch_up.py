@@ -1,0 +1,131 @@
+"""Reconcile repairs lost webhooks of purchases of any age, from Stripe's events, once;
+and an event that can never be applied is acknowledged and recorded, not retried."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from payments.kit import PayEnv
+from tokenbank.payments.models import ReconcileCheckpoint, WebhookEvent
+from tokenbank.payments.reconcile import EVENTS_CHECKPOINT, EVENTS_OVERLAP_S, reconcile
+from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.types import utcnow
+
+pytestmark = pytest.mark.anyio
+
+DAY_S = 24 * 3600
+
+
+@pytest.fixture
+async def gateway(env: PayEnv) -> AsyncIterator[StripeGateway]:
+    g = StripeGateway(env.settings)
+    yield g
+    await g.aclose()
+
+
+async def test_a_60_day_old_purchase_refunded_and_disputed_while_webhooks_were_lost(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    user = await env.user()
+    start = await env.balance(user)
+    env.sim.set_clock(-60 * DAY_S)
+    pi_id = await env.buy(user, "premium")  # 1500 tokens for $50, 60 days ago
+    await env.wait_balance(user, start + 1500)
+    env.settle()
+    env.sim.set_clock(0)
+    env.sim.set_faults(drop_all=True)  # from now on every webhook is lost
+    await env.refund(pi_id, 1000)  # $10 back: 300 tokens
+    pi = await env.server.v1.payment_intents.retrieve_async(pi_id)
+    env.sim.open_dispute(str(pi.latest_charge), amount=4000)  # the other $40: 1200
+    env.settle()
+    assert pi.created < (utcnow() - timedelta(days=59)).timestamp()
+    assert await env.balance(user) == start + 1500  # nothing reached us
+
+    first = await reconcile(env.db, gateway, env.settings)
+
+    assert await env.balance(user) == start
+    [change] = first.changes
+    assert (change.payment_intent_id, change.reversed_tokens) == (pi_id, 1500)
+    assert first.events_read >= 2
+    assert await env.purchase_entries(pi_id) == [("purchase", 1500), ("purchase_reversal", -1500)]
+    shown = await env.payment(user, pi_id)
+    assert (shown["reversed_tokens"], shown["amount_refunded"], shown["dispute_status"]) == (
+        1500, 5000, "funds_withdrawn")
+
+    # Another process, later: the checkpoint comes from the database; nothing changes.
+    other = StripeGateway(env.settings)
+    try:
+        second = await reconcile(env.db, other, env.settings)
+    finally:
+        await other.aclose()
+
+    assert second.changes == [] and second.errors == []
+    assert "nothing changed" in second.lines()[-1]
+    assert first.events_since is not None and second.events_since is not None
+    assert second.events_since > first.events_since + timedelta(days=29)
+    assert await env.balance(user) == start
+    assert await env.purchase_entries(pi_id) == [("purchase", 1500), ("purchase_reversal", -1500)]
+
+
+async def test_the_checkpoint_only_moves_forward_and_a_gap_beyond_30_days_is_reported(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    first = await reconcile(env.db, gateway, env.settings)
+    async with env.db.transaction() as session:
+        stored = (await session.execute(select(ReconcileCheckpoint.created_s))).scalar_one()
+    assert abs(stored - (first.since + timedelta(seconds=env.settings.reconcile_window_s)
+                         ).timestamp() + EVENTS_OVERLAP_S) < 5
+    assert not first.warnings
+
+    # The app was down for 40 days: events from then are gone from Stripe.
+    forty_days_ago = int((utcnow() - timedelta(days=40)).timestamp())
+    async with env.db.transaction() as session:
+        await session.execute(
+            update(ReconcileCheckpoint)
+            .where(ReconcileCheckpoint.name == EVENTS_CHECKPOINT)
+            .values(created_s=forty_days_ago)
+        )
+    gap = await reconcile(env.db, gateway, env.settings)
+
+    assert any("--since" in w for w in gap.warnings)
+    assert any("warning:" in line and "30 days" in line for line in gap.lines())
+    # Repaired with --since: no warning, and the checkpoint is current again.
+    repaired = await reconcile(
+        env.db, gateway, env.settings, since=utcnow() - timedelta(days=41)
+    )
+    assert not repaired.warnings
+    async with env.db.transaction() as session:
+        now_stored = (await session.execute(select(ReconcileCheckpoint.created_s))).scalar_one()
+    assert now_stored > forty_days_ago + 39 * DAY_S
+
+
+async def inbox_row(env: PayEnv, event_id: str) -> WebhookEvent:
+    async with env.db.transaction() as session:
+        row = await session.get(WebhookEvent, event_id)
+        assert row is not None
+        return row
+
+
+@pytest.mark.parametrize(
+    ("pi_id", "reason"),
+    [("pi_../x", "not a Stripe id"), ("pi_nosuchintent000000000", "no such object")],
+)
+async def test_an_event_naming_what_stripe_refuses_is_acknowledged_and_never_retried(
+    env: PayEnv, pi_id: str, reason: str
+) -> None:
+    event = {"id": f"evt_bad_{len(pi_id)}", "object": "event",
+             "type": "payment_intent.succeeded",
+             "data": {"object": {"id": pi_id, "object": "payment_intent"}}}
+
+    first, again = await env.post_event(event), await env.post_event(event)
+
+    assert (first.status_code, first.json()["status"]) == (200, "ignored")
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    row = await inbox_row(env, event["id"])
+    assert row.status == "unprocessable"
+    assert row.last_error is not None and reason in row.last_error
+    assert row.attempts == 1
