@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from payments.kit import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, PayEnv
-from tokenbank.payments.models import Payment
+from tokenbank.auth.models import User
 from tokenbank.stripe_sim import SimConfig, SimServer
 
 pytestmark = pytest.mark.anyio
@@ -301,11 +302,14 @@ async def test_a_refund_after_the_metadata_was_edited_still_takes_the_tokens_bac
 
     await env.wait_balance(user, start, "the refund taken back despite the metadata")
     env.settle()
+    # Operators see why Stripe's intent no longer matches the purchase.
+    admin = await env.user()
     async with env.db.transaction() as session:
-        row = (await session.execute(
-            Payment.__table__.select().where(Payment.stripe_payment_intent_id == pi_id)
-        )).one()
-    assert (row.stripe_mismatch, row.reversed_tokens, row.tokens_credited) == (
+        await session.execute(
+            update(User).where(User.id == admin["user"]["id"]).values(is_admin=True))
+    listed = await env.http.get("/api/admin/payments", headers=admin["headers"])
+    [row] = [p for p in listed.json() if p["stripe_payment_intent_id"] == pi_id]
+    assert (row["stripe_mismatch"], row["reversed_tokens"], row["tokens_credited"]) == (
         "metadata_mismatch", 100, 100)
     assert await env.purchase_entries(pi_id) == [("purchase", 100), ("purchase_reversal", -100)]
 

@@ -31,6 +31,7 @@ export const PAYMENT_STATUSES = [
   "requires_payment_method",
   "requires_confirmation",
   "requires_action",
+  "requires_capture",
   "created",
   "canceled",
   "failed",

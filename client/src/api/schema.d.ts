@@ -494,6 +494,11 @@ export interface components {
             status: string;
             /** Stripe Dashboard Url */
             stripe_dashboard_url: string | null;
+            /**
+             * Stripe Mismatch
+             * @description Why Stripe's PaymentIntent disagrees with this purchase (e.g. its metadata was edited at Stripe). Blocks a credit; never blocks a reversal.
+             */
+            stripe_mismatch: string | null;
             /** Stripe Payment Intent Id */
             stripe_payment_intent_id: string | null;
             /** Tier */
@@ -852,6 +857,12 @@ export interface components {
             /** Next Before */
             next_before: number | null;
         };
+        /**
+         * PaymentStatus
+         * @description ``payments.status``: Stripe's PaymentIntent status, plus two words of our own.
+         * @enum {string}
+         */
+        PaymentStatus: "created" | "requires_payment_method" | "requires_confirmation" | "requires_action" | "processing" | "requires_capture" | "canceled" | "succeeded" | "failed";
         /** RegisterRequest */
         RegisterRequest: {
             /**
@@ -1030,7 +1041,7 @@ export interface operations {
     admin_list_payments: {
         parameters: {
             query?: {
-                status?: ("created" | "requires_payment_method" | "requires_confirmation" | "requires_action" | "processing" | "succeeded" | "canceled" | "failed") | null;
+                status?: components["schemas"]["PaymentStatus"] | null;
                 before?: number | null;
                 limit?: number;
             };

@@ -351,6 +351,8 @@ export const en = {
   "admin.dispute.won": "Won",
   "admin.dispute.lost": "Lost",
   "admin.dispute.closed": "Closed",
+  "admin.dispute.inquiry": "Inquiry",
+  "admin.dispute.unknown": "Unknown status",
 
   "notFound.title": "Page not found",
   "notFound.body": "The page you were looking for doesn't exist.",
@@ -707,6 +709,8 @@ export const zh: Record<MessageKey, string> = {
   "admin.dispute.won": "胜诉",
   "admin.dispute.lost": "败诉",
   "admin.dispute.closed": "已关闭",
+  "admin.dispute.inquiry": "问询中",
+  "admin.dispute.unknown": "未知状态",
 
   "notFound.title": "页面不存在",
   "notFound.body": "你要找的页面不存在。",

@@ -23,7 +23,7 @@ export function payment(id: number, overrides: Partial<AdminPayment> = {}): Admi
     id, user_id: 7, username: "ada", tier: "starter", tokens: 100, amount_cents: 500, currency: "usd",
     stripe_payment_intent_id: `pi_${id}`, status: "succeeded", tokens_credited: 100, reversed_tokens: 0,
     amount_refunded_cents: 0, dispute_status: null, last_error_code: null, created_at: now, updated_at: now,
-    stripe_dashboard_url: null, ...overrides,
+    stripe_dashboard_url: null, stripe_mismatch: null, ...overrides,
   };
 }
 

@@ -26,6 +26,7 @@ from tokenbank.errors import error_responses
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.routes import balance_out, transaction_out
 from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
+from tokenbank.payments.models import PaymentStatus
 from tokenbank.payments.routes import GatewayDep
 from tokenbank.payments.webhooks import replay_event
 from tokenbank.types import utcnow
@@ -36,16 +37,6 @@ router = APIRouter(
     responses=error_responses(400, 401, 402, 403, 404, 422, 503),
 )
 UserIdPath = Annotated[int, Path(ge=1, le=2**62)]
-PaymentStatus = Literal[
-    "created",
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-    "succeeded",
-    "canceled",
-    "failed",
-]
 
 
 def _user_out(row: dict[str, Any]) -> AdminUserOut:

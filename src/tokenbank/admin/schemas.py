@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tokenbank.ledger.schemas import TokenBalance, TransactionOut
 
@@ -34,6 +34,10 @@ class AdminPaymentOut(BaseModel):
     amount_refunded_cents: int
     dispute_status: str | None
     last_error_code: str | None
+    stripe_mismatch: str | None = Field(
+        description="Why Stripe's PaymentIntent disagrees with this purchase (e.g. its "
+        "metadata was edited at Stripe). Blocks a credit; never blocks a reversal.",
+    )
     created_at: datetime
     updated_at: datetime
     stripe_dashboard_url: str | None

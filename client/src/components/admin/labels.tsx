@@ -15,6 +15,7 @@ const paymentTones: Record<string, BadgeTone> = {
   requires_action: "warning",
   requires_payment_method: "neutral",
   requires_confirmation: "neutral",
+  requires_capture: "info",
   created: "neutral",
   canceled: "neutral",
   failed: "error",
@@ -28,11 +29,13 @@ const webhookTones: Record<string, BadgeTone> = {
 };
 
 const disputeTones: Record<string, BadgeTone> = {
+  inquiry: "info",
   open: "warning",
   funds_withdrawn: "error",
   lost: "error",
   won: "success",
   closed: "neutral",
+  unknown: "warning",
 };
 
 export function PaymentStatusBadge({ i18n, status }: { i18n: Words; status: string }) {
