@@ -107,15 +107,17 @@ class ReconcileReport:
         out += [f"skipped {pi}: {reason}" for pi, reason in self.skipped]
         out += [f"error on {pi}: {reason}" for pi, reason in self.errors]
         out += [f"warning: {w}" for w in self.warnings]
-        if self.events_since is not None:
-            out.append(
-                f"read {self.events_read} refund/dispute/fraud-warning event(s) since "
-                f"{self.events_since:%Y-%m-%d %H:%M:%S} UTC"
-            )
+        events = (
+            f" and {self.events_read} refund/dispute/fraud-warning event(s) since "
+            f"{self.events_since:%Y-%m-%d %H:%M:%S} UTC"
+            if self.events_since is not None
+            else ""
+        )
         out.append(
-            f"checked {self.checked} payment(s) since {self.since:%Y-%m-%d %H:%M:%S} UTC: "
-            f"credited {self.credited_tokens} token(s), reversed {self.reversed_tokens}, "
-            f"reinstated {self.reinstated_tokens}, {self.status_changes} status change(s)"
+            f"checked {self.checked} payment(s) since {self.since:%Y-%m-%d %H:%M:%S} UTC"
+            f"{events}: credited {self.credited_tokens} token(s), reversed "
+            f"{self.reversed_tokens}, reinstated {self.reinstated_tokens}, "
+            f"{self.status_changes} status change(s)"
             + (", nothing changed" if not self.changes else "")
         )
         return out
