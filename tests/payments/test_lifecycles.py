@@ -330,3 +330,19 @@ async def test_a_won_dispute_after_the_metadata_was_edited_gives_the_tokens_back
     await env.wait_balance(user, start + 100, "the won dispute's tokens back")
     env.settle()
     assert await shown(env, user, pi_id) == (0, 0, "won")
+
+
+async def test_more_refunds_than_a_charge_carries_all_count(env: PayEnv) -> None:
+    """A charge brings at most 10 refunds with it; the rest are listed, page by page."""
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await env.buy(user, "starter")  # 100 tokens for $5
+    await env.wait_balance(user, start + 100)
+
+    for _ in range(12):
+        await env.refund(pi_id, 10)
+    env.settle()
+
+    assert len(await refunds_of(env, pi_id)) == 10  # Stripe's default page
+    assert (await env.confirm(user, pi_id)).json()["reversed_tokens"] == 24  # 120 of 500
+    assert await env.balance(user) == start + 76

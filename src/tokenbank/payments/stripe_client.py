@@ -363,7 +363,7 @@ class StripeGateway:
         read_at = utcnow()
         pi = await _call(
             self.client.v1.payment_intents.retrieve_async(
-                payment_intent_id, {"expand": ["latest_charge"]}
+                payment_intent_id, {"expand": ["latest_charge", "latest_charge.refunds"]}
             ),
             missing_ok=True,
         )
@@ -378,7 +378,11 @@ class StripeGateway:
         read_at = utcnow()
         page = await _call(
             self.client.v1.payment_intents.list_async(
-                {"created": {"gte": created_gte}, "limit": _PAGE, "expand": ["data.latest_charge"]}
+                {
+                    "created": {"gte": created_gte},
+                    "limit": _PAGE,
+                    "expand": ["data.latest_charge", "data.latest_charge.refunds"],
+                }
             )
         )
         async for pi in _pages(page):
@@ -457,14 +461,19 @@ class StripeGateway:
         return True
 
     async def _complete(self, pi: dict[str, Any], read_at: datetime) -> IntentSnapshot:
-        """Add the intent's refunds and disputes (listed in full, every page)."""
+        """Add the intent's refunds and disputes, every one of them: the refunds come with
+        the charge (``expand``, up to 10), more are listed; disputes are listed."""
         charge = pi.get("latest_charge")
         if not charge:
             return snapshot_of(pi, read_at=read_at)
         pi_id = str(pi["id"])
-        refunds = await self._all(
-            self.client.v1.refunds.list_async({"payment_intent": pi_id, "limit": _PAGE})
-        )
+        embedded = charge.get("refunds") if isinstance(charge, dict) else None
+        if isinstance(embedded, dict) and not embedded.get("has_more"):
+            refunds = list(embedded.get("data") or [])  # all of them came with the charge
+        else:
+            refunds = await self._all(
+                self.client.v1.refunds.list_async({"payment_intent": pi_id, "limit": _PAGE})
+            )
         disputes: list[dict[str, Any]] = []
         if not isinstance(charge, dict) or charge.get("disputed"):
             disputes = await self._all(
