@@ -20,6 +20,10 @@ shortcuts send the key for you.
                                             "shuffle_hold_s": 0.25, "delay_s": 0,
                                             "fail_first_n": 0, "drop_all": false,
                                             "seed": null}`` (omitted = default)
+``GET  /_sim/api_faults``                   current API faults
+``POST /_sim/api_faults``                   replace them: ``{"latency_s": 0}``: every
+                                            ``/v1`` call answers that many seconds
+                                            later (in flight meanwhile)
 ``POST /_sim/payment_intents/{id}/authenticate``  ``{"outcome": "complete"|"fail",
                                             "client_secret"?}``: the customer's
                                             answer to 3D Secure; returns the intent
@@ -50,8 +54,9 @@ shortcuts send the key for you.
                                             once no delivery is queued or in flight
 ``POST /_sim/events/{id}/resend``           queue the event for delivery again
 ``POST /_sim/reset``                        forget every object, event, idempotency
-                                            key, queued delivery, log entry and
-                                            fault; keep keys and the endpoint
+                                            key, later transition, queued delivery,
+                                            log entry and fault (webhook and API);
+                                            keep keys and the endpoint
 ==========================================  =========================================
 
 Browser pages: ``GET /_sim/3ds/{id}?client_secret=...&return_url=...`` is the
@@ -75,7 +80,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from . import disputes, payment_intents, refunds
-from .config import SimConfig, WebhookFaults
+from .config import ApiFaults, SimConfig, WebhookFaults
 from .errors import StripeApiError
 from .objects import Obj
 from .routes import secret_key_of
@@ -120,6 +125,8 @@ class ControlApi:
             r("/_sim/webhook", self.set_webhook, methods=["POST"]),
             r("/_sim/faults", self.get_faults, methods=["GET"]),
             r("/_sim/faults", self.set_faults, methods=["POST"]),
+            r("/_sim/api_faults", self.get_api_faults, methods=["GET"]),
+            r("/_sim/api_faults", self.set_api_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
             r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
             r("/_sim/disputes/{id}/appeal", self.appeal_dispute, methods=["POST"]),
@@ -195,6 +202,17 @@ class ControlApi:
         except (TypeError, ValueError) as exc:
             return _error(ControlRequestInvalid(str(exc), param="faults"))
         self._deliverer.set_faults(faults)
+        return JSONResponse(faults.to_json())
+
+    async def get_api_faults(self, request: Request) -> Response:
+        return JSONResponse(self._state.api_faults.to_json())
+
+    async def set_api_faults(self, request: Request) -> Response:
+        try:
+            faults = ApiFaults.from_json(await _json_body(request))
+        except (TypeError, ValueError) as exc:
+            return _error(ControlRequestInvalid(str(exc), param="api_faults"))
+        self._state.api_faults = faults
         return JSONResponse(faults.to_json())
 
     async def authenticate(self, request: Request) -> Response:

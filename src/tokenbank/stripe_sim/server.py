@@ -183,6 +183,10 @@ class SimServer:
         body = asdict(faults) if faults is not None else settings
         return self._post("/_sim/faults", body)
 
+    def set_api_faults(self, latency_s: float = 0.0) -> dict[str, Any]:
+        """Slow every ``/v1`` call by ``latency_s`` seconds; ``set_api_faults()`` ends it."""
+        return self._post("/_sim/api_faults", {"latency_s": latency_s})
+
     def set_webhook(self, url: str | None, secret: str | None = None) -> dict[str, Any]:
         return self._post("/_sim/webhook", {"url": url, "secret": secret})
 

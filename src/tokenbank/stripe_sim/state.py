@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import objects
+from .config import ApiFaults
 from .errors import ParameterInvalid
 from .later import Later
 from .objects import Obj
@@ -43,11 +44,14 @@ class EventSink(Protocol):
 
 @dataclass
 class StoredResponse:
-    """A finished POST, kept for replays of the same ``Idempotency-Key``."""
+    """A POST under an ``Idempotency-Key``: running (``in_flight``) or finished and
+    kept for replays."""
 
     fingerprint: str
     status_code: int
     body: Obj
+    in_flight: bool = False
+    saved_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -61,6 +65,7 @@ class SimState:
     # How long Stripe's "some time later" takes here (STRIPE_SIM_ASYNC_DELAY_S).
     async_delay_s: float = 2.0
     later: Later = field(init=False)
+    api_faults: ApiFaults = field(default_factory=ApiFaults)
 
     def __post_init__(self) -> None:
         self.later = Later(self.lock)
@@ -98,6 +103,7 @@ class SimState:
             self.store = Store()
             self.idempotency.clear()
             self.card_numbers.clear()
+            self.api_faults = ApiFaults()
 
 
 def list_query(p: Params) -> ListQuery:
