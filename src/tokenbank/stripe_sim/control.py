@@ -20,6 +20,10 @@ shortcuts send the key for you.
                                             "shuffle_hold_s": 0.25, "delay_s": 0,
                                             "fail_first_n": 0, "drop_all": false,
                                             "seed": null}`` (omitted = default)
+``GET  /_sim/clock``                        ``{"offset_s", "now"}``
+``POST /_sim/clock``                        sim-only: ``{"offset_s": -5184000}`` shifts
+                                            the clock objects and events are created
+                                            with (here 60 days back); 0 = real time
 ``GET  /_sim/api_faults``                   current API faults
 ``POST /_sim/api_faults``                   replace them: ``{"latency_s": 0}``: every
                                             ``/v1`` call answers that many seconds
@@ -125,6 +129,8 @@ class ControlApi:
             r("/_sim/webhook", self.set_webhook, methods=["POST"]),
             r("/_sim/faults", self.get_faults, methods=["GET"]),
             r("/_sim/faults", self.set_faults, methods=["POST"]),
+            r("/_sim/clock", self.get_clock, methods=["GET"]),
+            r("/_sim/clock", self.set_clock, methods=["POST"]),
             r("/_sim/api_faults", self.get_api_faults, methods=["GET"]),
             r("/_sim/api_faults", self.set_api_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
@@ -203,6 +209,18 @@ class ControlApi:
             return _error(ControlRequestInvalid(str(exc), param="faults"))
         self._deliverer.set_faults(faults)
         return JSONResponse(faults.to_json())
+
+    async def get_clock(self, request: Request) -> Response:
+        state = self._state
+        return JSONResponse({"offset_s": state.clock_offset_s, "now": state.now()})
+
+    async def set_clock(self, request: Request) -> Response:
+        offset = (await _json_body(request)).get("offset_s", 0.0)
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            return _error(ControlRequestInvalid("offset_s must be a number", param="offset_s"))
+        with self._state.lock:
+            self._state.clock_offset_s = float(offset)
+        return await self.get_clock(request)
 
     async def get_api_faults(self, request: Request) -> Response:
         return JSONResponse(self._state.api_faults.to_json())

@@ -183,6 +183,11 @@ class SimServer:
         body = asdict(faults) if faults is not None else settings
         return self._post("/_sim/faults", body)
 
+    def set_clock_offset(self, offset_s: float) -> dict[str, Any]:
+        """Sim-only: create objects and events ``offset_s`` seconds from real time
+        (negative = in the past); ``set_clock_offset(0)`` returns to real time."""
+        return self._post("/_sim/clock", {"offset_s": offset_s})
+
     def set_api_faults(self, latency_s: float = 0.0) -> dict[str, Any]:
         """Slow every ``/v1`` call by ``latency_s`` seconds; ``set_api_faults()`` ends it."""
         return self._post("/_sim/api_faults", {"latency_s": latency_s})

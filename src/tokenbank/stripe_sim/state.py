@@ -66,6 +66,8 @@ class SimState:
     async_delay_s: float = 2.0
     later: Later = field(init=False)
     api_faults: ApiFaults = field(default_factory=ApiFaults)
+    # Sim-only: shift the clock (negative = the past) to make objects that are old.
+    clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.later = Later(self.lock)
@@ -74,9 +76,9 @@ class SimState:
         """Run ``run`` (under the lock) ``async_delay_s`` seconds from now."""
         self.later.schedule(self.async_delay_s, what, object_id, run)
 
-    @staticmethod
-    def now() -> int:
-        return int(time.time())
+    def now(self) -> int:
+        """The simulator's clock: real time shifted by ``clock_offset_s``."""
+        return int(time.time() + self.clock_offset_s)
 
     def emit(
         self,
@@ -104,6 +106,7 @@ class SimState:
             self.idempotency.clear()
             self.card_numbers.clear()
             self.api_faults = ApiFaults()
+            self.clock_offset_s = 0.0
 
 
 def list_query(p: Params) -> ListQuery:
