@@ -213,7 +213,8 @@ def resolve(state: SimState, dispute: Obj, outcome: str, ctx: RequestContext | N
     charge = state.store.charges.get(dispute["charge"])
     if outcome == "escalate":
         dispute["status"] = "needs_response"
-        dispute["payment_method_details"]["card"]["case_type"] = "chargeback"
+        if "card" in dispute["payment_method_details"]:
+            dispute["payment_method_details"]["card"]["case_type"] = "chargeback"
         dispute["evidence_details"]["due_by"] = state.now() + 7 * 86400
         state.emit("charge.dispute.updated", dispute, ctx, previous_attributes=previous)
         _withdraw(state, dispute, charge, ctx)
