@@ -145,3 +145,69 @@ def test_sepa_payment_method_from_an_iban(client: stripe.StripeClient) -> None:
         )
     assert nameless.value.param == "billing_details[name]"
     assert debit(client, pm.id).status == "processing"
+
+
+def ach(client: stripe.StripeClient, pm: str) -> stripe.PaymentIntent:
+    pi = client.v1.payment_intents.create(
+        {"amount": 2000, "currency": "usd", "payment_method_types": ["card", "us_bank_account"]}
+    )
+    return client.v1.payment_intents.confirm(
+        pi.id,
+        {"payment_method": pm, "mandate_data": MANDATE},  # type: ignore[typeddict-item]
+    )
+
+
+def test_ach_debit_processing_then_succeeded(client: stripe.StripeClient) -> None:
+    pi = ach(client, "pm_usBankAccount_success")
+
+    assert pi.status == "processing"
+    charge = client.v1.charges.retrieve(str(pi.latest_charge))
+    assert charge.payment_method_details is not None
+    assert charge.payment_method_details.type == "us_bank_account"
+    wait_until(lambda: intent_status(client, pi.id) == "succeeded", 10, "the debit settles")
+    assert client.v1.charges.retrieve(charge.id).status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("pm", "code"),
+    [
+        ("pm_usBankAccount_accountClosed", "account_closed"),
+        ("pm_usBankAccount_insufficientFunds", "insufficient_funds"),
+        ("pm_usBankAccount_debitNotAuthorized", "debit_not_authorized"),
+    ],
+)
+def test_ach_debit_failures(
+    client: stripe.StripeClient, sim: SimServer, pm: str, code: str
+) -> None:
+    pi = ach(client, pm)
+    assert pi.status == "processing"
+
+    sim.run_later()
+
+    failed = client.v1.payment_intents.retrieve(pi.id)
+    assert failed.status == "requires_payment_method"
+    assert failed.last_payment_error is not None
+    assert failed.last_payment_error.code == code
+    assert client.v1.charges.retrieve(str(pi.latest_charge)).failure_code == code
+
+
+def test_ach_is_usd_only_and_needs_the_test_payment_methods(client: stripe.StripeClient) -> None:
+    eur = client.v1.payment_intents.create(
+        {"amount": 2000, "currency": "eur", "payment_method_types": ["us_bank_account"]}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as wrong:
+        client.v1.payment_intents.confirm(
+            eur.id,
+            {"payment_method": "pm_usBankAccount_success", "mandate_data": MANDATE},  # type: ignore[typeddict-item]
+        )
+    assert wrong.value.param == "currency"
+    with pytest.raises(stripe.InvalidRequestError, match="pm_usBankAccount_success"):
+        client.v1.payment_methods.create(
+            {
+                "type": "us_bank_account",
+                "us_bank_account": {
+                    "account_number": "000123456789",
+                    "routing_number": "110000000",
+                },
+            }
+        )

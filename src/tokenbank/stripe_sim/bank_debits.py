@@ -1,4 +1,4 @@
-"""SEPA Direct Debit: a payment that is ``processing`` first and settles later.
+"""Bank debits (SEPA Direct Debit, ACH Direct Debit): ``processing`` first, settled later.
 
 Stripe's test IBANs and PaymentMethods (SEPA Direct Debit docs, "Test IBANs"; the DE
 and AT ones are simulated):
@@ -14,6 +14,20 @@ DE78370400440532013004       ``pm_failedDelayed_de`` processing → requires_pay
 DE65370400440002222227       ``pm_insufficientFunds_de``  fails with ``insufficient_funds``
 AT611904300234573201 ...     ``pm_success_at`` ...   the same for Austria
 ===========================  ======================  ==================================
+
+ACH Direct Debit (``us_bank_account``; ACH docs, "Test account numbers"; routing
+number 110000000), through Stripe's test PaymentMethods:
+
+==============  =====================================  ===========================
+account         PaymentMethod                          outcome (failure code)
+==============  =====================================  ===========================
+000123456789    ``pm_usBankAccount_success``           succeeds
+000111111113    ``pm_usBankAccount_accountClosed``     fails (``account_closed``)
+000111111116    ``pm_usBankAccount_noAccount``         fails (``no_account``)
+000222222227    ``pm_usBankAccount_insufficientFunds``  fails (``insufficient_funds``)
+000333333335    ``pm_usBankAccount_debitNotAuthorized``  fails (``debit_not_authorized``)
+000444444440    ``pm_usBankAccount_invalidCurrency``   fails (``invalid_currency``)
+==============  =====================================  ===========================
 
 On confirm the PaymentIntent becomes ``processing`` and its charge ``pending``
 (events ``charge.pending``, ``payment_intent.processing``). After
@@ -38,10 +52,22 @@ from .state import RequestContext, SimState
 
 @dataclass(frozen=True)
 class DebitOutcome:
-    iban: str
+    iban: str  # the account: an IBAN, or a US account number
     succeeds: bool
     delayed: bool = False
     failure_code: str | None = None
+    method: str = "sepa_debit"
+    currency: str = "eur"
+
+
+def _ach(account: str, failure_code: str | None = None) -> DebitOutcome:
+    return DebitOutcome(
+        account,
+        failure_code is None,
+        failure_code=failure_code,
+        method="us_bank_account",
+        currency="usd",
+    )
 
 
 def _country(suffix: str, ibans: list[str]) -> dict[str, DebitOutcome]:
@@ -83,11 +109,26 @@ TEST_PAYMENT_METHODS: dict[str, DebitOutcome] = {
             "AT981904300002222227",
         ],
     ),
+    "pm_usBankAccount_success": _ach("000123456789"),
+    "pm_usBankAccount_accountClosed": _ach("000111111113", "account_closed"),
+    "pm_usBankAccount_noAccount": _ach("000111111116", "no_account"),
+    "pm_usBankAccount_insufficientFunds": _ach("000222222227", "insufficient_funds"),
+    "pm_usBankAccount_debitNotAuthorized": _ach("000333333335", "debit_not_authorized"),
+    "pm_usBankAccount_invalidCurrency": _ach("000444444440", "invalid_currency"),
 }
-TEST_IBANS: dict[str, DebitOutcome] = {t.iban: t for t in TEST_PAYMENT_METHODS.values()}
+TEST_IBANS: dict[str, DebitOutcome] = {
+    t.iban: t for t in TEST_PAYMENT_METHODS.values() if t.method == "sepa_debit"
+}
+OUTCOMES: dict[str, DebitOutcome] = {t.iban: t for t in TEST_PAYMENT_METHODS.values()}
+ACH_ROUTING_NUMBER = "110000000"
 FAILURE_MESSAGES = {
     "generic_could_not_process": "The payment could not be processed.",
     "insufficient_funds": "The customer's account has insufficient funds to cover this payment.",
+    "account_closed": "The customer's bank account has been closed.",
+    "no_account": "The customer's bank account could not be located.",
+    "debit_not_authorized": "The customer has notified their bank that this payment was "
+    "unauthorized.",
+    "invalid_currency": "The bank was unable to process this payment because of its currency.",
 }
 
 
@@ -121,7 +162,7 @@ def normalized_iban(raw: str) -> str:
 
 def start(state: SimState, pi: Obj, pm: Obj, ctx: RequestContext) -> Obj:
     """Confirmed with a SEPA debit: the charge is pending, the intent processing."""
-    iban = TEST_IBANS[state.card_numbers[pm["id"]]]
+    iban = OUTCOMES[state.card_numbers[pm["id"]]]
     charge = objects.charge(
         pi=pi,
         pm=pm,

@@ -105,6 +105,34 @@ def sepa_payment_method(iban: str, billing: Obj, metadata: dict[str, str], creat
     }
 
 
+def us_bank_account_payment_method(
+    account: str, routing: str, billing: Obj, metadata: dict[str, str], created: int
+) -> Obj:
+    return {
+        "id": new_id("pm"),
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": billing,
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": metadata,
+        "type": "us_bank_account",
+        "us_bank_account": {
+            "account_holder_type": "individual",
+            "account_type": "checking",
+            "bank_name": "STRIPE TEST BANK",
+            "financial_connections_account": None,
+            "fingerprint": fingerprint(account),
+            "last4": account[-4:],
+            "networks": {"preferred": "ach", "supported": ["ach"]},
+            "routing_number": routing,
+            "status_details": {},
+        },
+    }
+
+
 def payment_intent(
     *,
     amount: int,
@@ -261,9 +289,24 @@ def charge(
     succeeded = decline is None
     amount = pi["amount"]
     cvc_check: str | None = None
-    if pm["type"] == "sepa_debit":
-        sepa = pm["sepa_debit"]
+    if pm["type"] == "us_bank_account":
+        bank = pm["us_bank_account"]
         method_details: Obj = {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "account_holder_type": bank["account_holder_type"],
+                "account_type": bank["account_type"],
+                "bank_name": bank["bank_name"],
+                "fingerprint": bank["fingerprint"],
+                "last4": bank["last4"],
+                "mandate": new_id("mandate"),
+                "payment_reference": None,
+                "routing_number": bank["routing_number"],
+            },
+        }
+    elif pm["type"] == "sepa_debit":
+        sepa = pm["sepa_debit"]
+        method_details = {
             "sepa_debit": {
                 "bank_code": sepa["bank_code"],
                 "branch_code": sepa["branch_code"],

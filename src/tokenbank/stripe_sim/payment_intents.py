@@ -59,7 +59,8 @@ MIN_AMOUNTS = {
 }
 MAX_AMOUNT = 99_999_999
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
-SIMULATED_TYPES = ("card", "sepa_debit")
+SIMULATED_TYPES = ("card", "sepa_debit", "us_bank_account")
+BANK_DEBITS = ("sepa_debit", "us_bank_account")
 CANCELABLE = (*CONFIRMABLE, "requires_capture", "processing")
 AUTH_FAILURE_MESSAGE = (
     "The provided PaymentMethod has failed authentication. You can provide "
@@ -312,7 +313,7 @@ def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestCont
             extra={"payment_intent": copy.deepcopy(pi)},
         )
     _require_return_url(pi, options, ctx)
-    if pm["type"] == "sepa_debit":
+    if pm["type"] in BANK_DEBITS:
         return _start_bank_debit(state, pi, pm, options, ctx)
     pi.update(payment_method=pm["id"], last_payment_error=None, next_action=None)
     if options.receipt_email:
@@ -523,23 +524,25 @@ def _check_types(types: list[str]) -> None:
 def _start_bank_debit(
     state: SimState, pi: Obj, pm: Obj, options: ConfirmOptions, ctx: RequestContext
 ) -> Obj:
-    """SEPA Direct Debit: eur only, a mandate, then ``processing``."""
-    allowed = pi["automatic_payment_methods"] is not None or "sepa_debit" in (
+    """A bank debit: its currency only, a mandate, then ``processing``."""
+    method = pm["type"]
+    currency = {"sepa_debit": "eur", "us_bank_account": "usd"}[method]
+    allowed = pi["automatic_payment_methods"] is not None or method in (
         pi["payment_method_types"] or []
     )
     if not allowed:
         raise StripeApiError(
-            "The PaymentMethod provided (sepa_debit) is not allowed for this PaymentIntent. "
+            f"The PaymentMethod provided ({method}) is not allowed for this PaymentIntent. "
             f"Please attach a PaymentMethod of one of the following types: "
             f"{', '.join(pi['payment_method_types'])}.",
             code="payment_intent_incompatible_payment_method",
             param="payment_method",
             extra={"payment_intent": copy.deepcopy(pi)},
         )
-    if pi["currency"] != "eur":
+    if pi["currency"] != currency:
         raise StripeApiError(
-            "The currency provided (" + pi["currency"] + ") is invalid for sepa_debit, "
-            "which only supports eur.",
+            f"The currency provided ({pi['currency']}) is invalid for {method}, "
+            f"which only supports {currency}.",
             code="payment_intent_invalid_parameter",
             param="currency",
             extra={"payment_intent": copy.deepcopy(pi)},

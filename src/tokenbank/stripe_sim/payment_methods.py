@@ -44,6 +44,13 @@ def create(state: SimState, p: Params) -> Obj:
             if not billing[field]:  # SEPA mandates need both
                 raise ParameterMissing(f"billing_details[{field}]")
         return _store_sepa(state, iban, billing, metadata)
+    if pm_type == "us_bank_account":
+        raise FeatureNotSimulated(
+            "stripe_sim does not verify bank accounts (Financial Connections or "
+            "micro-deposits); use Stripe's test PaymentMethods pm_usBankAccount_success, "
+            "pm_usBankAccount_insufficientFunds, ...",
+            param="type",
+        )
     if pm_type != "card":
         raise FeatureNotSimulated(
             f"stripe_sim simulates card and sepa_debit PaymentMethods, not '{pm_type}'.",
@@ -66,11 +73,17 @@ def resolve(state: SimState, ref: str, param: str = "payment_method") -> Obj:
     debit = bank_debits.TEST_PAYMENT_METHODS.get(ref)
     if debit is not None:
         billing = objects.billing_details(name="Jenny Rosen", email="jenny.rosen@example.com")
+        if debit.method == "us_bank_account":
+            bank = objects.us_bank_account_payment_method(
+                debit.iban, bank_debits.ACH_ROUTING_NUMBER, billing, {}, state.now()
+            )
+            state.card_numbers[bank["id"]] = debit.iban
+            return state.store.payment_methods.add(bank)
         return _store_sepa(state, debit.iban, billing, {})
-    pm = state.store.payment_methods.find(ref)
-    if pm is None:
+    found = state.store.payment_methods.find(ref)
+    if found is None:
         raise ResourceMissing("PaymentMethod", ref, param)
-    return pm
+    return found
 
 
 def _store_sepa(state: SimState, iban: str, billing: Obj, metadata: dict[str, str]) -> Obj:
