@@ -211,3 +211,17 @@ def test_ach_is_usd_only_and_needs_the_test_payment_methods(client: stripe.Strip
                 },
             }
         )
+
+
+def test_a_debit_refund_is_pending_then_succeeds(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    pi = debit(client, "pm_success_at")
+    sim.run_later()
+    assert intent_status(client, pi.id) == "succeeded"
+
+    refund = client.v1.refunds.create({"payment_intent": pi.id, "amount": 500})
+
+    assert refund.status == "pending"
+    assert sim.run_later() == 1
+    assert client.v1.refunds.retrieve(refund.id).status == "succeeded"
