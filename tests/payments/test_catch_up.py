@@ -32,11 +32,11 @@ async def test_a_60_day_old_purchase_refunded_and_disputed_while_webhooks_were_l
 ) -> None:
     user = await env.user()
     start = await env.balance(user)
-    env.sim.set_clock(-60 * DAY_S)
+    env.sim.set_clock_offset(-60 * DAY_S)
     pi_id = await env.buy(user, "premium")  # 1500 tokens for $50, 60 days ago
     await env.wait_balance(user, start + 1500)
     env.settle()
-    env.sim.set_clock(0)
+    env.sim.set_clock_offset(0)
     env.sim.set_faults(drop_all=True)  # from now on every webhook is lost
     await env.refund(pi_id, 1000)  # $10 back: 300 tokens
     pi = await env.server.v1.payment_intents.retrieve_async(pi_id)

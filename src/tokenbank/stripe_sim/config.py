@@ -51,6 +51,31 @@ class SimConfig:
     webhook_backoff_max_s: float = 3600.0
     webhook_timeout_s: float = 10.0
     async_delay_s: float = field(default_factory=async_delay_from_env)
+    idempotency_ttl_s: float = 24 * 3600.0  # Stripe keeps keys for 24 hours
+
+
+@dataclass
+class ApiFaults:
+    """Misbehaviour injected into the ``/v1`` API (off by default).
+
+    ``latency_s``: every API call answers this much later (the request counts as in
+    flight meanwhile, so a concurrent reuse of its idempotency key gets a 409).
+    """
+
+    latency_s: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ApiFaults:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown API fault setting(s): {', '.join(unknown)}")
+        latency = data.get("latency_s", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+            raise ValueError("latency_s must be a number >= 0")
+        return cls(latency_s=float(latency))
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass

@@ -20,6 +20,14 @@ shortcuts send the key for you.
                                             "shuffle_hold_s": 0.25, "delay_s": 0,
                                             "fail_first_n": 0, "drop_all": false,
                                             "seed": null}`` (omitted = default)
+``GET  /_sim/clock``                        ``{"offset_s", "now"}``
+``POST /_sim/clock``                        sim-only: ``{"offset_s": -5184000}`` shifts
+                                            the clock objects and events are created
+                                            with (here 60 days back); 0 = real time
+``GET  /_sim/api_faults``                   current API faults
+``POST /_sim/api_faults``                   replace them: ``{"latency_s": 0}``: every
+                                            ``/v1`` call answers that many seconds
+                                            later (in flight meanwhile)
 ``POST /_sim/payment_intents/{id}/authenticate``  ``{"outcome": "complete"|"fail",
                                             "client_secret"?}``: the customer's
                                             answer to 3D Secure; returns the intent
@@ -50,8 +58,9 @@ shortcuts send the key for you.
                                             once no delivery is queued or in flight
 ``POST /_sim/events/{id}/resend``           queue the event for delivery again
 ``POST /_sim/reset``                        forget every object, event, idempotency
-                                            key, queued delivery, log entry and
-                                            fault; keep keys and the endpoint
+                                            key, later transition, queued delivery,
+                                            log entry and fault (webhook and API);
+                                            keep keys and the endpoint
 ==========================================  =========================================
 
 Browser pages: ``GET /_sim/3ds/{id}?client_secret=...&return_url=...`` is the
@@ -75,7 +84,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from . import disputes, payment_intents, refunds
-from .config import SimConfig, WebhookFaults
+from .config import ApiFaults, SimConfig, WebhookFaults
 from .errors import StripeApiError
 from .objects import Obj
 from .routes import secret_key_of
@@ -120,6 +129,10 @@ class ControlApi:
             r("/_sim/webhook", self.set_webhook, methods=["POST"]),
             r("/_sim/faults", self.get_faults, methods=["GET"]),
             r("/_sim/faults", self.set_faults, methods=["POST"]),
+            r("/_sim/clock", self.get_clock, methods=["GET"]),
+            r("/_sim/clock", self.set_clock, methods=["POST"]),
+            r("/_sim/api_faults", self.get_api_faults, methods=["GET"]),
+            r("/_sim/api_faults", self.set_api_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
             r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
             r("/_sim/disputes/{id}/appeal", self.appeal_dispute, methods=["POST"]),
@@ -131,7 +144,6 @@ class ControlApi:
             r("/_sim/webhooks/wait_idle", self.wait_idle, methods=["POST"]),
             r("/_sim/events/{id}/resend", self.resend_event, methods=["POST"]),
             r("/_sim/reset", self.reset, methods=["POST"]),
-            r("/_sim/clock", self.set_clock, methods=["POST"]),
             # Pages for a browser (the bank's challenge, a receipt): the client
             # secret in the URL or form is the credential, as on Stripe.
             Route("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
@@ -196,6 +208,29 @@ class ControlApi:
         except (TypeError, ValueError) as exc:
             return _error(ControlRequestInvalid(str(exc), param="faults"))
         self._deliverer.set_faults(faults)
+        return JSONResponse(faults.to_json())
+
+    async def get_clock(self, request: Request) -> Response:
+        state = self._state
+        return JSONResponse({"offset_s": state.clock_offset_s, "now": state.now()})
+
+    async def set_clock(self, request: Request) -> Response:
+        offset = (await _json_body(request)).get("offset_s", 0.0)
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            return _error(ControlRequestInvalid("offset_s must be a number", param="offset_s"))
+        with self._state.lock:
+            self._state.clock_offset_s = float(offset)
+        return await self.get_clock(request)
+
+    async def get_api_faults(self, request: Request) -> Response:
+        return JSONResponse(self._state.api_faults.to_json())
+
+    async def set_api_faults(self, request: Request) -> Response:
+        try:
+            faults = ApiFaults.from_json(await _json_body(request))
+        except (TypeError, ValueError) as exc:
+            return _error(ControlRequestInvalid(str(exc), param="api_faults"))
+        self._state.api_faults = faults
         return JSONResponse(faults.to_json())
 
     async def authenticate(self, request: Request) -> Response:
@@ -324,16 +359,6 @@ class ControlApi:
             return _error(exc)
         return JSONResponse({"queued": queued})
 
-    async def set_clock(self, request: Request) -> Response:
-        """Sim-only: shift the clock objects are created by (``offset_s``, may be < 0), so
-        a test can make a purchase months old; Stripe's own clock cannot be moved."""
-        offset = (await _json_body(request)).get("offset_s")
-        if isinstance(offset, bool) or not isinstance(offset, int):
-            return _error(ControlRequestInvalid("offset_s must be an integer"))
-        with self._state.lock:
-            self._state.clock_offset_s = offset
-        return JSONResponse({"offset_s": offset, "now": self._state.now()})
-
     async def reset(self, request: Request) -> Response:
         self._state.reset()
         self._deliverer.reset()
@@ -384,10 +409,12 @@ class ControlApi:
         if charge is None:
             return HTMLResponse(_page("Unknown receipt", "<p>No such charge.</p>"), 404)
         amount = f"{charge['amount'] / 100:.2f} {charge['currency'].upper()}"
-        card = charge["payment_method_details"]["card"]
+        details = charge["payment_method_details"]
+        method = details.get("card") or details.get("sepa_debit") or {}
+        label = method.get("brand", "SEPA Direct Debit")
         body = (
             f"<p>Amount: <strong>{html.escape(amount)}</strong></p>"
-            f"<p>Card: {html.escape(card['brand'])} •••• {html.escape(card['last4'])}</p>"
+            f"<p>Paid with: {html.escape(label)} •••• {html.escape(method.get('last4', ''))}</p>"
             f"<p>Status: {html.escape(charge['status'])}; refunded "
             f"{charge['amount_refunded'] / 100:.2f}</p>"
             f"<p><code>{html.escape(charge['id'])}</code></p>"

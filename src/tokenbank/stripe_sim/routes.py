@@ -9,9 +9,11 @@ and render errors as Stripe's JSON.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ from .config import SimConfig
 from .errors import (
     ApiKeyInvalid,
     ApiKeyMissing,
+    IdempotencyKeyInUse,
     IdempotencyKeyReused,
     SecretKeyRequired,
     StripeApiError,
@@ -209,11 +212,72 @@ class ApiEdge:
             idempotency_key=idempotency_key,
             publishable=publishable,
         )
-        status, body, replayed = self._execute(ep, data, ctx, request.path_params, key)
-        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        fingerprint = json.dumps([ep.method, ep.path, request.path_params, data], sort_keys=True)
+        scope = (key, idempotency_key or "")
         if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        return _json(body, status, request_id, headers)
+            earlier = self._reserve(scope, fingerprint)
+            if earlier is not None:
+                status, body, replayed = earlier
+                return _json(body, status, request_id, _idempotency_headers(ctx, replayed))
+        try:
+            latency = self._state.api_faults.latency_s
+            if latency > 0:
+                await asyncio.sleep(latency)  # injected: the request is in flight meanwhile
+            status, body, saved = self._execute(ep, data, ctx, request.path_params)
+        except BaseException:
+            if idempotency_key:
+                self._release(scope)
+            raise
+        if idempotency_key:
+            if saved:
+                self._save(scope, fingerprint, status, body)
+            else:
+                self._release(scope)
+        return _json(body, status, request_id, _idempotency_headers(ctx, False))
+
+    def _reserve(self, scope: tuple[str, str], fingerprint: str) -> tuple[int, Obj, bool] | None:
+        """Replay, refuse, or mark the key in flight (then None: go ahead).
+
+        As Stripe keeps keys: a finished request's result is replayed for 24 hours;
+        the same key with other parameters is an ``idempotency_error``; the same key
+        while its first request is still running is a 409 ``idempotency_key_in_use``.
+        """
+        state = self._state
+        with state.lock:
+            self._forget_expired()
+            stored = state.idempotency.get(scope)
+            if stored is None:
+                state.idempotency[scope] = StoredResponse(fingerprint, 0, {}, in_flight=True)
+                return None
+            if stored.in_flight:
+                error: StripeApiError = IdempotencyKeyInUse(scope[1])
+                return error.status_code, error.body(), False
+            if stored.fingerprint != fingerprint:
+                error = IdempotencyKeyReused(scope[1])
+                return error.status_code, error.body(), False
+            return stored.status_code, stored.body, True
+
+    def _save(self, scope: tuple[str, str], fingerprint: str, status: int, body: Obj) -> None:
+        with self._state.lock:
+            stored = StoredResponse(fingerprint, status, body)
+            self._state.idempotency[scope] = stored
+            self._state.idempotency_saved.append((stored.saved_at, scope))
+
+    def _release(self, scope: tuple[str, str]) -> None:
+        with self._state.lock:
+            stored = self._state.idempotency.get(scope)
+            if stored is not None and stored.in_flight:
+                del self._state.idempotency[scope]
+
+    def _forget_expired(self) -> None:
+        """Drop results older than the retention period (oldest first, so O(expired))."""
+        horizon = time.monotonic() - self._config.idempotency_ttl_s
+        table, saved = self._state.idempotency, self._state.idempotency_saved
+        while saved and saved[0][0] < horizon:
+            saved_at, scope = saved.popleft()
+            stored = table.get(scope)
+            if stored is not None and not stored.in_flight and stored.saved_at == saved_at:
+                del table[scope]
 
     def _execute(
         self,
@@ -221,36 +285,27 @@ class ApiEdge:
         data: dict[str, Any],
         ctx: RequestContext,
         path_params: dict[str, str],
-        api_key: str,
     ) -> tuple[int, Obj, bool]:
-        """Run the call under the lock; replay or refuse a reused idempotency key."""
-        fingerprint = json.dumps([ep.method, ep.path, path_params, data], sort_keys=True)
-        state = self._state
-        with state.lock:
-            scope = (api_key, ctx.idempotency_key or "")
-            stored = state.idempotency.get(scope) if ctx.idempotency_key else None
-            if stored is not None:
-                if stored.fingerprint != fingerprint:
-                    error = IdempotencyKeyReused(ctx.idempotency_key or "")
-                    return error.status_code, error.body(), False
-                return stored.status_code, stored.body, True
-            status, body = self._call(ep, data, ctx, path_params)
-            # Stripe keeps the result of every call that ran, declines included;
-            # calls refused by validation may be retried with the same key.
-            if ctx.idempotency_key and status in (200, 402):
-                state.idempotency[scope] = StoredResponse(fingerprint, status, body)
-            return status, body, False
+        """Run the call under the lock: (status, body, whether its result is kept).
+
+        Stripe keeps the result of every request that started executing, errors and
+        declines included; a request refused by parameter validation is not kept, so
+        it may be retried with the same key.
+        """
+        with self._state.lock:
+            status, body, validation = self._call(ep, data, ctx, path_params)
+            return status, body, not validation
 
     def _call(
         self, ep: Endpoint, data: dict[str, Any], ctx: RequestContext, path_params: dict[str, str]
-    ) -> tuple[int, Obj]:
+    ) -> tuple[int, Obj, bool]:
         params = Params(dict(data))
         try:
             expand = params.str_list("expand") or []
             result = ep.handler(self._state, params, ctx, path_params)
-            return 200, self._state.store.expand(result, expand)
+            return 200, self._state.store.expand(result, expand), False
         except StripeApiError as exc:
-            return exc.status_code, exc.body()
+            return exc.status_code, exc.body(), exc.validation
 
     def _authenticate(self, request: Request, data: dict[str, Any]) -> tuple[str, bool]:
         """Return (key, is_publishable) or raise Stripe's 401."""
@@ -314,6 +369,13 @@ def _key_from_header(header: str) -> str | None:
             return None
         return decoded.partition(":")[0] or None
     return None
+
+
+def _idempotency_headers(ctx: RequestContext, replayed: bool) -> dict[str, str]:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if ctx.idempotency_key:
+        headers["Idempotency-Key"] = ctx.idempotency_key
+    return headers
 
 
 def _json(

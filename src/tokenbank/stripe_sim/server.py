@@ -183,6 +183,15 @@ class SimServer:
         body = asdict(faults) if faults is not None else settings
         return self._post("/_sim/faults", body)
 
+    def set_clock_offset(self, offset_s: float) -> dict[str, Any]:
+        """Sim-only: create objects and events ``offset_s`` seconds from real time
+        (negative = in the past); ``set_clock_offset(0)`` returns to real time."""
+        return self._post("/_sim/clock", {"offset_s": offset_s})
+
+    def set_api_faults(self, latency_s: float = 0.0) -> dict[str, Any]:
+        """Slow every ``/v1`` call by ``latency_s`` seconds; ``set_api_faults()`` ends it."""
+        return self._post("/_sim/api_faults", {"latency_s": latency_s})
+
     def set_webhook(self, url: str | None, secret: str | None = None) -> dict[str, Any]:
         return self._post("/_sim/webhook", {"url": url, "secret": secret})
 
@@ -206,11 +215,6 @@ class SimServer:
 
     def reset(self) -> None:
         self._post("/_sim/reset", {})
-
-    def set_clock(self, offset_s: int) -> int:
-        """Sim-only: objects are created ``offset_s`` seconds from the wall clock (negative
-        = in the past) until set back to 0 or reset. Returns the sim's ``now``."""
-        return int(self._post("/_sim/clock", {"offset_s": offset_s})["now"])
 
     def _client(self) -> httpx.Client:
         if self._http is None:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import objects
+from .config import ApiFaults
 from .errors import ParameterInvalid
 from .later import Later
 from .objects import Obj
@@ -43,11 +45,14 @@ class EventSink(Protocol):
 
 @dataclass
 class StoredResponse:
-    """A finished POST, kept for replays of the same ``Idempotency-Key``."""
+    """A POST under an ``Idempotency-Key``: running (``in_flight``) or finished and
+    kept for replays."""
 
     fingerprint: str
     status_code: int
     body: Obj
+    in_flight: bool = False
+    saved_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -56,13 +61,16 @@ class SimState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     store: Store = field(default_factory=Store)
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    # (saved_at, key) of finished results, oldest first: expiry without a full scan.
+    idempotency_saved: deque[tuple[float, tuple[str, str]]] = field(default_factory=deque)
     # Card numbers never appear in API objects, but decide each payment's fate.
     card_numbers: dict[str, str] = field(default_factory=dict)
     # How long Stripe's "some time later" takes here (STRIPE_SIM_ASYNC_DELAY_S).
     async_delay_s: float = 2.0
     later: Later = field(init=False)
-    # Sim-only: added to the wall clock for every ``created`` (to make old purchases).
-    clock_offset_s: int = 0
+    api_faults: ApiFaults = field(default_factory=ApiFaults)
+    # Sim-only: shift the clock (negative = the past) to make objects that are old.
+    clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.later = Later(self.lock)
@@ -72,7 +80,8 @@ class SimState:
         self.later.schedule(self.async_delay_s, what, object_id, run)
 
     def now(self) -> int:
-        return int(time.time()) + self.clock_offset_s
+        """The simulator's clock: real time shifted by ``clock_offset_s``."""
+        return int(time.time() + self.clock_offset_s)
 
     def emit(
         self,
@@ -98,8 +107,10 @@ class SimState:
             self.later.clear()
             self.store = Store()
             self.idempotency.clear()
+            self.idempotency_saved.clear()
             self.card_numbers.clear()
-            self.clock_offset_s = 0
+            self.api_faults = ApiFaults()
+            self.clock_offset_s = 0.0
 
 
 def list_query(p: Params) -> ListQuery:
