@@ -346,12 +346,17 @@ def payments_show(
         if not gateway.configured:
             return ours, {"error": "payments_not_configured"}
         try:
-            snap = asdict(await gateway.retrieve_intent(payment_intent_id))
+            found = await gateway.retrieve_intent(payment_intent_id)
         except PaymentNotFound:
             if ours is None:
                 raise
             return ours, {"error": "not found at Stripe"}
+        snap = asdict(found)
         snap.pop("client_secret", None)  # a secret of the customer's browser session
+        # The money the tokens follow: refunds not failed/canceled, disputed funds held.
+        snap["refunded_cents"] = found.refunded_cents
+        snap["disputed_cents"] = found.disputed_cents
+        snap["returned_cents"] = found.returned_cents
         return ours, snap
 
     ours, theirs = _with_stripe(settings, work)

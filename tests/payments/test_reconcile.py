@@ -183,6 +183,7 @@ async def test_the_cli_reconciles_prints_what_changed_and_shows_a_payment(env: P
     both = json.loads(shown.stdout)
     assert (both["ours"]["status"], both["ours"]["tokens_credited"]) == ("succeeded", 500)
     assert (both["stripe"]["status"], both["stripe"]["amount"]) == ("succeeded", 2000)
+    assert (both["stripe"]["refunds"], both["stripe"]["returned_cents"]) == ([], 0)
     assert "client_secret" not in both["stripe"] and "_secret_" not in shown.stdout
 
 

@@ -33,6 +33,8 @@ Rules (tested in ``tests/payments``):
 - A stale read never moves the money: the row keeps when the Stripe state it last
   applied began to be read (``stripe_read_at``); a read that began earlier changes
   nothing but a credit (crediting a ``succeeded`` intent is right whenever it is seen).
+  App servers' clocks are assumed to agree closely; a read judged stale by mistake is
+  corrected by the sync the next Stripe event (or reconcile) triggers.
   ``succeeded``/``canceled`` are final statuses.
 - An intent we have no row for is adopted only if its metadata says ``token_purchase``,
   names an existing user and a tier whose price, currency and tokens match; otherwise it
