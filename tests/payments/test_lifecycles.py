@@ -346,3 +346,40 @@ async def test_more_refunds_than_a_charge_carries_all_count(env: PayEnv) -> None
     assert len(await refunds_of(env, pi_id)) == 10  # Stripe's default page
     assert (await env.confirm(user, pi_id)).json()["reversed_tokens"] == 24  # 120 of 500
     assert await env.balance(user) == start + 76
+
+
+async def test_a_refund_waiting_for_the_customer_counts_until_it_is_canceled(
+    env: PayEnv,
+) -> None:
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await env.buy(user, "standard", "pm_card_pendingRefund")
+    await env.wait_balance(user, start + 500)
+    await env.refund(pi_id, 500)  # $5 of $20: 125 tokens
+    [refund] = await refunds_of(env, pi_id)
+    env.sim.transition_refund(refund.id, "requires_action")
+    env.settle()
+    assert await env.balance(user) == start + 375
+
+    await env.server.v1.refunds.cancel_async(refund.id)  # the money never left
+    env.settle()
+
+    assert (await env.server.v1.refunds.retrieve_async(refund.id)).status == "canceled"
+    assert await env.balance(user) == start + 500
+    assert await shown(env, user, pi_id) == (0, 0, None)
+    assert await env.purchase_entries(pi_id) == [
+        ("purchase", 500), ("purchase_reversal", -125), ("purchase_reinstatement", 125)]
+
+
+async def test_a_prevented_dispute_moves_nothing(env: PayEnv) -> None:
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await env.buy(user, "starter")
+    await env.wait_balance(user, start + 100)
+
+    env.sim.open_dispute(await charge_of(env, pi_id), status="prevented")
+    env.settle()
+
+    assert await shown(env, user, pi_id) == (0, 0, "closed")
+    assert await env.balance(user) == start + 100
+    assert await env.purchase_entries(pi_id) == [("purchase", 100)]
