@@ -8,6 +8,7 @@ far longer than any test on its own, so every intermediate state can be looked a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -383,3 +384,24 @@ async def test_a_prevented_dispute_moves_nothing(env: PayEnv) -> None:
     assert await shown(env, user, pi_id) == (0, 0, "closed")
     assert await env.balance(user) == start + 100
     assert await env.purchase_entries(pi_id) == [("purchase", 100)]
+
+
+async def test_many_syncs_at_once_after_a_refund_failed_give_the_tokens_back_once(
+    env: PayEnv,
+) -> None:
+    env.sim.set_faults(drop_all=True)  # only confirm-payment syncs here
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await env.buy(user, "standard", "pm_card_refundFail")
+    assert (await env.confirm(user, pi_id)).json()["tokens_added"] == 500
+    await env.refund(pi_id)
+    assert (await env.confirm(user, pi_id)).json()["reversed_tokens"] == 500
+    assert env.sim.run_later() == 1  # the refund fails
+
+    answers = await asyncio.gather(*(env.confirm(user, pi_id) for _ in range(12)))
+
+    assert all(r.status_code == 200 for r in answers)
+    assert {r.json()["reversed_tokens"] for r in answers} == {0}
+    assert await env.balance(user) == start + 500
+    assert await env.purchase_entries(pi_id) == [
+        ("purchase", 500), ("purchase_reversal", -500), ("purchase_reinstatement", 500)]
