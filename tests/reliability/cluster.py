@@ -426,29 +426,30 @@ class StripeClients:
         return [d.to_dict() async for d in page.auto_paging_iter()]
 
 
-def reversal_rule(tokens: int, amount: int, refunded: int, funds_withdrawn: bool) -> int:
-    """Tokens taken back for a payment, as ``payments/sync.py`` documents the rule.
-
-    All of them after a full refund or a dispute whose funds are withdrawn and not
-    reinstated (open with funds withdrawn, or lost); otherwise
-    ``ceil(tokens * refunded / amount)``.
-    """
-    if refunded >= amount or funds_withdrawn:
+def reversal_rule(tokens: int, amount: int, returned: int) -> int:
+    """Tokens taken back for a payment, as ``payments/sync.py`` documents the rule:
+    ``ceil(tokens * returned / amount)``, capped at the tokens bought, where ``returned``
+    is the money refunded (not failed or canceled) plus the money disputes hold."""
+    if returned >= amount:
         return tokens
-    return min(tokens, -(-tokens * refunded // amount))
+    return min(tokens, -(-tokens * returned // amount))
 
 
-def funds_withdrawn(dispute: dict[str, Any]) -> bool:
-    """Where the dispute's money is: lost, or not decided and net withdrawn."""
-    if dispute["status"] in ("won", "lost"):
-        return bool(dispute["status"] == "lost")
-    return sum(int(t["amount"]) for t in dispute["balance_transactions"]) < 0
+def disputed_cents(dispute: dict[str, Any]) -> int:
+    """Money a dispute holds: withdrawn minus reinstated (same currency here); inquiries
+    never hold any."""
+    if str(dispute["status"]).startswith("warning_"):
+        return 0
+    return max(0, -sum(int(t["amount"]) for t in dispute["balance_transactions"]))
 
 
 async def expected_from_stripe(clients: StripeClients) -> tuple[dict[int, int], dict[str, int]]:
     """What Stripe's final state says each user bought (tokens net of reversals), and the
-    net tokens each succeeded PaymentIntent is worth."""
-    withdrawn = {d["charge"]: funds_withdrawn(d) for d in await clients.disputes()}
+    net tokens each succeeded PaymentIntent is worth. The charge's ``amount_refunded``
+    counts refunds that did not fail and were not canceled (Stripe gives failed ones back)."""
+    held: dict[str, int] = defaultdict(int)
+    for d in await clients.disputes():
+        held[d["charge"]] += disputed_cents(d)
     per_user: dict[int, int] = defaultdict(int)
     per_intent: dict[str, int] = {}
     for pi in await clients.intents():
@@ -457,9 +458,8 @@ async def expected_from_stripe(clients: StripeClients) -> tuple[dict[int, int], 
             continue
         charge = pi["latest_charge"]
         tokens = int(md["tokens"])
-        taken = reversal_rule(
-            tokens, pi["amount"], charge["amount_refunded"], withdrawn.get(charge["id"], False)
-        )
+        returned = charge["amount_refunded"] + held.get(charge["id"], 0)
+        taken = reversal_rule(tokens, pi["amount"], returned)
         net = tokens - taken
         per_intent[pi["id"]] = net
         per_user[int(md["user_id"])] += net
