@@ -295,3 +295,23 @@ async def test_metadata_edited_after_the_credit_still_lets_the_refund_take_token
     assert outcome.payment.stripe_mismatch == "metadata_mismatch"
     assert await balance(db, uid) == 0
     await check(db)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("status", "paid"), ("dispute_status", "closed_ish"), ("stripe_mismatch", "other")],
+)
+async def test_the_database_refuses_a_status_that_is_not_in_its_enum(
+    db: Database, column: str, value: str
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from tokenbank.payments.models import Payment
+
+    uid = await new_user(db)
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            values: dict[str, Any] = {"status": "created", column: value}
+            session.add(Payment(user_id=uid, tier="starter", tokens=100, amount_cents=500,
+                                currency="usd", **values))
