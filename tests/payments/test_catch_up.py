@@ -129,3 +129,24 @@ async def test_an_event_naming_what_stripe_refuses_is_acknowledged_and_never_ret
     assert row.status == "unprocessable"
     assert row.last_error is not None and reason in row.last_error
     assert row.attempts == 1
+
+
+async def test_reconcile_finds_an_early_fraud_warning_whose_webhook_was_lost(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    env.sim.set_faults(drop_all=True)
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await env.buy(user, "standard", "pm_card_createIssuerFraudRecord")
+    env.settle()
+    assert await env.balance(user) == start
+
+    first = await reconcile(env.db, gateway, env.settings)
+    second = await reconcile(env.db, gateway, env.settings)
+
+    [refund] = (await env.server.v1.refunds.list_async({"payment_intent": pi_id})).data
+    assert (refund.amount, refund.reason) == (2000, "fraudulent")
+    assert (first.credited_tokens, first.reversed_tokens) == (500, 500)
+    assert second.changes == []
+    assert await env.balance(user) == start
+    assert await env.purchase_entries(pi_id) == [("purchase", 500), ("purchase_reversal", -500)]

@@ -30,7 +30,7 @@ from tokenbank.observability import RECONCILE_FIXES
 from tokenbank.payments import repository as repo
 from tokenbank.payments.errors import PaymentError, StripeObjectUnusable, StripeUnavailable
 from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
-from tokenbank.payments.sync import SyncOutcome, sync_payment
+from tokenbank.payments.sync import SyncOutcome, checks_fraud_warnings, sync_payment
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ async def _catch_up_events(
         report.events_read += 1
         pi_id = await _intent_of(gateway, event, report)
         if pi_id is not None:
-            fraud = str(event.get("type", "")).startswith("radar.early_fraud_warning.")
+            fraud = checks_fraud_warnings(str(event.get("type", "")))
             touched[pi_id] = touched.get(pi_id, False) or fraud
     errors_before = len(report.errors)
     for pi_id, fraud in touched.items():

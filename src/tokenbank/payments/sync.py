@@ -142,6 +142,12 @@ class SyncOutcome:
 AlsoInTransaction = Callable[[AsyncSession, SyncOutcome], Awaitable[None]]
 
 
+def checks_fraud_warnings(event_type: str) -> bool:
+    """Whether an event of this type asks the sync to act on early fraud warnings
+    (``sync_payment(..., check_fraud_warnings=...)``)."""
+    return event_type.startswith("radar.early_fraud_warning.")
+
+
 async def sync_payment(
     db: Database,
     gateway: StripeGateway,

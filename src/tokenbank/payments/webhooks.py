@@ -32,7 +32,7 @@ from tokenbank.payments.errors import (
     WebhookSignatureInvalid,
 )
 from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.sync import SyncOutcome, sync_payment
+from tokenbank.payments.sync import SyncOutcome, checks_fraud_warnings, sync_payment
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ async def _process(
             settings,
             pi_id,
             also=mark_done,
-            check_fraud_warnings=str(event["type"]).startswith("radar.early_fraud_warning."),
+            check_fraud_warnings=checks_fraud_warnings(str(event["type"])),
         )
     except StripeObjectUnusable as exc:
         await _mark(db, event_id, UNPROCESSABLE, pi_id[:255], exc.reason)
