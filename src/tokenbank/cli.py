@@ -51,6 +51,18 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         raise typer.Exit(2) from exc
 
 
+def _refuse_unsafe_start(settings: Settings, host: str) -> None:
+    """Production checks, live keys outside production, a network bind outside production."""
+    from tokenbank.config import ProductionConfigError
+
+    try:
+        settings.check_production()
+        settings.check_bind(host)
+    except ProductionConfigError as exc:
+        err.print(f"[red]refused[/red]: {exc}")
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -62,7 +74,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    settings.check_production()
+    _refuse_unsafe_start(settings, host)
     if migrate:
         from tokenbank.migrate import upgrade
 
@@ -92,6 +104,13 @@ def dev(
 ) -> None:
     """Run the whole app locally: the local Stripe server too when no Stripe key is set."""
     from tokenbank.devserver import run_dev
+
+    settings = get_settings()
+    if settings.is_production:
+        err.print("[red]refused[/red]: `tokenbank dev` is for development; APP_ENV=production")
+        err.print("runs with `tokenbank serve` and real secrets (see docs/operations.md)")
+        raise typer.Exit(2)
+    _refuse_unsafe_start(settings, host)
 
     raise typer.Exit(run_dev(host, port, sim_port))
 

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
-from tokenbank.observability import PURCHASES, TOKENS_PURCHASED
+from tokenbank.observability import PURCHASES, TOKENS_PURCHASED, logs_payment_intent
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import Payment
 from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
@@ -128,6 +128,7 @@ class SyncOutcome:
 AlsoInTransaction = Callable[[AsyncSession, SyncOutcome], Awaitable[None]]
 
 
+@logs_payment_intent
 async def sync_payment(
     db: Database,
     gateway: StripeGateway,
