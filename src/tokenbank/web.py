@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -116,10 +116,11 @@ def mount_client(app: FastAPI, settings: Settings) -> None:
     index = dist / "index.html"
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def spa(path: str) -> Response:
+    async def spa(path: str, request: Request) -> Response:
         if path.startswith("api/") or path == "api":
             return error_response(404, "not_found", "No such API route.")
-        if path in DOCS_PATHS or not _is_page_path(path):
+        # The raw path, not the route's match: "$" lets a trailing newline slip past it.
+        if path in DOCS_PATHS or not _is_page_path(request.scope["path"]):
             return error_response(404, "not_found", "No such page.")
         candidate = _static_file(dist, path) if path else None
         if candidate is not None:

@@ -3,6 +3,7 @@ payments, the webhook inbox and the numbers behind the dashboard's charts."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,8 @@ from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
 from tokenbank.payments.routes import GatewayDep
 from tokenbank.payments.webhooks import replay_event
 from tokenbank.types import utcnow
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/api/admin",
@@ -97,6 +100,14 @@ async def admin_adjust_tokens(
     )
     if entry.replayed and entry.description != body.reason[: ledger.MAX_DESCRIPTION]:
         raise IdempotencyKeyReused()
+    if not entry.replayed:
+        log.info(
+            "admin %s: %+d tokens for user %d (entry %d)",
+            entry.transaction_type,
+            entry.amount,
+            user_id,
+            entry.id,
+        )
     return AdminTokensResponse(
         transaction=transaction_out(entry),
         balance=balance_out(await ledger.balance(session, user_id)),
