@@ -189,3 +189,34 @@ def test_processes_starting_at_once_agree_on_the_development_secret(tmp_path: Pa
     ]
     outputs = {p.communicate(timeout=60)[0].strip() for p in procs}
     assert len(outputs) == 1 and len(outputs.pop()) >= 32
+
+
+# --- prices and token counts from the environment are whole numbers, never coerced ------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PRICING_TIERS", '{"starter": {"tokens": "100", "price": 500}}'),
+        ("PRICING_TIERS", '{"starter": {"tokens": 100, "price": true}}'),
+        ("PRICING_TIERS", '{"starter": {"tokens": 100, "price": 4.99}}'),
+        ("MODEL_COSTS", '{"gpt-4o": "2"}'),
+        ("MODEL_COSTS", '{"gpt-4o": true}'),
+    ],
+)
+def test_prices_and_costs_are_strict_integers(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert variable.lower() in str(caught.value)
+
+
+def test_whole_number_prices_and_costs_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRICING_TIERS", '{"starter": {"tokens": 100, "price": 500}}')
+    monkeypatch.setenv("MODEL_COSTS", '{"gpt-4o": 2}')
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.pricing_tiers["starter"].price, s.model_costs["gpt-4o"]) == (500, 2)
