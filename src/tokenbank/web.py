@@ -98,7 +98,8 @@ def _is_page_path(path: str) -> bool:
         return False
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
         return False
-    return all(len(part.encode()) <= MAX_SEGMENT for part in path.split("/"))
+    parts = path.split("/")
+    return all(len(part.encode("utf-8", "surrogatepass")) <= MAX_SEGMENT for part in parts)
 
 
 def _static_file(dist: Path, path: str) -> Path | None:
