@@ -92,7 +92,8 @@ async def test_a_non_ascii_signature_is_400_invalid_signature(
     assert _error(r) == "invalid_signature"
 
 
-@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+# Both stay under the webhook's own body limit, so the depth alone is what is refused.
+@pytest.mark.parametrize("opener", [b"[", b'{"":'])
 async def test_a_validly_signed_100000_deep_body_is_400_invalid_payload(
     web: httpx.AsyncClient, opener: bytes
 ) -> None:
