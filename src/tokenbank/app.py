@@ -72,6 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Prepaid AI tokens on Stripe.",
         lifespan=lifespan,
+        # Off in production unless API_DOCS_ENABLED says otherwise: the schema is a map of
+        # every route for whoever probes the site.
+        docs_url="/docs" if settings.api_docs_on else None,
+        redoc_url="/redoc" if settings.api_docs_on else None,
+        openapi_url="/openapi.json" if settings.api_docs_on else None,
     )
     app.state.settings = settings
     install_error_handlers(app)

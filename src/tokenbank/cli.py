@@ -51,6 +51,18 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         raise typer.Exit(2) from exc
 
 
+def _refuse_unsafe_start(settings: Settings, host: str) -> None:
+    """Production checks, live keys outside production, a network bind outside production."""
+    from tokenbank.config import ProductionConfigError
+
+    try:
+        settings.check_production()
+        settings.check_bind(host)
+    except ProductionConfigError as exc:
+        err.print(f"[red]refused[/red]: {exc}")
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -62,7 +74,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    settings.check_production()
+    _refuse_unsafe_start(settings, host)
     if migrate:
         from tokenbank.migrate import upgrade
 
@@ -92,6 +104,13 @@ def dev(
 ) -> None:
     """Run the whole app locally: the local Stripe server too when no Stripe key is set."""
     from tokenbank.devserver import run_dev
+
+    settings = get_settings()
+    if settings.is_production:
+        err.print("[red]refused[/red]: `tokenbank dev` is for development; APP_ENV=production")
+        err.print("runs with `tokenbank serve` and real secrets (see docs/operations.md)")
+        raise typer.Exit(2)
+    _refuse_unsafe_start(settings, host)
 
     raise typer.Exit(run_dev(host, port, sim_port))
 
@@ -133,10 +152,11 @@ def create_admin(
     email: Annotated[str, typer.Option(prompt=True)],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
-    """Create an administrator (or promote an existing user with that username)."""
+    """Create a NEW administrator. An existing username or email is refused (anyone may
+    have registered it); to make an existing account an admin, use `users promote ID`."""
     from pydantic import ValidationError
 
-    from tokenbank.auth import repository, service
+    from tokenbank.auth import service
     from tokenbank.auth.schemas import RegisterRequest
 
     try:
@@ -148,10 +168,6 @@ def create_admin(
 
     async def work(db: Database) -> str:
         async with db.transaction() as session:
-            existing = await repository.find_by_login(session, body.username)
-            if existing is not None:
-                existing.is_admin = True
-                return f"promoted {existing.username} (id {existing.id}) to admin"
             user = await service.register(
                 session,
                 username=body.username,
@@ -163,6 +179,41 @@ def create_admin(
             return f"created admin {user.username} (id {user.id})"
 
     console.print(_with_db(settings, work))
+
+
+@users_app.command("promote")
+def promote(
+    user_id: Annotated[int, typer.Argument(min=1, help="The account's id (see `users list`).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Make an existing account an administrator, by id, after showing whose it is."""
+    from tokenbank.auth import service
+
+    settings = get_settings()
+
+    async def lookup(db: Database) -> tuple[str, str, bool]:
+        async with db.transaction() as session:
+            user = await service.get_user(session, user_id)
+            return user.username, user.email, user.is_admin
+
+    username, email, already = _with_db(settings, lookup)
+    console.print(f"user {user_id}: {username} <{email}>", highlight=False)
+    if already:
+        console.print("already an administrator; nothing changed")
+        return
+    if not yes and not typer.confirm(
+        f"Make {username} <{email}> an administrator? Check that this email is yours"
+    ):
+        err.print("not promoted")
+        raise typer.Exit(1)
+
+    async def work(db: Database) -> None:
+        async with db.transaction() as session:
+            user = await service.get_user(session, user_id)
+            user.is_admin = True
+
+    _with_db(settings, work)
+    console.print(f"promoted {username} (id {user_id}) to admin", highlight=False)
 
 
 def _resolve_user(login: str) -> Callable[..., Awaitable[int]]:

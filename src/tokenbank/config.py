@@ -6,21 +6,30 @@ app refuses to start when a secret is missing or still a placeholder, and says w
 
 from __future__ import annotations
 
-from functools import lru_cache
+import ipaddress
+import logging
+import math
+import os
+import re
+import secrets
+from collections import Counter
+from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+log = logging.getLogger(__name__)
+
 _PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "your-", "xxx", "dev-only")
 
 
 class Tier(BaseModel):
     """A token pack. Prices are integer minor units (cents) with a currency."""
 
-    tokens: int = Field(gt=0)
-    price: int = Field(gt=0, description="Price in minor units (cents).")
+    tokens: StrictInt = Field(gt=0)
+    price: StrictInt = Field(gt=0, description="Price in minor units (cents).")
     currency: str = Field(default="usd", min_length=3, max_length=3)
     description: str = ""
 
@@ -67,7 +76,7 @@ class Settings(BaseSettings):
     ai_history_budget_chars: int = Field(default=8000, ge=0)
     ai_system_prompt: str = "You are a helpful assistant."
     reply_cost_tokens: int = Field(default=1, ge=0)
-    model_costs: dict[str, int] = Field(default_factory=dict)
+    model_costs: dict[str, StrictInt] = Field(default_factory=dict)
     max_message_chars: int = Field(default=4000, gt=0)
 
     signup_bonus_tokens: int = Field(default=10, ge=0)
@@ -94,6 +103,12 @@ class Settings(BaseSettings):
     rate_limit_payment_per_min: int = Field(default=30, ge=1)
     rate_limit_generate_per_min: int = Field(default=120, ge=1)
 
+    # --- hardening: where dev secrets live, production-only switches ---
+    data_dir: str = "./data"
+    api_docs_enabled: bool | None = None
+    allow_test_keys_in_production: bool = False
+    hsts_max_age_s: int = Field(default=63_072_000, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _non_empty_url(cls, value: str) -> str:
@@ -105,13 +120,15 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env == "production"
 
-    @property
+    @cached_property
     def effective_jwt_secret(self) -> str:
+        """``JWT_SECRET``; outside production without one, this machine's random secret
+        (generated once into ``DATA_DIR``), never a constant."""
         if self.jwt_secret:
             return self.jwt_secret
         if self.is_production:
             raise ProductionConfigError("JWT_SECRET is required in production")
-        return DEV_JWT_SECRET
+        return dev_secret(Path(self.data_dir), "jwt_secret")
 
     @property
     def stripe_simulated(self) -> bool:
@@ -135,21 +152,169 @@ class Settings(BaseSettings):
                 problems.append(f"{name} is missing")
             elif _looks_like_placeholder(value):
                 problems.append(f"{name} is a placeholder")
-        if self.jwt_secret and len(self.jwt_secret) < 32:
-            problems.append("JWT_SECRET must be at least 32 characters")
         return problems
 
     def check_production(self) -> None:
+        """Refuse to start with settings unsafe for where the app runs (each problem names
+        its variable): production checks in production, no live Stripe keys elsewhere."""
         if not self.is_production:
+            live = self.live_keys_outside_production()
+            if live:
+                raise ProductionConfigError(
+                    f"refusing to start: {', '.join(live)} is a live Stripe key but APP_ENV is "
+                    f"{self.app_env}; live keys run only with APP_ENV=production"
+                )
             return
-        problems = self.production_problems()
+        problems = self.production_problems() + self.hardening_problems()
         if problems:
             raise ProductionConfigError("refusing to start in production: " + "; ".join(problems))
+        if self.allow_test_keys_in_production and _any_test_key(self):
+            log.warning(
+                "ALLOW_TEST_KEYS_IN_PRODUCTION=true: running in production with Stripe TEST "
+                "keys; no real money moves and purchases credit real tokens (staging only)"
+            )
+
+    # --- hardening: secrets, key formats and production refusals -------------------------
+
+    def live_keys_outside_production(self) -> list[str]:
+        """The variables holding live Stripe keys (for a refusal outside production)."""
+        keys = {
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
+        }
+        return [name for name, value in keys.items() if value and "_live_" in value[:8]]
+
+    def hardening_problems(self) -> list[str]:
+        """Production refusals beyond missing secrets: overrides, test keys, malformed keys
+        and webhook secrets, a guessable JWT secret."""
+        problems: list[str] = []
+        for name, value in (
+            ("STRIPE_API_BASE", self.stripe_api_base),
+            ("STRIPE_JS_URL", self.stripe_js_url),
+        ):
+            if value is not None:
+                problems.append(f"{name} must not be set in production (it is {value!r})")
+        formats = (
+            ("STRIPE_SECRET_KEY", self.stripe_secret_key, _SECRET_KEY_RE),
+            ("STRIPE_PUBLISHABLE_KEY", self.stripe_publishable_key, _PUBLISHABLE_KEY_RE),
+            ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret, _WEBHOOK_SECRET_RE),
+        )
+        for name, value, pattern in formats:
+            if not value or _looks_like_placeholder(value):
+                continue  # reported as missing or a placeholder already
+            match = pattern.fullmatch(value)
+            if match is None:
+                problems.append(f"{name} is malformed (expected {pattern.pattern})")
+            elif match.groupdict().get("mode") == "test" and not self.allow_test_keys_in_production:
+                problems.append(
+                    f"{name} is a test key (set ALLOW_TEST_KEYS_IN_PRODUCTION=true for staging)"
+                )
+        if self.jwt_secret and not _looks_like_placeholder(self.jwt_secret):
+            weakness = jwt_secret_weakness(self.jwt_secret)
+            if weakness:
+                problems.append(f"JWT_SECRET {weakness}")
+        return problems
+
+    def check_bind(self, host: str) -> None:
+        """Outside production the app listens on this machine only: a development build
+        reachable from a network is an open door (its secrets are local, its Stripe fake)."""
+        if self.is_production or _is_loopback(host):
+            return
+        raise ProductionConfigError(
+            f"refusing to listen on {host} with APP_ENV={self.app_env}: outside production "
+            "the app binds loopback only (127.0.0.1, ::1); set APP_ENV=production to serve a "
+            "network"
+        )
+
+    @property
+    def api_docs_on(self) -> bool:
+        """``/docs``, ``/redoc`` and ``/openapi.json``: off in production unless asked for."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return not self.is_production
 
 
 def _looks_like_placeholder(value: str) -> bool:
     lowered = value.lower()
     return any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+
+
+# --- hardening: key formats, secret strength, development secrets ------------------------
+
+#: Stripe's key formats: a prefix, the mode, then at least 24 alphanumerics.
+_SECRET_KEY_RE = re.compile(r"(?:sk|rk)_(?P<mode>live|test)_[0-9A-Za-z]{24,}")
+_PUBLISHABLE_KEY_RE = re.compile(r"pk_(?P<mode>live|test)_[0-9A-Za-z]{24,}")
+_WEBHOOK_SECRET_RE = re.compile(r"whsec_[0-9A-Za-z+/=_-]{32,}")
+MIN_JWT_SECRET_BYTES = 32
+#: Estimated bits of entropy a JWT secret must carry (characters' Shannon entropy × length).
+MIN_JWT_SECRET_BITS = 128
+
+
+def _any_test_key(settings: Settings) -> bool:
+    return any(
+        value and "_test_" in value[:8]
+        for value in (settings.stripe_secret_key, settings.stripe_publishable_key)
+    )
+
+
+def jwt_secret_weakness(secret: str) -> str | None:
+    """Why a JWT secret is guessable (``None`` when it looks random enough).
+
+    An estimate: the Shannon entropy of its characters times its length, plus a refusal of
+    anything that is one short piece repeated. ``openssl rand -hex 32`` passes easily.
+    """
+    size = len(secret.encode())
+    if size < MIN_JWT_SECRET_BYTES:
+        return f"must be at least {MIN_JWT_SECRET_BYTES} bytes (it is {size})"
+    if (secret + secret).find(secret, 1) < len(secret):
+        return "repeats a shorter piece; generate one with `openssl rand -hex 32`"
+    counts = Counter(secret)
+    per_char = -sum(c / len(secret) * math.log2(c / len(secret)) for c in counts.values())
+    bits = per_char * len(secret)
+    if bits < MIN_JWT_SECRET_BITS:
+        return (
+            f"has too little entropy (about {bits:.0f} bits, {len(counts)} distinct "
+            f"characters; at least {MIN_JWT_SECRET_BITS} bits needed); generate one with "
+            "`openssl rand -hex 32`"
+        )
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def dev_secret(data_dir: Path, name: str) -> str:
+    """A random secret kept in ``data_dir/secrets/<name>`` (mode 0600), made on first use.
+
+    Several processes starting at once agree: the file appears whole (written aside, then
+    hard-linked into place, which fails if another process got there first).
+    """
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    if not path.exists():
+        tmp = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_urlsafe(48).encode())
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    value = path.read_text().strip()
+    if len(value) < MIN_JWT_SECRET_BYTES:
+        raise ProductionConfigError(f"{path} holds no usable secret; delete it to make a new one")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ from tokenbank.auth.models import User
 from tokenbank.auth.security import decode_access_token
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.observability import user_id_var
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -51,7 +52,9 @@ async def current_user_id(
     """The caller's user id from the bearer token, without touching the database."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError()
-    return decode_access_token(credentials.credentials, settings.effective_jwt_secret)
+    user_id = decode_access_token(credentials.credentials, settings.effective_jwt_secret)
+    user_id_var.set(user_id)  # every log line of this request names the caller
+    return user_id
 
 
 UserIdDep = Annotated[int, Depends(current_user_id)]

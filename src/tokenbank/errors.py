@@ -229,4 +229,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        # The server drops the connection after an unhandled error; saying so lets the
+        # client open a new one instead of failing its next request on this one.
+        return error_response(
+            500,
+            "internal_error",
+            "Something went wrong on our side.",
+            headers={"Connection": "close"},
+        )

@@ -9,13 +9,16 @@ card number from messages.
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
 import json
 import logging
 import re
 import sys
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +30,26 @@ user_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("user_i
 payment_intent_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "payment_intent_id", default=None
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def logs_payment_intent(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Every log line written while ``fn`` runs carries its ``payment_intent_id`` argument."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        value = signature.bind_partial(*args, **kwargs).arguments.get("payment_intent_id")
+        token = payment_intent_var.set(value if isinstance(value, str) else None)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            payment_intent_var.reset(token)
+
+    return wrapper
+
 
 _SECRET_PATTERNS = [
     (re.compile(r"\b(sk|rk|pk)_(test|live)_[0-9A-Za-z_]+"), r"\1_\2_[redacted]"),
@@ -164,7 +187,13 @@ class RequestContext:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 before reading them all."""
+    """Refuse request bodies over ``max_bytes`` with 413 before reading them all.
+
+    A declared ``Content-Length`` is checked up front; a chunked body is counted as it
+    arrives, and the moment it passes the limit the 413 is sent from here and the app sees
+    the client as gone (whatever it answers then is dropped), so no body parser can turn
+    the refusal into another status.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -179,24 +208,31 @@ class BodySizeLimit:
             await _send_413(send, self.max_bytes)
             return
         received = 0
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    refused = True
+                    if not started:
+                        await _send_413(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _send_413(send, self.max_bytes)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out already
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _send_413(send: Send, max_bytes: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,6 +62,11 @@ class SecurityHeaders:
             (b"x-frame-options", b"DENY"),
             (b"content-security-policy", content_security_policy(settings).encode()),
         ]
+        if settings.is_production and settings.hsts_max_age_s > 0:
+            # Production is served over HTTPS (behind its TLS proxy): browsers that have
+            # seen it once never try plain HTTP again, so a network attacker cannot strip TLS.
+            hsts = f"max-age={settings.hsts_max_age_s}; includeSubDomains"
+            self.extra.append((b"strict-transport-security", hsts.encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,16 +84,47 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: The framework's documentation pages: when they are off, they are not client routes either.
+DOCS_PATHS = frozenset({"docs", "docs/oauth2-redirect", "redoc", "openapi.json"})
+#: Longest path segment a file system stores; longer is no page and no file.
+MAX_SEGMENT = 255
+MAX_PATH = 2048
+
+
+def _is_page_path(path: str) -> bool:
+    """A path that may name a page or a file: no control characters (NUL included), no
+    backslash, no segment longer than a file name can be."""
+    if len(path) > MAX_PATH or "\\" in path:
+        return False
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        return False
+    parts = path.split("/")
+    return all(len(part.encode("utf-8", "surrogatepass")) <= MAX_SEGMENT for part in parts)
+
+
+def _static_file(dist: Path, path: str) -> Path | None:
+    try:
+        candidate = (dist / path).resolve()
+        if candidate.is_file() and dist.resolve() in candidate.parents:
+            return candidate
+    except (OSError, ValueError):  # a name the file system refuses is no file of ours
+        return None
+    return None
+
+
 def mount_client(app: FastAPI, settings: Settings) -> None:
     dist = Path(settings.client_dist) if settings.client_dist else DEFAULT_DIST
     index = dist / "index.html"
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def spa(path: str) -> Response:
+    async def spa(path: str, request: Request) -> Response:
         if path.startswith("api/") or path == "api":
             return error_response(404, "not_found", "No such API route.")
-        candidate = (dist / path).resolve()
-        if path and candidate.is_file() and dist.resolve() in candidate.parents:
+        # The raw path, not the route's match: "$" lets a trailing newline slip past it.
+        if path in DOCS_PATHS or not _is_page_path(request.scope["path"]):
+            return error_response(404, "not_found", "No such page.")
+        candidate = _static_file(dist, path) if path else None
+        if candidate is not None:
             return FileResponse(candidate)
         if index.is_file():
             return FileResponse(index, headers={"Cache-Control": "no-cache"})

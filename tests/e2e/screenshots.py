@@ -131,22 +131,10 @@ class Seed:
         assert r.status_code == 200, r.text
 
 
-def promote(name: str, db_url: str) -> None:
-    """The operator's way: ``tokenbank users create-admin`` promotes an existing username."""
+def promote(person: Person, db_url: str) -> None:
+    """The operator's way: ``tokenbank users promote ID --yes`` makes an account an admin."""
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tokenbank.cli",
-            "users",
-            "create-admin",
-            "--username",
-            name,
-            "--email",
-            f"{name}@example.com",
-            "--password",
-            PASSWORD,
-        ],
+        [sys.executable, "-m", "tokenbank.cli", "users", "promote", str(person.id), "--yes"],
         env=os.environ | {"DATABASE_URL": db_url},
         check=True,
         capture_output=True,
@@ -156,7 +144,7 @@ def promote(name: str, db_url: str) -> None:
 
 def seed(s: Seed, db_url: str) -> None:
     ops = s.register("ops")
-    promote("ops", db_url)
+    promote(ops, db_url)
     ada = s.register("ada")
     grace = s.register("grace")
     linus = s.register("linus")

@@ -24,20 +24,15 @@ STARTER_TOKENS = 100
 def make_admin(stack: Stack) -> dict[str, Any]:
     """Register someone, then promote them the way an operator would: with the CLI."""
     admin = stack.register()
-    name = admin["user"]["username"]
     subprocess.run(
         [
             sys.executable,
             "-m",
             "tokenbank.cli",
             "users",
-            "create-admin",
-            "--username",
-            name,
-            "--email",
-            admin["user"]["email"],
-            "--password",
-            admin["password"],
+            "promote",
+            str(admin["user"]["id"]),
+            "--yes",
         ],
         env=os.environ | {"DATABASE_URL": stack.db_url},
         check=True,

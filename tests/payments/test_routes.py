@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
@@ -50,8 +51,11 @@ async def test_config_tells_the_browser_how_to_pay(env: PayEnv) -> None:
 @pytest.mark.parametrize(
     ("keys", "mode", "shows_cards"),
     [
-        ({"stripe_secret_key": "sk_live_abc", "stripe_publishable_key": "pk_live_abc"}, "live",
-         False),
+        # Live keys run only in production (with everything production asks for).
+        ({"stripe_secret_key": "sk_live_" + "a1B2" * 8, "stripe_publishable_key": "pk_live_" + "a1B2" * 8,
+          "stripe_webhook_secret": "whsec_" + "Zm9vYmFy" * 5, "app_env": "production",
+          "jwt_secret": "8c1f0e6b2d4a9c7e5f3b1d0a8e6c4b2f9d7e5c3a1b0f8e6d", "log_level": "WARNING"},
+         "live", False),
         ({"stripe_secret_key": "sk_test_abc", "stripe_publishable_key": "pk_test_abc"}, "test",
          True),
     ],
@@ -59,7 +63,13 @@ async def test_config_tells_the_browser_how_to_pay(env: PayEnv) -> None:
 async def test_config_in_stripes_own_modes(
     db_url: str, keys: dict[str, str], mode: str, shows_cards: bool
 ) -> None:
-    app = create_app(make_settings(db_url, **keys))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # a production app sets up logging
+    try:
+        app = create_app(make_settings(db_url, **keys))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as c:

@@ -20,6 +20,10 @@ schema-valid request may rightly be refused) and the undeclared-method probes
 fuzzer once turned into 500s (a NUL in text, ids beyond 64 bits) are pinned by the
 tests below.
 
+The unauthenticated surface (webhook headers and bodies, validly signed or not, however
+deep; page paths of any text or bytes) is fuzzed with Hypothesis at the end of this file
+against a second app process serving the built client: any 5xx fails.
+
 The app runs in its own process on purpose: under CPython 3.11, formatting a traceback
 in a server thread while pytest formats another can crash pytest itself.
 """
@@ -219,3 +223,148 @@ def test_a_nul_in_a_payment_id_in_the_path_is_a_4xx(target: Target) -> None:
 def test_a_nul_in_the_admin_user_search_is_a_4xx(target: Target) -> None:
     r = _call(target, "GET", "/api/admin/users", params={"query": "a\x00b"})
     assert 400 <= r.status_code < 500, r.text
+
+
+# --- the unauthenticated surface, fuzzed with Hypothesis ------------------------------------
+#
+# What anyone on the internet can send without an account: Stripe webhook deliveries (any
+# header, any body, validly signed or not) and page paths. Every answer must be below 500;
+# a 4xx must carry a machine-readable error code. The app runs with the built web client,
+# so page paths reach real files.
+
+from urllib.parse import quote  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from payments.kit import sign  # noqa: E402
+from reliability.cluster import WEBHOOK_SECRET  # noqa: E402
+from reliability.harness import REPO  # noqa: E402
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture(scope="module")
+def public(postgres_url: str) -> Iterator[httpx.Client]:
+    _truncate_postgres(postgres_url)
+    app = AppProcess({})
+    sim = start_sim(f"{app.url}/api/payment/webhook")
+    app.env |= app_env(postgres_url, sim, BACKGROUND_JOBS="false",
+                       CLIENT_DIST=str(REPO / "client" / "dist"))
+    try:
+        app.start()
+        with httpx.Client(base_url=app.url, timeout=30) as client:
+            yield client
+    finally:
+        app.stop()
+        sim.stop()
+        app.remove_log()
+
+
+def _no_5xx(r: httpx.Response) -> None:
+    assert r.status_code < 500, (r.request.method, r.request.url, r.status_code, r.text[:300])
+    if r.status_code >= 400 and r.request.method != "HEAD":
+        assert r.headers["content-type"].startswith("application/json"), r.text[:200]
+        assert isinstance(r.json()["error"]["code"], str)
+
+
+#: Bytes allowed in a header value (RFC 9110: visible ASCII, obs-text, space and tab, not
+#: at the ends); anything else the HTTP server refuses before the app sees the request.
+_FIELD_BYTES = bytes([9, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
+def _field_value(raw: bytes) -> bytes:
+    return bytes(b for b in raw if b in _FIELD_BYTES).strip(b" \t")
+
+
+header_bytes = st.binary(min_size=0, max_size=300).map(_field_value)
+signature_like = st.builds(
+    lambda t, scheme, sig, extra: f"t={t},{scheme}={sig}{extra}".encode(),
+    st.one_of(st.integers(-(2**70), 2**70).map(str), st.text(max_size=12)),
+    st.sampled_from(["v1", "v0", "V1", "v1 ", "", "t"]),
+    st.text(max_size=80),
+    st.sampled_from(["", ",v1=00", ",t=1", ",,", ",="]),
+).map(_field_value)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+event_like = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.text(max_size=40), st.integers(), st.none()),
+        "type": st.one_of(
+            st.sampled_from(["payment_intent.succeeded", "charge.refunded",
+                             "charge.dispute.funds_withdrawn", "refund.updated",
+                             "payment_intent.canceled", "customer.created"]),
+            st.text(max_size=30),
+        ),
+        "data": st.one_of(
+            st.fixed_dictionaries({"object": st.dictionaries(
+                st.sampled_from(["id", "object", "payment_intent", "charge", "status", "amount"]),
+                st.one_of(st.text(max_size=30), st.integers(), st.none(), json_values),
+                max_size=6,
+            )}),
+            json_values,
+        ),
+    },
+    optional={"object": st.just("event"), "created": st.integers(), "livemode": st.booleans()},
+)
+
+
+@FUZZ
+@given(signature=st.one_of(header_bytes, signature_like), body=st.binary(max_size=2000))
+def test_fuzz_webhook_any_signature_any_body(
+    public: httpx.Client, signature: bytes, body: bytes
+) -> None:
+    r = public.post("/api/payment/webhook", content=body,
+                    headers={"Stripe-Signature": signature})  # type: ignore[dict-item]
+    _no_5xx(r)
+    assert r.status_code == 400, (signature, r.text)
+
+
+@FUZZ
+@given(event=st.one_of(event_like, json_values), depth=st.sampled_from([0, 0, 0, 5_000, 100_000]))
+def test_fuzz_webhook_validly_signed_bodies(
+    public: httpx.Client, event: Any, depth: int
+) -> None:
+    body = json.dumps(event).encode()
+    if depth:
+        body = b'{"id": "evt_deep", "data": ' + b"[" * depth + body + b"]" * depth + b"}"
+    r = public.post("/api/payment/webhook", content=body,
+                    headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET),
+                             "Content-Type": "application/json"})
+    _no_5xx(r)
+
+
+@FUZZ
+@given(path=st.text(max_size=400), suffix=st.sampled_from(["", "/", "%00", "%ff", "%c0%af"]))
+def test_fuzz_page_paths(public: httpx.Client, path: str, suffix: str) -> None:
+    raw = "/" + quote(path, safe="/:@!$&'()*+,;=") + suffix
+    r = public.get(raw)
+    _no_5xx(r)
+
+
+@FUZZ
+@given(segments=st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=4),
+       prefix=st.sampled_from(["", "assets/", "chat/", "api/", "docs/", "../"]))
+def test_fuzz_page_paths_of_raw_bytes(
+    public: httpx.Client, segments: list[bytes], prefix: str
+) -> None:
+    raw = "/" + prefix + "/".join(quote(s, safe="") for s in segments)
+    _no_5xx(public.get(raw))
+    _no_5xx(public.head(raw))
+
+
+def test_fuzz_page_paths_known_cases(public: httpx.Client) -> None:
+    for raw in ["/x%00", "/assets/%00", "/" + "a" * 5000, "/assets/" + "%2e%2e/" * 20 + "etc/passwd",
+                "/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/..%5c..%5cetc%5cpasswd", "/index.html%00.js"]:
+        r = public.get(raw)
+        _no_5xx(r)
+        assert "root:x:" not in r.text

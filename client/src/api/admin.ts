@@ -136,10 +136,11 @@ export function useAdjustTokens(userId: number) {
   const api = useApi();
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (body: AdminTokensBody) =>
+    // One Idempotency-Key per confirmed request: a retried or doubled send posts once.
+    mutationFn: ({ idempotencyKey, ...body }: AdminTokensBody & { idempotencyKey: string }) =>
       unwrap(
         api.client.POST("/api/admin/users/{user_id}/tokens", {
-          params: { path: { user_id: userId } },
+          params: { path: { user_id: userId }, header: { "Idempotency-Key": idempotencyKey } },
           body,
         }),
       ),

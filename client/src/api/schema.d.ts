@@ -84,7 +84,9 @@ export interface paths {
         /**
          * Admin Adjust Tokens
          * @description A positive amount is a ``grant``, a negative one an ``adjustment``; both record the
-         *     reason and the admin's id.
+         *     reason and the admin's id. The same ``Idempotency-Key`` again (from the same admin, for
+         *     the same user) posts nothing more and returns the first entry; with a different amount
+         *     or reason it is 409 ``idempotency_key_reused``.
          */
         post: operations["admin_adjust_tokens"];
         delete?: never;
@@ -1387,7 +1389,10 @@ export interface operations {
     admin_adjust_tokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Retrying with the same key posts the entry at most once. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 user_id: number;
             };
@@ -1446,6 +1451,15 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `idempotency_key_reused` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
@@ -26,10 +26,8 @@ _spent = (
 )
 
 
-async def search_users(
-    session: AsyncSession, query: str | None, limit: int
-) -> list[dict[str, Any]]:
-    stmt = (
+def _users_with_balances() -> Select[Any]:
+    return (
         select(
             users.c.id,
             users.c.username,
@@ -43,9 +41,20 @@ async def search_users(
         .select_from(users)
         .outerjoin(accounts, accounts.c.user_id == users.c.id)
         .outerjoin(_spent, _spent.c.user_id == users.c.id)
-        .order_by(users.c.id)
-        .limit(limit)
     )
+
+
+async def get_user(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
+    """One user with balance and spend, by primary key (whatever other names exist)."""
+    stmt = _users_with_balances().where(users.c.id == user_id)
+    row = (await session.execute(stmt)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def search_users(
+    session: AsyncSession, query: str | None, limit: int
+) -> list[dict[str, Any]]:
+    stmt = _users_with_balances().order_by(users.c.id).limit(limit)
     if query:
         like = f"%{query.lower()}%"
         conditions: list[ColumnElement[bool]] = [

@@ -3,10 +3,11 @@ payments, the webhook inbox and the numbers behind the dashboard's charts."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel
 
 from tokenbank.admin import repository as repo
@@ -20,10 +21,12 @@ from tokenbank.admin.schemas import (
     WebhookEventOut,
 )
 from tokenbank.auth import service as users
+from tokenbank.auth.errors import UserNotFound
 from tokenbank.config import Settings
 from tokenbank.deps import AdminId, AdminUser, DatabaseDep, SessionDep, SettingsDep
-from tokenbank.errors import error_responses
+from tokenbank.errors import ErrorBody, error_responses
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.errors import IdempotencyKeyReused
 from tokenbank.ledger.routes import balance_out, transaction_out
 from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
 from tokenbank.payments.models import PaymentStatus
@@ -31,12 +34,23 @@ from tokenbank.payments.routes import GatewayDep
 from tokenbank.payments.webhooks import replay_event
 from tokenbank.types import utcnow
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(
     prefix="/api/admin",
     tags=["admin"],
     responses=error_responses(400, 401, 402, 403, 404, 422, 503),
 )
 UserIdPath = Annotated[int, Path(ge=1, le=2**62)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retrying with the same key posts the entry at most once.",
+    ),
+]
 
 
 def _user_out(row: dict[str, Any]) -> AdminUserOut:
@@ -53,20 +67,37 @@ def _payment_out(row: dict[str, Any], settings: Settings) -> AdminPaymentOut:
     return AdminPaymentOut(**fields, stripe_dashboard_url=url)
 
 
-@router.post("/users/{user_id}/tokens", operation_id="admin_adjust_tokens")
+@router.post(
+    "/users/{user_id}/tokens",
+    operation_id="admin_adjust_tokens",
+    responses={409: {"model": ErrorBody, "description": "`idempotency_key_reused`"}},
+)
 async def admin_adjust_tokens(
-    user_id: UserIdPath, body: AdminTokensRequest, session: SessionDep, admin: AdminUser
+    user_id: UserIdPath,
+    body: AdminTokensRequest,
+    session: SessionDep,
+    admin: AdminUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> AdminTokensResponse:
     """A positive amount is a ``grant``, a negative one an ``adjustment``; both record the
-    reason and the admin's id."""
+    reason and the admin's id. The same ``Idempotency-Key`` again (from the same admin, for
+    the same user) posts nothing more and returns the first entry; with a different amount
+    or reason it is 409 ``idempotency_key_reused``."""
     await users.get_user(session, user_id)
-    if body.amount > 0:
-        entry = await ledger.grant(
-            session, user_id, body.amount, body.reason, actor_user_id=admin.id
-        )
-    else:
-        entry = await ledger.adjust(
-            session, user_id, body.amount, body.reason, actor_user_id=admin.id
+    key = f"admin:{admin.id}:{idempotency_key}" if idempotency_key is not None else None
+    post = ledger.grant if body.amount > 0 else ledger.adjust
+    entry = await post(
+        session, user_id, body.amount, body.reason, actor_user_id=admin.id, idempotency_key=key
+    )
+    if entry.replayed and entry.description != body.reason[: ledger.MAX_DESCRIPTION]:
+        raise IdempotencyKeyReused()
+    if not entry.replayed:
+        log.info(
+            "admin %s: %+d tokens for user %d (entry %d)",
+            entry.transaction_type,
+            entry.amount,
+            user_id,
+            entry.id,
         )
     return AdminTokensResponse(
         transaction=transaction_out(entry),
@@ -93,8 +124,9 @@ async def admin_get_user(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AdminUserDetail:
-    user = await users.get_user(session, user_id)
-    [row] = [r for r in await repo.search_users(session, str(user.id), 500) if r["id"] == user.id]
+    row = await repo.get_user(session, user_id)
+    if row is None:
+        raise UserNotFound()
     page = await ledger.history(session, user_id, limit=limit, before=before)
     pays = await repo.list_payments(session, user_id=user_id, status=None, limit=100, before=None)
     return AdminUserDetail(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from tokenbank.ledger.service import MAX_TOKENS
 
@@ -33,8 +33,9 @@ class TransactionPage(BaseModel):
 
 
 class AdminTokensRequest(BaseModel):
+    # Strict: "25" or true is refused (422), never read as 25 or 1 tokens.
     amount: Annotated[
-        int,
+        StrictInt,
         Field(ge=-MAX_TOKENS, le=MAX_TOKENS, description="Positive grants, negative corrects"),
     ]
     reason: Annotated[str, Field(min_length=3, max_length=500)]

@@ -117,7 +117,12 @@ async def create_payment_intent(
     )
 
 
-@router.post("/confirm-payment", operation_id="confirm_payment")
+@router.post(
+    "/confirm-payment",
+    operation_id="confirm_payment",
+    # Each call may ask Stripe, whose request quota is the merchant's: limited per user.
+    dependencies=[limit("payment")],
+)
 async def confirm_payment(
     body: ConfirmPaymentRequest,
     user_id: UserIdDep,

@@ -130,6 +130,12 @@ async def _payment_row(
     return found
 
 
+def is_final(payment: PaymentView) -> bool:
+    """Nothing a confirm-payment could find at Stripe would change this payment."""
+    credited = payment.status == "succeeded" and payment.tokens_credited > 0
+    return credited or payment.status == "canceled"
+
+
 async def owned_intent(db: Database, user_id: int, payment_intent_id: str) -> PaymentView:
     """The caller's payment for this intent; anyone else's is indistinguishable from none."""
     async with db.transaction() as session:
@@ -154,9 +160,18 @@ async def confirm_payment(
     user_id: int,
     payment_intent_id: str,
 ) -> Confirmation:
-    """Check with Stripe (never with the browser) and credit if paid."""
-    await owned_intent(db, user_id, payment_intent_id)
-    outcome = await sync_payment(db, gateway, settings, payment_intent_id)
+    """Check with Stripe (never with the browser) and credit if paid.
+
+    A payment already final in our books (succeeded and credited, or canceled) has nothing
+    left for this call to find: it answers from our row without asking Stripe, so repeated
+    calls cannot spend the merchant's Stripe request quota. Later refunds and disputes
+    still arrive by webhook and reconciliation.
+    """
+    ours = await owned_intent(db, user_id, payment_intent_id)
+    if is_final(ours):
+        outcome = SyncOutcome(payment_intent_id, payment=ours, status_before=ours.status)
+    else:
+        outcome = await sync_payment(db, gateway, settings, payment_intent_id)
     payment = outcome.payment
     assert payment is not None  # the row exists, so the sync cannot ignore the intent
     async with db.transaction() as session:

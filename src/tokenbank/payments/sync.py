@@ -56,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
-from tokenbank.observability import PURCHASES, TOKENS_PURCHASED
+from tokenbank.observability import PURCHASES, TOKENS_PURCHASED, logs_payment_intent
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import MoneyMismatch, Payment, PaymentIntentStatus, PaymentStatus
 from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
@@ -148,6 +148,7 @@ def checks_fraud_warnings(event_type: str) -> bool:
     return event_type.startswith("radar.early_fraud_warning.")
 
 
+@logs_payment_intent
 async def sync_payment(
     db: Database,
     gateway: StripeGateway,

@@ -66,6 +66,10 @@ def verify_event(payload: bytes, signature: str | None, settings: Settings) -> d
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WebhookPayloadInvalid("The webhook body is not UTF-8.") from exc
+    if signature is not None and not signature.isascii():
+        # A signature header is ASCII by Stripe's format; the SDK's compare_digest raises
+        # TypeError on anything else, which must stay a refusal, not a crash.
+        raise WebhookSignatureInvalid("The Stripe-Signature header is malformed.")
     tolerance = settings.stripe_webhook_tolerance_s
     try:
         stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
@@ -76,7 +80,7 @@ def verify_event(payload: bytes, signature: str | None, settings: Settings) -> d
         raise WebhookSignatureInvalid("The Stripe-Signature timestamp is in the future.")
     try:
         event = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise WebhookPayloadInvalid() from exc
     if not _looks_like_event(event):
         raise WebhookPayloadInvalid()

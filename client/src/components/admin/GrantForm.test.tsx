@@ -123,6 +123,8 @@ describe("grant form", () => {
 
     expect(await screen.findByTestId("admin-grant-success")).toHaveTextContent("Granted 25 tokens. Available now: 35.");
     expect(api.requestsTo("POST", "/api/admin/users/7/tokens")[0]?.body).toEqual({ amount: 25, reason: "support ticket 42" });
+    // A key per confirmed grant, so a retried send cannot grant twice.
+    expect(api.requestsTo("POST", "/api/admin/users/7/tokens")[0]?.headers["idempotency-key"]).toMatch(/^[0-9a-f-]{32,36}$/);
     await waitFor(() => expect(screen.getAllByTestId("admin-ledger-row")).toHaveLength(2));
     const newest = screen.getAllByTestId("admin-ledger-row")[0]!;
     expect(newest).toHaveTextContent("Bonus");

@@ -4,6 +4,7 @@ import { ApiError, fieldProblems } from "../../api/errors";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { formatNumber, formatSigned } from "../../lib/format";
+import { newIdempotencyKey } from "../../lib/ids";
 import { Alert } from "../ui/Alert";
 import { Button } from "../ui/Button";
 import { Card } from "../ui/Card";
@@ -23,6 +24,8 @@ interface FieldErrors {
 interface Request {
   amount: number;
   reason: string;
+  /** Made when the request is confirmed; sending it again cannot grant twice. */
+  idempotencyKey: string;
 }
 
 type Outcome =
@@ -73,7 +76,7 @@ export function GrantForm({ userId, username, available }: GrantFormProps) {
       problems.reason = t("admin.grant.reasonLength", { min: REASON_MIN, max: REASON_MAX });
     }
     const ok = !problems.amount && !problems.reason && n !== null;
-    return { request: ok ? { amount: n, reason: why } : null, problems };
+    return { request: ok ? { amount: n, reason: why, idempotencyKey: newIdempotencyKey() } : null, problems };
   };
 
   const onSubmit = (event: FormEvent) => {

@@ -1,0 +1,177 @@
+"""`confirm-payment` spends the merchant's Stripe request quota only when it can learn
+something: a payment final in our books (credited, or canceled) is answered from our row,
+and the route is rate limited per user. Stripe requests are counted on the wire, by a
+proxy between the app and the local Stripe server."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from payments.conftest import sdk_client
+from payments.kit import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, PayEnv, payment_settings
+from tokenbank.db import Database
+from tokenbank.payments.stripe_client import AsyncHTTPXClient
+from tokenbank.stripe_sim import SimServer
+
+from support import serve_app
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class CountingProxy:
+    """Forwards every request to the local Stripe server and remembers its method and path."""
+
+    upstream: str
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def retrievals(self, pi_id: str) -> int:
+        with self.lock:
+            return sum(
+                1 for method, path in self.seen
+                if method == "GET" and path.split("?")[0] == f"/v1/payment_intents/{pi_id}"
+            )
+
+    def clear(self) -> None:
+        with self.lock:
+            self.seen.clear()
+
+
+@pytest.fixture
+def proxy(sim: SimServer) -> Iterator[tuple[str, CountingProxy]]:
+    counter = CountingProxy(sim.url)
+    upstream = httpx.Client(base_url=sim.url, timeout=30)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            with counter.lock:
+                counter.seen.append((self.command, self.path))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+            r = upstream.request(self.command, self.path, content=body, headers=headers)
+            self.send_response(r.status_code)
+            for k, v in r.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                     "content-encoding"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(r.content)))
+            self.end_headers()
+            self.wfile.write(r.content)
+
+        do_GET = do_POST = do_DELETE = _forward
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", counter
+    finally:
+        server.shutdown()
+        server.server_close()
+        upstream.close()
+
+
+@pytest.fixture
+async def counted(
+    db_url: str, sim: SimServer, db: Database, proxy: tuple[str, CountingProxy]
+) -> AsyncIterator[tuple[PayEnv, CountingProxy]]:
+    """The payments bench, with the app reaching Stripe through the counting proxy."""
+    url, counter = proxy
+    settings = payment_settings(
+        db_url, sim, stripe_api_base=url, rate_limit_enabled=True, rate_limit_payment_per_min=8
+    )
+    sim.reset()
+    sdk_http = AsyncHTTPXClient(timeout=30)
+    server, browser = sdk_client(SECRET_KEY, sim, sdk_http), sdk_client(PUBLISHABLE_KEY, sim, sdk_http)
+    with serve_app(settings) as base_url:
+        sim.set_webhook(f"{base_url}/api/payment/webhook", WEBHOOK_SECRET)
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            bench = PayEnv(sim, http, db, settings, server, browser)
+            yield bench, counter
+            bench.settle()
+            assert await bench.violations() == []
+        sim.set_webhook(None)
+    await sdk_http.close_async()
+
+
+async def test_a_credited_payment_is_confirmed_without_asking_stripe(
+    counted: tuple[PayEnv, CountingProxy],
+) -> None:
+    env, counter = counted
+    user = await env.user()
+    pi = await env.buy(user, "standard")
+    await env.wait_balance(user, 10 + 500, "the purchase credited")
+    env.settle()
+    counter.clear()
+
+    answers = [await env.confirm(user, pi) for _ in range(7)]  # with the create: 8 a minute
+    assert [r.status_code for r in answers] == [200] * 7
+    assert {(r.json()["status"], r.json()["tokens_added"]) for r in answers} == {("succeeded", 500)}
+    assert counter.retrievals(pi) == 0
+    assert await env.balance(user) == 510
+
+
+async def test_a_canceled_payment_is_confirmed_without_asking_stripe(
+    counted: tuple[PayEnv, CountingProxy],
+) -> None:
+    env, counter = counted
+    user = await env.user()
+    intent = await env.create(user, "starter")
+    pi = intent["payment_intent_id"]
+    await env.server.v1.payment_intents.cancel_async(pi)
+
+    async def canceled() -> bool:
+        return (await env.payment(user, pi))["status"] == "canceled"
+
+    deadline = asyncio.get_running_loop().time() + 15
+    while not await canceled():
+        assert asyncio.get_running_loop().time() < deadline, "the cancellation never arrived"
+        await asyncio.sleep(0.05)
+    env.settle()
+    counter.clear()
+    answers = [await env.confirm(user, pi) for _ in range(5)]
+    assert {r.json()["status"] for r in answers} == {"canceled"}
+    assert counter.retrievals(pi) == 0
+
+
+async def test_confirm_payment_is_rate_limited_per_user(
+    counted: tuple[PayEnv, CountingProxy],
+) -> None:
+    env, counter = counted
+    # The limit counts in fixed one-minute windows: a burst that straddles two windows has
+    # two budgets, so such a run is discarded and repeated with a new person.
+    for _attempt in range(3):
+        window = int(time.time()) // 60
+        user = await env.user()
+        pi = (await env.create(user, "starter"))["payment_intent_id"]  # 1 of 8 this minute
+        env.settle()  # its payment_intent.created webhook syncs too; not ours to count
+        counter.clear()
+        answers = await asyncio.gather(*(env.confirm(user, pi) for _ in range(12)))
+        if int(time.time()) // 60 == window:
+            break
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200] * 7 + [429] * 5, statuses
+    limited = next(r for r in answers if r.status_code == 429)
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # Not final yet (unpaid), so each allowed call asked Stripe; refused ones did not.
+    assert counter.retrievals(pi) == 7
+    # Someone else's budget is their own.
+    other = await env.user()
+    other_pi = (await env.create(other, "starter"))["payment_intent_id"]
+    assert (await env.confirm(other, other_pi)).status_code == 200

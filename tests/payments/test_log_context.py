@@ -1,0 +1,65 @@
+"""Log lines written while a payment is synced name its PaymentIntent (and the request's
+caller, when there is one), as the operations docs promise."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from payments.kit import PayEnv
+from tokenbank.observability import JsonFormatter
+
+pytestmark = pytest.mark.anyio
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def log_lines() -> Iterator[_Lines]:
+    handler, logger = _Lines(), logging.getLogger("tokenbank")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def test_a_sync_log_line_carries_the_payment_intent_id(
+    env: PayEnv, log_lines: _Lines
+) -> None:
+    # An intent made at Stripe outside the app: the sync looks at it and logs why it
+    # leaves it alone.
+    stranger = await env.server.v1.payment_intents.create_async(
+        {"amount": 700, "currency": "usd", "metadata": {"type": "something_else"}}
+    )
+    event = {
+        "id": "evt_log_context_1", "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": stranger.id, "object": "payment_intent"}},
+    }
+    r = await env.post_event(event)
+    assert r.status_code == 200, r.text
+    env.settle()  # the local Stripe server's own events for it, too
+    lines = [x for x in log_lines.lines if x["msg"].startswith(f"ignoring {stranger.id}")]
+    assert lines
+    for line in lines:
+        assert line["payment_intent_id"] == stranger.id
+        assert len(line["request_id"]) >= 8
+    # Only while that payment is the subject: the request's last line names none.
+    assert all(
+        x.get("payment_intent_id") in (None, stranger.id) for x in log_lines.lines
+    )
