@@ -20,6 +20,8 @@ import stripe
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.payments.sync import SyncOutcome, sync_payment
 from tokenbank.stripe_sim import SimServer
 
 from conftest import make_settings
@@ -135,6 +137,18 @@ class PayEnv:
             "/api/payment/confirm-payment", json={"payment_intent_id": pi_id},
             headers=user["headers"],
         )
+
+    async def sync(self, pi_id: str) -> SyncOutcome:
+        """The one sync that webhooks, reconciliation and replays run, on its own gateway.
+
+        confirm-payment answers a credited payment from our row without asking Stripe, so
+        tests that move money after the credit sync this way.
+        """
+        gateway = StripeGateway(self.settings)
+        try:
+            return await sync_payment(self.db, gateway, self.settings, pi_id)
+        finally:
+            await gateway.aclose()
 
     # --- webhooks ---------------------------------------------------------------------
 
