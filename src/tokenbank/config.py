@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=600.0, ge=0)
     reconcile_window_s: int = Field(default=7 * 24 * 3600, gt=0)
     background_jobs: bool = True
+    # The webhook inbox's worker (one per app process): it applies recorded events, so it
+    # runs whenever Stripe is configured unless turned off here (not by BACKGROUND_JOBS).
+    webhook_worker: bool = True
+    webhook_poll_interval_s: float = Field(default=5.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=64)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_backoff_base_s: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_claim_lease_s: float = Field(default=300.0, gt=0)
 
     cors_origins: list[str] = Field(default_factory=list)
     client_dist: str | None = None

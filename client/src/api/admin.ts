@@ -38,8 +38,11 @@ export const PAYMENT_STATUSES = [
 
 export const WEBHOOK_STATUSES = [
   "received",
+  "processing",
   "handled",
   "failed",
+  "dead",
+  "rejected",
   "ignored",
 ] as const satisfies readonly WebhookStatus[];
 

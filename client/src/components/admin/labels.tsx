@@ -23,7 +23,10 @@ const paymentTones: Record<string, BadgeTone> = {
 const webhookTones: Record<string, BadgeTone> = {
   handled: "success",
   received: "info",
-  failed: "error",
+  processing: "info",
+  failed: "warning",
+  dead: "error",
+  rejected: "neutral",
   ignored: "neutral",
 };
 
