@@ -18,6 +18,7 @@ import httpx
 import pytest
 import stripe
 
+from payments.kit import inbox_idle
 from reliability.cluster import (
     Cluster,
     Person,
@@ -57,6 +58,7 @@ def test_webhook_chaos_leaves_every_balance_as_stripe_says_and_nothing_to_reconc
         started = time.monotonic()
         figures = asyncio.run(_chaos(cluster, sim))
         sim.wait_webhooks_idle(300)
+        inbox_idle(url, 300)
         settled_s = round(time.monotonic() - started, 1)
         figures |= asyncio.run(_compare_with_stripe(url, sim))
         lines = cluster.reconcile()
