@@ -291,7 +291,7 @@ async def test_an_event_that_keeps_failing_becomes_a_dead_letter_an_operator_pro
     await asyncio.gather(outage.gateway.aclose(), healthy.gateway.aclose())
 
 
-async def test_an_event_that_can_never_be_applied_is_acknowledged_and_rejected_not_retried(
+async def test_an_event_that_can_never_be_applied_is_acknowledged_and_unprocessable_not_retried(
     env: PayEnv,
 ) -> None:
     user = await env.user()
@@ -305,15 +305,15 @@ async def test_an_event_that_can_never_be_applied_is_acknowledged_and_rejected_n
     first = await env.post_event(refused_id)
     second = await env.post_event(missing)
 
-    assert (first.status_code, first.json()["status"]) == (200, "rejected")
+    assert (first.status_code, first.json()["status"]) == (200, "unprocessable")
     assert (second.status_code, second.json()["status"]) == (200, "received")
-    row = await env.wait_event("evt_missing", "rejected")
+    row = await env.wait_event("evt_missing", "unprocessable")
     assert row.attempts == 1 and "payment_not_found" in (row.last_error or "")
-    row = await env.wait_event("evt_bad_id", "rejected")
+    row = await env.wait_event("evt_bad_id", "unprocessable")
     assert row.attempts == 0 and "refuses" in (row.last_error or "")
     again = await env.post_event(missing)  # Stripe delivering it again changes nothing
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    assert (await env.wait_event("evt_missing", "rejected")).attempts == 1
+    assert (await env.wait_event("evt_missing", "unprocessable")).attempts == 1
     assert await env.balance(user) == start
 
 

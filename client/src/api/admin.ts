@@ -42,7 +42,7 @@ export const WEBHOOK_STATUSES = [
   "handled",
   "failed",
   "dead",
-  "rejected",
+  "unprocessable",
   "ignored",
 ] as const satisfies readonly WebhookStatus[];
 

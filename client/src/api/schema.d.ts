@@ -731,12 +731,12 @@ export interface components {
          *     ``next_attempt_at``); ``processing`` is claimed by a worker until ``claimed_until``
          *     (after which another worker may take it: its first worker died). The rest are final:
          *     ``handled`` (its effect is committed), ``ignored`` (nothing for us in it),
-         *     ``rejected`` (it can never be applied: an id Stripe refuses, an object that does not
+         *     ``unprocessable`` (it can never be applied: an id Stripe refuses, an object that does not
          *     exist) and ``dead`` (it failed ``WEBHOOK_MAX_ATTEMPTS`` times; an operator may
          *     process it again).
          * @enum {string}
          */
-        EventStatus: "received" | "processing" | "handled" | "ignored" | "failed" | "rejected" | "dead";
+        EventStatus: "received" | "processing" | "handled" | "ignored" | "failed" | "unprocessable" | "dead";
         /** GenerateRequest */
         GenerateRequest: {
             /**
@@ -1008,10 +1008,10 @@ export interface components {
             received: boolean;
             /**
              * Status
-             * @description received: recorded, to be applied by the webhook worker; duplicate: this event id was recorded before; ignored: nothing in it for us; rejected: it can never be applied (recorded as such, not retried). 'handled' is no longer sent.
+             * @description received: recorded, to be applied by the webhook worker; duplicate: this event id was recorded before; ignored: nothing in it for us; unprocessable: it can never be applied (recorded as such, not retried). 'handled' is no longer sent.
              * @enum {string}
              */
-            status: "received" | "duplicate" | "ignored" | "rejected" | "handled";
+            status: "received" | "duplicate" | "ignored" | "unprocessable" | "handled";
         };
         /** WebhookEventOut */
         WebhookEventOut: {

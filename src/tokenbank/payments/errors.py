@@ -73,12 +73,3 @@ class StripeRequestRefused(PaymentError):
     status_code = 502
     code = "stripe_error"
     message = "The payment provider refused the request."
-
-
-class EventCannotBeApplied(PaymentError):
-    """A signed event that no retry can ever apply (it names an id Stripe refuses, or an
-    object that does not exist): recorded as ``rejected`` in the inbox, never retried."""
-
-    status_code = 422
-    code = "event_not_applicable"
-    message = "This event can never be applied."

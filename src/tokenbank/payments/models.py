@@ -58,7 +58,7 @@ class EventStatus(StrEnum):
     ``next_attempt_at``); ``processing`` is claimed by a worker until ``claimed_until``
     (after which another worker may take it: its first worker died). The rest are final:
     ``handled`` (its effect is committed), ``ignored`` (nothing for us in it),
-    ``rejected`` (it can never be applied: an id Stripe refuses, an object that does not
+    ``unprocessable`` (it can never be applied: an id Stripe refuses, an object that does not
     exist) and ``dead`` (it failed ``WEBHOOK_MAX_ATTEMPTS`` times; an operator may
     process it again).
     """
@@ -68,7 +68,7 @@ class EventStatus(StrEnum):
     HANDLED = "handled"
     IGNORED = "ignored"
     FAILED = "failed"
-    REJECTED = "rejected"
+    UNPROCESSABLE = "unprocessable"
     DEAD = "dead"
 
 
@@ -77,7 +77,7 @@ PENDING_EVENT_STATUSES = (EventStatus.RECEIVED, EventStatus.FAILED)
 FINAL_EVENT_STATUSES = (
     EventStatus.HANDLED,
     EventStatus.IGNORED,
-    EventStatus.REJECTED,
+    EventStatus.UNPROCESSABLE,
     EventStatus.DEAD,
 )
 

@@ -12,7 +12,7 @@ events (``SKIP LOCKED`` on PostgreSQL), each claim counting an attempt, and appl
 one inside :func:`handling` — the one place an event is marked done, and only if its
 block succeeds. A failure is retried with exponential backoff (``next_attempt_at``); after
 ``WEBHOOK_MAX_ATTEMPTS`` the event is ``dead`` and waits for an operator's "process
-again"; an event that can never be applied is ``rejected`` at once. The replay command
+again"; an event that can never be applied is ``unprocessable`` at once. The replay command
 and "process again" go through the same claim and the same :func:`handling`.
 
 Applying an event never trusts its body: :func:`sync.sync_payment` reads Stripe's current
@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import stripe
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,7 +45,6 @@ from tokenbank.errors import AppError
 from tokenbank.observability import WEBHOOK_EVENTS
 from tokenbank.payments import repository as repo
 from tokenbank.payments.errors import (
-    EventCannotBeApplied,
     PaymentNotFound,
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
@@ -63,10 +62,11 @@ RELEVANT_PREFIXES = ("payment_intent.", "charge.", "refund.", "radar.early_fraud
 MAX_PAYLOAD_BYTES = 512 * 1024
 #: What a Stripe object id looks like; an event naming anything else can never be applied.
 STRIPE_ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9]{1,250}$")
-#: Errors that no retry can cure: the event is ``rejected`` at once.
-NEVER_APPLICABLE: tuple[type[Exception], ...] = (EventCannotBeApplied, PaymentNotFound)
+#: Errors that no retry can cure: the event is ``unprocessable`` at once. Stripe has no
+#: such object (``PaymentNotFound``, raised for Stripe's ``resource_missing``; an id Stripe
+#: refuses is caught before any call, by :data:`STRIPE_ID`).
+NEVER_APPLICABLE: tuple[type[Exception], ...] = (PaymentNotFound,)
 
-AckStatus = Literal["received", "duplicate", "ignored", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ async def record(db: Database, event: dict[str, Any]) -> WebhookResult:
     if not relevant:
         status, note = EventStatus.IGNORED, "not a payment event"
     elif ref.invalid:
-        status, note = EventStatus.REJECTED, ref.invalid
+        status, note = EventStatus.UNPROCESSABLE, ref.invalid
     elif ref.payment_intent_id is None and ref.charge_id is None:
         status, note = EventStatus.IGNORED, "no payment intent in the event"
     else:
@@ -266,7 +266,7 @@ async def handling(
 
     The block marks it done itself (``done_in`` inside the effect's transaction) or, if it
     returns without doing so, it is marked ``handled`` here. An error marks it
-    ``rejected`` (one of :data:`NEVER_APPLICABLE`), ``dead`` (the attempts are used up) or
+    ``unprocessable`` (one of :data:`NEVER_APPLICABLE`), ``dead`` (the attempts are used up) or
     ``failed`` with its next attempt after an exponential backoff; ``reraise`` lets a
     retryable error through to the caller afterwards (an operator waiting for the answer).
     A cancelled block hands the event back for another attempt now.
@@ -282,7 +282,7 @@ async def handling(
         raise
     except Exception as exc:
         await asyncio.shield(_record_failure(db, settings, h, exc))
-        if reraise and h.status is not EventStatus.REJECTED:
+        if reraise and h.status is not EventStatus.UNPROCESSABLE:
             raise
         return
     if h.status is None:
@@ -304,7 +304,7 @@ async def _record_failure(db: Database, settings: Settings, h: Handling, exc: Ex
     reason = _reason(exc)
     next_at: datetime | None = None
     if isinstance(exc, NEVER_APPLICABLE):
-        status = EventStatus.REJECTED
+        status = EventStatus.UNPROCESSABLE
     elif event.attempts >= settings.webhook_max_attempts:
         status = EventStatus.DEAD
     else:
@@ -396,7 +396,7 @@ async def process_again(
         if not _looks_like_event(event) or event["id"] != event_id:
             raise WebhookPayloadInvalid("Stripe returned something that is not this event.")
         recorded = await record(db, event)
-        if recorded.status in ("ignored", "rejected"):
+        if recorded.status in ("ignored", "unprocessable"):
             return recorded
     now, until, token = _claim_window(settings)
     async with db.transaction() as session:

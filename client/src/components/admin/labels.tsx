@@ -26,7 +26,7 @@ const webhookTones: Record<string, BadgeTone> = {
   processing: "info",
   failed: "warning",
   dead: "error",
-  rejected: "neutral",
+  unprocessable: "neutral",
   ignored: "neutral",
 };
 

@@ -204,7 +204,7 @@ describe("webhook inbox", () => {
         json: [
           webhookEvent("evt_dead", processed ? "handled" : "dead", { attempts: 10, last_error: processed ? null : "stripe_unavailable: down" }),
           webhookEvent("evt_retry", "failed", { attempts: 2, next_attempt_at: "2030-01-02T03:04:00Z" }),
-          webhookEvent("evt_never", "rejected", { attempts: 1, last_error: "payment_not_found: No such payment." }),
+          webhookEvent("evt_never", "unprocessable", { attempts: 1, last_error: "payment_not_found: No such payment." }),
         ],
       }))
       .on("POST", "/api/admin/webhooks/:id/process", () => {

@@ -17,7 +17,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Written out rather than imported: a migration must not change when the code does.
-STATUSES = ("received", "processing", "handled", "ignored", "failed", "rejected", "dead")
+STATUSES = ("received", "processing", "handled", "ignored", "failed", "unprocessable", "dead")
 STATUS_KNOWN = "status IN ({})".format(", ".join(f"'{s}'" for s in STATUSES))
 
 
@@ -51,7 +51,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("UPDATE webhook_events SET status = 'failed' WHERE status IN ('processing', 'dead')")
-    op.execute("UPDATE webhook_events SET status = 'ignored' WHERE status = 'rejected'")
+    op.execute("UPDATE webhook_events SET status = 'ignored' WHERE status = 'unprocessable'")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_events_status_next_attempt_at")
         batch_op.drop_constraint("ck_webhook_events_attempts_non_negative", type_="check")
