@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.kit import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, Receiver
+from stripe_sim.kit import ASYNC_DELAY_S, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, Receiver
 from tokenbank.stripe_sim import SimConfig, SimServer
 
 
@@ -46,6 +46,7 @@ def sim_server() -> Iterator[SimServer]:
         webhook_max_attempts=4,
         webhook_backoff_base_s=0.05,
         webhook_timeout_s=2.0,
+        async_delay_s=ASYNC_DELAY_S,
     )
     with SimServer(config) as server:
         yield server

@@ -14,6 +14,8 @@ import stripe
 SECRET_KEY = "sk_test_local"
 PUBLISHABLE_KEY = "pk_test_local"
 WEBHOOK_SECRET = "whsec_test_secret"
+# Stripe's "some time later" in the shared test server (the default is 2 s).
+ASYNC_DELAY_S = 0.4
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float = 5.0, what: str = "") -> Any:

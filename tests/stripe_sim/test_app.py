@@ -25,7 +25,11 @@ def test_asgi_app_without_lifespan_still_delivers_webhooks(receiver: Receiver) -
                 data={"amount": "1500", "currency": "usd", "payment_method_types[]": "card"},
                 headers={"Authorization": "Bearer sk_test_asgi"},
             )
-            idle = await http.post("/_sim/webhooks/wait_idle", json={"timeout_s": 5})
+            idle = await http.post(
+                "/_sim/webhooks/wait_idle",
+                json={"timeout_s": 5},
+                headers={"Authorization": "Bearer sk_test_asgi"},
+            )
             return created.status_code, bool(idle.json()["idle"])
 
     status, idle = asyncio.run(scenario())

@@ -48,7 +48,10 @@ def test_module_entry_point_serves_the_api() -> None:
                     return False
 
             wait_until(healthy, timeout_s=15, what="the CLI server")
-            config = httpx.get(f"http://127.0.0.1:{port}/_sim/config").json()
+            config = httpx.get(
+                f"http://127.0.0.1:{port}/_sim/config",
+                headers={"Authorization": "Bearer sk_test_cli"},
+            ).json()
             assert config["webhook_secret"] == WEBHOOK_SECRET
             assert config["webhook_url"] == "http://127.0.0.1:1/hook"
             client = stripe.StripeClient(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import stripe
 
-from stripe_sim.kit import SECRET_KEY, new_intent
-from tokenbank.stripe_sim import SimServer
+from stripe_sim.kit import SECRET_KEY, new_intent, wait_until
+from tokenbank.stripe_sim import SimConfig, SimServer, SimServerError
 
 PARAMS = {"amount": 2000, "currency": "usd", "payment_method_types": ["card"]}
 
@@ -90,3 +92,131 @@ def test_concurrent_retries_with_one_key_create_one_intent(sim: SimServer) -> No
     assert len(ids) == 1
     listed = httpx.get(f"{sim.url}/v1/payment_intents", auth=(SECRET_KEY, "")).json()
     assert [pi["id"] for pi in listed["data"]] == list(ids)
+
+
+def _create(sim: SimServer, key: str, amount: str = "2000") -> httpx.Response:
+    return httpx.post(
+        f"{sim.url}/v1/payment_intents",
+        data={"amount": amount, "currency": "usd", "payment_method_types[0]": "card"},
+        headers={"Authorization": f"Bearer {SECRET_KEY}", "Idempotency-Key": key},
+        timeout=30,
+    )
+
+
+def _together(sim: SimServer, key: str, n: int) -> list[httpx.Response]:
+    """``n`` requests with one key, released at the same moment."""
+    barrier = threading.Barrier(n)
+
+    def send(_: int) -> httpx.Response:
+        barrier.wait()
+        return _create(sim, key)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(send, range(n)))
+
+
+def test_reuse_while_the_first_request_runs_is_a_409(sim: SimServer) -> None:
+    sim.set_api_faults(latency_s=1.0)  # the first request stays in flight that long
+    try:
+        responses = _together(sim, "slow", 6)
+    finally:
+        sim.set_api_faults()
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 409, 409, 409, 409, 409]
+    [done] = [r for r in responses if r.status_code == 200]
+    conflict = next(r for r in responses if r.status_code == 409).json()["error"]
+    assert (conflict["type"], conflict["code"]) == (
+        "invalid_request_error",
+        "idempotency_key_in_use",
+    )
+    replay = _create(sim, "slow")
+    assert replay.json()["id"] == done.json()["id"]
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    listed = httpx.get(f"{sim.url}/v1/payment_intents", auth=(SECRET_KEY, "")).json()["data"]
+    assert [pi["id"] for pi in listed] == [done.json()["id"]]
+
+
+def test_the_sdk_retries_a_409_and_gets_the_first_result(sim: SimServer) -> None:
+    sim.set_api_faults(latency_s=0.5)
+    retrying = stripe.StripeClient(
+        SECRET_KEY, base_addresses={"api": sim.url}, max_network_retries=5
+    )
+    barrier = threading.Barrier(2)
+
+    def raw() -> httpx.Response:
+        barrier.wait()
+        return _create(sim, "sdk-race")
+
+    def sdk() -> str:
+        barrier.wait()
+        time.sleep(0.05)  # usually lets the raw request reserve the key first
+        return retrying.v1.payment_intents.create(
+            {"amount": 2000, "currency": "usd", "payment_method_types": ["card"]},
+            {"idempotency_key": "sdk-race"},
+        ).id
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.submit(raw), pool.submit(sdk)
+            raw_response, sdk_id = first.result(), second.result()
+    finally:
+        sim.set_api_faults()
+
+    # Whichever came first, one intent exists and both callers end up naming it.
+    if raw_response.status_code == 200:
+        assert raw_response.json()["id"] == sdk_id
+    else:
+        assert raw_response.json()["error"]["code"] == "idempotency_key_in_use"
+    listed = httpx.get(f"{sim.url}/v1/payment_intents", auth=(SECRET_KEY, "")).json()["data"]
+    assert [pi["id"] for pi in listed] == [sdk_id]
+
+
+def test_a_started_request_that_failed_is_kept_and_replayed(
+    client: stripe.StripeClient,
+) -> None:
+    pi = new_intent(client)
+    with pytest.raises(stripe.InvalidRequestError) as first:
+        client.v1.refunds.create({"payment_intent": pi.id}, {"idempotency_key": "refund-early"})
+    assert first.value.code == "payment_intent_unexpected_state"
+    client.v1.payment_intents.confirm(pi.id, {"payment_method": "pm_card_visa"})
+
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.refunds.create({"payment_intent": pi.id}, {"idempotency_key": "refund-early"})
+
+    assert again.value.json_body == first.value.json_body
+    assert again.value.headers is not None
+    assert again.value.headers.get("idempotent-replayed") == "true"
+    assert client.v1.refunds.list({"payment_intent": pi.id}).data == []
+
+
+def test_keys_are_kept_for_the_retention_period_only() -> None:
+    with SimServer(SimConfig(idempotency_ttl_s=0.3)) as sim:
+        first = _create(sim, "short-lived")
+        assert _create(sim, "short-lived").headers.get("Idempotent-Replayed") == "true"
+        # After the retention period the key is free again, even with other parameters.
+        later = wait_until(
+            lambda: (r := _create(sim, "short-lived", amount="3000")).status_code == 200 and r,
+            5,
+            "the key to expire",
+        )
+        assert later.json()["amount"] == 3000
+        assert later.json()["id"] != first.json()["id"]
+    assert SimConfig().idempotency_ttl_s == 24 * 3600
+
+
+def test_latency_fault_slows_the_api_not_the_controls(sim: SimServer) -> None:
+    sim.set_api_faults(latency_s=0.4)
+    try:
+        started = time.monotonic()
+        assert httpx.get(f"{sim.url}/v1/events", auth=(SECRET_KEY, "")).status_code == 200
+        slowed = time.monotonic() - started
+        started = time.monotonic()
+        assert sim.deliveries() == []
+        control = time.monotonic() - started
+    finally:
+        assert sim.set_api_faults() == {"latency_s": 0.0}
+    assert slowed >= 0.4
+    assert control < 0.4
+    with pytest.raises(SimServerError, match="latency_s"):
+        sim.set_api_faults(latency_s=-1)

@@ -8,6 +8,7 @@ import pytest
 import stripe
 
 from stripe_sim.kit import new_intent, pay
+from tokenbank.stripe_sim import SimServer
 
 
 def test_lists_are_newest_first_and_page_with_cursors(client: stripe.StripeClient) -> None:
@@ -98,3 +99,29 @@ def test_expand_latest_charge_and_payment_intent(client: stripe.StripeClient) ->
     assert isinstance(listed.data[0].latest_charge, stripe.Charge)
     with pytest.raises(stripe.InvalidRequestError, match="cannot be expanded"):
         client.v1.payment_intents.retrieve(pi.id, {"expand": ["amount"]})
+
+
+def test_events_filters_and_30_day_retention(client: stripe.StripeClient, sim: SimServer) -> None:
+    sim.set_clock_offset(-60 * 86400)  # a purchase made 60 days ago
+    try:
+        old = pay(client, "pm_card_visa", amount=1500)
+        # Seen from then, its events are there.
+        [succeeded] = client.v1.events.list({"type": "payment_intent.succeeded"}).data
+    finally:
+        sim.set_clock_offset(0)
+    assert client.v1.payment_intents.retrieve(old.id).created < time.time() - 59 * 86400
+    refund = client.v1.refunds.create({"payment_intent": old.id})
+
+    # Today the purchase's events are past Stripe's 30 days; the refund's are there.
+    kept = client.v1.events.list({"limit": 100}).data
+    assert [e.type for e in reversed(kept)] == ["refund.created", "charge.refunded"]
+    with pytest.raises(stripe.InvalidRequestError) as gone:
+        client.v1.events.retrieve(succeeded.id)
+    assert gone.value.code == "resource_missing"
+    since = int(time.time()) - 60
+    by_types = client.v1.events.list({"types": ["refund.created"], "created": {"gte": since}})
+    assert [e.data.object["id"] for e in by_types.data] == [refund.id]
+    assert client.v1.events.list({"type": "charge.*"}).data[0].type == "charge.refunded"
+    # Lists go by creation time: the 60-day-old intent comes after a newer one.
+    newer = new_intent(client)
+    assert [pi.id for pi in client.v1.payment_intents.list().data] == [newer.id, old.id]

@@ -23,8 +23,10 @@ def test_partial_then_full_refund_updates_the_charge(client: stripe.StripeClient
     charge = client.v1.charges.retrieve(charge.id)
     assert rest.amount == 3000
     assert (charge.amount_refunded, charge.refunded) == (5000, True)
-    assert charge.refunds is not None
-    assert [r.id for r in charge.refunds.data] == [rest.id, first.id]
+    assert "refunds" not in charge  # only when expanded, since API version 2022-11-15
+    expanded = client.v1.charges.retrieve(charge.id, {"expand": ["refunds"]})
+    assert expanded.refunds is not None
+    assert [r.id for r in expanded.refunds.data] == [rest.id, first.id]
     assert [r.id for r in client.v1.refunds.list({"payment_intent": pi.id}).data] == [
         rest.id,
         first.id,

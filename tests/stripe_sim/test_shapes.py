@@ -8,6 +8,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
@@ -69,7 +70,9 @@ def sdk_mismatches(ours: dict[str, Any], cls: type) -> list[str]:
 def objects(client: stripe.StripeClient, sim: SimServer) -> dict[str, dict[str, Any]]:
     """One of each object, as raw JSON from the simulator."""
     pi = pay(client, "pm_card_createDispute", amount=3000)
-    charge = client.v1.charges.retrieve(str(pi.latest_charge))
+    # Stripe's example charge carries its refunds list, which this API version
+    # includes only when expanded.
+    charge = client.v1.charges.retrieve(str(pi.latest_charge), {"expand": ["refunds"]})
     refund_pi = pay(client, "pm_card_visa")
     refund = client.v1.refunds.create({"payment_intent": refund_pi.id, "amount": 500})
     dispute = client.v1.disputes.list({"payment_intent": pi.id}).data[0]
@@ -118,3 +121,22 @@ def test_the_shape_checks_can_fail() -> None:
     assert shape_mismatches({"a": "1"}, {"a": 1}) == [".a: str != int"]
     assert shape_mismatches({"a": {"b": True}}, {"a": {"b": 0}}) == [".a.b: bool != int"]
     assert sdk_mismatches({"amount": None}, stripe.PaymentIntent)[0].startswith("amount")
+
+
+def test_answers_in_the_pinned_api_version_only(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    pinned = stripe._api_version._ApiVersion.CURRENT
+    pi = pay(client, "pm_card_visa")
+    ok = httpx.get(
+        f"{sim.url}/v1/payment_intents/{pi.id}",
+        headers={"Authorization": "Bearer sk_test_local", "Stripe-Version": pinned},
+    )
+    other = httpx.get(
+        f"{sim.url}/v1/payment_intents/{pi.id}",
+        headers={"Authorization": "Bearer sk_test_local", "Stripe-Version": "2020-08-27"},
+    )
+    assert ok.headers["Stripe-Version"] == pinned
+    assert other.status_code == 400
+    assert other.json()["error"]["code"] == "api_version_unsupported"
+    assert {e.api_version for e in client.v1.events.list({"limit": 100}).data} == {pinned}

@@ -46,11 +46,11 @@ def test_cors_allows_localhost_origins_and_preflight(sim: SimServer) -> None:
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == origin
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
-    control = httpx.options(
-        f"{sim.url}/_sim/payment_intents/pi_x/authenticate",
+    challenge = httpx.options(
+        f"{sim.url}/v1/3ds2/challenge_complete",
         headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
     )
-    assert control.headers["access-control-allow-origin"] == origin
+    assert challenge.headers["access-control-allow-origin"] == origin
     stranger = httpx.get(
         f"{sim.url}/v1/payment_intents",
         headers={"Origin": "https://evil.example", "Authorization": "Bearer sk_test_x"},
@@ -62,7 +62,10 @@ def test_configured_origins_are_allowed() -> None:
     from tokenbank.stripe_sim import SimConfig
 
     with SimServer(SimConfig(allowed_origins=["https://shop.example"])) as sim:
-        response = httpx.get(f"{sim.url}/_sim/health", headers={"Origin": "https://shop.example"})
+        response = httpx.get(
+            f"{sim.url}/v1/events",
+            headers={"Origin": "https://shop.example", "Authorization": "Bearer sk_test_x"},
+        )
         assert response.headers["access-control-allow-origin"] == "https://shop.example"
 
 

@@ -25,6 +25,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--webhook-max-attempts", type=int, default=8)
     parser.add_argument("--webhook-backoff-base-s", type=float, default=1.0)
+    parser.add_argument(
+        "--async-delay-s",
+        type=float,
+        default=None,
+        help="delay of Stripe's later transitions (default: $STRIPE_SIM_ASYNC_DELAY_S or 2)",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         webhook_max_attempts=args.webhook_max_attempts,
         webhook_backoff_base_s=args.webhook_backoff_base_s,
     )
+    if args.async_delay_s is not None:
+        config.async_delay_s = args.async_delay_s
     run_sim(config, host=args.host, port=args.port)
 
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import SimConfig
 from .control import ControlApi
@@ -26,7 +26,7 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.deliverer = WebhookDeliverer(config, self._payload_for, self._delivered)
-        self.state = SimState(sink=self.deliverer)
+        self.state = SimState(sink=self.deliverer, async_delay_s=config.async_delay_s)
 
     def _payload_for(self, event_id: str) -> bytes | None:
         with self.state.lock:
@@ -51,6 +51,7 @@ def create_sim_app(config: SimConfig) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sim.deliverer.ensure_started()
         yield
+        sim.state.later.stop()
         await sim.deliverer.stop()
 
     api = ApiEdge(sim.state, config, sim.deliverer.ensure_started)
@@ -65,6 +66,22 @@ def create_sim_app(config: SimConfig) -> ASGIApp:
         expose_headers=["Request-Id", "Idempotent-Replayed", "Stripe-Version"],
         max_age=600,
     )
-    app = Starlette(routes=[*control.routes(), *api.routes()], middleware=[cors], lifespan=lifespan)
+    app = Starlette(routes=[*control.routes(), *api.routes()], lifespan=lifespan)
     app.state.simulator = sim
-    return app
+    return _CorsExceptControls(app, cors.cls(app, *cors.args, **cors.kwargs))
+
+
+class _CorsExceptControls:
+    """CORS for the API and Stripe.js, none for ``/_sim/``: no web page may call the
+    controls (they hold the webhook secret and change faults), whatever its origin."""
+
+    def __init__(self, app: Starlette, with_cors: ASGIApp) -> None:
+        self.app = app
+        self.state = app.state
+        self._with_cors = with_cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/_sim/"):
+            await self.app(scope, receive, send)
+        else:
+            await self._with_cors(scope, receive, send)

@@ -20,7 +20,13 @@ class Behaviour(enum.Enum):
     SUCCEED = "succeed"
     DECLINE = "decline"
     AUTHENTICATE = "authenticate"
-    DISPUTE = "dispute"
+    DISPUTE = "dispute"  # succeeds, then a fraudulent chargeback
+    DISPUTE_NOT_RECEIVED = "dispute_not_received"  # succeeds, then a product_not_received one
+    DISPUTE_INQUIRY = "dispute_inquiry"  # succeeds, then an inquiry (no money moves)
+    MULTIPLE_DISPUTES = "multiple_disputes"  # succeeds, then two disputes
+    EARLY_FRAUD_WARNING = "early_fraud_warning"  # succeeds, then an early fraud warning
+    PENDING_REFUND = "pending_refund"  # refunds start pending, later succeed
+    REFUND_FAIL = "refund_fail"  # refunds succeed, later fail
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,12 @@ _CARDS = [
     SimCard("4000002760003184", Behaviour.AUTHENTICATE),
     SimCard("4000000000003220", Behaviour.AUTHENTICATE),
     SimCard("4000000000000259", Behaviour.DISPUTE),
+    SimCard("4000000000002685", Behaviour.DISPUTE_NOT_RECEIVED),
+    SimCard("4000000000001976", Behaviour.DISPUTE_INQUIRY),
+    SimCard("4000000404000079", Behaviour.MULTIPLE_DISPUTES),
+    SimCard("4000000000005423", Behaviour.EARLY_FRAUD_WARNING),
+    SimCard("4000000000007726", Behaviour.PENDING_REFUND),
+    SimCard("4000000000005126", Behaviour.REFUND_FAIL),
 ]
 TEST_CARDS: dict[str, SimCard] = {card.number: card for card in _CARDS}
 
@@ -123,6 +135,12 @@ TEST_PAYMENT_METHODS: dict[str, str] = {
     "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_threeDSecureOptional": "4000000000003055",
     "pm_card_createDispute": "4000000000000259",
+    "pm_card_createDisputeProductNotReceived": "4000000000002685",
+    "pm_card_createDisputeInquiry": "4000000000001976",
+    "pm_card_createMultipleDisputes": "4000000404000079",
+    "pm_card_createIssuerFraudRecord": "4000000000005423",
+    "pm_card_pendingRefund": "4000000000007726",
+    "pm_card_refundFail": "4000000000005126",
 }
 # Legacy tokens (``card[token]=tok_visa``) name the same cards.
 TEST_TOKENS: dict[str, str] = {

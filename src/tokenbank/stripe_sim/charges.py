@@ -6,9 +6,7 @@ Guarantee: a charge is never refunded beyond what it captured —
 
 from __future__ import annotations
 
-import copy
-
-from . import disputes, objects
+from . import disputes, fraud_warnings, objects, refunds
 from .errors import (
     ChargeAlreadyRefunded,
     ChargeDisputed,
@@ -21,8 +19,6 @@ from .errors import (
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_query
-
-_EMBEDDED_REFUNDS = 10
 
 
 def retrieve(state: SimState, charge_id: str) -> Obj:
@@ -156,6 +152,7 @@ def _record_refund(
     ctx: RequestContext,
 ) -> Obj:
     now = state.now()
+    status, pending_reason = refunds.initial_status(state, charge)
     refund = objects.refund(
         charge_obj=charge,
         amount=amount,
@@ -163,6 +160,8 @@ def _record_refund(
         reason=reason,
         metadata=metadata,
         balance_transaction="",
+        status=status,
+        pending_reason=pending_reason,
     )
     txn = objects.balance_transaction(
         amount=-amount,
@@ -172,7 +171,11 @@ def _record_refund(
         source=refund["id"],
         txn_type="refund",
         reporting_category="refund",
-        description="REFUND FOR CHARGE",
+        description=(
+            f"REFUND FOR CHARGE ({charge['description']})"
+            if charge["description"]
+            else "REFUND FOR CHARGE"
+        ),
     )
     state.store.balance_transactions.add(txn)
     refund["balance_transaction"] = txn["id"]
@@ -181,9 +184,8 @@ def _record_refund(
     previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
-    embedded = [refund, *charge["refunds"]["data"]]
-    charge["refunds"]["data"] = [copy.deepcopy(r) for r in embedded[:_EMBEDDED_REFUNDS]]
-    charge["refunds"]["has_more"] = len(embedded) > _EMBEDDED_REFUNDS
     state.emit("refund.created", refund, ctx)
     state.emit("charge.refunded", charge, ctx, previous_attributes=previous)
+    fraud_warnings.charge_changed(state, charge)
+    refunds.after_create(state, refund, charge)
     return refund

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_PORT = 12111
+ASYNC_DELAY_ENV = "STRIPE_SIM_ASYNC_DELAY_S"
+
+
+def async_delay_from_env() -> float:
+    """``STRIPE_SIM_ASYNC_DELAY_S`` (seconds, default 2): how long Stripe's "some
+    time later" transitions take here (a pending refund settling, a refund failing,
+    an inquiry closing)."""
+    raw = os.environ.get(ASYNC_DELAY_ENV, "").strip()
+    if not raw:
+        return 2.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{ASYNC_DELAY_ENV} must be a number of seconds, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{ASYNC_DELAY_ENV} must be >= 0")
+    return value
 
 
 @dataclass
@@ -18,6 +36,9 @@ class SimConfig:
     (read it from ``GET /_sim/config``), as ``stripe listen`` does.
     ``allowed_origins``: extra CORS origins (``"*"`` for any); localhost origins
     are always allowed.
+    ``async_delay_s``: the delay of Stripe's later transitions (pending refund →
+    succeeded, succeeded refund → failed, inquiry → closed, ...); defaults to
+    ``STRIPE_SIM_ASYNC_DELAY_S`` or 2 seconds.
     """
 
     webhook_url: str | None = None
@@ -29,6 +50,32 @@ class SimConfig:
     webhook_backoff_base_s: float = 1.0
     webhook_backoff_max_s: float = 3600.0
     webhook_timeout_s: float = 10.0
+    async_delay_s: float = field(default_factory=async_delay_from_env)
+    idempotency_ttl_s: float = 24 * 3600.0  # Stripe keeps keys for 24 hours
+
+
+@dataclass
+class ApiFaults:
+    """Misbehaviour injected into the ``/v1`` API (off by default).
+
+    ``latency_s``: every API call answers this much later (the request counts as in
+    flight meanwhile, so a concurrent reuse of its idempotency key gets a 409).
+    """
+
+    latency_s: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ApiFaults:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown API fault setting(s): {', '.join(unknown)}")
+        latency = data.get("latency_s", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+            raise ValueError("latency_s must be a number >= 0")
+        return cls(latency_s=float(latency))
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass

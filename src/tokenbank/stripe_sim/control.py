@@ -1,5 +1,12 @@
 """The simulator's own control API (not Stripe's), JSON under ``/_sim/``.
 
+Every control except ``/_sim/health`` requires the server's secret key, sent as the
+API takes it (``Authorization: Bearer sk_test_...``; the configured ``api_key``, or
+any ``sk_test_`` key when none is configured), and every control POST requires a
+``Content-Type: application/json`` body (else 415 ``json_body_required``). The
+controls send no CORS headers, so no web page can call them. ``SimServer``'s
+shortcuts send the key for you.
+
 ==========================================  =========================================
 ``GET  /_sim/health``                       ``{"ok": true}``
 ``GET  /_sim/config``                       webhook url and signing secret, retry
@@ -13,11 +20,36 @@
                                             "shuffle_hold_s": 0.25, "delay_s": 0,
                                             "fail_first_n": 0, "drop_all": false,
                                             "seed": null}`` (omitted = default)
+``GET  /_sim/clock``                        ``{"offset_s", "now"}``
+``POST /_sim/clock``                        sim-only: ``{"offset_s": -5184000}`` shifts
+                                            the clock objects and events are created
+                                            with (here 60 days back); 0 = real time
+``GET  /_sim/api_faults``                   current API faults
+``POST /_sim/api_faults``                   replace them: ``{"latency_s": 0}``: every
+                                            ``/v1`` call answers that many seconds
+                                            later (in flight meanwhile)
 ``POST /_sim/payment_intents/{id}/authenticate``  ``{"outcome": "complete"|"fail",
                                             "client_secret"?}``: the customer's
                                             answer to 3D Secure; returns the intent
-``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"}``; returns the
+``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"|"warning_closed"|
+                                            "escalate"}`` (the last two for inquiries;
+                                            won/lost close an inquiry); returns the
                                             dispute
+``POST /_sim/disputes/{id}/appeal``         sim-only: a chargeback under review or lost
+                                            goes to ``appeal_needs_response`` (funds
+                                            stay withdrawn); evidence then moves it to
+                                            ``appeal_under_review``, won or lost
+``POST /_sim/charges/{id}/dispute``         sim-only: the issuer disputes a charge:
+                                            ``{"amount"?, "reason"?: "fraudulent",
+                                            "inquiry"?: false, "status"?: "prevented"}``
+``POST /_sim/refunds/{id}/transition``      ``{"to": status, "failure_reason"?}``:
+                                            move a refund as Stripe would (sim-only;
+                                            ``canceled`` is the Dashboard's cancel of
+                                            a card refund), with its money and events
+``GET  /_sim/later``                        ``{"data": [{what, object, due_in_s}]}``:
+                                            Stripe's "some time later" transitions
+                                            still to come
+``POST /_sim/later/run``                    run them all now → ``{"ran": n}``
 ``GET  /_sim/deliveries``                   ``{"data": [{event_id, type, attempt,
                                             copy, status_code, outcome, error, url,
                                             at}]}``; outcome is delivered | failed |
@@ -26,8 +58,9 @@
                                             once no delivery is queued or in flight
 ``POST /_sim/events/{id}/resend``           queue the event for delivery again
 ``POST /_sim/reset``                        forget every object, event, idempotency
-                                            key, queued delivery, log entry and
-                                            fault; keep keys and the endpoint
+                                            key, later transition, queued delivery,
+                                            log entry and fault (webhook and API);
+                                            keep keys and the endpoint
 ==========================================  =========================================
 
 Browser pages: ``GET /_sim/3ds/{id}?client_secret=...&return_url=...`` is the
@@ -41,7 +74,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -50,16 +83,27 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import disputes, payment_intents
-from .config import SimConfig, WebhookFaults
+from . import disputes, payment_intents, refunds
+from .config import ApiFaults, SimConfig, WebhookFaults
 from .errors import StripeApiError
 from .objects import Obj
+from .routes import secret_key_of
 from .state import RequestContext, SimState
 from .webhooks import WebhookDeliverer
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class ControlRequestInvalid(StripeApiError):
     pass
+
+
+class ControlJsonRequired(StripeApiError):
+    """A control POST whose body is not ``application/json`` (a plain HTML form or a
+    cross-site ``text/plain`` request cannot send that without a CORS preflight)."""
+
+    status_code = 415
+    default_code = "json_body_required"
 
 
 class ControlApi:
@@ -76,26 +120,60 @@ class ControlApi:
         self._on_request = on_request
 
     def routes(self) -> list[BaseRoute]:
-        r = Route
+        def r(path: str, handler: Handler, methods: list[str]) -> Route:
+            return Route(path, self._guarded(handler), methods=methods)
+
         return [
-            r("/_sim/health", self.health, methods=["GET"]),
+            Route("/_sim/health", self.health, methods=["GET"]),
             r("/_sim/config", self.get_config, methods=["GET"]),
             r("/_sim/webhook", self.set_webhook, methods=["POST"]),
             r("/_sim/faults", self.get_faults, methods=["GET"]),
             r("/_sim/faults", self.set_faults, methods=["POST"]),
+            r("/_sim/clock", self.get_clock, methods=["GET"]),
+            r("/_sim/clock", self.set_clock, methods=["POST"]),
+            r("/_sim/api_faults", self.get_api_faults, methods=["GET"]),
+            r("/_sim/api_faults", self.set_api_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
             r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
+            r("/_sim/disputes/{id}/appeal", self.appeal_dispute, methods=["POST"]),
+            r("/_sim/charges/{id}/dispute", self.open_dispute, methods=["POST"]),
+            r("/_sim/refunds/{id}/transition", self.transition_refund, methods=["POST"]),
+            r("/_sim/later", self.later, methods=["GET"]),
+            r("/_sim/later/run", self.run_later, methods=["POST"]),
             r("/_sim/deliveries", self.deliveries, methods=["GET"]),
             r("/_sim/webhooks/wait_idle", self.wait_idle, methods=["POST"]),
             r("/_sim/events/{id}/resend", self.resend_event, methods=["POST"]),
             r("/_sim/reset", self.reset, methods=["POST"]),
-            r("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
-            r("/_sim/3ds/{id}", self.three_d_secure_answer, methods=["POST"]),
-            r("/_sim/receipts/{id}", self.receipt, methods=["GET"]),
-            r("/v3", self.stripe_js, methods=["GET"]),
-            r("/v3/", self.stripe_js, methods=["GET"]),
-            r("/js/v3", self.stripe_js, methods=["GET"]),
+            # Pages for a browser (the bank's challenge, a receipt): the client
+            # secret in the URL or form is the credential, as on Stripe.
+            Route("/_sim/3ds/{id}", self.three_d_secure_page, methods=["GET"]),
+            Route("/_sim/3ds/{id}", self.three_d_secure_answer, methods=["POST"]),
+            Route("/_sim/receipts/{id}", self.receipt, methods=["GET"]),
+            Route("/v3", self.stripe_js, methods=["GET"]),
+            Route("/v3/", self.stripe_js, methods=["GET"]),
+            Route("/js/v3", self.stripe_js, methods=["GET"]),
         ]
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """Require the server's secret key, and a JSON body on POST."""
+
+        async def guarded(request: Request) -> Response:
+            try:
+                secret_key_of(request, self._config)
+                if request.method == "POST":
+                    content_type = request.headers.get("content-type", "")
+                    if content_type.split(";")[0].strip().lower() != "application/json":
+                        raise ControlJsonRequired(
+                            "stripe_sim control requests need a JSON body "
+                            "(Content-Type: application/json).",
+                            param="content-type",
+                        )
+                    await _json_body(request)  # refuse malformed JSON before acting
+            except StripeApiError as exc:
+                return _error(exc)
+            return await handler(request)
+
+        return guarded
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -132,6 +210,29 @@ class ControlApi:
         self._deliverer.set_faults(faults)
         return JSONResponse(faults.to_json())
 
+    async def get_clock(self, request: Request) -> Response:
+        state = self._state
+        return JSONResponse({"offset_s": state.clock_offset_s, "now": state.now()})
+
+    async def set_clock(self, request: Request) -> Response:
+        offset = (await _json_body(request)).get("offset_s", 0.0)
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            return _error(ControlRequestInvalid("offset_s must be a number", param="offset_s"))
+        with self._state.lock:
+            self._state.clock_offset_s = float(offset)
+        return await self.get_clock(request)
+
+    async def get_api_faults(self, request: Request) -> Response:
+        return JSONResponse(self._state.api_faults.to_json())
+
+    async def set_api_faults(self, request: Request) -> Response:
+        try:
+            faults = ApiFaults.from_json(await _json_body(request))
+        except (TypeError, ValueError) as exc:
+            return _error(ControlRequestInvalid(str(exc), param="api_faults"))
+        self._state.api_faults = faults
+        return JSONResponse(faults.to_json())
+
     async def authenticate(self, request: Request) -> Response:
         self._on_request()
         body = await _json_body(request)
@@ -147,17 +248,92 @@ class ControlApi:
     async def close_dispute(self, request: Request) -> Response:
         self._on_request()
         outcome = (await _json_body(request)).get("outcome")
-        if outcome not in ("won", "lost"):
-            return _error(ControlRequestInvalid("outcome must be 'won' or 'lost'"))
+        if outcome not in ("won", "lost", "warning_closed", "escalate"):
+            return _error(
+                ControlRequestInvalid(
+                    "outcome must be 'won', 'lost', 'warning_closed' or 'escalate'"
+                )
+            )
+        return self._with_dispute(
+            request, lambda d: disputes.resolve(self._state, d, outcome, None)
+        )
+
+    async def appeal_dispute(self, request: Request) -> Response:
+        self._on_request()
+        return self._with_dispute(request, lambda d: disputes.appeal(self._state, d))
+
+    def _with_dispute(self, request: Request, change: Callable[[Obj], Obj]) -> Response:
         state = self._state
         try:
             with state.lock:
                 dispute = state.store.disputes.get(request.path_params["id"], "dispute")
-                result = disputes.resolve(state, dispute, outcome, None)
-                snapshot = state.store.expand(result, [])
+                snapshot = state.store.expand(change(dispute), [])
         except StripeApiError as exc:
             return _error(exc)
         return JSONResponse(snapshot)
+
+    async def open_dispute(self, request: Request) -> Response:
+        """Sim-only: the issuer disputes a charge (any amount, inquiry, prevented)."""
+        self._on_request()
+        body = await _json_body(request)
+        amount, reason = body.get("amount"), body.get("reason", "fraudulent")
+        inquiry, status = body.get("inquiry", False), body.get("status")
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            return _error(ControlRequestInvalid("amount must be an integer", param="amount"))
+        if reason not in disputes.REASON_CODES:
+            return _error(
+                ControlRequestInvalid(
+                    f"reason must be one of {', '.join(disputes.REASON_CODES)}", param="reason"
+                )
+            )
+        if not isinstance(inquiry, bool) or status not in (None, "prevented"):
+            return _error(ControlRequestInvalid("inquiry is a boolean; status may be 'prevented'"))
+        state = self._state
+        try:
+            with state.lock:
+                charge = state.store.charges.get(request.path_params["id"], "charge")
+                if charge["status"] != "succeeded":
+                    raise ControlRequestInvalid("Only a succeeded charge can be disputed.")
+                if amount is not None and not 0 < amount <= charge["amount"]:
+                    raise ControlRequestInvalid(
+                        "amount must be between 1 and the charge's amount", param="amount"
+                    )
+                dispute = disputes.open_for(
+                    state, charge, reason=reason, amount=amount, inquiry=inquiry, status=status
+                )
+                snapshot = state.store.expand(dispute, [])
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse(snapshot)
+
+    async def transition_refund(self, request: Request) -> Response:
+        self._on_request()
+        body = await _json_body(request)
+        to, reason = body.get("to"), body.get("failure_reason")
+        if to not in refunds.STATUSES:
+            return _error(ControlRequestInvalid(f"to must be one of {', '.join(refunds.STATUSES)}"))
+        if reason is not None and reason not in refunds.FAILURE_REASONS:
+            return _error(
+                ControlRequestInvalid(
+                    f"failure_reason must be one of {', '.join(refunds.FAILURE_REASONS)}"
+                )
+            )
+        state = self._state
+        try:
+            with state.lock:
+                refund = state.store.refunds.get(request.path_params["id"], "refund")
+                refunds.transition(state, refund, to, None, failure_reason=reason)
+                snapshot = state.store.expand(refund, [])
+        except StripeApiError as exc:
+            return _error(exc)
+        return JSONResponse(snapshot)
+
+    async def later(self, request: Request) -> Response:
+        return JSONResponse({"data": self._state.later.pending()})
+
+    async def run_later(self, request: Request) -> Response:
+        self._on_request()
+        return JSONResponse({"ran": self._state.later.run_all()})
 
     async def deliveries(self, request: Request) -> Response:
         return JSONResponse({"data": self._deliverer.deliveries()})
@@ -268,9 +444,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ControlRequestInvalid("The body is not valid JSON.", param="body") from None
+    if not isinstance(data, dict):
+        raise ControlRequestInvalid("The body must be a JSON object.", param="body")
+    return data
 
 
 def _error(exc: StripeApiError) -> Response:

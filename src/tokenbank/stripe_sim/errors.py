@@ -22,6 +22,9 @@ class StripeApiError(Exception):
     status_code = 400
     error_type = "invalid_request_error"
     default_code: str | None = None
+    # Refused while checking parameters, before the endpoint started: Stripe keeps
+    # no idempotent result for it.
+    validation = False
 
     def __init__(
         self,
@@ -99,6 +102,7 @@ class ResourceMissing(StripeApiError):
 
 
 class ParameterUnknown(StripeApiError):
+    validation = True
     default_code = "parameter_unknown"
 
     def __init__(self, param: str) -> None:
@@ -106,6 +110,7 @@ class ParameterUnknown(StripeApiError):
 
 
 class ParameterMissing(StripeApiError):
+    validation = True
     default_code = "parameter_missing"
 
     def __init__(self, param: str) -> None:
@@ -115,15 +120,19 @@ class ParameterMissing(StripeApiError):
 class ParameterInvalid(StripeApiError):
     """A value of the wrong type or outside its allowed set."""
 
+    validation = True
+
     def __init__(self, message: str, param: str, code: str = "parameter_invalid_string") -> None:
         super().__init__(message, param=param, code=code)
 
 
 class AmountTooSmall(StripeApiError):
+    validation = True
     default_code = "amount_too_small"
 
 
 class AmountTooLarge(StripeApiError):
+    validation = True
     default_code = "amount_too_large"
 
 
@@ -161,6 +170,8 @@ class DisputeAlreadyClosed(StripeApiError):
 class FeatureNotSimulated(StripeApiError):
     """A real Stripe feature this simulator deliberately does not model."""
 
+    validation = True
+
 
 class IdempotencyKeyReused(StripeApiError):
     error_type = "idempotency_error"
@@ -170,6 +181,20 @@ class IdempotencyKeyReused(StripeApiError):
             "Keys for idempotent requests can only be used with the same parameters "
             f"they were first used with. Try using a key other than '{key}' if you "
             "meant to execute a different request."
+        )
+
+
+class IdempotencyKeyInUse(StripeApiError):
+    """The key's first request is still running (Stripe answers 409)."""
+
+    status_code = 409
+    default_code = "idempotency_key_in_use"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "There is currently another in-progress request using this idempotency key "
+            f"('{key}'); that probably means you submitted twice and the other request is "
+            "still going through. Please try again later."
         )
 
 

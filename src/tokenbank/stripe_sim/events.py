@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import fnmatch
 
-from .errors import ParameterInvalid
+from .errors import ParameterInvalid, ResourceMissing
 from .objects import Obj
 from .params import Params
 from .state import SimState, list_query
 
+RETENTION_S = 30 * 86400  # Stripe keeps events for 30 days
+
+
+def _kept(state: SimState, event: Obj) -> bool:
+    return bool(event["created"] >= state.now() - RETENTION_S)
+
 
 def retrieve(state: SimState, event_id: str) -> Obj:
-    return state.store.events.get(event_id, "event")
+    event = state.store.events.get(event_id, "event")
+    if not _kept(state, event):
+        raise ResourceMissing("event", event_id)
+    return event
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    """Filter by ``type`` (``*`` wildcards, e.g. ``charge.dispute.*``) or ``types[]``."""
+    """Filter by ``type`` (``*`` wildcards, e.g. ``charge.dispute.*``) or ``types[]``;
+    only events of the last 30 days, as Stripe keeps them."""
     query = list_query(p)
     single = p.text("type")
     many = p.str_list("types")
@@ -26,7 +36,10 @@ def list_all(state: SimState, p: Params) -> Obj:
     patterns = [single] if single is not None else many
     return state.store.events.page(
         query,
-        lambda e: patterns is None or any(fnmatch.fnmatchcase(e["type"], t) for t in patterns),
+        lambda e: (
+            _kept(state, e)
+            and (patterns is None or any(fnmatch.fnmatchcase(e["type"], t) for t in patterns))
+        ),
     )
 
 

@@ -287,7 +287,6 @@ def charge(
         "receipt_number": None,
         "receipt_url": f"{base_url}/_sim/receipts/{ch_id}",
         "refunded": False,
-        "refunds": list_object([], f"/v1/charges/{ch_id}/refunds"),
         "review": None,
         "shipping": None,
         "source": None,
@@ -315,6 +314,7 @@ def balance_transaction(
     txn_type: str,
     reporting_category: str,
     description: str | None,
+    fee_description: str = "Stripe processing fees",
 ) -> Obj:
     fee_details = []
     if fee:
@@ -323,7 +323,7 @@ def balance_transaction(
                 "amount": fee,
                 "application": None,
                 "currency": currency,
-                "description": "Stripe processing fees",
+                "description": fee_description,
                 "type": "stripe_fee",
             }
         )
@@ -355,6 +355,8 @@ def refund(
     reason: str | None,
     metadata: dict[str, str],
     balance_transaction: str,
+    status: str = "succeeded",
+    pending_reason: str | None = None,
 ) -> Obj:
     return {
         "id": new_id("re"),
@@ -379,10 +381,11 @@ def refund(
         "metadata": metadata,
         "payment_intent": charge_obj["payment_intent"],
         "payment_method": charge_obj["payment_method"],
+        "pending_reason": pending_reason,
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": status,
         "transfer_reversal": None,
     }
 
@@ -399,13 +402,22 @@ _EVIDENCE_FIELDS = (
 EVIDENCE_FIELDS = frozenset(_EVIDENCE_FIELDS)
 
 
-def dispute(*, charge_obj: Obj, created: int, withdrawal: Obj) -> Obj:
+def dispute(
+    *,
+    charge_obj: Obj,
+    created: int,
+    amount: int,
+    reason: str,
+    network_reason_code: str,
+    case_type: str,
+    status: str,
+) -> Obj:
     card = charge_obj["payment_method_details"]["card"]
     return {
         "id": new_id("dp"),
         "object": "dispute",
-        "amount": charge_obj["amount"],
-        "balance_transactions": [withdrawal],
+        "amount": amount,
+        "balance_transactions": [],
         "charge": charge_obj["id"],
         "created": created,
         "currency": charge_obj["currency"],
@@ -421,19 +433,32 @@ def dispute(*, charge_obj: Obj, created: int, withdrawal: Obj) -> Obj:
         "is_charge_refundable": False,
         "livemode": False,
         "metadata": {},
-        "network_reason_code": "10.4",
+        "network_reason_code": network_reason_code,
         "payment_intent": charge_obj["payment_intent"],
         "payment_method_details": {
             "card": {
                 "brand": card["brand"],
-                "case_type": "chargeback",
+                "case_type": case_type,
                 "network": card["network"],
-                "network_reason_code": "10.4",
+                "network_reason_code": network_reason_code,
             },
             "type": "card",
         },
-        "reason": "fraudulent",
-        "status": "needs_response",
+        "reason": reason,
+        "status": status,
+    }
+
+
+def early_fraud_warning(*, charge_obj: Obj, created: int) -> Obj:
+    return {
+        "id": new_id("issfr"),
+        "object": "radar.early_fraud_warning",
+        "actionable": True,
+        "charge": charge_obj["id"],
+        "created": created,
+        "fraud_type": "made_with_stolen_card",
+        "livemode": False,
+        "payment_intent": charge_obj["payment_intent"],
     }
 
 

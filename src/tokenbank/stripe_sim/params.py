@@ -20,7 +20,7 @@ _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 
 
 class MalformedParameters(StripeApiError):
-    pass
+    validation = True
 
 
 def _split_key(key: str) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlencode
 
-from . import disputes, objects, payment_methods
+from . import disputes, fraud_warnings, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -26,6 +26,7 @@ from .errors import (
     ParameterInvalid,
     ParameterMissing,
     PaymentIntentUnexpectedState,
+    ResourceMissing,
     StripeApiError,
     doc_url,
 )
@@ -274,6 +275,26 @@ def authenticate(
     return pi
 
 
+def challenge_complete(state: SimState, p: Params, ctx: RequestContext) -> Obj:
+    """``POST /v1/3ds2/challenge_complete``: what the Stripe.js stand-in calls once the
+    customer answered the challenge (publishable key + the intent's client secret).
+
+    ``outcome`` (``complete`` | ``fail``) is the stand-in's own parameter: on Stripe the
+    answer comes from the bank's page instead.
+    """
+    source = p.text("source") or None
+    client_secret = p.text("client_secret", required=True) or ""
+    outcome = p.text("outcome", choices=("complete", "fail")) or "complete"
+    p.finish()
+    pi = state.store.payment_intents.find(client_secret.split("_secret_")[0])
+    if pi is None or pi["client_secret"] != client_secret:
+        raise ClientSecretMismatch()
+    sdk = (pi["next_action"] or {}).get("use_stripe_sdk") or {}
+    if source is not None and source != sdk.get("source"):
+        raise ResourceMissing("source", source, "source")
+    return authenticate(state, pi["id"], outcome, client_secret, ctx)
+
+
 def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> Obj:
     if pi["status"] not in CONFIRMABLE:
         raise PaymentIntentUnexpectedState(
@@ -303,9 +324,29 @@ def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestCont
         assert card.decline is not None
         _decline(state, pi, pm, card.decline, ctx)
     _succeed(state, pi, pm, ctx, None)
-    if card.behaviour is Behaviour.DISPUTE:
-        disputes.open_for(state, state.store.charges.get(pi["latest_charge"]))
+    _aftermath(state, state.store.charges.get(pi["latest_charge"]), card.behaviour)
     return pi
+
+
+def _aftermath(state: SimState, charge: Obj, behaviour: Behaviour) -> None:
+    """What the issuer does to a succeeded charge of a test card (Stripe's testing docs,
+    "Disputes"): disputes right away, an early fraud warning."""
+    if behaviour is Behaviour.DISPUTE:
+        disputes.open_for(state, charge, reason="fraudulent")
+    elif behaviour is Behaviour.DISPUTE_NOT_RECEIVED:
+        disputes.open_for(state, charge, reason="product_not_received")
+    elif behaviour is Behaviour.DISPUTE_INQUIRY:
+        disputes.open_for(state, charge, reason="fraudulent", inquiry=True)
+    elif behaviour is Behaviour.MULTIPLE_DISPUTES:
+        # Stripe's docs say only "disputed multiple times"; here two chargebacks that
+        # together dispute the whole charge, so neither exceeds it.
+        first = charge["amount"] // 2
+        disputes.open_for(state, charge, reason="fraudulent", amount=first)
+        disputes.open_for(
+            state, charge, reason="product_not_received", amount=charge["amount"] - first
+        )
+    elif behaviour is Behaviour.EARLY_FRAUD_WARNING:
+        fraud_warnings.create_for(state, charge)
 
 
 def _require_return_url(pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> None:

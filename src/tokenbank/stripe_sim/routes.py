@@ -9,9 +9,11 @@ and render errors as Stripe's JSON.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +22,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import charges, disputes, events, payment_intents, payment_methods
+from . import (
+    charges,
+    disputes,
+    events,
+    fraud_warnings,
+    payment_intents,
+    payment_methods,
+    refunds,
+)
 from .config import SimConfig
 from .errors import (
     ApiKeyInvalid,
     ApiKeyMissing,
+    IdempotencyKeyInUse,
     IdempotencyKeyReused,
     SecretKeyRequired,
     StripeApiError,
@@ -71,6 +82,12 @@ def _endpoints() -> list[Endpoint]:
             "/v1/payment_intents/{id}/cancel",
             lambda s, p, c, a: pi.cancel(s, a["id"], p, c),
         ),
+        Endpoint(
+            "POST",
+            "/v1/3ds2/challenge_complete",
+            lambda s, p, c, a: pi.challenge_complete(s, p, c),
+            publishable=True,
+        ),
         Endpoint("GET", "/v1/charges", lambda s, p, c, a: ch.list_all(s, p)),
         Endpoint(
             "GET", "/v1/charges/{id}", lambda s, p, c, a: _no_params(p, ch.retrieve(s, a["id"]))
@@ -87,12 +104,32 @@ def _endpoints() -> list[Endpoint]:
             lambda s, p, c, a: _no_params(p, ch.retrieve_refund(s, a["id"])),
         ),
         Endpoint("POST", "/v1/refunds/{id}", lambda s, p, c, a: ch.update_refund(s, a["id"], p)),
+        Endpoint(
+            "POST",
+            "/v1/refunds/{id}/cancel",
+            lambda s, p, c, a: _then(p, lambda: refunds.cancel(s, a["id"], c)),
+        ),
+        Endpoint(
+            "POST",
+            "/v1/test_helpers/refunds/{id}/expire",
+            lambda s, p, c, a: _then(p, lambda: refunds.expire(s, a["id"], c)),
+        ),
         Endpoint("GET", "/v1/disputes", lambda s, p, c, a: dp.list_all(s, p)),
         Endpoint(
             "GET", "/v1/disputes/{id}", lambda s, p, c, a: _no_params(p, dp.retrieve(s, a["id"]))
         ),
         Endpoint("POST", "/v1/disputes/{id}", lambda s, p, c, a: dp.update(s, a["id"], p, c)),
         Endpoint("POST", "/v1/disputes/{id}/close", lambda s, p, c, a: dp.close(s, a["id"], p, c)),
+        Endpoint(
+            "GET",
+            "/v1/radar/early_fraud_warnings",
+            lambda s, p, c, a: fraud_warnings.list_all(s, p),
+        ),
+        Endpoint(
+            "GET",
+            "/v1/radar/early_fraud_warnings/{id}",
+            lambda s, p, c, a: _no_params(p, fraud_warnings.retrieve(s, a["id"])),
+        ),
         Endpoint("GET", "/v1/events", lambda s, p, c, a: ev.list_all(s, p)),
         Endpoint(
             "GET", "/v1/events/{id}", lambda s, p, c, a: _no_params(p, ev.retrieve(s, a["id"]))
@@ -119,6 +156,12 @@ def _endpoints() -> list[Endpoint]:
 def _no_params(p: Params, result: Obj) -> Obj:
     p.finish()
     return result
+
+
+def _then(p: Params, change: Callable[[], Obj]) -> Obj:
+    """Refuse unknown parameters before changing anything."""
+    p.finish()
+    return change()
 
 
 class ApiEdge:
@@ -159,6 +202,7 @@ class ApiEdge:
             key, publishable = self._authenticate(request, data)
             if publishable and not ep.publishable:
                 raise SecretKeyRequired()
+            _check_version(request.headers.get("stripe-version"))
         except StripeApiError as exc:
             return _json(exc.body(), exc.status_code, request_id)
         idempotency_key = request.headers.get("idempotency-key") if ep.method == "POST" else None
@@ -168,11 +212,67 @@ class ApiEdge:
             idempotency_key=idempotency_key,
             publishable=publishable,
         )
-        status, body, replayed = self._execute(ep, data, ctx, request.path_params, key)
-        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        fingerprint = json.dumps([ep.method, ep.path, request.path_params, data], sort_keys=True)
+        scope = (key, idempotency_key or "")
         if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        return _json(body, status, request_id, headers)
+            earlier = self._reserve(scope, fingerprint)
+            if earlier is not None:
+                status, body, replayed = earlier
+                return _json(body, status, request_id, _idempotency_headers(ctx, replayed))
+        try:
+            latency = self._state.api_faults.latency_s
+            if latency > 0:
+                await asyncio.sleep(latency)  # injected: the request is in flight meanwhile
+            status, body, saved = self._execute(ep, data, ctx, request.path_params)
+        except BaseException:
+            if idempotency_key:
+                self._release(scope)
+            raise
+        if idempotency_key:
+            if saved:
+                self._save(scope, fingerprint, status, body)
+            else:
+                self._release(scope)
+        return _json(body, status, request_id, _idempotency_headers(ctx, False))
+
+    def _reserve(self, scope: tuple[str, str], fingerprint: str) -> tuple[int, Obj, bool] | None:
+        """Replay, refuse, or mark the key in flight (then None: go ahead).
+
+        As Stripe keeps keys: a finished request's result is replayed for 24 hours;
+        the same key with other parameters is an ``idempotency_error``; the same key
+        while its first request is still running is a 409 ``idempotency_key_in_use``.
+        """
+        state = self._state
+        with state.lock:
+            self._forget_expired()
+            stored = state.idempotency.get(scope)
+            if stored is None:
+                state.idempotency[scope] = StoredResponse(fingerprint, 0, {}, in_flight=True)
+                return None
+            if stored.in_flight:
+                error: StripeApiError = IdempotencyKeyInUse(scope[1])
+                return error.status_code, error.body(), False
+            if stored.fingerprint != fingerprint:
+                error = IdempotencyKeyReused(scope[1])
+                return error.status_code, error.body(), False
+            return stored.status_code, stored.body, True
+
+    def _save(self, scope: tuple[str, str], fingerprint: str, status: int, body: Obj) -> None:
+        with self._state.lock:
+            self._state.idempotency[scope] = StoredResponse(fingerprint, status, body)
+
+    def _release(self, scope: tuple[str, str]) -> None:
+        with self._state.lock:
+            stored = self._state.idempotency.get(scope)
+            if stored is not None and stored.in_flight:
+                del self._state.idempotency[scope]
+
+    def _forget_expired(self) -> None:
+        now = time.monotonic()
+        keep = self._config.idempotency_ttl_s
+        table = self._state.idempotency
+        for scope in [s for s, r in table.items() if not r.in_flight and now - r.saved_at > keep]:
+            del table[scope]
 
     def _execute(
         self,
@@ -180,36 +280,27 @@ class ApiEdge:
         data: dict[str, Any],
         ctx: RequestContext,
         path_params: dict[str, str],
-        api_key: str,
     ) -> tuple[int, Obj, bool]:
-        """Run the call under the lock; replay or refuse a reused idempotency key."""
-        fingerprint = json.dumps([ep.method, ep.path, path_params, data], sort_keys=True)
-        state = self._state
-        with state.lock:
-            scope = (api_key, ctx.idempotency_key or "")
-            stored = state.idempotency.get(scope) if ctx.idempotency_key else None
-            if stored is not None:
-                if stored.fingerprint != fingerprint:
-                    error = IdempotencyKeyReused(ctx.idempotency_key or "")
-                    return error.status_code, error.body(), False
-                return stored.status_code, stored.body, True
-            status, body = self._call(ep, data, ctx, path_params)
-            # Stripe keeps the result of every call that ran, declines included;
-            # calls refused by validation may be retried with the same key.
-            if ctx.idempotency_key and status in (200, 402):
-                state.idempotency[scope] = StoredResponse(fingerprint, status, body)
-            return status, body, False
+        """Run the call under the lock: (status, body, whether its result is kept).
+
+        Stripe keeps the result of every request that started executing, errors and
+        declines included; a request refused by parameter validation is not kept, so
+        it may be retried with the same key.
+        """
+        with self._state.lock:
+            status, body, validation = self._call(ep, data, ctx, path_params)
+            return status, body, not validation
 
     def _call(
         self, ep: Endpoint, data: dict[str, Any], ctx: RequestContext, path_params: dict[str, str]
-    ) -> tuple[int, Obj]:
+    ) -> tuple[int, Obj, bool]:
         params = Params(dict(data))
         try:
             expand = params.str_list("expand") or []
             result = ep.handler(self._state, params, ctx, path_params)
-            return 200, self._state.store.expand(result, expand)
+            return 200, self._state.store.expand(result, expand), False
         except StripeApiError as exc:
-            return exc.status_code, exc.body()
+            return exc.status_code, exc.body(), exc.validation
 
     def _authenticate(self, request: Request, data: dict[str, Any]) -> tuple[str, bool]:
         """Return (key, is_publishable) or raise Stripe's 401."""
@@ -217,17 +308,49 @@ class ApiEdge:
         body_key = data.pop("key", None)
         if key is None and isinstance(body_key, str) and body_key.startswith("pk_"):
             key = body_key  # Stripe.js sends its publishable key as a parameter
-        if not key:
-            raise ApiKeyMissing()
-        if key.startswith("pk_test_"):
-            if self._config.publishable_key and key != self._config.publishable_key:
-                raise ApiKeyInvalid(key)
-            return key, True
-        if key.startswith(("sk_test_", "rk_test_")):
-            if self._config.api_key and key != self._config.api_key:
-                raise ApiKeyInvalid(key)
-            return key, False
-        raise ApiKeyInvalid(key)
+        return check_key(self._config, key)
+
+
+def check_key(config: SimConfig, key: str | None) -> tuple[str, bool]:
+    """Accept the configured keys (any test key when none is configured).
+
+    Returns (key, is_publishable) or raises Stripe's 401.
+    """
+    if not key:
+        raise ApiKeyMissing()
+    if key.startswith("pk_test_"):
+        if config.publishable_key and key != config.publishable_key:
+            raise ApiKeyInvalid(key)
+        return key, True
+    if key.startswith(("sk_test_", "rk_test_")):
+        if config.api_key and key != config.api_key:
+            raise ApiKeyInvalid(key)
+        return key, False
+    raise ApiKeyInvalid(key)
+
+
+def secret_key_of(request: Request, config: SimConfig) -> str:
+    """The request's secret key (``Authorization: Bearer sk_test_...``) or Stripe's 401."""
+    key, publishable = check_key(config, _key_from_header(request.headers.get("authorization", "")))
+    if publishable or not key.startswith("sk_test_"):
+        raise SecretKeyRequired()
+    return key
+
+
+def _check_version(requested: str | None) -> None:
+    """This server answers in one API version only (the installed SDK's).
+
+    Without a ``Stripe-Version`` header Stripe uses the account's default version,
+    which here is that same one; any other version is refused rather than answered
+    in shapes it does not have.
+    """
+    if requested is not None and requested.strip() != API_VERSION:
+        raise StripeApiError(
+            f"stripe_sim answers only in API version {API_VERSION}; "
+            f"this request asked for {requested!r}.",
+            code="api_version_unsupported",
+            param="Stripe-Version",
+        )
 
 
 def _key_from_header(header: str) -> str | None:
@@ -241,6 +364,13 @@ def _key_from_header(header: str) -> str | None:
             return None
         return decoded.partition(":")[0] or None
     return None
+
+
+def _idempotency_headers(ctx: RequestContext, replayed: bool) -> dict[str, str]:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if ctx.idempotency_key:
+        headers["Idempotency-Key"] = ctx.idempotency_key
+    return headers
 
 
 def _json(

@@ -64,6 +64,12 @@ class SimServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def control_key(self) -> str:
+        """The secret key the ``/_sim/`` controls accept: the configured one, or any
+        ``sk_test_`` key when the server accepts any."""
+        return self.config.api_key or "sk_test_stripe_sim_control"
+
     def start(self, timeout_s: float = 10.0) -> SimServer:
         if self._thread is not None:
             raise SimServerError("already started")
@@ -88,7 +94,11 @@ class SimServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise SimServerError("stripe_sim did not start")
             time.sleep(0.01)  # polling uvicorn's own flag; there is no event to wait on
-        self._http = httpx.Client(base_url=self.url, timeout=60.0)
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=60.0,
+            headers={"Authorization": f"Bearer {self.control_key}"},
+        )
         return self
 
     def stop(self) -> None:
@@ -125,12 +135,62 @@ class SimServer:
         return self._post(f"/_sim/payment_intents/{pi_id}/authenticate", body)
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
+        """Decide a dispute: ``won``/``lost``, or ``warning_closed``/``escalate`` an inquiry."""
         return self._post(f"/_sim/disputes/{dispute_id}/close", {"outcome": outcome})
+
+    def appeal_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """Sim-only: send a chargeback (under review or lost) to appeal."""
+        return self._post(f"/_sim/disputes/{dispute_id}/appeal", {})
+
+    def open_dispute(
+        self,
+        charge_id: str,
+        *,
+        amount: int | None = None,
+        reason: str = "fraudulent",
+        inquiry: bool = False,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """Sim-only: dispute a charge (partial amounts, inquiries, ``prevented``)."""
+        body: dict[str, Any] = {"reason": reason, "inquiry": inquiry}
+        if amount is not None:
+            body["amount"] = amount
+        if status is not None:
+            body["status"] = status
+        return self._post(f"/_sim/charges/{charge_id}/dispute", body)
+
+    def transition_refund(
+        self, refund_id: str, to: str, failure_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move a refund to ``to`` as Stripe would (sim-only control)."""
+        body: dict[str, Any] = {"to": to}
+        if failure_reason is not None:
+            body["failure_reason"] = failure_reason
+        return self._post(f"/_sim/refunds/{refund_id}/transition", body)
+
+    def later(self) -> list[dict[str, Any]]:
+        """Stripe's "some time later" transitions still to come."""
+        data = self._get("/_sim/later")["data"]
+        assert isinstance(data, list)
+        return data
+
+    def run_later(self) -> int:
+        """Run every scheduled later transition now; return how many ran."""
+        return int(self._post("/_sim/later/run", {})["ran"])
 
     def set_faults(self, faults: WebhookFaults | None = None, **settings: Any) -> dict[str, Any]:
         """Replace the webhook faults; ``set_faults()`` turns them all off."""
         body = asdict(faults) if faults is not None else settings
         return self._post("/_sim/faults", body)
+
+    def set_clock_offset(self, offset_s: float) -> dict[str, Any]:
+        """Sim-only: create objects and events ``offset_s`` seconds from real time
+        (negative = in the past); ``set_clock_offset(0)`` returns to real time."""
+        return self._post("/_sim/clock", {"offset_s": offset_s})
+
+    def set_api_faults(self, latency_s: float = 0.0) -> dict[str, Any]:
+        """Slow every ``/v1`` call by ``latency_s`` seconds; ``set_api_faults()`` ends it."""
+        return self._post("/_sim/api_faults", {"latency_s": latency_s})
 
     def set_webhook(self, url: str | None, secret: str | None = None) -> dict[str, Any]:
         return self._post("/_sim/webhook", {"url": url, "secret": secret})

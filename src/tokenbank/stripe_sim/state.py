@@ -15,11 +15,14 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import objects
+from .config import ApiFaults
 from .errors import ParameterInvalid
+from .later import Later
 from .objects import Obj
 from .params import Params
 from .store import ListQuery, Store
@@ -41,11 +44,14 @@ class EventSink(Protocol):
 
 @dataclass
 class StoredResponse:
-    """A finished POST, kept for replays of the same ``Idempotency-Key``."""
+    """A POST under an ``Idempotency-Key``: running (``in_flight``) or finished and
+    kept for replays."""
 
     fingerprint: str
     status_code: int
     body: Obj
+    in_flight: bool = False
+    saved_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -56,10 +62,23 @@ class SimState:
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     # Card numbers never appear in API objects, but decide each payment's fate.
     card_numbers: dict[str, str] = field(default_factory=dict)
+    # How long Stripe's "some time later" takes here (STRIPE_SIM_ASYNC_DELAY_S).
+    async_delay_s: float = 2.0
+    later: Later = field(init=False)
+    api_faults: ApiFaults = field(default_factory=ApiFaults)
+    # Sim-only: shift the clock (negative = the past) to make objects that are old.
+    clock_offset_s: float = 0.0
 
-    @staticmethod
-    def now() -> int:
-        return int(time.time())
+    def __post_init__(self) -> None:
+        self.later = Later(self.lock)
+
+    def schedule(self, what: str, object_id: str, run: Callable[[], None]) -> None:
+        """Run ``run`` (under the lock) ``async_delay_s`` seconds from now."""
+        self.later.schedule(self.async_delay_s, what, object_id, run)
+
+    def now(self) -> int:
+        """The simulator's clock: real time shifted by ``clock_offset_s``."""
+        return int(time.time() + self.clock_offset_s)
 
     def emit(
         self,
@@ -82,9 +101,12 @@ class SimState:
 
     def reset(self) -> None:
         with self.lock:
+            self.later.clear()
             self.store = Store()
             self.idempotency.clear()
             self.card_numbers.clear()
+            self.api_faults = ApiFaults()
+            self.clock_offset_s = 0.0
 
 
 def list_query(p: Params) -> ListQuery:

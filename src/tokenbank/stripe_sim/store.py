@@ -81,9 +81,9 @@ class Collection:
         return list(self._items.values())
 
     def page(self, query: ListQuery, keep: Callable[[Obj], bool] = lambda _: True) -> Obj:
-        """One page of a Stripe list: newest first, cursors by object id."""
+        """One page of a Stripe list: newest ``created`` first, cursors by object id."""
         query.validate()
-        newest_first = sorted(self._items, key=self._order.__getitem__, reverse=True)
+        newest_first = sorted(self._items, key=self._rank, reverse=True)
         chosen = [
             self._items[i]
             for i in newest_first
@@ -91,20 +91,23 @@ class Collection:
         ]
         if query.starting_after is not None:
             cursor = self._cursor(query.starting_after, "starting_after")
-            older = [o for o in chosen if self._order[o["id"]] < cursor]
+            older = [o for o in chosen if self._rank(o["id"]) < cursor]
             data, has_more = older[: query.limit], len(older) > query.limit
         elif query.ending_before is not None:
             cursor = self._cursor(query.ending_before, "ending_before")
-            newer = [o for o in chosen if self._order[o["id"]] > cursor]
+            newer = [o for o in chosen if self._rank(o["id"]) > cursor]
             data, has_more = newer[-query.limit :], len(newer) > query.limit
         else:
             data, has_more = chosen[: query.limit], len(chosen) > query.limit
         return list_object([copy.deepcopy(o) for o in data], self.url, has_more)
 
-    def _cursor(self, object_id: str, param: str) -> int:
+    def _rank(self, object_id: str) -> tuple[int, int]:
+        return int(self._items[object_id].get("created", 0)), self._order[object_id]
+
+    def _cursor(self, object_id: str, param: str) -> tuple[int, int]:
         if object_id not in self._order:
             raise ResourceMissing(self.kind, object_id, param)
-        return self._order[object_id]
+        return self._rank(object_id)
 
 
 # Which fields of which objects ``expand[]`` may replace by the full object.
@@ -112,6 +115,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     "payment_intent": frozenset({"latest_charge", "payment_method", "customer", "review"}),
     "charge": frozenset(
         {
+            "refunds",
             "payment_intent",
             "balance_transaction",
             "customer",
@@ -119,9 +123,18 @@ EXPANDABLE: dict[str, frozenset[str]] = {
             "failure_balance_transaction",
         }
     ),
-    "refund": frozenset({"charge", "payment_intent", "balance_transaction", "payment_method"}),
+    "refund": frozenset(
+        {
+            "charge",
+            "payment_intent",
+            "balance_transaction",
+            "payment_method",
+            "failure_balance_transaction",
+        }
+    ),
     "dispute": frozenset({"charge", "payment_intent"}),
     "balance_transaction": frozenset({"source"}),
+    "radar.early_fraud_warning": frozenset({"charge", "payment_intent"}),
 }
 
 
@@ -137,7 +150,11 @@ class Store:
         self.balance_transactions = Collection(
             "balance_transaction", "/v1/balance_transactions", sequence
         )
+        self.early_fraud_warnings = Collection(
+            "early fraud warning", "/v1/radar/early_fraud_warnings", sequence
+        )
         self._by_prefix = {
+            "issfr": self.early_fraud_warnings,
             "pi": self.payment_intents,
             "ch": self.charges,
             "re": self.refunds,
@@ -172,7 +189,14 @@ class Store:
         if name not in EXPANDABLE.get(str(obj.get("object")), frozenset()):
             raise NotExpandable(full_path)
         value = obj.get(name)
-        if isinstance(value, str):
+        if obj.get("object") == "charge" and name == "refunds":
+            # Since API version 2022-11-15 a charge carries its refunds only when
+            # ``expand[]=refunds`` asks for them (newest first, at most 10).
+            value = obj[name] = self.refunds.page(
+                ListQuery(limit=10), lambda r: r["charge"] == obj["id"]
+            )
+            value["url"] = f"/v1/charges/{obj['id']}/refunds"
+        elif isinstance(value, str):
             target = self.lookup(value)
             if target is not None:
                 value = copy.deepcopy(target)

@@ -106,16 +106,6 @@
     }, connectionError);
   }
 
-  function control(path, payload) {
-    return fetch(ORIGIN + path, {
-      method: 'POST',
-      headers: {'Content-Type': 'application/json'},
-      body: JSON.stringify(payload)
-    }).then(function (res) {
-      return res.json().then(function (json) { return {status: res.status, body: json}; });
-    }, connectionError);
-  }
-
   function intentId(clientSecret) {
     return String(clientSecret || '').split('_secret_')[0];
   }
@@ -684,8 +674,14 @@
       return Promise.resolve(intentResult(pi));
     }
     return challenge(pi).then(function (outcome) {
-      return control('/_sim/payment_intents/' + pi.id + '/authenticate',
-        {outcome: outcome, client_secret: clientSecret});
+      // Finish the challenge as Stripe.js does, with the publishable key; the
+      // client secret proves the page holds this intent.
+      var sdk = pi.next_action && pi.next_action.use_stripe_sdk;
+      return self._api('POST', '/v1/3ds2/challenge_complete', {
+        source: (sdk && sdk.source) || undefined,
+        client_secret: clientSecret,
+        outcome: outcome
+      });
     }).then(function (response) {
       if (response.status >= 400) {
         return {error: response.body.error};
