@@ -215,6 +215,13 @@ async def event_status(session: AsyncSession, event_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+async def event_state(session: AsyncSession, event_id: str) -> tuple[str | None, str | None]:
+    """``(status, payment_intent_id)`` of an event; ``(None, None)`` when unknown."""
+    stmt = select(inbox.c.status, inbox.c.stripe_payment_intent_id).where(inbox.c.id == event_id)
+    row = (await session.execute(stmt)).first()
+    return (None, None) if row is None else (str(row[0]), row[1])
+
+
 def _claimable(now: datetime) -> ColumnElement[bool]:
     """Waiting and due, or claimed by a worker whose claim ran out (it died)."""
     return or_(

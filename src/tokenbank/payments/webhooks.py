@@ -49,7 +49,7 @@ from tokenbank.payments.errors import (
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
 )
-from tokenbank.payments.models import EventStatus
+from tokenbank.payments.models import FINAL_EVENT_STATUSES, EventStatus
 from tokenbank.payments.repository import ClaimedEvent
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import SyncOutcome, sync_payment
@@ -398,18 +398,27 @@ async def process_again(
         recorded = await record(db, event)
         if recorded.status in ("ignored", "unprocessable"):
             return recorded
-    now, until, token = _claim_window(settings)
-    async with db.transaction() as session:
-        claimed = await repo.claim_events(
-            session, now=now, lease_until=until, token=token, event_id=event_id
-        )
-    if not claimed:  # a worker holds it right now: it is being applied
-        return WebhookResult(event_id, str(EventStatus.PROCESSING))
-    (event_claimed,) = claimed
-    h = await process_claimed(db, gateway, settings, event_claimed, reraise=True)
-    return WebhookResult(
-        event_id, str(h.status or EventStatus.PROCESSING), h.payment_intent_id, event_claimed.type
-    )
+    deadline = time.monotonic() + settings.webhook_claim_lease_s
+    while True:
+        now, until, token = _claim_window(settings)
+        async with db.transaction() as session:
+            claimed = await repo.claim_events(
+                session, now=now, lease_until=until, token=token, event_id=event_id
+            )
+            status, pi_id = (None, None) if claimed else await repo.event_state(session, event_id)
+        if claimed:
+            (event_claimed,) = claimed
+            h = await process_claimed(db, gateway, settings, event_claimed, reraise=True)
+            return WebhookResult(
+                event_id,
+                str(h.status or EventStatus.PROCESSING),
+                h.payment_intent_id,
+                event_claimed.type,
+            )
+        # A worker is applying it right now: what it reaches is the answer.
+        if status in FINAL_EVENT_STATUSES or time.monotonic() > deadline:
+            return WebhookResult(event_id, str(status), pi_id)
+        await asyncio.sleep(0.05)  # polling the worker's claim, which holds no lock we can wait on
 
 
 # --- the worker ------------------------------------------------------------------------
