@@ -358,3 +358,39 @@ async def test_an_intent_changed_behind_our_back_is_paid_but_never_credited(
     assert await env.balance(user) == start
     assert await env.balance(victim) == victim_start
     assert await env.purchase_entries(intent["payment_intent_id"]) == []
+
+
+async def test_with_stripe_slowed_to_2_s_a_call_webhooks_are_acknowledged_before_any_sync_and_all_applied(  # noqa: E501
+    env: PayEnv,
+) -> None:
+    env.sim.set_faults(drop_all=True)  # this test delivers the events itself
+    user = await env.user()
+    start = await env.balance(user)
+    bought = [await env.buy(user, "starter") for _ in range(2)]
+    await env.refund(bought[0], 200)  # 40 of its 100 tokens back
+    env.settle()
+    env.sim.set_faults()
+    events = [e for pi in bought for e in await env.events(pi)]
+    assert {"payment_intent.succeeded", "charge.refunded"} <= {e["type"] for e in events}
+
+    env.sim.set_api_faults(latency_s=2.0)  # every Stripe call now takes at least 2 s
+    try:
+        answers = await asyncio.gather(*(env.post_event(e) for e in events))
+        # Read at once: had any answer waited for its event's sync (one Stripe call at
+        # least, so 2 s), its event would already be applied here.
+        rows = [await env.inbox_row(e["id"]) for e in events]
+        balance_at_answer = await env.balance(user)
+
+        assert [(r.status_code, r.json()["status"]) for r in answers] == [
+            (200, "received")] * len(events)
+        assert all(row is not None and row.status in ("received", "processing") for row in rows)
+        assert balance_at_answer == start
+        await env.wait_balance(user, start + 200 - 40, "every event applied at 2 s a call")
+        await env.wait_inbox_done(timeout_s=120)
+    finally:
+        env.sim.set_api_faults()
+    rows = [await env.inbox_row(e["id"]) for e in events]
+    assert all(row is not None and row.status in ("handled", "ignored") for row in rows)
+    assert sorted(await env.purchase_entries(bought[0])) == sorted(
+        [("purchase", 100), ("purchase_reversal", -40)])
+    assert await env.purchase_entries(bought[1]) == [("purchase", 100)]
