@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -394,3 +394,30 @@ async def test_with_stripe_slowed_to_2_s_a_call_webhooks_are_acknowledged_before
     assert sorted(await env.purchase_entries(bought[0])) == sorted(
         [("purchase", 100), ("purchase_reversal", -40)])
     assert await env.purchase_entries(bought[1]) == [("purchase", 100)]
+
+
+@NO_WORKER
+async def test_an_event_whose_workers_keep_dying_is_given_up_not_retried_forever(
+    env: PayEnv,
+) -> None:
+    user, pi_id = await paid_without_webhooks(env)
+    start = await env.balance(user)
+    event = await succeeded_event(env, pi_id)
+    assert (await env.post_event(event)).status_code == 200
+    worker = worker_for(env, webhook_max_attempts=3)
+    # What three workers killed while applying it leave behind: its claim ran out three times.
+    async with env.db.transaction() as session:
+        await session.execute(
+            update(WebhookEvent).where(WebhookEvent.id == event["id"]).values(
+                status="processing", attempts=3, claim_token="dead-worker",
+                claimed_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+    assert await worker.drain() == 1
+
+    row = await env.inbox_row(event["id"])
+    assert row is not None and (row.status, row.attempts) == ("dead", 4)
+    assert "worker stopped" in (row.last_error or "")
+    assert await env.balance(user) == start
+    assert await worker.drain() == 0
+    await worker.gateway.aclose()

@@ -314,7 +314,7 @@ async def _record_failure(db: Database, settings: Settings, h: Handling, exc: Ex
             event.id, event.type, status, event.attempts, reason)
     try:
         async with db.transaction() as session:
-            await repo.finish_event(
+            ours = await repo.finish_event(
                 session,
                 event,
                 status=status,
@@ -323,7 +323,8 @@ async def _record_failure(db: Database, settings: Settings, h: Handling, exc: Ex
                 next_attempt_at=next_at,
                 payment_intent_id=h.payment_intent_id,
             )
-        h.status, h.note = status, reason
+        if ours:
+            h.status, h.note = status, reason
     except Exception:  # its claim runs out instead; another worker retries it then
         log.exception("could not record the failure of webhook %s", event.id)
 
@@ -460,9 +461,20 @@ class WebhookWorker:
             if not batch:
                 return total
             total += len(batch)
-            await asyncio.gather(
-                *(process_claimed(self.db, self.gateway, self.settings, e) for e in batch)
-            )
+            await asyncio.gather(*(self._apply(e) for e in batch))
+
+    async def _apply(self, event: ClaimedEvent) -> None:
+        if event.attempts > self.settings.webhook_max_attempts:
+            # Only a claim that ran out gets here: its workers died applying it, again and
+            # again. Stop before it takes another process down; an operator decides.
+            note = f"gave up: its worker stopped during each of {event.attempts - 1} attempts"
+            log.error("webhook %s (%s) dead: %s", event.id, event.type, note)
+            async with self.db.transaction() as session:
+                await repo.finish_event(
+                    session, event, status=EventStatus.DEAD, now=utcnow(), error=note
+                )
+            return
+        await process_claimed(self.db, self.gateway, self.settings, event)
 
     async def _run(self) -> None:
         while True:
