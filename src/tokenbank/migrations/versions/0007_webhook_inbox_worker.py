@@ -54,8 +54,8 @@ def downgrade() -> None:
     op.execute("UPDATE webhook_events SET status = 'ignored' WHERE status = 'unprocessable'")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_events_status_next_attempt_at")
-        batch_op.drop_constraint("ck_webhook_events_attempts_non_negative", type_="check")
-        batch_op.drop_constraint("ck_webhook_events_status_known", type_="check")
+        batch_op.drop_constraint(op.f("ck_webhook_events_attempts_non_negative"), type_="check")
+        batch_op.drop_constraint(op.f("ck_webhook_events_status_known"), type_="check")
         batch_op.drop_column("claimed_until")
         batch_op.drop_column("claim_token")
         batch_op.drop_column("next_attempt_at")
