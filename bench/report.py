@@ -27,6 +27,7 @@ GOALS: dict[str, tuple[str, Any]] = {
     "memory_rss_second_half_growth_mb": ("no upward trend (≤ 5 MB)", lambda v: v <= 5.0),
     "webhooks_ack_p99_ms": ("≤ 20 ms", lambda v: v <= 20.0),
     "webhooks_applied_per_s": ("≥ 300", lambda v: v >= 300.0),
+    "webhooks_ack_p99_ms_slow_stripe": ("< 50 ms", lambda v: v < 50.0),
 }
 
 
@@ -74,6 +75,7 @@ def flat_keys(details: dict[str, Any]) -> dict[str, Any]:
     keys["webhooks_per_s"] = _get(d, "webhooks", "per_s", "median")
     keys["webhooks_ack_p99_ms"] = _get(d, "webhooks", "ack_p99_ms", "median")
     keys["webhooks_applied_per_s"] = _get(d, "webhooks", "applied_per_s", "median")
+    keys["webhooks_ack_p99_ms_slow_stripe"] = _get(d, "webhooks", "slow_stripe", "ack_p99_ms")
     keys["memory_requests"] = _get(d, "billing", "memory", "requests")
     keys["memory_rss_before_mb"] = _get(d, "billing", "memory", "rss_before_mb")
     keys["memory_rss_after_mb"] = _get(d, "billing", "memory", "rss_after_mb")
