@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlencode
 
-from . import bank_debits, disputes, fraud_warnings, objects, payment_methods
+from . import disputes, fraud_warnings, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -315,8 +315,6 @@ def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestCont
     pi.update(payment_method=pm["id"], last_payment_error=None, next_action=None)
     if options.receipt_email:
         pi["receipt_email"] = options.receipt_email
-    if bank_debits.is_bank_debit(pm):
-        return bank_debits.confirm(state, pi, pm, ctx)
     card = card_for(payment_methods.card_number(state, pm))
     if card.behaviour is Behaviour.AUTHENTICATE:
         if options.off_session or options.error_on_requires_action:

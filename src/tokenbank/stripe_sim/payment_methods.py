@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from . import bank_debits, objects
+from . import objects
 from .cards import TEST_PAYMENT_METHODS, TEST_TOKENS, CardDetails, validate_card
 from .errors import FeatureNotSimulated, ParameterMissing, ResourceMissing
 from .objects import Obj
@@ -33,8 +33,6 @@ def create(state: SimState, p: Params) -> Obj:
     metadata = p.metadata() or {}
     p.text("allow_redisplay", choices=("always", "limited", "unspecified"))
     p.ignore(*STRIPE_JS_NOISE)
-    if pm_type == "us_bank_account" and card is None:
-        return bank_debits.create_method(state, p, billing, metadata)
     if pm_type != "card":
         raise FeatureNotSimulated(
             f"stripe_sim only simulates card PaymentMethods, not '{pm_type}'.", param="type"
