@@ -193,3 +193,23 @@ def test_prevented_dispute_moves_no_money(client: stripe.StripeClient, sim: SimS
     assert (prevented["status"], prevented["balance_transactions"]) == ("prevented", [])
     with pytest.raises(stripe.InvalidRequestError, match="already closed"):
         client.v1.disputes.close(prevented["id"])
+
+
+def test_a_pending_refund_fails_when_the_inquiry_becomes_a_chargeback(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    pi = pay(client, "pm_card_pendingRefund", amount=3000)
+    inquiry = sim.open_dispute(str(pi.latest_charge), inquiry=True)
+    refund = client.v1.refunds.create({"payment_intent": pi.id, "amount": 1000})
+    assert refund.status == "pending"  # an inquiry does not stop a refund
+
+    sim.close_dispute(inquiry["id"], "escalate")
+
+    failed = client.v1.refunds.retrieve(refund.id)
+    assert (failed.status, failed.failure_reason) == (
+        "failed",
+        "charge_for_pending_refund_disputed",
+    )
+    assert client.v1.charges.retrieve(str(pi.latest_charge)).amount_refunded == 0
+    sim.run_later()  # the refund's own "succeeds later" no longer applies
+    assert client.v1.refunds.retrieve(refund.id).status == "failed"

@@ -409,10 +409,12 @@ class ControlApi:
         if charge is None:
             return HTMLResponse(_page("Unknown receipt", "<p>No such charge.</p>"), 404)
         amount = f"{charge['amount'] / 100:.2f} {charge['currency'].upper()}"
-        card = charge["payment_method_details"]["card"]
+        details = charge["payment_method_details"]
+        method = details.get("card") or details.get("sepa_debit") or {}
+        label = method.get("brand", "SEPA Direct Debit")
         body = (
             f"<p>Amount: <strong>{html.escape(amount)}</strong></p>"
-            f"<p>Card: {html.escape(card['brand'])} •••• {html.escape(card['last4'])}</p>"
+            f"<p>Paid with: {html.escape(label)} •••• {html.escape(method.get('last4', ''))}</p>"
             f"<p>Status: {html.escape(charge['status'])}; refunded "
             f"{charge['amount_refunded'] / 100:.2f}</p>"
             f"<p><code>{html.escape(charge['id'])}</code></p>"

@@ -16,7 +16,9 @@ Test-mode evidence (Stripe's testing docs, "Evidence"): ``uncategorized_text`` =
 ``winning_evidence`` wins a chargeback (``won`` at once, as before) and closes an
 inquiry; ``losing_evidence`` loses a chargeback and closes an inquiry without
 escalation; ``escalate_inquiry_evidence`` turns an inquiry into a chargeback. An
-inquiry's close and escalation happen "some time later" (``async_delay_s``).
+inquiry's close and escalation happen "some time later" (``async_delay_s``). A
+refund still ``pending`` when its charge is charged back fails with
+``charge_for_pending_refund_disputed``.
 
 Sim-only (no documented test-mode path on Stripe): appeals
 (``appeal_needs_response`` → ``appeal_under_review`` → ``won`` | ``lost``), the
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import fraud_warnings, objects
+from . import fraud_warnings, objects, refunds
 from .errors import DisputeAlreadyClosed, StripeApiError
 from .objects import EVIDENCE_FIELDS, Obj
 from .params import Params, apply_metadata
@@ -211,7 +213,8 @@ def resolve(state: SimState, dispute: Obj, outcome: str, ctx: RequestContext | N
     charge = state.store.charges.get(dispute["charge"])
     if outcome == "escalate":
         dispute["status"] = "needs_response"
-        dispute["payment_method_details"]["card"]["case_type"] = "chargeback"
+        if "card" in dispute["payment_method_details"]:
+            dispute["payment_method_details"]["card"]["case_type"] = "chargeback"
         dispute["evidence_details"]["due_by"] = state.now() + 7 * 86400
         state.emit("charge.dispute.updated", dispute, ctx, previous_attributes=previous)
         _withdraw(state, dispute, charge, ctx)
@@ -262,6 +265,13 @@ def _withdraw(state: SimState, dispute: Obj, charge: Obj, ctx: RequestContext | 
     dispute["balance_transactions"].append(withdrawal)
     dispute["is_charge_refundable"] = False
     state.emit("charge.dispute.funds_withdrawn", dispute, ctx)
+    # A refund still pending when the charge is charged back fails (the
+    # chargeback already returns the money to the cardholder).
+    for refund in state.store.refunds.all():
+        if refund["charge"] == charge["id"] and refund["status"] == "pending":
+            refunds.transition(
+                state, refund, "failed", ctx, failure_reason="charge_for_pending_refund_disputed"
+            )
 
 
 def _dispute_txn(state: SimState, dispute: Obj, charge: Obj, *, reinstate: bool) -> Obj:

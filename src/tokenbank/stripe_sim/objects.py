@@ -82,6 +82,57 @@ def payment_method(
     }
 
 
+def sepa_payment_method(iban: str, billing: Obj, metadata: dict[str, str], created: int) -> Obj:
+    return {
+        "id": new_id("pm"),
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": billing,
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": metadata,
+        "sepa_debit": {
+            "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:9],
+            "branch_code": "",
+            "country": iban[:2],
+            "fingerprint": fingerprint(iban),
+            "generated_from": {"charge": None, "setup_attempt": None},
+            "last4": iban[-4:],
+        },
+        "type": "sepa_debit",
+    }
+
+
+def us_bank_account_payment_method(
+    account: str, routing: str, billing: Obj, metadata: dict[str, str], created: int
+) -> Obj:
+    return {
+        "id": new_id("pm"),
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": billing,
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": metadata,
+        "type": "us_bank_account",
+        "us_bank_account": {
+            "account_holder_type": "individual",
+            "account_type": "checking",
+            "bank_name": "STRIPE TEST BANK",
+            "financial_connections_account": None,
+            "fingerprint": fingerprint(account),
+            "last4": account[-4:],
+            "networks": {"preferred": "ach", "supported": ["ach"]},
+            "routing_number": routing,
+            "status_details": {},
+        },
+    }
+
+
 def payment_intent(
     *,
     amount: int,
@@ -238,10 +289,49 @@ def charge(
     succeeded = decline is None
     amount = pi["amount"]
     cvc_check: str | None = None
-    if decline is not None and decline.code == "incorrect_cvc":
-        cvc_check = "fail"
-    elif pm["card"]["checks"]["cvc_check"] is not None:
-        cvc_check = "pass"
+    if pm["type"] == "us_bank_account":
+        bank = pm["us_bank_account"]
+        method_details: Obj = {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "account_holder_type": bank["account_holder_type"],
+                "account_type": bank["account_type"],
+                "bank_name": bank["bank_name"],
+                "fingerprint": bank["fingerprint"],
+                "last4": bank["last4"],
+                "mandate": new_id("mandate"),
+                "payment_reference": None,
+                "routing_number": bank["routing_number"],
+            },
+        }
+    elif pm["type"] == "sepa_debit":
+        sepa = pm["sepa_debit"]
+        method_details = {
+            "sepa_debit": {
+                "bank_code": sepa["bank_code"],
+                "branch_code": sepa["branch_code"],
+                "country": sepa["country"],
+                "fingerprint": sepa["fingerprint"],
+                "last4": sepa["last4"],
+                "mandate": new_id("mandate"),
+            },
+            "type": "sepa_debit",
+        }
+    else:
+        if decline is not None and decline.code == "incorrect_cvc":
+            cvc_check = "fail"
+        elif pm["card"]["checks"]["cvc_check"] is not None:
+            cvc_check = "pass"
+        method_details = {
+            "card": _card_details_on_charge(
+                pm,
+                amount,
+                succeeded=succeeded,
+                cvc_check=cvc_check,
+                three_d_secure=three_d_secure,
+            ),
+            "type": "card",
+        }
     return {
         "id": ch_id,
         "object": "charge",
@@ -272,16 +362,7 @@ def charge(
         "paid": succeeded,
         "payment_intent": pi["id"],
         "payment_method": pm["id"],
-        "payment_method_details": {
-            "card": _card_details_on_charge(
-                pm,
-                amount,
-                succeeded=succeeded,
-                cvc_check=cvc_check,
-                three_d_secure=three_d_secure,
-            ),
-            "type": "card",
-        },
+        "payment_method_details": method_details,
         "radar_options": {},
         "receipt_email": pi["receipt_email"],
         "receipt_number": None,
@@ -412,7 +493,15 @@ def dispute(
     case_type: str,
     status: str,
 ) -> Obj:
-    card = charge_obj["payment_method_details"]["card"]
+    card = charge_obj["payment_method_details"].get("card")
+    method_details: Obj = {"type": charge_obj["payment_method_details"]["type"]}
+    if card is not None:
+        method_details["card"] = {
+            "brand": card["brand"],
+            "case_type": case_type,
+            "network": card["network"],
+            "network_reason_code": network_reason_code,
+        }
     return {
         "id": new_id("dp"),
         "object": "dispute",
@@ -435,15 +524,7 @@ def dispute(
         "metadata": {},
         "network_reason_code": network_reason_code,
         "payment_intent": charge_obj["payment_intent"],
-        "payment_method_details": {
-            "card": {
-                "brand": card["brand"],
-                "case_type": case_type,
-                "network": card["network"],
-                "network_reason_code": network_reason_code,
-            },
-            "type": "card",
-        },
+        "payment_method_details": method_details,
         "reason": reason,
         "status": status,
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlencode
 
-from . import disputes, fraud_warnings, objects, payment_methods
+from . import bank_debits, disputes, fraud_warnings, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -59,6 +59,8 @@ MIN_AMOUNTS = {
 }
 MAX_AMOUNT = 99_999_999
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+SIMULATED_TYPES = ("card", "sepa_debit", "us_bank_account")
+BANK_DEBITS = ("sepa_debit", "us_bank_account")
 CANCELABLE = (*CONFIRMABLE, "requires_capture", "processing")
 AUTH_FAILURE_MESSAGE = (
     "The provided PaymentMethod has failed authentication. You can provide "
@@ -76,7 +78,6 @@ UNSIMULATED = (
     "application_fee_amount",
     "shipping",
     "mandate",
-    "mandate_data",
     "payment_method_configuration",
 )
 
@@ -89,6 +90,7 @@ class ConfirmOptions:
     off_session: bool = False
     error_on_requires_action: bool = False
     receipt_email: str | None = None
+    mandate_accepted: bool = False  # mandate_data[customer_acceptance][type] given
 
 
 def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
@@ -196,7 +198,6 @@ def confirm(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
     p.ignore(
         "payment_method_options",
         "radar_options",
-        "mandate_data",
         "expected_payment_method_type",
         "setup_future_usage",
         "shipping",
@@ -312,6 +313,8 @@ def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestCont
             extra={"payment_intent": copy.deepcopy(pi)},
         )
     _require_return_url(pi, options, ctx)
+    if pm["type"] in BANK_DEBITS:
+        return _start_bank_debit(state, pi, pm, options, ctx)
     pi.update(payment_method=pm["id"], last_payment_error=None, next_action=None)
     if options.receipt_email:
         pi["receipt_email"] = options.receipt_email
@@ -511,19 +514,53 @@ def _payment_method_choice(p: Params) -> tuple[Obj | None, list[str] | None]:
 
 def _check_types(types: list[str]) -> None:
     for pm_type in types:
-        if pm_type != "card":
+        if pm_type not in SIMULATED_TYPES:
             raise FeatureNotSimulated(
-                f"stripe_sim only simulates card payments, not '{pm_type}'.",
+                f"stripe_sim simulates card and sepa_debit payments, not '{pm_type}'.",
                 param="payment_method_types",
             )
 
 
+def _start_bank_debit(
+    state: SimState, pi: Obj, pm: Obj, options: ConfirmOptions, ctx: RequestContext
+) -> Obj:
+    """A bank debit: its currency only, a mandate, then ``processing``."""
+    method = pm["type"]
+    currency = {"sepa_debit": "eur", "us_bank_account": "usd"}[method]
+    allowed = pi["automatic_payment_methods"] is not None or method in (
+        pi["payment_method_types"] or []
+    )
+    if not allowed:
+        raise StripeApiError(
+            f"The PaymentMethod provided ({method}) is not allowed for this PaymentIntent. "
+            f"Please attach a PaymentMethod of one of the following types: "
+            f"{', '.join(pi['payment_method_types'])}.",
+            code="payment_intent_incompatible_payment_method",
+            param="payment_method",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    if pi["currency"] != currency:
+        raise StripeApiError(
+            f"The currency provided ({pi['currency']}) is invalid for {method}, "
+            f"which only supports {currency}.",
+            code="payment_intent_invalid_parameter",
+            param="currency",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
+    if not options.mandate_accepted:
+        raise ParameterMissing("mandate_data")
+    return bank_debits.start(state, pi, pm, ctx)
+
+
 def _confirm_options(p: Params) -> ConfirmOptions:
+    mandate = p.raw("mandate_data")
+    acceptance = mandate.get("customer_acceptance") if isinstance(mandate, dict) else None
     return ConfirmOptions(
         return_url=p.text("return_url") or None,
         use_stripe_sdk=p.boolean("use_stripe_sdk") or False,
         off_session=p.boolean("off_session") or False,
         error_on_requires_action=p.boolean("error_on_requires_action") or False,
+        mandate_accepted=isinstance(acceptance, dict) and bool(acceptance.get("type")),
     )
 
 

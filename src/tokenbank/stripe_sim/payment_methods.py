@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from . import objects
+from . import bank_debits, objects
 from .cards import TEST_PAYMENT_METHODS, TEST_TOKENS, CardDetails, validate_card
 from .errors import FeatureNotSimulated, ParameterMissing, ResourceMissing
 from .objects import Obj
@@ -29,13 +29,32 @@ STRIPE_JS_NOISE = (
 def create(state: SimState, p: Params) -> Obj:
     pm_type = p.text("type", required=True)
     card = p.nested("card")
+    sepa = p.nested("sepa_debit")
     billing = _billing_details(p.nested("billing_details"))
     metadata = p.metadata() or {}
     p.text("allow_redisplay", choices=("always", "limited", "unspecified"))
     p.ignore(*STRIPE_JS_NOISE)
+    if pm_type == "sepa_debit":
+        if sepa is None:
+            raise ParameterMissing("sepa_debit")
+        iban = bank_debits.normalized_iban(sepa.text("iban", required=True) or "")
+        sepa.finish()
+        p.finish()
+        for field in ("name", "email"):
+            if not billing[field]:  # SEPA mandates need both
+                raise ParameterMissing(f"billing_details[{field}]")
+        return _store_sepa(state, iban, billing, metadata)
+    if pm_type == "us_bank_account":
+        raise FeatureNotSimulated(
+            "stripe_sim does not verify bank accounts (Financial Connections or "
+            "micro-deposits); use Stripe's test PaymentMethods pm_usBankAccount_success, "
+            "pm_usBankAccount_insufficientFunds, ...",
+            param="type",
+        )
     if pm_type != "card":
         raise FeatureNotSimulated(
-            f"stripe_sim only simulates card PaymentMethods, not '{pm_type}'.", param="type"
+            f"stripe_sim simulates card and sepa_debit PaymentMethods, not '{pm_type}'.",
+            param="type",
         )
     if card is None:
         raise ParameterMissing("card")
@@ -51,10 +70,26 @@ def resolve(state: SimState, ref: str, param: str = "payment_method") -> Obj:
         year = time.gmtime().tm_year + 3
         details = CardDetails(number, 12, year, "123")
         return _store(state, details, objects.billing_details(), {})
-    pm = state.store.payment_methods.find(ref)
-    if pm is None:
+    debit = bank_debits.TEST_PAYMENT_METHODS.get(ref)
+    if debit is not None:
+        billing = objects.billing_details(name="Jenny Rosen", email="jenny.rosen@example.com")
+        if debit.method == "us_bank_account":
+            bank = objects.us_bank_account_payment_method(
+                debit.iban, bank_debits.ACH_ROUTING_NUMBER, billing, {}, state.now()
+            )
+            state.card_numbers[bank["id"]] = debit.iban
+            return state.store.payment_methods.add(bank)
+        return _store_sepa(state, debit.iban, billing, {})
+    found = state.store.payment_methods.find(ref)
+    if found is None:
         raise ResourceMissing("PaymentMethod", ref, param)
-    return pm
+    return found
+
+
+def _store_sepa(state: SimState, iban: str, billing: Obj, metadata: dict[str, str]) -> Obj:
+    pm = objects.sepa_payment_method(iban, billing, metadata, state.now())
+    state.card_numbers[pm["id"]] = iban  # decides the debit's fate, as a card number does
+    return state.store.payment_methods.add(pm)
 
 
 def retrieve(state: SimState, pm_id: str) -> Obj:

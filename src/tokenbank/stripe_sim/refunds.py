@@ -52,13 +52,22 @@ class RefundTransitionRefused(StripeApiError):
 
 
 def behaviour_of(state: SimState, charge: Obj) -> Behaviour:
+    if _bank_debit(charge):
+        return Behaviour.SUCCEED
     number = state.card_numbers.get(str(charge["payment_method"]))
     return card_for(number).behaviour if number else Behaviour.SUCCEED
 
 
+def _bank_debit(charge: Obj) -> bool:
+    return charge["payment_method_details"]["type"] in ("sepa_debit", "us_bank_account")
+
+
 def initial_status(state: SimState, charge: Obj) -> tuple[str, str | None]:
-    """(status, pending_reason) of a new refund of ``charge``."""
-    if behaviour_of(state, charge) is Behaviour.PENDING_REFUND:
+    """(status, pending_reason) of a new refund of ``charge``.
+
+    A bank debit's refund is a bank transfer back: pending first, as on Stripe.
+    """
+    if _bank_debit(charge) or behaviour_of(state, charge) is Behaviour.PENDING_REFUND:
         return "pending", "processing"
     return "succeeded", None
 
@@ -67,7 +76,7 @@ def after_create(state: SimState, refund: Obj, charge: Obj) -> None:
     """Schedule what Stripe does to this refund "some time later"."""
     behaviour = behaviour_of(state, charge)
     refund_id = refund["id"]
-    if behaviour is Behaviour.PENDING_REFUND:
+    if _bank_debit(charge) or behaviour is Behaviour.PENDING_REFUND:
         state.schedule("refund succeeds", refund_id, lambda: _later(state, refund_id, "succeeded"))
     elif behaviour is Behaviour.REFUND_FAIL:
         state.schedule("refund fails", refund_id, lambda: _later(state, refund_id, "failed"))

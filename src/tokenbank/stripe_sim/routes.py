@@ -259,7 +259,9 @@ class ApiEdge:
 
     def _save(self, scope: tuple[str, str], fingerprint: str, status: int, body: Obj) -> None:
         with self._state.lock:
-            self._state.idempotency[scope] = StoredResponse(fingerprint, status, body)
+            stored = StoredResponse(fingerprint, status, body)
+            self._state.idempotency[scope] = stored
+            self._state.idempotency_saved.append((stored.saved_at, scope))
 
     def _release(self, scope: tuple[str, str]) -> None:
         with self._state.lock:
@@ -268,11 +270,14 @@ class ApiEdge:
                 del self._state.idempotency[scope]
 
     def _forget_expired(self) -> None:
-        now = time.monotonic()
-        keep = self._config.idempotency_ttl_s
-        table = self._state.idempotency
-        for scope in [s for s, r in table.items() if not r.in_flight and now - r.saved_at > keep]:
-            del table[scope]
+        """Drop results older than the retention period (oldest first, so O(expired))."""
+        horizon = time.monotonic() - self._config.idempotency_ttl_s
+        table, saved = self._state.idempotency, self._state.idempotency_saved
+        while saved and saved[0][0] < horizon:
+            saved_at, scope = saved.popleft()
+            stored = table.get(scope)
+            if stored is not None and not stored.in_flight and stored.saved_at == saved_at:
+                del table[scope]
 
     def _execute(
         self,

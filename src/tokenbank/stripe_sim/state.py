@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -60,6 +61,8 @@ class SimState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     store: Store = field(default_factory=Store)
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    # (saved_at, key) of finished results, oldest first: expiry without a full scan.
+    idempotency_saved: deque[tuple[float, tuple[str, str]]] = field(default_factory=deque)
     # Card numbers never appear in API objects, but decide each payment's fate.
     card_numbers: dict[str, str] = field(default_factory=dict)
     # How long Stripe's "some time later" takes here (STRIPE_SIM_ASYNC_DELAY_S).
@@ -104,6 +107,7 @@ class SimState:
             self.later.clear()
             self.store = Store()
             self.idempotency.clear()
+            self.idempotency_saved.clear()
             self.card_numbers.clear()
             self.api_faults = ApiFaults()
             self.clock_offset_s = 0.0
