@@ -1,7 +1,6 @@
 """Payments that settle later: a US bank debit is ``processing`` until the bank answers.
 
-The browser confirms with a ``us_bank_account`` PaymentMethod (Stripe's test routing
-number and accounts); nothing is credited while it is processing; when the bank confirms,
+The browser confirms with a ``us_bank_account`` PaymentMethod (Stripe's test ones); nothing is credited while it is processing; when the bank confirms,
 the ``payment_intent.succeeded`` webhook credits the tokens once; when it refuses, nothing
 is credited and the payment shows as failed with the bank's reason.
 """
@@ -16,27 +15,20 @@ from payments.kit import PayEnv
 
 pytestmark = pytest.mark.anyio
 
-ROUTING = "110000000"
-SUCCEEDS = "000123456789"
-INSUFFICIENT_FUNDS = "000222222227"
+# Stripe's test PaymentMethods for ACH Direct Debit (routing 110000000, accounts
+# 000123456789 and 000222222227).
+SUCCEEDS = "pm_usBankAccount_success"
+INSUFFICIENT_FUNDS = "pm_usBankAccount_insufficientFunds"
 
 
-async def pay_by_bank(env: PayEnv, intent: dict[str, Any], account: str) -> str:
+async def pay_by_bank(env: PayEnv, intent: dict[str, Any], payment_method: str) -> str:
     """Confirm as the Payment Element does for a bank account: publishable key, client
-    secret, the account in ``payment_method_data``."""
+    secret, the customer's acceptance of the mandate."""
     pi = await env.browser.v1.payment_intents.confirm_async(
         intent["payment_intent_id"],
         {
             "client_secret": intent["client_secret"],
-            "payment_method_data": {
-                "type": "us_bank_account",
-                "us_bank_account": {
-                    "routing_number": ROUTING,
-                    "account_number": account,
-                    "account_holder_type": "individual",
-                },
-                "billing_details": {"name": "Jenny Rosen", "email": "jenny@example.com"},
-            },
+            "payment_method": payment_method,
             "mandate_data": {"customer_acceptance": {"type": "online", "online": {
                 "ip_address": "127.0.0.1", "user_agent": "tests"}}},
         },  # type: ignore[typeddict-item]
