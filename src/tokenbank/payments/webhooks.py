@@ -266,8 +266,8 @@ async def handling(
 
     The block marks it done itself (``done_in`` inside the effect's transaction) or, if it
     returns without doing so, it is marked ``handled`` here. An error marks it
-    ``unprocessable`` (one of :data:`NEVER_APPLICABLE`), ``dead`` (the attempts are used up) or
-    ``failed`` with its next attempt after an exponential backoff; ``reraise`` lets a
+    ``unprocessable`` (one of :data:`NEVER_APPLICABLE`), ``dead`` (the attempts are used
+    up) or ``failed`` with its next attempt after an exponential backoff; ``reraise`` lets a
     retryable error through to the caller afterwards (an operator waiting for the answer).
     A cancelled block hands the event back for another attempt now.
     """
@@ -286,7 +286,10 @@ async def handling(
             raise
         return
     if h.status is None:
-        await h.done()
+        try:
+            await h.done()
+        except ClaimLost:
+            log.info("webhook %s: taken over by another worker", event.id)
 
 
 async def _give_back(db: Database, event: ClaimedEvent) -> None:
