@@ -25,6 +25,7 @@ from tokenbank.observability import BodySizeLimit, RequestContext, configure_log
 from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.payments.webhooks import WebhookWorker
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "reconcile",
                     lambda job_db: reconcile_job(job_db, stripe_gateway, settings),
                 )
+        webhook_worker: WebhookWorker | None = None
+        if settings.webhook_worker and stripe_gateway.configured:
+            webhook_worker = WebhookWorker(db, stripe_gateway, settings)
+            webhook_worker.start()
+        app.state.webhook_worker = webhook_worker
         try:
             yield
         finally:
+            if webhook_worker is not None:
+                await webhook_worker.stop()
             await scheduler.stop()
             await stripe_gateway.aclose()
             await db.dispose()

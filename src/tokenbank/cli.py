@@ -422,14 +422,15 @@ app.add_typer(webhooks_app, name="webhooks")
 
 @webhooks_app.command("replay")
 def webhooks_replay(event_id: Annotated[str, typer.Argument(help="evt_...")]) -> None:
-    """Re-fetch an event from Stripe and process it (harmless if it was handled already)."""
-    from tokenbank.payments.webhooks import WebhookResult, replay_event
+    """Apply an event again now (fetched from Stripe if it never reached us); harmless if
+    it was handled already, and the way to retry a dead letter."""
+    from tokenbank.payments.webhooks import WebhookResult, process_again
 
     settings = get_settings()
 
     async def work(db: Database, gateway: StripeGateway) -> WebhookResult:
         gateway.require_configured()
-        return await replay_event(db, gateway, settings, event_id)
+        return await process_again(db, gateway, settings, event_id)
 
     result = _with_stripe(settings, work)
     typer.echo(

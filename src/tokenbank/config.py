@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     #: Refund a charge as soon as Radar sends an early fraud warning for it.
     efw_auto_refund: bool = True
     background_jobs: bool = True
+    # The webhook inbox's worker (one per app process): it applies recorded events, so it
+    # runs whenever Stripe is configured unless turned off here (not by BACKGROUND_JOBS).
+    webhook_worker: bool = True
+    webhook_poll_interval_s: float = Field(default=5.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=64)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_backoff_base_s: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_claim_lease_s: float = Field(default=300.0, gt=0)
 
     cors_origins: list[str] = Field(default_factory=list)
     client_dist: str | None = None

@@ -32,8 +32,10 @@ def sim() -> Iterator[SimServer]:
 
 
 @pytest.fixture
-def pay_settings(db_url: str, sim: SimServer) -> Settings:
-    return payment_settings(db_url, sim)
+def pay_settings(db_url: str, sim: SimServer, request: pytest.FixtureRequest) -> Settings:
+    """Settings for the test's app; a test may change some with
+    ``@pytest.mark.parametrize("pay_settings", [{...}], indirect=True)``."""
+    return payment_settings(db_url, sim, **getattr(request, "param", {}))
 
 
 def sdk_client(key: str, sim: SimServer, http: stripe.HTTPXClient) -> stripe.StripeClient:
@@ -58,6 +60,8 @@ async def env(pay_settings: Settings, sim: SimServer, db: Database) -> AsyncIter
             yield bench
             sim.set_faults()
             bench.settle()
+            if pay_settings.webhook_worker:
+                await bench.wait_inbox_done()
             assert await bench.violations() == []
         sim.set_webhook(None)
     await sdk_http.close_async()

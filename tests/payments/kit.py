@@ -16,10 +16,12 @@ from typing import Any
 
 import httpx
 import stripe
+from sqlalchemy.pool import NullPool
 
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.payments.models import WebhookEvent
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import SyncOutcome, sync_payment
 from tokenbank.stripe_sim import SimServer
@@ -48,6 +50,10 @@ def payment_settings(db_url: str, sim: SimServer, **overrides: Any) -> Settings:
         "stripe_webhook_secret": WEBHOOK_SECRET,
         "stripe_api_base": sim.url,
         "stripe_js_url": f"{sim.url}/v3/",
+        # The webhook worker: polls often and backs off briefly, so tests settle quickly.
+        "webhook_poll_interval_s": 0.2,
+        "webhook_backoff_base_s": 0.2,
+        "webhook_backoff_max_s": 1.0,
     }
     return make_settings(db_url, **(values | overrides))
 
@@ -58,6 +64,30 @@ def dead_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def inbox_idle(database_url: str, timeout_s: float = 20.0) -> None:
+    """Wait (without an event loop) until no webhook event is received or being applied."""
+    from sqlalchemy import create_engine, text
+
+    from tokenbank.db import sync_url
+
+    engine = create_engine(sync_url(database_url), poolclass=NullPool)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            with engine.connect() as conn:
+                waiting = conn.execute(text(
+                    "SELECT count(*) FROM webhook_events "
+                    "WHERE status IN ('received', 'processing')"
+                )).scalar_one()
+            if waiting == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{waiting} webhook event(s) still waiting after {timeout_s}s")
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
 
 
 def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -153,8 +183,11 @@ class PayEnv:
     # --- webhooks ---------------------------------------------------------------------
 
     def settle(self, timeout_s: float = 20.0) -> None:
-        """Wait until the local Stripe server has nothing queued or in flight."""
+        """Wait until the local Stripe server has nothing queued or in flight and the app's
+        webhook worker has applied every event it acknowledged."""
         self.sim.wait_webhooks_idle(timeout_s)
+        if self.settings.webhook_worker:
+            inbox_idle(self.settings.database_url, timeout_s)
 
     async def events(self, pi_id: str | None = None, type_: str | None = None
                      ) -> list[dict[str, Any]]:
@@ -196,6 +229,46 @@ class PayEnv:
             content=body,
             headers={"Stripe-Signature": sig, "Content-Type": "application/json"},
         )
+
+    async def inbox_row(self, event_id: str) -> WebhookEvent | None:
+        """The event's row in the webhook inbox, as it is now."""
+        from sqlalchemy import select
+
+        async with self.db.transaction() as session:
+            return (await session.execute(
+                select(WebhookEvent).where(WebhookEvent.id == event_id)
+            )).scalar_one_or_none()
+
+    async def wait_event(
+        self, event_id: str, *statuses: str, timeout_s: float = 20.0
+    ) -> WebhookEvent:
+        """Wait until the inbox shows the event in one of ``statuses`` (the worker applies
+        recorded events after the 2xx)."""
+        wanted = statuses or ("handled",)
+        found: list[WebhookEvent] = []
+
+        async def reached() -> bool:
+            row = await self.inbox_row(event_id)
+            found[:] = [row] if row is not None else []
+            return row is not None and row.status in wanted
+
+        await wait_for(reached, timeout_s=timeout_s, what=f"event {event_id} {'/'.join(wanted)}")
+        return found[0]
+
+    async def wait_inbox_done(self, timeout_s: float = 20.0) -> None:
+        """Wait until the worker has nothing left to apply (no event received or claimed)."""
+        from sqlalchemy import func, select
+
+        async def done() -> bool:
+            async with self.db.transaction() as session:
+                waiting = (await session.execute(
+                    select(func.count()).select_from(WebhookEvent).where(
+                        WebhookEvent.status.in_(("received", "processing"))
+                    )
+                )).scalar_one()
+            return waiting == 0
+
+        await wait_for(done, timeout_s=timeout_s, what="the webhook inbox to drain")
 
     # --- verification -----------------------------------------------------------------
 

@@ -56,6 +56,7 @@ async def test_events_arriving_newest_first_still_sum_to_the_truth(env: PayEnv) 
 
     for event in reversed(events):
         assert (await env.post_event(event)).status_code == 200
+    env.settle()
 
     assert await env.balance(user) == start + 375
     assert await env.purchase_entries(pi_id) == [("purchase", 500), ("purchase_reversal", -125)]
@@ -128,6 +129,7 @@ async def test_a_withdrawn_then_won_dispute_leaves_the_balance_where_it_was(env:
         late = json.loads(json.dumps(event))
         late["id"] = f"{event['id']}_again"
         assert (await env.post_event(late)).status_code == 200
+    env.settle()
 
     assert await env.balance(user) == start + 1500
     shown = await env.payment(user, pi_id)

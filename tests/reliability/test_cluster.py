@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from payments.kit import inbox_idle
 from reliability.cluster import (
     Cluster,
     Person,
@@ -163,6 +164,7 @@ def test_purchases_and_their_webhooks_on_3_processes_credit_every_payment_once()
         started = time.monotonic()
         figures = asyncio.run(_purchase_burst(url, cluster))
         sim.wait_webhooks_idle(120)
+        inbox_idle(url, 120)
         figures |= asyncio.run(_check_purchases(url, sim, figures.pop("bought")))
         lines = cluster.reconcile()
         assert len(lines) == 1 and lines[-1].endswith("nothing changed"), lines

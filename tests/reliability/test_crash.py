@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from chat.fake_openai import FakeOpenAI
 from chat.harness import serve_sync
+from payments.kit import inbox_idle
 from reliability.cluster import (
     Cluster,
     Person,
@@ -83,6 +84,7 @@ def test_kill_9_mid_burst_loses_nothing_and_charges_nothing_twice() -> None:
             started = time.monotonic()
             burst = asyncio.run(_burst(url, cluster, sim))
             sim.wait_webhooks_idle(120)
+            inbox_idle(url, 120)
             first = cluster.reconcile()
             again = cluster.reconcile()
             assert len(again) == 1 and again[-1].endswith("nothing changed"), again

@@ -1,8 +1,12 @@
 """Webhook chaos: every event delivered 1–4 times, shuffled, 20% of first attempts refused.
 
 200 purchases (some declined first, ten disputed), 50 partial and full refunds, disputes
-won, lost and left open — with webhooks as the ONLY way news reaches the app (no
-confirm-payment, no periodic reconcile). Afterwards every balance is exactly what
+won, lost and left open, and Stripe's later lifecycles with their own event types:
+refunds that are pending and succeed later (``refund.*``, ``charge.refund.updated``),
+inquiries answered and closed later, two disputes on one charge, early fraud warnings —
+with webhooks as the ONLY way news reaches the app (no confirm-payment, no periodic
+reconcile), every copy acknowledged on receipt and applied by the processes' webhook
+workers. Shuffling and duplicates are always on. Afterwards every balance is exactly what
 Stripe's final state implies, and a reconcile finds nothing left to fix.
 """
 
@@ -18,6 +22,7 @@ import httpx
 import pytest
 import stripe
 
+from payments.kit import inbox_idle
 from reliability.cluster import (
     Cluster,
     Person,
@@ -41,6 +46,18 @@ BUYERS = 40
 PURCHASES_PER_BUYER = 5  # 200 purchases
 DISPUTED = 10  # 4 won, 4 lost, 2 left open (funds withdrawn)
 DECLINED_FIRST = 10  # declined, then paid with another card on the same intent
+# Stripe's later lifecycles, each with its own events (refund.*, charge.refund.updated,
+# charge.dispute.* of inquiries and of several disputes, radar.early_fraud_warning.*):
+PENDING_REFUND = 6  # refunded (3 in full, 3 in part): pending, succeeded later
+INQUIRIES = 4  # an inquiry answered with winning evidence: under review, closed later
+MULTIPLE_DISPUTES = 2  # two chargebacks on one charge, left open (funds withdrawn)
+FRAUD_WARNINGS = 3  # an early fraud warning on a paid charge
+SPECIAL = {
+    "pending_refund": ("pm_card_pendingRefund", PENDING_REFUND),
+    "inquiry": ("pm_card_createDisputeInquiry", INQUIRIES),
+    "multiple_disputes": ("pm_card_createMultipleDisputes", MULTIPLE_DISPUTES),
+    "fraud_warning": ("pm_card_createIssuerFraudRecord", FRAUD_WARNINGS),
+}
 ABANDONED = 5  # created, never paid
 REFUSED_SHARE = 0.2
 TIERS = ("starter", "standard", "premium")
@@ -56,7 +73,7 @@ def test_webhook_chaos_leaves_every_balance_as_stripe_says_and_nothing_to_reconc
         sim.set_faults(duplicates=4, duplicates_random=True, shuffle=True, seed=20)
         started = time.monotonic()
         figures = asyncio.run(_chaos(cluster, sim))
-        sim.wait_webhooks_idle(300)
+        _settle(sim, url)
         settled_s = round(time.monotonic() - started, 1)
         figures |= asyncio.run(_compare_with_stripe(url, sim))
         lines = cluster.reconcile()
@@ -69,10 +86,17 @@ def test_webhook_chaos_leaves_every_balance_as_stripe_says_and_nothing_to_reconc
     per_event = Counter(event for event, _ in copies)
     assert set(per_event.values()) <= {1, 2, 3, 4} and len(set(per_event.values())) == 4
     assert len(proxy.refused) > 0
+    delivered_types = {d["type"] for d in deliveries if d["outcome"] == "delivered"}
+    assert {
+        "refund.created", "refund.updated", "charge.refund.updated", "charge.refunded",
+        "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn", "radar.early_fraud_warning.created",
+    } <= delivered_types, sorted(delivered_types)
     report(
         "webhook_chaos",
         **figures,
         events=len(per_event),
+        event_types=len(delivered_types),
         copies_delivered=len(copies),
         delivery_attempts=len(deliveries),
         refused_first_attempts=len(proxy.refused),
@@ -84,6 +108,22 @@ def test_webhook_chaos_leaves_every_balance_as_stripe_says_and_nothing_to_reconc
     )
 
 
+def _settle(sim: SimServer, url: str) -> None:
+    """Until Stripe has nothing left to do: its later transitions run (each with events),
+    every delivery is done, and the app's workers have applied every event."""
+    deadline = time.monotonic() + 300
+    while True:
+        sim.wait_webhooks_idle(300)
+        inbox_idle(url, 300)
+        if not sim.later():
+            sim.wait_webhooks_idle(300)
+            inbox_idle(url, 300)
+            if not sim.later():
+                return
+        assert time.monotonic() < deadline, "Stripe's later transitions never ended"
+        time.sleep(0.2)  # the next scheduled transition is due within the async delay
+
+
 async def _chaos(cluster: Cluster, sim: SimServer) -> dict[str, Any]:
     rng = random.Random(20)
     limits = httpx.Limits(max_connections=BUYERS + 10)
@@ -91,9 +131,10 @@ async def _chaos(cluster: Cluster, sim: SimServer) -> dict[str, Any]:
         people = await register_many(http, cluster.urls, BUYERS, "c")
         slots = [(p, turn) for p in people for turn in range(PURCHASES_PER_BUYER)]
         rng.shuffle(slots)
+        special = [kind for kind, (_, n) in SPECIAL.items() for _ in range(n)]
         cards = (
-            ["dispute"] * DISPUTED + ["declined_first"] * DECLINED_FIRST
-            + ["visa"] * (len(slots) - DISPUTED - DECLINED_FIRST)
+            ["dispute"] * DISPUTED + ["declined_first"] * DECLINED_FIRST + special
+            + ["visa"] * (len(slots) - DISPUTED - DECLINED_FIRST - len(special))
         )
         plan = {slot: (card, rng.choice(TIERS)) for slot, card in zip(slots, cards, strict=True)}
         clients = StripeClients.for_sim(sim)
@@ -102,13 +143,14 @@ async def _chaos(cluster: Cluster, sim: SimServer) -> dict[str, Any]:
             await _abandoned(http, cluster, people[:ABANDONED])
             refunds = await _refunds(clients, bought, rng)
             disputes = await _close_disputes(clients, bought, rng)
+            lifecycles = await _lifecycles(clients, bought, rng)
         finally:
             await clients.close()
     refunds["after_won_dispute"] = disputes.pop("refunded_after_won_dispute")
     refunds["total"] += refunds["after_won_dispute"]
     assert refunds["total"] == 50
     return {"purchases": len(bought), "declined_then_paid": DECLINED_FIRST,
-            "abandoned_intents": ABANDONED, "refunds": refunds, **disputes}
+            "abandoned_intents": ABANDONED, "refunds": refunds, **disputes, **lifecycles}
 
 
 async def _purchases(
@@ -136,7 +178,10 @@ async def _purchases(
         if card == "declined_first":
             with pytest.raises(stripe.CardError):
                 await clients.pay(intent, "pm_card_chargeDeclined")
-        method = "pm_card_createDispute" if card == "dispute" else "pm_card_visa"
+        method = (
+            "pm_card_createDispute" if card == "dispute"
+            else SPECIAL[card][0] if card in SPECIAL else "pm_card_visa"
+        )
         assert (await clients.pay(intent, method)).status == "succeeded"
         bought.append((intent["payment_intent_id"], card, int(intent["amount"])))
 
@@ -161,7 +206,8 @@ async def _refunds(
     """48 refunds over 40 payments while the purchases' webhooks are still arriving:
     16 full, 16 partial, 8 payments refunded partially twice (two more follow won
     disputes, in ``_close_disputes``: 50 in all)."""
-    candidates = [(pi, amount) for pi, card, amount in bought if card != "dispute"]
+    candidates = [(pi, amount) for pi, card, amount in bought
+                  if card in ("visa", "declined_first")]
     rng.shuffle(candidates)
     full, partial, twice = candidates[:16], candidates[16:32], candidates[32:40]
     jobs = [lambda pi=pi: clients.refund(pi) for pi, _ in full]
@@ -187,7 +233,8 @@ async def _close_disputes(
     """Win four with evidence (two of them then partly refunded), lose four by accepting
     them, leave two open with their funds withdrawn — all with the secret key."""
     disputed = [pi for pi, card, _ in bought if card == "dispute"]
-    found = {d["payment_intent"]: d for d in await clients.disputes()}
+    found = {d["payment_intent"]: d for d in await clients.disputes()
+             if d["payment_intent"] in disputed}
     assert sorted(found) == sorted(disputed)
     ids = [found[pi]["id"] for pi in disputed]
     won, lost = ids[:4], ids[4:8]
@@ -227,3 +274,32 @@ async def _compare_with_stripe(url: str, sim: SimServer) -> dict[str, Any]:
             "tokens_held": sum(found.balances.values()),
             "balance_mismatches": len(balance_mismatches),
             "intent_mismatches": len(intent_mismatches), "credited_twice": len(credited_twice)}
+
+
+async def _lifecycles(
+    clients: StripeClients, bought: list[tuple[str, str, int]], rng: random.Random
+) -> dict[str, int]:
+    """Refund the pending-refund purchases (they turn succeeded later), answer every
+    inquiry with winning evidence (under review, then closed later), leave the several
+    disputes and the fraud warnings as Stripe made them."""
+    of = {kind: [(pi, a) for pi, card, a in bought if card == kind] for kind in SPECIAL}
+    pending = of["pending_refund"]
+    for n, (pi, amount) in enumerate(pending):
+        await clients.refund(pi, None if n % 2 == 0 else rng.randint(1, amount - 1))
+    inquiries = {pi for pi, _ in of["inquiry"]}
+    answered = 0
+    for dispute in await clients.disputes():
+        if dispute["payment_intent"] in inquiries:
+            assert dispute["status"] == "warning_needs_response", dispute["status"]
+            await clients.server.v1.disputes.update_async(
+                dispute["id"], {"evidence": {"uncategorized_text": "winning_evidence"}}
+            )
+            answered += 1
+    assert answered == INQUIRIES
+    several = {pi for pi, _ in of["multiple_disputes"]}
+    per_charge = Counter(d["payment_intent"] for d in await clients.disputes()
+                         if d["payment_intent"] in several)
+    assert set(per_charge.values()) == {2}, per_charge
+    return {"pending_refunds": len(pending), "inquiries_answered": answered,
+            "charges_with_two_disputes": len(per_charge),
+            "fraud_warnings": len(of["fraud_warning"])}

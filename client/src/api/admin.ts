@@ -39,8 +39,11 @@ export const PAYMENT_STATUSES = [
 
 export const WEBHOOK_STATUSES = [
   "received",
+  "processing",
   "handled",
   "failed",
+  "dead",
+  "unprocessable",
   "ignored",
 ] as const satisfies readonly WebhookStatus[];
 

@@ -123,7 +123,8 @@ export interface paths {
         put?: never;
         /**
          * Admin Process Webhook Event
-         * @description Re-fetch the event from Stripe and process it again (its sync writes only differences).
+         * @description Apply the event again now, whatever its status (a dead letter included); one that
+         *     never reached us is fetched from Stripe first. Its sync writes only differences.
          */
         post: operations["admin_process_webhook_event"];
         delete?: never;
@@ -421,7 +422,8 @@ export interface paths {
         put?: never;
         /**
          * Stripe Webhook
-         * @description Answers 2xx only once the event's effect is committed; errors answer 5xx (retry).
+         * @description Answers 2xx once the event is durably recorded in the inbox (no Stripe call here);
+         *     the process's webhook worker applies it. A bad signature or body is a 400.
          */
         post: operations["stripe_webhook"];
         delete?: never;
@@ -728,6 +730,20 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * EventStatus
+         * @description Where an event stands in the inbox.
+         *
+         *     ``received`` and ``failed`` wait for the worker (``failed`` only after its
+         *     ``next_attempt_at``); ``processing`` is claimed by a worker until ``claimed_until``
+         *     (after which another worker may take it: its first worker died). The rest are final:
+         *     ``handled`` (its effect is committed), ``ignored`` (nothing for us in it),
+         *     ``unprocessable`` (it can never be applied: an id Stripe refuses, an object that does not
+         *     exist) and ``dead`` (it failed ``WEBHOOK_MAX_ATTEMPTS`` times; an operator may
+         *     process it again).
+         * @enum {string}
+         */
+        EventStatus: "received" | "processing" | "handled" | "ignored" | "failed" | "unprocessable" | "dead";
         /** GenerateRequest */
         GenerateRequest: {
             /**
@@ -1005,9 +1021,10 @@ export interface components {
             received: boolean;
             /**
              * Status
+             * @description received: recorded, to be applied by the webhook worker; duplicate: this event id was recorded before; ignored: nothing in it for us; unprocessable: it can never be applied (recorded as such, not retried). 'handled' is no longer sent.
              * @enum {string}
              */
-            status: "handled" | "duplicate" | "ignored";
+            status: "received" | "duplicate" | "ignored" | "unprocessable" | "handled";
         };
         /** WebhookEventOut */
         WebhookEventOut: {
@@ -1017,6 +1034,8 @@ export interface components {
             id: string;
             /** Last Error */
             last_error: string | null;
+            /** Next Attempt At */
+            next_attempt_at?: string | null;
             /** Processed At */
             processed_at: string | null;
             /**
@@ -1490,7 +1509,7 @@ export interface operations {
     admin_list_webhook_events: {
         parameters: {
             query?: {
-                status?: ("received" | "handled" | "failed" | "ignored") | null;
+                status?: components["schemas"]["EventStatus"] | null;
                 limit?: number;
             };
             header?: never;

@@ -103,6 +103,7 @@ async def list_webhook_events(
             events.c.last_error,
             events.c.received_at,
             events.c.processed_at,
+            events.c.next_attempt_at,
         )
         .order_by(events.c.received_at.desc())
         .limit(limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel
@@ -29,9 +29,9 @@ from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import IdempotencyKeyReused
 from tokenbank.ledger.routes import balance_out, transaction_out
 from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
-from tokenbank.payments.models import PaymentStatus
+from tokenbank.payments.models import EventStatus, PaymentStatus
 from tokenbank.payments.routes import GatewayDep
-from tokenbank.payments.webhooks import replay_event
+from tokenbank.payments.webhooks import process_again
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ async def admin_list_payments(
 async def admin_list_webhook_events(
     session: SessionDep,
     _admin: AdminUser,
-    status: Literal["received", "handled", "failed", "ignored"] | None = None,
+    status: EventStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[WebhookEventOut]:
     return [
@@ -180,8 +180,9 @@ async def admin_process_webhook_event(
     settings: SettingsDep,
     _admin: AdminId,
 ) -> ReplayOut:
-    """Re-fetch the event from Stripe and process it again (its sync writes only differences)."""
-    result = await replay_event(db, gateway, settings, event_id)
+    """Apply the event again now, whatever its status (a dead letter included); one that
+    never reached us is fetched from Stripe first. Its sync writes only differences."""
+    result = await process_again(db, gateway, settings, event_id)
     return ReplayOut(
         id=result.event_id, status=result.status, payment_intent_id=result.payment_intent_id
     )

@@ -60,6 +60,7 @@ class WebhookEventOut(BaseModel):
     last_error: str | None
     received_at: datetime
     processed_at: datetime | None
+    next_attempt_at: datetime | None = None
 
 
 class DailyTotals(BaseModel):

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    Update,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from tokenbank.auth.models import User
-from tokenbank.payments.models import Payment, PaymentStatus, ReconcileCheckpoint, WebhookEvent
+from tokenbank.payments.models import (
+    FINAL_EVENT_STATUSES,
+    PENDING_EVENT_STATUSES,
+    EventStatus,
+    Payment,
+    PaymentStatus,
+    ReconcileCheckpoint,
+    WebhookEvent,
+)
 
 payments = cast(Table, Payment.__table__)
 inbox = cast(Table, WebhookEvent.__table__)
@@ -148,27 +167,50 @@ async def user_exists(session: AsyncSession, user_id: int) -> bool:
 # --- the webhook inbox ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClaimedEvent:
+    """An inbox event a worker has claimed: only the holder of ``token`` may finish it."""
+
+    id: str
+    type: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    attempts: int
+    token: str
+
+
 async def record_event(
     session: AsyncSession,
     *,
     event_id: str,
     event_type: str,
     payment_intent_id: str | None,
+    charge_id: str | None,
     payload: dict[str, Any],
-    status: str,
+    status: EventStatus,
     now: datetime,
-) -> None:
-    """Insert the event id once; later deliveries of the same id change nothing here."""
-    stmt = _insert_ignoring_conflicts(session, inbox).values(
-        id=event_id,
-        type=event_type[:100],
-        status=status,
-        attempts=0,
-        stripe_payment_intent_id=payment_intent_id,
-        payload=payload,
-        received_at=now,
+    error: str | None = None,
+) -> bool:
+    """Insert the event once (True); later deliveries of the same id change nothing."""
+    final = status in FINAL_EVENT_STATUSES
+    stmt = (
+        _insert_ignoring_conflicts(session, inbox)
+        .values(
+            id=event_id,
+            type=event_type[:100],
+            status=status,
+            attempts=0,
+            stripe_payment_intent_id=payment_intent_id,
+            stripe_charge_id=charge_id,
+            payload=payload,
+            last_error=error[:MAX_ERROR_CHARS] if error else None,
+            received_at=now,
+            processed_at=now if final else None,
+            next_attempt_at=None if final else now,
+        )
+        .returning(inbox.c.id)
     )
-    await session.execute(stmt)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def event_status(session: AsyncSession, event_id: str) -> str | None:
@@ -176,25 +218,119 @@ async def event_status(session: AsyncSession, event_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-async def mark_event(
+async def event_state(session: AsyncSession, event_id: str) -> tuple[str | None, str | None]:
+    """``(status, payment_intent_id)`` of an event; ``(None, None)`` when unknown."""
+    stmt = select(inbox.c.status, inbox.c.stripe_payment_intent_id).where(inbox.c.id == event_id)
+    row = (await session.execute(stmt)).first()
+    return (None, None) if row is None else (str(row[0]), row[1])
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Waiting and due, or claimed by a worker whose claim ran out (it died)."""
+    return or_(
+        and_(inbox.c.status.in_(PENDING_EVENT_STATUSES), inbox.c.next_attempt_at <= now),
+        and_(inbox.c.status == EventStatus.PROCESSING, inbox.c.claimed_until < now),
+    )
+
+
+async def claim_events(
     session: AsyncSession,
-    event_id: str,
     *,
-    status: str,
     now: datetime,
-    payment_intent_id: str | None = None,
+    lease_until: datetime,
+    token: str,
+    limit: int = 1,
+    event_id: str | None = None,
+) -> list[ClaimedEvent]:
+    """Claim up to ``limit`` due events, oldest due first (or the one ``event_id``, in any
+    status but claimed by a live worker), counting an attempt on each.
+
+    On PostgreSQL the candidates are chosen ``FOR UPDATE SKIP LOCKED``, so workers in
+    other processes claim other rows instead of waiting; SQLite has one writer at a time
+    (``BEGIN IMMEDIATE``), which makes the same statement a plain claim.
+    """
+    if event_id is None:
+        candidates = (
+            select(inbox.c.id)
+            .where(_claimable(now))
+            .order_by(inbox.c.next_attempt_at)
+            .limit(limit)
+        )
+    else:
+        candidates = select(inbox.c.id).where(
+            inbox.c.id == event_id,
+            or_(inbox.c.status != EventStatus.PROCESSING, inbox.c.claimed_until < now),
+        )
+    candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(inbox)
+        .where(inbox.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=EventStatus.PROCESSING,
+            attempts=inbox.c.attempts + 1,
+            claim_token=token,
+            claimed_until=lease_until,
+        )
+        .returning(
+            inbox.c.id,
+            inbox.c.type,
+            inbox.c.stripe_payment_intent_id,
+            inbox.c.stripe_charge_id,
+            inbox.c.attempts,
+        )
+    )
+    rows = (await session.execute(stmt)).all()
+    return [
+        ClaimedEvent(
+            id=str(r.id),
+            type=str(r.type),
+            payment_intent_id=r.stripe_payment_intent_id,
+            charge_id=r.stripe_charge_id,
+            attempts=int(r.attempts),
+            token=token,
+        )
+        for r in rows
+    ]
+
+
+async def finish_event(
+    session: AsyncSession,
+    event: ClaimedEvent,
+    *,
+    status: EventStatus,
+    now: datetime,
     error: str | None = None,
-) -> None:
+    next_attempt_at: datetime | None = None,
+    payment_intent_id: str | None = None,
+) -> bool:
+    """End a claim with ``status``; False when the claim is no longer ours (it ran out
+    and another worker took the event), in which case nothing is written."""
     values: dict[str, Any] = {
         "status": status,
-        "attempts": inbox.c.attempts + 1,
+        "claim_token": None,
+        "claimed_until": None,
         "last_error": error[:MAX_ERROR_CHARS] if error else None,
+        "next_attempt_at": next_attempt_at,
     }
-    if status != "failed":
+    if status in FINAL_EVENT_STATUSES:
         values["processed_at"] = now
     if payment_intent_id is not None:
         values["stripe_payment_intent_id"] = payment_intent_id
-    await session.execute(update(inbox).where(inbox.c.id == event_id).values(**values))
+    stmt = (
+        update(inbox)
+        .where(inbox.c.id == event.id, inbox.c.claim_token == event.token)
+        .values(**values)
+    )
+    return await _changed_rows(session, stmt) > 0
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest waiting event is due (None when nothing waits)."""
+    stmt = select(func.min(inbox.c.next_attempt_at)).where(
+        inbox.c.status.in_(PENDING_EVENT_STATUSES)
+    )
+    value = (await session.execute(stmt)).scalar()
+    return value if isinstance(value, datetime) else None
 
 
 # --- reconcile's checkpoints ---------------------------------------------------------

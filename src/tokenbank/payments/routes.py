@@ -25,7 +25,7 @@ from tokenbank.payments.schemas import (
 )
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import PaymentView
-from tokenbank.payments.webhooks import handle_webhook
+from tokenbank.payments.webhooks import WebhookWorker, handle_webhook
 from tokenbank.ratelimit.deps import limit
 
 router = APIRouter(
@@ -172,13 +172,13 @@ async def get_payment(
 async def stripe_webhook(
     request: Request,
     db: DatabaseDep,
-    gateway: GatewayDep,
     settings: SettingsDep,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookAck:
-    """Answers 2xx only once the event's effect is committed; errors answer 5xx (retry)."""
+    """Answers 2xx once the event is durably recorded in the inbox (no Stripe call here);
+    the process's webhook worker applies it. A bad signature or body is a 400."""
     try:
-        result = await handle_webhook(db, gateway, settings, await request.body(), stripe_signature)
+        result = await handle_webhook(db, settings, await request.body(), stripe_signature)
     except AppError as exc:
         WEBHOOK_EVENTS.labels("unknown", exc.code).inc()
         raise
@@ -186,4 +186,8 @@ async def stripe_webhook(
         WEBHOOK_EVENTS.labels("unknown", "failed").inc()
         raise
     WEBHOOK_EVENTS.labels(result.event_type, result.status).inc()
+    if result.status == "received":
+        worker: WebhookWorker | None = getattr(request.app.state, "webhook_worker", None)
+        if worker is not None:
+            worker.notify()
     return WebhookAck(event_id=result.event_id, status=result.status)

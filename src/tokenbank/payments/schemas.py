@@ -87,4 +87,10 @@ class PaymentPage(BaseModel):
 class WebhookAck(BaseModel):
     received: bool = True
     event_id: str
-    status: Literal["handled", "duplicate", "ignored"]
+    status: Literal["received", "duplicate", "ignored", "unprocessable", "handled"] = Field(
+        description=(
+            "received: recorded, to be applied by the webhook worker; duplicate: this event "
+            "id was recorded before; ignored: nothing in it for us; unprocessable: it can never "
+            "be applied (recorded as such, not retried). 'handled' is no longer sent."
+        )
+    )

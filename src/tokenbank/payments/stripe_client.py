@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import stripe
+from stripe.params import PaymentIntentCreateParamsAutomaticPaymentMethods
 
 from tokenbank.config import Settings
 from tokenbank.payments.errors import (
@@ -32,6 +33,18 @@ from tokenbank.types import utcnow
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The Stripe API version every request asks for, and the one to choose for the webhook
+#: endpoint (docs/operations.md): the version of the SDK we install (stripe 16.x), whose
+#: types describe exactly these shapes. Pinned so that an account default changed in the
+#: Dashboard never changes what Stripe sends us.
+STRIPE_API_VERSION = "2026-10-28.endive"
+#: What the Payment Element offers: the Dashboard's cards, wallets and bank debits, but no
+#: method that leaves our page for a redirect (see docs/operations.md, "Payment methods").
+AUTOMATIC_PAYMENT_METHODS: PaymentIntentCreateParamsAutomaticPaymentMethods = {
+    "enabled": True,
+    "allow_redirects": "never",
+}
 
 #: A request to Stripe that takes longer than this is treated as an outage.
 STRIPE_TIMEOUT_S = 20.0
@@ -314,6 +327,7 @@ class StripeGateway:
                 base_addresses=bases,  # type: ignore[arg-type]
                 http_client=self._http,
                 max_network_retries=STRIPE_NETWORK_RETRIES,
+                stripe_version=STRIPE_API_VERSION,
             )
 
     @property
@@ -348,7 +362,7 @@ class StripeGateway:
                 {
                     "amount": amount,
                     "currency": currency,
-                    "automatic_payment_methods": {"enabled": True},
+                    "automatic_payment_methods": AUTOMATIC_PAYMENT_METHODS,
                     "metadata": metadata,
                     "description": description,
                 },

@@ -24,7 +24,10 @@ const paymentTones: Record<string, BadgeTone> = {
 const webhookTones: Record<string, BadgeTone> = {
   handled: "success",
   received: "info",
-  failed: "error",
+  processing: "info",
+  failed: "warning",
+  dead: "error",
+  unprocessable: "neutral",
   ignored: "neutral",
 };
 

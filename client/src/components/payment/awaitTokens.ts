@@ -25,7 +25,9 @@ export interface AwaitOptions {
   maxDelayMs?: number;
 }
 
-const FAILED_STATUSES = new Set(["requires_payment_method", "canceled"]);
+/** Statuses after which no tokens will come for this attempt: the server reports a
+ * declined or failed bank debit as "failed" (Stripe itself says requires_payment_method). */
+export const FAILED_STATUSES = new Set(["failed", "requires_payment_method", "canceled"]);
 
 function confirmPayment(api: Api, paymentIntentId: string): Promise<ConfirmPaymentResult> {
   return unwrap(

@@ -185,7 +185,7 @@ describe("webhook inbox", () => {
     // Only unfinished events offer to run again.
     expect(within(inbox).getAllByRole("button", { name: /Process event .* again/ })).toHaveLength(1);
 
-    await user.click(screen.getByRole("button", { name: "Failed" }));
+    await user.click(screen.getByRole("button", { name: "Failed, will retry" }));
     await waitFor(() => expect(screen.getAllByTestId("admin-webhook-row")).toHaveLength(1));
     expect(api.requestsTo("GET", "/api/admin/webhooks").at(-1)?.query.get("status")).toBe("failed");
 
@@ -195,6 +195,36 @@ describe("webhook inbox", () => {
     expect(await screen.findByText("Done — now Handled.")).toBeInTheDocument();
     expect(api.requestsTo("POST", "/api/admin/webhooks/evt_failed/process")).toHaveLength(1);
     await waitFor(() => expect(screen.queryByRole("button", { name: /Process event .* again/ })).not.toBeInTheDocument());
+  });
+
+  it("shows dead letters and when a failed event is tried next, and processes a dead letter again", async () => {
+    let processed = false;
+    asAdmin(api)
+      .on("GET", "/api/admin/webhooks", () => ({
+        json: [
+          webhookEvent("evt_dead", processed ? "handled" : "dead", { attempts: 10, last_error: processed ? null : "stripe_unavailable: down" }),
+          webhookEvent("evt_retry", "failed", { attempts: 2, next_attempt_at: "2030-01-02T03:04:00Z" }),
+          webhookEvent("evt_never", "unprocessable", { attempts: 1, last_error: "payment_not_found: No such payment." }),
+        ],
+      }))
+      .on("POST", "/api/admin/webhooks/:id/process", () => {
+        processed = true;
+        return { json: { id: "evt_dead", status: "handled", payment_intent_id: "pi_1" } };
+      });
+    const { user } = renderApp(api, "/admin/webhooks");
+
+    const inbox = await screen.findByTestId("admin-webhooks");
+    expect(inbox).toHaveTextContent("Gave up");
+    expect(inbox).toHaveTextContent("Can never apply");
+    expect(within(inbox).getByTestId("admin-webhook-next-attempt")).toHaveTextContent("Next attempt");
+    // The dead letter and the waiting retry can run now; an event that can never apply cannot.
+    expect(within(inbox).getByRole("button", { name: "Process event evt_dead again" })).toBeInTheDocument();
+    expect(within(inbox).getByRole("button", { name: "Process event evt_retry again" })).toBeInTheDocument();
+    expect(within(inbox).queryByRole("button", { name: "Process event evt_never again" })).not.toBeInTheDocument();
+
+    await user.click(screen.getByRole("button", { name: "Process event evt_dead again" }));
+    expect(await screen.findByText("Done — now Handled.")).toBeInTheDocument();
+    expect(api.requestsTo("POST", "/api/admin/webhooks/evt_dead/process")).toHaveLength(1);
   });
 
   it("explains when the server cannot process events again", async () => {

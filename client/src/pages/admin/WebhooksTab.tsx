@@ -13,8 +13,9 @@ import { errorText } from "../../lib/errorText";
 import { formatDateTime } from "../../lib/format";
 import { useMediaQuery } from "../../lib/useMediaQuery";
 
-/** Events that did not finish (or never started) can be run again. */
-const RETRYABLE = new Set(["failed", "received"]);
+/** Events that did not finish (waiting, retrying, or given up on: a dead letter) can be
+ * run again now. */
+const RETRYABLE = new Set(["failed", "received", "dead"]);
 
 type Outcome = { ok: true; status: string | null } | { ok: false; message: string };
 
@@ -167,6 +168,17 @@ function Attempts({ n }: { n: number }) {
   return <>{t(n === 1 ? "admin.webhooks.attempts.one" : "admin.webhooks.attempts.other", { n })}</>;
 }
 
+/** When the worker tries a failed event again (it backs off after each failure). */
+function NextAttempt({ event }: { event: WebhookEvent }) {
+  const { t, locale } = useI18n();
+  if (event.status !== "failed" || !event.next_attempt_at) return null;
+  return (
+    <span className="block" data-testid="admin-webhook-next-attempt">
+      {t("admin.webhooks.nextAttempt", { time: formatDateTime(event.next_attempt_at, locale) })}
+    </span>
+  );
+}
+
 function LastError({ text }: { text: string | null }) {
   return text
     ? <span className="block break-words font-mono text-[11px] text-rose-700">{text}</span>
@@ -206,6 +218,7 @@ function WebhookRow({ event, action }: { event: WebhookEvent; action: ReactNode 
         {event.processed_at ? (
           <span className="block">{t("admin.webhooks.processed", { time: formatDateTime(event.processed_at, locale) })}</span>
         ) : null}
+        <NextAttempt event={event} />
       </td>
       <td className="px-4 py-3 text-right">{action}</td>
     </tr>
@@ -231,6 +244,7 @@ function WebhookItem({ event, action }: { event: WebhookEvent; action: ReactNode
       </div>
       <div className="mt-1"><Ids event={event} /></div>
       {event.last_error ? <div className="mt-1.5"><LastError text={event.last_error} /></div> : null}
+      <span className="mt-1 block text-xs text-slate-500"><NextAttempt event={event} /></span>
       {RETRYABLE.has(event.status) ? <div className="mt-2">{action}</div> : action}
     </li>
   );

@@ -196,6 +196,39 @@ describe("paying", () => {
     expect(screen.queryByTestId("payment-success")).not.toBeInTheDocument();
   });
 
+  it("treats a payment the server reports as failed as a failure at once, not as pending", async () => {
+    const fake = createFakeStripe([paid("pi_standard", "processing")]);
+    api.on("POST", "/api/payment/confirm-payment", { json: { status: "failed", tokens_added: 0, balance: 10 } });
+    const { user } = renderApp(api, "/payment", { stripe: fake.stripe });
+
+    await user.click(await screen.findByTestId("tier-standard"));
+    await user.click(await screen.findByTestId("pay-button"));
+
+    expect(await screen.findByTestId("payment-error")).toHaveTextContent("The payment didn't go through");
+    expect(api.requestsTo("POST", "/api/payment/confirm-payment")).toHaveLength(1);
+    expect(screen.queryByText("Your bank is confirming the payment")).not.toBeInTheDocument();
+    expect(screen.queryByTestId("payment-success")).not.toBeInTheDocument();
+    expect(screen.getByTestId("pay-button")).toBeEnabled();
+  });
+
+  it("shows a failed redirect as a failure without asking the server to credit it", async () => {
+    renderApp(api, "/payment?payment_intent=pi_standard&payment_intent_client_secret=pi_standard_secret_abc&redirect_status=failed");
+
+    const failed = await screen.findByTestId("payment-failed");
+    expect(failed).toHaveTextContent("The payment didn't go through");
+    expect(failed).toHaveTextContent("Nothing was charged");
+    expect(api.requestsTo("POST", "/api/payment/confirm-payment")).toHaveLength(0);
+    expect(screen.queryByText("Your bank is confirming the payment")).not.toBeInTheDocument();
+  });
+
+  it("shows a redirect that came back failed on the server's word as a failure", async () => {
+    api.on("POST", "/api/payment/confirm-payment", { json: { status: "requires_payment_method", tokens_added: 0, balance: 10 } });
+    renderApp(api, "/payment?payment_intent=pi_standard&redirect_status=succeeded");
+
+    expect(await screen.findByTestId("payment-failed")).toHaveTextContent("The payment didn't go through");
+    expect(api.requestsTo("POST", "/api/payment/confirm-payment")).toHaveLength(1);
+  });
+
   it("goes back to the chat from the success screen", async () => {
     const fake = createFakeStripe([paid("pi_standard")]);
     api.on("POST", "/api/payment/confirm-payment", { json: { status: "succeeded", tokens_added: 500, balance: 510 } });

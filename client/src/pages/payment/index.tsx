@@ -38,7 +38,9 @@ type Phase =
   | { name: "confirming"; paymentIntentId: string }
   | { name: "success"; tokensAdded: number; balance: number }
   | { name: "processing"; paymentIntentId: string }
-  | { name: "pending"; paymentIntentId: string };
+  | { name: "pending"; paymentIntentId: string }
+  /** Back from a redirect (or a bank) that failed: nothing was charged, no tokens. */
+  | { name: "failed" };
 
 interface ActiveIntent {
   tier: string;
@@ -67,6 +69,8 @@ export default function PaymentPage() {
   const returnPath = safeReturnPath(params.get("return"));
   const presetTier = params.get("tier");
   const redirectedIntent = params.get("payment_intent");
+  // Stripe appends redirect_status=succeeded|processing|failed when it sends the person back.
+  const redirectFailed = params.get("redirect_status") === "failed";
 
   const tiersQuery = usePricingTiers();
   const configQuery = usePaymentConfig();
@@ -132,7 +136,7 @@ export default function PaymentPage() {
           await refreshTokenState(queryClient);
           setPhase({ name: "success", tokensAdded: outcome.tokensAdded, balance: fresh?.available ?? outcome.balance });
         } else if (outcome.kind === "failed") {
-          setPhase({ name: "checkout", error: t("payment.failedTitle") });
+          setPhase(intent ? { name: "checkout", error: t("payment.failedTitle") } : { name: "failed" });
         } else {
           await refreshTokenState(queryClient);
           setPhase(
@@ -145,21 +149,24 @@ export default function PaymentPage() {
         setPhase({ name: "checkout", error: errorText(i18n, error) });
       }
     },
-    [api, queryClient, t, i18n],
+    [api, queryClient, t, i18n, intent],
   );
 
   // Deep links: ?tier=standard starts that pack; ?payment_intent=pi_... is Stripe's redirect back.
   const startedFromUrl = useRef(false);
   useEffect(() => {
     if (startedFromUrl.current) return;
-    if (redirectedIntent) {
+    if (redirectedIntent && redirectFailed) {
+      startedFromUrl.current = true;
+      setPhase({ name: "failed" });
+    } else if (redirectedIntent) {
       startedFromUrl.current = true;
       void settle(redirectedIntent);
     } else if (presetTier && tiersQuery.data && presetTier in tiersQuery.data) {
       startedFromUrl.current = true;
       selectTier(presetTier);
     }
-  }, [redirectedIntent, presetTier, tiersQuery.data, settle, selectTier]);
+  }, [redirectedIntent, redirectFailed, presetTier, tiersQuery.data, settle, selectTier]);
 
   const tiers = useMemo(() => (tiersQuery.data ? tierViews(tiersQuery.data) : []), [tiersQuery.data]);
   const bestBonus = Math.max(0, ...tiers.map((tier) => tier.bonusPct));
@@ -199,6 +206,13 @@ export default function PaymentPage() {
       {configQuery.data && !paymentsOff ? <TestModeBanner config={configQuery.data} /> : null}
       {paymentsOff ? (
         <Alert tone="warning" className="mb-6" data-testid="payments-off">{t("errors.payments_not_configured")}</Alert>
+      ) : null}
+
+      {phase.name === "failed" ? (
+        <Alert tone="error" className="mb-6" role="alert" title={t("payment.failedTitle")}
+          data-testid="payment-failed">
+          <p>{t("payment.failedBody")}</p>
+        </Alert>
       ) : null}
 
       {phase.name === "processing" || phase.name === "pending" ? (
