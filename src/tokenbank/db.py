@@ -462,12 +462,11 @@ class Database:
         if self._sqlite:
             raise RuntimeError("driver transactions are PostgreSQL-only")
         conn = await self.engine.connect()
-        try:
-            raw = await conn.get_raw_connection()
-            tx = DriverTransaction(conn, raw.driver_connection)
-        except BaseException:
-            await asyncio.shield(conn.close())
-            raise
+        # Checked out just now, so valid: its pooled DBAPI connection is at hand without
+        # the greenlet hop of ``get_raw_connection()``.
+        sync = conn.sync_connection
+        assert sync is not None  # started by connect()
+        tx = DriverTransaction(conn, sync.connection.driver_connection)
         try:
             await tx._run("BEGIN")
             yield tx
