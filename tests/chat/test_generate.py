@@ -332,6 +332,10 @@ async def test_a_hold_whose_first_attempt_failed_is_retried_in_one_unit_on_the_d
     retried = await api.generate(user, chat_id, "Capital of France?", key="k-2")
     assert retried.status_code == 200, retried.text
     assert retried.json()["balance"] == 9
-    on_postgresql = db_url.startswith("postgresql")
-    assert (_units()[0] - driver, _units()[1] - session) == ((2, 0) if on_postgresql else (0, 2))
+    # (At least: a release left running by an earlier test may finish meanwhile.)
+    on_driver, in_session = _units()[0] - driver, _units()[1] - session
+    if db_url.startswith("postgresql"):
+        assert on_driver >= 2 and in_session == 0
+    else:
+        assert on_driver == 0 and in_session >= 2
     assert await api.violations() == []
