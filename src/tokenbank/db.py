@@ -360,7 +360,13 @@ class DriverTransaction:
         driver = self._driver
         if not driver.is_closed():
             try:
-                await asyncio.wait_for(driver.execute("ROLLBACK"), _ROLLBACK_TIMEOUT_S)
+                rollback = driver.execute("ROLLBACK")
+                if isinstance(reason, Exception):
+                    # Raised by the unit's own code or a statement's answer: no reply is
+                    # pending, and asyncpg's command timeout bounds the rollback.
+                    await rollback
+                else:  # cancelled: possibly mid-reply, so the wait is bounded here
+                    await asyncio.wait_for(rollback, _ROLLBACK_TIMEOUT_S)
                 if not driver.is_in_transaction():
                     await self._conn.close()
                     return
