@@ -10,6 +10,8 @@ from chat.harness import Api, MakeApi
 from tokenbank.ledger.models import TokenTransaction
 from tokenbank.observability import UNITS_OF_WORK
 
+from support import wait_for
+
 pytestmark = pytest.mark.anyio
 
 
@@ -333,4 +335,39 @@ async def test_a_hold_whose_first_attempt_failed_is_retried_through_the_general_
     assert retried.json()["balance"] == 9
     # The start went to a session; on PostgreSQL the save still ran on the driver.
     assert _units()[1] - session == (1 if db_url.startswith("postgresql") else 2)
+    assert await api.violations() == []
+
+
+async def test_a_reply_computed_after_the_client_left_is_charged_and_returned_for_its_key(
+    make_api: MakeApi,
+) -> None:
+    api = await make_api(ai_timeout_s=30)
+    user = await api.user()
+    chat_id = await api.chat(user)
+    api.fake.set(text="A considered answer.", delay_s=0.5)
+
+    asking = asyncio.create_task(api.generate(user, chat_id, content="Think", key="gone-1"))
+
+    async def waiting_on_the_ai() -> bool:
+        return len(api.fake.requests) == 1
+
+    await wait_for(waiting_on_the_ai, timeout_s=5, what="the provider call")
+    asking.cancel()  # the client leaves (its connection closes) while the AI thinks
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+
+    async def charged() -> bool:
+        return await api.deductions(user) == 1
+
+    await wait_for(charged, timeout_s=10, what="the reply to be charged")
+    retry = await api.generate(user, chat_id, content="Think", key="gone-1")
+    assert retry.status_code == 200, retry.text
+    body = retry.json()
+    assert body["replayed"] is True
+    assert (body["ai_message"]["content"], body["ai_message"]["interrupted"]) == (
+        "A considered answer.", False,
+    )
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (9, 0)
+    assert len(api.fake.requests) == 1
     assert await api.violations() == []

@@ -119,6 +119,48 @@ async def test_a_cancelled_request_releases_its_hold_at_once(api: Api, db_url: s
     await provider.aclose()
 
 
+async def test_a_settle_completes_when_its_caller_is_cancelled(api: Api, db_url: str) -> None:
+    user, pending = await _held_reply(api, db_url)
+    caller = asyncio.create_task(service.settle_reply(api.db, pending, "a reply"))
+    await asyncio.sleep(0)  # the caller starts the settle and waits for it
+    caller.cancel()  # the client went away
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+    assert await service.wait_for_settles(10) == 0  # what app shutdown waits on
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (9, 0)
+    assert await api.deductions(user) == 1
+    assert await api.stored_messages() == 2
+    assert await api.violations() == []
+
+
+async def test_a_stream_closed_after_text_was_sent_is_settled_as_interrupted(
+    api: Api, db_url: str
+) -> None:
+    user, pending = await _held_reply(api, db_url)
+    provider = OpenAICompatProvider(
+        api_key="test-key", model="gpt-test", base_url=api.fake.base_url, timeout_s=30
+    )
+    api.fake.set(text="one two three four", chunks=4, delay_s=0.2)
+    events = service.stream_reply(api.db, provider, pending)
+    assert isinstance(await anext(events), service.ReplyStarted)
+    first = await anext(events)
+    assert isinstance(first, service.ReplyDelta)
+
+    await events.aclose()  # the response ended with this delta handed to the server
+
+    assert await service.wait_for_settles(10) == 0
+    async with api.db.transaction() as session:
+        stored = await service.list_messages(session, user["id"], pending.chat_id)
+    assert [(m.role, m.content, m.interrupted) for m in stored] == [
+        ("user", "hello", False), ("assistant", first.text, True),
+    ]
+    assert (await api.account(user)).balance == 9
+    assert await api.violations() == []
+    await provider.aclose()
+
+
 async def test_a_hold_must_outlive_the_ai_deadline(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/unused.db"
     with pytest.raises(HoldShorterThanAITimeout, match="RESERVATION_TTL_S"):
