@@ -235,23 +235,29 @@ async def settled_truth(database_url: str, keys: Mapping[str, int], timeout_s: f
         await asyncio.sleep(0.1)
 
 
-async def idle_in_transaction(database_url: str, older_than_s: float) -> list[str]:
-    """Backends of this database idle in a transaction for longer than ``older_than_s``
-    (PostgreSQL's ``pg_stat_activity``), each as ``pid state since query``."""
+@dataclass(frozen=True)
+class IdleBackend:
+    pid: int
+    idle_s: float
+    query: str
+
+
+async def idle_in_transaction(database_url: str) -> list[IdleBackend]:
+    """Backends of this database idle inside a transaction now, with how long they have
+    been (PostgreSQL's ``pg_stat_activity``)."""
     db = Database(database_url, pool_size=1)
     try:
         async with db.transaction() as s:
             rows = (
                 await s.execute(
                     text(
-                        "SELECT pid, state, now() - state_change, left(query, 60) "
-                        "FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND state LIKE 'idle in transaction%' "
-                        "AND now() - state_change > make_interval(secs => :age)"
-                    ),
-                    {"age": older_than_s},
+                        "SELECT pid, extract(epoch FROM clock_timestamp() - state_change), "
+                        "left(query, 80) FROM pg_stat_activity "
+                        "WHERE datname = current_database() "
+                        "AND state LIKE 'idle in transaction%'"
+                    )
                 )
             ).all()
     finally:
         await db.dispose()
-    return [f"{pid} {state} {since} {query!r}" for pid, state, since, query in rows]
+    return [IdleBackend(int(pid), float(age), str(query)) for pid, age, query in rows]
