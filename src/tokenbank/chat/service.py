@@ -46,9 +46,18 @@ charged reply, whose two transactions are the point of the flow and are opened h
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -419,7 +428,7 @@ async def start_reply(
         held = await _hold(unit, user_id, chat_id, key, text, cost, settings)
         return held if isinstance(held, Generation) else (history, held)
 
-    started = await db.run(work)
+    started = await _hold_outliving_caller(db, work)
     if isinstance(started, Generation):
         return started
     history, reservation_id = started
@@ -440,6 +449,34 @@ async def start_reply(
         asked_at=asked_at,
         reservation_id=reservation_id,
     )
+
+
+_Started = tuple[list[Mapping[str, Any]], int | None] | Generation
+
+
+async def _hold_outliving_caller(
+    db: Database, work: Callable[[Unit], Awaitable[_Started]]
+) -> _Started:
+    """Run the hold's unit of work as a task the caller's cancellation cannot cut.
+
+    A caller cancelled meanwhile leaves the unit to finish on its own, and any hold it
+    took is released at once: no unit of work is ever cut mid-statement, and no hold is
+    left for the sweeper because its owner was cancelled before learning its id.
+    """
+    task = _outliving(db.run(work), quiet=True)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(functools.partial(_release_unowned, db))
+        raise
+
+
+def _release_unowned(db: Database, task: asyncio.Task[_Started]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    started = task.result()
+    if not isinstance(started, Generation) and started[1] is not None:
+        _outliving(_release(db, started[1]))
 
 
 async def _hold(
@@ -571,12 +608,13 @@ def _message_values(
     }
 
 
-def _outliving(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+def _outliving(work: Coroutine[Any, Any, T], *, quiet: bool = False) -> asyncio.Task[T]:
     """``work`` as a task that outlives its caller: kept referenced until done, and
-    waited for at shutdown (``wait_for_settles``)."""
+    waited for at shutdown (``wait_for_settles``). Its failure is logged unless
+    ``quiet`` (for work whose errors are the caller's answer, such as a refused hold)."""
     task = asyncio.create_task(work)
     _in_flight.add(task)
-    task.add_done_callback(_forget)
+    task.add_done_callback(_forget_quietly if quiet else _forget)
     return task
 
 
@@ -584,6 +622,12 @@ def _forget(task: asyncio.Task[Any]) -> None:
     _in_flight.discard(task)
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("settling a reply failed; its hold expires by the sweeper", exc_info=exc)
+
+
+def _forget_quietly(task: asyncio.Task[Any]) -> None:
+    _in_flight.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller, if still there, has it
 
 
 async def wait_for_settles(timeout_s: float) -> int:
