@@ -4,7 +4,8 @@ Charging a reply (two transactions, the provider call between them):
 
 1. ``start_reply`` — one transaction: the chat must be the caller's, the recent history
    is read, and the reply's cost is held (``ledger.reserve``). Not enough tokens is a
-   402 here, before the provider is ever called.
+   402 here, before the provider is ever called. The unit runs as a task the caller's
+   cancellation cannot cut; a caller cancelled meanwhile has the hold released at once.
 2. The provider is called outside any transaction, bounded by its own deadline.
 3. ``settle_reply`` — one transaction (``save_reply``): ``ledger.commit`` writes the
    deduction, and the user message, the AI reply and the chat's activity time are saved
