@@ -27,6 +27,7 @@ Two kinds of unit of work:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,23 +37,26 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_
 
 from tokenbank.observability import UNITS_OF_WORK
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -118,6 +122,17 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+        # A statement cut off by a cancellation (an UPDATE ... RETURNING whose rows were
+        # never read) keeps its transaction, and with it BEGIN IMMEDIATE's write lock,
+        # past close(): SQLite defers closing a connection with an unfinished statement.
+        # ROLLBACK ends the transaction (and aborts the statement) first.
+        try:
+            dbapi_connection.rollback()
+        except Exception:  # noqa: BLE001 - closing follows regardless
+            log.debug("rollback before discarding a SQLite connection failed", exc_info=True)
+
 
 def create_engine(database_url: str, *, pool_size: int = 10, timeout_s: float = 5.0) -> AsyncEngine:
     url = normalize_url(database_url)
@@ -144,6 +159,8 @@ def create_engine(database_url: str, *, pool_size: int = 10, timeout_s: float = 
         },
     )
     _discard_closed_connections(engine)
+    _reset_connections_on_return(engine)
+    _treat_broken_connections_as_lost(engine)
     return engine
 
 
@@ -156,13 +173,62 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
     very test SQLAlchemy's asyncpg dialect uses to call an error a disconnect; raising
     ``DisconnectionError`` here makes the pool drop it and hand out a fresh one. A
     connection that dies silently is caught by its first statement (503, then replaced).
+    A connection the server says is inside a transaction is never handed out either.
     """
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
         driver = record.driver_connection
-        if driver is not None and driver.is_closed():
-            raise DisconnectionError("connection closed by the server")
+        if driver is not None and (driver.is_closed() or driver.is_in_transaction()):
+            raise DisconnectionError("connection closed by the server, or left in a transaction")
+
+
+def _reset_connections_on_return(engine: AsyncEngine) -> None:
+    """No connection goes back to the pool inside a transaction.
+
+    SQLAlchemy's own reset rolls back the transaction *it* started; a transaction it
+    does not know about (a ``BEGIN`` whose reply never arrived, one begun on the driver)
+    is rolled back here, confirmed by the server's answer, or the connection is
+    discarded (raising makes the pool invalidate it).
+    """
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(_dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
+        driver = record.driver_connection
+        if driver is None or driver.is_closed() or not driver.is_in_transaction():
+            return
+        if not state.asyncio_safe:
+            raise DisconnectionError("returned in a transaction outside the event loop")
+        await_(driver.execute("ROLLBACK"))
+        if driver.is_in_transaction():
+            raise DisconnectionError("still in a transaction after ROLLBACK")
+
+
+#: asyncpg's words for a connection whose protocol state no longer matches the server's
+#: (a transaction begun behind the caller's back, an operation cut off mid-reply).
+_BROKEN_CONNECTION = (
+    "manually started transaction",
+    "another operation is in progress",
+    "another operation is cancelling",
+)
+
+
+def _treat_broken_connections_as_lost(engine: AsyncEngine) -> None:
+    """Such a connection is discarded (a 503, then a fresh one), like a lost one.
+
+    Only that connection: the rest of the pool is fine.
+    """
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        cause = context.original_exception
+        if isinstance(cause, asyncpg.InterfaceError) or (
+            isinstance(cause.__cause__, asyncpg.InterfaceError)
+        ):
+            text = str(cause)
+            if any(marker in text for marker in _BROKEN_CONNECTION):
+                context.is_disconnect = True
+                context.invalidate_pool_on_disconnect = False
 
 
 @dataclass(frozen=True)
@@ -215,11 +281,11 @@ class DriverTransaction:
     invalidated and answers 503, a data exception 422, a deadlock 503 ``retry_later``.
     """
 
-    __slots__ = ("_driver", "_pooled")
+    __slots__ = ("_conn", "_driver")
 
-    def __init__(self, pooled: PoolProxiedConnection) -> None:
-        self._pooled = pooled
-        self._driver: asyncpg.Connection = pooled.driver_connection
+    def __init__(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._driver = driver
 
     async def fetchrow(self, statement: PgStatement, *args: Any) -> asyncpg.Record | None:
         try:
@@ -240,27 +306,55 @@ class DriverTransaction:
         except _DRIVER_ERRORS as exc:
             raise await self._error(sql, (), exc) from exc
 
-    async def _end(self) -> None:
-        """Roll back whatever is still open, then hand the connection back to the pool.
+    async def _close(self) -> None:
+        """Hand a clean connection back (committed: nothing is open on it)."""
+        await self._conn.close()
 
-        A connection that cannot be rolled back (lost, or cancelled in the middle of a
-        statement) is invalidated instead: it never goes back with a transaction open.
+    async def _abandon(self, reason: BaseException) -> None:
+        """End a unit that failed or was cancelled: rolled back (confirmed), or discarded.
+
+        A unit cancelled while a reply was pending (``BEGIN``'s, a statement's,
+        ``COMMIT``'s) cannot tell from the driver whether a transaction is open —
+        ``is_in_transaction()`` answers from the last reply, and the pending one has not
+        been read. So ``ROLLBACK`` is always sent: asyncpg first waits for its
+        cancellation of the pending statement to be answered, so the server stops that
+        statement too. The connection goes back to the pool only if the server then says
+        no transaction is open; a closed socket, a failed or slow rollback discards it
+        (the server rolls back whatever was open when the socket closes).
         """
         driver = self._driver
-        if not driver.is_closed() and driver.is_in_transaction():
+        if not driver.is_closed():
             try:
-                await driver.execute("ROLLBACK")
-            except Exception as exc:  # noqa: BLE001 - any failure here means: discard it
-                await greenlet_spawn(self._pooled.invalidate, exc)
-        await greenlet_spawn(self._pooled.close)
+                await asyncio.wait_for(driver.execute("ROLLBACK"), _ROLLBACK_TIMEOUT_S)
+                if not driver.is_in_transaction():
+                    await self._conn.close()
+                    return
+            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - discard, below
+                pass
+        await discard(self._conn, driver, reason)
 
     async def _error(self, sql: str, args: tuple[Any, ...], exc: BaseException) -> DBAPIError:
         """SQLAlchemy's error for ``exc``; the connection is discarded unless the server
         simply refused the statement (a constraint, bad data) on a connection still open."""
         refused = isinstance(exc, asyncpg.PostgresError) and not self._driver.is_closed()
         if not refused:
-            await greenlet_spawn(self._pooled.invalidate, exc)
+            await discard(self._conn, self._driver, exc)
         return DBAPIError(sql, args, exc, connection_invalidated=not refused)
+
+
+#: How long a failed unit's ROLLBACK may take before its connection is discarded instead.
+_ROLLBACK_TIMEOUT_S = 5.0
+
+
+async def discard(conn: AsyncConnection, driver: asyncpg.Connection, reason: object) -> None:
+    """Close the socket at once and drop the connection from the pool (once)."""
+    if not driver.is_closed():
+        driver.terminate()
+    if conn.closed:
+        return
+    if not conn.invalidated:
+        await conn.invalidate(reason if isinstance(reason, BaseException) else None)
+    await conn.close()
 
 
 #: A unit of work's handle: a session, or (PostgreSQL's hot path) a driver transaction.
@@ -325,15 +419,20 @@ class Database:
         Spelled out rather than ``async with sessionmaker() as s, s.begin()``: that form
         costs about a hundred more Python calls per transaction (an extra greenlet hop and
         a task to shield the close), and every request and every charge pays it.
+
+        A unit that was cancelled (rather than failed) may have been waiting for the
+        server's reply to ``BEGIN`` or a statement, and SQLAlchemy only tracks a
+        transaction once ``BEGIN`` has answered: its connection is discarded instead of
+        rolled back, so it can never return to the pool with a transaction open.
         """
         session = self.sessionmaker()
         try:
             yield session
             await session.commit()
-        except BaseException:
-            # close() rolls back; shielded as SQLAlchemy's own __aexit__ does, so a
-            # cancelled request still hands its connection back to the pool.
-            await asyncio.shield(session.close())
+        except BaseException as exc:
+            # Shielded, as SQLAlchemy's own __aexit__ is, so a cancelled request still
+            # ends its transaction and hands its connection back (or discards it).
+            await asyncio.shield(_end_session(session, exc))
             raise
         await session.close()
 
@@ -342,22 +441,28 @@ class Database:
         """A transaction on a pooled asyncpg connection: commits on success, else rolls back.
 
         PostgreSQL only. The connection comes from, and goes back to, the engine's own
-        pool (its size, its timeout, its check for connections the server closed).
+        pool (its size, its timeout, its check for connections the server closed, its
+        reset on return). A unit that fails or is cancelled at any await ends with its
+        connection rolled back (confirmed by the server) or discarded: see
+        :meth:`DriverTransaction._abandon`.
         """
         if self._sqlite:
             raise RuntimeError("driver transactions are PostgreSQL-only")
-        pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
-        tx = DriverTransaction(pooled)
+        conn = await self.engine.connect()
+        try:
+            raw = await conn.get_raw_connection()
+            tx = DriverTransaction(conn, raw.driver_connection)
+        except BaseException:
+            await asyncio.shield(conn.close())
+            raise
         try:
             await tx._run("BEGIN")
             yield tx
             await tx._run("COMMIT")
-        except BaseException:
-            # Shielded, as a session's close is: a cancelled request still ends its
-            # transaction and hands the connection back.
-            await asyncio.shield(tx._end())
+        except BaseException as exc:
+            await asyncio.shield(tx._abandon(exc))
             raise
-        await tx._end()  # committed: nothing to roll back, only the hand-back
+        await tx._close()  # committed: nothing to roll back, only the hand-back
 
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
         """``work`` as one unit of work: on the driver first (PostgreSQL), in a session if need be.
@@ -383,3 +488,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _end_session(session: AsyncSession, reason: BaseException) -> None:
+    """Roll a failed session back; discard its connection if the unit was cancelled."""
+    if not isinstance(reason, Exception) and session.in_transaction():
+        try:
+            conn = await session.connection()
+            await conn.invalidate(reason)
+        except Exception:  # noqa: BLE001 - already unusable: close() below discards it
+            log.debug("discarding a cancelled unit's connection failed", exc_info=True)
+    await session.close()

@@ -132,8 +132,23 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return f"{where}: {first['msg']}" if where else first["msg"]
 
 
+#: SQLSTATEs of a server that is up but will not serve us now: too many clients (53300),
+#: shutting down or starting up (57P01-57P03), a database refusing connections
+#: (``ALLOW_CONNECTIONS false``: 55000, which the app's own statements never raise).
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03", "55000"})
+
+
+def is_unavailable_sqlstate(sqlstate: str) -> bool:
+    """Class 08 (connection exception) or a server refusing to serve connections."""
+    return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached (as opposed to a bad statement)."""
+    if isinstance(exc, DBAPIError) and is_unavailable_sqlstate(
+        str(getattr(exc.orig, "sqlstate", "") or "")
+    ):
+        return True
     if isinstance(exc, PoolTimeoutError | ConnectionError | OSError):
         return True
     if isinstance(exc, InterfaceError):

@@ -1,0 +1,353 @@
+"""Units of work that cancellation cannot break.
+
+A request is cancelled when its client goes away, at whatever ``await`` it is in. Each
+test here cancels a unit of work at one such moment — while the reply to ``BEGIN`` is
+pending, in the middle of a statement, while the reply to ``COMMIT`` is pending — by
+cancelling the task right as the driver sends that command (the cancellation lands on
+the driver's wait for the reply, exactly as a disconnect does). Then:
+
+- the next unit on the same pool works, and sees nothing of the cancelled one unless
+  the cancellation came after ``COMMIT`` was sent (then all of it or none: the ledger
+  stays whole either way);
+- PostgreSQL: no backend of the database sits ``idle in transaction``;
+- SQLite: another connection can take the write lock at once (no lock left behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import aiosqlite
+import asyncpg
+import pytest
+from asyncpg.prepared_stmt import PreparedStatement
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.test_service import assert_ledger_clean, balance_of, new_account
+from tokenbank.db import Database, Unit
+from tokenbank.errors import is_connection_error
+from tokenbank.ledger import service as ledger
+
+from support import wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def cancel_when(
+    monkeypatch: pytest.MonkeyPatch, owner: type, method: str, matches: Callable[[Any], bool]
+) -> Iterator[list[str]]:
+    """Cancel the calling task as ``owner.method`` starts on a matching call (once).
+
+    The driver still sends its command; the cancellation is delivered at its first wait,
+    the wait for the server's reply. Yields a list that records the call it cut.
+    """
+    real = getattr(owner, method)
+    cut: list[str] = []
+
+    async def cancelling(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not cut and matches((self, *args)):
+            cut.append(method)
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, cancelling)
+    try:
+        yield cut
+    finally:
+        monkeypatch.setattr(owner, method, real)
+
+
+def _sql_starts(prefix: str) -> Callable[[Any], bool]:
+    return lambda call: len(call) > 1 and str(call[1]).lstrip().upper().startswith(prefix)
+
+
+def _sql_has(fragment: str) -> Callable[[Any], bool]:
+    return lambda call: len(call) > 1 and fragment in str(call[1])
+
+
+def _prepared_has(fragment: str) -> Callable[[Any], bool]:
+    return lambda call: fragment in call[0].get_query()
+
+
+async def _cancelled(run: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(run)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def _idle_in_transaction(url: str) -> int:
+    """Backends of ``url``'s database idle in a transaction (read from another database)."""
+    name = url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        found = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = $1 AND state LIKE 'idle in transaction%'",
+            name,
+        )
+        return int(found)
+    finally:
+        await admin.close()
+
+
+async def _assert_no_backend_idle_in_transaction(url: str) -> None:
+    async def none_idle() -> bool:
+        return await _idle_in_transaction(url) == 0
+
+    await wait_for(none_idle, timeout_s=10, what="no backend idle in transaction")
+
+
+def _assert_sqlite_writable_at_once(url: str) -> None:
+    """Another connection takes the write lock with no wait at all."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+async def one_connection(db_url: str) -> AsyncIterator[Database]:
+    """One pooled connection: a connection handed back dirty is the next one used."""
+    db = Database(db_url, pool_size=1)
+    yield db
+    await db.dispose()
+
+
+async def _after_cancel(db: Database, db_url: str, user_id: int, *, may_commit: bool) -> None:
+    """What every cancellation must leave: a healthy pool and a whole ledger."""
+    if db.is_sqlite:
+        _assert_sqlite_writable_at_once(db_url)
+    else:
+        await _assert_no_backend_idle_in_transaction(db_url)
+    before = await balance_of(db, user_id)
+    if not may_commit:
+        assert (before.balance, before.reserved) == (10, 0)
+    held = await ledger_reserve(db, user_id, 1, "next")  # the next unit on this pool
+    assert (held.status, held.replayed) == ("pending", False)
+    after = await balance_of(db, user_id)
+    assert (after.balance, after.reserved) == (before.balance, before.reserved + 1)
+    await assert_ledger_clean(db)
+    if not db.is_sqlite:
+        await _assert_no_backend_idle_in_transaction(db_url)
+
+
+async def ledger_reserve(db: Database, user_id: int, tokens: int, key: str) -> ledger.Reservation:
+    async def work(unit: Unit) -> ledger.Reservation:
+        return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=60)
+
+    return await db.run(work)
+
+
+async def _grant_in_session(db: Database, user_id: int) -> None:
+    async with db.transaction() as session:
+        await ledger.grant(session, user_id, 3, "cancelled grant")
+
+
+# Where a session's unit waits for the server, and how to recognise that call.
+SESSION_POINTS_PG = {
+    "begin": (asyncpg.Connection, "execute", _sql_starts("BEGIN")),
+    "statement": (PreparedStatement, "fetch", _prepared_has("UPDATE token_accounts")),
+    "commit": (asyncpg.Connection, "execute", _sql_starts("COMMIT")),
+}
+SESSION_POINTS_SQLITE = {
+    "begin": (aiosqlite.Cursor, "execute", _sql_starts("BEGIN IMMEDIATE")),
+    "statement": (aiosqlite.Cursor, "execute", _sql_has("UPDATE token_accounts")),
+    "commit": (aiosqlite.Connection, "commit", lambda _call: True),
+}
+# The driver unit (PostgreSQL's hot path) sends BEGIN, its statements and COMMIT itself.
+DRIVER_POINTS = {
+    "begin": (asyncpg.Connection, "execute", _sql_starts("BEGIN")),
+    "statement": (asyncpg.Connection, "fetchrow", _sql_has("token_accounts")),
+    "commit": (asyncpg.Connection, "execute", _sql_starts("COMMIT")),
+}
+
+
+@pytest.mark.parametrize("point", ["begin", "statement", "commit"])
+async def test_a_session_unit_cancelled_at_any_await_leaves_the_pool_healthy(
+    one_connection: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    db = one_connection
+    user_id = await new_account(db, 10)
+    points = SESSION_POINTS_SQLITE if db.is_sqlite else SESSION_POINTS_PG
+    owner, method, matches = points[point]
+    with cancel_when(monkeypatch, owner, method, matches) as cut:
+        await _cancelled(_grant_in_session(db, user_id))
+    assert cut == [method]
+    await _after_cancel_grant(db, db_url, user_id, may_commit=point == "commit")
+
+
+async def _after_cancel_grant(db: Database, db_url: str, user_id: int, *, may_commit: bool) -> None:
+    b = await balance_of(db, user_id)
+    assert b.balance in ((10, 13) if may_commit else (10,))
+    if b.balance == 13:  # the grant committed before the cancellation: count it as funds
+        async with db.transaction() as session:
+            await ledger.spend(session, user_id, 3, "back to ten", idempotency_key="undo")
+    await _after_cancel(db, db_url, user_id, may_commit=False)
+
+
+@pytest.mark.parametrize("point", ["begin", "statement", "commit"])
+async def test_a_driver_unit_cancelled_at_any_await_leaves_the_pool_healthy(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    db = Database(postgres_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 10)
+        owner, method, matches = DRIVER_POINTS[point]
+        with cancel_when(monkeypatch, owner, method, matches) as cut:
+            await _cancelled(ledger_reserve(db, user_id, 2, "cancelled"))
+        assert cut == [method]
+        b = await balance_of(db, user_id)
+        if b.reserved == 2:  # cancelled after COMMIT was sent, and the server committed
+            assert point == "commit"
+            await _release_by_key(db, user_id, "cancelled")
+        await _after_cancel(db, postgres_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
+
+
+async def test_a_unit_cancelled_between_statements_is_rolled_back_and_its_connection_kept(
+    postgres_url: str,
+) -> None:
+    """No reply pending: the rollback is confirmed and the same backend serves next."""
+    db = Database(postgres_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 10)
+        holding = asyncio.Event()
+        pids: list[int] = []
+
+        async def work(unit: Unit) -> None:
+            await ledger.reserve(unit, user_id, 2, idempotency_key="between", ttl_s=60)
+            pids.append(await _backend_pid(unit))
+            holding.set()
+            await asyncio.Event().wait()  # a client that went away, between statements
+
+        task = asyncio.create_task(db.run(work))
+        await asyncio.wait_for(holding.wait(), timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async def next_pid(unit: Unit) -> int:
+            return await _backend_pid(unit)
+
+        assert await db.run(next_pid) == pids[0]  # rolled back, not discarded
+        await _after_cancel(db, postgres_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
+
+
+async def test_a_statement_cancelled_while_the_server_runs_it_is_stopped_and_rolled_back(
+    postgres_url: str,
+) -> None:
+    """Cancelled in a long statement: the server stops it; nothing stays in a transaction."""
+    db = Database(postgres_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 10)
+
+        async def work(unit: Unit) -> None:
+            await ledger.reserve(unit, user_id, 2, idempotency_key="slow", ttl_s=60)
+            await _sql(unit, "SELECT pg_sleep(30)")
+
+        task = asyncio.create_task(db.run(work))
+
+        async def sleeping() -> bool:
+            return await _active_query_count(postgres_url, "pg_sleep(30)") == 1
+
+        await wait_for(sleeping, timeout_s=10, what="the statement to run")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async def ended() -> bool:
+            return await _active_query_count(postgres_url, "pg_sleep(30)") == 0
+
+        await wait_for(ended, timeout_s=10, what="the server to stop the cancelled statement")
+        await _after_cancel(db, postgres_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_left_in_a_transaction_is_never_handed_out(postgres_url: str) -> None:
+    """A transaction begun behind the pool's back is rolled back on return, confirmed."""
+    db = Database(postgres_url, pool_size=1)
+    try:
+        conn = await db.engine.connect()
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        pid = driver.get_server_pid()
+        await driver.execute("BEGIN")
+        await driver.execute("SELECT 1")
+        await conn.close()  # back to the pool with the transaction open
+        assert not driver.is_in_transaction()
+        async with db.transaction() as session:
+            again = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert again == pid  # rolled back and kept, not discarded
+        await _assert_no_backend_idle_in_transaction(postgres_url)
+    finally:
+        await db.dispose()
+
+
+async def _backend_pid(unit: Unit) -> int:
+    row = await _sql(unit, "SELECT pg_backend_pid() AS pid")
+    return int(row["pid"])
+
+
+async def _sql(unit: Unit, sql: str) -> Any:
+    from tokenbank.db import DriverTransaction, PgStatement
+
+    assert isinstance(unit, DriverTransaction)
+    return await unit.fetchrow(PgStatement(sql, ()))
+
+
+async def _active_query_count(url: str, fragment: str) -> int:
+    name = url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        found = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND position($2 in query) > 0"
+            " AND pid <> pg_backend_pid()",
+            name,
+            fragment,
+        )
+        return int(found)
+    finally:
+        await admin.close()
+
+
+async def _release_by_key(db: Database, user_id: int, key: str) -> None:
+    async with db.transaction() as session:
+        found = await session.execute(
+            text("SELECT id FROM token_reservations WHERE user_id = :u AND idempotency_key = :k"),
+            {"u": user_id, "k": key},
+        )
+        await ledger.release(session, int(found.scalar_one()))
+
+
+async def test_a_transaction_begun_behind_sqlalchemys_back_discards_that_connection(
+    postgres_url: str,
+) -> None:
+    """asyncpg's "manually started transaction" error means a broken connection: a 503
+    (``database_unavailable``) for that request, and a fresh connection for the next."""
+    db = Database(postgres_url, pool_size=1)
+    try:
+        async with db.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.execute("BEGIN")
+            with pytest.raises(DBAPIError) as broken:
+                await conn.execute(text("SELECT 1"))
+        assert broken.value.connection_invalidated and is_connection_error(broken.value)
+        user_id = await new_account(db, 10)
+        await _after_cancel(db, postgres_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
