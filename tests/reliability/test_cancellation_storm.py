@@ -1,8 +1,9 @@
 """A cancellation storm: 500 replies, JSON and streamed, whose clients leave at random
 moments, across three app processes on PostgreSQL.
 
-Each client sends its request and leaves (FIN or RST) after a random wait between 0
-and 0.8 s — before the request is read, while the hold is taken, while the AI answers or
+Each client sends its request and leaves (FIN or RST) at a random moment: after a random
+wait of up to 1.5 s, or (a stream) after a random number of its events, whichever comes
+first — before the request is read, while the hold is taken, while the AI answers or
 streams, while the reply is charged, or after it is done. Afterwards:
 
 - ``/health`` answers 200 on 50 of 50 requests (spread over the processes): no pool was
@@ -49,7 +50,11 @@ PROCESSES = 3
 USERS = 25
 IN_FLIGHT = 12
 START_TOKENS = 1000
-LEAVE_WITHIN_S = 0.8
+LEAVE_WITHIN_S = 1.5
+#: A streamed reply is 8 events: the start, 6 deltas, done. A stream's client leaves
+#: after a random number of them (8: never early) or at its random moment, whichever
+#: comes first, so every phase is cut however loaded the machine is.
+STREAM_EVENTS = 8
 IDLE_IN_TRANSACTION_LIMIT_S = 5.0
 SEED = 12
 TEXT = "Storms come and go; the ledger stays whole."
@@ -62,6 +67,7 @@ class Ask:
     key: str
     stream: bool
     leave_at_s: float
+    leave_after_events: int
     abort: bool
     question: str
     outcome: str = ""  # what the client saw: left / done / status
@@ -97,6 +103,7 @@ async def _storm(url: str, cluster: Cluster) -> dict[str, Any]:
         asks = [
             Ask(person=p, chat=chats[p.id], key=f"storm-{uuid.uuid4().hex[:10]}",
                 stream=rng.random() < 0.5, leave_at_s=rng.uniform(0, LEAVE_WITHIN_S),
+                leave_after_events=rng.randint(0, STREAM_EVENTS),
                 abort=rng.random() < 0.5, question=f"storm question {i}")
             for i, p in enumerate(rng.choice(people) for _ in range(REQUESTS))
         ]
@@ -198,14 +205,16 @@ async def _read(exchange: Exchange, ask: Ask) -> None:
         await exchange.json()
         ask.outcome = "done"
         return
-    while (event := await exchange.event()) is not None:
+    seen = 0
+    while seen < ask.leave_after_events and (event := await exchange.event()) is not None:
+        seen += 1
         name, data = event
         if name == "delta":
             ask.received += data["text"]
         elif name in ("done", "error"):
             ask.outcome = name
             return
-    ask.outcome = "cut"
+    ask.outcome = "left" if seen == ask.leave_after_events else "cut"
 
 
 class _IdleSampler:
