@@ -201,21 +201,27 @@ async def generate_stream(
     # Taking the first event now puts the hold under the generator's `finally`, so a
     # client that leaves before the body starts still gets it released.
     first = await anext(events)
-    return EventStream(
-        _sse(first, events),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(first, events)
 
 
 class EventStream(StreamingResponse):
-    """A streamed response that closes its events as soon as it ends, however it ends.
+    """A reply's server-sent events, closed as soon as the response ends, however it ends.
 
-    When the client leaves, Starlette cancels the body mid-iteration; if that happens
-    while a chunk is being sent, the events would otherwise be closed only when the
-    garbage collector finds them. Closing them here (outside the cancelled scope) ends
-    the reply's hold at once: settled if text was sent, else released.
+    When the client leaves, Starlette cancels the body mid-iteration, possibly before it
+    started or while a chunk is being sent; the events would then be closed only when
+    the garbage collector finds them. Closing them here (outside the cancelled scope)
+    ends the reply's hold at once: settled if text was sent, else released.
     """
+
+    def __init__(
+        self, first: service.ReplyEvent, events: AsyncGenerator[service.ReplyEvent, None]
+    ) -> None:
+        super().__init__(
+            _sse(first, events),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -224,6 +230,7 @@ class EventStream(StreamingResponse):
             body = self.body_iterator
             if isinstance(body, AsyncGenerator):
                 await body.aclose()
+            await self._events.aclose()  # nothing to do if the body closed it already
 
 
 async def _sse(

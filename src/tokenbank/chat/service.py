@@ -365,7 +365,6 @@ async def stream_reply(
                 "AI reply in chat %s cut by the provider after text was sent "
                 "(charged as interrupted): %s", pending.chat_id, failure,
             )
-            AI_FAILURES.labels(failure.reason).inc()
         ending = _outliving(
             _settle(db, pending, "".join(parts), interrupted=failure is not None)
         )
