@@ -75,19 +75,26 @@ class Ask:
 
 
 def test_a_cancellation_storm_leaves_the_database_and_the_ledger_whole() -> None:
-    with fresh_database("storm") as url, streaming_ai() as fake:
+    with fresh_database("storm") as url:
+        storm("cancellation_storm", url, url)
+
+
+def storm(scenario: str, url: str, apps_url: str, **env: str) -> None:
+    """The storm against ``url``, the app processes reaching it at ``apps_url`` (the
+    same, or a pooler in front of it) with ``env`` added to their environment."""
+    with streaming_ai() as fake:
         fake.set(text=TEXT, chunks=6, delay_s=0.05)
-        env = app_env(
-            url,
+        app = app_env(
+            apps_url,
             AI_PROVIDER="openai", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test-key",
-            OPENAI_MODEL="gpt-test", AI_TIMEOUT_S="30", RESERVATION_TTL_S="600",
+            OPENAI_MODEL="gpt-test", AI_TIMEOUT_S="30", RESERVATION_TTL_S="600", **env,
         )
-        with running_cluster(env, PROCESSES) as cluster:
+        with running_cluster(app, PROCESSES) as cluster:
             figures = asyncio.run(_storm(url, cluster))
             checked = cluster.ledger_check()
             server_errors = cluster.unhandled_errors()
     assert server_errors == [], Counter(server_errors)
-    report("cancellation_storm", **figures, ledger_check=checked)
+    report(scenario, **figures, ledger_check=checked)
 
 
 async def _storm(url: str, cluster: Cluster) -> dict[str, Any]:
