@@ -1,6 +1,6 @@
 """The units of work: the pool replaces what the server ended; the driver unit (the hot
 path on PostgreSQL) commits, rolls back, survives cancellation and lost connections, and
-hands anything but the common case to the general path without leaving a trace."""
+answers every case (a replay, a refusal) itself, in one unit, without leaving a trace."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
@@ -139,26 +140,38 @@ async def test_a_cancelled_driver_unit_rolls_back_and_its_connection_serves_the_
     await assert_ledger_clean(pg)
 
 
-async def test_a_replay_on_the_driver_is_answered_by_the_general_path_without_a_trace(
-    pg: Database,
-) -> None:
+async def test_a_replay_on_the_driver_is_one_unit_that_writes_nothing(pg: Database) -> None:
     user_id = await new_account(pg, 5)
     first = await _reserve(pg, user_id, 2, "same")
     driver, session = _units("driver"), _units("session")
     again = await _reserve(pg, user_id, 2, "same")
     assert again.replayed and again.id == first.id
-    # The driver's try took a hold before it saw the key; it was rolled back, not undone.
-    assert (_units("driver") - driver, _units("session") - session) == (0, 1)
+    assert (_units("driver") - driver, _units("session") - session) == (1, 0)
     assert (await balance_of(pg, user_id)).reserved == 2
     assert await _reservation_count(pg, user_id) == 1
     await assert_ledger_clean(pg)
 
 
-async def test_a_refusal_on_the_driver_is_answered_by_the_general_path(pg: Database) -> None:
+async def test_a_refusal_on_the_driver_is_one_transaction(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user_id = await new_account(pg, 1)
+    driver, session = _units("driver"), _units("session")
+    begun: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def counting(self: asyncpg.Connection, query: str, *args: object) -> str:
+        if query.strip().upper().startswith("BEGIN"):
+            begun.append(query)
+        return await execute(self, query, *args)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", counting)
     with pytest.raises(InsufficientTokens) as refused:
         await _reserve(pg, user_id, 2, "too-much")
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute)
+    assert len(begun) == 1
     assert (refused.value.balance, refused.value.required) == (1, 2)
+    assert (_units("driver") - driver, _units("session") - session) == (0, 0)  # rolled back
     b = await balance_of(pg, user_id)
     assert (b.balance, b.reserved) == (1, 0)
     assert await _reservation_count(pg, user_id) == 0

@@ -17,11 +17,15 @@ Two kinds of unit of work:
 - :meth:`Database.driver_transaction` — PostgreSQL only: one pooled asyncpg connection
   in a transaction, taking prepared :class:`PgStatement` s straight to the driver. No
   session, no statement compilation, no result processing: about a third of the Python
-  work per transaction. Only the hot path (a charged AI reply) uses it, through
-  :meth:`Database.fast_or_general`: the common case runs on the driver, and anything
-  else (a replay, a refusal, a conflict) rolls that transaction back and runs the one
-  general implementation in a session, so every rule lives in the general path and the
-  fast path only ever does what the general path would have done.
+  work per transaction. The hot path (a charged AI reply) uses it through
+  :meth:`Database.run`, which runs a unit once: on the driver on PostgreSQL, in a
+  session on SQLite. The ledger's charge path has one implementation per dialect (see
+  ``ledger.repository``), so there is no second path to fall back to.
+
+Either kind survives cancellation at any ``await``: a unit that fails or is cancelled
+ends with its connection rolled back (confirmed by the server) or discarded, never back
+in the pool with a transaction open; the pool itself rolls back, or discards, any
+connection returned inside a transaction, and never hands one out.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import MetaData, event
@@ -252,6 +256,19 @@ class PgStatement:
         """The positional arguments for ``values`` by name (every parameter is required)."""
         return [values[name] for name in self.params]
 
+    async def first(self, unit: Unit, *args: Any) -> Mapping[str, Any] | None:
+        """The first row, readable by column name, in either kind of unit.
+
+        On the driver, a prepared statement; in a session, the same text through the
+        session's connection (``exec_driver_sql``: SQLAlchemy begins the transaction as
+        for any statement of its own, and translates errors the same way).
+        """
+        if isinstance(unit, DriverTransaction):
+            return await unit.fetchrow(self, *args)
+        conn = await unit.connection()
+        result = await conn.exec_driver_sql(self.sql, args)
+        return cast(Mapping[str, Any] | None, result.mappings().first())
+
 
 _PG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 
@@ -267,10 +284,6 @@ _DRIVER_ERRORS = (
 
 _ON_DRIVER = UNITS_OF_WORK.labels("driver")
 _IN_SESSION = UNITS_OF_WORK.labels("session")
-
-
-class TakeGeneralPath(Exception):  # noqa: N818 - a signal, not a failure
-    """Raised inside a fast unit of work: roll it back and run the general path instead."""
 
 
 class DriverTransaction:
@@ -449,12 +462,11 @@ class Database:
         if self._sqlite:
             raise RuntimeError("driver transactions are PostgreSQL-only")
         conn = await self.engine.connect()
-        try:
-            raw = await conn.get_raw_connection()
-            tx = DriverTransaction(conn, raw.driver_connection)
-        except BaseException:
-            await asyncio.shield(conn.close())
-            raise
+        # Checked out just now, so valid: its pooled DBAPI connection is at hand without
+        # the greenlet hop of ``get_raw_connection()``.
+        sync = conn.sync_connection
+        assert sync is not None  # started by connect()
+        tx = DriverTransaction(conn, sync.connection.driver_connection)
         try:
             await tx._run("BEGIN")
             yield tx
@@ -465,25 +477,20 @@ class Database:
         await tx._close()  # committed: nothing to roll back, only the hand-back
 
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
-        """``work`` as one unit of work: on the driver first (PostgreSQL), in a session if need be.
+        """``work`` as one unit of work: on the driver (PostgreSQL), in a session (SQLite).
 
-        ``work`` is written once against :data:`Unit`. In a driver transaction it handles
-        the common case and raises :class:`TakeGeneralPath` for anything else; that
-        transaction then rolls back (nothing it did remains) and ``work`` runs again from
-        the start in a session, where every case is handled. On SQLite it runs in a
-        session directly. Any other exception ends the unit as usual (rolled back).
+        ``work`` is written once against :data:`Unit` and runs once: every repository
+        function it calls has one implementation per dialect, whichever unit it gets.
+        Any exception ends the unit rolled back.
         """
-        if not self._sqlite:
-            try:
-                async with self.driver_transaction() as tx:
-                    done = await work(tx)
-                _ON_DRIVER.inc()
-                return done
-            except TakeGeneralPath:
-                pass
-        async with self.transaction() as session:
-            done = await work(session)
-        _IN_SESSION.inc()
+        if self._sqlite:
+            async with self.transaction() as session:
+                done = await work(session)
+            _IN_SESSION.inc()
+            return done
+        async with self.driver_transaction() as tx:
+            done = await work(tx)
+        _ON_DRIVER.inc()
         return done
 
     async def dispose(self) -> None:

@@ -115,8 +115,8 @@ RECONCILE_FIXES = Counter(
 )
 UNITS_OF_WORK = Counter(
     "tokenbank_units_of_work",
-    "Hot-path units of work by where they finished: `driver`, or `session` after the driver"
-    " transaction asked for the general path (a replay, a refusal, a conflict).",
+    "Hot-path units of work committed, by kind: `driver` (PostgreSQL) or `session`"
+    " (SQLite). Each runs once; there is no second path.",
     ["path"],
     registry=registry,
 )

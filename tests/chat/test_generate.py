@@ -318,23 +318,24 @@ async def test_a_reply_is_two_units_of_work_on_the_driver_on_postgresql(
     assert await api.violations() == []
 
 
-async def test_a_hold_whose_first_attempt_failed_is_retried_through_the_general_path(
+async def test_a_hold_whose_first_attempt_failed_is_retried_in_one_unit_on_the_driver(
     api: Api, db_url: str
 ) -> None:
-    """The first attempt's hold was released: the driver cannot take attempt 2 itself, so
-    the session path does, and charges once."""
+    """The first attempt's hold was released: the retry's one unit finds it (a replayed
+    key, released) and holds under attempt 2 — on the driver on PostgreSQL, no second
+    path — and charges once."""
     user = await api.user()
     chat_id = await api.chat(user)
     api.fake.set(mode="error")
     failed = await api.generate(user, chat_id, "Capital of France?", key="k-2")
     assert failed.status_code == 502, failed.text
     api.fake.reset()
-    _, session = _units()
+    driver, session = _units()
     retried = await api.generate(user, chat_id, "Capital of France?", key="k-2")
     assert retried.status_code == 200, retried.text
     assert retried.json()["balance"] == 9
-    # The start went to a session; on PostgreSQL the save still ran on the driver.
-    assert _units()[1] - session == (1 if db_url.startswith("postgresql") else 2)
+    on_postgresql = db_url.startswith("postgresql")
+    assert (_units()[0] - driver, _units()[1] - session) == ((2, 0) if on_postgresql else (0, 2))
     assert await api.violations() == []
 
 

@@ -363,11 +363,11 @@ async def stream_reply(
         if failure is not None:
             log.warning(
                 "AI reply in chat %s cut by the provider after text was sent "
-                "(charged as interrupted): %s", pending.chat_id, failure,
+                "(charged as interrupted): %s",
+                pending.chat_id,
+                failure,
             )
-        ending = _outliving(
-            _settle(db, pending, "".join(parts), interrupted=failure is not None)
-        )
+        ending = _outliving(_settle(db, pending, "".join(parts), interrupted=failure is not None))
         outcome = await asyncio.shield(ending)
         yield ReplyFailed(outcome) if isinstance(outcome, AIUnavailable) else ReplyDone(outcome)
     finally:
@@ -492,8 +492,7 @@ async def _hold(
 
     Attempts are tried in order: a released or expired one failed and charged nothing,
     so the next number is tried; a pending one is running now; a committed one means
-    the reply was saved (a request with the same key finished a moment ago). (On the
-    driver, any attempt but a first new one goes to the general path: see ``reserve``.)
+    the reply was saved (a request with the same key finished a moment ago).
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         held = await ledger.reserve(
@@ -683,9 +682,12 @@ async def release_hold(db: Database, pending: PendingReply) -> None:
 async def _release(db: Database, reservation_id: int | None) -> None:
     if reservation_id is None:
         return
+
+    async def work(unit: Unit) -> bool:
+        return await ledger.release(unit, reservation_id)
+
     try:
-        async with db.transaction() as session:
-            await ledger.release(session, reservation_id)
+        await db.run(work)
     except ReservationNotPending:
         # Committed after all: the cancellation arrived after the reply's COMMIT, so the
         # reply is saved and charged, consistently.

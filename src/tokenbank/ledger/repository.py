@@ -1,27 +1,25 @@
 """All SQL of the ledger.
 
-Everything here is SQLAlchemy Core, except the charge path on PostgreSQL: ``reserve`` and
-``commit`` run once per AI reply, so each is ONE prepared statement (a data-modifying
-CTE) sent to asyncpg inside the caller's transaction — a driver transaction on the hot
-path (:meth:`tokenbank.db.Database.driver_transaction`), or a session's connection.
-A charge is then two statements instead of five Core executions, and about a seventh of
-the Python work; ``bench/`` measures it against pgbench running the same SQL text
-(:data:`PG_RESERVE`, :data:`PG_COMMIT`). SQLite keeps the Core path (no DML in ``WITH``).
+Everything here is SQLAlchemy Core, except the charge path: ``reserve``, ``commit`` and
+``release`` run once per AI reply, so each is ONE function per dialect returning a typed
+outcome (below, in order of precedence). On PostgreSQL each is one prepared statement (a
+data-modifying CTE) sent to asyncpg inside the caller's transaction — a driver
+transaction on the hot path (:meth:`tokenbank.db.Database.run`), or a session's
+connection; ``bench/`` measures it against pgbench running the same SQL text
+(:data:`PG_RESERVE_RELAXED`, :data:`PG_COMMIT`). SQLite runs its Core statements (no DML
+in ``WITH``) in the session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
-import asyncpg
 from sqlalchemy import Row, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 
 from tokenbank.db import DriverTransaction, Query, Unit
@@ -245,14 +243,6 @@ async def expire_due_reservations(session: AsyncSession, now: datetime, limit: i
     return list((await session.execute(stmt)).all())
 
 
-async def lock_account(session: AsyncSession, user_id: int) -> None:
-    """Take the account row's lock first (a no-op on SQLite, whose writers are serial)."""
-    if is_postgresql(session):
-        await session.execute(
-            select(accounts.c.user_id).where(accounts.c.user_id == user_id).with_for_update()
-        )
-
-
 async def find_violations(session: AsyncSession) -> list[AnyRow]:
     """Accounts whose cached totals disagree with the rows they summarise."""
     tx_sum = (
@@ -330,17 +320,110 @@ async def count_accounts(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-# --- the charge path on PostgreSQL ------------------------------------------------------
+# --- the charge path: reserve, commit, release ------------------------------------------
+#
+# Each step is ONE function per dialect returning a typed outcome; the service decides
+# once from it. The outcomes of each step, in order of precedence (the first that
+# applies is the one returned), are listed on the outcome types below and tested as one
+# table in ``tests/ledger/test_outcomes.py``.
 
 
-#: Hold tokens and record the hold in one statement. The conditional UPDATE is the whole
-#: check (guarantee 3); the INSERT runs only if it matched. ``held`` without a row means
-#: the idempotency key exists already: the caller undoes the hold and replays the first.
-PG_RESERVE = PgStatement(
-    sql="""
-WITH held AS (
+@dataclass(frozen=True, slots=True)
+class KeyReused:
+    """reserve (1): a hold with this key exists for a different amount. Nothing written."""
+
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """reserve (2): a hold with this key exists (``row``, in whatever status it is now);
+    commit (2): the hold was committed before — ``row`` is its deduction. Nothing written."""
+
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NoAccount:
+    """reserve (3): the user has no token account. Nothing written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """reserve (4): ``balance - reserved`` is below ``required``. Nothing written."""
+
+    available: int
+    required: int
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """reserve (5): the tokens are held; ``row`` is the new pending reservation."""
+
+    row: Mapping[str, Any]
+
+
+ReserveOutcome: TypeAlias = KeyReused | Replayed | NoAccount | Refused | Held
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """commit (1), release (1): no reservation has this id. Nothing written."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyResolved:
+    """commit (3): the hold was released; release (2): it was committed, released or
+    expired already (``status``). Nothing written."""
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """commit (4): the hold expired (by the sweeper, or its ``expires_at`` has passed).
+    Nothing written."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTaken:
+    """commit (5): another entry owns the deduction's key (``reservation:<id>``). The
+    caller must end its unit rolled back: the hold was resolved a moment ago in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """commit (6): the hold became ``row``, a deduction; ``reserved_after`` is the
+    account's ``reserved`` right after it (None when not read)."""
+
+    row: Mapping[str, Any]
+    reserved_after: int | None
+
+
+CommitOutcome: TypeAlias = NotFound | Replayed | AlreadyResolved | Expired | KeyTaken | Committed
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """release (3): the hold is released and its tokens are available again."""
+
+
+ReleaseOutcome: TypeAlias = NotFound | AlreadyResolved | Released
+
+
+# --- PostgreSQL: one statement per step, on the driver or a session's connection ------
+
+#: The hold's steps: a look-up of the key, the conditional UPDATE that is the whole check
+#: (guarantee 3) and runs only for a new key, the INSERT that runs only if it matched.
+#: ``held`` without a new row means the key was inserted by a transaction this
+#: statement's snapshot cannot see: :data:`PG_RESERVE_RACED` undoes the hold.
+_PG_RESERVE_STEPS = """
+WITH prior AS (
+    SELECT id, user_id, amount, status, idempotency_key, expires_at, created_at, resolved_at
+    FROM token_reservations WHERE user_id = $1 AND idempotency_key = $3
+), held AS (
     UPDATE token_accounts SET reserved = reserved + $2, updated_at = $5
-    WHERE user_id = $1 AND balance - reserved >= $2
+    WHERE user_id = $1 AND balance - reserved >= $2 AND NOT EXISTS (SELECT FROM prior)
     RETURNING user_id
 ), created AS (
     INSERT INTO token_reservations
@@ -348,18 +431,70 @@ WITH held AS (
     SELECT user_id, $2, 'pending', $3, $4, $6, $5 FROM held
     ON CONFLICT DO NOTHING
     RETURNING id, user_id, amount, status, idempotency_key, expires_at, created_at, resolved_at
+), found AS (
+    SELECT * FROM created UNION ALL SELECT * FROM prior
+)"""
+
+#: What the hold's statement returns: whether it held, what was available when it did
+#: not (NULL without an account), and the new or the earlier reservation.
+_PG_RESERVE_RESULT = """
+SELECT EXISTS (SELECT FROM held) AS held,
+       CASE WHEN NOT EXISTS (SELECT FROM held) THEN
+           (SELECT balance - reserved FROM token_accounts WHERE user_id = $1)
+       END AS available,
+       found.*
+FROM (VALUES (1)) AS one LEFT JOIN found ON true
+"""
+
+#: The same, and the transaction commits without waiting for the WAL flush
+#: (``synchronous_commit`` off for this transaction only), in the same round trip.
+_PG_RESERVE_RESULT_RELAXED = """
+SELECT EXISTS (SELECT FROM held) AS held,
+       CASE WHEN NOT EXISTS (SELECT FROM held) THEN
+           (SELECT balance - reserved FROM token_accounts WHERE user_id = $1)
+       END AS available,
+       found.*,
+       set_config('synchronous_commit', 'off', true) AS synchronous_commit
+FROM (VALUES (1)) AS one LEFT JOIN found ON true
+"""
+
+_RESERVE_PARAMS = ("user_id", "tokens", "idempotency_key", "description", "now", "expires_at")
+
+#: Hold tokens and record the hold in one statement (see :func:`reserve_pg`).
+PG_RESERVE = PgStatement(sql=_PG_RESERVE_STEPS + _PG_RESERVE_RESULT, params=_RESERVE_PARAMS)
+#: :data:`PG_RESERVE` for a transaction that need not wait for the disk.
+PG_RESERVE_RELAXED = PgStatement(
+    sql=_PG_RESERVE_STEPS + _PG_RESERVE_RESULT_RELAXED, params=_RESERVE_PARAMS
 )
-SELECT EXISTS (SELECT FROM held) AS held, created.*
-FROM (VALUES (1)) AS one LEFT JOIN created ON true
+
+#: A hold raced a concurrent insert of its key: give the hold back and return the first.
+PG_RESERVE_RACED = PgStatement(
+    sql="""
+WITH undone AS (
+    UPDATE token_accounts SET reserved = reserved - $2, updated_at = $4
+    WHERE user_id = $1
+    RETURNING user_id
+)
+SELECT r.id, r.user_id, r.amount, r.status, r.idempotency_key, r.expires_at, r.created_at,
+       r.resolved_at
+FROM token_reservations AS r
+WHERE r.user_id = (SELECT user_id FROM undone) AND r.idempotency_key = $3
 """,
-    params=("user_id", "tokens", "idempotency_key", "description", "now", "expires_at"),
+    params=("user_id", "tokens", "idempotency_key", "now"),
+)
+
+#: What the account has available now (a refused hold's number, when its statement's
+#: snapshot was older than the row version that refused it).
+PG_AVAILABLE = PgStatement(
+    sql="SELECT balance - reserved AS available FROM token_accounts WHERE user_id = $1",
+    params=("user_id",),
 )
 
 #: Resolve a pending, unexpired hold, move it from ``reserved`` to the balance and write
 #: the ``deduction`` — one statement, which also returns the account's ``reserved`` after
 #: it (with the entry's ``balance_after``: what is left to spend). ``resolved`` is false
-#: when the hold was not pending (resolves once, guarantee 6): the caller then works out
-#: why, off the hot path.
+#: when the hold was not pending and unexpired (resolves once, guarantee 6):
+#: :data:`PG_COMMIT_REFUSED` then says why.
 PG_COMMIT = PgStatement(
     sql="""
 WITH locked AS (
@@ -400,16 +535,49 @@ FROM (VALUES (1)) AS one LEFT JOIN posted ON true
     params=("reservation_id", "now", "description"),
 )
 
+#: Why a commit resolved nothing: the hold's status now (a statement of its own, so it
+#: sees what committed while the commit waited for the account's lock) and, for a
+#: committed hold, its deduction — by its key, which the (user_id, idempotency_key)
+#: index finds at once; nothing indexes reservation_id.
+PG_COMMIT_REFUSED = PgStatement(
+    sql="""
+SELECT r.status AS reservation_status, t.id, t.user_id, t.transaction_type, t.amount,
+       t.balance_after, t.description, t.stripe_payment_intent_id, t.idempotency_key,
+       t.reservation_id, t.actor_user_id, t.created_at
+FROM token_reservations AS r
+LEFT JOIN token_transactions AS t
+    ON r.status = 'committed' AND t.user_id = r.user_id
+   AND t.idempotency_key = 'reservation:' || r.id
+WHERE r.id = $1
+""",
+    params=("reservation_id",),
+)
 
-#: :data:`PG_RESERVE` that also lets the transaction commit without waiting for the WAL
-#: flush (``synchronous_commit`` off for this transaction only), in the same round trip.
-PG_RESERVE_RELAXED = PgStatement(
-    sql=PG_RESERVE.sql.replace(
-        "SELECT EXISTS (SELECT FROM held) AS held, created.*",
-        "SELECT EXISTS (SELECT FROM held) AS held, created.*,\n"
-        "       set_config('synchronous_commit', 'off', true) AS synchronous_commit",
-    ),
-    params=PG_RESERVE.params,
+#: Give a pending hold back: lock the account, resolve the hold, lower ``reserved``.
+PG_RELEASE = PgStatement(
+    sql="""
+WITH locked AS (
+    SELECT a.user_id FROM token_accounts AS a
+    WHERE a.user_id = (SELECT r.user_id FROM token_reservations AS r WHERE r.id = $1)
+    FOR UPDATE
+), resolved AS (
+    UPDATE token_reservations SET status = 'released', resolved_at = $2
+    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT FROM locked)
+    RETURNING user_id, amount
+), moved AS (
+    UPDATE token_accounts AS a
+    SET reserved = a.reserved - (SELECT amount FROM resolved), updated_at = $2
+    WHERE a.user_id = (SELECT user_id FROM resolved)
+    RETURNING a.user_id
+)
+SELECT EXISTS (SELECT FROM moved) AS released
+""",
+    params=("reservation_id", "now"),
+)
+
+#: Why a release resolved nothing: the hold's status now, if it exists.
+PG_RESERVATION_STATUS = PgStatement(
+    sql="SELECT status FROM token_reservations WHERE id = $1", params=("reservation_id",)
 )
 
 
@@ -419,58 +587,201 @@ def is_postgresql(session: Unit) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def pg_fetchrow(session: Unit, statement: PgStatement, *args: Any) -> Any:
-    """Run ``statement`` in the caller's transaction: a driver transaction's, or a session's.
+async def reserve_pg(
+    unit: Unit,
+    user_id: int,
+    tokens: int,
+    idempotency_key: str,
+    description: str,
+    now: datetime,
+    expires_at: datetime,
+    *,
+    durable: bool,
+) -> ReserveOutcome:
+    """PostgreSQL's reserve: one statement (two when the key races a concurrent hold)."""
+    statement = PG_RESERVE if durable else PG_RESERVE_RELAXED
+    row = await statement.first(
+        unit, user_id, tokens, idempotency_key, description, now, expires_at
+    )
+    assert row is not None  # the statement always returns its one row
+    if row["id"] is not None:
+        if row["held"]:
+            return Held(row)
+        return Replayed(row) if row["amount"] == tokens else KeyReused(row)
+    if row["held"]:
+        first = await PG_RESERVE_RACED.first(unit, user_id, tokens, idempotency_key, now)
+        if first is None:  # pragma: no cover - the unique index fired, so the row exists
+            raise RuntimeError("reservation conflicted but cannot be found")
+        return Replayed(first) if first["amount"] == tokens else KeyReused(first)
+    available = row["available"]
+    if available is not None and available >= tokens:
+        # Refused on the account's newest version, while this statement's snapshot saw
+        # an older one with enough: read what is available now (a statement of its own
+        # sees every commit so far), so the refusal reports a true number.
+        now_row = await PG_AVAILABLE.first(unit, user_id)
+        available = None if now_row is None else now_row["available"]
+    if available is None:
+        return NoAccount()
+    return Refused(available=int(available), required=tokens)
 
-    In a session it goes to the session's own asyncpg connection.
 
-    asyncpg prepares it once per connection and keeps it, so each call is one round trip
-    with no SQL compilation and no result processing. SQLAlchemy's asyncpg adapter sends
-    BEGIN lazily, before its own first statement, so when ours comes first we ask the
-    adapter to begin (a private method: the rollback tests in ``tests/ledger`` fail if a
-    SQLAlchemy upgrade ever changes it, and the check below refuses to write outside a
-    transaction rather than silently autocommit).
-    """
-    if isinstance(session, DriverTransaction):
-        return await session.fetchrow(statement, *args)
-    # One greenlet hop for the session's connection and its pooled DBAPI connection.
-    fairy = await session.run_sync(_pooled_connection)
-    adapted: Any = fairy.dbapi_connection
-    driver: asyncpg.Connection = fairy.driver_connection
-    try:
-        if adapted._transaction is None:
-            await adapted._start_transaction()
-        if not driver.is_in_transaction():  # never write to the ledger outside the caller's
-            raise RuntimeError("the ledger's hot path found no open transaction")
-        return await driver.fetchrow(statement.sql, *args)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        raise await _as_sqlalchemy_error(session, driver, statement, args, exc) from exc
-    except DBAPIError:
-        raise
-    except Exception as exc:
-        if not isinstance(exc, session.get_bind().dialect.loaded_dbapi.Error):
-            raise
-        # BEGIN failed inside the adapter, which already translated the error.
-        raise await _as_sqlalchemy_error(session, driver, statement, args, exc) from exc
+async def commit_pg(
+    unit: Unit, reservation_id: int, description: str, now: datetime
+) -> CommitOutcome:
+    """PostgreSQL's commit: one statement; a second, on the driver too, says why not."""
+    row = await PG_COMMIT.first(unit, reservation_id, now, description)
+    assert row is not None
+    if row["id"] is not None:
+        return Committed(row, int(row["reserved_after"]))
+    if row["resolved"]:
+        return KeyTaken()
+    why = await PG_COMMIT_REFUSED.first(unit, reservation_id)
+    return _commit_refused(why)
 
 
-def _pooled_connection(sync_session: Session) -> PoolProxiedConnection:
-    return sync_session.connection().connection
+def _commit_refused(why: Mapping[str, Any] | None) -> CommitOutcome:
+    if why is None:
+        return NotFound()
+    status = why["reservation_status"]
+    if status == "committed":
+        return Replayed(why)
+    if status == "released":
+        return AlreadyResolved(status)
+    return Expired()  # expired by the sweeper, or pending past its expires_at
 
 
-async def _as_sqlalchemy_error(
+async def release_pg(unit: Unit, reservation_id: int, now: datetime) -> ReleaseOutcome:
+    """PostgreSQL's release: one statement; a second says why not."""
+    row = await PG_RELEASE.first(unit, reservation_id, now)
+    assert row is not None
+    if row["released"]:
+        return Released()
+    current = await PG_RESERVATION_STATUS.first(unit, reservation_id)
+    return NotFound() if current is None else AlreadyResolved(current["status"])
+
+
+# --- SQLite: its statements, in the session (writers are serial: BEGIN IMMEDIATE) -----
+
+
+async def reserve_sqlite(
     session: AsyncSession,
-    driver: asyncpg.Connection,
-    statement: PgStatement,
-    args: tuple[Any, ...],
-    exc: Exception,
-) -> DBAPIError:
-    """The error SQLAlchemy would have raised, so callers and error handlers see one kind.
+    user_id: int,
+    tokens: int,
+    idempotency_key: str,
+    description: str,
+    now: datetime,
+    expires_at: datetime,
+) -> ReserveOutcome:
+    """SQLite's reserve: the conditional UPDATE, then the INSERT (two statements held)."""
+    held = await move_balance(
+        session, user_id, balance_delta=0, reserved_delta=tokens, require_available=tokens, now=now
+    )
+    if held is not None:
+        created = await insert_reservation(
+            session,
+            {
+                "user_id": user_id,
+                "amount": tokens,
+                "status": "pending",
+                "idempotency_key": idempotency_key,
+                "description": description,
+                "expires_at": expires_at,
+                "created_at": now,
+            },
+        )
+        if created is not None:
+            return Held(created._asdict())
+        # The key exists: give back the hold taken a moment ago in this transaction.
+        await move_balance(
+            session,
+            user_id,
+            balance_delta=0,
+            reserved_delta=-tokens,
+            require_available=None,
+            now=now,
+        )
+    prior = await find_reservation_by_key(session, user_id, idempotency_key)
+    if prior is not None:
+        return Replayed(prior._asdict()) if prior.amount == tokens else KeyReused(prior._asdict())
+    account = await get_account(session, user_id)
+    if account is None:
+        return NoAccount()
+    return Refused(available=int(account["balance"]) - int(account["reserved"]), required=tokens)
 
-    A connection that died is invalidated, so it leaves the pool and the app answers 503,
-    exactly as for a statement SQLAlchemy ran itself.
-    """
-    lost = driver.is_closed()
-    if lost:
-        await (await session.connection()).invalidate(exc)
-    return DBAPIError(statement.sql, args, exc, connection_invalidated=lost)
+
+async def commit_sqlite(
+    session: AsyncSession, reservation_id: int, description: str, now: datetime
+) -> CommitOutcome:
+    """SQLite's commit: resolve the hold, move it to the balance, write the deduction."""
+    found = await resolve_reservation(
+        session, reservation_id, status="committed", now=now, unexpired_only=True
+    )
+    if found is None:
+        return _commit_refused(await _commit_refused_sqlite(session, reservation_id))
+    amount = int(found.amount)
+    moved = (
+        await session.execute(
+            update(accounts)
+            .where(accounts.c.user_id == found.user_id)
+            .values(
+                balance=accounts.c.balance - amount,
+                reserved=accounts.c.reserved - amount,
+                updated_at=now,
+            )
+            .returning(accounts.c.balance, accounts.c.reserved)
+        )
+    ).one()
+    entry = await insert_transaction(
+        session,
+        {
+            "user_id": found.user_id,
+            "transaction_type": "deduction",
+            "amount": -amount,
+            "balance_after": int(moved.balance),
+            "description": description,
+            "stripe_payment_intent_id": None,
+            "idempotency_key": f"reservation:{reservation_id}",
+            "reservation_id": reservation_id,
+            "actor_user_id": None,
+            "created_at": now,
+        },
+    )
+    if entry is None:
+        return KeyTaken()
+    return Committed(entry._asdict(), int(moved.reserved))
+
+
+async def _commit_refused_sqlite(
+    session: AsyncSession, reservation_id: int
+) -> Mapping[str, Any] | None:
+    current = await find_reservation(session, reservation_id)
+    if current is None:
+        return None
+    if current.status != "committed":
+        return {"reservation_status": current.status}
+    done = await find_transaction_by_key(
+        session, int(current.user_id), f"reservation:{reservation_id}"
+    )
+    assert done is not None  # the deduction commits with the hold's status
+    return {"reservation_status": "committed", **done._asdict()}
+
+
+async def release_sqlite(
+    session: AsyncSession, reservation_id: int, now: datetime
+) -> ReleaseOutcome:
+    """SQLite's release: resolve the hold, then lower ``reserved``."""
+    row = await resolve_reservation(
+        session, reservation_id, status="released", now=now, unexpired_only=False
+    )
+    if row is not None:
+        await move_balance(
+            session,
+            int(row.user_id),
+            balance_delta=0,
+            reserved_delta=-int(row.amount),
+            require_available=None,
+            now=now,
+        )
+        return Released()
+    current = await find_reservation(session, reservation_id)
+    return NotFound() if current is None else AlreadyResolved(str(current.status))

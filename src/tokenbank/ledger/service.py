@@ -26,13 +26,14 @@ undone before returning the first result, so a replay writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.db import DriverTransaction, TakeGeneralPath, Unit
+from tokenbank.db import Unit
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger.errors import (
     AccountNotFound,
@@ -119,8 +120,8 @@ def _reservation(row: repo.AnyRow, *, replayed: bool = False) -> Reservation:
     return Reservation(**row._asdict(), replayed=replayed)
 
 
-def _pg_reservation(row: Any) -> Reservation:
-    """From :data:`repository.PG_RESERVE`'s asyncpg record (columns by name)."""
+def _reservation_of(row: Mapping[str, Any], *, replayed: bool = False) -> Reservation:
+    """From a reservation row of either dialect (columns by name; extra columns ignored)."""
     return Reservation(
         id=row["id"],
         user_id=row["user_id"],
@@ -130,11 +131,12 @@ def _pg_reservation(row: Any) -> Reservation:
         expires_at=row["expires_at"],
         created_at=row["created_at"],
         resolved_at=row["resolved_at"],
+        replayed=replayed,
     )
 
 
-def _pg_entry(row: Any) -> Entry:
-    """From :data:`repository.PG_COMMIT`'s asyncpg record (columns by name)."""
+def _entry_of(row: Mapping[str, Any], *, replayed: bool = False) -> Entry:
+    """From a ledger entry row of either dialect (columns by name; extra columns ignored)."""
     return Entry(
         id=row["id"],
         user_id=row["user_id"],
@@ -147,6 +149,7 @@ def _pg_entry(row: Any) -> Entry:
         reservation_id=row["reservation_id"],
         actor_user_id=row["actor_user_id"],
         created_at=row["created_at"],
+        replayed=replayed,
     )
 
 
@@ -452,6 +455,10 @@ async def reinstate_purchase(
 
 
 # --- reservations --------------------------------------------------------------------
+#
+# reserve, commit and release each call ONE repository function for the unit's dialect,
+# which returns a typed outcome (``repository.ReserveOutcome`` and the rest, listed there
+# in order of precedence); each function below decides once from it.
 
 
 async def reserve(
@@ -466,12 +473,21 @@ async def reserve(
 ) -> Reservation:
     """Hold tokens before work whose cost must be paid only if it succeeds.
 
-    A replay with the same key returns the first reservation (whatever its status now).
+    Outcomes, in order of precedence:
 
-    In a :class:`~tokenbank.db.DriverTransaction` (PostgreSQL's hot path) only a new hold
-    is handled here; a replay or a refusal raises :class:`~tokenbank.db.TakeGeneralPath`
-    and the caller's :meth:`~tokenbank.db.Database.fast_or_general` rolls the hold back and
-    runs this function again in a session, which answers them.
+    ========================  =============================================
+    the key holds another     :class:`IdempotencyKeyReused` (409)
+    amount
+    the key exists            the first reservation, ``replayed``, in its
+                              current status (pending, committed, ...)
+    no account                :class:`AccountNotFound`
+    not enough available      :class:`InsufficientTokens` (402) with the
+                              balance available and the amount required
+    otherwise                 a new pending reservation
+    ========================  =============================================
+
+    Only the last writes anything. On PostgreSQL each is one statement (a refusal too:
+    one transaction, one round trip); on SQLite a few, in one transaction.
 
     ``durable=False`` (PostgreSQL) lets the caller's transaction commit without waiting for
     the disk, saving a WAL flush per charged reply. Use it only for a transaction whose
@@ -486,89 +502,33 @@ async def reserve(
     expires_at = now + timedelta(seconds=ttl_s)
     description = description[:MAX_DESCRIPTION]
     if repo.is_postgresql(session):
-        statement = repo.PG_RESERVE if durable else repo.PG_RESERVE_RELAXED
-        row = await repo.pg_fetchrow(
-            session, statement, user_id, tokens, idempotency_key, description, now, expires_at
-        )
-        if row["id"] is not None:
-            return _pg_reservation(row)
-        session = _general(session)
-        held = bool(row["held"])
-    else:
-        session = _general(session)
-        held = await _hold(session, user_id, tokens, now)
-        if held:
-            created = await repo.insert_reservation(
-                session,
-                {
-                    "user_id": user_id,
-                    "amount": tokens,
-                    "status": "pending",
-                    "idempotency_key": idempotency_key,
-                    "description": description,
-                    "expires_at": expires_at,
-                    "created_at": now,
-                },
-            )
-            if created is not None:
-                return _reservation(created)
-    return await _reserve_refused_or_replayed(
-        session, user_id, tokens, idempotency_key, held=held, now=now
-    )
-
-
-def _general(unit: Unit) -> AsyncSession:
-    """The session the general path runs in; in a driver transaction, go and get one."""
-    if isinstance(unit, DriverTransaction):
-        raise TakeGeneralPath()
-    return unit
-
-
-async def _hold(session: AsyncSession, user_id: int, tokens: int, now: datetime) -> bool:
-    held = await repo.move_balance(
-        session,
-        user_id,
-        balance_delta=0,
-        reserved_delta=tokens,
-        require_available=tokens,
-        now=now,
-    )
-    return held is not None
-
-
-async def _reserve_refused_or_replayed(
-    session: AsyncSession,
-    user_id: int,
-    tokens: int,
-    idempotency_key: str,
-    *,
-    held: bool,
-    now: datetime,
-) -> Reservation:
-    """Off the hot path: the hold was refused, or the key was used before (a replay)."""
-    if held:  # the key exists: give back the hold taken a moment ago in this transaction
-        await repo.move_balance(
+        outcome = await repo.reserve_pg(
             session,
             user_id,
-            balance_delta=0,
-            reserved_delta=-tokens,
-            require_available=None,
-            now=now,
+            tokens,
+            idempotency_key,
+            description,
+            now,
+            expires_at,
+            durable=durable,
         )
-    first = await repo.find_reservation_by_key(session, user_id, idempotency_key)
-    if first is not None:
-        return _same_reservation(first, tokens)
-    if held:  # pragma: no cover - a unique index fired, so the row exists
-        raise RuntimeError("reservation conflicted but cannot be found")
-    current = await balance(session, user_id)
-    raise InsufficientTokens(balance=current.available, required=tokens)
-
-
-def _same_reservation(row: repo.AnyRow, tokens: int) -> Reservation:
-    found = _reservation(row, replayed=True)
-    if found.amount != tokens:
-        raise IdempotencyKeyReused()
-    return found
+    else:
+        assert isinstance(session, AsyncSession)
+        outcome = await repo.reserve_sqlite(
+            session, user_id, tokens, idempotency_key, description, now, expires_at
+        )
+    match outcome:
+        case repo.Held(row):
+            return _reservation_of(row)
+        case repo.Replayed(row):
+            return _reservation_of(row, replayed=True)
+        case repo.Refused(available, required):
+            raise InsufficientTokens(balance=available, required=required)
+        case repo.NoAccount():
+            raise AccountNotFound()
+        case repo.KeyReused():
+            raise IdempotencyKeyReused()
+    raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
 
 
 async def get_reservation(session: AsyncSession, reservation_id: int) -> Reservation:
@@ -581,8 +541,18 @@ async def get_reservation(session: AsyncSession, reservation_id: int) -> Reserva
 async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
     """Turn a pending hold into a ``deduction``. Committing again returns the same entry.
 
-    In a driver transaction only the first commit of a pending hold is handled here;
-    anything else raises :class:`~tokenbank.db.TakeGeneralPath` (see :func:`reserve`).
+    Outcomes, in order of precedence:
+
+    ========================  =============================================
+    no such reservation       :class:`ReservationNotFound` (404)
+    committed before          its deduction, ``replayed``
+    released                  :class:`ReservationNotPending` (409)
+    expired (or past its      :class:`ReservationExpired` (409)
+    ``expires_at``)
+    another entry owns the    :class:`IdempotencyKeyReused`; the caller's
+    deduction's key           unit rolls back, so the hold stays pending
+    otherwise                 the new deduction
+    ========================  =============================================
     """
     entry, _reserved = await _commit(session, reservation_id, description)
     return entry
@@ -599,8 +569,9 @@ class Settled:
 async def settle(session: Unit, reservation_id: int, description: str) -> Settled:
     """:func:`commit`, and the balance left to spend after it (what a reply reports).
 
-    On PostgreSQL the commit statement returns the account's new ``reserved`` beside the
-    entry's ``balance_after``, so a charged reply needs no separate balance read.
+    The commit's statement returns the account's new ``reserved`` beside the entry's
+    ``balance_after``, so a charged reply needs no separate balance read (a replay reads
+    it).
     """
     entry, reserved = await _commit(session, reservation_id, description)
     if reserved is None:
@@ -609,89 +580,60 @@ async def settle(session: Unit, reservation_id: int, description: str) -> Settle
 
 
 async def _commit(session: Unit, reservation_id: int, description: str) -> tuple[Entry, int | None]:
-    """The entry, and the account's ``reserved`` right after it when the statement said."""
+    """The entry, and the account's ``reserved`` right after it (None for a replay)."""
+    now = utcnow()
+    description = description[:MAX_DESCRIPTION]
+    if repo.is_postgresql(session):
+        outcome = await repo.commit_pg(session, reservation_id, description, now)
+    else:
+        assert isinstance(session, AsyncSession)
+        outcome = await repo.commit_sqlite(session, reservation_id, description, now)
+    match outcome:
+        case repo.Committed(row, reserved_after):
+            return _entry_of(row), reserved_after
+        case repo.Replayed(row):
+            return _entry_of(row, replayed=True), None
+        case repo.NotFound():
+            raise ReservationNotFound()
+        case repo.AlreadyResolved(status):
+            raise ReservationNotPending(status)
+        case repo.Expired():
+            raise ReservationExpired("expired")
+        case repo.KeyTaken():
+            raise IdempotencyKeyReused()
+    raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
+
+
+async def release(session: Unit, reservation_id: int) -> bool:
+    """Give a pending hold back. True if this call released it; False if it was released
+    or expired already.
+
+    Outcomes, in order of precedence:
+
+    ========================  =============================================
+    no such reservation       :class:`ReservationNotFound` (404)
+    committed already         :class:`ReservationNotPending` (409)
+    released or expired       False
+    already
+    otherwise                 True: released, its tokens available again
+    ========================  =============================================
+    """
     now = utcnow()
     if repo.is_postgresql(session):
-        row = await repo.pg_fetchrow(
-            session, repo.PG_COMMIT, reservation_id, now, description[:MAX_DESCRIPTION]
-        )
-        if row["id"] is not None:
-            return _pg_entry(row), int(row["reserved_after"])
-        session = _general(session)
-        if row["resolved"]:
-            raise _deduction_key_taken()
-        return await _commit_refused(session, reservation_id), None
-    session = _general(session)
-    found = await repo.resolve_reservation(
-        session, reservation_id, status="committed", now=now, unexpired_only=True
-    )
-    if found is None:
-        return await _commit_refused(session, reservation_id), None
-    held = _reservation(found)
-    # Tokens were held already, so the hold moves to the balance without a fresh check.
-    entry = await _post(
-        session,
-        held.user_id,
-        -held.amount,
-        "deduction",
-        description,
-        require_available=False,
-        reservation_id=held.id,
-        reserved_delta=-held.amount,
-        idempotency_key=f"reservation:{held.id}",
-    )
-    if entry.replayed:
-        raise _deduction_key_taken()
-    return entry, None
-
-
-def _deduction_key_taken() -> IdempotencyKeyReused:
-    """The hold resolved but another entry already owns its deduction's key.
-
-    Raising makes the caller's transaction roll back, so the hold stays pending (and
-    ``reserved`` keeps matching it) instead of being marked committed without a charge.
-    """
-    return IdempotencyKeyReused()
-
-
-async def _commit_refused(session: AsyncSession, reservation_id: int) -> Entry:
-    """The hold was not pending: a replay of a commit, or too late, or released."""
-    current = await get_reservation(session, reservation_id)
-    if current.status == "committed":
-        # By the deduction's key, which the (user_id, idempotency_key) index finds at once;
-        # nothing indexes reservation_id.
-        done = await repo.find_transaction_by_key(
-            session, current.user_id, f"reservation:{reservation_id}"
-        )
-        assert done is not None and done.transaction_type == "deduction"
-        return _entry(done, replayed=True)
-    if current.status in ("pending", "expired"):
-        raise ReservationExpired("expired")
-    raise ReservationNotPending(current.status)
-
-
-async def release(session: AsyncSession, reservation_id: int) -> bool:
-    """Give a pending hold back. True if this call released it; False if already released."""
-    now = utcnow()
-    await repo.lock_account(session, (await get_reservation(session, reservation_id)).user_id)
-    row = await repo.resolve_reservation(
-        session, reservation_id, status="released", now=now, unexpired_only=False
-    )
-    if row is None:
-        current = await get_reservation(session, reservation_id)
-        if current.status in ("released", "expired"):
+        outcome = await repo.release_pg(session, reservation_id, now)
+    else:
+        assert isinstance(session, AsyncSession)
+        outcome = await repo.release_sqlite(session, reservation_id, now)
+    match outcome:
+        case repo.Released():
+            return True
+        case repo.NotFound():
+            raise ReservationNotFound()
+        case repo.AlreadyResolved("committed"):
+            raise ReservationNotPending("committed")
+        case repo.AlreadyResolved():
             return False
-        raise ReservationNotPending(current.status)
-    held = _reservation(row)
-    await repo.move_balance(
-        session,
-        held.user_id,
-        balance_delta=0,
-        reserved_delta=-held.amount,
-        require_available=None,
-        now=now,
-    )
-    return True
+    raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
 
 
 async def expire_reservations(
