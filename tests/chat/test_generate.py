@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from chat.harness import Api, MakeApi
+from chat.harness import HANG_DEADLINE_S, Api, MakeApi
 from tokenbank.ledger.models import TokenTransaction
 from tokenbank.observability import UNITS_OF_WORK
 
@@ -91,8 +91,9 @@ async def test_forty_concurrent_requests_with_ten_tokens_get_exactly_ten_replies
     [("error", "unavailable"), ("hang", "timeout"), ("empty", "empty_reply")],
 )
 async def test_a_failed_reply_charges_nothing_and_saves_nothing(
-    api: Api, mode: str, reason: str
+    make_api: MakeApi, mode: str, reason: str
 ) -> None:
+    api = await make_api(ai_timeout_s=HANG_DEADLINE_S)
     user = await api.user()
     chat_id = await api.chat(user)
     api.fake.set(mode=mode)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chat.harness import Api, MakeApi
+from chat.harness import HANG_DEADLINE_S, Api, MakeApi
 
 from support import wait_for
 
@@ -47,8 +47,9 @@ async def test_a_completed_stream_is_charged_once_and_saved_whole(api: Api) -> N
     [("error", "unavailable", 0), ("hang", "timeout", 0), ("empty", "empty_reply", 0)],
 )
 async def test_a_failed_stream_ends_in_an_error_event_and_charges_nothing(
-    api: Api, mode: str, reason: str, deltas: int
+    make_api: MakeApi, mode: str, reason: str, deltas: int
 ) -> None:
+    api = await make_api(ai_timeout_s=HANG_DEADLINE_S)
     user = await api.user()
     chat_id = await api.chat(user)
     api.fake.set(mode=mode)
