@@ -49,6 +49,7 @@ client-types: $(STAMP) client/node_modules/.installed-stamp
 pytest: setup
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-pgbouncer.sh
 	$(BIN)/pytest
 
 test: setup lint typecheck client-test pytest

@@ -80,6 +80,88 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+PGBOUNCER_BIN = os.environ.get("PGBOUNCER_BIN", "/usr/sbin/pgbouncer")
+
+
+@contextmanager
+def pgbouncer_in_front_of(url: str, *, pool_size: int = 10) -> Iterator[str]:
+    """Debian's PgBouncer, in transaction pooling mode, in front of ``url``'s database.
+
+    Its own ini in a temporary directory, a free port, trust authentication; stopped at
+    the end. Yields ``url`` with PgBouncer's port. Without the binary: a failure in CI,
+    a loud skip elsewhere (``scripts/ensure-pgbouncer.sh`` installs it).
+    """
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    binary = shutil.which("pgbouncer") or PGBOUNCER_BIN
+    if not os.path.exists(binary):
+        reason = f"no pgbouncer binary at {PGBOUNCER_BIN} (apt-get install pgbouncer)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(f"SKIPPING PGBOUNCER TESTS — {reason}")
+    target = make_url(url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workdir = Path(tempfile.mkdtemp(prefix="tokenbank-pgbouncer-"))
+    workdir.chmod(0o755)  # run as root, PgBouncer drops to the postgres user first
+    users = workdir / "users.txt"
+    users.write_text(f'"{target.username or "postgres"}" ""\n')
+    ini = workdir / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"{target.database} = host={target.host or '127.0.0.1'} port={target.port or 5432}"
+        f" dbname={target.database}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {users}\n"
+        "pool_mode = transaction\n"
+        f"default_pool_size = {pool_size}\nmax_client_conn = 500\n"
+        "ignore_startup_parameters = extra_float_digits\n"
+    )
+    for f in (users, ini):
+        f.chmod(0o644)
+    command = [binary, str(ini)]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        command[1:1] = ["-u", "postgres"]
+    log = open(workdir / "pgbouncer.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "pgbouncer did not start: " + (workdir / "pgbouncer.log").read_text()
+                )
+            time.sleep(0.05)
+        yield target.set(port=port, host="127.0.0.1").render_as_string(hide_password=False)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgres_url: str) -> Iterator[str]:
+    """The test run's PostgreSQL database, reached through PgBouncer (transaction mode)."""
+    with pgbouncer_in_front_of(postgres_url) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

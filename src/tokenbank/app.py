@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url,
             pool_size=settings.database_pool_size,
             timeout_s=settings.database_timeout_s,
+            pgbouncer=settings.database_pgbouncer,
         )
         app.state.db = db
         stripe_gateway = StripeGateway(settings)

@@ -38,7 +38,7 @@ err = Console(stderr=True)
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     async def _run() -> T:
-        db = Database(settings.database_url, pool_size=2)
+        db = Database(settings.database_url, pool_size=2, pgbouncer=settings.database_pgbouncer)
         try:
             return await work(db)
         finally:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/tokenbank.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_timeout_s: float = Field(default=5.0, gt=0)
+    #: PostgreSQL is reached through PgBouncer in transaction pooling mode: no named
+    #: prepared statements (PgBouncer before 1.21 cannot route them), see operations.md.
+    database_pgbouncer: bool = False
 
     jwt_secret: str | None = None
     jwt_expires_s: int = Field(default=7 * 24 * 3600, gt=0)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -138,7 +139,17 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             log.debug("rollback before discarding a SQLite connection failed", exc_info=True)
 
 
-def create_engine(database_url: str, *, pool_size: int = 10, timeout_s: float = 5.0) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, timeout_s: float = 5.0, pgbouncer: bool = False
+) -> AsyncEngine:
+    """The engine for ``database_url``.
+
+    ``pgbouncer``: PostgreSQL is behind PgBouncer in transaction pooling mode, which
+    gives each transaction whichever server connection is free. A named prepared
+    statement lives on one server connection, so neither asyncpg's statement cache nor
+    SQLAlchemy's may keep one across transactions: both are off, and the statements are
+    sent unnamed (parsed again each time, inside the transaction that runs them).
+    """
     url = normalize_url(database_url)
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
@@ -160,12 +171,23 @@ def create_engine(database_url: str, *, pool_size: int = 10, timeout_s: float = 
             "command_timeout": max(timeout_s * 6, 30.0),
             # Per-day reports and date() must mean UTC days whatever the server's zone.
             "server_settings": {"timezone": "UTC"},
+            **(_PGBOUNCER_CONNECT_ARGS if pgbouncer else {}),
         },
     )
     _discard_closed_connections(engine)
     _reset_connections_on_return(engine)
     _treat_broken_connections_as_lost(engine)
     return engine
+
+
+#: No statement outlives its transaction: asyncpg's cache off (its statements unnamed),
+#: SQLAlchemy's cache off and any name it gives unique (a name left on a server
+#: connection by one client must never clash with another client's).
+_PGBOUNCER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__tokenbank_{uuid.uuid4().hex}__",
+}
 
 
 def _discard_closed_connections(engine: AsyncEngine) -> None:
@@ -415,9 +437,18 @@ class Query:
 class Database:
     """An engine plus a session factory; one per process."""
 
-    def __init__(self, database_url: str, *, pool_size: int = 10, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        pool_size: int = 10,
+        timeout_s: float = 5.0,
+        pgbouncer: bool = False,
+    ) -> None:
         self.url = normalize_url(database_url)
-        self.engine = create_engine(database_url, pool_size=pool_size, timeout_s=timeout_s)
+        self.engine = create_engine(
+            database_url, pool_size=pool_size, timeout_s=timeout_s, pgbouncer=pgbouncer
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite = is_sqlite(self.url)
 

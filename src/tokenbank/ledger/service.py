@@ -7,7 +7,8 @@ Guarantees (each is tested in ``tests/ledger``; ``tokenbank ledger check`` verif
 3. A deduction or reservation never takes ``balance - reserved`` below zero, whatever the
    concurrency: the check and the change are ONE conditional ``UPDATE ... WHERE
    balance - reserved >= :n`` (:func:`repository.move_balance`; on PostgreSQL a hold's
-   UPDATE is the first step of :data:`repository.PG_RESERVE`), never read-then-write.
+   UPDATE is a step of :data:`repository.PG_RESERVE`, after the key look-up), never
+   read-then-write.
 4. Only a ``purchase_reversal`` can make a balance negative (tokens already spent, then
    the money was refunded); a negative balance blocks spending until topped up.
 5. One PaymentIntent credits tokens at most once, enforced by a unique index on purchase
