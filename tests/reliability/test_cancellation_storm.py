@@ -43,6 +43,8 @@ from reliability.cluster import (
 from reliability.disconnects import Exchange, IdleBackend, idle_in_transaction, settled_truth
 from reliability.test_disconnect_matrix import streaming_ai
 
+from conftest import pgbouncer_in_front_of
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 REQUESTS = 500
@@ -77,6 +79,16 @@ class Ask:
 def test_a_cancellation_storm_leaves_the_database_and_the_ledger_whole() -> None:
     with fresh_database("storm") as url:
         storm("cancellation_storm", url, url)
+
+
+def test_the_same_storm_through_pgbouncer() -> None:
+    """The app processes reach PostgreSQL through PgBouncer in transaction pooling mode
+    (``DATABASE_PGBOUNCER=true``); the checks read the database directly."""
+    with (
+        fresh_database("storm_pgbouncer") as url,
+        pgbouncer_in_front_of(url, pool_size=20) as through_pgbouncer,
+    ):
+        storm("cancellation_storm_pgbouncer", url, through_pgbouncer, DATABASE_PGBOUNCER="true")
 
 
 def storm(scenario: str, url: str, apps_url: str, **env: str) -> None:
