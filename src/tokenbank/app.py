@@ -14,7 +14,7 @@ from tokenbank.admin.routes import router as admin_router
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
 from tokenbank.chat.routes import router as chat_router
-from tokenbank.chat.service import start_provider
+from tokenbank.chat.service import start_provider, wait_for_settles
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers
@@ -29,6 +29,9 @@ from tokenbank.payments.webhooks import WebhookWorker
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
+
+#: How long shutdown waits for replies still being charged and saved.
+SETTLE_GRACE_S = 30.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            # Replies whose clients left are still being charged and saved: finish them.
+            if unfinished := await wait_for_settles(SETTLE_GRACE_S):
+                log.error("shutting down with %s reply settles unfinished", unfinished)
             if webhook_worker is not None:
                 await webhook_worker.stop()
             await scheduler.stop()

@@ -114,6 +114,11 @@ TOKENS_SPENT = Counter(
     "tokenbank_tokens_spent", "Tokens deducted for AI replies.", registry=registry
 )
 REPLIES_CHARGED = Counter("tokenbank_replies_charged", "AI replies charged.", registry=registry)
+REPLIES_INTERRUPTED = Counter(
+    "tokenbank_replies_interrupted",
+    "Replies cut short after some text was sent, charged and saved as far as they got.",
+    registry=registry,
+)
 INSUFFICIENT = Counter(
     "tokenbank_insufficient_balance_refusals",
     "Requests refused for lack of tokens.",

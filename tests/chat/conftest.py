@@ -38,7 +38,9 @@ def ai_settings(fake: FakeOpenAI) -> dict[str, Any]:
         "openai_base_url": fake.base_url,
         "openai_api_key": "test-key",
         "openai_model": "gpt-test",
-        "ai_timeout_s": 0.5,
+        # Generous: the fake server shares this process (and a busy machine) with the
+        # app; tests of the deadline itself set a short one (HANG_DEADLINE_S).
+        "ai_timeout_s": 3.0,
     }
 
 

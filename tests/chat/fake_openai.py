@@ -41,6 +41,10 @@ class Behaviour:
     chunks: int = 3
     #: Wait before a JSON answer, and between streamed chunks.
     delay_s: float = 0.0
+    #: Wait before the first streamed chunk of text, and after the last one (before the
+    #: stream's end), so a client can leave at those moments.
+    first_delay_s: float = 0.0
+    finish_delay_s: float = 0.0
 
 
 @dataclass
@@ -86,11 +90,11 @@ class FakeOpenAI:
         parts = [] if b.mode == "empty" else pieces(b.text, b.chunks)
         try:
             for index, part in enumerate(parts):
-                if index:
-                    await asyncio.sleep(b.delay_s)
+                await asyncio.sleep(b.delay_s if index else b.first_delay_s)
                 if b.mode == "break" and index == 1:
                     raise StreamCut("connection dropped mid-reply")
                 yield sse(openai_chunk(model, {"content": part}))
+            await asyncio.sleep(b.finish_delay_s)
         except asyncio.CancelledError:
             # Starlette cancels the body when the client disconnects.
             self.abandoned_streams += 1

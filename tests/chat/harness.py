@@ -28,6 +28,9 @@ from tokenbank.ledger.models import TokenReservation, TokenTransaction
 
 from conftest import TEST_JWT_SECRET
 
+#: The AI deadline for tests that wait for it to pass (the fixtures' default is generous).
+HANG_DEADLINE_S = 0.5
+
 
 def _start(app: ASGIApplication, lifespan: str) -> tuple[uvicorn.Server, threading.Thread, str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

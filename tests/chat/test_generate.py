@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
-from chat.harness import Api, MakeApi
+from chat.harness import HANG_DEADLINE_S, Api, MakeApi
 from tokenbank.ledger.models import TokenTransaction
 from tokenbank.observability import UNITS_OF_WORK
+
+from support import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -89,8 +91,9 @@ async def test_forty_concurrent_requests_with_ten_tokens_get_exactly_ten_replies
     [("error", "unavailable"), ("hang", "timeout"), ("empty", "empty_reply")],
 )
 async def test_a_failed_reply_charges_nothing_and_saves_nothing(
-    api: Api, mode: str, reason: str
+    make_api: MakeApi, mode: str, reason: str
 ) -> None:
+    api = await make_api(ai_timeout_s=HANG_DEADLINE_S)
     user = await api.user()
     chat_id = await api.chat(user)
     api.fake.set(mode=mode)
@@ -338,4 +341,39 @@ async def test_a_hold_whose_first_attempt_failed_is_retried_in_one_unit_on_the_d
         assert on_driver >= 2 and in_session == 0
     else:
         assert on_driver == 0 and in_session >= 2
+    assert await api.violations() == []
+
+
+async def test_a_reply_computed_after_the_client_left_is_charged_and_returned_for_its_key(
+    make_api: MakeApi,
+) -> None:
+    api = await make_api(ai_timeout_s=30)
+    user = await api.user()
+    chat_id = await api.chat(user)
+    api.fake.set(text="A considered answer.", delay_s=0.5)
+
+    asking = asyncio.create_task(api.generate(user, chat_id, content="Think", key="gone-1"))
+
+    async def waiting_on_the_ai() -> bool:
+        return len(api.fake.requests) == 1
+
+    await wait_for(waiting_on_the_ai, timeout_s=5, what="the provider call")
+    asking.cancel()  # the client leaves (its connection closes) while the AI thinks
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+
+    async def charged() -> bool:
+        return await api.deductions(user) == 1
+
+    await wait_for(charged, timeout_s=10, what="the reply to be charged")
+    retry = await api.generate(user, chat_id, content="Think", key="gone-1")
+    assert retry.status_code == 200, retry.text
+    body = retry.json()
+    assert body["replayed"] is True
+    assert (body["ai_message"]["content"], body["ai_message"]["interrupted"]) == (
+        "A considered answer.", False,
+    )
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (9, 0)
+    assert len(api.fake.requests) == 1
     assert await api.violations() == []

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from chat.fake_openai import FakeOpenAI
 from chat.harness import Api
@@ -18,6 +19,7 @@ from tokenbank.chat.errors import AIUnavailable, HoldShorterThanAITimeout
 from tokenbank.chat.providers import OfflineProvider, OpenAICompatProvider
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.models import TokenAccount
 from tokenbank.observability import AI_FAILURES
 from tokenbank.types import utcnow
 
@@ -117,6 +119,84 @@ async def test_a_cancelled_request_releases_its_hold_at_once(api: Api, db_url: s
     assert (await api.account(user)).balance == 10
     assert await api.stored_messages() == 0
     await provider.aclose()
+
+
+async def test_a_settle_completes_when_its_caller_is_cancelled(api: Api, db_url: str) -> None:
+    user, pending = await _held_reply(api, db_url)
+    caller = asyncio.create_task(service.settle_reply(api.db, pending, "a reply"))
+    await asyncio.sleep(0)  # the caller starts the settle and waits for it
+    caller.cancel()  # the client went away
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+    assert await service.wait_for_settles(10) == 0  # what app shutdown waits on
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (9, 0)
+    assert await api.deductions(user) == 1
+    assert await api.stored_messages() == 2
+    assert await api.violations() == []
+
+
+async def test_a_stream_closed_after_text_was_sent_is_settled_as_interrupted(
+    api: Api, db_url: str
+) -> None:
+    user, pending = await _held_reply(api, db_url)
+    provider = OpenAICompatProvider(
+        api_key="test-key", model="gpt-test", base_url=api.fake.base_url, timeout_s=30
+    )
+    api.fake.set(text="one two three four", chunks=4, delay_s=0.2)
+    events = service.stream_reply(api.db, provider, pending)
+    assert isinstance(await anext(events), service.ReplyStarted)
+    first = await anext(events)
+    assert isinstance(first, service.ReplyDelta)
+
+    await events.aclose()  # the response ended with this delta handed to the server
+
+    assert await service.wait_for_settles(10) == 0
+    async with api.db.transaction() as session:
+        stored = await service.list_messages(session, user["id"], pending.chat_id)
+    assert [(m.role, m.content, m.interrupted) for m in stored] == [
+        ("user", "hello", False), ("assistant", first.text, True),
+    ]
+    assert (await api.account(user)).balance == 9
+    assert await api.violations() == []
+    await provider.aclose()
+
+
+async def test_shutdown_waits_for_a_settle_whose_client_left(api: Api, db_url: str) -> None:
+    app = create_app(make_settings(db_url))
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    app_db: Database = app.state.db
+    user = await api.user()
+    chat_id = await _chat(api, user)
+    pending = await service.start_reply(
+        app_db, OfflineProvider(), make_settings(db_url),
+        user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
+    )
+    assert isinstance(pending, service.PendingReply)
+
+    async with api.db.transaction() as session:
+        # The test holds the account (a row lock; SQLite: the write lock), so the
+        # reply's settle waits for it.
+        await session.execute(
+            update(TokenAccount).where(TokenAccount.user_id == user["id"])
+            .values(updated_at=TokenAccount.updated_at)
+        )
+        caller = asyncio.create_task(service.settle_reply(app_db, pending, "a reply"))
+        await asyncio.sleep(0)
+        caller.cancel()  # the client left while its reply was being charged
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        shutdown = asyncio.create_task(lifespan.__aexit__(None, None, None))
+        done, _ = await asyncio.wait({shutdown}, timeout=0.5)
+        assert not done, "shutdown closed the database under a settle in flight"
+
+    await asyncio.wait_for(shutdown, timeout=30)  # the settle finished, then shutdown did
+    account = await api.account(user)
+    assert (account.balance, account.reserved) == (9, 0)
+    assert await api.stored_messages() == 2
+    assert await api.violations() == []
 
 
 async def test_a_hold_must_outlive_the_ai_deadline(tmp_path: Path) -> None:

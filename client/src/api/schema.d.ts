@@ -250,6 +250,11 @@ export interface paths {
          * @description ``event: delta`` ``{"text"}`` per chunk, then ``event: done`` (the same JSON as
          *     ``/generate``) or ``event: error`` (``ai_unavailable``, nothing charged). Errors found
          *     before the stream starts (404, 402, 409, 422) are ordinary JSON responses.
+         *
+         *     Once a delta with text has been handed to the server for sending, the reply is
+         *     charged and saved even if the client leaves (as ``interrupted`` if it was cut); a
+         *     reply cut by the provider after that ends with ``done``, its ``ai_message`` marked
+         *     ``interrupted``.
          */
         post: operations["generate_reply_stream"];
         delete?: never;
@@ -799,6 +804,12 @@ export interface components {
             created_at: string;
             /** Id */
             id: number;
+            /**
+             * Interrupted
+             * @description A reply cut short (the client left, or the AI failed, after some of its text was sent): saved and charged as far as it got.
+             * @default false
+             */
+            interrupted: boolean;
             /** Model */
             model?: string | null;
             /**

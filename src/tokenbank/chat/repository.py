@@ -34,6 +34,7 @@ MESSAGE_COLUMNS = (
     messages.c.model,
     messages.c.reply_to_id,
     messages.c.idempotency_key,
+    messages.c.interrupted,
     messages.c.created_at,
 )
 
@@ -103,6 +104,7 @@ _MESSAGE_VALUES: dict[str, Any] = {
         "model",
         "reply_to_id",
         "idempotency_key",
+        "interrupted",
         "created_at",
     )
 }

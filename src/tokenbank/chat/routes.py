@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from tokenbank.chat import service
 from tokenbank.chat.providers import AIProvider
@@ -69,6 +70,7 @@ def message_out(m: service.StoredMessage) -> MessageOut:
         created_at=m.created_at,
         tokens_charged=m.tokens_charged,
         model=m.model,
+        interrupted=m.interrupted,
     )
 
 
@@ -177,7 +179,12 @@ async def generate_stream(
 ) -> StreamingResponse:
     """``event: delta`` ``{"text"}`` per chunk, then ``event: done`` (the same JSON as
     ``/generate``) or ``event: error`` (``ai_unavailable``, nothing charged). Errors found
-    before the stream starts (404, 402, 409, 422) are ordinary JSON responses."""
+    before the stream starts (404, 402, 409, 422) are ordinary JSON responses.
+
+    Once a delta with text has been handed to the server for sending, the reply is
+    charged and saved even if the client leaves (as ``interrupted`` if it was cut); a
+    reply cut by the provider after that ends with ``done``, its ``ai_message`` marked
+    ``interrupted``."""
     started = await service.start_reply(
         db,
         provider,
@@ -194,11 +201,36 @@ async def generate_stream(
     # Taking the first event now puts the hold under the generator's `finally`, so a
     # client that leaves before the body starts still gets it released.
     first = await anext(events)
-    return StreamingResponse(
-        _sse(first, events),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(first, events)
+
+
+class EventStream(StreamingResponse):
+    """A reply's server-sent events, closed as soon as the response ends, however it ends.
+
+    When the client leaves, Starlette cancels the body mid-iteration, possibly before it
+    started or while a chunk is being sent; the events would then be closed only when
+    the garbage collector finds them. Closing them here (outside the cancelled scope)
+    ends the reply's hold at once: settled if text was sent, else released.
+    """
+
+    def __init__(
+        self, first: service.ReplyEvent, events: AsyncGenerator[service.ReplyEvent, None]
+    ) -> None:
+        super().__init__(
+            _sse(first, events),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            body = self.body_iterator
+            if isinstance(body, AsyncGenerator):
+                await body.aclose()
+            await self._events.aclose()  # nothing to do if the body closed it already
 
 
 async def _sse(

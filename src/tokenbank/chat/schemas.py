@@ -54,6 +54,11 @@ class MessageOut(BaseModel):
     created_at: datetime
     tokens_charged: int = 0
     model: str | None = None
+    interrupted: bool = Field(
+        default=False,
+        description="A reply cut short (the client left, or the AI failed, after some of its "
+        "text was sent): saved and charged as far as it got.",
+    )
 
 
 class GenerateRequest(BaseModel):

@@ -4,24 +4,41 @@ Charging a reply (two transactions, the provider call between them):
 
 1. ``start_reply`` — one transaction: the chat must be the caller's, the recent history
    is read, and the reply's cost is held (``ledger.reserve``). Not enough tokens is a
-   402 here, before the provider is ever called.
+   402 here, before the provider is ever called. The unit runs as a task the caller's
+   cancellation cannot cut; a caller cancelled meanwhile has the hold released at once.
 2. The provider is called outside any transaction, bounded by its own deadline.
-3. ``save_reply`` — one transaction: ``ledger.commit`` writes the deduction, and the
-   user message, the AI reply and the chat's activity time are saved with it.
-4. Any failure or cancellation between 1 and 3 releases the hold in its own
-   transaction, shielded from the cancellation (``release_hold``).
+3. ``settle_reply`` — one transaction (``save_reply``): ``ledger.commit`` writes the
+   deduction, and the user message, the AI reply and the chat's activity time are saved
+   with it. It runs as a task of its own that outlives the request: the caller's
+   cancellation (a client that left) interrupts only the caller's wait, never the settle.
+4. A failure or cancellation before there is text to charge releases the hold, the
+   same way (``release_hold``).
+
+When a reply is charged (the billing rule, also in ``docs/architecture.md``):
+- ``/generate``: once the provider has answered. A reply computed after the client
+  left is charged and saved all the same, and the same Idempotency-Key returns it.
+- ``/generate/stream``: once any reply text (a delta that is not only whitespace) has
+  been handed to the server for sending. "Handed" is all the server can know: the
+  delta was yielded to the response, which passes it to the ASGI server's ``send``
+  with no wait in between; whether the bytes reached the client is not knowable. A
+  reply cut after that point — the client left, or the provider failed or timed out
+  mid-reply — is saved as far as it was sent, marked ``interrupted``, and charged in
+  full (the reply's price is per reply). No text sent (the provider failed first, the
+  client left first) charges nothing.
 
 Guarantees:
 - A reply is charged if and only if it is saved: the deduction and the messages commit
-  together, so a provider error, timeout, empty reply, expired hold, disconnect or
-  crash charges nothing and leaves no half-saved exchange.
+  together, so a provider error, timeout, empty reply, expired hold or crash before the
+  settle charges nothing and leaves no half-saved exchange.
 - Providers never return canned or fallback text (see ``providers.base``), so every
   charged reply is a real answer; a model that costs 0 never touches the ledger.
 - One idempotency key charges at most once per chat: a completed key returns its
-  stored reply; a key still running is refused (409); a key whose attempt failed may be
-  tried again. Each attempt holds under its own reservation key
+  stored reply; a key still running (or still settling) is refused (409); a key whose
+  attempt failed may be tried again. Each attempt holds under its own reservation key
   ``gen:<chat>:<attempt>:<key>`` and attempts are numbered, so two requests with one
   key always collide on the same reservation row and only one of them runs.
+- Settles and releases in flight are kept referenced (``_in_flight``), and the app's
+  shutdown waits for them (``wait_for_settles``).
 
 Like every service here, nothing is committed on the caller's behalf — except the
 charged reply, whose two transactions are the point of the flow and are opened here.
@@ -30,12 +47,21 @@ charged reply, whose two transactions are the point of the flow and are opened h
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,7 +91,12 @@ from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import ReservationNotFound, ReservationNotPending
-from tokenbank.observability import AI_FAILURES, REPLIES_CHARGED, TOKENS_SPENT
+from tokenbank.observability import (
+    AI_FAILURES,
+    REPLIES_CHARGED,
+    REPLIES_INTERRUPTED,
+    TOKENS_SPENT,
+)
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -76,9 +107,11 @@ HISTORY_MESSAGES = 100
 MAX_ATTEMPTS = 20
 MAX_CHATS_LISTED = 200
 
-# Releases in flight: a task must stay referenced until done, even when its caller was
-# cancelled (that is the point of running it as a task).
-_releases: set[asyncio.Task[None]] = set()
+T = TypeVar("T")
+
+# Settles and releases in flight: a task must stay referenced until done, even when its
+# caller was cancelled (that is the point of running it as a task).
+_in_flight: set[asyncio.Task[Any]] = set()
 
 
 # --- data -------------------------------------------------------------------------
@@ -101,6 +134,7 @@ class StoredMessage:
     created_at: datetime
     tokens_charged: int
     model: str | None
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +205,7 @@ def _message(row: Mapping[str, Any]) -> StoredMessage:
         created_at=row["created_at"],
         tokens_charged=int(row["tokens_charged"]),
         model=row["model"],
+        interrupted=bool(row["interrupted"]),
     )
 
 
@@ -274,19 +309,22 @@ async def generate(
     )
     if isinstance(started, Generation):
         return started
-    settled = False
     try:
-        try:
-            reply = await provider.complete(started.turns)
-        except ProviderError as exc:
-            raise _failed(started, exc) from exc
-        result = await save_reply(db, started, reply)
-        # Replayed: another request saved this key first, so any hold here went unused.
-        settled = not result.replayed
-        return result
-    finally:
-        if not settled:
-            await release_hold(db, started)
+        reply = await provider.complete(started.turns)
+    except ProviderError as exc:
+        failure = _failed(started, exc)
+        await release_hold(db, started)
+        raise failure from exc
+    except BaseException:
+        # Cancelled (or broken) before there was a reply: nothing to charge.
+        await release_hold(db, started)
+        raise
+    # There is a reply: it is charged and saved whatever happens to this request now,
+    # and a retry with the same Idempotency-Key returns it.
+    outcome = await settle_reply(db, started, reply)
+    if isinstance(outcome, AIUnavailable):
+        raise outcome
+    return outcome
 
 
 async def stream_reply(
@@ -296,34 +334,50 @@ async def stream_reply(
 
     The first event is yielded before anything else happens: a caller that takes it
     before handing the iterator on has the hold inside this generator's ``finally``,
-    so closing or abandoning the iterator at any later point releases the hold.
+    so closing or abandoning the iterator at any later point ends the hold: settled
+    (charged and saved as ``interrupted``) if reply text was already handed on, else
+    released. A delta counts as handed on once it is yielded (see the module doc).
     """
-    settled = False
+    parts: list[str] = []
+    text_sent = False
+    ending: asyncio.Task[Any] | None = None  # the settle or the release, once begun
     try:
         yield ReplyStarted()
-        parts: list[str] = []
+        failure: ProviderError | None = None
+        chunks = provider.stream(pending.turns)
         try:
-            chunks = provider.stream(pending.turns)
-            try:
-                async for chunk in chunks:
-                    parts.append(chunk)
-                    yield ReplyDelta(chunk)
-            finally:
-                await _close(chunks)  # a client that left must not keep the upstream open
-            result = await save_reply(db, pending, "".join(parts))
-        except (ProviderError, AIUnavailable) as exc:
-            failure = _failed(pending, exc) if isinstance(exc, ProviderError) else exc
-            await release_hold(db, pending)  # before telling the client, so it sees the balance
-            settled = True
-            yield ReplyFailed(failure)
+            async for chunk in chunks:
+                parts.append(chunk)
+                text_sent = text_sent or bool(chunk.strip())
+                yield ReplyDelta(chunk)
+        except ProviderError as exc:
+            failure = exc
+        finally:
+            await _close(chunks)  # a client that left must not keep the upstream open
+        if failure is not None and not text_sent:
+            error = _failed(pending, failure)
+            ending = _outliving(_release(db, pending.reservation_id))
+            await asyncio.shield(ending)  # before telling the client, so it sees the balance
+            yield ReplyFailed(error)
             return
-        if result.replayed:  # another request saved this key first; the hold went unused
-            await release_hold(db, pending)
-        settled = True
-        yield ReplyDone(result)
+        if failure is not None:
+            log.warning(
+                "AI reply in chat %s cut by the provider after text was sent "
+                "(charged as interrupted): %s",
+                pending.chat_id,
+                failure,
+            )
+        ending = _outliving(_settle(db, pending, "".join(parts), interrupted=failure is not None))
+        outcome = await asyncio.shield(ending)
+        yield ReplyFailed(outcome) if isinstance(outcome, AIUnavailable) else ReplyDone(outcome)
     finally:
-        if not settled:
-            await release_hold(db, pending)
+        if ending is None:
+            # Closed or cancelled mid-reply (the client left). Not awaited: the task is
+            # kept referenced, and this may run inside a cancelled scope or a close.
+            if text_sent:
+                _outliving(_settle(db, pending, "".join(parts), interrupted=True))
+            else:
+                _outliving(_release(db, pending.reservation_id))
 
 
 async def replay_events(generation: Generation) -> AsyncGenerator[ReplyEvent, None]:
@@ -374,7 +428,7 @@ async def start_reply(
         held = await _hold(unit, user_id, chat_id, key, text, cost, settings)
         return held if isinstance(held, Generation) else (history, held)
 
-    started = await db.run(work)
+    started = await _hold_outliving_caller(db, work)
     if isinstance(started, Generation):
         return started
     history, reservation_id = started
@@ -395,6 +449,34 @@ async def start_reply(
         asked_at=asked_at,
         reservation_id=reservation_id,
     )
+
+
+_Started = tuple[list[Mapping[str, Any]], int | None] | Generation
+
+
+async def _hold_outliving_caller(
+    db: Database, work: Callable[[Unit], Awaitable[_Started]]
+) -> _Started:
+    """Run the hold's unit of work as a task the caller's cancellation cannot cut.
+
+    A caller cancelled meanwhile leaves the unit to finish on its own, and any hold it
+    took is released at once: no unit of work is ever cut mid-statement, and no hold is
+    left for the sweeper because its owner was cancelled before learning its id.
+    """
+    task = _outliving(db.run(work), quiet=True)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(functools.partial(_release_unowned, db))
+        raise
+
+
+def _release_unowned(db: Database, task: asyncio.Task[_Started]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    started = task.result()
+    if not isinstance(started, Generation) and started[1] is not None:
+        _outliving(_release(db, started[1]))
 
 
 async def _hold(
@@ -449,7 +531,9 @@ async def _stored(unit: Unit, user_id: int, chat_id: int, key: str, text: str) -
     return Generation(asked, answer, answer.tokens_charged, current.available, replayed=True)
 
 
-async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generation:
+async def save_reply(
+    db: Database, pending: PendingReply, reply: str, *, interrupted: bool = False
+) -> Generation:
     """Transaction 2: the deduction and both messages, all or nothing."""
     if not reply.strip():  # whitespace is no answer, whatever the provider thought
         raise AIUnavailable("empty_reply", "blank")
@@ -476,7 +560,7 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
         answer = await repo.insert_message(
             unit,
             {
-                **_message_values(pending, "assistant", reply, now),
+                **_message_values(pending, "assistant", reply, now, interrupted),
                 "tokens_charged": pending.cost,
                 "model": pending.model,
                 "reply_to_id": asked["id"],
@@ -500,13 +584,15 @@ async def save_reply(db: Database, pending: PendingReply, reply: str) -> Generat
     if generation.replayed:
         return generation
     REPLIES_CHARGED.inc()
+    if interrupted:
+        REPLIES_INTERRUPTED.inc()
     if pending.cost:
         TOKENS_SPENT.inc(pending.cost)
     return generation
 
 
 def _message_values(
-    pending: PendingReply, role: Role, content: str, created_at: datetime
+    pending: PendingReply, role: Role, content: str, created_at: datetime, interrupted: bool = False
 ) -> dict[str, Any]:
     return {
         "chat_id": pending.chat_id,
@@ -516,8 +602,72 @@ def _message_values(
         "model": None,
         "reply_to_id": None,
         "idempotency_key": pending.key,
+        "interrupted": interrupted,
         "created_at": created_at,
     }
+
+
+def _outliving(work: Coroutine[Any, Any, T], *, quiet: bool = False) -> asyncio.Task[T]:
+    """``work`` as a task that outlives its caller: kept referenced until done, and
+    waited for at shutdown (``wait_for_settles``). Its failure is logged unless
+    ``quiet`` (for work whose errors are the caller's answer, such as a refused hold)."""
+    task = asyncio.create_task(work)
+    _in_flight.add(task)
+    task.add_done_callback(_forget_quietly if quiet else _forget)
+    return task
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _in_flight.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("settling a reply failed; its hold expires by the sweeper", exc_info=exc)
+
+
+def _forget_quietly(task: asyncio.Task[Any]) -> None:
+    _in_flight.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller, if still there, has it
+
+
+async def wait_for_settles(timeout_s: float) -> int:
+    """Wait up to ``timeout_s`` for this loop's settles and releases in flight (app
+    shutdown); returns how many are still running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+
+    def mine() -> set[asyncio.Task[Any]]:
+        return {t for t in _in_flight if t.get_loop() is loop and not t.done()}
+
+    while (running := mine()) and (left := deadline - loop.time()) > 0:
+        await asyncio.wait(running, timeout=left)
+    return len(mine())
+
+
+async def settle_reply(
+    db: Database, pending: PendingReply, reply: str, *, interrupted: bool = False
+) -> Generation | AIUnavailable:
+    """Charge and save ``reply``; if it cannot be (blank, hold expired), release the hold.
+
+    Runs as its own task: cancelling the caller interrupts only the wait, never the settle.
+    """
+    return await asyncio.shield(_outliving(_settle(db, pending, reply, interrupted=interrupted)))
+
+
+async def _settle(
+    db: Database, pending: PendingReply, reply: str, *, interrupted: bool
+) -> Generation | AIUnavailable:
+    try:
+        result = await save_reply(db, pending, reply, interrupted=interrupted)
+    except AIUnavailable as failure:
+        await _release(db, pending.reservation_id)
+        return failure
+    except BaseException:
+        # Not saved (or not known to be): give the hold back if the database lets us.
+        await _release(db, pending.reservation_id)
+        raise
+    if result.replayed:  # another request saved this key first; the hold went unused
+        await _release(db, pending.reservation_id)
+    return result
 
 
 async def release_hold(db: Database, pending: PendingReply) -> None:
@@ -526,15 +676,13 @@ async def release_hold(db: Database, pending: PendingReply) -> None:
     The release runs as its own task: cancelling the caller (a client that went away)
     interrupts only the wait, never the release.
     """
-    if pending.reservation_id is None:
+    await asyncio.shield(_outliving(_release(db, pending.reservation_id)))
+
+
+async def _release(db: Database, reservation_id: int | None) -> None:
+    if reservation_id is None:
         return
-    task = asyncio.create_task(_release(db, pending.reservation_id))
-    _releases.add(task)
-    task.add_done_callback(_releases.discard)
-    await asyncio.shield(task)
 
-
-async def _release(db: Database, reservation_id: int) -> None:
     async def work(unit: Unit) -> bool:
         return await ledger.release(unit, reservation_id)
 

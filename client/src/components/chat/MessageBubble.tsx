@@ -8,10 +8,19 @@ interface MessageBubbleProps {
   createdAt?: string;
   /** Still streaming or waiting for the server. */
   pending?: boolean;
+  /** A reply cut short (the connection or the AI failed mid-reply): saved as far as it got. */
+  interrupted?: boolean;
   testId?: string;
 }
 
-export function MessageBubble({ role, content, createdAt, pending = false, testId }: MessageBubbleProps) {
+export function MessageBubble({
+  role,
+  content,
+  createdAt,
+  pending = false,
+  interrupted = false,
+  testId,
+}: MessageBubbleProps) {
   const { t, locale } = useI18n();
   const mine = role === "user";
   return (
@@ -35,6 +44,11 @@ export function MessageBubble({ role, content, createdAt, pending = false, testI
         >
           {content}
         </div>
+        {interrupted ? (
+          <span data-testid="message-interrupted" className="mt-1 px-1 text-[11px] font-medium text-amber-700">
+            {t("chat.interrupted")}
+          </span>
+        ) : null}
         {createdAt ? (
           <time dateTime={createdAt} className="mt-1 px-1 text-[11px] text-slate-400">
             {formatTime(createdAt, locale)}

@@ -138,3 +138,24 @@ describe("sending", () => {
     expect(api.requestsTo("POST", "/api/chats/12/generate/stream")).toHaveLength(1);
   });
 });
+
+describe("history", () => {
+  it("marks a reply that was cut short as interrupted, with the text it got to", async () => {
+    api.on("GET", "/api/chats/:id/messages", {
+      json: [
+        { id: 1, role: "user", content: "Tell me a story", created_at: now, tokens_charged: 0, model: null, interrupted: false },
+        { id: 2, role: "assistant", content: "Once upon a", created_at: now, tokens_charged: 1, model: "gpt-test", interrupted: true },
+        { id: 3, role: "user", content: "Again", created_at: now, tokens_charged: 0, model: null, interrupted: false },
+        { id: 4, role: "assistant", content: "The end.", created_at: now, tokens_charged: 1, model: "gpt-test", interrupted: false },
+      ],
+    });
+    renderApp(api, "/chat/7");
+
+    const replies = await screen.findAllByTestId("ai-message");
+    expect(replies.map((r) => r.textContent)).toEqual(["Once upon a", "The end."]);
+    const marks = screen.getAllByTestId("message-interrupted");
+    expect(marks).toHaveLength(1);
+    expect(marks[0]).toHaveTextContent("Interrupted");
+    expect(replies[0]?.parentElement).toContainElement(marks[0] ?? null);
+  });
+});

@@ -183,6 +183,7 @@ export default function ChatPage() {
                   role={message.role === "user" ? "user" : "ai"}
                   content={message.content}
                   createdAt={message.created_at}
+                  interrupted={message.interrupted}
                   testId={message.role === "user" ? "user-message" : "ai-message"}
                 />
               ))}

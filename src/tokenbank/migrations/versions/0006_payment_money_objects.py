@@ -2,7 +2,7 @@
 Stripe state, and reconcile's events checkpoint
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import tokenbank.types
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
