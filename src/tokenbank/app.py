@@ -21,6 +21,7 @@ from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
 from tokenbank.jobs import Scheduler, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
+from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
 from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(chat_router)
     app.include_router(admin_router)
+    app.include_router(dev_mail_router)  # 404 outside development
     mount_client(app, settings)  # last: its catch-all must not shadow the API
     if settings.cors_origins:
         app.add_middleware(

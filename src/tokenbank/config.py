@@ -6,11 +6,13 @@ app refuses to start when a secret is missing or still a placeholder, and says w
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 _PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "your-", "xxx", "dev-only")
@@ -45,7 +47,8 @@ class Settings(BaseSettings):
     database_timeout_s: float = Field(default=5.0, gt=0)
 
     jwt_secret: str | None = None
-    jwt_expires_s: int = Field(default=7 * 24 * 3600, gt=0)
+    # Access tokens are short-lived; the refresh cookie keeps a session going.
+    jwt_expires_s: int = Field(default=15 * 60, gt=0)
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
 
@@ -92,6 +95,62 @@ class Settings(BaseSettings):
     rate_limit_payment_per_min: int = Field(default=30, ge=1)
     rate_limit_generate_per_min: int = Field(default=120, ge=1)
 
+    # --- Accounts, sessions and email -------------------------------------------------
+    # Where links in emails point (e.g. https://app.example.com). Required in production,
+    # where a link must never be built from a request's Host header.
+    app_origin: str | None = None
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # None: Secure in production and on https requests; plain http (dev, tests) is not.
+    refresh_cookie_secure: bool | None = None
+    # Seconds a process may trust its last "session still open" answer (0: ask the
+    # database on every request). Revocation reaches other processes within this time.
+    session_check_cache_s: float = Field(default=0.0, ge=0, le=60)
+    # Proxies whose X-Forwarded-For is believed (CIDRs, JSON list or comma-separated).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    login_free_attempts: int = Field(default=5, ge=1)
+    login_backoff_base_s: int = Field(default=1, ge=1)
+    login_backoff_max_s: int = Field(default=15 * 60, ge=1)
+    signup_per_ip_per_day: int = Field(default=20, ge=1)
+    email_verify_ttl_s: int = Field(default=2 * 24 * 3600, gt=0)
+    password_reset_ttl_s: int = Field(default=30 * 60, gt=0)
+    password_reset_per_hour: int = Field(default=3, ge=1)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "tokenbank <no-reply@localhost>"
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # Development only: the local SMTP sink's mailbox, shown at /dev/mail.
+    dev_mail_dir: str | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
+
+    def accounts_production_problems(self) -> list[str]:
+        problems: list[str] = []
+        if not self.app_origin:
+            problems.append("APP_ORIGIN is missing (links in emails need it)")
+        if not self.smtp_host:
+            problems.append("SMTP_HOST is missing (verification and reset emails need it)")
+        if self.refresh_cookie_secure is False:
+            problems.append("REFRESH_COOKIE_SECURE=false is not allowed in production")
+        return problems
+
     @field_validator("database_url")
     @classmethod
     def _non_empty_url(cls, value: str) -> str:
@@ -133,6 +192,7 @@ class Settings(BaseSettings):
                 problems.append(f"{name} is missing")
             elif _looks_like_placeholder(value):
                 problems.append(f"{name} is a placeholder")
+        problems.extend(self.accounts_production_problems())
         if self.jwt_secret and len(self.jwt_secret) < 32:
             problems.append("JWT_SECRET must be at least 32 characters")
         return problems

@@ -9,11 +9,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken
+from tokenbank.auth import sessions as auth_sessions
+from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken, SessionRevoked
 from tokenbank.auth.models import User
-from tokenbank.auth.security import decode_access_token
+from tokenbank.auth.security import decode_access_claims
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.types import utcnow
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -46,12 +48,24 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 async def current_user_id(
     settings: SettingsDep,
+    db: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
-    """The caller's user id from the bearer token, without touching the database."""
+    """The caller's user id from the bearer token, once its session is known to be open.
+
+    One primary-key read in a short transaction of its own (or none while this process
+    saw the session open within ``SESSION_CHECK_CACHE_S``), so a signed-out session's
+    access token stops working at once rather than when it expires.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError()
-    return decode_access_token(credentials.credentials, settings.effective_jwt_secret)
+    claims = decode_access_claims(credentials.credentials, settings.effective_jwt_secret)
+    if not auth_sessions.recently_open(claims, settings.session_check_cache_s):
+        async with db.transaction() as session:
+            if not await auth_sessions.is_open(session, claims, utcnow()):
+                raise SessionRevoked()
+        auth_sessions.remember_open(claims, settings.session_check_cache_s)
+    return claims.user_id
 
 
 UserIdDep = Annotated[int, Depends(current_user_id)]
