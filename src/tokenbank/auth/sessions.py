@@ -102,7 +102,7 @@ async def rotate(
     found = (await session.execute(stmt)).first()
     if found is None:
         return Refreshed(RefreshOutcome.INVALID)
-    token, auth_session = found.tuple()
+    token, auth_session = found[0], found[1]
     if auth_session.revoked_at is not None or auth_session.expires_at <= now:
         return Refreshed(RefreshOutcome.INVALID)
     if token.used_at is not None:

@@ -27,7 +27,8 @@ router = APIRouter(include_in_schema=False)
 
 def start_sink(mail_dir: Path, port: int, host: str = "127.0.0.1") -> Controller:
     """A running SMTP server on ``host:port`` keeping every message in ``mail_dir``."""
-    mail_dir.mkdir(parents=True, exist_ok=True)
+    mail_dir.parent.mkdir(parents=True, exist_ok=True)
+    mailbox.Maildir(mail_dir, create=True)  # cur/, new/, tmp/
     controller = Controller(Mailbox(mail_dir), hostname=host, port=port)
     controller.start()
     return controller
@@ -62,7 +63,7 @@ def subject_of(message: Message) -> str:
 
 
 def read_mail(mail_dir: Path) -> list[CaughtMail]:
-    if not mail_dir.is_dir():
+    if not (mail_dir / "new").is_dir():
         return []
     box = mailbox.Maildir(mail_dir, create=False)
     caught = []
