@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -45,6 +46,7 @@ class Site:
             await session.execute(update(AuthThrottle).values(locked_until=utcnow()))
 
 
+@asynccontextmanager
 async def _site(db_url: str, **overrides: Any) -> AsyncIterator[Site]:
     app = create_app(make_settings(db_url, **overrides))
     site = Site(app)
@@ -58,7 +60,7 @@ async def _site(db_url: str, **overrides: Any) -> AsyncIterator[Site]:
 
 @pytest.fixture
 async def site(db_url: str) -> AsyncIterator[Site]:
-    async for s in _site(db_url, login_free_attempts=3, login_backoff_base_s=1):
+    async with _site(db_url, login_free_attempts=3, login_backoff_base_s=1) as s:
         yield s
 
 
@@ -88,7 +90,7 @@ async def test_each_failure_past_the_free_ones_doubles_the_wait(site: Site) -> N
 
 
 async def test_the_wait_is_capped(db_url: str) -> None:
-    async for site in _site(db_url, login_free_attempts=1, login_backoff_max_s=5):
+    async with _site(db_url, login_free_attempts=1, login_backoff_max_s=5) as site:
         c = site.client()
         waits = []
         assert (await _login(c, "ghost", "wrong-pass-1")).status_code == 401  # the free one
@@ -118,7 +120,7 @@ async def test_locking_one_account_never_blocks_another(site: Site) -> None:
 
 
 async def test_many_addresses_do_not_buy_more_guesses(db_url: str) -> None:
-    async for site in _site(db_url, login_free_attempts=3, trusted_proxies=["10.0.0.0/8"]):
+    async with _site(db_url, login_free_attempts=3, trusted_proxies=["10.0.0.0/8"]) as site:
         await register_user(site.client(), "popular", password="right-pass-1", verify=False)
         statuses = []
         for n in range(12):  # a botnet: every guess from another address, via the proxy
@@ -196,7 +198,7 @@ def test_a_real_server_ignores_forwarded_for_from_loopback(postgres_url: str) ->
 
 async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(db_url: str) -> None:
     # No trusted proxies: rotating X-Forwarded-For from one address buys nothing.
-    async for site in _site(db_url, rate_limit_enabled=True, rate_limit_login_per_min=3):
+    async with _site(db_url, rate_limit_enabled=True, rate_limit_login_per_min=3) as site:
         c = site.client("203.0.113.9")
         statuses = [
             (await _login(c, f"n{n}-name", "wrong-pass-1",
@@ -207,8 +209,8 @@ async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(db_ur
 
 
 async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(db_url: str) -> None:
-    async for site in _site(db_url, rate_limit_enabled=True, rate_limit_login_per_min=2,
-                            trusted_proxies=["10.0.0.0/8", "192.168.0.0/16"]):
+    async with _site(db_url, rate_limit_enabled=True, rate_limit_login_per_min=2,
+                            trusted_proxies=["10.0.0.0/8", "192.168.0.0/16"]) as site:
         proxy = site.client("10.0.0.2")
 
         async def status(xff: str, name: str = "someone") -> int:
@@ -228,7 +230,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(db_url: str)
 
 
 async def test_ipv6_clients_are_counted_by_their_64_block(db_url: str) -> None:
-    async for site in _site(db_url, rate_limit_enabled=True, rate_limit_login_per_min=2):
+    async with _site(db_url, rate_limit_enabled=True, rate_limit_login_per_min=2) as site:
         same_block = [site.client(f"2001:db8:1:2::{n:x}") for n in range(1, 4)]
         statuses = [(await _login(c, "v6", "wrong-pass-1")).status_code for c in same_block]
         assert statuses == [401, 401, 429]
@@ -237,8 +239,8 @@ async def test_ipv6_clients_are_counted_by_their_64_block(db_url: str) -> None:
 
 
 async def test_sign_ups_are_capped_per_address_per_day(db_url: str) -> None:
-    async for site in _site(db_url, signup_per_ip_per_day=3, rate_limit_enabled=True,
-                            rate_limit_register_per_min=100, trusted_proxies=["10.0.0.0/8"]):
+    async with _site(db_url, signup_per_ip_per_day=3, rate_limit_enabled=True,
+                            rate_limit_register_per_min=100, trusted_proxies=["10.0.0.0/8"]) as site:
         proxy = site.client("10.0.0.2")
 
         async def sign_up(name: str, xff: str) -> httpx.Response:
@@ -260,7 +262,7 @@ async def test_sign_ups_are_capped_per_address_per_day(db_url: str) -> None:
 
 
 async def test_parallel_sign_ups_do_not_slip_past_the_cap(db_url: str) -> None:
-    async for site in _site(db_url, signup_per_ip_per_day=5):
+    async with _site(db_url, signup_per_ip_per_day=5) as site:
         c = site.client("198.51.100.50")
         answers = await asyncio.gather(*(
             c.post("/api/auth/register", json={
