@@ -48,7 +48,9 @@ class Site:
 
 @asynccontextmanager
 async def _site(db_url: str, **overrides: Any) -> AsyncIterator[Site]:
-    app = create_app(make_settings(db_url, **overrides))
+    limits = {"rate_limit_enabled": True, "rate_limit_login_per_min": 1000,
+              "rate_limit_register_per_min": 1000}
+    app = create_app(make_settings(db_url, **(limits | overrides)))
     site = Site(app)
     async with app.router.lifespan_context(app):
         try:

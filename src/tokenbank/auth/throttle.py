@@ -9,7 +9,8 @@ Sign-in (``admit_login``): the first ``LOGIN_FREE_ATTEMPTS`` attempts since the 
 success are free; each one after that locks the account for
 ``base × 2^(n - free - 1)`` seconds (capped), counted *before* the password is checked,
 so a burst of parallel guesses cannot slip in together. A success clears the counter.
-The key is the account (its id, or the login text when no such account exists, so
+``RATE_LIMIT_ENABLED=false`` turns these off with every other limit. The key is the
+account (its id, or the login text when no such account exists, so
 both cases behave the same), never the address: locking one account never touches
 another.
 """
