@@ -62,7 +62,8 @@ async def _site(db_url: str, **overrides: Any) -> AsyncIterator[Site]:
 
 @pytest.fixture
 async def site(db_url: str) -> AsyncIterator[Site]:
-    async with _site(db_url, login_free_attempts=3, login_backoff_base_s=1) as s:
+    # Waits long enough that none runs out between two requests of a test.
+    async with _site(db_url, login_free_attempts=3, login_backoff_base_s=10) as s:
         yield s
 
 
@@ -83,7 +84,7 @@ async def test_each_failure_past_the_free_ones_doubles_the_wait(site: Site) -> N
         assert locked.json()["error"]["retry_after_s"] == waits[-1]
         await site.time_passes()
         assert (await _login(c, "victim", "wrong-again-1")).status_code == 401
-    assert waits == [1, 2, 4, 8]
+    assert waits == [10, 20, 40, 80]
     await site.time_passes()
     assert (await _login(c, "victim", "right-pass-1")).status_code == 200
     # A success forgets the failures: three free attempts again.
@@ -92,7 +93,8 @@ async def test_each_failure_past_the_free_ones_doubles_the_wait(site: Site) -> N
 
 
 async def test_the_wait_is_capped(db_url: str) -> None:
-    async with _site(db_url, login_free_attempts=1, login_backoff_max_s=5) as site:
+    async with _site(db_url, login_free_attempts=1, login_backoff_base_s=100,
+                     login_backoff_max_s=500) as site:
         c = site.client()
         waits = []
         assert (await _login(c, "ghost", "wrong-pass-1")).status_code == 401  # the free one
@@ -101,7 +103,7 @@ async def test_the_wait_is_capped(db_url: str) -> None:
             r = await _login(c, "ghost", "wrong-pass-1")
             waits.append(int(r.headers["retry-after"]))
             await site.time_passes()
-        assert waits == [1, 2, 4, 5, 5, 5]
+        assert waits == [100, 200, 400, 500, 500, 500]
 
 
 async def test_locking_one_account_never_blocks_another(site: Site) -> None:
@@ -133,11 +135,13 @@ async def test_many_addresses_do_not_buy_more_guesses(db_url: str) -> None:
         assert statuses == [401] * 4 + [429] * 8
 
 
-async def test_a_burst_of_parallel_guesses_gets_no_extra_checks(site: Site) -> None:
-    c = site.client()
-    await register_user(c, "burst", password="right-pass-1", verify=False)
-    answers = await asyncio.gather(*(_login(c, "burst", f"wrong-{n}-1") for n in range(20)))
-    assert Counter(a.status_code for a in answers) == {401: 4, 429: 16}
+async def test_a_burst_of_parallel_guesses_gets_no_extra_checks(db_url: str) -> None:
+    # A wait far longer than the burst, so no lock can run out while it lasts.
+    async with _site(db_url, login_free_attempts=3, login_backoff_base_s=600) as site:
+        c = site.client()
+        await register_user(c, "burst", password="right-pass-1", verify=False)
+        answers = await asyncio.gather(*(_login(c, "burst", f"wrong-{n}-1") for n in range(20)))
+        assert Counter(a.status_code for a in answers) == {401: 4, 429: 16}
 
 
 def test_the_account_limit_holds_across_app_processes(postgres_url: str) -> None:
@@ -147,6 +151,7 @@ def test_the_account_limit_holds_across_app_processes(postgres_url: str) -> None
         "DATABASE_URL": postgres_url,
         "JWT_SECRET": "x" * 40,
         "LOGIN_FREE_ATTEMPTS": "3",
+        "LOGIN_BACKOFF_BASE_S": "600",  # no lock runs out during the burst
         "RATE_LIMIT_LOGIN_PER_MIN": "1000",
         "BACKGROUND_JOBS": "false",
         "PASSWORD_HASH_TIME_COST": "1",
