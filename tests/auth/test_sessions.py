@@ -188,7 +188,8 @@ async def test_change_password_needs_the_current_one_and_ends_every_other_sessio
 
 
 async def test_guessing_the_current_password_is_throttled(db_url: str) -> None:
-    settings = make_settings(db_url, login_free_attempts=3, rate_limit_enabled=True)
+    settings = make_settings(db_url, login_free_attempts=3, login_backoff_base_s=600,
+                             rate_limit_enabled=True)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
