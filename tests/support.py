@@ -52,7 +52,8 @@ async def email_link_token(
     from tokenbank.types import utcnow
 
     if db is None:
-        app = getattr(client, "app", None)
+        transport = client._transport
+        app = getattr(client, "app", None) or getattr(transport, "app", None)
         assert app is not None, "pass db= to verify users of a running server"
         db = app.state.db
     assert isinstance(db, Database)
