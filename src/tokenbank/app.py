@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from tokenbank import __version__
 from tokenbank.admin.routes import router as admin_router
+from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
 from tokenbank.chat.routes import router as chat_router
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = Scheduler(db)
         if settings.background_jobs:
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
+            scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", auth_maintenance.purge)
             if stripe_gateway.configured:
                 scheduler.every(
                     settings.reconcile_interval_s,
