@@ -114,7 +114,7 @@ def _locale_from(request: Request, chosen: str | None) -> str:
     return "zh" if accept.startswith("zh") else "en"
 
 
-async def _verification_link(session: AsyncSession, settings: Settings, user: User) -> str:
+async def _new_verification_token(session: AsyncSession, settings: Settings, user: User) -> str:
     return await email_links.issue(
         session, user.id, email_links.VERIFY_EMAIL, settings.email_verify_ttl_s, utcnow()
     )
@@ -162,7 +162,7 @@ async def register(
         locale=_locale_from(request, body.locale),
     )
     issued = await sessions.start(session, user.id, settings, now)
-    token = await _verification_link(session, settings, user)
+    token = await _new_verification_token(session, settings, user)
     background.add_task(_send_verification, request, settings, user, token)
     return _signed_in(request, response, settings, user, issued)
 
@@ -306,7 +306,7 @@ async def resend_verification(
         allowed = user.email_verified_at is None and await throttle.allow_per_hour(
             session, "verify-mail", str(user.id), settings.password_reset_per_hour, utcnow()
         )
-        token = await _verification_link(session, settings, user) if allowed else None
+        token = await _new_verification_token(session, settings, user) if allowed else None
     if token is not None:
         background.add_task(_send_verification, request, settings, user, token)
     return Accepted()
