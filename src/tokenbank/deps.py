@@ -53,7 +53,7 @@ async def current_user_id(
 ) -> int:
     """The caller's user id from the bearer token, once its session is known to be open.
 
-    One primary-key read in a short transaction of its own (or none while this process
+    One primary-key read, a unit of its own (or none while this process
     saw the session open within ``SESSION_CHECK_CACHE_S``), so a signed-out session's
     access token stops working at once rather than when it expires.
     """
@@ -61,9 +61,8 @@ async def current_user_id(
         raise AuthError()
     claims = decode_access_claims(credentials.credentials, settings.effective_jwt_secret)
     if not auth_sessions.recently_open(claims, settings.session_check_cache_s):
-        async with db.transaction() as session:
-            if not await auth_sessions.is_open(session, claims, utcnow()):
-                raise SessionRevoked()
+        if not await auth_sessions.check_open(db, claims, utcnow()):
+            raise SessionRevoked()
         auth_sessions.remember_open(claims, settings.session_check_cache_s)
     return claims.user_id
 
