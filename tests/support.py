@@ -15,9 +15,20 @@ from tokenbank.config import Settings
 
 
 async def register_user(
-    client: httpx.AsyncClient, username: str | None = None, password: str = "s3cret-pass"
+    client: httpx.AsyncClient,
+    username: str | None = None,
+    password: str = "s3cret-pass",
+    *,
+    verify: bool = True,
+    db: Any = None,
 ) -> dict[str, Any]:
-    """Register a user; returns the response body plus ``headers`` for bearer auth."""
+    """Register a user and (unless ``verify=False``) verify their email through the real
+    verify route, which grants the sign-up bonus; returns the register response body
+    plus ``headers`` for bearer auth.
+
+    Verifying mints the emailed link's token in the app's database: ``db`` (a
+    ``Database``) for a client of a running server, else the ASGI client's own app's.
+    """
     name = username or f"user{uuid.uuid4().hex[:10]}"
     resp = await client.post(
         "/api/auth/register",
@@ -26,7 +37,34 @@ async def register_user(
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
     body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
+    if verify:
+        await verify_email(client, int(body["user"]["id"]), db=db)
     return body
+
+
+async def email_link_token(
+    client: httpx.AsyncClient, user_id: int, purpose: str, db: Any = None
+) -> str:
+    """A fresh emailed-link token for ``user_id``, made as the app makes it (for tests that
+    are not about the email itself; tests/auth/test_email.py reads real mail)."""
+    from tokenbank.auth import email_links
+    from tokenbank.db import Database
+    from tokenbank.types import utcnow
+
+    if db is None:
+        transport = client._transport
+        app = getattr(client, "app", None) or getattr(transport, "app", None)
+        assert app is not None, "pass db= to verify users of a running server"
+        db = app.state.db
+    assert isinstance(db, Database)
+    async with db.transaction() as session:
+        return await email_links.issue(session, user_id, purpose, 3600, utcnow())
+
+
+async def verify_email(client: httpx.AsyncClient, user_id: int, db: Any = None) -> None:
+    token = await email_link_token(client, user_id, "verify_email", db=db)
+    resp = await client.post("/api/auth/verify-email", json={"token": token})
+    assert resp.status_code == 200, resp.text
 
 
 async def wait_for(

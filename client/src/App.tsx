@@ -7,8 +7,11 @@ import { useSessionToken } from "./auth/session";
 import { AppShell } from "./components/layout/AppShell";
 import { Spinner } from "./components/ui/Spinner";
 import { I18nProvider } from "./i18n/I18nProvider";
+import ForgotPasswordPage from "./pages/auth/ForgotPasswordPage";
 import LoginPage from "./pages/auth/LoginPage";
 import RegisterPage from "./pages/auth/RegisterPage";
+import ResetPasswordPage from "./pages/auth/ResetPasswordPage";
+import VerifyEmailPage from "./pages/auth/VerifyEmailPage";
 import ChatPage from "./pages/chat";
 import NotFoundPage from "./pages/NotFoundPage";
 
@@ -16,6 +19,7 @@ import NotFoundPage from "./pages/NotFoundPage";
 const PaymentPage = lazy(() => import("./pages/payment"));
 const HistoryPage = lazy(() => import("./pages/history"));
 const AdminPage = lazy(() => import("./pages/admin"));
+const SettingsPage = lazy(() => import("./pages/settings"));
 
 type LocationHook = Parameters<typeof Router>[0]["hook"];
 
@@ -57,6 +61,11 @@ export function AppRoutes() {
     <Switch>
       <Route path="/login"><Public><LoginPage /></Public></Route>
       <Route path="/register"><Public><RegisterPage /></Public></Route>
+      <Route path="/forgot-password"><Public><ForgotPasswordPage /></Public></Route>
+      {/* Emailed links open these signed in or not. */}
+      <Route path="/verify-email"><VerifyEmailPage /></Route>
+      <Route path="/reset-password"><ResetPasswordPage /></Route>
+      <Route path="/settings"><Private><SettingsPage /></Private></Route>
       <Route path="/chat/:id?"><Private><ChatPage /></Private></Route>
       <Route path="/payment"><Private><PaymentPage /></Private></Route>
       <Route path="/history"><Private><HistoryPage /></Private></Route>

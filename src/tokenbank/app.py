@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from tokenbank import __version__
 from tokenbank.admin.routes import router as admin_router
+from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
 from tokenbank.chat.routes import router as chat_router
@@ -21,6 +22,7 @@ from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
 from tokenbank.jobs import Scheduler, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
+from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
 from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = Scheduler(db)
         if settings.background_jobs:
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
+            scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", auth_maintenance.purge)
             if stripe_gateway.configured:
                 scheduler.every(
                     settings.reconcile_interval_s,
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(chat_router)
     app.include_router(admin_router)
+    app.include_router(dev_mail_router)  # 404 outside development
     mount_client(app, settings)  # last: its catch-all must not shadow the API
     if settings.cors_origins:
         app.add_middleware(

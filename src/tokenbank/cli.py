@@ -92,6 +92,9 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
+        # Only TRUSTED_PROXIES may set the client address and scheme (uvicorn's default
+        # trusts any X-Forwarded-For sent from loopback).
+        forwarded_allow_ips=settings.trusted_proxies,
         log_level="info",
     )
 

@@ -7,6 +7,7 @@ app refuses to start when a secret is missing or still a placeholder, and says w
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -15,10 +16,10 @@ import secrets
 from collections import Counter
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class Settings(BaseSettings):
     database_pgbouncer: bool = False
 
     jwt_secret: str | None = None
-    jwt_expires_s: int = Field(default=7 * 24 * 3600, gt=0)
+    # Access tokens are short-lived; the refresh cookie keeps a session going.
+    jwt_expires_s: int = Field(default=15 * 60, gt=0)
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
 
@@ -121,6 +123,62 @@ class Settings(BaseSettings):
     allow_test_keys_in_production: bool = False
     hsts_max_age_s: int = Field(default=63_072_000, ge=0)
 
+    # --- Accounts, sessions and email -------------------------------------------------
+    # Where links in emails point (e.g. https://app.example.com). Required in production,
+    # where a link must never be built from a request's Host header.
+    app_origin: str | None = None
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # None: Secure in production and on https requests; plain http (dev, tests) is not.
+    refresh_cookie_secure: bool | None = None
+    # Seconds a process may trust its last "session still open" answer (0: ask the
+    # database on every request). Revocation reaches other processes within this time.
+    session_check_cache_s: float = Field(default=0.0, ge=0, le=60)
+    # Proxies whose X-Forwarded-For is believed (CIDRs, JSON list or comma-separated).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    login_free_attempts: int = Field(default=5, ge=1)
+    login_backoff_base_s: int = Field(default=1, ge=1)
+    login_backoff_max_s: int = Field(default=15 * 60, ge=1)
+    signup_per_ip_per_day: int = Field(default=20, ge=1)
+    email_verify_ttl_s: int = Field(default=2 * 24 * 3600, gt=0)
+    password_reset_ttl_s: int = Field(default=30 * 60, gt=0)
+    password_reset_per_hour: int = Field(default=3, ge=1)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "tokenbank <no-reply@localhost>"
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # Development only: the local SMTP sink's mailbox, shown at /dev/mail.
+    dev_mail_dir: str | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
+
+    def accounts_production_problems(self) -> list[str]:
+        problems: list[str] = []
+        if not self.app_origin:
+            problems.append("APP_ORIGIN is missing (links in emails need it)")
+        if not self.smtp_host:
+            problems.append("SMTP_HOST is missing (verification and reset emails need it)")
+        if self.refresh_cookie_secure is False:
+            problems.append("REFRESH_COOKIE_SECURE=false is not allowed in production")
+        return problems
+
     @field_validator("database_url")
     @classmethod
     def _non_empty_url(cls, value: str) -> str:
@@ -164,6 +222,7 @@ class Settings(BaseSettings):
                 problems.append(f"{name} is missing")
             elif _looks_like_placeholder(value):
                 problems.append(f"{name} is a placeholder")
+        problems.extend(self.accounts_production_problems())
         return problems
 
     def check_production(self) -> None:

@@ -9,12 +9,14 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken
+from tokenbank.auth import sessions as auth_sessions
+from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken, SessionRevoked
 from tokenbank.auth.models import User
-from tokenbank.auth.security import decode_access_token
+from tokenbank.auth.security import decode_access_claims
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.observability import user_id_var
+from tokenbank.types import utcnow
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -47,14 +49,24 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 async def current_user_id(
     settings: SettingsDep,
+    db: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
-    """The caller's user id from the bearer token, without touching the database."""
+    """The caller's user id from the bearer token, once its session is known to be open.
+
+    One primary-key read, a unit of its own (or none while this process
+    saw the session open within ``SESSION_CHECK_CACHE_S``), so a signed-out session's
+    access token stops working at once rather than when it expires.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError()
-    user_id = decode_access_token(credentials.credentials, settings.effective_jwt_secret)
-    user_id_var.set(user_id)  # every log line of this request names the caller
-    return user_id
+    claims = decode_access_claims(credentials.credentials, settings.effective_jwt_secret)
+    if not auth_sessions.recently_open(claims, settings.session_check_cache_s):
+        if not await auth_sessions.check_open(db, claims, utcnow()):
+            raise SessionRevoked()
+        auth_sessions.remember_open(claims, settings.session_check_cache_s)
+    user_id_var.set(claims.user_id)  # every log line of this request names the caller
+    return claims.user_id
 
 
 UserIdDep = Annotated[int, Depends(current_user_id)]

@@ -1,8 +1,9 @@
 """``tokenbank dev`` (what ``make run`` calls): the whole app on one machine.
 
-With no ``STRIPE_SECRET_KEY`` set it starts the local Stripe server beside the app,
-wires both with freshly generated test keys and webhook secret, and the app runs in
-simulated test mode. With real keys set it simply serves against Stripe.
+It starts a local SMTP server that catches every email (shown at ``/dev/mail``) unless
+``SMTP_HOST`` is set. With no ``STRIPE_SECRET_KEY`` set it starts the local Stripe
+server beside the app, wires both with freshly generated test keys and webhook secret,
+and the app runs in simulated test mode. With real keys set it simply serves against Stripe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 from contextlib import closing
+from pathlib import Path
+from typing import Any
 
 
 def _port_free(port: int) -> bool:
@@ -54,9 +57,39 @@ def simulated_stripe_env(app_port: int, sim_port: int) -> dict[str, str]:
     }
 
 
+def start_mail_sink(env: dict[str, str]) -> Any:
+    """A local SMTP server catching the app's mail (shown at /dev/mail), unless SMTP_HOST
+    is set. Returns the running aiosmtpd controller, or None."""
+    if env.get("SMTP_HOST"):
+        return None
+    from tokenbank.mail.devsink import start_sink
+
+    mail_dir = Path(env.get("DEV_MAIL_DIR") or "data/dev-mail").resolve()
+    port = 1025 if _port_free(1025) else _free_port()
+    sink = start_sink(mail_dir, port)
+    env.update(
+        {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "SMTP_TLS": "none",
+            "SMTP_USER": "",
+            "SMTP_PASSWORD": "",
+            "DEV_MAIL_DIR": str(mail_dir),
+        }
+    )
+    return sink
+
+
 def run_dev(host: str, port: int, sim_port: int = 12111) -> int:
     env = dict(os.environ)
     children: list[subprocess.Popen[bytes]] = []
+    env.setdefault("APP_ORIGIN", f"http://127.0.0.1:{port}")
+    sink = start_mail_sink(env)
+    if sink is not None:
+        print(
+            f"development mail: caught by a local SMTP server on 127.0.0.1:{env['SMTP_PORT']}, "
+            f"shown at http://127.0.0.1:{port}/dev/mail"
+        )
     if not env.get("STRIPE_SECRET_KEY"):
         if not _port_free(sim_port):
             sim_port = _free_port()
@@ -113,3 +146,5 @@ def run_dev(host: str, port: int, sim_port: int = 12111) -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if sink is not None:
+            sink.stop()

@@ -1,6 +1,6 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic and checks use it)."""
 
-from tokenbank.auth.models import User
+from tokenbank.auth.models import AuthSession, AuthThrottle, EmailToken, RefreshToken, User
 from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
@@ -8,11 +8,15 @@ from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.ratelimit.models import RateLimitBucket
 
 __all__ = [
+    "AuthSession",
+    "AuthThrottle",
     "Base",
     "Chat",
+    "EmailToken",
     "Message",
     "Payment",
     "RateLimitBucket",
+    "RefreshToken",
     "TokenAccount",
     "TokenReservation",
     "TokenTransaction",

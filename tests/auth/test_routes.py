@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from conftest import TEST_JWT_SECRET
-from support import register_user
+from support import register_user, verify_email
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +25,12 @@ async def test_register_login_me_and_signup_bonus(client: httpx.AsyncClient) -> 
     assert resp.status_code == 201
     body = resp.json()
     assert body["token_type"] == "bearer"
-    assert body["user"] == {"id": body["user"]["id"], "username": "ada", "email": "ada@example.com"}
+    assert body["user"] == {"id": body["user"]["id"], "username": "ada", "email": "ada@example.com",
+                            "email_verified": False, "locale": "en"}
+    unverified = {"Authorization": f"Bearer {body['access_token']}"}
+    tokens = (await client.get("/api/payment/user/tokens", headers=unverified)).json()
+    assert tokens["balance"] == 0  # no bonus before the address is verified
+    await verify_email(client, body["user"]["id"])
     for login in ("ada", "ada@example.com", "ADA@example.com"):
         r = await client.post("/api/auth/login", json={"username": login, "password": "analytical1"})
         assert r.status_code == 200, login
@@ -124,6 +129,8 @@ async def test_retried_registration_grants_the_bonus_once(client: httpx.AsyncCli
     login = await client.post("/api/auth/login",
                               json={"username": "retry", "password": "again1234"})
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    user_id = login.json()["user"]["id"]
+    await asyncio.gather(*(verify_email(client, user_id) for _ in range(3)))
     history = (await client.get("/api/payment/user/transactions", headers=headers)).json()
     assert [t["transaction_type"] for t in history["items"]] == ["grant"]
     assert (await client.get("/api/user/tokens", headers=headers)).json()["balance"] == 10

@@ -19,17 +19,22 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp as ASGIApplication
 
 from chat.fake_openai import FakeOpenAI
+from tokenbank.auth import sessions as auth_sessions
 from tokenbank.auth.models import User
-from tokenbank.auth.security import create_access_token
 from tokenbank.chat.models import Message
+from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import TokenReservation, TokenTransaction
+from tokenbank.types import utcnow
 
 from conftest import TEST_JWT_SECRET
 
 #: The AI deadline for tests that wait for it to pass (the fixtures' default is generous).
 HANG_DEADLINE_S = 0.5
+
+# Signs test sessions' access tokens as the app under test does.
+_TOKEN_SETTINGS = Settings(_env_file=None, app_env="test", jwt_secret=TEST_JWT_SECRET)  # type: ignore[call-arg]
 
 
 def _start(app: ASGIApplication, lifespan: str) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -105,7 +110,8 @@ class Api:
             await ledger.open_account(session, user.id)
             if tokens:
                 await ledger.grant(session, user.id, tokens, "test tokens")
-        token = create_access_token(user.id, TEST_JWT_SECRET, 3600)
+            issued = await auth_sessions.start(session, user.id, _TOKEN_SETTINGS, utcnow())
+        token = issued.access_token
         return {"id": user.id, "headers": {"Authorization": f"Bearer {token}"}}
 
     async def chat(self, user: dict[str, Any], title: str | None = None) -> int:

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from reliability.harness import REPO, AppProcess, free_port
+from smtp_kit import SmtpServer, smtp_server
 from tokenbank.stripe_sim import SimConfig, SimServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,18 +46,28 @@ class Stack:
     sim: SimServer
     app: AppProcess
     db_url: str
+    smtp: SmtpServer
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
-    def register(self, username: str | None = None) -> dict[str, Any]:
+    def verification_link(self, email: str) -> str:
+        """The link in the verification email the local SMTP server received."""
+        return self.smtp.wait_for(email)[0].link("/verify-email")
+
+    def register(self, username: str | None = None, *, verify: bool = True) -> dict[str, Any]:
+        """A user made through the API; ``verify`` follows the emailed link (the bonus)."""
         name = username or f"e{uuid.uuid4().hex[:10]}"
         with self.api() as c:
             r = c.post(
                 "/api/auth/register",
                 json={"username": name, "email": f"{name}@example.com", "password": "e2e-pass-123"},
             )
-        assert r.status_code == 201, r.text
+            assert r.status_code == 201, r.text
+            if verify:
+                token = self.verification_link(f"{name}@example.com").split("token=", 1)[1]
+                v = c.post("/api/auth/verify-email", json={"token": token})
+                assert v.status_code == 200, v.text
         body: dict[str, Any] = r.json()
         body["password"] = "e2e-pass-123"
         return body
@@ -79,8 +90,12 @@ def running_stack(db_url: str) -> Iterator[Stack]:
                        api_key=SECRET_KEY, publishable_key=PUBLISHABLE_KEY,
                        allowed_origins=[app_url], webhook_backoff_base_s=0.1,
                        webhook_backoff_max_s=1.0)
-    with SimServer(config) as sim:
+    with SimServer(config) as sim, smtp_server() as smtp:
         env = {
+            "APP_ORIGIN": app_url,
+            "SMTP_HOST": smtp.host,
+            "SMTP_PORT": str(smtp.port),
+            "SMTP_TLS": "none",
             "DATABASE_URL": db_url,
             "JWT_SECRET": JWT_SECRET,
             "STRIPE_SECRET_KEY": SECRET_KEY,
@@ -95,7 +110,7 @@ def running_stack(db_url: str) -> Iterator[Stack]:
         }
         app = AppProcess(env, port=port).start(migrate=True)
         try:
-            yield Stack(url=app_url, sim=sim, app=app, db_url=db_url)
+            yield Stack(url=app_url, sim=sim, app=app, db_url=db_url, smtp=smtp)
         finally:
             app.stop()
 

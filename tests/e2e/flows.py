@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import TYPE_CHECKING
 
 from playwright.sync_api import Page, expect
 
+if TYPE_CHECKING:
+    from e2e.conftest import Stack
 
-def sign_up(page: Page, username: str | None = None) -> str:
+
+def sign_up(page: Page, stack: Stack | None = None, username: str | None = None) -> str:
+    """Sign up in the browser; with ``stack``, also follow the emailed verification link
+    (which grants the welcome bonus) and come back to the chat."""
     name = username or f"e{uuid.uuid4().hex[:10]}"
     page.goto("/register")
     page.get_by_label("Username").fill(name)
@@ -16,7 +22,16 @@ def sign_up(page: Page, username: str | None = None) -> str:
     page.get_by_label("Password").fill("e2e-pass-123")
     page.get_by_role("button", name="Create account").click()
     expect(page).to_have_url(re.compile(r"/chat"))
+    if stack is not None:
+        confirm_email(page, stack, f"{name}@example.com")
     return name
+
+
+def confirm_email(page: Page, stack: Stack, email: str) -> None:
+    page.goto(stack.verification_link(email))
+    expect(page.get_by_test_id("verify-email-success")).to_be_visible()
+    page.get_by_role("link", name="Continue to the chat").click()
+    expect(page).to_have_url(re.compile(r"/chat"))
 
 
 def sign_in(page: Page, username: str, password: str) -> None:

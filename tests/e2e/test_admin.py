@@ -118,7 +118,7 @@ def test_overview_charts_a_real_purchase_and_reply(
     admin = make_admin(stack)
     sold_before = tokens_sold(stack, admin)
 
-    buyer = sign_up(page)
+    buyer = sign_up(page, stack)
     choose_tier(page, "starter")
     fill_card(page, "4242 4242 4242 4242")
     pay(page)

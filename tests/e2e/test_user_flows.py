@@ -21,8 +21,8 @@ from e2e.flows import (
 SIGNUP_BONUS = 10
 
 
-def test_sign_up_buy_starter_and_chat(page: Page) -> None:
-    sign_up(page)
+def test_sign_up_buy_starter_and_chat(page: Page, stack: Stack) -> None:
+    sign_up(page, stack)
     expect_balance(page, SIGNUP_BONUS)
     choose_tier(page, "starter")
     fill_card(page, "4242 4242 4242 4242")
@@ -37,8 +37,8 @@ def test_sign_up_buy_starter_and_chat(page: Page) -> None:
     expect_balance(page, SIGNUP_BONUS + 100 - 1)
 
 
-def test_declined_card_shows_the_reason_and_adds_nothing(page: Page) -> None:
-    sign_up(page)
+def test_declined_card_shows_the_reason_and_adds_nothing(page: Page, stack: Stack) -> None:
+    sign_up(page, stack)
     expect_balance(page, SIGNUP_BONUS)
     choose_tier(page, "standard")
     fill_card(page, "4000 0000 0000 0002")
@@ -50,8 +50,8 @@ def test_declined_card_shows_the_reason_and_adds_nothing(page: Page) -> None:
     expect_balance(page, SIGNUP_BONUS)
 
 
-def test_3d_secure_completed_is_credited(page: Page) -> None:
-    sign_up(page)
+def test_3d_secure_completed_is_credited(page: Page, stack: Stack) -> None:
+    sign_up(page, stack)
     choose_tier(page, "starter")
     fill_card(page, "4000 0027 6000 3184")
     pay(page)
@@ -62,8 +62,8 @@ def test_3d_secure_completed_is_credited(page: Page) -> None:
     expect_balance(page, SIGNUP_BONUS + 100)
 
 
-def test_3d_secure_failed_is_not_credited(page: Page) -> None:
-    sign_up(page)
+def test_3d_secure_failed_is_not_credited(page: Page, stack: Stack) -> None:
+    sign_up(page, stack)
     choose_tier(page, "starter")
     fill_card(page, "4000 0027 6000 3184")
     pay(page)
@@ -105,8 +105,8 @@ def test_running_out_leads_to_payment_and_back_with_the_draft(page: Page, stack:
     expect_balance(page, 99)
 
 
-def test_language_toggle_switches_and_is_remembered(page: Page) -> None:
-    sign_up(page)
+def test_language_toggle_switches_and_is_remembered(page: Page, stack: Stack) -> None:
+    sign_up(page, stack)
     nav = page.get_by_test_id("nav-payment").first
     expect(nav).to_contain_text(re.compile("[A-Za-z]"))
     page.get_by_test_id("language-toggle").first.click()

@@ -108,7 +108,7 @@ class PayEnv:
     # --- people and money -------------------------------------------------------------
 
     async def user(self) -> dict[str, Any]:
-        return await register_user(self.http)
+        return await register_user(self.http, db=self.db)
 
     async def balance(self, user: dict[str, Any]) -> int:
         r = await self.http.get("/api/payment/user/tokens", headers=user["headers"])

@@ -53,10 +53,19 @@ PUBLIC: set[Route] = {
     ("GET", "/api/payment/pricing-tiers"),
     ("GET", "/api/payment/config"),
     ("POST", "/api/payment/webhook"),  # authenticated by its Stripe signature instead
+    ("POST", "/api/auth/refresh"),  # authenticated by the refresh cookie instead
+    ("POST", "/api/auth/logout"),  # ends the session its cookie or token names, if any
+    ("POST", "/api/auth/verify-email"),  # by the emailed single-use token
+    ("POST", "/api/auth/password-reset"),  # answers the same whoever asks
+    ("POST", "/api/auth/password-reset/complete"),  # by the emailed single-use token
 }
 #: About the caller only; no id of anyone's resource in the request.
 OWN: set[Route] = {
     ("GET", "/api/auth/me"),
+    ("PATCH", "/api/auth/me"),
+    ("POST", "/api/auth/logout-all"),
+    ("POST", "/api/auth/change-password"),
+    ("POST", "/api/auth/verify-email/resend"),
     ("GET", "/api/payment/user/tokens"),
     ("GET", "/api/user/tokens"),
     ("GET", "/api/payment/user/transactions"),
@@ -163,7 +172,7 @@ async def world(db_url: str, sim: SimServer) -> AsyncIterator[World]:
         with serve_app(settings) as base_url:
             sim.set_webhook(f"{base_url}/api/payment/webhook", WEBHOOK_SECRET)
             async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-                alice, bob, admin = [await register_user(http) for _ in range(3)]
+                alice, bob, admin = [await register_user(http, db=db) for _ in range(3)]
                 async with db.transaction() as s:
                     await s.execute(update(User).where(User.id == admin["user"]["id"])
                                     .values(is_admin=True))

@@ -1,4 +1,5 @@
 import createClient from "openapi-fetch";
+import { fetchWithRenewal, renewSession, type Renewal } from "../auth/refresh";
 import { ApiError, networkError, toApiError } from "./errors";
 import type { paths } from "./schema";
 
@@ -9,8 +10,10 @@ export interface Api {
   /** Prefix for hand-made requests (the streaming endpoint); "" means same origin. */
   baseUrl: string;
   authHeaders: () => Record<string, string>;
-  /** Called when an authenticated request gets a 401 (expired or revoked session). */
+  /** Called when the session is gone (a 401 that renewing the session did not cure). */
   onUnauthorized: () => void;
+  /** Renews the access token after `failedToken` got a 401 (hand-made requests use it). */
+  renew: (failedToken: string | null) => Promise<Renewal>;
 }
 
 export interface ApiOptions {
@@ -20,25 +23,22 @@ export interface ApiOptions {
 }
 
 export function createApi({ baseUrl, getToken, onUnauthorized }: ApiOptions): Api {
-  const client = createClient<paths>({ baseUrl });
+  // A 401 on a request that carried a token means the access token expired or the
+  // session ended: renew once and retry; a 401 on sign-in (no token) is just that.
+  const client = createClient<paths>({ baseUrl, fetch: fetchWithRenewal(baseUrl, onUnauthorized) });
   client.use({
     onRequest({ request }) {
       const token = getToken();
       if (token) request.headers.set("Authorization", `Bearer ${token}`);
       return request;
     },
-    onResponse({ request, response }) {
-      // A 401 on a request that carried a token means the session is gone;
-      // a 401 on sign-in (no token) is just wrong credentials.
-      if (response.status === 401 && request.headers.has("Authorization")) onUnauthorized();
-      return response;
-    },
   });
   const authHeaders = (): Record<string, string> => {
     const token = getToken();
     return token ? { Authorization: `Bearer ${token}` } : {};
   };
-  return { client, baseUrl, authHeaders, onUnauthorized };
+  const renew = (failedToken: string | null) => renewSession(baseUrl, failedToken);
+  return { client, baseUrl, authHeaders, onUnauthorized, renew };
 }
 
 interface FetchResult<T> {

@@ -47,21 +47,26 @@ async function generateStreamed(
   key: string,
   onDelta: (text: string) => void,
 ): Promise<GenerateResult | null> {
+  const send = () =>
+    fetch(`${api.baseUrl}/api/chats/${encodeURIComponent(chatId)}/generate/stream`, {
+      method: "POST",
+      headers: {
+        ...api.authHeaders(),
+        "Content-Type": "application/json",
+        Accept: "text/event-stream",
+        "Idempotency-Key": key,
+      },
+      body: JSON.stringify({ content }),
+    });
   let response: Response;
   try {
-    response = await fetch(
-      `${api.baseUrl}/api/chats/${encodeURIComponent(chatId)}/generate/stream`,
-      {
-        method: "POST",
-        headers: {
-          ...api.authHeaders(),
-          "Content-Type": "application/json",
-          Accept: "text/event-stream",
-          "Idempotency-Key": key,
-        },
-        body: JSON.stringify({ content }),
-      },
-    );
+    const sentToken = api.authHeaders().Authorization?.slice("Bearer ".length) ?? null;
+    response = await send();
+    if (response.status === 401 && sentToken) {
+      // Expired access token: renew once and send again (same Idempotency-Key).
+      const renewal = await api.renew(sentToken);
+      if (renewal.kind === "renewed") response = await send();
+    }
   } catch {
     return null; // let the plain endpoint try (and report the network error)
   }

@@ -1,3 +1,15 @@
+"""Accounts and sessions errors.
+
+AuthError (401 not_authenticated)
+├── InvalidCredentials (401)      ├── SessionRevoked (401)
+├── InvalidToken (401)            ├── RefreshTokenInvalid (401)
+├── AdminRequired (403)           ├── RefreshTokenReused (401)
+├── UsernameTaken (409)           ├── EmailLinkInvalid (400)
+├── EmailTaken (409)              ├── WrongCurrentPassword (400)
+├── UserNotFound (404)            ├── LoginLocked (429, Retry-After)
+                                  └── SignupLimitReached (429, Retry-After)
+"""
+
 from __future__ import annotations
 
 from tokenbank.errors import AppError
@@ -45,3 +57,60 @@ class UserNotFound(AuthError):
     status_code = 404
     code = "user_not_found"
     message = "No such user."
+
+
+class SessionRevoked(AuthError):
+    """The access token's session was signed out (logout, sign-out everywhere, a password
+    change or reset, or a reused refresh token)."""
+
+    code = "session_revoked"
+    message = "This session has ended; sign in again."
+
+
+class RefreshTokenInvalid(AuthError):
+    code = "refresh_token_invalid"
+    message = "The session cannot be renewed; sign in again."
+
+
+class RefreshTokenReused(AuthError):
+    """A refresh token was presented a second time: someone else may hold a copy, so the
+    whole session (every token descended from the first sign-in) is revoked."""
+
+    code = "refresh_token_reused"
+    message = "This session was ended for safety; sign in again."
+
+
+class EmailLinkInvalid(AuthError):
+    """Unknown, expired or already used link (never says which)."""
+
+    status_code = 400
+    code = "email_link_invalid"
+    message = "This link is invalid, expired or already used."
+
+
+class WrongCurrentPassword(AuthError):
+    """Not 401: the session is fine, only the password typed to confirm it is wrong."""
+
+    status_code = 400
+    code = "wrong_current_password"
+    message = "The current password is not right."
+
+
+class _TooMany(AuthError):
+    status_code = 429
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(retry_after_s=retry_after_s)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class LoginLocked(_TooMany):
+    """Too many failed sign-ins for this account; the wait doubles with each failure."""
+
+    code = "login_locked"
+    message = "Too many failed sign-ins for this account; wait and try again."
+
+
+class SignupLimitReached(_TooMany):
+    code = "signup_limit_reached"
+    message = "Too many accounts were created from this network today."

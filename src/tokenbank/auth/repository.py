@@ -22,3 +22,8 @@ async def username_exists(session: AsyncSession, username: str) -> bool:
 
 async def email_exists(session: AsyncSession, email: str) -> bool:
     return (await session.execute(select(User.id).where(User.email == email))).first() is not None
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    stmt = select(User).where(User.email == email.strip().lower())
+    return (await session.execute(stmt)).scalars().first()

@@ -1,27 +1,137 @@
+"""Accounts and sessions over HTTP (``/api/auth``).
+
+The access token travels in JSON and the ``Authorization`` header; the refresh token
+only in an HttpOnly, SameSite=Strict cookie whose paths are ``/api/auth/refresh`` and
+``/api/auth/logout``, so no other request (and no script) ever carries it. The cookie is
+``Secure`` in production and on https requests; plain-http development and tests cannot
+store a Secure cookie, so there it is not (``REFRESH_COOKIE_SECURE`` overrides).
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
-from tokenbank.auth import service
+from fastapi import APIRouter, BackgroundTasks, Cookie, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.auth import email_links, service, sessions, throttle
+from tokenbank.auth import repository as repo
+from tokenbank.auth.errors import (
+    InvalidCredentials,
+    InvalidToken,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    WrongCurrentPassword,
+)
 from tokenbank.auth.models import User
-from tokenbank.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, UserMe, UserPublic
-from tokenbank.auth.security import create_access_token
+from tokenbank.auth.schemas import (
+    Accepted,
+    AuthResponse,
+    ChangePasswordRequest,
+    LoginRequest,
+    PasswordResetComplete,
+    PasswordResetRequest,
+    RegisterRequest,
+    UpdateMeRequest,
+    UserMe,
+    UserPublic,
+    VerifyEmailRequest,
+    VerifyEmailResponse,
+)
+from tokenbank.auth.security import decode_access_claims
+from tokenbank.client_address import request_client_key
 from tokenbank.config import Settings
-from tokenbank.deps import CurrentUser, SessionDep, SettingsDep
+from tokenbank.deps import CurrentUser, DatabaseDep, SessionDep, SettingsDep, UserIdDep
 from tokenbank.errors import error_responses
+from tokenbank.mail import sender, templates
 from tokenbank.ratelimit.deps import limit
+from tokenbank.types import utcnow
 
 router = APIRouter(
     prefix="/api/auth", tags=["auth"], responses=error_responses(400, 401, 409, 422, 429, 503)
 )
 
+REFRESH_COOKIE = "tb_refresh"
+REFRESH_COOKIE_PATHS = ("/api/auth/refresh", "/api/auth/logout")
+RefreshCookie = Annotated[str | None, Cookie(alias=REFRESH_COOKIE, include_in_schema=False)]
 
-def _auth_response(user: User, settings: Settings) -> AuthResponse:
-    token = create_access_token(user.id, settings.effective_jwt_secret, settings.jwt_expires_s)
-    return AuthResponse(
-        access_token=token,
-        user=UserPublic(id=user.id, username=user.username, email=user.email),
+
+def _public(user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        email_verified=user.email_verified_at is not None,
+        locale="zh" if user.locale == "zh" else "en",
     )
+
+
+def _cookie_secure(request: Request, settings: Settings) -> bool:
+    if settings.refresh_cookie_secure is not None:
+        return settings.refresh_cookie_secure
+    return settings.is_production or request.url.scheme == "https"
+
+
+def _signed_in(
+    request: Request, response: Response, settings: Settings, user: User, issued: sessions.Issued
+) -> AuthResponse:
+    for path in REFRESH_COOKIE_PATHS:
+        response.set_cookie(
+            REFRESH_COOKIE,
+            issued.refresh_token,
+            max_age=settings.refresh_token_ttl_s,
+            path=path,
+            secure=_cookie_secure(request, settings),
+            httponly=True,
+            samesite="strict",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return AuthResponse(
+        access_token=issued.access_token, expires_in=settings.jwt_expires_s, user=_public(user)
+    )
+
+
+def _signed_out(request: Request, response: Response, settings: Settings) -> None:
+    for path in REFRESH_COOKIE_PATHS:
+        response.delete_cookie(
+            REFRESH_COOKIE,
+            path=path,
+            secure=_cookie_secure(request, settings),
+            httponly=True,
+            samesite="strict",
+        )
+
+
+def _origin(request: Request, settings: Settings) -> str:
+    # Production requires APP_ORIGIN: a link built from the Host header could point anywhere.
+    return (settings.app_origin or str(request.base_url)).rstrip("/")
+
+
+def _locale_from(request: Request, chosen: str | None) -> str:
+    if chosen:
+        return chosen
+    accept = request.headers.get("accept-language", "").lower()
+    return "zh" if accept.startswith("zh") else "en"
+
+
+async def _new_verification_token(session: AsyncSession, settings: Settings, user: User) -> str:
+    return await email_links.issue(
+        session, user.id, email_links.VERIFY_EMAIL, settings.email_verify_ttl_s, utcnow()
+    )
+
+
+async def _send_verification(
+    request: Request, settings: Settings, user: User, token: str
+) -> None:
+    """After the response: the transaction that made the link has committed."""
+    mail = templates.verify_email(
+        user.locale,
+        username=user.username,
+        link=f"{_origin(request, settings)}/verify-email?token={token}",
+        bonus=settings.signup_bonus_tokens,
+        ttl_s=settings.email_verify_ttl_s,
+    )
+    await sender.send(settings, user.email, mail)
 
 
 @router.post(
@@ -31,30 +141,243 @@ def _auth_response(user: User, settings: Settings) -> AuthResponse:
     dependencies=[limit("register")],
 )
 async def register(
-    body: RegisterRequest, session: SessionDep, settings: SettingsDep
+    body: RegisterRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
 ) -> AuthResponse:
+    """Sign up. The welcome bonus comes once the emailed link is followed."""
+    now = utcnow()
+    if settings.rate_limit_enabled:
+        await throttle.count_per_day(
+            session, "signup", request_client_key(request), settings.signup_per_ip_per_day, now
+        )
     user = await service.register(
         session,
         username=body.username,
         email=body.email,
         password=body.password,
-        signup_bonus_tokens=settings.signup_bonus_tokens,
+        locale=_locale_from(request, body.locale),
     )
-    return _auth_response(user, settings)
+    issued = await sessions.start(session, user.id, settings, now)
+    token = await _new_verification_token(session, settings, user)
+    background.add_task(_send_verification, request, settings, user, token)
+    return _signed_in(request, response, settings, user, issued)
 
 
 @router.post("/login", operation_id="login", dependencies=[limit("login")])
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> AuthResponse:
-    user = await service.authenticate(session, body.username, body.password)
-    return _auth_response(user, settings)
+async def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> AuthResponse:
+    """Sign in. Besides the per-address limit, each account allows a few failures, then
+    waits longer after each (``login_locked`` with ``Retry-After``)."""
+    async with db.transaction() as session:  # committed before the password is checked
+        ticket = await service.admit_login(session, body.username, settings, utcnow())
+    if not await service.check_password(body.password, ticket.password_hash) or not ticket.user_id:
+        raise InvalidCredentials()
+    async with db.transaction() as session:
+        await throttle.clear(session, ticket.throttle_key)
+        user = await service.get_user(session, ticket.user_id)
+        issued = await sessions.start(session, user.id, settings, utcnow())
+    return _signed_in(request, response, settings, user, issued)
+
+
+@router.post("/refresh", operation_id="refreshSession")
+async def refresh(
+    request: Request,
+    response: Response,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    refresh_token: RefreshCookie = None,
+) -> AuthResponse:
+    """A new access token and the next refresh token, from the refresh cookie.
+
+    A refresh token works once; presenting a used one ends its whole session.
+    """
+    if not refresh_token:
+        raise RefreshTokenInvalid()
+    async with db.transaction() as session:
+        result = await sessions.rotate(session, refresh_token, settings, utcnow())
+        user = await repo.get(session, result.issued.user_id) if result.issued else None
+    if result.outcome is sessions.RefreshOutcome.REUSED:
+        raise RefreshTokenReused()
+    if result.issued is None or user is None:
+        raise RefreshTokenInvalid()
+    return _signed_in(request, response, settings, user, result.issued)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="logout")
+async def logout(
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    refresh_token: RefreshCookie = None,
+) -> Response:
+    """End this session (the one named by the refresh cookie or the access token).
+
+    Needs no valid access token: an expired one must not stop a sign-out."""
+    session_ids: set[str] = set()
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and bearer:
+        try:
+            claims = decode_access_claims(bearer.strip(), settings.effective_jwt_secret)
+            session_ids.add(claims.session_id)
+        except InvalidToken:
+            pass
+    async with db.transaction() as session:
+        if refresh_token:
+            found = await sessions.session_of_refresh(session, refresh_token)
+            if found:
+                session_ids.add(found)
+        for session_id in session_ids:
+            await sessions.revoke(session, session_id, "logout", utcnow())
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _signed_out(request, response, settings)
+    return response
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, operation_id="logoutAll")
+async def logout_all(
+    request: Request, session: SessionDep, settings: SettingsDep, user_id: UserIdDep
+) -> Response:
+    """Sign out everywhere: every session of this account ends now."""
+    await sessions.revoke_all(session, user_id, "logout_all", utcnow())
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _signed_out(request, response, settings)
+    return response
+
+
+@router.post("/change-password", operation_id="changePassword")
+async def change_password(
+    body: ChangePasswordRequest,
+    request: Request,
+    response: Response,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    user_id: UserIdDep,
+) -> AuthResponse:
+    """New password (the current one is required, and throttled like a sign-in). Every
+    session ends, this one included; the answer carries a new session for this browser."""
+    async with db.transaction() as session:
+        user = await service.get_user(session, user_id)
+        if settings.rate_limit_enabled:
+            await throttle.admit_login(
+                session, throttle.login_key(user.id, user.username), settings, utcnow()
+            )
+        current_hash = user.password_hash
+    if not await service.check_password(body.current_password, current_hash):
+        raise WrongCurrentPassword()
+    async with db.transaction() as session:
+        user = await service.get_user(session, user_id)
+        await service.set_password(session, user, body.new_password, "password_changed", utcnow())
+        issued = await sessions.start(session, user.id, settings, utcnow())
+    return _signed_in(request, response, settings, user, issued)
+
+
+@router.post("/verify-email", operation_id="verifyEmail")
+async def verify_email(
+    body: VerifyEmailRequest, session: SessionDep, settings: SettingsDep
+) -> VerifyEmailResponse:
+    """Follow the emailed link: the address is verified and the welcome bonus granted once."""
+    await service.verify_email(session, body.token, settings, utcnow())
+    return VerifyEmailResponse(bonus_tokens=settings.signup_bonus_tokens)
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="resendVerification",
+)
+async def resend_verification(
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    user_id: UserIdDep,
+    background: BackgroundTasks,
+) -> Accepted:
+    async with db.transaction() as session:
+        user = await service.get_user(session, user_id)
+        allowed = user.email_verified_at is None and await throttle.allow_per_hour(
+            session, "verify-mail", str(user.id), settings.password_reset_per_hour, utcnow()
+        )
+        token = await _new_verification_token(session, settings, user) if allowed else None
+    if token is not None:
+        background.add_task(_send_verification, request, settings, user, token)
+    return Accepted()
+
+
+async def _send_reset(request: Request, settings: Settings, user: User, token: str) -> None:
+    mail = templates.reset_password(
+        user.locale,
+        username=user.username,
+        link=f"{_origin(request, settings)}/reset-password?token={token}",
+        ttl_s=settings.password_reset_ttl_s,
+    )
+    await sender.send(settings, user.email, mail)
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="requestPasswordReset",
+    dependencies=[limit("login")],
+)
+async def request_password_reset(
+    body: PasswordResetRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Accepted:
+    """Email a reset link if the address has an account; the answer is the same either way."""
+    now = utcnow()
+    user = await repo.find_by_email(session, body.email)
+    if user is not None and await throttle.allow_per_hour(
+        session, "reset-mail", str(user.id), settings.password_reset_per_hour, now
+    ):
+        await email_links.void_all(session, user.id, email_links.RESET_PASSWORD, now)
+        token = await email_links.issue(
+            session, user.id, email_links.RESET_PASSWORD, settings.password_reset_ttl_s, now
+        )
+        background.add_task(_send_reset, request, settings, user, token)
+    return Accepted()
+
+
+@router.post("/password-reset/complete", operation_id="completePasswordReset")
+async def complete_password_reset(
+    body: PasswordResetComplete,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> AuthResponse:
+    """Set a new password from the emailed link (once). Every session ends; this browser
+    is signed in afresh."""
+    now = utcnow()
+    user = await service.complete_password_reset(session, body.token, body.new_password, now)
+    issued = await sessions.start(session, user.id, settings, now)
+    return _signed_in(request, response, settings, user, issued)
+
+
+def _me(user: User) -> UserMe:
+    return UserMe(
+        **_public(user).model_dump(), is_admin=user.is_admin, created_at=user.created_at
+    )
 
 
 @router.get("/me", operation_id="me")
 async def me(user: CurrentUser) -> UserMe:
-    return UserMe(
-        id=user.id,
-        username=user.username,
-        email=user.email,
-        is_admin=user.is_admin,
-        created_at=user.created_at,
-    )
+    return _me(user)
+
+
+@router.patch("/me", operation_id="updateMe")
+async def update_me(body: UpdateMeRequest, user: CurrentUser) -> UserMe:
+    """The person's language, used for the emails we send them."""
+    user.locale = body.locale
+    return _me(user)

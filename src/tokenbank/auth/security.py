@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -46,10 +47,18 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
     return await asyncio.to_thread(_verify)
 
 
-def create_access_token(user_id: int, secret: str, expires_s: int) -> str:
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+
+
+def create_access_token(user_id: int, secret: str, expires_s: int, *, session_id: str) -> str:
+    """A short-lived token for the session ``session_id`` (revoking the session ends it)."""
     now = utcnow()
     claims: dict[str, Any] = {
         "sub": str(user_id),
+        "sid": session_id,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=expires_s)).timestamp()),
         "typ": "access",
@@ -57,15 +66,29 @@ def create_access_token(user_id: int, secret: str, expires_s: int) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_token(token: str, secret: str) -> int:
-    """The user id in a valid token; InvalidToken for anything else (alg none included)."""
+def decode_access_claims(token: str, secret: str) -> AccessClaims:
+    """The claims of a valid token; InvalidToken for anything else (alg none included).
+
+    A token without a session id is refused: it could never be revoked.
+    """
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "iat"]}
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken() from exc
-    sub = claims.get("sub")
-    if claims.get("typ") != "access" or not isinstance(sub, str) or not sub.isdigit():
+    sub, sid = claims.get("sub"), claims.get("sid")
+    if (
+        claims.get("typ") != "access"
+        or not isinstance(sub, str)
+        or not sub.isdigit()
+        or not isinstance(sid, str)
+        or not 0 < len(sid) <= 64
+    ):
         raise InvalidToken()
-    return int(sub)
+    return AccessClaims(int(sub), sid)
+
+
+def decode_access_token(token: str, secret: str) -> int:
+    """The user id in a valid token (signature and expiry only; see ``decode_access_claims``)."""
+    return decode_access_claims(token, secret).user_id

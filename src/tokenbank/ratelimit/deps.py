@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tokenbank.auth.errors import AuthError
 from tokenbank.auth.security import decode_access_token
+from tokenbank.client_address import request_client_key
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ratelimit.service import hit
@@ -34,7 +35,7 @@ def limit(name: LimitName) -> Any:
         if not settings.rate_limit_enabled:
             return
         if name in ("login", "register"):
-            who = f"ip:{request.client.host if request.client else 'unknown'}"
+            who = f"ip:{request_client_key(request)}"
         else:
             credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
             if credentials is None:

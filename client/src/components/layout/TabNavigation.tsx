@@ -1,7 +1,8 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { Link, useLocation } from "wouter";
+import { useApi } from "../../api/ApiProvider";
 import { useMe } from "../../api/queries";
-import { setSessionToken } from "../../auth/session";
+import { signOut } from "../../auth/signOut";
 import type { MessageKey } from "../../i18n/messages";
 import { useI18n } from "../../i18n/useI18n";
 import { useMediaQuery } from "../../lib/useMediaQuery";
@@ -35,15 +36,15 @@ export function TabNavigation() {
   const { t } = useI18n();
   const [location, navigate] = useLocation();
   const queryClient = useQueryClient();
+  const api = useApi();
   const me = useMe();
   const narrow = useMediaQuery("(max-width: 639px)");
   const visibleTabs = me.data?.is_admin
     ? [...tabs, { href: "/admin", label: "nav.admin", icon: "shield", testId: "nav-admin" } as Tab]
     : tabs;
 
-  const logout = () => {
-    setSessionToken(null);
-    queryClient.clear();
+  const logout = async () => {
+    await signOut(api, queryClient);
     navigate("/login");
   };
 
@@ -86,9 +87,19 @@ export function TabNavigation() {
         <div className="order-2 ml-auto flex items-center gap-1 sm:order-3 sm:gap-2">
           <TokenBalance compact={narrow} />
           <LanguageToggle />
+          <Link
+            href="/settings"
+            data-testid="nav-settings"
+            aria-label={t("nav.settings")}
+            title={t("nav.settings")}
+            className="inline-flex h-9 items-center gap-1.5 rounded-lg px-2.5 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900"
+          >
+            <Icon name="user" className="size-4" />
+          </Link>
           <button
             type="button"
-            onClick={logout}
+            data-testid="logout"
+            onClick={() => void logout()}
             title={me.data ? t("nav.signedInAs", { name: me.data.username }) : undefined}
             className="inline-flex h-9 items-center gap-1.5 rounded-lg px-2.5 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900"
           >

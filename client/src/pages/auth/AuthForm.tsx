@@ -35,7 +35,12 @@ export function AuthForm({ mode }: { mode: Mode }) {
     mutationFn: (): Promise<AuthResult> =>
       mode === "register"
         ? unwrap(api.client.POST("/api/auth/register", {
-            body: { username: values.username.trim(), email: values.email.trim(), password: values.password },
+            body: {
+              username: values.username.trim(),
+              email: values.email.trim(),
+              password: values.password,
+              locale: i18n.lang,  // the language of the emails we send
+            },
           }))
         : unwrap(api.client.POST("/api/auth/login", {
             body: { username: values.username.trim(), password: values.password },
@@ -136,6 +141,13 @@ export function AuthForm({ mode }: { mode: Mode }) {
             ? t("auth.submitting")
             : t(isRegister ? "auth.register.submit" : "auth.login.submit")}
         </Button>
+        {isRegister ? null : (
+          <p className="text-center text-sm">
+            <Link href="/forgot-password" className="text-brand-700 hover:underline">
+              {t("auth.forgot")}
+            </Link>
+          </p>
+        )}
       </form>
     </AuthLayout>
   );

@@ -1,7 +1,7 @@
 import { screen, waitFor } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TOKEN_STORAGE_KEY } from "../../auth/session";
-import { FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { balance, FakeApi, now, withDefaults } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
@@ -40,7 +40,7 @@ describe("sign-up and sign-in", () => {
     expect(location.history.at(-1)).toBe("/chat");
     expect(window.localStorage.getItem(TOKEN_STORAGE_KEY)).toBe("fresh-token");
     expect(api.requestsTo("POST", "/api/auth/register")[0]?.body).toEqual({
-      username: "ada", email: "ada@example.com", password: "correct horse 9",
+      username: "ada", email: "ada@example.com", password: "correct horse 9", locale: "en",
     });
     await waitFor(() =>
       expect(api.requestsTo("GET", "/api/payment/user/tokens")[0]?.headers.authorization).toBe("Bearer fresh-token"),
@@ -117,16 +117,43 @@ describe("sign-up and sign-in", () => {
     expect(location.history.at(-1)).toBe("/login");
   });
 
-  it("signs out when the session has expired", async () => {
+  it("signs out when the session has ended and cannot be renewed", async () => {
     api.on("GET", "/api/payment/user/tokens", {
       status: 401,
-      json: { error: { code: "not_authenticated", message: "Token expired" } },
+      json: { error: { code: "session_revoked", message: "This session has ended" } },
+    });
+    api.on("POST", "/api/auth/refresh", {
+      status: 401,
+      json: { error: { code: "refresh_token_invalid", message: "Sign in again" } },
     });
     const { location } = renderApp(api, "/chat");
 
     expect(await screen.findByLabelText("Username")).toBeInTheDocument();
     expect(location.history.at(-1)).toBe("/login");
     expect(window.localStorage.getItem(TOKEN_STORAGE_KEY)).toBeNull();
+  });
+
+  it("renews an expired access token once and retries, staying signed in", async () => {
+    api.on("GET", "/api/payment/user/tokens", (request) =>
+      request.headers.authorization === "Bearer renewed-token"
+        ? { json: balance(7) }
+        : { status: 401, json: { error: { code: "invalid_token", message: "expired" } } },
+    );
+    api.on("GET", "/api/auth/me", (request) =>
+      request.headers.authorization === "Bearer renewed-token"
+        ? { json: { id: 1, username: "ada", email: "ada@example.com", email_verified: true,
+                    locale: "en", is_admin: false, created_at: now } }
+        : { status: 401, json: { error: { code: "invalid_token", message: "expired" } } },
+    );
+    api.on("POST", "/api/auth/refresh", { json: { ...authResult, access_token: "renewed-token" } });
+    const { location } = renderApp(api, "/chat");
+
+    expect(await screen.findByTestId("token-balance")).toHaveTextContent("7");
+    expect(location.history.at(-1)).toBe("/chat");
+    expect(window.localStorage.getItem(TOKEN_STORAGE_KEY)).toBe("renewed-token");
+    // Several requests failed at once; the session was renewed only once (a refresh
+    // token works once: a second use would end the session).
+    expect(api.requestsTo("POST", "/api/auth/refresh")).toHaveLength(1);
   });
 
   it("logs out from the navigation", async () => {
@@ -139,5 +166,9 @@ describe("sign-up and sign-in", () => {
     expect(await screen.findByLabelText("Username")).toBeInTheDocument();
     expect(location.history.at(-1)).toBe("/login");
     expect(window.localStorage.getItem(TOKEN_STORAGE_KEY)).toBeNull();
+    // The server was told, so the session ends there too (not only in this tab).
+    expect(api.requestsTo("POST", "/api/auth/logout")[0]?.headers.authorization).toBe(
+      "Bearer test-session-token",
+    );
   });
 });
