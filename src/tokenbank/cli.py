@@ -161,6 +161,7 @@ def create_admin(
 
     from tokenbank.auth import service
     from tokenbank.auth.schemas import RegisterRequest
+    from tokenbank.types import utcnow
 
     try:
         body = RegisterRequest(username=username, email=email, password=password)
@@ -178,6 +179,7 @@ def create_admin(
                 password=body.password,
                 is_admin=True,
                 signup_bonus_tokens=settings.signup_bonus_tokens,
+                email_verified_at=utcnow(),  # the operator vouches for the address
             )
             return f"created admin {user.username} (id {user.id})"
 

@@ -39,11 +39,13 @@ async def register(
     signup_bonus_tokens: int = 0,
     is_admin: bool = False,
     locale: str = "en",
+    email_verified_at: datetime | None = None,
 ) -> User:
     """Create the user and their token account, all or nothing.
 
-    ``signup_bonus_tokens`` grants the bonus at once, for accounts an operator creates;
-    a public sign-up passes 0 and gets its bonus when the email is verified.
+    ``signup_bonus_tokens`` grants the bonus at once and ``email_verified_at`` vouches
+    for the address, for accounts an operator creates; a public sign-up passes neither
+    and gets its bonus when the email is verified.
     """
     if await repo.username_exists(session, username):
         raise UsernameTaken()
@@ -55,6 +57,7 @@ async def register(
         password_hash=await hash_password(password),
         is_admin=is_admin,
         locale=locale,
+        email_verified_at=email_verified_at,
     )
     try:
         async with session.begin_nested():
