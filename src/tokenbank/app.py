@@ -25,6 +25,7 @@ from tokenbank.observability import BodySizeLimit, RequestContext, configure_log
 from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.ratelimit.service import start_limiter
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout_s=settings.database_timeout_s,
         )
         app.state.db = db
+        limiter = start_limiter(settings, db)
+        app.state.limiter = limiter
         stripe_gateway = StripeGateway(settings)
         app.state.stripe = stripe_gateway
         scheduler = Scheduler(db)
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await scheduler.stop()
+            await limiter.aclose()
             await stripe_gateway.aclose()
             await db.dispose()
             await ai_provider.aclose()
