@@ -22,7 +22,7 @@ from typing import Any
 from bench import report
 from bench.common import FULL, QUICK, Mode, drop_leftover_databases, log, machine_info, run_async
 
-SECTIONS = ("ledger", "sqlite", "scale", "billing", "webhooks")
+SECTIONS = ("ledger", "sqlite", "scale", "billing", "chat", "webhooks")
 
 
 def _commit() -> str:
@@ -39,13 +39,14 @@ def _commit() -> str:
 
 
 async def _section(name: str, mode: Mode) -> dict[str, Any]:
-    from bench import billing, ledger, scale, webhooks
+    from bench import billing, chat, ledger, scale, webhooks
 
     runners: dict[str, Callable[[Mode], Awaitable[dict[str, Any]]]] = {
         "ledger": ledger.bench_ledger,
         "sqlite": ledger.bench_sqlite,
         "scale": scale.bench_scale,
         "billing": billing.bench_billing,
+        "chat": chat.bench_chat,
         "webhooks": webhooks.bench_webhooks,
     }
     return await runners[name](mode)

@@ -2,7 +2,8 @@
 
 Two app processes on one scratch database, the same code and settings except the reply's
 price: ``REPLY_COST_TOKENS=0`` (the chat route skips the ledger entirely) and ``=1``
-(reserve before the provider, commit with the reply). wrk drives
+(reserve before the provider, commit with the reply), both with rate limits on (high
+enough never to refuse, so the limiter runs on every request). wrk drives
 ``POST /api/chats/{id}/generate`` with the offline provider at 1 and 64 connections,
 alternating the two servers, ``mode.runs`` rounds; medians. Only one server is loaded at
 a time; the idle one runs its background jobs as usual.
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench.common import Mode, log, median, ratio, scratch_database
-from bench.http import AppServer, WrkResult, run_wrk, write_targets
+from bench.http import AppServer, WrkResult, rate_limit_store, run_wrk, write_targets
 from bench.ledger import check_clean
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
@@ -187,17 +188,25 @@ def summarize(
         }
         for name, runs in rounds.items()
     }
-    out: dict[str, Any] = {"users": USERS, "median": med, "runs": rounds}
+    out: dict[str, Any] = {
+        "users": USERS,
+        "rate_limits": {"enabled": True, "store": rate_limit_store()},
+        "median": med,
+        "runs": rounds,
+    }
     for n in CONCURRENCY:
         paid, free = rounds[f"cost1_c{n}"], rounds[f"cost0_c{n}"]
         # Each goal is a ratio (or difference) of the two servers measured in the same
         # run, interleaved; the figure is the median over runs of that paired number.
         ratios = [ratio(p["per_s"], f["per_s"]) for p, f in zip(paid, free, strict=True)]
         added = [p["p50_ms"] - f["p50_ms"] for p, f in zip(paid, free, strict=True)]
+        added_p99 = [p["p99_ms"] - f["p99_ms"] for p, f in zip(paid, free, strict=True)]
         out[f"throughput_ratio_c{n}_per_run"] = ratios
         out[f"throughput_ratio_c{n}"] = median(ratios)
         out[f"added_p50_ms_c{n}_per_run"] = added
         out[f"added_p50_ms_c{n}"] = median(added)
+        out[f"added_p99_ms_c{n}_per_run"] = added_p99
+        out[f"added_p99_ms_c{n}"] = median(added_p99)
         # The ratio of the two medians, which pairs numbers from different runs; kept for
         # comparison with earlier results.
         out[f"throughput_ratio_c{n}_of_medians"] = ratio(
