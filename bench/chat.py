@@ -5,9 +5,11 @@ limits on), 256 funded users. Each has four chats of 1 message and one of 100 (t
 question the bench asks and the offline model's answer, 50 times over: what 50 earlier
 bench requests would have left). wrk drives ``POST /api/chats/{id}/generate`` at 64
 connections on the short chats, then on the long ones, in one-second slices taken in
-turn (A B B A ...). After every slice the messages it added are deleted (untimed), so a
-short chat always has 1 message when a request reads it and a long one 100. The goal is
-short req/s ÷ long req/s, per run; its median over runs.
+turn (A B B A ..., twice ``mode.http_s`` each per run). After every slice the messages
+it added are deleted (untimed), so a short chat always has 1 message when a request
+reads it and a long one 100. The goal is short req/s ÷ long req/s, per run; its median
+over runs. Beside it, the app process's CPU per request of each kind (from /proc), which
+other load on the machine moves less.
 
 **Refused holds** (``refused_hold_ratio``): the unit of work behind a 402 against the one
 behind a granted hold, on the same database, in this process (uvloop), one request at a
@@ -185,17 +187,24 @@ async def bench_history(mode: Mode, url: str, seeded: dict[str, Any]) -> dict[st
             await reset(url, seeded["seed_max"])
             for run in range(mode.runs):
                 slices: dict[str, list[WrkResult]] = {"short": [], "long": []}
-                for i in range(max(1, round(mode.http_s))):
+                cpu_s = {"short": 0.0, "long": 0.0}
+                for i in range(2 * max(1, round(mode.http_s))):
                     for kind in ("short", "long") if i % 2 == 0 else ("long", "short"):
+                        cpu_before = server.cpu_s()
                         result = run_wrk(server.url, "generate.lua", CONNECTIONS, 1, files[kind])
+                        cpu_s[kind] += server.cpu_s() - cpu_before
                         slices[kind].append(_check(result, f"history {kind}"))
                         await reset(url, seeded["seed_max"])
                 for kind, results in slices.items():
                     seconds = sum(r.seconds for r in results)
+                    requests = sum(r.requests for r in results)
                     per_run[kind].append(
                         {
-                            "per_s": round(sum(r.requests for r in results) / seconds, 1),
+                            "per_s": round(requests / seconds, 1),
                             "p50_ms": round(median(r.p50_ms for r in results), 3),
+                            # The app's own CPU per request: much steadier than req/s on a
+                            # machine whose other load comes and goes.
+                            "app_cpu_ms": round(1000 * cpu_s[kind] / max(requests, 1), 3),
                         }
                     )
                 log(
@@ -207,12 +216,18 @@ async def bench_history(mode: Mode, url: str, seeded: dict[str, Any]) -> dict[st
         ratio(s["per_s"], lg["per_s"])
         for s, lg in zip(per_run["short"], per_run["long"], strict=True)
     ]
+    cpu_ratios = [
+        ratio(lg["app_cpu_ms"], s["app_cpu_ms"])
+        for s, lg in zip(per_run["short"], per_run["long"], strict=True)
+    ]
     return {
         "connections": CONNECTIONS,
         "long_messages": LONG_MESSAGES,
         "runs": per_run,
         "ratio_per_run": ratios,
         "ratio": median(ratios),
+        "app_cpu_ratio_per_run": cpu_ratios,
+        "app_cpu_ratio": median(cpu_ratios),
     }
 
 

@@ -155,6 +155,12 @@ class AppServer:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS for the app process")
 
+    def cpu_s(self) -> float:
+        """CPU seconds the app process has used (user + system), from /proc."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
