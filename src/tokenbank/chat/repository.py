@@ -7,8 +7,9 @@ PostgreSQL, straight on the driver (:meth:`~tokenbank.db.Database.run`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Row, Select, Table, bindparam, func, select, update
@@ -170,7 +171,12 @@ async def history(
     )
     if not rows:
         return None
-    return [ChatTurn(row["role"], row["content"]) for row in rows if row["role"] is not None]
+    return [_turn((row["role"], row["content"])) for row in rows if row["role"] is not None]
+
+
+#: ``ChatTurn(role, content)`` in one C call (a named tuple's own ``__new__`` is a Python
+#: function, and a reply's history makes up to a hundred turns per request).
+_turn = cast(Callable[[tuple[Any, Any]], ChatTurn], partial(tuple.__new__, ChatTurn))
 
 
 def _owned(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
