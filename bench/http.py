@@ -155,6 +155,14 @@ class AppServer:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS for the app process")
 
+    def metric(self, name: str) -> float:
+        """A counter's value from the app's /metrics (0 when it has no sample yet)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith(f"{name} ") or line.startswith(f"{name}{{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def cpu_s(self) -> float:
         """CPU seconds the app process has used (user + system), from /proc."""
         assert self.process is not None

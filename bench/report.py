@@ -205,7 +205,8 @@ def markdown(document: dict[str, Any]) -> str:
         f"Ledger violations after the load: {led.get('violations')}.",
         "",
         "**Billing per reply** (`POST /api/chats/{id}/generate`, offline provider, wrk; "
-        f"rate limits on, counted in {k.get('rate_limit_store')}):",
+        f"rate limits on, counted in {k.get('rate_limit_store')}; hits Redis failed to "
+        f"count in time: {_fmt(_get(d, 'billing', 'rate_limits', 'redis_errors'))}):",
         "",
         "| | cost 0 req/s | cost 1 req/s | ratio | ratio per run | cost 0 p50 | cost 1 p50 "
         "| added p50 | added p99 |",

@@ -2,7 +2,8 @@
 
 Against the real Redis on 127.0.0.1:6379 (each test under its own key prefix) and both
 databases. A Redis outage is real too: the limiter talks to Redis through a TCP relay
-the test closes and opens again.
+the test closes and opens again. Where Redis is meant to answer, its timeout is generous,
+so that a busy test machine is not mistaken for an outage.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tokenbank.app import create_app
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.observability import RATE_LIMIT_STORE_ERRORS
+from tokenbank.ratelimit.deps import LimiterDep
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.ratelimit.redis_counters import RedisCounters
 from tokenbank.ratelimit.service import Limiter, RateLimited
@@ -96,7 +98,9 @@ async def test_generate_counts_in_redis_with_the_token_decoded_once(
         return real_decode(token, secret)
 
     monkeypatch.setattr(deps, "decode_access_token", counting_decode)
-    settings = generate_settings(db_url, redis_url=redis_url, redis_key_prefix=redis_prefix)
+    settings = generate_settings(
+        db_url, redis_url=redis_url, redis_key_prefix=redis_prefix, redis_timeout_s=5
+    )
     async with app_client(settings) as client:
         statuses = await generate_statuses(client, 4)
     assert statuses == [200, 200, 200, 429]
@@ -177,9 +181,7 @@ async def test_an_outage_moves_counts_to_the_database_and_back(
     relay = Relay(port)
     await relay.open()
     db = Database(db_url, pool_size=2)
-    counters = RedisCounters(
-        f"redis://127.0.0.1:{relay.port}/0", prefix=redis_prefix, timeout_s=0.5
-    )
+    counters = RedisCounters(f"redis://127.0.0.1:{relay.port}/0", prefix=redis_prefix, timeout_s=5)
     limiter = Limiter(db, counters, redis_retry_s=0.2)
     window = datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC)
     try:
@@ -216,7 +218,7 @@ async def test_both_stores_count_the_same_windows(
     window starts from zero."""
     db = Database(db_url, pool_size=2)
     counters = (
-        RedisCounters(redis_url, prefix=redis_prefix, timeout_s=1) if store == "redis" else None
+        RedisCounters(redis_url, prefix=redis_prefix, timeout_s=5) if store == "redis" else None
     )
     limiter = Limiter(db, counters)
     start = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -232,3 +234,27 @@ async def test_both_stores_count_the_same_windows(
         await limiter.aclose()
         await db.dispose()
     assert (await bucket_rows(db_url) > 0) == (store == "database")
+
+
+async def test_a_route_can_count_under_keys_of_its_own(
+    db_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """``LimiterDep``: what a route uses to limit by something else than the caller (an
+    account name being signed in to, say)."""
+    settings = make_settings(
+        db_url, redis_url=redis_url, redis_key_prefix=redis_prefix, redis_timeout_s=5
+    )
+    app = create_app(settings)
+
+    async def limited(name: str, limiter: LimiterDep) -> dict[str, str]:
+        await limiter.hit(f"test-account:{name}", 2)
+        return {"ok": name}
+
+    app.add_api_route("/test-limited/{name}", limited, methods=["POST"])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            codes = [(await client.post("/test-limited/alice")).status_code for _ in range(3)]
+            other = (await client.post("/test-limited/bob")).status_code
+    assert codes == [200, 200, 429]
+    assert other == 200

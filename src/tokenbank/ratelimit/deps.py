@@ -7,7 +7,7 @@ per request, so the bearer token is decoded once, for the limiter and the route 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 
@@ -16,6 +16,16 @@ from tokenbank.deps import UserIdDep
 from tokenbank.ratelimit.service import Limiter
 
 LimitName = Literal["login", "register", "payment", "generate"]
+
+
+async def get_limiter(request: Request) -> Limiter:
+    limiter: Limiter = request.app.state.limiter
+    return limiter
+
+
+#: The process's limiter, for a route that counts under keys of its own
+#: (``await limiter.hit(key, limit_per_window)``).
+LimiterDep = Annotated[Limiter, Depends(get_limiter)]
 
 
 def _per_minute(settings: Settings, name: LimitName) -> int:
