@@ -8,7 +8,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from reliability.harness import AppProcess
+from reliability.harness import AppProcess, free_port
 from tokenbank.app import create_app
 from tokenbank.config import Settings
 
@@ -68,12 +68,13 @@ async def test_generate_and_payment_limits_are_per_user(db_url: str) -> None:
         assert other.status_code != 429
 
 
-@pytest.mark.parametrize("store", ["database", "redis"])
+@pytest.mark.parametrize("store", ["database", "redis", "redis_down"])
 def test_limits_hold_across_app_processes(
     postgres_url: str, store: str, request: pytest.FixtureRequest
 ) -> None:
     """Two processes on one database (and one Redis) share the same window: 6 allowed in
-    all, not 12 — for sign-in (per address) and for replies (per user)."""
+    all, not 12 — for sign-in (per address) and for replies (per user). Also when Redis is
+    configured but down, and both count in the database instead."""
     _truncate_postgres(postgres_url)
     env = {
         "DATABASE_URL": postgres_url,
@@ -88,6 +89,8 @@ def test_limits_hold_across_app_processes(
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
         env["REDIS_KEY_PREFIX"] = request.getfixturevalue("redis_prefix")
         env["REDIS_TIMEOUT_S"] = "5"  # a busy machine is not an outage
+    if store == "redis_down":  # nothing listens there: both processes count in the database
+        env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
     apps = [AppProcess(env).launch(), AppProcess(env).launch()]
     try:
         for a in apps:
