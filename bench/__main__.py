@@ -1,6 +1,7 @@
 """``python -m bench run --quick|--full`` (``make bench-quick`` / ``make bench``).
 
-Also: ``python -m bench profile`` (pyinstrument over the charge path) and
+Also: ``python -m bench profile`` (pyinstrument over the charge path),
+``python -m bench ratelimit`` (where a rate-limit counter costs least) and
 ``python -m bench clean`` (drop bench databases a killed run left behind).
 Results: ``bench/results/latest.json`` and the "Latest run" block of docs/benchmarks.md.
 """
@@ -21,7 +22,7 @@ from typing import Any
 from bench import report
 from bench.common import FULL, QUICK, Mode, drop_leftover_databases, log, machine_info, run_async
 
-SECTIONS = ("ledger", "sqlite", "scale", "billing", "webhooks")
+SECTIONS = ("ledger", "sqlite", "scale", "billing", "chat", "webhooks")
 
 
 def _commit() -> str:
@@ -38,13 +39,14 @@ def _commit() -> str:
 
 
 async def _section(name: str, mode: Mode) -> dict[str, Any]:
-    from bench import billing, ledger, scale, webhooks
+    from bench import billing, chat, ledger, scale, webhooks
 
     runners: dict[str, Callable[[Mode], Awaitable[dict[str, Any]]]] = {
         "ledger": ledger.bench_ledger,
         "sqlite": ledger.bench_sqlite,
         "scale": scale.bench_scale,
         "billing": billing.bench_billing,
+        "chat": chat.bench_chat,
         "webhooks": webhooks.bench_webhooks,
     }
     return await runners[name](mode)
@@ -96,12 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     prof = sub.add_parser("profile", help="pyinstrument over the charge path")
     prof.add_argument("--charges", type=int, default=2000)
     sub.add_parser("clean", help="drop leftover bench databases")
+    sub.add_parser("ratelimit", help="where a rate-limit counter costs least (micro-measure)")
     args = parser.parse_args(argv)
 
     if args.command == "profile":
         from bench.profile import profile_charges
 
         run_async(profile_charges(args.charges))
+        return 0
+    if args.command == "ratelimit":
+        import json
+
+        from bench.ratelimit import measure
+
+        print(json.dumps(run_async(measure()), indent=2))
         return 0
     if args.command == "clean":
         dropped = asyncio.run(drop_leftover_databases())

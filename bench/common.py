@@ -49,6 +49,8 @@ class Mode:
     memory_requests: int
     #: Also run the 32 clients as two processes of 16 (full runs only: it costs time).
     ledger_processes: bool
+    #: Refused and granted holds timed per run (bench/chat.py), each.
+    hold_samples: int
 
 
 QUICK = Mode(
@@ -63,6 +65,7 @@ QUICK = Mode(
     scale_reads=200,
     memory_requests=3_000,
     ledger_processes=False,
+    hold_samples=300,
 )
 FULL = Mode(
     name="full",
@@ -76,6 +79,7 @@ FULL = Mode(
     scale_reads=1000,
     memory_requests=100_000,
     ledger_processes=True,
+    hold_samples=1000,
 )
 
 

@@ -28,6 +28,41 @@ from bench.common import log
 
 BENCH_JWT_SECRET = "bench-only-jwt-secret-0123456789abcdef0123"
 LUA_DIR = Path(__file__).parent / "wrk"
+#: The Redis the app servers count rate limits in, as production does (``REDIS_URL``).
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: High enough never to trip, so the limiter runs on every request but refuses none.
+NEVER_TRIPS = str(10**9)
+
+
+def rate_limit_store() -> str:
+    """``redis`` when the bench's Redis answers, else ``database`` (the app's fallback)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(BENCH_REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return "database"
+    return "redis"
+
+
+def rate_limit_env() -> dict[str, str]:
+    """Rate limits ON, as in production, on the store production uses when it answers.
+
+    Every server of one bench run shares one key prefix of its own in Redis, so their
+    counts meet as several processes' would and never mix with another run's."""
+    env = {
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_LOGIN_PER_MIN": NEVER_TRIPS,
+        "RATE_LIMIT_REGISTER_PER_MIN": NEVER_TRIPS,
+        "RATE_LIMIT_PAYMENT_PER_MIN": NEVER_TRIPS,
+        "RATE_LIMIT_GENERATE_PER_MIN": NEVER_TRIPS,
+    }
+    if rate_limit_store() == "redis":
+        env |= {"REDIS_URL": BENCH_REDIS_URL, "REDIS_KEY_PREFIX": _REDIS_PREFIX}
+    return env
+
+
+_REDIS_PREFIX = f"tokenbank-bench:{os.getpid()}-{int(time.time())}:"
 
 
 def free_port() -> int:
@@ -73,7 +108,7 @@ class AppServer:
             **{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "AI_"))},
             "APP_ENV": "development",
             "JWT_SECRET": BENCH_JWT_SECRET,
-            "RATE_LIMIT_ENABLED": "false",
+            **rate_limit_env(),
             "AI_PROVIDER": "offline",
             "LOG_LEVEL": "WARNING",
             # Sign-up is set-up here, not what we measure: keep argon2 cheap.
@@ -119,6 +154,20 @@ class AppServer:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS for the app process")
+
+    def metric(self, name: str) -> float:
+        """A counter's value from the app's /metrics (0 when it has no sample yet)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith(f"{name} ") or line.startswith(f"{name}{{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def cpu_s(self) -> float:
+        """CPU seconds the app process has used (user + system), from /proc."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

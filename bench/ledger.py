@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import sqlite_raw
 from bench.common import (
     DESCRIPTION,
     HOLD,
@@ -278,14 +279,28 @@ async def bench_ledger(mode: Mode) -> dict[str, Any]:
 
 
 async def bench_sqlite(mode: Mode) -> dict[str, Any]:
+    """The app's SQLite path at 1 and 8 clients; at 1, against ``sqlite3`` running the
+    same statements in one thread on the same file, right after (see bench.sqlite_raw)."""
     rates: dict[int, list[float]] = {1: [], 8: []}
+    raw: list[float] = []
     for _ in range(mode.runs):
         for clients in rates:
             with tempfile.TemporaryDirectory() as tmp:
-                rate = await run_sqlite(Path(tmp) / "bench.db", clients, mode.sqlite_s)
+                path = Path(tmp) / "bench.db"
+                rate = await run_sqlite(path, clients, mode.sqlite_s)
                 rates[clients].append(rate.per_s)
-    log(f"sqlite charges/s: {rates}")
-    return {f"c{c}": {"median": median(r), "runs": r} for c, r in rates.items()}
+                if clients == 1:
+                    captured = await sqlite_raw.capture(path, user_id=1)
+                    raw.append(sqlite_raw.replay(path, captured, mode.sqlite_s).per_s)
+    log(f"sqlite charges/s: {rates}; sqlite3 running the same statements: {raw}")
+    per_run = [ratio(o, r) for o, r in zip(rates[1], raw, strict=True)]
+    return {
+        **{f"c{c}": {"median": median(r), "runs": r} for c, r in rates.items()},
+        "raw_c1": {"median": median(raw), "runs": raw},
+        "vs_raw_c1_per_run": per_run,
+        "vs_raw_c1": median(per_run),
+        "statements_per_charge": len([s for s in captured.steps if s[0] == "sql"]),
+    }
 
 
 if __name__ == "__main__":  # one of run_ours_processes' workers: url clients seconds start

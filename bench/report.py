@@ -20,9 +20,13 @@ def markers(mode: str) -> tuple[str, str]:
 
 #: key -> (goal as text, test) — the issue's goals, checked on every run.
 GOALS: dict[str, tuple[str, Any]] = {
-    "ledger_vs_pgbench_c32": ("≥ 0.5", lambda v: v >= 0.5),
-    "billing_throughput_ratio_c64": ("≥ 0.8", lambda v: v >= 0.8),
-    "billing_added_p50_ms": ("≤ 2 ms", lambda v: v <= 2.0),
+    "ledger_vs_pgbench_c32": ("≥ 0.6", lambda v: v >= 0.6),
+    "billing_throughput_ratio_c64": ("≥ 0.9", lambda v: v >= 0.9),
+    "billing_added_p50_ms": ("≤ 1 ms", lambda v: v <= 1.0),
+    "billing_added_p99_ms": ("≤ 5 ms", lambda v: v <= 5.0),
+    "refused_hold_ratio": ("≤ 1.5", lambda v: v <= 1.5),
+    "generate_history_ratio": ("≤ 1.25", lambda v: v <= 1.25),
+    "sqlite_vs_raw_c1": ("≥ 0.2", lambda v: v >= 0.2),
     "balance_read_ratio_1e6_vs_1e3": ("≤ 1.5", lambda v: v <= 1.5),
     "memory_rss_second_half_growth_mb": ("no upward trend (≤ 5 MB)", lambda v: v <= 5.0),
     "webhooks_ack_p99_ms": ("≤ 20 ms", lambda v: v <= 20.0),
@@ -57,9 +61,17 @@ def flat_keys(details: dict[str, Any]) -> dict[str, Any]:
     keys["ledger_python_calls_per_charge"] = _get(d, "ledger", "python_calls_per_charge")
     keys["sqlite_charges_per_s_c1"] = _get(d, "sqlite", "c1", "median")
     keys["sqlite_charges_per_s_c8"] = _get(d, "sqlite", "c8", "median")
+    keys["sqlite_vs_raw_c1"] = _get(d, "sqlite", "vs_raw_c1")
+    keys["sqlite_raw_charges_per_s_c1"] = _get(d, "sqlite", "raw_c1", "median")
     keys["billing_throughput_ratio_c64"] = _get(d, "billing", "throughput_ratio_c64")
     keys["billing_throughput_ratio_c1"] = _get(d, "billing", "throughput_ratio_c1")
     keys["billing_added_p50_ms"] = _get(d, "billing", "added_p50_ms_c1")
+    keys["billing_added_p99_ms"] = _get(d, "billing", "added_p99_ms_c1")
+    keys["rate_limit_store"] = _get(d, "billing", "rate_limits", "store")
+    keys["refused_hold_ratio"] = _get(d, "chat", "holds", "ratio")
+    keys["refused_hold_p50_ms"] = _get(d, "chat", "holds", "refused_p50_ms")
+    keys["granted_hold_p50_ms"] = _get(d, "chat", "holds", "granted_p50_ms")
+    keys["generate_history_ratio"] = _get(d, "chat", "history", "ratio")
     for cost in (0, 1):
         for n in (1, 64):
             keys[f"generate_per_s_cost{cost}_c{n}"] = _get(
@@ -150,6 +162,10 @@ def markdown(document: dict[str, Any]) -> str:
         "ledger_vs_pgbench_c32": "Charge path vs pgbench, 32 clients",
         "billing_throughput_ratio_c64": "Generate throughput, cost 1 / cost 0, c=64",
         "billing_added_p50_ms": "p50 added by billing, c=1",
+        "billing_added_p99_ms": "p99 added by billing, c=1",
+        "refused_hold_ratio": "A 402's unit / a granted hold's, p50",
+        "generate_history_ratio": "Generate req/s, 1-message / 100-message chat",
+        "sqlite_vs_raw_c1": "SQLite charge path / sqlite3, same statements, c=1",
         "balance_read_ratio_1e6_vs_1e3": "Balance read, big / small user",
         "memory_rss_second_half_growth_mb": "RSS growth over the second half",
     }
@@ -187,14 +203,20 @@ def markdown(document: dict[str, Any]) -> str:
         f"Python function calls per charge: {_fmt(k.get('ledger_python_calls_per_charge'))}. "
         f"SQLite (WAL, synchronous=NORMAL), same service calls: "
         f"{_fmt(k.get('sqlite_charges_per_s_c1'))} charges/s at 1 client, "
-        f"{_fmt(k.get('sqlite_charges_per_s_c8'))} at 8. "
+        f"{_fmt(k.get('sqlite_charges_per_s_c8'))} at 8; Python's `sqlite3` running the "
+        f"same {_get(d, 'sqlite', 'statements_per_charge')} statements in one thread: "
+        f"{_fmt(k.get('sqlite_raw_charges_per_s_c1'))} (per run: "
+        + ", ".join(f"{r:.2f}" for r in _get(d, "sqlite", "vs_raw_c1_per_run") or [])
+        + "). "
         f"Ledger violations after the load: {led.get('violations')}.",
         "",
-        "**Billing per reply** (`POST /api/chats/{id}/generate`, offline provider, wrk):",
+        "**Billing per reply** (`POST /api/chats/{id}/generate`, offline provider, wrk; "
+        f"rate limits on, counted in {k.get('rate_limit_store')}; hits Redis failed to "
+        f"count in time: {_fmt(_get(d, 'billing', 'rate_limits', 'redis_errors'))}):",
         "",
         "| | cost 0 req/s | cost 1 req/s | ratio | ratio per run | cost 0 p50 | cost 1 p50 "
-        "| added p50 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| added p50 | added p99 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for n in (1, 64):
         c0 = _get(d, "billing", "median", f"cost0_c{n}") or {}
@@ -202,12 +224,33 @@ def markdown(document: dict[str, Any]) -> str:
         ratio_key = f"throughput_ratio_c{n}"
         per_run = ", ".join(f"{r:.2f}" for r in _get(d, "billing", f"{ratio_key}_per_run") or [])
         added = _get(d, "billing", f"added_p50_ms_c{n}")
+        added_p99 = _get(d, "billing", f"added_p99_ms_c{n}")
         lines.append(
             f"| c={n} | {_fmt(c0.get('per_s'))} | {_fmt(c1.get('per_s'))} "
             f"| {_fmt(_get(d, 'billing', ratio_key))} | {per_run} "
             f"| {_fmt(c0.get('p50_ms'), ' ms')} "
-            f"| {_fmt(c1.get('p50_ms'), ' ms')} | {_fmt(added, ' ms')} |"
+            f"| {_fmt(c1.get('p50_ms'), ' ms')} | {_fmt(added, ' ms')} "
+            f"| {_fmt(added_p99, ' ms')} |"
         )
+    hist, holds = _get(d, "chat", "history") or {}, _get(d, "chat", "holds") or {}
+    short, long = _get(hist, "runs", "short") or [], _get(hist, "runs", "long") or []
+    lines += [
+        "",
+        f"**History** (generate at {hist.get('connections')} connections, cost 1, limits on): "
+        "1-message chats "
+        + ", ".join(_fmt(r["per_s"]) for r in short)
+        + " req/s; 100-message chats "
+        + ", ".join(_fmt(r["per_s"]) for r in long)
+        + " req/s; ratio per run "
+        + ", ".join(f"{r:.2f}" for r in hist.get("ratio_per_run", []))
+        + ".",
+        "",
+        f"**Holds** (`chat.start_reply`, one at a time, {holds.get('samples_per_run')} of each "
+        f"per run): refused (402) p50 {_fmt(holds.get('refused_p50_ms'), ' ms')}, granted "
+        f"p50 {_fmt(holds.get('granted_p50_ms'), ' ms')}; ratio per run "
+        + ", ".join(f"{r:.2f}" for r in holds.get("ratio_per_run", []))
+        + ".",
+    ]
     sc = d.get("scale", {})
     mem = _get(d, "billing", "memory") or {}
     lines += [

@@ -160,6 +160,38 @@ def pgbouncer_url(postgres_url: str) -> Iterator[str]:
     """The test run's PostgreSQL database, reached through PgBouncer (transaction mode)."""
     with pgbouncer_in_front_of(postgres_url) as url:
         yield url
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server for tests: a failure in CI without one, a loud skip elsewhere."""
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        reason = f"Redis not reachable at {TEST_REDIS_URL}: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(f"SKIPPING REDIS TESTS — {reason}")
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own in the shared Redis; its keys are deleted after it."""
+    import redis
+
+    prefix = f"tokenbank-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.webhooks import WebhookWorker
+from tokenbank.ratelimit.service import start_limiter
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pgbouncer=settings.database_pgbouncer,
         )
         app.state.db = db
+        limiter = start_limiter(settings, db)
+        app.state.limiter = limiter
         stripe_gateway = StripeGateway(settings)
         app.state.stripe = stripe_gateway
         scheduler = Scheduler(db)
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if webhook_worker is not None:
                 await webhook_worker.stop()
             await scheduler.stop()
+            await limiter.aclose()
             await stripe_gateway.aclose()
             await db.dispose()
             await ai_provider.aclose()

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     rate_limit_register_per_min: int = Field(default=10, ge=1)
     rate_limit_payment_per_min: int = Field(default=30, ge=1)
     rate_limit_generate_per_min: int = Field(default=120, ge=1)
+    #: Rate-limit counters in Redis (``redis://host:6379/0``); unset = in the database.
+    redis_url: str | None = None
+    #: Prefix of every key this app writes in Redis (several apps can share one Redis).
+    redis_key_prefix: str = "tokenbank:"
+    #: How long a Redis call may take before the database counts instead.
+    redis_timeout_s: float = Field(default=0.25, gt=0)
+    #: After a Redis failure, how long to count in the database before trying Redis again.
+    rate_limit_redis_retry_s: float = Field(default=5.0, ge=0)
 
     # --- hardening: where dev secrets live, production-only switches ---
     data_dir: str = "./data"

@@ -143,6 +143,11 @@ UNITS_OF_WORK = Counter(
     ["path"],
     registry=registry,
 )
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "tokenbank_rate_limit_redis_errors",
+    "Rate-limit hits Redis failed to count (each one was counted in the database instead).",
+    registry=registry,
+)
 REQUEST_LATENCY = Histogram(
     "tokenbank_request_duration_seconds",
     "HTTP request latency.",

@@ -57,3 +57,42 @@ def test_pgbench_charges_exactly_what_its_script_says() -> None:
         balance, reserved, deductions, violations = asyncio.run(totals())
     assert (balance, reserved, deductions) == (USERS * FUNDS - 10, 0, 10)
     assert violations == []
+
+
+def test_the_sqlite_replay_charges_as_the_app_does(tmp_path: object) -> None:
+    """sqlite3 replaying a captured charge moves balance, holds and entries as the app
+    would: every replayed charge is one committed hold and one deduction of 1 token."""
+    import sqlite3
+    from pathlib import Path
+
+    from bench import sqlite_raw
+    from bench.ledger import run_sqlite
+
+    path = Path(str(tmp_path)) / "bench.db"
+    asyncio.run(run_sqlite(path, clients=1, seconds=0.2))
+    captured = asyncio.run(sqlite_raw.capture(path, user_id=1))
+    assert [s[0] for s in captured.steps].count("commit") == 2  # the hold, then the charge
+    sqlite_raw.replay(path, captured, seconds=0.3, warmup_s=0)
+
+    conn = sqlite3.connect(path)
+    try:
+        replayed = conn.execute(
+            "SELECT count(*) FROM token_reservations WHERE idempotency_key LIKE 'raw-%'"
+        ).fetchone()[0]
+        deductions = conn.execute(
+            "SELECT count(*), sum(amount) FROM token_transactions"
+            " WHERE transaction_type = 'deduction'"
+        ).fetchone()
+        account = conn.execute(
+            "SELECT balance, reserved,"
+            " (SELECT sum(amount) FROM token_transactions WHERE user_id = 1)"
+            " FROM token_accounts WHERE user_id = 1"
+        ).fetchone()
+        pending = conn.execute(
+            "SELECT count(*) FROM token_reservations WHERE status = 'pending'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert replayed > 0
+    assert deductions[0] == -deductions[1]  # one token each
+    assert account[0] == account[2] and account[1] == 0 and pending == 0

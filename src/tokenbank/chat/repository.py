@@ -7,8 +7,9 @@ PostgreSQL, straight on the driver (:meth:`~tokenbank.db.Database.run`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Row, Select, Table, bindparam, func, select, update
@@ -16,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.chat.models import Chat, Message
+from tokenbank.chat.providers.base import ChatTurn
 from tokenbank.db import Query, Unit
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -81,8 +83,36 @@ def _owned_chat_messages() -> Select[Any]:
 
 #: Every message, oldest first (the chat's page).
 _ALL = Query.of(_owned_chat_messages().order_by(messages.c.id.asc()))
-#: The newest ``limit`` messages, newest first (a reply's history).
-_RECENT = Query.of(_owned_chat_messages().order_by(messages.c.id.desc()).limit(bindparam("limit")))
+
+
+def _history() -> Select[Any]:
+    """A reply's history: what the prompt can use of the newest ``limit`` messages.
+
+    The newest ``limit`` messages come from the ``(chat_id, id)`` index, newest first;
+    a running sum of their lengths keeps the newest ones that fit in ``budget``
+    characters together (the cut ``prompt.build_prompt`` makes), so no row is sent that
+    the prompt would drop. Only role and content travel, oldest first. The LEFT JOIN from
+    ``chats`` tells "no such chat (for this user)" (no row) from "nothing to send" (one
+    row of NULLs), as in :func:`_owned_chat_messages`.
+    """
+    recent = (
+        select(messages.c.id, messages.c.role, messages.c.content)
+        .where(messages.c.chat_id == bindparam("chat_id"))
+        .order_by(messages.c.id.desc())
+        .limit(bindparam("limit"))
+        .subquery("recent")
+    )
+    used = func.sum(func.length(recent.c.content)).over(order_by=recent.c.id.desc())
+    fitting = select(recent, used.label("used")).subquery("fitting")
+    return (
+        select(fitting.c.role, fitting.c.content)
+        .select_from(chats.outerjoin(fitting, fitting.c.used <= bindparam("budget")))
+        .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
+        .order_by(fitting.c.id.asc())
+    )
+
+
+_HISTORY = Query.of(_history())
 
 
 #: Both messages of a generation key (unique per chat and role, written in one transaction).
@@ -132,11 +162,23 @@ async def chat_messages(unit: Unit, user_id: int, chat_id: int) -> list[Mapping[
     return _owned(await _ALL.all(unit, chat_id=chat_id, user_id=user_id))
 
 
-async def recent_messages(
-    unit: Unit, user_id: int, chat_id: int, limit: int
-) -> list[Mapping[str, Any]] | None:
-    """The newest ``limit`` messages, newest first, if ``user_id`` owns the chat, else None."""
-    return _owned(await _RECENT.all(unit, chat_id=chat_id, user_id=user_id, limit=limit))
+async def history(
+    unit: Unit, user_id: int, chat_id: int, limit: int, budget_chars: int
+) -> list[ChatTurn] | None:
+    """The turns of the newest ``limit`` messages that fit in ``budget_chars`` (newest
+    kept first, see :func:`_history`), oldest first; None unless ``user_id`` owns the chat.
+    """
+    rows = await _HISTORY.all(
+        unit, chat_id=chat_id, user_id=user_id, limit=limit, budget=budget_chars
+    )
+    if not rows:
+        return None
+    return [_turn((row["role"], row["content"])) for row in rows if row["role"] is not None]
+
+
+#: ``ChatTurn(role, content)`` in one C call (a named tuple's own ``__new__`` is a Python
+#: function, and a reply's history makes up to a hundred turns per request).
+_turn = cast(Callable[[tuple[Any, Any]], ChatTurn], partial(tuple.__new__, ChatTurn))
 
 
 def _owned(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:

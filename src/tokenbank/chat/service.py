@@ -85,6 +85,7 @@ from tokenbank.chat.providers import (
     Role,
     build_prompt,
     build_provider,
+    history_budget,
 )
 from tokenbank.chat.schemas import DEFAULT_TITLE
 from tokenbank.config import Settings
@@ -415,8 +416,10 @@ async def start_reply(
     cost = settings.reply_cost_for(provider.model)
     asked_at = utcnow()
 
-    async def work(unit: Unit) -> tuple[list[Mapping[str, Any]], int | None] | Generation:
-        history = await repo.recent_messages(unit, user_id, chat_id, HISTORY_MESSAGES)
+    budget = history_budget(settings.ai_history_budget_chars, text, settings.ai_system_prompt)
+
+    async def work(unit: Unit) -> tuple[list[ChatTurn], int | None] | Generation:
+        history = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, budget)
         if history is None:
             raise ChatNotFound()
         if idempotency_key is not None:
@@ -433,7 +436,7 @@ async def start_reply(
         return started
     history, reservation_id = started
     turns = build_prompt(
-        [ChatTurn(cast(Role, row["role"]), str(row["content"])) for row in reversed(history)],
+        history,
         text,
         budget_chars=settings.ai_history_budget_chars,
         system_prompt=settings.ai_system_prompt or None,

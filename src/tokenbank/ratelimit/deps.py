@@ -1,21 +1,32 @@
-"""``dependencies=[limit("login")]`` on a route applies the configured limit."""
+"""``dependencies=[limit("login")]`` on a route applies the configured limit.
+
+Per client address for sign-in and sign-up; per user for everything else. The user id is
+the request's own (:data:`tokenbank.deps.UserIdDep`): FastAPI resolves a dependency once
+per request, so the bearer token is decoded once, for the limiter and the route alike.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tokenbank.auth.errors import AuthError
-from tokenbank.auth.security import decode_access_token
 from tokenbank.client_address import request_client_key
 from tokenbank.config import Settings
-from tokenbank.db import Database
-from tokenbank.ratelimit.service import hit
+from tokenbank.deps import UserIdDep
+from tokenbank.ratelimit.service import Limiter
 
 LimitName = Literal["login", "register", "payment", "generate"]
-_bearer = HTTPBearer(auto_error=False)
+
+
+async def get_limiter(request: Request) -> Limiter:
+    limiter: Limiter = request.app.state.limiter
+    return limiter
+
+
+#: The process's limiter, for a route that counts under keys of its own
+#: (``await limiter.hit(key, limit_per_window)``).
+LimiterDep = Annotated[Limiter, Depends(get_limiter)]
 
 
 def _per_minute(settings: Settings, name: LimitName) -> int:
@@ -27,24 +38,24 @@ def _per_minute(settings: Settings, name: LimitName) -> int:
     }[name]
 
 
+async def _hit(request: Request, name: LimitName, who: str) -> None:
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return
+    limiter: Limiter = request.app.state.limiter
+    await limiter.hit(f"{name}:{who}", _per_minute(settings, name))
+
+
 def limit(name: LimitName) -> Any:
-    """Per client address for sign-in/sign-up, per user for everything else."""
+    """The limit ``name`` as a route dependency."""
+    if name in ("login", "register"):
 
-    async def _dependency(request: Request) -> None:
-        settings: Settings = request.app.state.settings
-        if not settings.rate_limit_enabled:
-            return
-        if name in ("login", "register"):
-            who = f"ip:{request_client_key(request)}"
-        else:
-            credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
-            if credentials is None:
-                raise AuthError()
-            user_id = decode_access_token(credentials.credentials, settings.effective_jwt_secret)
-            who = f"user:{user_id}"
-        db: Database = request.app.state.db
-        # Its own short transaction: the count stands even if the request later fails.
-        async with db.transaction() as session:
-            await hit(session, f"{name}:{who}", _per_minute(settings, name))
+        async def by_address(request: Request) -> None:
+            await _hit(request, name, f"ip:{request_client_key(request)}")
 
-    return Depends(_dependency)
+        return Depends(by_address)
+
+    async def by_user(request: Request, user_id: UserIdDep) -> None:
+        await _hit(request, name, f"user:{user_id}")
+
+    return Depends(by_user)

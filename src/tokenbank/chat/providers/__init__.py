@@ -23,7 +23,7 @@ from tokenbank.chat.providers.factory import (
 from tokenbank.chat.providers.gemini import DEFAULT_GEMINI_MODEL, GeminiProvider
 from tokenbank.chat.providers.offline import OFFLINE_LABEL, OfflineProvider, offline_reply
 from tokenbank.chat.providers.openai_compat import DEFAULT_OPENAI_BASE_URL, OpenAICompatProvider
-from tokenbank.chat.providers.prompt import build_prompt
+from tokenbank.chat.providers.prompt import build_prompt, history_budget
 
 __all__ = [
     "AIProvider",
@@ -43,6 +43,7 @@ __all__ = [
     "ProviderUnavailable",
     "Role",
     "build_prompt",
+    "history_budget",
     "build_provider",
     "chosen_provider",
     "offline_reply",

@@ -14,15 +14,17 @@ Guarantees (every provider):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 Role = Literal["user", "assistant", "system"]
 
 
-@dataclass(frozen=True, slots=True)
-class ChatTurn:
-    """One message of a conversation, in the provider-neutral shape."""
+class ChatTurn(NamedTuple):
+    """One message of a conversation, in the provider-neutral shape.
+
+    A named tuple rather than a frozen dataclass: a reply's history makes up to a hundred
+    of these per request, and a tuple is made from a database row in one C call.
+    """
 
     role: Role
     content: str

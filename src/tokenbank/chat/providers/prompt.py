@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
+from operator import attrgetter
 
 from tokenbank.chat.providers.base import ChatTurn
+
+
+def history_budget(budget_chars: int, new_user_message: str, system_prompt: str | None) -> int:
+    """The characters of history a prompt can take: the budget less the turns always sent.
+
+    Below zero when those alone exceed it (then no history fits). The history read uses
+    it to fetch only what :func:`build_prompt` will keep.
+    """
+    return budget_chars - len(new_user_message) - len(system_prompt or "")
 
 
 def build_prompt(
@@ -24,12 +36,10 @@ def build_prompt(
     """
     system = [ChatTurn("system", system_prompt)] if system_prompt else []
     new_turn = ChatTurn("user", new_user_message)
-    remaining = budget_chars - len(new_user_message) - sum(len(t.content) for t in system)
-    kept: list[ChatTurn] = []
-    for turn in reversed(history):
-        if len(turn.content) > remaining:
-            break
-        kept.append(turn)
-        remaining -= len(turn.content)
-    kept.reverse()
+    remaining = history_budget(budget_chars, new_user_message, system_prompt)
+    # Characters used by the newest 1, 2, ... turns; it only grows, so the turns that fit
+    # are the newest ``fit`` (counted in C: the history is up to a hundred turns).
+    used = list(accumulate(map(len, map(attrgetter("content"), reversed(history)))))
+    fit = bisect_right(used, remaining)
+    kept = history[len(history) - fit :] if fit else []
     return [*system, *kept, new_turn]
