@@ -454,7 +454,7 @@ async def start_reply(
     )
 
 
-_Started = tuple[list[Mapping[str, Any]], int | None] | Generation
+_Started = tuple[list[ChatTurn], int | None] | Generation
 
 
 async def _hold_outliving_caller(
