@@ -65,7 +65,7 @@ async def api(pgbouncer_url: str, bounced: Database, fake_ai: FakeOpenAI) -> Asy
         openai_base_url=fake_ai.base_url,
         openai_api_key="test-key",
         openai_model="gpt-test",
-        ai_timeout_s=0.5,
+        ai_timeout_s=5.0,  # generous: a loaded machine must not turn a reply into a 502
     )
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(serve_app(create_app(settings)))

@@ -47,6 +47,7 @@ async def _chat_with(db: Database, user_id: int, contents: list[str]) -> int:
                     "reply_to_id": None,
                     "idempotency_key": f"k{n // 2}",
                     "created_at": now + timedelta(milliseconds=n),
+                    "interrupted": False,
                 },
             )
     return chat_id

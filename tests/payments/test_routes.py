@@ -54,7 +54,8 @@ async def test_config_tells_the_browser_how_to_pay(env: PayEnv) -> None:
         # Live keys run only in production (with everything production asks for).
         ({"stripe_secret_key": "sk_live_" + "a1B2" * 8, "stripe_publishable_key": "pk_live_" + "a1B2" * 8,
           "stripe_webhook_secret": "whsec_" + "Zm9vYmFy" * 5, "app_env": "production",
-          "jwt_secret": "8c1f0e6b2d4a9c7e5f3b1d0a8e6c4b2f9d7e5c3a1b0f8e6d", "log_level": "WARNING"},
+          "jwt_secret": "8c1f0e6b2d4a9c7e5f3b1d0a8e6c4b2f9d7e5c3a1b0f8e6d", "log_level": "WARNING",
+          "app_origin": "https://chat.example.com", "smtp_host": "smtp.example.com"},
          "live", False),
         ({"stripe_secret_key": "sk_test_abc", "stripe_publishable_key": "pk_test_abc"}, "test",
          True),

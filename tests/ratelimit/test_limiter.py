@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from tokenbank import deps
 from tokenbank.app import create_app
+from tokenbank.auth.security import AccessClaims
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.observability import RATE_LIMIT_STORE_ERRORS
@@ -91,13 +92,13 @@ async def test_generate_counts_in_redis_with_the_token_decoded_once(
     """3 replies a minute: the 4th is 429; Redis holds the count, the database nothing;
     each request decodes its bearer token once (the limiter uses the route's user id)."""
     decoded: list[str] = []
-    real_decode = deps.decode_access_token
+    real_decode = deps.decode_access_claims
 
-    def counting_decode(token: str, secret: str) -> int:
+    def counting_decode(token: str, secret: str) -> AccessClaims:
         decoded.append(token)
         return real_decode(token, secret)
 
-    monkeypatch.setattr(deps, "decode_access_token", counting_decode)
+    monkeypatch.setattr(deps, "decode_access_claims", counting_decode)
     settings = generate_settings(
         db_url, redis_url=redis_url, redis_key_prefix=redis_prefix, redis_timeout_s=5
     )

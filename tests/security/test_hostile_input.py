@@ -314,6 +314,8 @@ def _production(db_url: str, **overrides: Any) -> Settings:
         stripe_secret_key="sk_live_" + "51Hx9aKb2" + "Qz7" * 8,
         stripe_publishable_key="pk_live_" + "51Hx9aKb2" + "Qz7" * 8,
         stripe_webhook_secret="whsec_" + "Zm9vYmFy" * 5,
+        app_origin="https://chat.example.com",
+        smtp_host="smtp.example.com",
         **overrides,
     )
 

@@ -23,6 +23,8 @@ LIVE: dict[str, Any] = {
     "stripe_secret_key": "sk_live_" + "51Hx9aKb2" + "Qz7" * 8,
     "stripe_publishable_key": "pk_live_" + "51Hx9aKb2" + "Qz7" * 8,
     "stripe_webhook_secret": "whsec_" + "Zm9vYmFy" * 5,
+    "app_origin": "https://chat.example.com",
+    "smtp_host": "smtp.example.com",
 }
 
 
@@ -167,12 +169,14 @@ def test_a_token_signed_with_the_old_published_constant_is_refused(tmp_path: Pat
     from tokenbank.auth.errors import InvalidToken
     from tokenbank.auth.security import create_access_token, decode_access_token
 
-    forged = create_access_token(1, "dev-only-insecure-jwt-secret-change-me", 3600)
+    forged = create_access_token(
+        1, "dev-only-insecure-jwt-secret-change-me", 3600, session_id="s"
+    )
     s = Settings(_env_file=None, app_env="development", data_dir=str(tmp_path))  # type: ignore[call-arg]
     with pytest.raises(InvalidToken):
         decode_access_token(forged, s.effective_jwt_secret)
     assert jwt.decode(
-        create_access_token(1, s.effective_jwt_secret, 60), s.effective_jwt_secret,
+        create_access_token(1, s.effective_jwt_secret, 60, session_id="s"), s.effective_jwt_secret,
         algorithms=["HS256"],
     )["sub"] == "1"
 
