@@ -50,6 +50,7 @@ pytest: setup
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-pgbouncer.sh
+	@scripts/ensure-redis.sh
 	$(BIN)/pytest
 
 test: setup lint typecheck client-test pytest
