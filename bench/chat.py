@@ -38,13 +38,14 @@ from bench.http import (
     write_targets,
 )
 from bench.ledger import check_clean
-from tokenbank.auth.security import create_access_token
+from tokenbank.auth import sessions
 from tokenbank.chat import service as chat
 from tokenbank.chat.providers import ChatTurn
 from tokenbank.chat.providers.offline import offline_reply
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger.errors import InsufficientTokens
+from tokenbank.types import utcnow
 
 FUNDED = 256
 BROKE = 32
@@ -163,8 +164,21 @@ async def reset(url: str, seed_max: int) -> None:
         await conn.close()
 
 
-def bearer(user_id: int) -> str:
-    return f"Bearer {create_access_token(user_id, BENCH_JWT_SECRET, 6 * 3600)}"
+async def bearers(url: str, user_ids: set[int]) -> dict[int, str]:
+    """A signed-in session per user (access tokens are checked against their session)."""
+    settings = Settings(
+        _env_file=None, database_url=url, jwt_secret=BENCH_JWT_SECRET, jwt_expires_s=6 * 3600
+    )
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            now = utcnow()
+            return {
+                u: f"Bearer {(await sessions.start(session, u, settings, now)).access_token}"
+                for u in sorted(user_ids)
+            }
+    finally:
+        await db.dispose()
 
 
 def _check(result: WrkResult, what: str) -> WrkResult:
@@ -175,6 +189,7 @@ def _check(result: WrkResult, what: str) -> WrkResult:
 
 async def bench_history(mode: Mode, url: str, seeded: dict[str, Any]) -> dict[str, Any]:
     per_run: dict[str, list[dict[str, float]]] = {"short": [], "long": []}
+    tokens = await bearers(url, {u for k in ("short", "long") for _, u in seeded[k]})
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for kind in ("short", "long"):
@@ -182,7 +197,7 @@ async def bench_history(mode: Mode, url: str, seeded: dict[str, Any]) -> dict[st
             files[kind] = {"BENCH_TARGETS": str(Path(tmp) / f"{kind}.tsv")}
             write_targets(
                 Path(files[kind]["BENCH_TARGETS"]),
-                [(f"/api/chats/{c}/generate", bearer(u)) for c, u in chats],
+                [(f"/api/chats/{c}/generate", tokens[u]) for c, u in chats],
             )
         with AppServer({"DATABASE_URL": url, "REPLY_COST_TOKENS": "1"}) as server:
             for kind in ("short", "long"):  # warm: imports, pools, plans

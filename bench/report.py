@@ -168,6 +168,9 @@ def markdown(document: dict[str, Any]) -> str:
         "sqlite_vs_raw_c1": "SQLite charge path / sqlite3, same statements, c=1",
         "balance_read_ratio_1e6_vs_1e3": "Balance read, big / small user",
         "memory_rss_second_half_growth_mb": "RSS growth over the second half",
+        "webhooks_ack_p99_ms": "Webhook acknowledged, p99",
+        "webhooks_applied_per_s": "Webhooks applied (received → applied), one process",
+        "webhooks_ack_p99_ms_slow_stripe": "Webhook acknowledged with Stripe at 2 s a call, p99",
     }
     for key, row in g.items():
         unit = " MB" if key.startswith("memory") else (" ms" if key.endswith("_ms") else "")
