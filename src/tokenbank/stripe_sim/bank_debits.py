@@ -197,16 +197,7 @@ def _settle(state: SimState, pi_id: str, charge_id: str, iban: DebitOutcome) -> 
     if pi is None or charge is None or pi["status"] != "processing":
         return
     if iban.succeeds:
-        txn = objects.balance_transaction(
-            amount=charge["amount"],
-            fee=objects.stripe_fee(charge["amount"]),
-            currency=charge["currency"],
-            created=state.now(),
-            source=charge["id"],
-            txn_type="charge",
-            reporting_category="charge",
-            description=charge["description"],
-        )
+        txn = objects.charge_balance_transaction(charge, state.now())
         state.store.balance_transactions.add(txn)
         charge.update(status="succeeded", paid=True, balance_transaction=txn["id"])
         pi.update(status="succeeded", amount_received=pi["amount"])

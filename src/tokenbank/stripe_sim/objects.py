@@ -428,6 +428,20 @@ def balance_transaction(
     }
 
 
+def charge_balance_transaction(charge_obj: Obj, created: int) -> Obj:
+    """The balance transaction of a succeeded charge: its amount less Stripe's fee."""
+    return balance_transaction(
+        amount=charge_obj["amount"],
+        fee=stripe_fee(charge_obj["amount"]),
+        currency=charge_obj["currency"],
+        created=created,
+        source=charge_obj["id"],
+        txn_type="charge",
+        reporting_category="charge",
+        description=charge_obj["description"],
+    )
+
+
 def refund(
     *,
     charge_obj: Obj,

@@ -405,16 +405,7 @@ def _succeed(
         three_d_secure=three_d_secure,
         base_url=ctx.base_url,
     )
-    txn = objects.balance_transaction(
-        amount=charge["amount"],
-        fee=objects.stripe_fee(charge["amount"]),
-        currency=charge["currency"],
-        created=charge["created"],
-        source=charge["id"],
-        txn_type="charge",
-        reporting_category="charge",
-        description=charge["description"],
-    )
+    txn = objects.charge_balance_transaction(charge, charge["created"])
     state.store.balance_transactions.add(txn)
     charge["balance_transaction"] = txn["id"]
     state.store.charges.add(charge)
