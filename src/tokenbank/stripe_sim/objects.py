@@ -44,93 +44,79 @@ def billing_details(
     }
 
 
+def _payment_method(
+    pm_type: str, details: Obj, billing: Obj, metadata: dict[str, str], created: int
+) -> Obj:
+    """A PaymentMethod of ``pm_type`` whose own fields are ``details``; keys in Stripe's order
+    (``id``, ``object``, then alphabetical)."""
+    fields: Obj = {
+        "allow_redisplay": "unspecified",
+        "billing_details": billing,
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": metadata,
+        "type": pm_type,
+        pm_type: details,
+    }
+    return {"id": new_id("pm"), "object": "payment_method", **dict(sorted(fields.items()))}
+
+
 def payment_method(
     details: CardDetails, billing: Obj, metadata: dict[str, str], created: int
 ) -> Obj:
     brand = brand_of(details.number)
-    return {
-        "id": new_id("pm"),
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": billing,
-        "card": {
-            "brand": brand,
-            "checks": {
-                "address_line1_check": None,
-                "address_postal_code_check": None,
-                "cvc_check": "unchecked" if details.cvc else None,
-            },
-            "country": "US",
-            "display_brand": display_brand(brand),
-            "exp_month": details.exp_month,
-            "exp_year": details.exp_year,
-            "fingerprint": fingerprint(details.number),
-            "funding": card_for(details.number).funding,
-            "generated_from": None,
-            "last4": details.number[-4:],
-            "networks": {"available": [brand], "preferred": None},
-            "regulated_status": "unregulated",
-            "three_d_secure_usage": {"supported": True},
-            "wallet": None,
+    card = {
+        "brand": brand,
+        "checks": {
+            "address_line1_check": None,
+            "address_postal_code_check": None,
+            "cvc_check": "unchecked" if details.cvc else None,
         },
-        "created": created,
-        "customer": None,
-        "customer_account": None,
-        "livemode": False,
-        "metadata": metadata,
-        "type": "card",
+        "country": "US",
+        "display_brand": display_brand(brand),
+        "exp_month": details.exp_month,
+        "exp_year": details.exp_year,
+        "fingerprint": fingerprint(details.number),
+        "funding": card_for(details.number).funding,
+        "generated_from": None,
+        "last4": details.number[-4:],
+        "networks": {"available": [brand], "preferred": None},
+        "regulated_status": "unregulated",
+        "three_d_secure_usage": {"supported": True},
+        "wallet": None,
     }
+    return _payment_method("card", card, billing, metadata, created)
 
 
 def sepa_payment_method(iban: str, billing: Obj, metadata: dict[str, str], created: int) -> Obj:
-    return {
-        "id": new_id("pm"),
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": billing,
-        "created": created,
-        "customer": None,
-        "customer_account": None,
-        "livemode": False,
-        "metadata": metadata,
-        "sepa_debit": {
-            "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:9],
-            "branch_code": "",
-            "country": iban[:2],
-            "fingerprint": fingerprint(iban),
-            "generated_from": {"charge": None, "setup_attempt": None},
-            "last4": iban[-4:],
-        },
-        "type": "sepa_debit",
+    sepa_debit = {
+        "bank_code": iban[4:12] if iban.startswith("DE") else iban[4:9],
+        "branch_code": "",
+        "country": iban[:2],
+        "fingerprint": fingerprint(iban),
+        "generated_from": {"charge": None, "setup_attempt": None},
+        "last4": iban[-4:],
     }
+    return _payment_method("sepa_debit", sepa_debit, billing, metadata, created)
 
 
 def us_bank_account_payment_method(
     account: str, routing: str, billing: Obj, metadata: dict[str, str], created: int
 ) -> Obj:
-    return {
-        "id": new_id("pm"),
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": billing,
-        "created": created,
-        "customer": None,
-        "customer_account": None,
-        "livemode": False,
-        "metadata": metadata,
-        "type": "us_bank_account",
-        "us_bank_account": {
-            "account_holder_type": "individual",
-            "account_type": "checking",
-            "bank_name": "STRIPE TEST BANK",
-            "financial_connections_account": None,
-            "fingerprint": fingerprint(account),
-            "last4": account[-4:],
-            "networks": {"preferred": "ach", "supported": ["ach"]},
-            "routing_number": routing,
-            "status_details": {},
-        },
+    us_bank_account = {
+        "account_holder_type": "individual",
+        "account_type": "checking",
+        "bank_name": "STRIPE TEST BANK",
+        "financial_connections_account": None,
+        "fingerprint": fingerprint(account),
+        "last4": account[-4:],
+        "networks": {"preferred": "ach", "supported": ["ach"]},
+        "routing_number": routing,
+        "status_details": {},
     }
+    return _payment_method("us_bank_account", us_bank_account, billing, metadata, created)
 
 
 def payment_intent(
