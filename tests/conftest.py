@@ -8,6 +8,7 @@ PostgreSQL server they fail in CI and skip loudly elsewhere.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -26,6 +27,8 @@ from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.migrate import upgrade
 from tokenbank.models import Base
+
+from support import LogLines
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
@@ -268,3 +271,17 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """The ``tokenbank`` loggers' INFO-and-up lines during the test, as JSON."""
+    handler, logger = LogLines(), logging.getLogger("tokenbank")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -24,10 +24,9 @@ from payments.kit import WEBHOOK_SECRET, sign
 from tokenbank.app import create_app
 from tokenbank.auth.models import User
 from tokenbank.config import Settings
-from tokenbank.observability import JsonFormatter
 
 from conftest import make_settings
-from support import register_user
+from support import LogLines, register_user
 
 pytestmark = pytest.mark.anyio
 
@@ -266,31 +265,8 @@ async def test_the_admin_user_page_loads_among_500_look_alikes(web: httpx.AsyncC
 # --- 12. the caller's id on every log line ---------------------------------------------------
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
-@pytest.fixture
-def log_lines() -> Iterator[_Lines]:
-    handler, logger = _Lines(), logging.getLogger("tokenbank")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 async def test_log_lines_carry_the_callers_user_id(
-    web: httpx.AsyncClient, log_lines: _Lines
+    web: httpx.AsyncClient, log_lines: LogLines
 ) -> None:
     admin = await _admin(web)
     user = await register_user(web, "grantee")
