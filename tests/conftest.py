@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -262,8 +262,10 @@ def settings(db_url: str) -> Settings:
     return make_settings(db_url)
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of an app made from ``settings``, its lifespan run; the app is
+    ``client.app``."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         # Like a real server: an unhandled error is a 500 response, not a raised exception.
@@ -271,6 +273,12 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(settings) as c:
+        yield c
 
 
 @pytest.fixture
