@@ -90,6 +90,15 @@ def serve_sync(app: ASGIApplication) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def served_fake_openai() -> Iterator[FakeOpenAI]:
+    """The fake OpenAI-compatible server, serving (``fake.url`` set)."""
+    fake = FakeOpenAI()
+    with serve_sync(fake.app()) as url:
+        fake.url = url
+        yield fake
+
+
 @dataclass
 class Api:
     """An HTTP client for the running app, the test's own view of its database, and
