@@ -8,11 +8,12 @@ PostgreSQL server they fail in CI and skip loudly elsewhere.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.migrate import upgrade
 from tokenbank.models import Base
+
+from support import LogLines
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
@@ -259,8 +262,10 @@ def settings(db_url: str) -> Settings:
     return make_settings(db_url)
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of an app made from ``settings``, its lifespan run; the app is
+    ``client.app``."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         # Like a real server: an unhandled error is a 500 response, not a raised exception.
@@ -268,3 +273,23 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(settings) as c:
+        yield c
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """The ``tokenbank`` loggers' INFO-and-up lines during the test, as JSON."""
+    handler, logger = LogLines(), logging.getLogger("tokenbank")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 
 from tokenbank.config import Settings
+from tokenbank.observability import JsonFormatter
 
 
 async def register_user(
@@ -65,6 +68,19 @@ async def verify_email(client: httpx.AsyncClient, user_id: int, db: Any = None) 
     token = await email_link_token(client, user_id, "verify_email", db=db)
     resp = await client.post("/api/auth/verify-email", json={"token": token})
     assert resp.status_code == 200, resp.text
+
+
+class LogLines(logging.Handler):
+    """Every record handed to it, as the JSON line production writes (see the
+    ``log_lines`` fixture)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
 
 
 async def wait_for(

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
-from ledger.test_service import assert_ledger_clean, balance_of, new_account
+from ledger.test_service import assert_ledger_clean, balance_of, ledger_reserve, new_account
 from tokenbank.db import Database, DriverTransaction, PgStatement, Unit
 from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
@@ -65,13 +65,6 @@ def _units(path: str) -> float:
     return float(UNITS_OF_WORK.labels(path)._value.get())
 
 
-async def _reserve(db: Database, user_id: int, tokens: int, key: str) -> ledger.Reservation:
-    async def work(unit: Unit) -> ledger.Reservation:
-        return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=60)
-
-    return await db.run(work)
-
-
 async def _reservation_count(db: Database, user_id: int) -> int:
     async with db.transaction() as session:
         found = await session.execute(
@@ -91,7 +84,7 @@ async def pg(postgres_url: str) -> AsyncIterator[Database]:
 async def test_a_new_hold_runs_on_the_driver_and_is_committed(pg: Database) -> None:
     user_id = await new_account(pg, 5)
     driver, session = _units("driver"), _units("session")
-    held = await _reserve(pg, user_id, 2, "k1")
+    held = await ledger_reserve(pg, user_id, 2, "k1")
     assert (held.amount, held.status, held.replayed) == (2, "pending", False)
     assert (_units("driver") - driver, _units("session") - session) == (1, 0)
     b = await balance_of(pg, user_id)  # read from a new session: it was committed
@@ -132,7 +125,7 @@ async def test_a_cancelled_driver_unit_rolls_back_and_its_connection_serves_the_
         await task
     # The pool has one connection: the next unit gets the same one, with no transaction
     # left open on it (else this hold would join the cancelled one's).
-    held = await _reserve(pg, user_id, 1, "next")
+    held = await ledger_reserve(pg, user_id, 1, "next")
     assert not held.replayed
     b = await balance_of(pg, user_id)
     assert (b.balance, b.reserved) == (5, 1)
@@ -142,9 +135,9 @@ async def test_a_cancelled_driver_unit_rolls_back_and_its_connection_serves_the_
 
 async def test_a_replay_on_the_driver_is_one_unit_that_writes_nothing(pg: Database) -> None:
     user_id = await new_account(pg, 5)
-    first = await _reserve(pg, user_id, 2, "same")
+    first = await ledger_reserve(pg, user_id, 2, "same")
     driver, session = _units("driver"), _units("session")
-    again = await _reserve(pg, user_id, 2, "same")
+    again = await ledger_reserve(pg, user_id, 2, "same")
     assert again.replayed and again.id == first.id
     assert (_units("driver") - driver, _units("session") - session) == (1, 0)
     assert (await balance_of(pg, user_id)).reserved == 2
@@ -167,7 +160,7 @@ async def test_a_refusal_on_the_driver_is_one_transaction(
 
     monkeypatch.setattr(asyncpg.Connection, "execute", counting)
     with pytest.raises(InsufficientTokens) as refused:
-        await _reserve(pg, user_id, 2, "too-much")
+        await ledger_reserve(pg, user_id, 2, "too-much")
     monkeypatch.setattr(asyncpg.Connection, "execute", execute)
     assert len(begun) == 1
     assert (refused.value.balance, refused.value.required) == (1, 2)
@@ -179,7 +172,7 @@ async def test_a_refusal_on_the_driver_is_one_transaction(
 
 async def test_a_second_commit_on_the_driver_returns_the_first_entry(pg: Database) -> None:
     user_id = await new_account(pg, 5)
-    held = await _reserve(pg, user_id, 2, "c")
+    held = await ledger_reserve(pg, user_id, 2, "c")
 
     async def settle(unit: Unit) -> ledger.Entry:
         return await ledger.commit(unit, held.id, "reply")
@@ -207,7 +200,7 @@ async def test_a_connection_lost_in_a_driver_unit_is_a_connection_error_and_is_r
     with pytest.raises(DBAPIError) as lost:
         await pg.run(work)
     assert lost.value.connection_invalidated and is_connection_error(lost.value)
-    held = await _reserve(pg, user_id, 1, "lost")  # a fresh connection, nothing half-done
+    held = await ledger_reserve(pg, user_id, 1, "lost")  # a fresh connection, nothing half-done
     assert not held.replayed
     assert (await balance_of(pg, user_id)).reserved == 1
     await assert_ledger_clean(pg)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from chat.fake_openai import FakeOpenAI
-from chat.harness import Api, serve_app, serve_sync
+from chat.harness import Api, serve_app, served_fake_openai
 from ledger.test_service import new_account
 from tokenbank.app import create_app
 from tokenbank.db import Database, Unit
@@ -36,9 +36,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def fake_ai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    with serve_sync(fake.app()) as url:
-        fake.url = url
+    with served_fake_openai() as fake:
         yield fake
 
 

@@ -28,7 +28,7 @@ from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger.test_service import assert_ledger_clean, balance_of, new_account
+from ledger.test_service import assert_ledger_clean, balance_of, ledger_reserve, new_account
 from tokenbank.db import Database, Unit
 from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
@@ -139,13 +139,6 @@ async def _after_cancel(db: Database, db_url: str, user_id: int, *, may_commit: 
     await assert_ledger_clean(db)
     if not db.is_sqlite:
         await _assert_no_backend_idle_in_transaction(db_url)
-
-
-async def ledger_reserve(db: Database, user_id: int, tokens: int, key: str) -> ledger.Reservation:
-    async def work(unit: Unit) -> ledger.Reservation:
-        return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=60)
-
-    return await db.run(work)
 
 
 async def _grant_in_session(db: Database, user_id: int) -> None:

@@ -18,7 +18,7 @@ from tokenbank.db import Database
 from tokenbank.mail.devsink import start_sink
 from tokenbank.types import utcnow
 
-from conftest import make_settings
+from conftest import app_client, make_settings
 from support import register_user
 
 pytestmark = pytest.mark.anyio
@@ -33,12 +33,8 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 async def mail_client(db_url: str, smtp: SmtpServer) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(db_url, app_origin="https://app.example.test", **smtp.settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            c.app = app  # type: ignore[attr-defined]
-            yield c
+    async with app_client(settings) as c:
+        yield c
 
 
 async def _balance(client: httpx.AsyncClient, headers: dict[str, str]) -> int:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chat.fake_openai import FakeOpenAI
-from chat.harness import Api, MakeApi, serve_app, serve_sync
+from chat.harness import Api, MakeApi, serve_app, served_fake_openai
 from tokenbank.app import create_app
 from tokenbank.db import Database
 
@@ -19,9 +19,7 @@ from conftest import make_settings
 
 @pytest.fixture(scope="session")
 def fake_openai_server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    with serve_sync(fake.app()) as url:
-        fake.url = url
+    with served_fake_openai() as fake:
         yield fake
 
 

@@ -90,6 +90,15 @@ def serve_sync(app: ASGIApplication) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def served_fake_openai() -> Iterator[FakeOpenAI]:
+    """The fake OpenAI-compatible server, serving (``fake.url`` set)."""
+    fake = FakeOpenAI()
+    with serve_sync(fake.app()) as url:
+        fake.url = url
+        yield fake
+
+
 @dataclass
 class Api:
     """An HTTP client for the running app, the test's own view of its database, and
@@ -184,16 +193,23 @@ class Api:
 MakeApi = Callable[..., Awaitable[Api]]
 
 
+def parse_event(block: str) -> tuple[str, Any]:
+    """`(event, data)` of one server-sent event (the text between two blank lines);
+    ``data`` is None when the block has none."""
+    name, data = "message", None
+    for line in block.splitlines():
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = json.loads(line.removeprefix("data: "))
+    return name, data
+
+
 def parse_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     """`(event, data)` pairs of a server-sent-event body; comments are skipped."""
     events = []
     for block in raw.decode().split("\n\n"):
-        name, data = "message", None
-        for line in block.splitlines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                data = json.loads(line.removeprefix("data: "))
+        name, data = parse_event(block)
         if data is not None:
             events.append((name, data))
     return events

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tokenbank.auth.models import User
-from tokenbank.db import Database
+from tokenbank.db import Database, Unit
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import (
     IdempotencyKeyReused,
@@ -40,6 +40,15 @@ async def new_account(db: Database, tokens: int = 0) -> int:
 async def balance_of(db: Database, user_id: int) -> ledger.Balance:
     async with db.transaction() as session:
         return await ledger.balance(session, user_id)
+
+
+async def ledger_reserve(db: Database, user_id: int, tokens: int, key: str) -> ledger.Reservation:
+    """A one-minute hold of ``tokens``, taken in a unit of work of its own."""
+
+    async def work(unit: Unit) -> ledger.Reservation:
+        return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=60)
+
+    return await db.run(work)
 
 
 async def assert_ledger_clean(db: Database) -> None:

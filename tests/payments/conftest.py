@@ -8,26 +8,25 @@ import httpx
 import pytest
 import stripe
 
-from payments.kit import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, PayEnv, payment_settings
+from payments.kit import (
+    PUBLISHABLE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    PayEnv,
+    payment_settings,
+    sim_config,
+)
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.payments.stripe_client import AsyncHTTPXClient
-from tokenbank.stripe_sim import SimConfig, SimServer
+from tokenbank.stripe_sim import SimServer
 
 from support import serve_app
 
 
 @pytest.fixture(scope="session")
 def sim() -> Iterator[SimServer]:
-    config = SimConfig(
-        webhook_secret=WEBHOOK_SECRET,
-        api_key=SECRET_KEY,
-        publishable_key=PUBLISHABLE_KEY,
-        webhook_backoff_base_s=0.05,
-        webhook_backoff_max_s=0.5,
-        webhook_max_attempts=8,
-    )
-    with SimServer(config) as server:
+    with SimServer(sim_config()) as server:
         yield server
 
 

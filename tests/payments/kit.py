@@ -24,7 +24,7 @@ from tokenbank.ledger import service as ledger
 from tokenbank.payments.models import WebhookEvent
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import SyncOutcome, sync_payment
-from tokenbank.stripe_sim import SimServer
+from tokenbank.stripe_sim import SimConfig, SimServer
 
 from conftest import make_settings
 from support import register_user, wait_for
@@ -40,6 +40,20 @@ DECLINES = {
     "pm_card_chargeDeclinedExpiredCard": "expired_card",
     "pm_card_chargeDeclinedIncorrectCvc": "incorrect_cvc",
 }
+
+
+def sim_config(**overrides: Any) -> SimConfig:
+    """The local Stripe server's settings for the payments bench (``overrides`` win):
+    webhooks retried quickly, a few times."""
+    values: dict[str, Any] = {
+        "webhook_secret": WEBHOOK_SECRET,
+        "api_key": SECRET_KEY,
+        "publishable_key": PUBLISHABLE_KEY,
+        "webhook_backoff_base_s": 0.05,
+        "webhook_backoff_max_s": 0.5,
+        "webhook_max_attempts": 8,
+    }
+    return SimConfig(**(values | overrides))
 
 
 def payment_settings(db_url: str, sim: SimServer, **overrides: Any) -> Settings:

@@ -15,25 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from payments.kit import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, PayEnv
+from payments.kit import PayEnv, sim_config
 from tokenbank.auth.models import User
-from tokenbank.stripe_sim import SimConfig, SimServer
+from tokenbank.stripe_sim import SimServer
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimServer]:
-    config = SimConfig(
-        webhook_secret=WEBHOOK_SECRET,
-        api_key=SECRET_KEY,
-        publishable_key=PUBLISHABLE_KEY,
-        webhook_backoff_base_s=0.05,
-        webhook_backoff_max_s=0.5,
-        webhook_max_attempts=8,
-        async_delay_s=3600.0,  # "later" happens when a test says so
-    )
-    with SimServer(config) as server:
+    # "Later" happens when a test says so.
+    with SimServer(sim_config(async_delay_s=3600.0)) as server:
         yield server
 
 

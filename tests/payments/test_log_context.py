@@ -3,44 +3,17 @@ caller, when there is one), as the operations docs promise."""
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from payments.kit import PayEnv
-from tokenbank.observability import JsonFormatter
+
+from support import LogLines
 
 pytestmark = pytest.mark.anyio
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
-@pytest.fixture
-def log_lines() -> Iterator[_Lines]:
-    handler, logger = _Lines(), logging.getLogger("tokenbank")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 async def test_a_sync_log_line_carries_the_payment_intent_id(
-    env: PayEnv, log_lines: _Lines
+    env: PayEnv, log_lines: LogLines
 ) -> None:
     # An intent made at Stripe outside the app: the sync looks at it and logs why it
     # leaves it alone.

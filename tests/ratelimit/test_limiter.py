@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,19 +30,10 @@ from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.ratelimit.redis_counters import RedisCounters
 from tokenbank.ratelimit.service import Limiter, RateLimited
 
-from conftest import make_settings
+from conftest import app_client, make_settings
 from support import register_user
 
 pytestmark = pytest.mark.anyio
-
-
-@contextlib.asynccontextmanager
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
 
 
 async def bucket_rows(db_url: str) -> int:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 
+from chat.harness import parse_event
 from tokenbank.chat.models import Message
 from tokenbank.db import Database
 from tokenbank.ledger.models import TokenReservation, TokenTransaction
@@ -93,13 +94,7 @@ class Exchange:
         block, self._text = self._text.split("\n\n", 1)
         if block.startswith(":"):
             return "comment", block[1:].strip()
-        name, data = "message", None
-        for line in block.splitlines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                data = json.loads(line.removeprefix("data: "))
-        return name, data
+        return parse_event(block)
 
     async def json(self) -> Any:
         """The whole body, as JSON."""

@@ -21,13 +21,11 @@ import pytest
 from sqlalchemy import insert, update
 
 from payments.kit import WEBHOOK_SECRET, sign
-from tokenbank.app import create_app
 from tokenbank.auth.models import User
 from tokenbank.config import Settings
-from tokenbank.observability import JsonFormatter
 
-from conftest import make_settings
-from support import register_user
+from conftest import app_client, make_settings
+from support import LogLines, register_user
 
 pytestmark = pytest.mark.anyio
 
@@ -42,21 +40,12 @@ def client_dist(tmp_path: Path) -> Path:
     return dist
 
 
-async def _open(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            c.app = app  # type: ignore[attr-defined]
-            yield c
-
-
 @pytest.fixture
 async def web(db_url: str, client_dist: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(
         db_url, stripe_webhook_secret=WEBHOOK_SECRET, client_dist=str(client_dist)
     )
-    async for c in _open(settings):
+    async with app_client(settings) as c:
         yield c
 
 
@@ -266,31 +255,8 @@ async def test_the_admin_user_page_loads_among_500_look_alikes(web: httpx.AsyncC
 # --- 12. the caller's id on every log line ---------------------------------------------------
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
-@pytest.fixture
-def log_lines() -> Iterator[_Lines]:
-    handler, logger = _Lines(), logging.getLogger("tokenbank")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 async def test_log_lines_carry_the_callers_user_id(
-    web: httpx.AsyncClient, log_lines: _Lines
+    web: httpx.AsyncClient, log_lines: LogLines
 ) -> None:
     admin = await _admin(web)
     user = await register_user(web, "grantee")
@@ -339,7 +305,7 @@ DOCS = ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"]
 async def test_production_hides_the_api_docs_and_sends_hsts(
     db_url: str, client_dist: Path
 ) -> None:
-    async for c in _open(_production(db_url, client_dist=str(client_dist))):
+    async with app_client(_production(db_url, client_dist=str(client_dist))) as c:
         for path in DOCS:
             r = await c.get(path)
             assert r.status_code == 404, (path, r.status_code)
@@ -352,7 +318,7 @@ async def test_production_hides_the_api_docs_and_sends_hsts(
 
 @pytest.mark.usefixtures("keep_logging")
 async def test_production_docs_can_be_turned_on(db_url: str) -> None:
-    async for c in _open(_production(db_url, api_docs_enabled=True)):
+    async with app_client(_production(db_url, api_docs_enabled=True)) as c:
         assert (await c.get("/openapi.json")).json()["info"]["title"] == "tokenbank"
         assert (await c.get("/docs")).status_code == 200
 
