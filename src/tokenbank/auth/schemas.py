@@ -4,14 +4,13 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 
 
 Locale = Literal["en", "zh"]
-NewPassword = Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 
 
 def check_new_password(value: str) -> str:
@@ -22,12 +21,20 @@ def check_new_password(value: str) -> str:
     return value
 
 
+#: A password being set (sign-up, change, reset): its length, then check_new_password.
+NewPassword = Annotated[
+    str,
+    Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+    AfterValidator(check_new_password),
+]
+
+
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=False, extra="ignore")
 
     username: Annotated[str, Field(min_length=3, max_length=32, examples=["ada"])]
     email: EmailStr
-    password: Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+    password: NewPassword
     locale: Locale | None = Field(
         default=None, description="Language of the person's emails; else from Accept-Language."
     )
@@ -43,11 +50,6 @@ class RegisterRequest(BaseModel):
     @classmethod
     def _email(cls, value: str) -> str:
         return value.strip().lower()
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str) -> str:
-        return check_new_password(value)
 
 
 class LoginRequest(BaseModel):
@@ -82,11 +84,6 @@ class ChangePasswordRequest(BaseModel):
     current_password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX)]
     new_password: NewPassword
 
-    @field_validator("new_password")
-    @classmethod
-    def _new(cls, value: str) -> str:
-        return check_new_password(value)
-
 
 class VerifyEmailRequest(BaseModel):
     token: Annotated[str, Field(min_length=1, max_length=200)]
@@ -104,11 +101,6 @@ class PasswordResetRequest(BaseModel):
 class PasswordResetComplete(BaseModel):
     token: Annotated[str, Field(min_length=1, max_length=200)]
     new_password: NewPassword
-
-    @field_validator("new_password")
-    @classmethod
-    def _new(cls, value: str) -> str:
-        return check_new_password(value)
 
 
 class Accepted(BaseModel):

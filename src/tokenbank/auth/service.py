@@ -119,14 +119,21 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+async def _user_of_link(
+    session: AsyncSession, token: str, purpose: str, now: datetime
+) -> User:
+    """Use up an emailed link and return its user (EmailLinkInvalid if it is not usable)."""
+    user_id = await email_links.consume(session, token, purpose, now)
+    if user_id is None:
+        raise EmailLinkInvalid()
+    return await get_user(session, user_id)
+
+
 async def verify_email(
     session: AsyncSession, token: str, settings: Settings, now: datetime
 ) -> User:
     """Mark the address verified and grant the sign-up bonus (once)."""
-    user_id = await email_links.consume(session, token, email_links.VERIFY_EMAIL, now)
-    if user_id is None:
-        raise EmailLinkInvalid()
-    user = await get_user(session, user_id)
+    user = await _user_of_link(session, token, email_links.VERIFY_EMAIL, now)
     if user.email_verified_at is None:
         user.email_verified_at = now
     await grant_signup_bonus(session, user.id, settings.signup_bonus_tokens)
@@ -146,10 +153,7 @@ async def set_password(
 async def complete_password_reset(
     session: AsyncSession, token: str, new_password: str, now: datetime
 ) -> User:
-    user_id = await email_links.consume(session, token, email_links.RESET_PASSWORD, now)
-    if user_id is None:
-        raise EmailLinkInvalid()
-    user = await get_user(session, user_id)
+    user = await _user_of_link(session, token, email_links.RESET_PASSWORD, now)
     await set_password(session, user, new_password, "password_reset", now)
     return user
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import AuthSession, RefreshToken
@@ -132,22 +132,24 @@ async def session_of_refresh(session: AsyncSession, refresh_token: str) -> str |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def revoke(session: AsyncSession, session_id: str, reason: str, now: datetime) -> None:
+async def _revoke_open(
+    session: AsyncSession, which: ColumnElement[bool], reason: str, now: datetime
+) -> None:
+    """End the still-open sessions that ``which`` selects (an ended one keeps its reason)."""
     await session.execute(
         update(AuthSession)
-        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .where(which, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
     forget_checks()
+
+
+async def revoke(session: AsyncSession, session_id: str, reason: str, now: datetime) -> None:
+    await _revoke_open(session, AuthSession.id == session_id, reason, now)
 
 
 async def revoke_all(session: AsyncSession, user_id: int, reason: str, now: datetime) -> None:
-    await session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
-    forget_checks()
+    await _revoke_open(session, AuthSession.user_id == user_id, reason, now)
 
 
 _OPEN = Query.of(
