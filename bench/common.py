@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -291,8 +292,17 @@ async def machine_info() -> dict[str, Any]:
         "fastapi": fastapi.__version__,
         "uvloop": getattr(uvloop, "__version__", "?"),
         "wrk": _command_output(["wrk", "--version"]).splitlines()[0:1],
-        "executable": sys.executable,
+        # Relative to the repository, so a committed result names no machine's paths.
+        "executable": _relative_to_repo(sys.executable),
     }
+
+
+def _relative_to_repo(path: str) -> str:
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).relative_to(repo))
+    except ValueError:
+        return Path(path).name
 
 
 def log(message: str) -> None:
