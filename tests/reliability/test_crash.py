@@ -54,6 +54,7 @@ AI_DELAY_S = 0.4
 RESERVATION_TTL_S = 4  # must exceed AI_TIMEOUT_S (the app refuses to start otherwise)
 AI_TIMEOUT_S = 2
 OP_DEADLINE_S = 90
+WEBHOOK_CLAIM_LEASE_S = 5
 
 
 @contextmanager
@@ -78,6 +79,8 @@ def test_kill_9_mid_burst_loses_nothing_and_charges_nothing_twice() -> None:
             AI_PROVIDER="openai", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test-key",
             OPENAI_MODEL="gpt-test", AI_TIMEOUT_S=str(AI_TIMEOUT_S),
             RESERVATION_TTL_S=str(RESERVATION_TTL_S), SWEEPER_INTERVAL_S="0.5",
+            # Events the killed process had claimed are taken over when the claim runs out.
+            WEBHOOK_CLAIM_LEASE_S=str(WEBHOOK_CLAIM_LEASE_S), WEBHOOK_POLL_INTERVAL_S="0.5",
         )
         with running_cluster(env, 2) as cluster:
             proxy.targets = cluster.urls
