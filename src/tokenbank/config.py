@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tokenbank.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "your-", "xxx", "dev-only")
@@ -42,7 +44,7 @@ DEFAULT_TIERS: dict[str, Tier] = {
 }
 
 
-class ProductionConfigError(RuntimeError):
+class ProductionConfigError(ConfigError, RuntimeError):
     """Raised at start-up when production settings are missing or placeholders."""
 
 

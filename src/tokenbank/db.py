@@ -57,6 +57,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.util import await_
 
+from tokenbank.errors import ConfigError
 from tokenbank.observability import UNITS_OF_WORK
 
 T = TypeVar("T")
@@ -76,7 +77,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class UnsupportedDatabaseURL(ValueError):
+class UnsupportedDatabaseURL(ConfigError, ValueError):
     """DATABASE_URL names a database we do not support."""
 
 

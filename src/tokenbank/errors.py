@@ -1,8 +1,55 @@
 """Typed errors, named after the rule they guard, rendered once as JSON.
 
 Every error crossing the API is ``{"error": {"code": ..., "message": ..., **extra}}``.
-Each domain has one base error (``LedgerError``, ``AuthError``, ...) deriving from
-:class:`AppError`; the handlers here are the only place an error becomes a response.
+Each domain has one base error deriving from :class:`AppError`, one class per error
+code; :func:`install_error_handlers` is the only place an error becomes a response.
+The whole tree (status, then ``code`` where it is not the class name in snake case)::
+
+    AppError (400 bad_request)
+    ├── NotFound (404)
+    ├── IdempotencyKeyReused (409)        one key, two different requests (every domain)
+    ├── Unavailable (503, Retry-After)    nothing was changed; the same request may be sent again
+    │   ├── DatabaseUnavailable (503)
+    │   └── RetryLater (503)              a deadlock or serialization failure rolled back
+    ├── LedgerError                       tokenbank.ledger.errors
+    │   ├── InsufficientTokens (402)      counted (metric) where the ledger refuses
+    │   ├── InvalidAmount (422)
+    │   ├── AccountNotFound (404), ReservationNotFound (404)
+    │   └── ReservationNotPending (409)
+    │       └── ReservationExpired (409)
+    ├── AuthError (401 not_authenticated) tokenbank.auth.errors
+    │   ├── InvalidCredentials, InvalidToken, SessionRevoked,
+    │   │   RefreshTokenInvalid, RefreshTokenReused (401)
+    │   ├── AdminRequired (403), UserNotFound (404)
+    │   ├── UsernameTaken, EmailTaken (409)
+    │   ├── EmailLinkInvalid, WrongCurrentPassword (400)
+    │   └── LoginLocked, SignupLimitReached (429, Retry-After)
+    ├── PaymentError                      tokenbank.payments.errors
+    │   ├── UnknownTier (422)
+    │   ├── PaymentNotFound (404)
+    │   │   └── StripeObjectUnusable
+    │   ├── WebhookSignatureInvalid (400 invalid_signature), WebhookPayloadInvalid (400)
+    │   ├── PaymentsNotConfigured (503), StripeUnavailable (503, Retry-After)
+    │   └── StripeRequestRefused (502 stripe_error)
+    ├── ChatError                         tokenbank.chat.errors
+    │   ├── ChatNotFound (404)
+    │   ├── MessageEmpty, MessageTooLong (422 validation_error)
+    │   ├── AIUnavailable (502)
+    │   └── GenerationInProgress, GenerationRetriesExhausted (409)
+    ├── RateLimited (429, Retry-After)    tokenbank.ratelimit.service
+    └── MetricsForbidden (403)            tokenbank.health
+
+    ConfigError                           the process refuses to start; never a response
+    ├── ProductionConfigError             tokenbank.config
+    ├── UnsupportedDatabaseURL            tokenbank.db
+    ├── ProviderNotConfigured             tokenbank.chat.providers
+    └── HoldShorterThanAITimeout          tokenbank.chat.errors
+
+Not ``AppError`` and still answered here: request validation (422 ``validation_error``),
+Starlette's HTTP errors, database errors (a data exception is 422 ``invalid_input``, an
+unreachable database :class:`DatabaseUnavailable`, a deadlock :class:`RetryLater`) and
+anything else (500 ``internal_error``). Metrics are counted by the domain that decides,
+never here.
 """
 
 from __future__ import annotations
@@ -18,9 +65,15 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tokenbank.observability import INSUFFICIENT
-
 log = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """Settings the process cannot run with; raised at start-up, never answered to a client.
+
+    Subclasses also keep the builtin base they always had (``ValueError`` or
+    ``RuntimeError``), so code catching those still does.
+    """
 
 
 class AppError(Exception):
@@ -47,10 +100,39 @@ class NotFound(AppError):
     message = "Not found."
 
 
-class DatabaseUnavailable(AppError):
+class IdempotencyKeyReused(AppError):
+    """The same idempotency key came back with a different request (another amount, tier,
+    message or reason); a retry of the same request returns the first result instead."""
+
+    status_code = 409
+    code = "idempotency_key_reused"
+    message = "This idempotency key was already used for a different request."
+
+
+class Unavailable(AppError):
+    """503: a dependency will not serve us now. Nothing was changed, so the same request
+    may simply be sent again after ``Retry-After``."""
+
     status_code = 503
+    code = "unavailable"
+    retry_after_s: ClassVar[int] = 2
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers = {"Retry-After": str(self.retry_after_s)}
+
+
+class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
     message = "The database is not answering; try again shortly."
+
+
+class RetryLater(Unavailable):
+    """A deadlock or serialization failure rolled the whole transaction back."""
+
+    code = "retry_later"
+    message = "A concurrent request got in the way; nothing was changed. Please retry."
+    retry_after_s = 1
 
 
 def error_response(
@@ -109,6 +191,10 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+
+def _invalid_input(message: str) -> JSONResponse:
+    return error_response(422, "invalid_input", message)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -171,14 +257,17 @@ def is_connection_error(exc: BaseException) -> bool:
     return cause is not None and cause is not exc and isinstance(cause, ConnectionError | OSError)
 
 
+def app_error_response(exc: AppError) -> JSONResponse:
+    """The one rendering of an :class:`AppError` (every 503 body included)."""
+    return JSONResponse(
+        status_code=exc.status_code, content={"error": exc.to_dict()}, headers=exc.headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        if exc.code == "insufficient_tokens":
-            INSUFFICIENT.inc()
-        return JSONResponse(
-            status_code=exc.status_code, content={"error": exc.to_dict()}, headers=exc.headers
-        )
+        return app_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -197,49 +286,31 @@ def install_error_handlers(app: FastAPI) -> None:
         if sqlstate.startswith("22"):
             # Class 22 (data exception): the input itself cannot be stored, e.g. a NUL
             # character or an unpaired surrogate in a text field.
-            return error_response(
-                422,
-                "invalid_input",
-                "The request contains characters or values that cannot be stored.",
+            return _invalid_input(
+                "The request contains characters or values that cannot be stored."
             )
         if sqlstate in ("40P01", "40001"):
             # A deadlock or serialization failure rolled the transaction back whole:
             # nothing happened, and the same request may simply be sent again.
             log.warning("transaction aborted by the database (%s); client may retry", sqlstate)
-            return error_response(
-                503,
-                "retry_later",
-                "A concurrent request got in the way; nothing was changed. Please retry.",
-                headers={"Retry-After": "1"},
-            )
+            return app_error_response(RetryLater())
         if is_connection_error(exc):
             log.warning("database unavailable: %s", type(exc.orig).__name__)
-            return error_response(
-                503,
-                DatabaseUnavailable.code,
-                DatabaseUnavailable.message,
-                headers={"Retry-After": "2"},
-            )
+            return app_error_response(DatabaseUnavailable())
         raise exc
 
     @app.exception_handler(UnicodeEncodeError)
     async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
-        return error_response(
-            422, "invalid_input", "The request contains characters that cannot be stored."
-        )
+        return _invalid_input("The request contains characters that cannot be stored.")
 
     @app.exception_handler(PoolTimeoutError)
     async def _pool(_request: Request, _exc: PoolTimeoutError) -> JSONResponse:
-        return error_response(
-            503, DatabaseUnavailable.code, DatabaseUnavailable.message, headers={"Retry-After": "2"}
-        )
+        return app_error_response(DatabaseUnavailable())
 
     @app.exception_handler(OSError)
     async def _os(_request: Request, exc: OSError) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc).__name__)
-        return error_response(
-            503, DatabaseUnavailable.code, DatabaseUnavailable.message, headers={"Retry-After": "2"}
-        )
+        return app_error_response(DatabaseUnavailable())
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

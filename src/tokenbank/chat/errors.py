@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tokenbank.chat.providers import EmptyReply, ProviderError, ProviderTimeout
-from tokenbank.errors import AppError
+from tokenbank.errors import AppError, ConfigError
+from tokenbank.errors import IdempotencyKeyReused as IdempotencyKeyReused  # one class, every domain
 
 
 class ChatError(AppError):
@@ -79,14 +80,6 @@ class GenerationInProgress(ChatError):
     headers = {"Retry-After": "1"}
 
 
-class IdempotencyKeyReused(ChatError):
-    """The same key came back with a different message."""
-
-    status_code = 409
-    code = "idempotency_key_reused"
-    message = "This Idempotency-Key was already used for a different message."
-
-
 class GenerationRetriesExhausted(ChatError):
     """Failed attempts under one key are bounded; a fresh key starts over."""
 
@@ -95,5 +88,5 @@ class GenerationRetriesExhausted(ChatError):
     message = "Too many failed attempts with this Idempotency-Key; send with a new key."
 
 
-class HoldShorterThanAITimeout(ValueError):
+class HoldShorterThanAITimeout(ConfigError, ValueError):
     """A hold must outlive the provider's deadline, or a slow success could not be charged."""

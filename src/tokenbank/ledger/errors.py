@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from tokenbank.errors import AppError
+from tokenbank.errors import IdempotencyKeyReused as IdempotencyKeyReused  # one class, every domain
+from tokenbank.observability import INSUFFICIENT
 
 
 class LedgerError(AppError):
@@ -22,6 +24,7 @@ class InsufficientTokens(LedgerError):
         )
         self.balance = balance
         self.required = required
+        INSUFFICIENT.inc()  # made only where the ledger refuses a spend
 
 
 class InvalidAmount(LedgerError):
@@ -56,11 +59,3 @@ class ReservationNotPending(LedgerError):
 
 class ReservationExpired(ReservationNotPending):
     code = "reservation_expired"
-
-
-class IdempotencyKeyReused(LedgerError):
-    """The same key was sent again with a different request."""
-
-    status_code = 409
-    code = "idempotency_key_reused"
-    message = "This idempotency key was already used for a different request."

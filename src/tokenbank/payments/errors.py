@@ -5,17 +5,18 @@ PaymentError
 ├── PaymentNotFound (404)
 │   └── StripeObjectUnusable    Stripe refuses the id or has no such object: an event
 │                               naming it can never be applied (never retry it)
-├── PaymentIdempotencyKeyReused (409)
 ├── WebhookSignatureInvalid (400), WebhookPayloadInvalid (400)
 ├── PaymentsNotConfigured (503)
 ├── StripeUnavailable (503)    retry later
 └── StripeRequestRefused (502) our request was wrong: retrying as is will not help,
                                but a fixed deployment may, so events stay retryable
+
+A reused Idempotency-Key is the shared :class:`tokenbank.errors.IdempotencyKeyReused`.
 """
 
 from __future__ import annotations
 
-from tokenbank.errors import AppError
+from tokenbank.errors import AppError, IdempotencyKeyReused
 
 
 class PaymentError(AppError):
@@ -51,12 +52,8 @@ class StripeObjectUnusable(PaymentNotFound):
         self.reason = reason
 
 
-class PaymentIdempotencyKeyReused(PaymentError):
-    """One Idempotency-Key names one purchase; reusing it for another tier is refused."""
-
-    status_code = 409
-    code = "idempotency_key_reused"
-    message = "This Idempotency-Key was already used for a different purchase."
+#: The one :class:`tokenbank.errors.IdempotencyKeyReused` (one class per error code).
+PaymentIdempotencyKeyReused = IdempotencyKeyReused
 
 
 class WebhookSignatureInvalid(PaymentError):

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
+from tokenbank.errors import ConfigError
+
 Role = Literal["user", "assistant", "system"]
 
 
@@ -92,7 +94,7 @@ class EmptyReply(ProviderError):
     default_reason = "empty"
 
 
-class ProviderNotConfigured(ValueError):
+class ProviderNotConfigured(ConfigError, ValueError):
     """The settings ask for a provider whose required key or URL is missing."""
 
 
