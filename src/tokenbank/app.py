@@ -20,7 +20,7 @@ from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
-from tokenbank.jobs import Scheduler, sweep_once
+from tokenbank.jobs import Scheduler, purge_auth, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
@@ -28,7 +28,7 @@ from tokenbank.payments.reconcile import reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.webhooks import WebhookWorker
-from tokenbank.ratelimit.service import start_limiter
+from tokenbank.ratelimit.flows import start_limiter
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = Scheduler(db)
         if settings.background_jobs:
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
-            scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", auth_maintenance.purge)
+            scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", purge_auth)
             if stripe_gateway.configured:
                 scheduler.every(
                     settings.reconcile_interval_s,

@@ -159,7 +159,7 @@ def create_admin(
     have registered it); to make an existing account an admin, use `users promote ID`."""
     from pydantic import ValidationError
 
-    from tokenbank.auth import service
+    from tokenbank.admin import service
     from tokenbank.auth.schemas import RegisterRequest
     from tokenbank.types import utcnow
 
@@ -172,14 +172,13 @@ def create_admin(
 
     async def work(db: Database) -> str:
         async with db.transaction() as session:
-            user = await service.register(
+            user = await service.create_admin(
                 session,
                 username=body.username,
                 email=body.email,
                 password=body.password,
-                is_admin=True,
                 signup_bonus_tokens=settings.signup_bonus_tokens,
-                email_verified_at=utcnow(),  # the operator vouches for the address
+                now=utcnow(),
             )
             return f"created admin {user.username} (id {user.id})"
 
@@ -192,7 +191,7 @@ def promote(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Make an existing account an administrator, by id, after showing whose it is."""
-    from tokenbank.auth import service
+    from tokenbank.admin import service
 
     settings = get_settings()
 
@@ -212,42 +211,23 @@ def promote(
         err.print("not promoted")
         raise typer.Exit(1)
 
-    async def work(db: Database) -> None:
+    async def work(db: Database) -> bool:
         async with db.transaction() as session:
-            user = await service.get_user(session, user_id)
-            user.is_admin = True
+            return await service.promote(session, user_id)
 
     _with_db(settings, work)
     console.print(f"promoted {username} (id {user_id}) to admin", highlight=False)
 
 
-def _resolve_user(login: str) -> Callable[..., Awaitable[int]]:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from tokenbank.auth import repository
-    from tokenbank.auth.errors import UserNotFound
-
-    async def find(session: AsyncSession) -> int:
-        if login.isdigit():
-            user = await repository.get(session, int(login))
-        else:
-            user = await repository.find_by_login(session, login)
-        if user is None:
-            raise UserNotFound(f"no user {login!r}")
-        return user.id
-
-    return find
-
-
 @tokens_app.command("balance")
 def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username or email")]) -> None:
     """Show a user's balance, reserved and available tokens."""
-    from tokenbank.ledger import service as ledger
+    from tokenbank.admin import service
+    from tokenbank.ledger.service import Balance
 
-    async def work(db: Database) -> ledger.Balance:
+    async def work(db: Database) -> Balance:
         async with db.transaction() as session:
-            user_id = await _resolve_user(user)(session)
-            return await ledger.balance(session, user_id)
+            return await service.balance(session, await service.resolve_user(session, user))
 
     b = _with_db(get_settings(), work)
     console.print(
@@ -263,14 +243,14 @@ def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username o
 
 
 def _post_tokens(user: str, amount: int, reason: str, kind: str) -> None:
-    from tokenbank.ledger import service as ledger
+    from tokenbank.admin import service
+    from tokenbank.ledger.service import Entry
 
-    async def work(db: Database) -> ledger.Entry:
+    async def work(db: Database) -> Entry:
         async with db.transaction() as session:
-            user_id = await _resolve_user(user)(session)
-            if kind == "grant":
-                return await ledger.grant(session, user_id, amount, reason)
-            return await ledger.adjust(session, user_id, amount, reason)
+            user_id = await service.resolve_user(session, user)
+            post = service.grant if kind == "grant" else service.adjust
+            return await post(session, user_id, amount, reason)
 
     entry = _with_db(get_settings(), work)
     console.print(
@@ -302,11 +282,12 @@ def tokens_adjust(
 @ledger_app.command("check")
 def ledger_check() -> None:
     """Verify guarantees 1 and 2 (and the balance_after chain) for every account."""
-    from tokenbank.ledger import repository, service
+    from tokenbank.admin import service
+    from tokenbank.ledger.service import Violation
 
-    async def work(db: Database) -> tuple[int, list[service.Violation]]:
+    async def work(db: Database) -> tuple[int, list[Violation]]:
         async with db.transaction() as session:
-            return await repository.count_accounts(session), await service.check(session)
+            return await service.check_ledger(session)
 
     accounts, violations = _with_db(get_settings(), work)
     for v in violations:
@@ -385,35 +366,14 @@ def payments_show(
     payment_intent_id: Annotated[str, typer.Argument(help="pi_...")],
 ) -> None:
     """Print our record of a payment and Stripe's current state of its PaymentIntent."""
-    from dataclasses import asdict
-
-    from tokenbank.payments import repository
-    from tokenbank.payments.errors import PaymentNotFound
-    from tokenbank.payments.sync import view_of
+    from tokenbank.admin.flows import payment_report
 
     settings = get_settings()
 
     async def work(
         db: Database, gateway: StripeGateway
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        async with db.transaction() as session:
-            row = await repository.find_by_intent(session, payment_intent_id)
-            ours = asdict(view_of(row)) if row is not None else None
-        if not gateway.configured:
-            return ours, {"error": "payments_not_configured"}
-        try:
-            found = await gateway.retrieve_intent(payment_intent_id)
-        except PaymentNotFound:
-            if ours is None:
-                raise
-            return ours, {"error": "not found at Stripe"}
-        snap = asdict(found)
-        snap.pop("client_secret", None)  # a secret of the customer's browser session
-        # The money the tokens follow: refunds not failed/canceled, disputed funds held.
-        snap["refunded_cents"] = found.refunded_cents
-        snap["disputed_cents"] = found.disputed_cents
-        snap["returned_cents"] = found.returned_cents
-        return ours, snap
+        return await payment_report(db, gateway, payment_intent_id)
 
     ours, theirs = _with_stripe(settings, work)
     typer.echo(json.dumps({"ours": ours, "stripe": theirs}, indent=2, default=str))
@@ -455,11 +415,11 @@ def users_list(
     """Users with their balances and spend."""
     from rich.table import Table
 
-    from tokenbank.admin.repository import search_users
+    from tokenbank.admin import service
 
     async def work(db: Database) -> list[dict[str, Any]]:
         async with db.transaction() as session:
-            return await search_users(session, query, limit)
+            return await service.list_users(session, query, limit)
 
     rows = _with_db(get_settings(), work)
     table = Table("id", "username", "email", "admin", "balance", "reserved", "spent")
@@ -480,19 +440,6 @@ def users_list(
 export_app = typer.Typer(no_args_is_help=True, help="Export data for accounting.")
 app.add_typer(export_app, name="export")
 
-EXPORT_FIELDS = (
-    "id",
-    "user_id",
-    "transaction_type",
-    "amount",
-    "balance_after",
-    "description",
-    "stripe_payment_intent_id",
-    "actor_user_id",
-    "created_at",
-)
-
-
 @export_app.command("transactions")
 def export_transactions(
     since: Annotated[str, typer.Option(help="7d, 12h or an ISO date.")] = "30d",
@@ -505,9 +452,8 @@ def export_transactions(
     import csv
 
     from rich.progress import Progress
-    from sqlalchemy import func, select
 
-    from tokenbank.ledger.models import TokenTransaction as T
+    from tokenbank.admin import service
 
     if format_ not in ("csv", "jsonl"):
         raise typer.BadParameter("--format must be csv or jsonl")
@@ -515,39 +461,27 @@ def export_transactions(
     out = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
     writer = csv.writer(out) if format_ == "csv" else None
     if writer:
-        writer.writerow(EXPORT_FIELDS)
+        writer.writerow(service.EXPORT_COLUMNS)
 
     async def work(db: Database) -> int:
         written, after = 0, 0
         async with db.transaction() as session:
-            total = (
-                await session.execute(
-                    select(func.count()).select_from(T).where(T.created_at >= start)
-                )
-            ).scalar_one()
+            total = await service.count_transactions_since(session, start)
         with Progress(console=err, transient=True, disable=total < 10_000) as progress:
             task = progress.add_task("exporting", total=total)
             while True:
                 async with db.transaction() as session:
-                    rows = (
-                        await session.execute(
-                            select(*(getattr(T, f) for f in EXPORT_FIELDS))
-                            .where(T.created_at >= start, T.id > after)
-                            .order_by(T.id)
-                            .limit(5000)
-                        )
-                    ).all()
+                    rows = await service.export_page(session, start, after)
                 if not rows:
                     return written
-                for row in rows:
-                    record = {f: getattr(row, f) for f in EXPORT_FIELDS}
-                    record["created_at"] = row.created_at.isoformat()
+                for record in rows:
+                    record["created_at"] = record["created_at"].isoformat()
                     if writer:
-                        writer.writerow([record[f] for f in EXPORT_FIELDS])
+                        writer.writerow([record[f] for f in service.EXPORT_COLUMNS])
                     else:
                         out.write(json.dumps(record) + "\n")
                 written += len(rows)
-                after = rows[-1].id
+                after = rows[-1]["id"]
                 progress.update(task, advance=len(rows))
 
     try:

@@ -1,9 +1,17 @@
-"""Request dependencies shared by every domain: settings, the unit of work, the caller."""
+"""Request dependencies shared by every domain's routes: settings, the database and the
+request's unit of work, the caller, the rate limits and the Stripe gateway.
+
+This module is the HTTP edge's one way into process state (``app.state``). Routes import
+from here, never from each other; nothing below the routes imports this module. Like the
+flows, it owns transactions: the request's unit (:func:`get_session`) and the short
+reads that must not wait on it (:func:`current_user_id`, :func:`current_admin_id`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.auth import sessions as auth_sessions
 from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken, SessionRevoked
 from tokenbank.auth.models import User
-from tokenbank.auth.security import decode_access_claims
+from tokenbank.auth.security import AccessClaims, decode_access_claims
+from tokenbank.client_address import request_client_key
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.observability import user_id_var
+from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.ratelimit.flows import Limiter
 from tokenbank.types import utcnow
 
 _bearer = HTTPBearer(auto_error=False)
@@ -47,6 +58,29 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def get_gateway(request: Request) -> StripeGateway:
+    gateway: StripeGateway = request.app.state.stripe
+    return gateway
+
+
+#: The process's Stripe client (for routes whose flows call Stripe).
+GatewayDep = Annotated[StripeGateway, Depends(get_gateway)]
+
+
+# --- the caller ------------------------------------------------------------------------
+
+
+async def _session_open(db: Database, claims: AccessClaims, now: datetime) -> bool:
+    """:func:`auth_sessions.is_open` in a short transaction of its own: a prepared
+    statement straight on the driver on PostgreSQL (not counted among the units of work,
+    which are the app's writes), a session on SQLite."""
+    if db.is_sqlite:
+        async with db.transaction() as session:
+            return await auth_sessions.is_open(session, claims, now)
+    async with db.driver_transaction() as tx:
+        return await auth_sessions.is_open(tx, claims, now)
+
+
 async def current_user_id(
     settings: SettingsDep,
     db: DatabaseDep,
@@ -62,7 +96,7 @@ async def current_user_id(
         raise AuthError()
     claims = decode_access_claims(credentials.credentials, settings.effective_jwt_secret)
     if not auth_sessions.recently_open(claims, settings.session_check_cache_s):
-        if not await auth_sessions.check_open(db, claims, utcnow()):
+        if not await _session_open(db, claims, utcnow()):
             raise SessionRevoked()
         auth_sessions.remember_open(claims, settings.session_check_cache_s)
     user_id_var.set(claims.user_id)  # every log line of this request names the caller
@@ -108,3 +142,54 @@ async def current_admin_id(db: DatabaseDep, user_id: UserIdDep) -> int:
 
 
 AdminId = Annotated[int, Depends(current_admin_id)]
+
+
+# --- rate limits -----------------------------------------------------------------------
+# ``dependencies=[limit("login")]`` on a route applies the configured limit: per client
+# address for sign-in and sign-up, per user for everything else. The user id is the
+# request's own (UserIdDep): FastAPI resolves a dependency once per request, so the bearer
+# token is decoded once, for the limiter and the route alike.
+
+LimitName = Literal["login", "register", "payment", "generate"]
+
+
+async def get_limiter(request: Request) -> Limiter:
+    limiter: Limiter = request.app.state.limiter
+    return limiter
+
+
+#: The process's limiter, for a route that counts under keys of its own
+#: (``await limiter.hit(key, limit_per_window)``).
+LimiterDep = Annotated[Limiter, Depends(get_limiter)]
+
+
+def _per_minute(settings: Settings, name: LimitName) -> int:
+    return {
+        "login": settings.rate_limit_login_per_min,
+        "register": settings.rate_limit_register_per_min,
+        "payment": settings.rate_limit_payment_per_min,
+        "generate": settings.rate_limit_generate_per_min,
+    }[name]
+
+
+async def _hit(request: Request, name: LimitName, who: str) -> None:
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return
+    limiter: Limiter = request.app.state.limiter
+    await limiter.hit(f"{name}:{who}", _per_minute(settings, name))
+
+
+def limit(name: LimitName) -> Any:
+    """The limit ``name`` as a route dependency."""
+    if name in ("login", "register"):
+
+        async def by_address(request: Request) -> None:
+            await _hit(request, name, f"ip:{request_client_key(request)}")
+
+        return Depends(by_address)
+
+    async def by_user(request: Request, user_id: UserIdDep) -> None:
+        await _hit(request, name, f"user:{user_id}")
+
+    return Depends(by_user)

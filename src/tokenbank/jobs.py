@@ -1,7 +1,9 @@
-"""Periodic background work inside each app process (sweeper, reconciliation).
+"""Periodic background work inside each app process (sweeper, purges, reconciliation).
 
-Every job is safe to run in many processes at once: each one's SQL resolves rows with
-conditional updates (and ``SKIP LOCKED`` on PostgreSQL), so running it twice is harmless.
+A job takes the :class:`~tokenbank.db.Database` and owns its units of work: each round
+opens short transactions and calls service functions that take the session. Every job is
+safe to run in many processes at once: each one's SQL resolves rows with conditional
+updates (and ``SKIP LOCKED`` on PostgreSQL), so running it twice is harmless.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
-from tokenbank.ratelimit.service import purge_old
+from tokenbank.ratelimit import service as ratelimit
+from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,16 @@ async def sweep_once(db: Database) -> int:
         if n < 500:
             break
     async with db.transaction() as session:
-        await _purge(session)
+        await ratelimit.purge_old(session)
     if released:
         log.info("sweeper released %d expired reservation(s)", released)
     return released
 
 
-async def _purge(session: AsyncSession) -> None:
-    await purge_old(session)
+async def purge_auth(db: Database) -> None:
+    """Forget ended sessions, spent email links and idle sign-in counters."""
+    async with db.transaction() as session:
+        await auth_maintenance.purge(session, utcnow())
 
 
 @dataclass

@@ -9,6 +9,9 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+#: The languages we write to people in (emails, the client); the first is the default.
+LOCALES = ("en", "zh")
+
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 

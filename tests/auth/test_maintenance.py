@@ -40,7 +40,8 @@ async def test_purge_keeps_live_sessions_and_links(db: Database) -> None:
         await email_links.issue(session, user.id, email_links.VERIFY_EMAIL, 60, long_ago)
         await throttle.admit_login(session, "login:name:old", settings, long_ago - timedelta(days=1))
         await throttle.admit_login(session, "login:name:new", settings, now)
-    await purge(db, now)
+    async with db.transaction() as session:
+        await purge(session, now)
     async with db.transaction() as session:
         left = (await session.execute(select(AuthSession.id))).scalars().all()
         keys = (await session.execute(select(AuthThrottle.key))).scalars().all()

@@ -24,11 +24,12 @@ from tokenbank.app import create_app
 from tokenbank.auth.security import AccessClaims
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.deps import LimiterDep
 from tokenbank.observability import RATE_LIMIT_STORE_ERRORS
-from tokenbank.ratelimit.deps import LimiterDep
+from tokenbank.ratelimit.flows import Limiter
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.ratelimit.redis_counters import RedisCounters
-from tokenbank.ratelimit.service import Limiter, RateLimited
+from tokenbank.ratelimit.service import RateLimited
 
 from conftest import app_client, make_settings
 from support import register_user

@@ -176,3 +176,35 @@ async def top_spenders(session: AsyncSession, since: datetime, limit: int) -> li
         .limit(limit)
     )
     return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
+
+
+#: The columns of a ledger export, in order.
+EXPORT_COLUMNS = (
+    "id",
+    "user_id",
+    "transaction_type",
+    "amount",
+    "balance_after",
+    "description",
+    "stripe_payment_intent_id",
+    "actor_user_id",
+    "created_at",
+)
+
+
+async def count_transactions_since(session: AsyncSession, since: datetime) -> int:
+    stmt = select(func.count()).select_from(transactions).where(transactions.c.created_at >= since)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def transactions_page(
+    session: AsyncSession, since: datetime, after_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """Ledger entries made since ``since`` with an id above ``after_id``, oldest first."""
+    stmt = (
+        select(*(transactions.c[name] for name in EXPORT_COLUMNS))
+        .where(transactions.c.created_at >= since, transactions.c.id > after_id)
+        .order_by(transactions.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in (await session.execute(stmt)).all()]

@@ -3,14 +3,13 @@ payments, the webhook inbox and the numbers behind the dashboard's charts."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel
 
-from tokenbank.admin import repository as repo
+from tokenbank.admin import service
 from tokenbank.admin.schemas import (
     AdminPaymentOut,
     AdminStats,
@@ -20,21 +19,25 @@ from tokenbank.admin.schemas import (
     TopSpender,
     WebhookEventOut,
 )
-from tokenbank.auth import service as users
-from tokenbank.auth.errors import UserNotFound
 from tokenbank.config import Settings
-from tokenbank.deps import AdminId, AdminUser, DatabaseDep, SessionDep, SettingsDep
+from tokenbank.deps import (
+    AdminId,
+    AdminUser,
+    DatabaseDep,
+    GatewayDep,
+    SessionDep,
+    SettingsDep,
+)
 from tokenbank.errors import ErrorBody, error_responses
-from tokenbank.ledger import service as ledger
-from tokenbank.ledger.errors import IdempotencyKeyReused
-from tokenbank.ledger.routes import balance_out, transaction_out
-from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
+from tokenbank.ledger.schemas import (
+    AdminTokensRequest,
+    AdminTokensResponse,
+    TokenBalance,
+    TransactionOut,
+)
 from tokenbank.payments.models import EventStatus, PaymentStatus
-from tokenbank.payments.routes import GatewayDep
 from tokenbank.payments.webhooks import process_again
 from tokenbank.types import utcnow
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/api/admin",
@@ -55,6 +58,14 @@ IdempotencyKey = Annotated[
 
 def _user_out(row: dict[str, Any]) -> AdminUserOut:
     return AdminUserOut(**row, available=row["balance"] - row["reserved"])
+
+
+def _transaction_out(entry: object) -> TransactionOut:
+    return TransactionOut.model_validate(entry, from_attributes=True)
+
+
+def _balance_out(balance: object) -> TokenBalance:
+    return TokenBalance.model_validate(balance, from_attributes=True)
 
 
 def _payment_out(row: dict[str, Any], settings: Settings) -> AdminPaymentOut:
@@ -83,25 +94,16 @@ async def admin_adjust_tokens(
     reason and the admin's id. The same ``Idempotency-Key`` again (from the same admin, for
     the same user) posts nothing more and returns the first entry; with a different amount
     or reason it is 409 ``idempotency_key_reused``."""
-    await users.get_user(session, user_id)
-    key = f"admin:{admin.id}:{idempotency_key}" if idempotency_key is not None else None
-    post = ledger.grant if body.amount > 0 else ledger.adjust
-    entry = await post(
-        session, user_id, body.amount, body.reason, actor_user_id=admin.id, idempotency_key=key
+    posted = await service.post_tokens(
+        session,
+        admin_id=admin.id,
+        user_id=user_id,
+        amount=body.amount,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
     )
-    if entry.replayed and entry.description != body.reason[: ledger.MAX_DESCRIPTION]:
-        raise IdempotencyKeyReused()
-    if not entry.replayed:
-        log.info(
-            "admin %s: %+d tokens for user %d (entry %d)",
-            entry.transaction_type,
-            entry.amount,
-            user_id,
-            entry.id,
-        )
     return AdminTokensResponse(
-        transaction=transaction_out(entry),
-        balance=balance_out(await ledger.balance(session, user_id)),
+        transaction=_transaction_out(posted.entry), balance=_balance_out(posted.balance)
     )
 
 
@@ -112,7 +114,7 @@ async def admin_list_users(
     query: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AdminUserOut]:
-    return [_user_out(r) for r in await repo.search_users(session, query, limit)]
+    return [_user_out(r) for r in await service.list_users(session, query, limit)]
 
 
 @router.get("/users/{user_id}", operation_id="admin_get_user")
@@ -124,17 +126,13 @@ async def admin_get_user(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AdminUserDetail:
-    row = await repo.get_user(session, user_id)
-    if row is None:
-        raise UserNotFound()
-    page = await ledger.history(session, user_id, limit=limit, before=before)
-    pays = await repo.list_payments(session, user_id=user_id, status=None, limit=100, before=None)
+    detail = await service.user_detail(session, user_id, limit=limit, before=before)
     return AdminUserDetail(
-        user=_user_out(row),
-        balance=balance_out(await ledger.balance(session, user_id)),
-        transactions=[transaction_out(e) for e in page.items],
-        next_before=page.next_before,
-        payments=[_payment_out(p, settings) for p in pays],
+        user=_user_out(detail.user),
+        balance=_balance_out(detail.balance),
+        transactions=[_transaction_out(e) for e in detail.history.items],
+        next_before=detail.history.next_before,
+        payments=[_payment_out(p, settings) for p in detail.payments],
     )
 
 
@@ -147,9 +145,7 @@ async def admin_list_payments(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AdminPaymentOut]:
-    rows = await repo.list_payments(
-        session, user_id=None, status=status, limit=limit, before=before
-    )
+    rows = await service.list_payments(session, status=status, limit=limit, before=before)
     return [_payment_out(r, settings) for r in rows]
 
 
@@ -162,7 +158,7 @@ async def admin_list_webhook_events(
 ) -> list[WebhookEventOut]:
     return [
         WebhookEventOut(**r)
-        for r in await repo.list_webhook_events(session, status=status, limit=limit)
+        for r in await service.list_webhook_events(session, status=status, limit=limit)
     ]
 
 
@@ -194,9 +190,9 @@ async def admin_stats(
     _admin: AdminUser,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> AdminStats:
-    since = utcnow() - timedelta(days=days)
+    found = await service.stats(session, utcnow() - timedelta(days=days))
     return AdminStats(
         days=days,
-        daily=[DailyTotals(**d) for d in await repo.daily_totals(session, since)],
-        top_spenders=[TopSpender(**t) for t in await repo.top_spenders(session, since, 10)],
+        daily=[DailyTotals(**d) for d in found.daily],
+        top_spenders=[TopSpender(**t) for t in found.top_spenders],
     )

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tokenbank.db import Base
 from tokenbank.types import BigIntPK, UTCDateTime, utcnow
 
-LOCALES = ("en", "zh")
 EMAIL_TOKEN_PURPOSES = ("verify_email", "reset_password")
 
 

@@ -41,10 +41,9 @@ from tokenbank.auth.schemas import (
 from tokenbank.auth.security import decode_access_claims
 from tokenbank.client_address import request_client_key
 from tokenbank.config import Settings
-from tokenbank.deps import CurrentUser, DatabaseDep, SessionDep, SettingsDep, UserIdDep
+from tokenbank.deps import CurrentUser, DatabaseDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.mail import sender, templates
-from tokenbank.ratelimit.deps import limit
 from tokenbank.types import utcnow
 
 router = APIRouter(

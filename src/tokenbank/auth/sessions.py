@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.auth.models import AuthSession, RefreshToken
 from tokenbank.auth.security import AccessClaims, create_access_token
 from tokenbank.config import Settings
-from tokenbank.db import Database, Query, Unit
+from tokenbank.db import Query, Unit
 
 
 def token_hash(token: str) -> str:
@@ -168,17 +168,6 @@ async def is_open(unit: Unit, claims: AccessClaims, now: datetime) -> bool:
         unit, session_id=claims.session_id, user_id=claims.user_id, now=now
     )
     return row is not None
-
-
-async def check_open(db: Database, claims: AccessClaims, now: datetime) -> bool:
-    """:func:`is_open` in a short transaction of its own: a prepared statement straight on
-    the driver on PostgreSQL (not counted among the units of work, which are the app's
-    writes), a session on SQLite."""
-    if db.is_sqlite:
-        async with db.transaction() as session:
-            return await is_open(session, claims, now)
-    async with db.driver_transaction() as tx:
-        return await is_open(tx, claims, now)
 
 
 # Open sessions this process saw recently (only with SESSION_CHECK_CACHE_S > 0). A

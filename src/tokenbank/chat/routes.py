@@ -22,9 +22,8 @@ from tokenbank.chat.schemas import (
     GenerateResponse,
     MessageOut,
 )
-from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep
+from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
-from tokenbank.ratelimit.deps import limit
 
 router = APIRouter(
     prefix="/api/chats",

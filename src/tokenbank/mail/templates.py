@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenbank.auth.models import LOCALES
+from tokenbank.types import LOCALES
 
 
 @dataclass(frozen=True, slots=True)

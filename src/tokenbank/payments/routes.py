@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 
-from tokenbank.deps import DatabaseDep, SettingsDep, UserIdDep
+from tokenbank.deps import DatabaseDep, GatewayDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import AppError, error_responses
 from tokenbank.observability import WEBHOOK_EVENTS
 from tokenbank.payments import catalog, service
@@ -23,10 +23,8 @@ from tokenbank.payments.schemas import (
     TierOut,
     WebhookAck,
 )
-from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import PaymentView
 from tokenbank.payments.webhooks import WebhookWorker, handle_webhook
-from tokenbank.ratelimit.deps import limit
 
 router = APIRouter(
     prefix="/api/payment",
@@ -35,12 +33,6 @@ router = APIRouter(
 )
 
 
-async def get_gateway(request: Request) -> StripeGateway:
-    gateway: StripeGateway = request.app.state.stripe
-    return gateway
-
-
-GatewayDep = Annotated[StripeGateway, Depends(get_gateway)]
 
 
 def payment_out(p: PaymentView) -> PaymentOut:
