@@ -32,8 +32,11 @@ client/dist/index.html: client/node_modules/.installed-stamp $(CLIENT_SRC)
 run: setup
 	$(BIN)/tokenbank dev --port $(PORT)
 
+# Style, then the import contracts in pyproject.toml ([tool.importlinter]): the ledger is
+# a leaf, no import cycles, routes never import each other, each domain's layers.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -13,7 +13,7 @@ other load on the machine moves less.
 
 **Refused holds** (``refused_hold_ratio``): the unit of work behind a 402 against the one
 behind a granted hold, on the same database, in this process (uvloop), one request at a
-time: ``chat.start_reply`` (ownership, history, hold) for a user with no tokens — it
+time: ``flows.start_reply`` (ownership, history, hold) for a user with no tokens — it
 raises ``InsufficientTokens``, which the route answers 402 — and for a funded user (the
 hold is then released, untimed). Alternating, ``mode.hold_samples`` each per run; the goal
 is p50 refused ÷ p50 granted, per run; its median over runs.
@@ -39,6 +39,7 @@ from bench.http import (
 )
 from bench.ledger import check_clean
 from tokenbank.auth import sessions
+from tokenbank.chat import flows
 from tokenbank.chat import service as chat
 from tokenbank.chat.providers import ChatTurn
 from tokenbank.chat.providers.offline import offline_reply
@@ -280,7 +281,7 @@ async def bench_holds(mode: Mode, url: str, seeded: dict[str, Any]) -> dict[str,
     ratios: list[float] = []
 
     async def start(chat_id: int, user_id: int) -> chat.PendingReply | chat.Generation:
-        return await chat.start_reply(
+        return await flows.start_reply(
             db,
             provider,
             settings,
@@ -336,7 +337,7 @@ async def _granted(db: Database, start: Any, chat_id: int, user_id: int) -> floa
     elapsed = (time.perf_counter() - t0) * 1000
     if not isinstance(pending, chat.PendingReply):
         raise RuntimeError(f"user {user_id} was not granted a hold")
-    await chat.release_hold(db, pending)
+    await flows.release_hold(db, pending)
     return elapsed
 
 

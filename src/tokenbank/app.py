@@ -14,8 +14,9 @@ from tokenbank.admin.routes import router as admin_router
 from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
+from tokenbank.chat.flows import wait_for_settles
 from tokenbank.chat.routes import router as chat_router
-from tokenbank.chat.service import start_provider, wait_for_settles
+from tokenbank.chat.service import start_provider
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers

@@ -28,7 +28,7 @@ from sqlalchemy import select, text
 
 from chat.fake_openai import FakeOpenAI
 from chat.harness import Api
-from tokenbank.chat import service
+from tokenbank.chat import flows, service
 from tokenbank.chat.models import Message
 from tokenbank.chat.providers import OpenAICompatProvider
 from tokenbank.db import Database
@@ -71,11 +71,11 @@ async def test_replies_cancelled_at_random_moments_leave_the_database_whole(
             "idempotency_key": key,
         }
         if not stream:
-            await service.generate(api.db, provider, settings, **common)
+            await flows.generate(api.db, provider, settings, **common)
             return "done"
-        started = await service.start_reply(api.db, provider, settings, **common)
+        started = await flows.start_reply(api.db, provider, settings, **common)
         assert isinstance(started, service.PendingReply)
-        async with aclosing(service.stream_reply(api.db, provider, started)) as events:
+        async with aclosing(flows.stream_reply(api.db, provider, started)) as events:
             async for _ in events:
                 pass
         return "done"
@@ -98,7 +98,7 @@ async def test_replies_cancelled_at_random_moments_leave_the_database_whole(
                 outcomes[await task] += 1
             except asyncio.CancelledError:
                 outcomes["cancelled"] += 1
-    assert await service.wait_for_settles(30) == 0
+    assert await flows.wait_for_settles(30) == 0
     await provider.aclose()
 
     # The database answers at once: every pooled connection is usable (as many at once as

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from chat.fake_openai import FakeOpenAI
 from chat.harness import Api
 from tokenbank.app import create_app
-from tokenbank.chat import service
+from tokenbank.chat import flows, service
 from tokenbank.chat.errors import AIUnavailable, HoldShorterThanAITimeout
 from tokenbank.chat.providers import OfflineProvider, OpenAICompatProvider
 from tokenbank.db import Database
@@ -44,7 +44,7 @@ async def _held_reply(api: Api, db_url: str) -> tuple[dict[str, Any], service.Pe
     """A user with a chat whose reply is held, waiting for the AI."""
     user = await api.user()
     chat_id = await _chat(api, user)
-    pending = await service.start_reply(
+    pending = await flows.start_reply(
         api.db, OfflineProvider(), make_settings(db_url),
         user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
     )
@@ -60,7 +60,7 @@ async def test_a_reply_whose_hold_expired_is_neither_charged_nor_saved(
         assert await ledger.expire_reservations(session, now=utcnow() + timedelta(hours=1)) == 1
 
     with pytest.raises(AIUnavailable) as failure:
-        await service.save_reply(api.db, pending, "a late reply")
+        await flows.save_reply(api.db, pending, "a late reply")
 
     assert failure.value.reason == "hold_expired"
     account = await api.account(user)
@@ -78,7 +78,7 @@ async def test_a_reply_whose_hold_is_gone_is_neither_charged_nor_saved(
 
     counted = AI_FAILURES.labels("hold_expired")._value.get()
     with pytest.raises(AIUnavailable) as failure:
-        await service.save_reply(api.db, lost, "a reply after the crash")
+        await flows.save_reply(api.db, lost, "a reply after the crash")
     assert AI_FAILURES.labels("hold_expired")._value.get() == counted + 1
 
     assert (failure.value.reason, failure.value.status_code) == ("hold_expired", 502)
@@ -97,7 +97,7 @@ async def test_a_cancelled_request_releases_its_hold_at_once(api: Api, db_url: s
     chat_id = await _chat(api, user)
     api.fake.set(mode="hang")
     task = asyncio.create_task(
-        service.generate(
+        flows.generate(
             api.db, provider, settings,
             user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key="c-1",
         )
@@ -123,13 +123,13 @@ async def test_a_cancelled_request_releases_its_hold_at_once(api: Api, db_url: s
 
 async def test_a_settle_completes_when_its_caller_is_cancelled(api: Api, db_url: str) -> None:
     user, pending = await _held_reply(api, db_url)
-    caller = asyncio.create_task(service.settle_reply(api.db, pending, "a reply"))
+    caller = asyncio.create_task(flows.settle_reply(api.db, pending, "a reply"))
     await asyncio.sleep(0)  # the caller starts the settle and waits for it
     caller.cancel()  # the client went away
     with pytest.raises(asyncio.CancelledError):
         await caller
 
-    assert await service.wait_for_settles(10) == 0  # what app shutdown waits on
+    assert await flows.wait_for_settles(10) == 0  # what app shutdown waits on
     account = await api.account(user)
     assert (account.balance, account.reserved) == (9, 0)
     assert await api.deductions(user) == 1
@@ -145,14 +145,14 @@ async def test_a_stream_closed_after_text_was_sent_is_settled_as_interrupted(
         api_key="test-key", model="gpt-test", base_url=api.fake.base_url, timeout_s=30
     )
     api.fake.set(text="one two three four", chunks=4, delay_s=0.2)
-    events = service.stream_reply(api.db, provider, pending)
+    events = flows.stream_reply(api.db, provider, pending)
     assert isinstance(await anext(events), service.ReplyStarted)
     first = await anext(events)
     assert isinstance(first, service.ReplyDelta)
 
     await events.aclose()  # the response ended with this delta handed to the server
 
-    assert await service.wait_for_settles(10) == 0
+    assert await flows.wait_for_settles(10) == 0
     async with api.db.transaction() as session:
         stored = await service.list_messages(session, user["id"], pending.chat_id)
     assert [(m.role, m.content, m.interrupted) for m in stored] == [
@@ -170,7 +170,7 @@ async def test_shutdown_waits_for_a_settle_whose_client_left(api: Api, db_url: s
     app_db: Database = app.state.db
     user = await api.user()
     chat_id = await _chat(api, user)
-    pending = await service.start_reply(
+    pending = await flows.start_reply(
         app_db, OfflineProvider(), make_settings(db_url),
         user_id=user["id"], chat_id=chat_id, content="hello", idempotency_key=None,
     )
@@ -183,7 +183,7 @@ async def test_shutdown_waits_for_a_settle_whose_client_left(api: Api, db_url: s
             update(TokenAccount).where(TokenAccount.user_id == user["id"])
             .values(updated_at=TokenAccount.updated_at)
         )
-        caller = asyncio.create_task(service.settle_reply(app_db, pending, "a reply"))
+        caller = asyncio.create_task(flows.settle_reply(app_db, pending, "a reply"))
         await asyncio.sleep(0)
         caller.cancel()  # the client left while its reply was being charged
         with pytest.raises(asyncio.CancelledError):

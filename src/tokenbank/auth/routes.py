@@ -12,17 +12,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Cookie, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.auth import email_links, service, sessions, throttle
-from tokenbank.auth import repository as repo
-from tokenbank.auth.errors import (
-    InvalidCredentials,
-    InvalidToken,
-    RefreshTokenInvalid,
-    RefreshTokenReused,
-    WrongCurrentPassword,
-)
+from tokenbank.auth import flows, service
+from tokenbank.auth.errors import InvalidToken
 from tokenbank.auth.models import User
 from tokenbank.auth.schemas import (
     Accepted,
@@ -72,8 +64,9 @@ def _cookie_secure(request: Request, settings: Settings) -> bool:
 
 
 def _signed_in(
-    request: Request, response: Response, settings: Settings, user: User, issued: sessions.Issued
+    request: Request, response: Response, settings: Settings, signed_in: service.SignedIn
 ) -> AuthResponse:
+    user, issued = signed_in.user, signed_in.issued
     for path in REFRESH_COOKIE_PATHS:
         response.set_cookie(
             REFRESH_COOKIE,
@@ -113,12 +106,6 @@ def _locale_from(request: Request, chosen: str | None) -> str:
     return "zh" if accept.startswith("zh") else "en"
 
 
-async def _new_verification_token(session: AsyncSession, settings: Settings, user: User) -> str:
-    return await email_links.issue(
-        session, user.id, email_links.VERIFY_EMAIL, settings.email_verify_ttl_s, utcnow()
-    )
-
-
 async def _send_verification(
     request: Request, settings: Settings, user: User, token: str
 ) -> None:
@@ -148,22 +135,19 @@ async def register(
     background: BackgroundTasks,
 ) -> AuthResponse:
     """Sign up. The welcome bonus comes once the emailed link is followed."""
-    now = utcnow()
-    if settings.rate_limit_enabled:
-        await throttle.count_per_day(
-            session, "signup", request_client_key(request), settings.signup_per_ip_per_day, now
-        )
-    user = await service.register(
+    signed_up = await service.sign_up(
         session,
         username=body.username,
         email=body.email,
         password=body.password,
         locale=_locale_from(request, body.locale),
+        client_key=request_client_key(request),
+        settings=settings,
+        now=utcnow(),
     )
-    issued = await sessions.start(session, user.id, settings, now)
-    token = await _new_verification_token(session, settings, user)
-    background.add_task(_send_verification, request, settings, user, token)
-    return _signed_in(request, response, settings, user, issued)
+    token = signed_up.verification_token
+    background.add_task(_send_verification, request, settings, signed_up.user, token)
+    return _signed_in(request, response, settings, signed_up)
 
 
 @router.post("/login", operation_id="login", dependencies=[limit("login")])
@@ -176,15 +160,8 @@ async def login(
 ) -> AuthResponse:
     """Sign in. Besides the per-address limit, each account allows a few failures, then
     waits longer after each (``login_locked`` with ``Retry-After``)."""
-    async with db.transaction() as session:  # committed before the password is checked
-        ticket = await service.admit_login(session, body.username, settings, utcnow())
-    if not await service.check_password(body.password, ticket.password_hash) or not ticket.user_id:
-        raise InvalidCredentials()
-    async with db.transaction() as session:
-        await throttle.clear(session, ticket.throttle_key)
-        user = await service.get_user(session, ticket.user_id)
-        issued = await sessions.start(session, user.id, settings, utcnow())
-    return _signed_in(request, response, settings, user, issued)
+    signed_in = await flows.sign_in(db, body.username, body.password, settings)
+    return _signed_in(request, response, settings, signed_in)
 
 
 @router.post("/refresh", operation_id="refreshSession")
@@ -199,22 +176,14 @@ async def refresh(
 
     A refresh token works once; presenting a used one ends its whole session.
     """
-    if not refresh_token:
-        raise RefreshTokenInvalid()
-    async with db.transaction() as session:
-        result = await sessions.rotate(session, refresh_token, settings, utcnow())
-        user = await repo.get(session, result.issued.user_id) if result.issued else None
-    if result.outcome is sessions.RefreshOutcome.REUSED:
-        raise RefreshTokenReused()
-    if result.issued is None or user is None:
-        raise RefreshTokenInvalid()
-    return _signed_in(request, response, settings, user, result.issued)
+    signed_in = await flows.refresh(db, refresh_token, settings)
+    return _signed_in(request, response, settings, signed_in)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="logout")
 async def logout(
     request: Request,
-    db: DatabaseDep,
+    session: SessionDep,
     settings: SettingsDep,
     refresh_token: RefreshCookie = None,
 ) -> Response:
@@ -229,13 +198,7 @@ async def logout(
             session_ids.add(claims.session_id)
         except InvalidToken:
             pass
-    async with db.transaction() as session:
-        if refresh_token:
-            found = await sessions.session_of_refresh(session, refresh_token)
-            if found:
-                session_ids.add(found)
-        for session_id in session_ids:
-            await sessions.revoke(session, session_id, "logout", utcnow())
+    await service.sign_out(session, session_ids, refresh_token, utcnow())
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _signed_out(request, response, settings)
     return response
@@ -246,7 +209,7 @@ async def logout_all(
     request: Request, session: SessionDep, settings: SettingsDep, user_id: UserIdDep
 ) -> Response:
     """Sign out everywhere: every session of this account ends now."""
-    await sessions.revoke_all(session, user_id, "logout_all", utcnow())
+    await service.sign_out_everywhere(session, user_id, utcnow())
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _signed_out(request, response, settings)
     return response
@@ -263,20 +226,10 @@ async def change_password(
 ) -> AuthResponse:
     """New password (the current one is required, and throttled like a sign-in). Every
     session ends, this one included; the answer carries a new session for this browser."""
-    async with db.transaction() as session:
-        user = await service.get_user(session, user_id)
-        if settings.rate_limit_enabled:
-            await throttle.admit_login(
-                session, throttle.login_key(user.id, user.username), settings, utcnow()
-            )
-        current_hash = user.password_hash
-    if not await service.check_password(body.current_password, current_hash):
-        raise WrongCurrentPassword()
-    async with db.transaction() as session:
-        user = await service.get_user(session, user_id)
-        await service.set_password(session, user, body.new_password, "password_changed", utcnow())
-        issued = await sessions.start(session, user.id, settings, utcnow())
-    return _signed_in(request, response, settings, user, issued)
+    signed_in = await flows.change_password(
+        db, user_id, body.current_password, body.new_password, settings
+    )
+    return _signed_in(request, response, settings, signed_in)
 
 
 @router.post("/verify-email", operation_id="verifyEmail")
@@ -295,17 +248,12 @@ async def verify_email(
 )
 async def resend_verification(
     request: Request,
-    db: DatabaseDep,
+    session: SessionDep,
     settings: SettingsDep,
     user_id: UserIdDep,
     background: BackgroundTasks,
 ) -> Accepted:
-    async with db.transaction() as session:
-        user = await service.get_user(session, user_id)
-        allowed = user.email_verified_at is None and await throttle.allow_per_hour(
-            session, "verify-mail", str(user.id), settings.password_reset_per_hour, utcnow()
-        )
-        token = await _new_verification_token(session, settings, user) if allowed else None
+    user, token = await service.resend_verification(session, user_id, settings, utcnow())
     if token is not None:
         background.add_task(_send_verification, request, settings, user, token)
     return Accepted()
@@ -335,15 +283,9 @@ async def request_password_reset(
     background: BackgroundTasks,
 ) -> Accepted:
     """Email a reset link if the address has an account; the answer is the same either way."""
-    now = utcnow()
-    user = await repo.find_by_email(session, body.email)
-    if user is not None and await throttle.allow_per_hour(
-        session, "reset-mail", str(user.id), settings.password_reset_per_hour, now
-    ):
-        await email_links.void_all(session, user.id, email_links.RESET_PASSWORD, now)
-        token = await email_links.issue(
-            session, user.id, email_links.RESET_PASSWORD, settings.password_reset_ttl_s, now
-        )
+    found = await service.request_password_reset(session, body.email, settings, utcnow())
+    if found is not None:
+        user, token = found
         background.add_task(_send_reset, request, settings, user, token)
     return Accepted()
 
@@ -358,10 +300,10 @@ async def complete_password_reset(
 ) -> AuthResponse:
     """Set a new password from the emailed link (once). Every session ends; this browser
     is signed in afresh."""
-    now = utcnow()
-    user = await service.complete_password_reset(session, body.token, body.new_password, now)
-    issued = await sessions.start(session, user.id, settings, now)
-    return _signed_in(request, response, settings, user, issued)
+    signed_in = await service.reset_password_and_sign_in(
+        session, body.token, body.new_password, settings, utcnow()
+    )
+    return _signed_in(request, response, settings, signed_in)
 
 
 def _me(user: User) -> UserMe:
@@ -378,5 +320,4 @@ async def me(user: CurrentUser) -> UserMe:
 @router.patch("/me", operation_id="updateMe")
 async def update_me(body: UpdateMeRequest, user: CurrentUser) -> UserMe:
     """The person's language, used for the emails we send them."""
-    user.locale = body.locale
-    return _me(user)
+    return _me(service.set_locale(user, body.locale))

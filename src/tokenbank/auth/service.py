@@ -119,9 +119,7 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-async def _user_of_link(
-    session: AsyncSession, token: str, purpose: str, now: datetime
-) -> User:
+async def _user_of_link(session: AsyncSession, token: str, purpose: str, now: datetime) -> User:
     """Use up an emailed link and return its user (EmailLinkInvalid if it is not usable)."""
     user_id = await email_links.consume(session, token, purpose, now)
     if user_id is None:
@@ -160,3 +158,114 @@ async def complete_password_reset(
 
 async def check_password(password: str, password_hash: str | None) -> bool:
     return await verify_password(password, password_hash)
+
+
+# --- what the routes do, each in the request's unit of work ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A user with a new session (its access and refresh tokens)."""
+
+    user: User
+    issued: sessions.Issued
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUp(SignedIn):
+    """A new account, signed in, with the token of the email-verification link to send."""
+
+    verification_token: str
+
+
+async def sign_up(
+    session: AsyncSession,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    locale: str,
+    client_key: str,
+    settings: Settings,
+    now: datetime,
+) -> SignedUp:
+    """A public sign-up (counted per client address per day), signed in at once; the
+    welcome bonus waits for the emailed link (:func:`verify_email`)."""
+    if settings.rate_limit_enabled:
+        await throttle.count_per_day(
+            session, "signup", client_key, settings.signup_per_ip_per_day, now
+        )
+    user = await register(session, username=username, email=email, password=password, locale=locale)
+    issued = await sessions.start(session, user.id, settings, now)
+    token = await new_verification_link(session, user, settings, now)
+    return SignedUp(user, issued, token)
+
+
+async def new_verification_link(
+    session: AsyncSession, user: User, settings: Settings, now: datetime
+) -> str:
+    return await email_links.issue(
+        session, user.id, email_links.VERIFY_EMAIL, settings.email_verify_ttl_s, now
+    )
+
+
+async def resend_verification(
+    session: AsyncSession, user_id: int, settings: Settings, now: datetime
+) -> tuple[User, str | None]:
+    """A fresh verification link for an unverified address, a few times an hour at most;
+    no token when there is nothing to send."""
+    user = await get_user(session, user_id)
+    allowed = user.email_verified_at is None and await throttle.allow_per_hour(
+        session, "verify-mail", str(user.id), settings.password_reset_per_hour, now
+    )
+    token = await new_verification_link(session, user, settings, now) if allowed else None
+    return user, token
+
+
+async def request_password_reset(
+    session: AsyncSession, email: str, settings: Settings, now: datetime
+) -> tuple[User, str] | None:
+    """A reset link for the address's account (earlier ones void), a few an hour at most;
+    None when there is no account or the limit is reached (the caller says the same)."""
+    user = await repo.find_by_email(session, email)
+    if user is None or not await throttle.allow_per_hour(
+        session, "reset-mail", str(user.id), settings.password_reset_per_hour, now
+    ):
+        return None
+    await email_links.void_all(session, user.id, email_links.RESET_PASSWORD, now)
+    token = await email_links.issue(
+        session, user.id, email_links.RESET_PASSWORD, settings.password_reset_ttl_s, now
+    )
+    return user, token
+
+
+async def reset_password_and_sign_in(
+    session: AsyncSession, token: str, new_password: str, settings: Settings, now: datetime
+) -> SignedIn:
+    """Set a new password from the emailed link (once); every session ends and this
+    browser gets a new one."""
+    user = await complete_password_reset(session, token, new_password, now)
+    return SignedIn(user, await sessions.start(session, user.id, settings, now))
+
+
+async def sign_out(
+    session: AsyncSession, session_ids: set[str], refresh_token: str | None, now: datetime
+) -> None:
+    """End the sessions named by the access token and by the refresh token, if any."""
+    ended = set(session_ids)
+    if refresh_token:
+        found = await sessions.session_of_refresh(session, refresh_token)
+        if found:
+            ended.add(found)
+    for session_id in ended:
+        await sessions.revoke(session, session_id, "logout", now)
+
+
+async def sign_out_everywhere(session: AsyncSession, user_id: int, now: datetime) -> None:
+    await sessions.revoke_all(session, user_id, "logout_all", now)
+
+
+def set_locale(user: User, locale: str) -> User:
+    """The language we write to the person in."""
+    user.locale = locale
+    return user

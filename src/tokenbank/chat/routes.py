@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from tokenbank.chat import service
+from tokenbank.chat import flows, service
 from tokenbank.chat.providers import AIProvider
 from tokenbank.chat.schemas import (
     ChatConfig,
@@ -145,7 +145,7 @@ async def generate(
     provider: ProviderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> GenerateResponse:
-    result = await service.generate(
+    result = await flows.generate(
         db,
         provider,
         settings,
@@ -184,7 +184,7 @@ async def generate_stream(
     charged and saved even if the client leaves (as ``interrupted`` if it was cut); a
     reply cut by the provider after that ends with ``done``, its ``ai_message`` marked
     ``interrupted``."""
-    started = await service.start_reply(
+    started = await flows.start_reply(
         db,
         provider,
         settings,
@@ -194,9 +194,9 @@ async def generate_stream(
         idempotency_key=idempotency_key,
     )
     if isinstance(started, service.Generation):
-        events = service.replay_events(started)
+        events = flows.replay_events(started)
     else:
-        events = service.stream_reply(db, provider, started)
+        events = flows.stream_reply(db, provider, started)
     # Taking the first event now puts the hold under the generator's `finally`, so a
     # client that leaves before the body starts still gets it released.
     first = await anext(events)

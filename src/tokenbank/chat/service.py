@@ -1,69 +1,32 @@
-"""Chats, and AI replies that cost tokens.
+"""Chats, and the units of work of an AI reply that costs tokens.
 
-Charging a reply (two transactions, the provider call between them):
+Everything here takes a session or a :data:`~tokenbank.db.Unit` and never commits; the
+reply's two transactions and the provider call between them are the flow in
+:mod:`tokenbank.chat.flows`, which says when a reply is charged:
 
-1. ``start_reply`` — one transaction: the chat must be the caller's, the recent history
-   is read, and the reply's cost is held (``ledger.reserve``). Not enough tokens is a
-   402 here, before the provider is ever called. The unit runs as a task the caller's
-   cancellation cannot cut; a caller cancelled meanwhile has the hold released at once.
-2. The provider is called outside any transaction, bounded by its own deadline.
-3. ``settle_reply`` — one transaction (``save_reply``): ``ledger.commit`` writes the
-   deduction, and the user message, the AI reply and the chat's activity time are saved
-   with it. It runs as a task of its own that outlives the request: the caller's
-   cancellation (a client that left) interrupts only the caller's wait, never the settle.
-4. A failure or cancellation before there is text to charge releases the hold, the
-   same way (``release_hold``).
+- :func:`hold_reply` is transaction 1's work: the chat must be the caller's, the recent
+  history is read, and the reply's cost is held (``ledger.reserve``) under the key's next
+  attempt. Not enough tokens is a 402 here, before the provider is ever called.
+- :func:`record_reply` is transaction 2's work: ``ledger.settle`` writes the deduction,
+  and the user message, the AI reply and the chat's activity time are saved with it.
 
-When a reply is charged (the billing rule, also in ``docs/architecture.md``):
-- ``/generate``: once the provider has answered. A reply computed after the client
-  left is charged and saved all the same, and the same Idempotency-Key returns it.
-- ``/generate/stream``: once any reply text (a delta that is not only whitespace) has
-  been handed to the server for sending. "Handed" is all the server can know: the
-  delta was yielded to the response, which passes it to the ASGI server's ``send``
-  with no wait in between; whether the bytes reached the client is not knowable. A
-  reply cut after that point — the client left, or the provider failed or timed out
-  mid-reply — is saved as far as it was sent, marked ``interrupted``, and charged in
-  full (the reply's price is per reply). No text sent (the provider failed first, the
-  client left first) charges nothing.
-
-Guarantees:
-- A reply is charged if and only if it is saved: the deduction and the messages commit
-  together, so a provider error, timeout, empty reply, expired hold or crash before the
-  settle charges nothing and leaves no half-saved exchange.
-- Providers never return canned or fallback text (see ``providers.base``), so every
-  charged reply is a real answer; a model that costs 0 never touches the ledger.
+Guarantees (kept together with the flow):
+- A reply is charged if and only if it is saved: the deduction and the messages are one
+  unit (:func:`record_reply`), so nothing half-saved can commit.
 - One idempotency key charges at most once per chat: a completed key returns its
   stored reply; a key still running (or still settling) is refused (409); a key whose
   attempt failed may be tried again. Each attempt holds under its own reservation key
   ``gen:<chat>:<attempt>:<key>`` and attempts are numbered, so two requests with one
   key always collide on the same reservation row and only one of them runs.
-- Settles and releases in flight are kept referenced (``_in_flight``), and the app's
-  shutdown waits for them (``wait_for_settles``).
-
-Like every service here, nothing is committed on the caller's behalf — except the
-charged reply, whose two transactions are the point of the flow and are opened here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
-import uuid
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Coroutine,
-    Mapping,
-    Sequence,
-)
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.chat import repository as repo
@@ -80,39 +43,21 @@ from tokenbank.chat.errors import (
 from tokenbank.chat.providers import (
     AIProvider,
     ChatTurn,
-    ProviderError,
     ProviderSettings,
     Role,
-    build_prompt,
     build_provider,
-    history_budget,
 )
 from tokenbank.chat.schemas import DEFAULT_TITLE
 from tokenbank.config import Settings
-from tokenbank.db import Database, Unit
+from tokenbank.db import Unit
 from tokenbank.ledger import service as ledger
-from tokenbank.ledger.errors import ReservationNotFound, ReservationNotPending
-from tokenbank.observability import (
-    AI_FAILURES,
-    REPLIES_CHARGED,
-    REPLIES_INTERRUPTED,
-    TOKENS_SPENT,
-)
 from tokenbank.types import utcnow
-
-log = logging.getLogger(__name__)
 
 #: Most messages read as history; the character budget usually stops far earlier.
 HISTORY_MESSAGES = 100
 #: Failed attempts allowed under one idempotency key before a new key is required.
 MAX_ATTEMPTS = 20
 MAX_CHATS_LISTED = 200
-
-T = TypeVar("T")
-
-# Settles and releases in flight: a task must stay referenced until done, even when its
-# caller was cancelled (that is the point of running it as a task).
-_in_flight: set[asyncio.Task[Any]] = set()
 
 
 # --- data -------------------------------------------------------------------------
@@ -288,198 +233,40 @@ def hold_key(chat_id: int, attempt: int, key: str) -> str:
     return f"gen:{chat_id}:{attempt}:{key}"
 
 
-async def generate(
-    db: Database,
-    provider: AIProvider,
-    settings: Settings,
+@dataclass(frozen=True)
+class Held:
+    """Transaction 1's result when there is a reply to compute: the history to send and
+    the hold on the reply's cost (None for a free model)."""
+
+    history: list[ChatTurn]
+    reservation_id: int | None
+
+
+async def hold_reply(
+    unit: Unit,
     *,
     user_id: int,
     chat_id: int,
-    content: str,
-    idempotency_key: str | None,
-) -> Generation:
-    """Answer ``content`` in the chat and charge for the reply (see the module docstring)."""
-    started = await start_reply(
-        db,
-        provider,
-        settings,
-        user_id=user_id,
-        chat_id=chat_id,
-        content=content,
-        idempotency_key=idempotency_key,
-    )
-    if isinstance(started, Generation):
-        return started
-    try:
-        reply = await provider.complete(started.turns)
-    except ProviderError as exc:
-        failure = _failed(started, exc)
-        await release_hold(db, started)
-        raise failure from exc
-    except BaseException:
-        # Cancelled (or broken) before there was a reply: nothing to charge.
-        await release_hold(db, started)
-        raise
-    # There is a reply: it is charged and saved whatever happens to this request now,
-    # and a retry with the same Idempotency-Key returns it.
-    outcome = await settle_reply(db, started, reply)
-    if isinstance(outcome, AIUnavailable):
-        raise outcome
-    return outcome
-
-
-async def stream_reply(
-    db: Database, provider: AIProvider, pending: PendingReply
-) -> AsyncGenerator[ReplyEvent, None]:
-    """The reply as it is produced, then the charged result (or the failure).
-
-    The first event is yielded before anything else happens: a caller that takes it
-    before handing the iterator on has the hold inside this generator's ``finally``,
-    so closing or abandoning the iterator at any later point ends the hold: settled
-    (charged and saved as ``interrupted``) if reply text was already handed on, else
-    released. A delta counts as handed on once it is yielded (see the module doc).
-    """
-    parts: list[str] = []
-    text_sent = False
-    ending: asyncio.Task[Any] | None = None  # the settle or the release, once begun
-    try:
-        yield ReplyStarted()
-        failure: ProviderError | None = None
-        chunks = provider.stream(pending.turns)
-        try:
-            async for chunk in chunks:
-                parts.append(chunk)
-                text_sent = text_sent or bool(chunk.strip())
-                yield ReplyDelta(chunk)
-        except ProviderError as exc:
-            failure = exc
-        finally:
-            await _close(chunks)  # a client that left must not keep the upstream open
-        if failure is not None and not text_sent:
-            error = _failed(pending, failure)
-            ending = _outliving(_release(db, pending.reservation_id))
-            await asyncio.shield(ending)  # before telling the client, so it sees the balance
-            yield ReplyFailed(error)
-            return
-        if failure is not None:
-            log.warning(
-                "AI reply in chat %s cut by the provider after text was sent "
-                "(charged as interrupted): %s",
-                pending.chat_id,
-                failure,
-            )
-        ending = _outliving(_settle(db, pending, "".join(parts), interrupted=failure is not None))
-        outcome = await asyncio.shield(ending)
-        yield ReplyFailed(outcome) if isinstance(outcome, AIUnavailable) else ReplyDone(outcome)
-    finally:
-        if ending is None:
-            # Closed or cancelled mid-reply (the client left). Not awaited: the task is
-            # kept referenced, and this may run inside a cancelled scope or a close.
-            if text_sent:
-                _outliving(_settle(db, pending, "".join(parts), interrupted=True))
-            else:
-                _outliving(_release(db, pending.reservation_id))
-
-
-async def replay_events(generation: Generation) -> AsyncGenerator[ReplyEvent, None]:
-    """A stored reply, told as a stream."""
-    yield ReplyStarted()
-    yield ReplyDelta(generation.ai_message.content)
-    yield ReplyDone(generation)
-
-
-async def _close(chunks: AsyncIterator[str]) -> None:
-    close = getattr(chunks, "aclose", None)
-    if close is not None:
-        await close()
-
-
-def _failed(pending: PendingReply, exc: ProviderError) -> AIUnavailable:
-    log.warning("AI reply failed in chat %s (nothing charged): %s", pending.chat_id, exc)
-    AI_FAILURES.labels(exc.reason).inc()
-    return AIUnavailable.from_provider(exc)
-
-
-async def start_reply(
-    db: Database,
-    provider: AIProvider,
+    key: str,
+    text: str,
+    cost: int,
+    history_budget_chars: int,
+    replay: bool,
     settings: Settings,
-    *,
-    user_id: int,
-    chat_id: int,
-    content: str,
-    idempotency_key: str | None,
-) -> PendingReply | Generation:
-    """Transaction 1: ownership, history and the hold. A stored reply returns as is."""
-    text = check_content(content, settings.max_message_chars)
-    key = idempotency_key or uuid.uuid4().hex
-    cost = settings.reply_cost_for(provider.model)
-    asked_at = utcnow()
-
-    budget = history_budget(settings.ai_history_budget_chars, text, settings.ai_system_prompt)
-
-    async def work(unit: Unit) -> tuple[list[ChatTurn], int | None] | Generation:
-        history = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, budget)
-        if history is None:
-            raise ChatNotFound()
-        if idempotency_key is not None:
-            stored = await _stored(unit, user_id, chat_id, key, text)
-            if stored is not None:
-                return stored
-        if cost == 0:
-            return history, None
-        held = await _hold(unit, user_id, chat_id, key, text, cost, settings)
-        return held if isinstance(held, Generation) else (history, held)
-
-    started = await _hold_outliving_caller(db, work)
-    if isinstance(started, Generation):
-        return started
-    history, reservation_id = started
-    turns = build_prompt(
-        history,
-        text,
-        budget_chars=settings.ai_history_budget_chars,
-        system_prompt=settings.ai_system_prompt or None,
-    )
-    return PendingReply(
-        user_id=user_id,
-        chat_id=chat_id,
-        content=text,
-        key=key,
-        cost=cost,
-        model=provider.model,
-        turns=turns,
-        asked_at=asked_at,
-        reservation_id=reservation_id,
-    )
-
-
-_Started = tuple[list[ChatTurn], int | None] | Generation
-
-
-async def _hold_outliving_caller(
-    db: Database, work: Callable[[Unit], Awaitable[_Started]]
-) -> _Started:
-    """Run the hold's unit of work as a task the caller's cancellation cannot cut.
-
-    A caller cancelled meanwhile leaves the unit to finish on its own, and any hold it
-    took is released at once: no unit of work is ever cut mid-statement, and no hold is
-    left for the sweeper because its owner was cancelled before learning its id.
-    """
-    task = _outliving(db.run(work), quiet=True)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        task.add_done_callback(functools.partial(_release_unowned, db))
-        raise
-
-
-def _release_unowned(db: Database, task: asyncio.Task[_Started]) -> None:
-    if task.cancelled() or task.exception() is not None:
-        return
-    started = task.result()
-    if not isinstance(started, Generation) and started[1] is not None:
-        _outliving(_release(db, started[1]))
+) -> Held | Generation:
+    """Transaction 1's work: ownership, history and the hold. With ``replay`` (the caller
+    sent an Idempotency-Key) a reply already stored under the key returns as is."""
+    history = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, history_budget_chars)
+    if history is None:
+        raise ChatNotFound()
+    if replay:
+        stored = await stored_reply(unit, user_id, chat_id, key, text)
+        if stored is not None:
+            return stored
+    if cost == 0:
+        return Held(history, None)
+    hold = await _hold(unit, user_id, chat_id, key, text, cost, settings)
+    return hold if isinstance(hold, Generation) else Held(history, hold)
 
 
 async def _hold(
@@ -515,14 +302,16 @@ async def _hold(
         if held.status == "pending":
             raise GenerationInProgress()
         if held.status == "committed":
-            stored = await _stored(unit, user_id, chat_id, key, text)
+            stored = await stored_reply(unit, user_id, chat_id, key, text)
             if stored is None:  # pragma: no cover - commit and messages are one transaction
                 raise RuntimeError(f"hold {held.id} committed without its messages")
             return stored
     raise GenerationRetriesExhausted()
 
 
-async def _stored(unit: Unit, user_id: int, chat_id: int, key: str, text: str) -> Generation | None:
+async def stored_reply(
+    unit: Unit, user_id: int, chat_id: int, key: str, text: str
+) -> Generation | None:
     """The reply already saved under ``key``, if any (refused if the question differs)."""
     saved = {row["role"]: _message(row) for row in await repo.find_generation(unit, chat_id, key)}
     asked, answer = saved.get("user"), saved.get("assistant")
@@ -534,64 +323,43 @@ async def _stored(unit: Unit, user_id: int, chat_id: int, key: str, text: str) -
     return Generation(asked, answer, answer.tokens_charged, current.available, replayed=True)
 
 
-async def save_reply(
-    db: Database, pending: PendingReply, reply: str, *, interrupted: bool = False
+async def record_reply(
+    unit: Unit, pending: PendingReply, reply: str, now: datetime, *, interrupted: bool = False
 ) -> Generation:
-    """Transaction 2: the deduction and both messages, all or nothing."""
-    if not reply.strip():  # whitespace is no answer, whatever the provider thought
-        raise AIUnavailable("empty_reply", "blank")
-    now = utcnow()
-
-    async def work(unit: Unit) -> Generation:
-        asked = await repo.insert_message(
-            unit, _message_values(pending, "user", pending.content, pending.asked_at)
+    """Transaction 2's work: the deduction and both messages, all or nothing. A hold no
+    longer pending raises the ledger's error and nothing is saved."""
+    asked = await repo.insert_message(
+        unit, _message_values(pending, "user", pending.content, pending.asked_at)
+    )
+    if asked is None:
+        # Only free replies run unheld, so only they can race to save one key.
+        stored = await stored_reply(
+            unit, pending.user_id, pending.chat_id, pending.key, pending.content
         )
-        if asked is None:
-            # Only free replies run unheld, so only they can race to save one key.
-            stored = await _stored(
-                unit, pending.user_id, pending.chat_id, pending.key, pending.content
-            )
-            if stored is None:  # pragma: no cover - both messages commit together
-                raise GenerationInProgress()
-            return stored
-        available: int | None = None
-        if pending.reservation_id is not None:
-            settled = await ledger.settle(
-                unit, pending.reservation_id, f"AI reply in chat {pending.chat_id}"
-            )
-            available = settled.available
-        answer = await repo.insert_message(
-            unit,
-            {
-                **_message_values(pending, "assistant", reply, now, interrupted),
-                "tokens_charged": pending.cost,
-                "model": pending.model,
-                "reply_to_id": asked["id"],
-            },
+        if stored is None:  # pragma: no cover - both messages commit together
+            raise GenerationInProgress()
+        return stored
+    available: int | None = None
+    if pending.reservation_id is not None:
+        settled = await ledger.settle(
+            unit, pending.reservation_id, f"AI reply in chat {pending.chat_id}"
         )
-        if answer is None:  # pragma: no cover - the user message above was new
-            raise RuntimeError("reply stored without its question")
-        await repo.touch_chat(unit, pending.chat_id, now)
-        if available is None:  # a free reply: nothing settled, so read what is left
-            available = (await ledger.balance(unit, pending.user_id)).available
-        return Generation(_message(asked), _message(answer), pending.cost, available)
-
-    try:
-        generation = await db.run(work)
-    except (ReservationNotPending, ReservationNotFound) as exc:
-        # The hold outlived its expiry (the sweeper took it back), or is gone (a database
-        # crash lost its transaction, which did not wait for the disk): the reply is not
-        # charged, so it is not shown either.
-        AI_FAILURES.labels("hold_expired").inc()
-        raise AIUnavailable("hold_expired", exc.code) from exc
-    if generation.replayed:
-        return generation
-    REPLIES_CHARGED.inc()
-    if interrupted:
-        REPLIES_INTERRUPTED.inc()
-    if pending.cost:
-        TOKENS_SPENT.inc(pending.cost)
-    return generation
+        available = settled.available
+    answer = await repo.insert_message(
+        unit,
+        {
+            **_message_values(pending, "assistant", reply, now, interrupted),
+            "tokens_charged": pending.cost,
+            "model": pending.model,
+            "reply_to_id": asked["id"],
+        },
+    )
+    if answer is None:  # pragma: no cover - the user message above was new
+        raise RuntimeError("reply stored without its question")
+    await repo.touch_chat(unit, pending.chat_id, now)
+    if available is None:  # a free reply: nothing settled, so read what is left
+        available = (await ledger.balance(unit, pending.user_id)).available
+    return Generation(_message(asked), _message(answer), pending.cost, available)
 
 
 def _message_values(
@@ -608,96 +376,3 @@ def _message_values(
         "interrupted": interrupted,
         "created_at": created_at,
     }
-
-
-def _outliving(work: Coroutine[Any, Any, T], *, quiet: bool = False) -> asyncio.Task[T]:
-    """``work`` as a task that outlives its caller: kept referenced until done, and
-    waited for at shutdown (``wait_for_settles``). Its failure is logged unless
-    ``quiet`` (for work whose errors are the caller's answer, such as a refused hold)."""
-    task = asyncio.create_task(work)
-    _in_flight.add(task)
-    task.add_done_callback(_forget_quietly if quiet else _forget)
-    return task
-
-
-def _forget(task: asyncio.Task[Any]) -> None:
-    _in_flight.discard(task)
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("settling a reply failed; its hold expires by the sweeper", exc_info=exc)
-
-
-def _forget_quietly(task: asyncio.Task[Any]) -> None:
-    _in_flight.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: the caller, if still there, has it
-
-
-async def wait_for_settles(timeout_s: float) -> int:
-    """Wait up to ``timeout_s`` for this loop's settles and releases in flight (app
-    shutdown); returns how many are still running."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-
-    def mine() -> set[asyncio.Task[Any]]:
-        return {t for t in _in_flight if t.get_loop() is loop and not t.done()}
-
-    while (running := mine()) and (left := deadline - loop.time()) > 0:
-        await asyncio.wait(running, timeout=left)
-    return len(mine())
-
-
-async def settle_reply(
-    db: Database, pending: PendingReply, reply: str, *, interrupted: bool = False
-) -> Generation | AIUnavailable:
-    """Charge and save ``reply``; if it cannot be (blank, hold expired), release the hold.
-
-    Runs as its own task: cancelling the caller interrupts only the wait, never the settle.
-    """
-    return await asyncio.shield(_outliving(_settle(db, pending, reply, interrupted=interrupted)))
-
-
-async def _settle(
-    db: Database, pending: PendingReply, reply: str, *, interrupted: bool
-) -> Generation | AIUnavailable:
-    try:
-        result = await save_reply(db, pending, reply, interrupted=interrupted)
-    except AIUnavailable as failure:
-        await _release(db, pending.reservation_id)
-        return failure
-    except BaseException:
-        # Not saved (or not known to be): give the hold back if the database lets us.
-        await _release(db, pending.reservation_id)
-        raise
-    if result.replayed:  # another request saved this key first; the hold went unused
-        await _release(db, pending.reservation_id)
-    return result
-
-
-async def release_hold(db: Database, pending: PendingReply) -> None:
-    """Give the hold back, even if the calling task is being cancelled.
-
-    The release runs as its own task: cancelling the caller (a client that went away)
-    interrupts only the wait, never the release.
-    """
-    await asyncio.shield(_outliving(_release(db, pending.reservation_id)))
-
-
-async def _release(db: Database, reservation_id: int | None) -> None:
-    if reservation_id is None:
-        return
-
-    async def work(unit: Unit) -> bool:
-        return await ledger.release(unit, reservation_id)
-
-    try:
-        await db.run(work)
-    except ReservationNotPending:
-        # Committed after all: the cancellation arrived after the reply's COMMIT, so the
-        # reply is saved and charged, consistently.
-        log.info("hold %s was committed before it could be released", reservation_id)
-    except ReservationNotFound:
-        # Lost with a database crash (its transaction did not wait for the disk): there
-        # is nothing to give back.
-        log.warning("hold %s is gone; nothing to release", reservation_id)
-    except (SQLAlchemyError, OSError):
-        log.exception("could not release hold %s; the sweeper will expire it", reservation_id)
