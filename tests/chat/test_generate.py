@@ -8,7 +8,7 @@ import pytest
 
 from chat.harness import HANG_DEADLINE_S, Api, MakeApi
 from tokenbank.ledger.models import TokenTransaction
-from tokenbank.observability import UNITS_OF_WORK
+from tokenbank.observability import INSUFFICIENT, UNITS_OF_WORK
 
 from support import wait_for
 
@@ -114,10 +114,13 @@ async def test_a_failed_reply_charges_nothing_and_saves_nothing(
 async def test_out_of_tokens_is_402_before_the_provider_is_called(api: Api) -> None:
     user = await api.user(tokens=0)
     chat_id = await api.chat(user)
+    refusals_before = INSUFFICIENT._value.get()
 
     r = await api.generate(user, chat_id)
 
     assert r.status_code == 402
+    # Counted once, by the ledger that refused (tokenbank_insufficient_balance_refusals).
+    assert INSUFFICIENT._value.get() - refusals_before == 1
     error = r.json()["error"]
     assert (error["code"], error["balance"], error["required"]) == ("insufficient_tokens", 0, 1)
     assert api.fake.requests == []

@@ -263,7 +263,7 @@ async def test_log_lines_carry_the_callers_user_id(
     r = await web.post(f"/api/admin/users/{user['user']['id']}/tokens",
                        json={"amount": 3, "reason": "logged"}, headers=admin["headers"])
     assert r.status_code == 200, r.text
-    [line] = [x for x in log_lines.lines if x["logger"] == "tokenbank.admin.routes"]
+    [line] = [x for x in log_lines.lines if x["logger"] == "tokenbank.admin.service"]
     assert line["user_id"] == admin["user"]["id"]
     assert len(line["request_id"]) >= 8
     assert "+3 tokens for user" in line["msg"]

@@ -1,6 +1,8 @@
 """Accounts: register, sign in, verify email, reset and change passwords.
 
-Never commits (the caller owns the transaction). The sign-up bonus is granted by ONE
+Never commits (the caller owns the transaction: the request's unit, or one of the
+transactions of :mod:`tokenbank.auth.flows` for the actions that must commit part of
+their work before they can fail). The sign-up bonus is granted by ONE
 function, :func:`grant_signup_bonus`, keyed ``signup:<user id>``: public sign-ups get it
 when their email is verified, and however often that happens it is granted once.
 """
@@ -18,7 +20,6 @@ from tokenbank.auth import repository as repo
 from tokenbank.auth.errors import (
     EmailLinkInvalid,
     EmailTaken,
-    InvalidCredentials,
     UsernameTaken,
     UserNotFound,
 )
@@ -78,14 +79,6 @@ async def grant_signup_bonus(session: AsyncSession, user_id: int, tokens: int) -
         await ledger.grant(
             session, user_id, tokens, SIGNUP_BONUS_DESCRIPTION, idempotency_key=f"signup:{user_id}"
         )
-
-
-async def authenticate(session: AsyncSession, login: str, password: str) -> User:
-    user = await repo.find_by_login(session, login)
-    ok = await verify_password(password, user.password_hash if user else None)
-    if user is None or not ok:
-        raise InvalidCredentials()
-    return user
 
 
 @dataclass(frozen=True, slots=True)
