@@ -8,7 +8,7 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     AppError (400 bad_request)
     ├── NotFound (404)
     ├── IdempotencyKeyReused (409)        one key, two different requests (every domain)
-    ├── Unavailable (503, Retry-After)    nothing was changed; the same request may be sent again
+    ├── Unavailable (503, Retry-After)    nothing was changed: send the same request again
     │   ├── DatabaseUnavailable (503)
     │   └── RetryLater (503)              a deadlock or serialization failure rolled back
     ├── LedgerError                       tokenbank.ledger.errors
@@ -27,8 +27,9 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     ├── PaymentError                      tokenbank.payments.errors
     │   ├── UnknownTier (422)
     │   ├── PaymentNotFound (404)
-    │   │   └── StripeObjectUnusable
-    │   ├── WebhookSignatureInvalid (400 invalid_signature), WebhookPayloadInvalid (400)
+    │   │   └── StripeObjectUnusable (404 payment_not_found)
+    │   ├── WebhookSignatureInvalid (400 invalid_signature)
+    │   ├── WebhookPayloadInvalid (400 invalid_payload)
     │   ├── PaymentsNotConfigured (503), StripeUnavailable (503, Retry-After)
     │   └── StripeRequestRefused (502 stripe_error)
     ├── ChatError                         tokenbank.chat.errors
