@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from stripe_sim.kit import PUBLISHABLE_KEY, SECRET_KEY
-from tokenbank.stripe_sim import SimConfig, SimServer
+from sim.sim_kit import PUBLISHABLE_KEY, SECRET_KEY
+from stripe_sim import SimConfig, SimServer
 
 
 def test_controls_need_a_secret_key(sim: SimServer) -> None:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import stripe
 
-from stripe_sim.kit import pay
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import pay
+from stripe_sim import SimServer
 
 FIXTURES = json.loads((Path(__file__).parent / "data" / "stripe_fixtures.json").read_text())[
     "resources"

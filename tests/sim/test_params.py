@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tokenbank.stripe_sim.errors import ParameterUnknown
-from tokenbank.stripe_sim.params import MalformedParameters, Params, decode_form
+from stripe_sim.errors import ParameterUnknown
+from stripe_sim.params import MalformedParameters, Params, decode_form
 
 
 def test_nested_keys_lists_and_metadata() -> None:

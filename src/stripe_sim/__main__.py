@@ -1,4 +1,4 @@
-"""``python -m tokenbank.stripe_sim --port 12111 --webhook-url URL --webhook-secret whsec_...``"""
+"""``python -m stripe_sim --port 12111 --webhook-url URL --webhook-secret whsec_...``"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .server import run_sim
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tokenbank.stripe_sim",
+        prog="python -m stripe_sim",
         description="Local, stateful Stripe test-mode server.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -6,8 +6,8 @@ import httpx
 import pytest
 import stripe
 
-from stripe_sim.kit import event_types, new_intent, pay
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import event_types, new_intent, pay
+from stripe_sim import SimServer
 
 SUCCEEDING = ["pm_card_visa", "pm_card_mastercard"]
 DECLINES = [
@@ -341,7 +341,7 @@ def test_keys_are_checked(sim: SimServer) -> None:
 
 
 def test_configured_api_key_is_the_only_one_accepted() -> None:
-    from tokenbank.stripe_sim import SimConfig
+    from stripe_sim import SimConfig
 
     with SimServer(SimConfig(api_key="sk_test_only")) as sim:
         good = stripe.StripeClient("sk_test_only", base_addresses={"api": sim.url})

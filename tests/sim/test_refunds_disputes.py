@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import stripe
 
-from stripe_sim.kit import event_types, pay
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import event_types, pay
+from stripe_sim import SimServer
 
 
 def test_partial_then_full_refund_updates_the_charge(client: stripe.StripeClient) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.kit import ASYNC_DELAY_S, Receiver, event_types, pay, wait_until
-from tokenbank.stripe_sim import SimServer, SimServerError
-from tokenbank.stripe_sim.config import async_delay_from_env
+from sim.sim_kit import ASYNC_DELAY_S, Receiver, event_types, pay, wait_until
+from stripe_sim import SimServer, SimServerError
+from stripe_sim.config import async_delay_from_env
 
 
 def refund_status(client: stripe.StripeClient, refund_id: str) -> str:

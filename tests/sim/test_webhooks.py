@@ -6,8 +6,8 @@ import threading
 
 import stripe
 
-from stripe_sim.kit import WEBHOOK_SECRET, Receiver, pay, wait_until
-from tokenbank.stripe_sim import SimConfig, SimServer
+from sim.sim_kit import WEBHOOK_SECRET, Receiver, pay, wait_until
+from stripe_sim import SimConfig, SimServer
 
 
 def test_events_are_signed_as_stripe_signs_them(

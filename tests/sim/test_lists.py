@@ -7,8 +7,8 @@ import time
 import pytest
 import stripe
 
-from stripe_sim.kit import new_intent, pay
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import new_intent, pay
+from stripe_sim import SimServer
 
 
 def test_lists_are_newest_first_and_page_with_cursors(client: stripe.StripeClient) -> None:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import stripe
 
-from stripe_sim.kit import PUBLISHABLE_KEY, new_intent
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import PUBLISHABLE_KEY, new_intent
+from stripe_sim import SimServer
 
 NODE = shutil.which("node")
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_cors_allows_localhost_origins_and_preflight(sim: SimServer) -> None:
 
 
 def test_configured_origins_are_allowed() -> None:
-    from tokenbank.stripe_sim import SimConfig
+    from stripe_sim import SimConfig
 
     with SimServer(SimConfig(allowed_origins=["https://shop.example"])) as sim:
         response = httpx.get(

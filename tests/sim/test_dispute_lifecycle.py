@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.kit import event_types, pay, wait_until
-from tokenbank.stripe_sim import SimServer, SimServerError
+from sim.sim_kit import event_types, pay, wait_until
+from stripe_sim import SimServer, SimServerError
 
 
 def only_dispute(client: stripe.StripeClient, pi: stripe.PaymentIntent) -> stripe.Dispute:

@@ -5,7 +5,7 @@ The official ``stripe`` SDK talks to it through its API base
 ``stripe.api_base = url``). It understands Stripe's test cards, keeps
 PaymentIntents, Charges, Refunds, Disputes and Events in memory, delivers
 signed webhooks with retries and injectable faults, and serves a Stripe.js
-stand-in at ``/v3/``. See :mod:`tokenbank.stripe_sim.control` for its own
+stand-in at ``/v3/``. See :mod:`stripe_sim.control` for its own
 ``/_sim/`` control API.
 """
 

@@ -1,6 +1,6 @@
 """In-memory collections of Stripe objects: lookup, Stripe-style lists, expansion.
 
-Not thread-safe by itself; :class:`tokenbank.stripe_sim.state.SimState` guards it.
+Not thread-safe by itself; :class:`stripe_sim.state.SimState` guards it.
 """
 
 from __future__ import annotations

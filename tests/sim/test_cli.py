@@ -1,4 +1,4 @@
-"""``python -m tokenbank.stripe_sim`` starts a usable server and says where."""
+"""``python -m stripe_sim`` starts a usable server and says where."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import httpx
 import stripe
 
-from stripe_sim.kit import WEBHOOK_SECRET, wait_until
+from sim.sim_kit import WEBHOOK_SECRET, wait_until
 
 
 def free_port() -> int:
@@ -24,7 +24,7 @@ def test_module_entry_point_serves_the_api() -> None:
         [
             sys.executable,
             "-m",
-            "tokenbank.stripe_sim",
+            "stripe_sim",
             "--port",
             str(port),
             "--webhook-url",

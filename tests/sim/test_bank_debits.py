@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.kit import ASYNC_DELAY_S, event_types, wait_until
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import ASYNC_DELAY_S, event_types, wait_until
+from stripe_sim import SimServer
 
 MANDATE = {
     "customer_acceptance": {

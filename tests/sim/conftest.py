@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.kit import ASYNC_DELAY_S, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, Receiver
-from tokenbank.stripe_sim import SimConfig, SimServer
+from sim.sim_kit import ASYNC_DELAY_S, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, Receiver
+from stripe_sim import SimConfig, SimServer
 
 
 @pytest.fixture(scope="session")

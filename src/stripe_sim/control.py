@@ -422,7 +422,7 @@ class ControlApi:
         return HTMLResponse(_page("Receipt", body))
 
     async def stripe_js(self, request: Request) -> Response:
-        source = resources.files("tokenbank.stripe_sim").joinpath("static/stripe.js").read_text()
+        source = resources.files("stripe_sim").joinpath("static/stripe.js").read_text()
         return Response(
             source,
             media_type="application/javascript; charset=utf-8",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stripe
 
-from stripe_sim.kit import Receiver, event_types, pay, wait_until
-from tokenbank.stripe_sim import SimServer
+from sim.sim_kit import Receiver, event_types, pay, wait_until
+from stripe_sim import SimServer
 
 
 def test_warning_card_creates_an_actionable_warning_and_its_event(

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import stripe
 
-from stripe_sim.kit import SECRET_KEY, new_intent, wait_until
-from tokenbank.stripe_sim import SimConfig, SimServer, SimServerError
+from sim.sim_kit import SECRET_KEY, new_intent, wait_until
+from stripe_sim import SimConfig, SimServer, SimServerError
 
 PARAMS = {"amount": 2000, "currency": "usd", "payment_method_types": ["card"]}
 

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import stripe
 
-from stripe_sim.kit import WEBHOOK_SECRET, Receiver
-from tokenbank.stripe_sim import SimConfig, create_sim_app
+from sim.sim_kit import WEBHOOK_SECRET, Receiver
+from stripe_sim import SimConfig, create_sim_app
 
 
 def test_asgi_app_without_lifespan_still_delivers_webhooks(receiver: Receiver) -> None:
