@@ -19,7 +19,11 @@ from .errors import CardError, ParameterMissing
 class Behaviour(enum.Enum):
     SUCCEED = "succeed"
     DECLINE = "decline"
-    AUTHENTICATE = "authenticate"
+    AUTHENTICATE = "authenticate"  # every payment needs 3D Secure, saved or not
+    # 3D Secure on every on-session payment; off-session only until the card is set up
+    # (a SetupIntent, or a PaymentIntent with setup_future_usage, authenticated it)
+    AUTHENTICATE_UNLESS_SET_UP = "authenticate_unless_set_up"
+    CHARGE_FAIL = "charge_fail"  # attaches to a Customer, every charge declines
     DISPUTE = "dispute"  # succeeds, then a fraudulent chargeback
     DISPUTE_NOT_RECEIVED = "dispute_not_received"  # succeeds, then a product_not_received one
     DISPUTE_INQUIRY = "dispute_inquiry"  # succeeds, then an inquiry (no money moves)
@@ -100,7 +104,7 @@ _CARDS = [
     SimCard("4000000000000069", Behaviour.DECLINE, EXPIRED_CARD),
     SimCard("4000000000000127", Behaviour.DECLINE, INCORRECT_CVC),
     SimCard("4000000000000119", Behaviour.DECLINE, PROCESSING_ERROR),
-    SimCard("4000002500003155", Behaviour.AUTHENTICATE),
+    SimCard("4000002500003155", Behaviour.AUTHENTICATE_UNLESS_SET_UP),
     SimCard("4000002760003184", Behaviour.AUTHENTICATE),
     SimCard("4000000000003220", Behaviour.AUTHENTICATE),
     SimCard("4000000000000259", Behaviour.DISPUTE),
@@ -110,6 +114,7 @@ _CARDS = [
     SimCard("4000000000005423", Behaviour.EARLY_FRAUD_WARNING),
     SimCard("4000000000007726", Behaviour.PENDING_REFUND),
     SimCard("4000000000005126", Behaviour.REFUND_FAIL),
+    SimCard("4000000000000341", Behaviour.CHARGE_FAIL, GENERIC),
 ]
 TEST_CARDS: dict[str, SimCard] = {card.number: card for card in _CARDS}
 
@@ -141,6 +146,7 @@ TEST_PAYMENT_METHODS: dict[str, str] = {
     "pm_card_createIssuerFraudRecord": "4000000000005423",
     "pm_card_pendingRefund": "4000000000007726",
     "pm_card_refundFail": "4000000000005126",
+    "pm_card_chargeCustomerFail": "4000000000000341",
 }
 # Legacy tokens (``card[token]=tok_visa``) name the same cards.
 TEST_TOKENS: dict[str, str] = {

@@ -31,6 +31,7 @@ shortcuts send the key for you.
 ``POST /_sim/payment_intents/{id}/authenticate``  ``{"outcome": "complete"|"fail",
                                             "client_secret"?}``: the customer's
                                             answer to 3D Secure; returns the intent
+``POST /_sim/setup_intents/{id}/authenticate``    the same for a SetupIntent
 ``POST /_sim/disputes/{id}/close``          ``{"outcome": "won"|"lost"|"warning_closed"|
                                             "escalate"}`` (the last two for inquiries;
                                             won/lost close an inquiry); returns the
@@ -83,7 +84,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import disputes, payment_intents, refunds
+from . import disputes, payment_intents, refunds, setup_intents
 from .config import ApiFaults, SimConfig, WebhookFaults
 from .errors import StripeApiError
 from .objects import Obj
@@ -134,6 +135,7 @@ class ControlApi:
             r("/_sim/api_faults", self.get_api_faults, methods=["GET"]),
             r("/_sim/api_faults", self.set_api_faults, methods=["POST"]),
             r("/_sim/payment_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
+            r("/_sim/setup_intents/{id}/authenticate", self.authenticate, methods=["POST"]),
             r("/_sim/disputes/{id}/close", self.close_dispute, methods=["POST"]),
             r("/_sim/disputes/{id}/appeal", self.appeal_dispute, methods=["POST"]),
             r("/_sim/charges/{id}/dispute", self.open_dispute, methods=["POST"]),
@@ -368,7 +370,10 @@ class ControlApi:
         pi_id = request.path_params["id"]
         query = request.query_params
         with self._state.lock:
-            pi = self._state.store.payment_intents.find(pi_id)
+            store = self._state.store
+            pi = (store.setup_intents if pi_id.startswith("seti_") else store.payment_intents).find(
+                pi_id
+            )
             found = pi is not None and pi["client_secret"] == query.get("client_secret")
             snapshot = dict(pi) if pi is not None and found else None
         if snapshot is None:
@@ -391,10 +396,11 @@ class ControlApi:
             )
         status = "succeeded" if pi["status"] == "succeeded" else "failed"
         if return_url:
+            kind = pi["object"]  # payment_intent | setup_intent
             query = urlencode(
                 {
-                    "payment_intent": pi["id"],
-                    "payment_intent_client_secret": pi["client_secret"],
+                    kind: pi["id"],
+                    f"{kind}_client_secret": pi["client_secret"],
                     "redirect_status": status,
                 }
             )
@@ -433,11 +439,13 @@ class ControlApi:
         secret = client_secret if isinstance(client_secret, str) and client_secret else None
         ctx = RequestContext(base_url=str(request.base_url).rstrip("/"))
         state = self._state
+        intent_id = request.path_params["id"]
         with state.lock:
-            pi = payment_intents.authenticate(
-                state, request.path_params["id"], outcome, secret, ctx
-            )
-            return state.store.expand(pi, [])
+            if intent_id.startswith("seti_"):
+                intent = setup_intents.authenticate(state, intent_id, outcome, secret, ctx)
+            else:
+                intent = payment_intents.authenticate(state, intent_id, outcome, secret, ctx)
+            return state.store.expand(intent, [])
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -481,13 +489,17 @@ def _page(title: str, body: str) -> str:
 
 
 def _challenge_page(pi: Obj, return_url: str | None) -> str:
-    amount = f"{pi['amount'] / 100:.2f} {pi['currency'].upper()}"
+    if pi["object"] == "setup_intent":
+        what = "saving a card for later payments"
+    else:
+        amount = f"{pi['amount'] / 100:.2f} {pi['currency'].upper()}"
+        what = f"a payment of <strong>{html.escape(amount)}</strong>"
     hidden = (
         f"<input type='hidden' name='client_secret' value='{html.escape(pi['client_secret'])}'>"
         f"<input type='hidden' name='return_url' value='{html.escape(return_url or '')}'>"
     )
     body = (
-        f"<p>Simulated 3D Secure challenge for a payment of <strong>{html.escape(amount)}</strong>."
+        f"<p>Simulated 3D Secure challenge for {what}."
         f"</p><p>Choose how the customer answers their bank.</p>"
         f"<form method='post' role='dialog' aria-label='3D Secure authentication'>{hidden}"
         f"<button class='ok' name='outcome' value='complete'>Complete</button>"

@@ -570,3 +570,101 @@ def event(
 
 def list_object(data: list[Obj], url: str, has_more: bool = False) -> Obj:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def customer(
+    *,
+    created: int,
+    email: str | None,
+    name: str | None,
+    description: str | None,
+    phone: str | None,
+    metadata: dict[str, str],
+    test_clock: str | None,
+) -> Obj:
+    """A Customer, fields as in Stripe's ``customer`` fixture (API 2026-10-28)."""
+    return {
+        "id": new_id("cus"),
+        "object": "customer",
+        "address": None,
+        "balance": 0,
+        "business_name": None,
+        "created": created,
+        "currency": None,
+        "customer_account": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": description,
+        "discount": None,
+        "email": email,
+        "individual_name": None,
+        "invoice_prefix": random_token(8).upper(),
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": None,
+        },
+        "livemode": False,
+        "metadata": metadata,
+        "name": name,
+        "next_invoice_sequence": 1,
+        "phone": phone,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
+        "test_clock": test_clock,
+    }
+
+
+def setup_intent(
+    *,
+    created: int,
+    customer: str | None,
+    description: str | None,
+    metadata: dict[str, str],
+    usage: str,
+    payment_method_types: list[str] | None,
+    automatic_payment_methods: Obj | None,
+) -> Obj:
+    seti_id = new_id("seti")
+    return {
+        "id": seti_id,
+        "object": "setup_intent",
+        "application": None,
+        "automatic_payment_methods": automatic_payment_methods,
+        "cancellation_reason": None,
+        "client_secret": new_secret(seti_id),
+        "created": created,
+        "customer": customer,
+        "customer_account": None,
+        "description": description,
+        "excluded_payment_method_types": None,
+        "flow_directions": None,
+        "last_setup_error": None,
+        "latest_attempt": None,
+        "livemode": False,
+        "mandate": None,
+        "metadata": metadata,
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_configuration_details": (
+            {"id": new_id("pmc"), "parent": None} if automatic_payment_methods else None
+        ),
+        "payment_method_options": {
+            "card": {
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": payment_method_types or ["card"],
+        "single_use_mandate": None,
+        "status": "requires_payment_method",
+        "usage": usage,
+    }
+
+
+def deleted(obj: Obj) -> Obj:
+    return {"id": obj["id"], "object": obj["object"], "deleted": True}

@@ -183,6 +183,19 @@ class Params:
         self._children.append(child)
         return child
 
+    def object_list(self, key: str) -> list[Params] | None:
+        """An array of hashes (``items[0][price]=...``), each read as nested params."""
+        value = self.raw(key)
+        if value is None:
+            return None
+        if value == "":
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ParameterInvalid(f"Invalid array: {self.name(key)}", self.name(key))
+        children = [Params(v, f"{self.name(key)}[{i}]") for i, v in enumerate(value)]
+        self._children.extend(children)
+        return children
+
     def metadata(self, key: str = "metadata") -> dict[str, str] | None:
         """Stripe's metadata patch: None = untouched, "" value = delete that key."""
         value = self.raw(key)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlencode
 
-from . import bank_debits, disputes, fraud_warnings, objects, payment_methods
+from . import bank_debits, customers, disputes, fraud_warnings, invoices, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -70,8 +70,6 @@ AUTH_FAILURE_MESSAGE = (
 # Parameters of real features the simulator does not model: refuse them loudly
 # rather than pretend, so code that depends on them is noticed.
 UNSIMULATED = (
-    "customer",
-    "setup_future_usage",
     "on_behalf_of",
     "transfer_data",
     "transfer_group",
@@ -91,6 +89,9 @@ class ConfirmOptions:
     error_on_requires_action: bool = False
     receipt_email: str | None = None
     mandate_accepted: bool = False  # mandate_data[customer_acceptance][type] given
+    # Stripe Billing's automatic charges: a card needing 3D Secure leaves the intent
+    # ``requires_action`` (invoice.payment_action_required) instead of declining.
+    action_when_off_session: bool = False
 
 
 def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
@@ -104,11 +105,18 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     automatic, types = _payment_method_choice(p)
     pm_ref = p.text("payment_method") or None
     confirm = p.boolean("confirm") or False
+    cus_id = p.text("customer") or None
+    future_usage = _setup_future_usage(p)
     _refuse_unsimulated(p)
     descriptors = _descriptors(p)
     options = _confirm_options(p)
     p.ignore("payment_method_options", "radar_options")
     p.finish()
+    if options.off_session and not confirm:
+        raise ParameterInvalid(
+            "off_session can only be used when confirm=true.", "off_session"
+        )
+    cus = customers.live(state, cus_id) if cus_id else None
     pm = payment_methods.resolve(state, pm_ref) if pm_ref else None
 
     pi = objects.payment_intent(
@@ -122,6 +130,8 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
         automatic_payment_methods=automatic,
     )
     pi.update(descriptors)
+    pi["customer"] = cus["id"] if cus else None
+    pi["setup_future_usage"] = future_usage or None
     if pm is not None:
         pi["payment_method"] = pm["id"]
         pi["status"] = "requires_confirmation"
@@ -131,6 +141,47 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
         options.payment_method = pm
         return _confirm(state, pi, options, ctx)
     return pi
+
+
+def for_invoice(
+    state: SimState,
+    *,
+    amount: int,
+    currency: str,
+    customer: str,
+    description: str,
+    ctx: RequestContext | None,
+) -> Obj:
+    """The PaymentIntent Stripe creates when it finalizes an invoice."""
+    pi = objects.payment_intent(
+        amount=amount,
+        currency=currency,
+        created=state.now(),
+        metadata={},
+        description=description,
+        receipt_email=None,
+        payment_method_types=["card"],
+        automatic_payment_methods=None,
+    )
+    pi.update(customer=customer, setup_future_usage="off_session")
+    state.store.payment_intents.add(pi)
+    state.emit("payment_intent.created", pi, ctx)
+    return pi
+
+
+def confirm_for_invoice(
+    state: SimState,
+    pi: Obj,
+    pm: Obj,
+    ctx: RequestContext,
+    *,
+    off_session: bool = True,
+) -> Obj:
+    """Charge an invoice's intent as Stripe Billing does (declines raise ``CardError``)."""
+    options = ConfirmOptions(
+        payment_method=pm, off_session=off_session, action_when_off_session=True
+    )
+    return _confirm(state, pi, options, ctx)
 
 
 def retrieve(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
@@ -149,10 +200,16 @@ def update(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
     receipt_email = p.text("receipt_email")
     pm_ref = p.text("payment_method")
     types = p.str_list("payment_method_types")
+    cus_id = p.text("customer")
+    future_usage = _setup_future_usage(p)
     _refuse_unsimulated(p)
     descriptors = _descriptors(p)
     p.ignore("payment_method_options")
     p.finish()
+    if cus_id:
+        pi["customer"] = customers.live(state, cus_id)["id"]
+    if future_usage is not None:
+        pi["setup_future_usage"] = future_usage or None
 
     money_change = amount is not None or currency is not None or pm_ref or types is not None
     if money_change and pi["status"] not in CONFIRMABLE:
@@ -195,16 +252,18 @@ def confirm(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
     raw_pm_data = p.raw("payment_method_data")
     options = _confirm_options(p)
     options.receipt_email = p.text("receipt_email") or None
+    future_usage = _setup_future_usage(p)
     p.ignore(
         "payment_method_options",
         "radar_options",
         "expected_payment_method_type",
-        "setup_future_usage",
         "shipping",
         *payment_methods.STRIPE_JS_NOISE,
     )
     p.finish()
     _check_client_secret(pi, client_secret, ctx)
+    if future_usage is not None and pi["status"] in CONFIRMABLE:
+        pi["setup_future_usage"] = future_usage or None
     if isinstance(raw_pm_data, dict):
         pm_data = Params(raw_pm_data, "payment_method_data")
         options.payment_method = payment_methods.create(state, pm_data)
@@ -239,10 +298,11 @@ def cancel(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
 
 def list_all(state: SimState, p: Params) -> Obj:
     query = list_query(p)
-    if p.has("customer"):
-        raise FeatureNotSimulated("stripe_sim does not model customers.", param="customer")
+    cus_id = p.text("customer")
     p.finish()
-    return state.store.payment_intents.page(query)
+    return state.store.payment_intents.page(
+        query, lambda pi: cus_id is None or pi["customer"] == cus_id
+    )
 
 
 def authenticate(
@@ -313,17 +373,23 @@ def _confirm(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestCont
             extra={"payment_intent": copy.deepcopy(pi)},
         )
     _require_return_url(pi, options, ctx)
+    _check_owner(pi, pm)
     if pm["type"] in BANK_DEBITS:
         return _start_bank_debit(state, pi, pm, options, ctx)
     pi.update(payment_method=pm["id"], last_payment_error=None, next_action=None)
     if options.receipt_email:
         pi["receipt_email"] = options.receipt_email
     card = card_for(payment_methods.card_number(state, pm))
-    if card.behaviour is Behaviour.AUTHENTICATE:
-        if options.off_session or options.error_on_requires_action:
+    behaviour = card.behaviour
+    if behaviour is Behaviour.AUTHENTICATE_UNLESS_SET_UP:
+        set_up = pm["id"] in state.store.set_up_payment_methods
+        behaviour = Behaviour.SUCCEED if options.off_session and set_up else Behaviour.AUTHENTICATE
+    if behaviour is Behaviour.AUTHENTICATE:
+        declines = options.off_session and not options.action_when_off_session
+        if declines or options.error_on_requires_action:
             _decline(state, pi, pm, AUTHENTICATION_REQUIRED, ctx)
         return _require_action(state, pi, options, ctx)
-    if card.behaviour is Behaviour.DECLINE:
+    if behaviour in (Behaviour.DECLINE, Behaviour.CHARGE_FAIL):
         assert card.decline is not None
         _decline(state, pi, pm, card.decline, ctx)
     _succeed(state, pi, pm, ctx, None)
@@ -390,6 +456,7 @@ def _require_action(state: SimState, pi: Obj, options: ConfirmOptions, ctx: Requ
         }
     pi.update(status="requires_action", next_action=next_action)
     state.emit("payment_intent.requires_action", pi, ctx)
+    invoices.payment_requires_action(state, pi, ctx)
     return pi
 
 
@@ -416,8 +483,10 @@ def _succeed(
         next_action=None,
         last_payment_error=None,
     )
+    _save_for_future(state, pi, pm, ctx)
     state.emit("charge.succeeded", charge, ctx)
     state.emit("payment_intent.succeeded", pi, ctx)
+    invoices.payment_succeeded(state, pi, ctx)
     return pi
 
 
@@ -450,8 +519,47 @@ def _decline(state: SimState, pi: Obj, pm: Obj, decline: Decline, ctx: RequestCo
     )
     state.emit("charge.failed", charge, ctx)
     state.emit("payment_intent.payment_failed", pi, ctx)
+    invoices.payment_failed(state, pi, ctx)
     error.extra["payment_intent"] = copy.deepcopy(pi)
     raise error
+
+
+def _save_for_future(state: SimState, pi: Obj, pm: Obj, ctx: RequestContext) -> None:
+    """``setup_future_usage``: the paying PaymentMethod is saved to the intent's customer
+    and counts as set up (authenticated) for later off-session payments."""
+    if not pi["setup_future_usage"]:
+        return
+    state.store.set_up_payment_methods.add(pm["id"])
+    if pi["customer"]:
+        customers.attach(state, state.store.customers.get(pi["customer"]), pm, ctx)
+
+
+def _check_owner(pi: Obj, pm: Obj) -> None:
+    """A saved PaymentMethod pays only for its own customer's intents."""
+    owner = pm["customer"]
+    if owner is None or owner == pi["customer"]:
+        return
+    if pi["customer"] is None:
+        message = (
+            f"The provided PaymentMethod {pm['id']} is attached to a Customer. "
+            "Please provide that Customer's id as `customer` to use it."
+        )
+    else:
+        message = (
+            f"The provided PaymentMethod {pm['id']} belongs to another Customer "
+            f"than this PaymentIntent's ({pi['customer']})."
+        )
+    raise StripeApiError(
+        message,
+        code="payment_intent_invalid_parameter",
+        param="payment_method",
+        extra={"payment_intent": copy.deepcopy(pi)},
+    )
+
+
+def _setup_future_usage(p: Params) -> str | None:
+    """``on_session`` | ``off_session``, "" to clear (update only), None when absent."""
+    return p.text("setup_future_usage", choices=("on_session", "off_session", ""))
 
 
 def _check_client_secret(pi: Obj, client_secret: str | None, ctx: RequestContext) -> None:
@@ -549,10 +657,20 @@ def _confirm_options(p: Params) -> ConfirmOptions:
     return ConfirmOptions(
         return_url=p.text("return_url") or None,
         use_stripe_sdk=p.boolean("use_stripe_sdk") or False,
-        off_session=p.boolean("off_session") or False,
+        off_session=_off_session(p),
         error_on_requires_action=p.boolean("error_on_requires_action") or False,
         mandate_accepted=isinstance(acceptance, dict) and bool(acceptance.get("type")),
     )
+
+
+def _off_session(p: Params) -> bool:
+    """``off_session``: a boolean, or ``one_off`` / ``recurring`` (both mean true)."""
+    value = p.text("off_session")
+    if value is None:
+        return False
+    if value not in ("true", "false", "one_off", "recurring"):
+        raise ParameterInvalid(f"Invalid boolean: {value}", "off_session")
+    return value != "false"
 
 
 def _descriptors(p: Params) -> Obj:

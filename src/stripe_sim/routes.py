@@ -23,13 +23,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import (
+    catalog,
     charges,
+    customers,
     disputes,
     events,
     fraud_warnings,
+    invoices,
     payment_intents,
     payment_methods,
     refunds,
+    setup_intents,
+    subscriptions,
+    test_clocks,
 )
 from .config import SimConfig
 from .errors import (
@@ -149,6 +155,118 @@ def _endpoints() -> list[Endpoint]:
             "GET",
             "/v1/balance_transactions/{id}",
             lambda s, p, c, a: _no_params(p, ev.retrieve_balance_transaction(s, a["id"])),
+        ),
+        *_customer_endpoints(),
+        *_billing_endpoints(),
+    ]
+
+
+def _customer_endpoints() -> list[Endpoint]:
+    cu, si = customers, setup_intents
+    return [
+        Endpoint("POST", "/v1/customers", lambda s, p, c, a: cu.create(s, p, c)),
+        Endpoint("GET", "/v1/customers", lambda s, p, c, a: cu.list_all(s, p)),
+        Endpoint("GET", "/v1/customers/{id}", lambda s, p, c, a: cu.retrieve(s, a["id"], p)),
+        Endpoint("POST", "/v1/customers/{id}", lambda s, p, c, a: cu.update(s, a["id"], p, c)),
+        Endpoint("DELETE", "/v1/customers/{id}", lambda s, p, c, a: cu.delete(s, a["id"], p, c)),
+        Endpoint(
+            "GET",
+            "/v1/customers/{id}/payment_methods",
+            lambda s, p, c, a: cu.payment_methods_of(s, a["id"], p),
+        ),
+        Endpoint(
+            "GET",
+            "/v1/customers/{id}/payment_methods/{pm}",
+            lambda s, p, c, a: cu.payment_method_of(s, a["id"], a["pm"], p),
+        ),
+        Endpoint("GET", "/v1/payment_methods", lambda s, p, c, a: cu.list_payment_methods(s, p)),
+        Endpoint(
+            "POST",
+            "/v1/payment_methods/{id}/attach",
+            lambda s, p, c, a: cu.attach_endpoint(s, a["id"], p, c),
+        ),
+        Endpoint(
+            "POST",
+            "/v1/payment_methods/{id}/detach",
+            lambda s, p, c, a: cu.detach_endpoint(s, a["id"], p, c),
+        ),
+        Endpoint("POST", "/v1/setup_intents", lambda s, p, c, a: si.create(s, p, c)),
+        Endpoint("GET", "/v1/setup_intents", lambda s, p, c, a: si.list_all(s, p)),
+        Endpoint(
+            "GET",
+            "/v1/setup_intents/{id}",
+            lambda s, p, c, a: si.retrieve(s, a["id"], p, c),
+            publishable=True,
+        ),
+        Endpoint(
+            "POST", "/v1/setup_intents/{id}", lambda s, p, c, a: si.update(s, a["id"], p, c)
+        ),
+        Endpoint(
+            "POST",
+            "/v1/setup_intents/{id}/confirm",
+            lambda s, p, c, a: si.confirm(s, a["id"], p, c),
+            publishable=True,
+        ),
+        Endpoint(
+            "POST", "/v1/setup_intents/{id}/cancel", lambda s, p, c, a: si.cancel(s, a["id"], p, c)
+        ),
+    ]
+
+
+def _billing_endpoints() -> list[Endpoint]:
+    ca, sub, inv, clk = catalog, subscriptions, invoices, test_clocks
+    clocks = "/v1/test_helpers/test_clocks"
+    return [
+        Endpoint("POST", "/v1/products", lambda s, p, c, a: ca.create_product(s, p, c)),
+        Endpoint("GET", "/v1/products", lambda s, p, c, a: ca.list_products(s, p)),
+        Endpoint(
+            "GET", "/v1/products/{id}", lambda s, p, c, a: ca.retrieve_product(s, a["id"], p)
+        ),
+        Endpoint(
+            "POST", "/v1/products/{id}", lambda s, p, c, a: ca.update_product(s, a["id"], p, c)
+        ),
+        Endpoint(
+            "DELETE", "/v1/products/{id}", lambda s, p, c, a: ca.delete_product(s, a["id"], p, c)
+        ),
+        Endpoint("POST", "/v1/prices", lambda s, p, c, a: ca.create_price(s, p, c)),
+        Endpoint("GET", "/v1/prices", lambda s, p, c, a: ca.list_prices(s, p)),
+        Endpoint("GET", "/v1/prices/search", lambda s, p, c, a: ca.search_prices(s, p)),
+        Endpoint("GET", "/v1/prices/{id}", lambda s, p, c, a: ca.retrieve_price(s, a["id"], p)),
+        Endpoint("POST", "/v1/prices/{id}", lambda s, p, c, a: ca.update_price(s, a["id"], p, c)),
+        Endpoint("POST", "/v1/subscriptions", lambda s, p, c, a: sub.create(s, p, c)),
+        Endpoint("GET", "/v1/subscriptions", lambda s, p, c, a: sub.list_all(s, p)),
+        Endpoint(
+            "GET", "/v1/subscriptions/{id}", lambda s, p, c, a: sub.retrieve(s, a["id"], p)
+        ),
+        Endpoint(
+            "POST", "/v1/subscriptions/{id}", lambda s, p, c, a: sub.update(s, a["id"], p, c)
+        ),
+        Endpoint(
+            "DELETE", "/v1/subscriptions/{id}", lambda s, p, c, a: sub.cancel(s, a["id"], p, c)
+        ),
+        Endpoint("GET", "/v1/invoices", lambda s, p, c, a: inv.list_all(s, p)),
+        Endpoint("GET", "/v1/invoices/{id}", lambda s, p, c, a: inv.retrieve(s, a["id"], p)),
+        Endpoint("POST", "/v1/invoices/{id}", lambda s, p, c, a: inv.update(s, a["id"], p, c)),
+        Endpoint(
+            "GET", "/v1/invoices/{id}/lines", lambda s, p, c, a: inv.lines_of(s, a["id"], p)
+        ),
+        Endpoint("POST", "/v1/invoices/{id}/pay", lambda s, p, c, a: inv.pay(s, a["id"], p, c)),
+        Endpoint(
+            "POST",
+            "/v1/invoices/{id}/void",
+            lambda s, p, c, a: inv.void_endpoint(s, a["id"], p, c),
+        ),
+        Endpoint(
+            "GET", "/v1/invoice_payments", lambda s, p, c, a: inv.list_invoice_payments(s, p)
+        ),
+        Endpoint("POST", clocks, lambda s, p, c, a: clk.create(s, p, c)),
+        Endpoint("GET", clocks, lambda s, p, c, a: clk.list_all(s, p)),
+        Endpoint("GET", clocks + "/{id}", lambda s, p, c, a: clk.retrieve(s, a["id"], p)),
+        Endpoint(
+            "DELETE", clocks + "/{id}", lambda s, p, c, a: clk.delete(s, a["id"], p, c)
+        ),
+        Endpoint(
+            "POST", clocks + "/{id}/advance", lambda s, p, c, a: clk.advance(s, a["id"], p, c)
         ),
     ]
 

@@ -128,11 +128,13 @@ class SimServer:
     def authenticate(
         self, pi_id: str, outcome: str = "complete", client_secret: str | None = None
     ) -> dict[str, Any]:
-        """Answer a PaymentIntent's 3D Secure challenge (``complete`` or ``fail``)."""
+        """Answer a PaymentIntent's or SetupIntent's 3D Secure challenge
+        (``complete`` or ``fail``)."""
         body: dict[str, Any] = {"outcome": outcome}
         if client_secret:
             body["client_secret"] = client_secret
-        return self._post(f"/_sim/payment_intents/{pi_id}/authenticate", body)
+        kind = "setup_intents" if pi_id.startswith("seti_") else "payment_intents"
+        return self._post(f"/_sim/{kind}/{pi_id}/authenticate", body)
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
         """Decide a dispute: ``won``/``lost``, or ``warning_closed``/``escalate`` an inquiry."""

@@ -135,6 +135,24 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     "dispute": frozenset({"charge", "payment_intent"}),
     "balance_transaction": frozenset({"source"}),
     "radar.early_fraud_warning": frozenset({"charge", "payment_intent"}),
+    "payment_method": frozenset({"customer"}),
+    "customer": frozenset({"test_clock"}),
+    "setup_intent": frozenset({"customer", "payment_method"}),
+    "product": frozenset({"default_price"}),
+    "price": frozenset({"product"}),
+    "subscription": frozenset(
+        {"customer", "latest_invoice", "default_payment_method", "test_clock"}
+    ),
+    # ``confirmation_secret`` and ``payments`` are "includable": absent unless expanded.
+    "invoice": frozenset(
+        {
+            "customer",
+            "default_payment_method",
+            "test_clock",
+            "confirmation_secret",
+            "payments",
+        }
+    ),
 }
 
 
@@ -153,7 +171,33 @@ class Store:
         self.early_fraud_warnings = Collection(
             "early fraud warning", "/v1/radar/early_fraud_warnings", sequence
         )
+        self.customers = Collection("customer", "/v1/customers", sequence)
+        self.setup_intents = Collection("setup_intent", "/v1/setup_intents", sequence)
+        self.products = Collection("product", "/v1/products", sequence)
+        self.prices = Collection("price", "/v1/prices", sequence)
+        self.subscriptions = Collection("subscription", "/v1/subscriptions", sequence)
+        self.invoices = Collection("invoice", "/v1/invoices", sequence)
+        self.test_clocks = Collection(
+            "test_helpers.test_clock", "/v1/test_helpers/test_clocks", sequence
+        )
+        # Facts Stripe keeps that no object shows:
+        # Deleted customers, products, prices and test clocks (retrieve says deleted).
+        self.deleted: set[str] = set()
+        # PaymentMethods that were set up for future use (authenticated when saved).
+        self.set_up_payment_methods: set[str] = set()
+        # The PaymentIntent Stripe created for each finalized invoice, and back.
+        self.invoice_payment_intent: dict[str, str] = {}
+        self.payment_intent_invoice: dict[str, str] = {}
+        # Proration line items waiting for a subscription's next invoice.
+        self.pending_lines: dict[str, list[Obj]] = {}
         self._by_prefix = {
+            "cus": self.customers,
+            "seti": self.setup_intents,
+            "prod": self.products,
+            "price": self.prices,
+            "sub": self.subscriptions,
+            "in": self.invoices,
+            "clock": self.test_clocks,
             "issfr": self.early_fraud_warnings,
             "pi": self.payment_intents,
             "ch": self.charges,
@@ -196,6 +240,8 @@ class Store:
                 ListQuery(limit=10), lambda r: r["charge"] == obj["id"]
             )
             value["url"] = f"/v1/charges/{obj['id']}/refunds"
+        elif obj.get("object") == "invoice" and name in ("confirmation_secret", "payments"):
+            value = obj[name] = self._invoice_include(obj, name)
         elif isinstance(value, str):
             target = self.lookup(value)
             if target is not None:
@@ -203,3 +249,36 @@ class Store:
                 obj[name] = value
         if rest:
             self._expand_path(value, rest, full_path)
+
+    def _invoice_include(self, invoice: Obj, name: str) -> Obj | None:
+        pi_id = self.invoice_payment_intent.get(invoice["id"])
+        pi = self.payment_intents.find(pi_id) if pi_id else None
+        if name == "confirmation_secret":
+            if pi is None:
+                return None
+            return {"client_secret": pi["client_secret"], "type": "payment_intent"}
+        payments = [] if pi is None else [invoice_payment(invoice, pi)]
+        return list_object(payments, f"/v1/invoices/{invoice['id']}/payments")
+
+
+def invoice_payment(invoice: Obj, pi: Obj) -> Obj:
+    """The invoice's default payment (Stripe's ``invoice_payment``), from its PaymentIntent."""
+    paid = pi["status"] == "succeeded"
+    canceled = pi["status"] == "canceled"
+    return {
+        "id": "inpay_" + pi["id"].removeprefix("pi_"),
+        "object": "invoice_payment",
+        "amount_paid": pi["amount_received"] if paid else None,
+        "amount_requested": pi["amount"],
+        "created": pi["created"],
+        "currency": pi["currency"],
+        "invoice": invoice["id"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"payment_intent": pi["id"], "type": "payment_intent"},
+        "status": "paid" if paid else "canceled" if canceled else "open",
+        "status_transitions": {
+            "canceled_at": pi["canceled_at"],
+            "paid_at": invoice["status_transitions"]["paid_at"] if paid else None,
+        },
+    }

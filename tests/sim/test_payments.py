@@ -336,7 +336,7 @@ def test_keys_are_checked(sim: SimServer) -> None:
         live.v1.payment_intents.list()
     basic = httpx.get(f"{sim.url}/v1/payment_intents", auth=("sk_test_basic", ""))
     assert basic.status_code == 200 and basic.json()["object"] == "list"
-    unknown = httpx.get(f"{sim.url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"})
+    unknown = httpx.get(f"{sim.url}/v1/checkout/sessions", headers={"Authorization": "Bearer sk_test_x"})
     assert unknown.status_code == 404 and "Unrecognized request URL" in unknown.text
 
 
