@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 
 from . import customers, objects, payment_intents, payment_methods
-from .errors import StripeApiError
+from .errors import CardError, StripeApiError
 from .ids import new_id
 from .objects import Obj
 from .params import Params, apply_metadata
@@ -258,7 +258,7 @@ def attempt(state: SimState, inv: Obj, pm_id: str | None, ctx: RequestContext | 
         state.emit("invoice.payment_failed", inv, ctx)
         _subscription_after_failure(state, inv, ctx)
         return False
-    request = ctx or RequestContext(base_url="")
+    request = ctx or RequestContext(base_url=state.base_url)
     assert pi is not None  # every open invoice with an amount due has its intent
     try:
         payment_intents.confirm_for_invoice(
@@ -421,6 +421,14 @@ def pay(state: SimState, inv_id: str, p: Params, ctx: RequestContext) -> Obj:
         ctx,
         off_session=off_session is not False,
     )
+    if pi["status"] == "requires_action":
+        raise CardError(
+            "This payment requires additional user action before it can be completed "
+            "successfully. Payment can be completed using the PaymentIntent associated "
+            "with the invoice (its confirmation_secret).",
+            code="invoice_payment_intent_requires_action",
+            extra={"payment_intent": copy.deepcopy(pi)},
+        )
     return inv
 
 

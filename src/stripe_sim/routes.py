@@ -330,6 +330,7 @@ class ApiEdge:
             idempotency_key=idempotency_key,
             publishable=publishable,
         )
+        self._state.base_url = ctx.base_url
         fingerprint = json.dumps([ep.method, ep.path, request.path_params, data], sort_keys=True)
         scope = (key, idempotency_key or "")
         if idempotency_key:

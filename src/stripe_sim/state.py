@@ -71,6 +71,9 @@ class SimState:
     api_faults: ApiFaults = field(default_factory=ApiFaults)
     # Sim-only: shift the clock (negative = the past) to make objects that are old.
     clock_offset_s: float = 0.0
+    # Where clients reach the server (the last request's base URL): links in objects
+    # made without a request (a test clock's renewals) point there.
+    base_url: str = ""
 
     def __post_init__(self) -> None:
         self.later = Later(self.lock)

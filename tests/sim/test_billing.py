@@ -453,3 +453,26 @@ def test_deleting_a_clock_deletes_its_customers(
     assert client.v1.customers.retrieve(cus.id).deleted is True
     assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
     assert client.v1.test_helpers.test_clocks.list().data == []
+
+
+def test_paying_an_invoice_with_a_card_needing_3d_secure_says_so(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    price = plan(client, "basic", 499)
+    clock, cus, _ = clocked_customer(client, pm="pm_card_chargeCustomerFail")
+    sub = subscribe(client, cus, price)
+    invoice_id = str(sub.latest_invoice)
+    needs_3ds = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequired", {"customer": cus.id}
+    )
+    with pytest.raises(stripe.CardError) as caught:
+        client.v1.invoices.pay(invoice_id, {"payment_method": needs_3ds.id})
+    assert caught.value.code == "invoice_payment_intent_requires_action"
+    pi = client.v1.payment_intents.retrieve(
+        str(client.v1.invoice_payments.list({"invoice": invoice_id}).data[0].payment.payment_intent)
+    )
+    assert pi.status == "requires_action"
+    assert pi.next_action is not None and pi.next_action.use_stripe_sdk is not None
+    assert str(pi.next_action.use_stripe_sdk["stripe_js"]).startswith(sim.url)
+    sim.authenticate(pi.id, "complete")
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
