@@ -347,12 +347,19 @@ def challenge_complete(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     client_secret = p.text("client_secret", required=True) or ""
     outcome = p.text("outcome", choices=("complete", "fail")) or "complete"
     p.finish()
-    pi = state.store.payment_intents.find(client_secret.split("_secret_")[0])
+    intent_id = client_secret.split("_secret_")[0]
+    store = state.store
+    intents = store.setup_intents if intent_id.startswith("seti_") else store.payment_intents
+    pi = intents.find(intent_id)
     if pi is None or pi["client_secret"] != client_secret:
         raise ClientSecretMismatch()
     sdk = (pi["next_action"] or {}).get("use_stripe_sdk") or {}
     if source is not None and source != sdk.get("source"):
         raise ResourceMissing("source", source, "source")
+    if pi["object"] == "setup_intent":
+        from . import setup_intents  # SetupIntents confirm through PaymentMethods too
+
+        return setup_intents.authenticate(state, pi["id"], outcome, client_secret, ctx)
     return authenticate(state, pi["id"], outcome, client_secret, ctx)
 
 

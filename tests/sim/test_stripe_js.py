@@ -79,6 +79,10 @@ def test_payment_element_flow_in_a_dom(client: stripe.StripeClient, sim: SimServ
     three_ds = new_intent(client, amount=2000)
     declined = new_intent(client, amount=500)
     card_element = new_intent(client, amount=700)
+    customer = client.v1.customers.create({"email": "ada@example.com"})
+    setup = client.v1.setup_intents.create(
+        {"customer": customer.id, "payment_method_types": ["card"]}
+    )
 
     run = subprocess.run(
         [
@@ -89,6 +93,7 @@ def test_payment_element_flow_in_a_dom(client: stripe.StripeClient, sim: SimServ
             str(three_ds.client_secret),
             str(declined.client_secret),
             str(card_element.client_secret),
+            str(setup.client_secret),
         ],
         capture_output=True,
         text=True,
@@ -109,6 +114,9 @@ def test_payment_element_flow_in_a_dom(client: stripe.StripeClient, sim: SimServ
         "pi": "requires_payment_method",
     }
     assert seen["cardElement"] == {"postalShown": False, "status": "succeeded"}
+    assert seen["setup"] == "succeeded"  # confirmSetup, 3D Secure answered in the dialog
+    saved = client.v1.customers.payment_methods.list(customer.id).data
+    assert [pm.card.last4 for pm in saved] == ["3155"]  # type: ignore[union-attr]
     assert seen["labelsLeft"] == 0  # destroy() removed the fields
     assert client.v1.payment_intents.retrieve(three_ds.id).status == "succeeded"
     charge = client.v1.charges.list({"payment_intent": three_ds.id}).data[0]

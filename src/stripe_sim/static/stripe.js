@@ -529,8 +529,10 @@
       title.id = 'stripe-sim-3ds-title';
       title.textContent = '3D Secure authentication';
       var text = document.createElement('p');
-      text.textContent = 'Your bank asks you to confirm a payment of ' +
-        (pi.amount / 100).toFixed(2) + ' ' + String(pi.currency).toUpperCase() +
+      text.textContent = (pi.object === 'setup_intent'
+        ? 'Your bank asks you to confirm saving this card for later payments'
+        : 'Your bank asks you to confirm a payment of ' +
+          (pi.amount / 100).toFixed(2) + ' ' + String(pi.currency).toUpperCase()) +
         '. Choose how this test authentication ends.';
       var complete = document.createElement('button');
       complete.type = 'button';
@@ -559,7 +561,17 @@
     });
   }
 
+  function isSetup(clientSecret) {
+    return /^seti_/.test(String(clientSecret || ''));
+  }
+
   function intentResult(pi) {
+    if (pi.object === 'setup_intent') {
+      if (pi.status === 'requires_payment_method' && pi.last_setup_error) {
+        return {error: Object.assign({}, pi.last_setup_error, {setup_intent: pi})};
+      }
+      return {setupIntent: pi};
+    }
     if (pi.status === 'requires_payment_method' && pi.last_payment_error) {
       return {error: Object.assign({}, pi.last_payment_error, {payment_intent: pi})};
     }
@@ -667,6 +679,22 @@
       .then(function (response) { return apiResult(response, 'paymentIntent'); });
   };
 
+  Stripe.prototype.retrieveSetupIntent = function (clientSecret) {
+    return this._api('GET', '/v1/setup_intents/' + intentId(clientSecret),
+      {client_secret: clientSecret})
+      .then(function (response) { return apiResult(response, 'setupIntent'); });
+  };
+
+  Stripe.prototype._retrieveIntent = function (clientSecret) {
+    return isSetup(clientSecret)
+      ? this.retrieveSetupIntent(clientSecret).then(function (r) {
+        return r.error ? r : {intent: r.setupIntent};
+      })
+      : this.retrievePaymentIntent(clientSecret).then(function (r) {
+        return r.error ? r : {intent: r.paymentIntent};
+      });
+  };
+
   // Show the 3D Secure dialog for an intent that needs it; resolve like Stripe.js.
   Stripe.prototype._handleActions = function (clientSecret, pi) {
     var self = this;
@@ -686,8 +714,8 @@
       if (response.status >= 400) {
         return {error: response.body.error};
       }
-      return self.retrievePaymentIntent(clientSecret).then(function (result) {
-        return result.error ? result : intentResult(result.paymentIntent);
+      return self._retrieveIntent(clientSecret).then(function (result) {
+        return result.error ? result : intentResult(result.intent);
       });
     });
   };
@@ -697,13 +725,15 @@
     var params = {client_secret: clientSecret, use_stripe_sdk: true};
     if (paymentMethodId) { params.payment_method = paymentMethodId; }
     if (returnUrl) { params.return_url = returnUrl; }
-    return this._api('POST', '/v1/payment_intents/' + intentId(clientSecret) + '/confirm', params)
+    var kind = isSetup(clientSecret) ? 'setup_intents' : 'payment_intents';
+    return this._api('POST', '/v1/' + kind + '/' + intentId(clientSecret) + '/confirm', params)
       .then(function (response) {
         if (response.status >= 400) {
           return {error: response.body.error};
         }
         if (handleActions === false) {
-          return {paymentIntent: response.body};
+          return isSetup(clientSecret) ? {setupIntent: response.body}
+            : {paymentIntent: response.body};
         }
         return self._handleActions(clientSecret, response.body);
       });
@@ -777,8 +807,8 @@
   Stripe.prototype.handleNextAction = function (options) {
     var self = this;
     var clientSecret = options && options.clientSecret;
-    return this.retrievePaymentIntent(clientSecret).then(function (result) {
-      return result.error ? result : self._handleActions(clientSecret, result.paymentIntent);
+    return this._retrieveIntent(clientSecret).then(function (result) {
+      return result.error ? result : self._handleActions(clientSecret, result.intent);
     });
   };
 
@@ -786,9 +816,71 @@
     return this.handleNextAction({clientSecret: clientSecret});
   };
 
-  Stripe.prototype.confirmSetup = function () {
-    return Promise.resolve({error: {type: 'invalid_request_error',
-      message: 'stripe_sim does not simulate SetupIntents.'}});
+  // SetupIntents: save a card for later, with 3D Secure when the card asks for it.
+  Stripe.prototype.confirmSetup = function (options) {
+    options = options || {};
+    var self = this;
+    var elements = options.elements;
+    var confirmParams = options.confirmParams || {};
+    var redirect = options.redirect || 'always';
+    var clientSecret = options.clientSecret || (elements && elements._options.clientSecret);
+    if (!clientSecret) {
+      return Promise.reject(integrationError(
+        'stripe.confirmSetup(): a clientSecret is required (in Elements options or here).'));
+    }
+    if (redirect !== 'if_required' && !confirmParams.return_url) {
+      return Promise.reject(integrationError(
+        'stripe.confirmSetup(): the `confirmParams.return_url` argument is required ' +
+        "unless passing `redirect: 'if_required'`"));
+    }
+    if (!elements && !confirmParams.payment_method) {
+      return Promise.reject(integrationError(
+        'stripe.confirmSetup(): pass the `elements` the card was typed into.'));
+    }
+    var pmData = confirmParams.payment_method_data || {};
+    var pmPromise = confirmParams.payment_method
+      ? Promise.resolve({paymentMethod: {id: confirmParams.payment_method}})
+      : this._createCardPaymentMethod(elements, pmData.billing_details, pmData.metadata);
+    return pmPromise.then(function (created) {
+      if (created.error) {
+        return created;
+      }
+      return self._confirm(clientSecret, created.paymentMethod.id, confirmParams.return_url, true);
+    }).then(function (result) {
+      var seti = result.setupIntent;
+      if (seti && redirect !== 'if_required' && confirmParams.return_url) {
+        var url = new URL(confirmParams.return_url, window.location.href);
+        url.searchParams.set('setup_intent', seti.id);
+        url.searchParams.set('setup_intent_client_secret', clientSecret);
+        url.searchParams.set('redirect_status',
+          seti.status === 'succeeded' ? 'succeeded' : seti.status);
+        window.location.assign(url.toString());
+        return new Promise(function () {});
+      }
+      return result;
+    });
+  };
+
+  Stripe.prototype.confirmCardSetup = function (clientSecret, data, options) {
+    var self = this;
+    data = data || {};
+    var handleActions = !(options && options.handleActions === false);
+    var pm = data.payment_method;
+    var pmPromise;
+    if (typeof pm === 'string') {
+      pmPromise = Promise.resolve({paymentMethod: {id: pm}});
+    } else if (pm && pm.card && pm.card._group) {
+      pmPromise = this._createCardPaymentMethod(pm.card._group, pm.billing_details, pm.metadata);
+    } else {
+      pmPromise = Promise.resolve({paymentMethod: null});
+    }
+    return pmPromise.then(function (created) {
+      if (created.error) {
+        return created;
+      }
+      var pmId = created.paymentMethod && created.paymentMethod.id;
+      return self._confirm(clientSecret, pmId, data.return_url, handleActions);
+    });
   };
 
   Stripe.prototype.paymentRequest = function () {

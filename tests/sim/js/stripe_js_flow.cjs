@@ -1,10 +1,11 @@
 // Drives the Stripe.js stand-in in jsdom against a running stripe_sim.
 // usage: node stripe_js_flow.cjs <sim_url> <pk> <secret_3ds> <secret_decline> <secret_card>
+//        <secret_setup>  (a SetupIntent's, saved with confirmSetup and 3D Secure)
 // Prints one JSON line with what a page would have seen.
 'use strict';
 const { JSDOM } = require('jsdom');
 
-const [simUrl, pk, secret3ds, secretDecline, secretCard] = process.argv.slice(2);
+const [simUrl, pk, secret3ds, secretDecline, secretCard, secretSetup] = process.argv.slice(2);
 
 function waitFor(check, what) {
   const deadline = Date.now() + 5000;
@@ -25,7 +26,7 @@ function type(window, name, value) {
   input.dispatchEvent(new window.Event('blur'));
 }
 
-async function payOnce(window, stripe, clientSecret, card, changes) {
+async function payOnce(window, stripe, clientSecret, card, changes, confirm = 'confirmPayment') {
   const mount = window.document.createElement('div');
   window.document.body.appendChild(mount);
   const elements = stripe.elements({ clientSecret });
@@ -39,7 +40,7 @@ async function payOnce(window, stripe, clientSecret, card, changes) {
   type(window, 'exp-date', '12 / 34');
   type(window, 'cvc', '123');
   type(window, 'postal', '94103');
-  const pending = stripe.confirmPayment({ elements, redirect: 'if_required' });
+  const pending = stripe[confirm]({ elements, redirect: 'if_required' });
   const result = await Promise.race([
     pending,
     waitFor(() => window.document.querySelector('[role="dialog"]'), 'dialog').then((dialog) => {
@@ -89,12 +90,14 @@ async function payWithCardElement(window, stripe, clientSecret) {
   const stripe = await loadStripe(pk);
   console.warn = warn;
   const shape = ['elements', 'createToken', 'createPaymentMethod', 'confirmCardPayment',
-    'confirmPayment', 'handleNextAction', 'retrievePaymentIntent', '_registerWrapper']
+    'confirmPayment', 'handleNextAction', 'retrievePaymentIntent', '_registerWrapper',
+    'confirmSetup', 'confirmCardSetup', 'retrieveSetupIntent']
     .filter((name) => typeof stripe[name] !== 'function');
   const changes = [];
   const threeDs = await payOnce(window, stripe, secret3ds, '4000 0027 6000 3184', changes);
   const declined = await payOnce(window, stripe, secretDecline, '4000000000000002', []);
   const cardElement = await payWithCardElement(window, stripe, secretCard);
+  const setup = await payOnce(window, stripe, secretSetup, '4000 0025 0000 3155', [], 'confirmSetup');
   const labels = [...window.document.querySelectorAll('label')].length;
   process.stdout.write(JSON.stringify({
     missing: shape,
@@ -103,6 +106,7 @@ async function payWithCardElement(window, stripe, clientSecret) {
     declined: declined.error ? { type: declined.error.type, decline_code: declined.error.decline_code,
       pi: declined.error.payment_intent && declined.error.payment_intent.status } : declined,
     cardElement,
+    setup: setup.setupIntent ? setup.setupIntent.status : setup.error,
     labelsLeft: labels,
     loadStripeWarnings: warnings,
   }) + '\n');
