@@ -369,7 +369,8 @@ def invoice_paid(
     before = copy.deepcopy(sub)
     if saves and pi is not None and pi["payment_method"]:
         sub["default_payment_method"] = pi["payment_method"]
-    if sub["latest_invoice"] == inv["id"] or sub["status"] != "active":
+    latest = state.store.invoices.find(sub["latest_invoice"] or "")
+    if latest is None or latest["status"] == "paid":  # the status follows the latest invoice
         sub["status"] = "active"
     changed = {k: v for k, v in before.items() if sub.get(k) != v}
     if changed:

@@ -104,6 +104,17 @@ def advance(state: SimState, clock_id: str, p: Params, ctx: RequestContext) -> O
 
 
 def _run_until(state: SimState, clock: Obj, target: int) -> None:
+    try:
+        _advance_to(state, clock, target)
+    except Exception:
+        # Stripe's status for an advance that could not finish; the cause is logged.
+        clock["status"] = "internal_failure"
+        clock["status_details"] = {}
+        state.emit("test_helpers.test_clock.internal_failure", clock, None)
+        raise
+
+
+def _advance_to(state: SimState, clock: Obj, target: int) -> None:
     from . import subscriptions
 
     for _ in range(MAX_STEPS):

@@ -476,3 +476,22 @@ def test_paying_an_invoice_with_a_card_needing_3d_secure_says_so(
     assert str(pi.next_action.use_stripe_sdk["stripe_js"]).startswith(sim.url)
     sim.authenticate(pi.id, "complete")
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_paying_an_older_invoice_leaves_past_due_while_the_latest_is_unpaid(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    price = plan(client, "basic", 499)
+    clock, cus, good_pm = clocked_customer(client)
+    sub = subscribe(client, cus, price)
+    bad_pm = client.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": cus.id})
+    client.v1.customers.update(
+        cus.id, {"invoice_settings": {"default_payment_method": bad_pm.id}}
+    )
+    advance(client, sim, clock.id, month(2))
+    first_failed, second_failed = invoices_of(client, sub.id)[1:]
+    assert (first_failed.status, second_failed.status) == ("open", "open")
+    client.v1.invoices.pay(first_failed.id, {"payment_method": good_pm})
+    assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    client.v1.invoices.pay(second_failed.id, {"payment_method": good_pm})
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
