@@ -81,6 +81,8 @@ class SimCard:
     behaviour: Behaviour
     decline: Decline | None = None
     funding: str = "credit"
+    # Stripe's "already set up" card: saved for off-session use from the start.
+    set_up: bool = False
 
 
 _CARDS = [
@@ -115,6 +117,7 @@ _CARDS = [
     SimCard("4000000000007726", Behaviour.PENDING_REFUND),
     SimCard("4000000000005126", Behaviour.REFUND_FAIL),
     SimCard("4000000000000341", Behaviour.CHARGE_FAIL, GENERIC),
+    SimCard("4000003800000446", Behaviour.AUTHENTICATE_UNLESS_SET_UP, set_up=True),
 ]
 TEST_CARDS: dict[str, SimCard] = {card.number: card for card in _CARDS}
 
@@ -147,6 +150,7 @@ TEST_PAYMENT_METHODS: dict[str, str] = {
     "pm_card_pendingRefund": "4000000000007726",
     "pm_card_refundFail": "4000000000005126",
     "pm_card_chargeCustomerFail": "4000000000000341",
+    "pm_card_authenticationRequiredSetupForOffSession": "4000003800000446",
 }
 # Legacy tokens (``card[token]=tok_visa``) name the same cards.
 TEST_TOKENS: dict[str, str] = {

@@ -9,9 +9,7 @@ creating. A product with prices cannot be deleted; prices are archived
 
 from __future__ import annotations
 
-import re
-
-from . import objects
+from . import objects, search
 from .errors import ParameterInvalid, ParameterMissing, ResourceMissing, StripeApiError
 from .ids import new_id
 from .objects import Obj
@@ -198,50 +196,16 @@ def list_prices(state: SimState, p: Params) -> Obj:
     )
 
 
-# Stripe's search language, the part catalogs use: clauses ``field:'value'`` joined
-# by AND; fields lookup_key, active, product, currency, type and metadata['key'].
-_CLAUSE = re.compile(r"""^\s*(metadata\[['"]([^'"]+)['"]\]|[a-z_]+)\s*:\s*['"]([^'"]*)['"]\s*$""")
-
-
 def search_prices(state: SimState, p: Params) -> Obj:
-    query = p.text("query", required=True) or ""
-    limit = p.integer("limit") or 10
-    p.ignore("page")
-    p.finish()
-    tests = []
-    for clause in re.split(r"\s+AND\s+", query.strip()):
-        match = _CLAUSE.match(clause)
-        if match is None or (
-            match.group(2) is None
-            and match.group(1) not in ("lookup_key", "active", "product", "currency", "type")
-        ):
-            raise ParameterInvalid(
-                f"stripe_sim searches prices by lookup_key, active, product, currency, type "
-                f"and metadata['key'] joined by AND; it cannot parse: {clause!r}",
-                "query",
-            )
-        tests.append((match.group(1), match.group(2), match.group(3)))
+    fields = ("lookup_key", "active", "product", "currency", "type")
+    return search.search(state.store.prices, p, fields)
 
-    def keep(price: Obj) -> bool:
-        for field, meta_key, value in tests:
-            if meta_key is not None:
-                actual: object = price["metadata"].get(meta_key)
-            else:
-                actual = price[field]
-                if isinstance(actual, bool):
-                    actual = "true" if actual else "false"
-            if actual != value:
-                return False
-        return True
 
-    found = [o for o in reversed(state.store.prices.all()) if keep(o)]
-    return {
-        "object": "search_result",
-        "data": found[:limit],
-        "has_more": len(found) > limit,
-        "next_page": None,
-        "url": "/v1/prices/search",
-    }
+def search_products(state: SimState, p: Params) -> Obj:
+    fields = ("name", "active", "description")
+    return search.search(
+        state.store.products, p, fields, lambda o: o["id"] not in state.store.deleted
+    )
 
 
 def _new_price(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-from . import objects, payment_methods
+from . import objects, payment_methods, search
 from .cards import Behaviour, card_for
 from .errors import CardError, ResourceMissing, StripeApiError
 from .objects import Obj
@@ -121,6 +121,13 @@ def list_all(state: SimState, p: Params) -> Obj:
             and (email is None or c["email"] == email)
             and (clock is None or c["test_clock"] == clock)
         ),
+    )
+
+
+def search_customers(state: SimState, p: Params) -> Obj:
+    fields = ("email", "name", "phone")
+    return search.search(
+        state.store.customers, p, fields, lambda c: c["id"] not in state.store.deleted
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from . import bank_debits, objects
-from .cards import TEST_PAYMENT_METHODS, TEST_TOKENS, CardDetails, validate_card
+from .cards import TEST_PAYMENT_METHODS, TEST_TOKENS, CardDetails, card_for, validate_card
 from .errors import FeatureNotSimulated, ParameterMissing, ResourceMissing
 from .objects import Obj
 from .params import Params
@@ -103,6 +103,8 @@ def card_number(state: SimState, pm: Obj) -> str:
 def _store(state: SimState, details: CardDetails, billing: Obj, metadata: dict[str, str]) -> Obj:
     pm = objects.payment_method(details, billing, metadata, state.now())
     state.card_numbers[pm["id"]] = details.number
+    if card_for(details.number).set_up:
+        state.store.set_up_payment_methods.add(pm["id"])
     return state.store.payment_methods.add(pm)
 
 

@@ -166,6 +166,7 @@ def _customer_endpoints() -> list[Endpoint]:
     return [
         Endpoint("POST", "/v1/customers", lambda s, p, c, a: cu.create(s, p, c)),
         Endpoint("GET", "/v1/customers", lambda s, p, c, a: cu.list_all(s, p)),
+        Endpoint("GET", "/v1/customers/search", lambda s, p, c, a: cu.search_customers(s, p)),
         Endpoint("GET", "/v1/customers/{id}", lambda s, p, c, a: cu.retrieve(s, a["id"], p)),
         Endpoint("POST", "/v1/customers/{id}", lambda s, p, c, a: cu.update(s, a["id"], p, c)),
         Endpoint("DELETE", "/v1/customers/{id}", lambda s, p, c, a: cu.delete(s, a["id"], p, c)),
@@ -219,6 +220,7 @@ def _billing_endpoints() -> list[Endpoint]:
     return [
         Endpoint("POST", "/v1/products", lambda s, p, c, a: ca.create_product(s, p, c)),
         Endpoint("GET", "/v1/products", lambda s, p, c, a: ca.list_products(s, p)),
+        Endpoint("GET", "/v1/products/search", lambda s, p, c, a: ca.search_products(s, p)),
         Endpoint(
             "GET", "/v1/products/{id}", lambda s, p, c, a: ca.retrieve_product(s, a["id"], p)
         ),
@@ -236,7 +238,16 @@ def _billing_endpoints() -> list[Endpoint]:
         Endpoint("POST", "/v1/subscriptions", lambda s, p, c, a: sub.create(s, p, c)),
         Endpoint("GET", "/v1/subscriptions", lambda s, p, c, a: sub.list_all(s, p)),
         Endpoint(
+            "GET", "/v1/subscriptions/search", lambda s, p, c, a: sub.search_subscriptions(s, p)
+        ),
+        Endpoint(
             "GET", "/v1/subscriptions/{id}", lambda s, p, c, a: sub.retrieve(s, a["id"], p)
+        ),
+        Endpoint("GET", "/v1/subscription_items", lambda s, p, c, a: sub.list_items(s, p)),
+        Endpoint(
+            "GET",
+            "/v1/subscription_items/{id}",
+            lambda s, p, c, a: sub.retrieve_item(s, a["id"], p),
         ),
         Endpoint(
             "POST", "/v1/subscriptions/{id}", lambda s, p, c, a: sub.update(s, a["id"], p, c)

@@ -27,8 +27,14 @@ import calendar
 import copy
 from datetime import UTC, datetime
 
-from . import customers, invoices
-from .errors import FeatureNotSimulated, ParameterInvalid, ParameterMissing, StripeApiError
+from . import customers, invoices, search
+from .errors import (
+    FeatureNotSimulated,
+    ParameterInvalid,
+    ParameterMissing,
+    ResourceMissing,
+    StripeApiError,
+)
 from .ids import new_id
 from .objects import Obj, list_object
 from .params import Params, apply_metadata
@@ -230,6 +236,28 @@ def list_all(state: SimState, p: Params) -> Obj:
         )
 
     return state.store.subscriptions.page(query, keep)
+
+
+def search_subscriptions(state: SimState, p: Params) -> Obj:
+    return search.search(state.store.subscriptions, p, ("status", "customer"))
+
+
+def list_items(state: SimState, p: Params) -> Obj:
+    """``GET /v1/subscription_items?subscription=…``."""
+    sub_id = p.text("subscription", required=True) or ""
+    p.ignore("limit", "starting_after", "ending_before")
+    p.finish()
+    sub = state.store.subscriptions.get(sub_id, "subscription")
+    return list_object(copy.deepcopy(_items(sub)), f"/v1/subscription_items?subscription={sub_id}")
+
+
+def retrieve_item(state: SimState, item_id: str, p: Params) -> Obj:
+    p.finish()
+    for sub in state.store.subscriptions.all():
+        for item in _items(sub):
+            if item["id"] == item_id:
+                return item
+    raise ResourceMissing("subscription_item", item_id)
 
 
 def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:

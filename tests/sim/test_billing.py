@@ -91,6 +91,7 @@ def test_catalog_is_synced_idempotently_by_lookup_key(
     searched = client.v1.prices.search({"query": "lookup_key:'basic_monthly' AND active:'true'"})
     assert [p.id for p in searched.data] == [price.id]
     assert client.v1.prices.search({"query": "metadata['tokens']:'300'"}).data[0].id == price.id
+    assert client.v1.products.search({"query": "metadata['plan']:'basic'"}).data[0].id == product.id
 
     with pytest.raises(stripe.InvalidRequestError) as taken:
         client.v1.prices.create(
@@ -207,6 +208,9 @@ def test_three_renewals_each_with_its_invoice_and_events(
     assert sub.status == "active" and sub.test_clock == clock.id
     item = sub["items"].data[0]
     assert (item.current_period_start, item.current_period_end) == (START, month(1))
+    assert client.v1.subscription_items.list({"subscription": sub.id}).data[0].id == item.id
+    found = client.v1.subscriptions.search({"query": f"customer:'{cus.id}' AND status:'active'"})
+    assert [s.id for s in found.data] == [sub.id]
 
     advance(client, hooked, clock.id, month(2))  # two intervals at most in one advance
     advance(client, hooked, clock.id, month(3))

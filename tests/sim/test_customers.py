@@ -54,6 +54,13 @@ def test_customer_lifecycle_with_events(client: stripe.StripeClient, sim: SimSer
     assert client.v1.customers.retrieve(cus.id).email == "ada@lovelace.example"
     found = client.v1.customers.list({"email": "ada@lovelace.example"}).data
     assert [c.id for c in found] == [cus.id]
+    searched = client.v1.customers.search(
+        {"query": "metadata['user_id']:'7' AND email:'ada@lovelace.example'"}
+    )
+    assert [c.id for c in searched.data] == [cus.id]
+    assert client.v1.customers.search({"query": "metadata['user_id']:'8'"}).data == []
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.search({"query": "email~'ada'"})
 
     deleted = client.v1.customers.delete(cus.id)
     assert deleted.deleted is True
@@ -248,6 +255,28 @@ def test_authenticate_unless_set_up_card(client: stripe.StripeClient, sim: SimSe
             "currency": "usd",
             "customer": cus.id,
             "payment_method": str(done.payment_method),
+            "payment_method_types": ["card"],
+            "confirm": True,
+        }
+    )
+    assert on_session.status == "requires_action"
+
+
+def test_already_set_up_card_pays_off_session_but_not_on_session(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    """4000 0038 0000 0446 (``pm_card_authenticationRequiredSetupForOffSession``)."""
+    cus = new_customer(client)
+    pm = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequiredSetupForOffSession", {"customer": cus.id}
+    )
+    assert charge_off_session(client, cus, pm.id).status == "succeeded"
+    on_session = client.v1.payment_intents.create(
+        {
+            "amount": 500,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": pm.id,
             "payment_method_types": ["card"],
             "confirm": True,
         }
