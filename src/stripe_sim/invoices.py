@@ -8,7 +8,8 @@ that PaymentIntent succeeds — however it was confirmed: by the browser with th
 client secret, by ``POST /v1/invoices/{id}/pay``, or by an automatic attempt with the
 customer's default PaymentMethod. A failed attempt leaves it ``open``
 (``invoice.payment_failed``); one needing 3D Secure sends
-``invoice.payment_action_required``. An open invoice may be voided (``invoice.voided``).
+``invoice.payment_action_required``. An open invoice may be voided
+(``invoice.voided``; the customer balance it used is given back).
 An invoice whose amount due is zero is paid on finalization. A negative total (a
 downgrade's credit) goes to the customer's balance, which the next invoice uses.
 
@@ -315,6 +316,12 @@ def void(state: SimState, inv: Obj, now: int, ctx: RequestContext | None) -> Obj
     if pi is not None and pi["status"] in payment_intents.CANCELABLE:
         pi.update(status="canceled", canceled_at=state.now(), next_action=None)
         state.emit("payment_intent.canceled", pi, ctx)
+    applied = int(inv["starting_balance"]) - int(inv["ending_balance"] or 0)
+    if applied:  # the customer credit this invoice used goes back to the customer
+        cus = state.store.customers.get(inv["customer"])
+        previous = cus["balance"]
+        cus["balance"] += applied
+        state.emit("customer.updated", cus, ctx, {"balance": previous})
     inv["status"] = "void"
     inv["amount_remaining"] = 0
     inv["next_payment_attempt"] = None

@@ -188,6 +188,8 @@ class Store:
         # The PaymentIntent Stripe created for each finalized invoice, and back.
         self.invoice_payment_intent: dict[str, str] = {}
         self.payment_intent_invoice: dict[str, str] = {}
+        # The invoice whose payment applies a subscription's pending update.
+        self.pending_update_invoice: dict[str, str] = {}
         # Proration line items waiting for a subscription's next invoice.
         self.pending_lines: dict[str, list[Obj]] = {}
         self._by_prefix = {

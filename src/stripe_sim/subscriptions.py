@@ -303,9 +303,9 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
                 f"stripe_sim does not simulate '{unsupported}' on subscription updates.",
                 param=unsupported,
             )
-    if behaviour in ("error_if_incomplete", "pending_if_incomplete"):
+    if behaviour == "error_if_incomplete":
         raise FeatureNotSimulated(
-            f"stripe_sim does not simulate payment_behavior={behaviour} on updates.",
+            "stripe_sim does not simulate payment_behavior=error_if_incomplete on updates.",
             param="payment_behavior",
         )
     changes = [_item_change(state, sub, item) for item in items or []]
@@ -314,8 +314,28 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
         raise StripeApiError(
             "A canceled subscription can only update its cancellation_details and metadata."
         )
-    before = copy.deepcopy(sub)
     now = now_for(state, sub["customer"])
+    if behaviour == "pending_if_incomplete":
+        others = [
+            name
+            for name, value in (
+                ("cancel_at_period_end", cancel_at_period_end),
+                ("default_payment_method", default_pm),
+                ("metadata", metadata),
+                ("description", description),
+                ("payment_settings", save_default),
+            )
+            if value is not None
+        ]
+        if others or proration != "always_invoice" or not changes:
+            raise StripeApiError(
+                "stripe_sim simulates payment_behavior=pending_if_incomplete for item "
+                "changes with proration_behavior=always_invoice only"
+                + (f"; not with {', '.join(others)}." if others else "."),
+                param="payment_behavior",
+            )
+        return _pending_update(state, sub, changes, proration_date or now, now, ctx)
+    before = copy.deepcopy(sub)
     if default_pm is not None:
         if default_pm:
             pm = state.store.payment_methods.get(default_pm, "default_payment_method")
@@ -367,6 +387,78 @@ def cancel(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     return sub
 
 
+def _pending_update(
+    state: SimState,
+    sub: Obj,
+    changes: list[tuple[Obj, Obj, int]],
+    at: int,
+    now: int,
+    ctx: RequestContext,
+) -> Obj:
+    """``pending_if_incomplete``: the change applies only once its invoice is paid; until
+    then it waits in ``pending_update`` (23 hours at most) and the subscription keeps its
+    items and status."""
+    before = copy.deepcopy(sub)
+    lines = _apply_item_changes(state, sub, changes, at)
+    if not lines:
+        return sub
+    changed_items = copy.deepcopy(_items(sub))
+    cus = state.store.customers.get(sub["customer"])
+    inv = invoices.create_draft(
+        state,
+        cus=cus,
+        sub=sub,
+        reason="subscription_update",
+        lines=state.store.pending_lines.pop(sub["id"], []) + lines,
+        period=current_period(sub),
+        now=now,
+        ctx=ctx,
+    )
+    sub["latest_invoice"] = inv["id"]
+    state.store.pending_update_invoice[sub["id"]] = inv["id"]
+    invoices.finalize(state, inv, now, ctx)
+    if inv["status"] == "open":
+        invoices.attempt(state, inv, payment_method_for(state, sub), ctx)
+    if inv["status"] == "paid":
+        state.store.pending_update_invoice.pop(sub["id"], None)
+        state.emit("customer.subscription.updated", sub, ctx, _changed(before, sub))
+        return sub
+    sub["items"]["data"] = before["items"]["data"]
+    sub["pending_update"] = {
+        "billing_cycle_anchor": None,
+        "discounts": None,
+        "expires_at": now + INCOMPLETE_EXPIRES_S,
+        "subscription_items": changed_items,
+        "trial_end": None,
+        "trial_from_plan": None,
+    }
+    state.emit("customer.subscription.updated", sub, ctx, _changed(before, sub))
+    return sub
+
+
+def _apply_pending_update(state: SimState, sub: Obj, ctx: RequestContext | None) -> None:
+    pending = sub["pending_update"]
+    before = copy.deepcopy(sub)
+    sub["items"]["data"] = pending["subscription_items"]
+    sub["pending_update"] = None
+    state.emit("customer.subscription.pending_update_applied", sub, ctx, _changed(before, sub))
+    state.emit("customer.subscription.updated", sub, ctx, _changed(before, sub))
+
+
+def _expire_pending_update(state: SimState, sub: Obj, at: int) -> None:
+    inv_id = state.store.pending_update_invoice.pop(sub["id"], None)
+    inv = state.store.invoices.find(inv_id or "")
+    if inv is not None and inv["status"] == "open":
+        invoices.void(state, inv, at, None)
+    before = copy.deepcopy(sub)
+    sub["pending_update"] = None
+    state.emit("customer.subscription.pending_update_expired", sub, None, _changed(before, sub))
+
+
+def _changed(before: Obj, after: Obj) -> Obj:
+    return {k: v for k, v in before.items() if after.get(k) != v}
+
+
 def end(state: SimState, sub: Obj, ctx: RequestContext | None) -> None:
     """The subscription stops now: ``canceled``, ``customer.subscription.deleted``."""
     now = now_for(state, sub["customer"])
@@ -393,6 +485,11 @@ def invoice_paid(
 ) -> None:
     if sub["status"] in ENDED:
         return
+    if state.store.pending_update_invoice.get(sub["id"]) == inv["id"]:
+        del state.store.pending_update_invoice[sub["id"]]
+        if sub["pending_update"] is not None:
+            _apply_pending_update(state, sub, ctx)
+        return
     saves = sub["payment_settings"]["save_default_payment_method"] == "on_subscription"
     before = copy.deepcopy(sub)
     if saves and pi is not None and pi["payment_method"]:
@@ -408,6 +505,8 @@ def invoice_paid(
 def invoice_failed(state: SimState, sub: Obj, inv: Obj, ctx: RequestContext | None) -> None:
     """A renewal or update that could not be charged makes the subscription past_due;
     a first invoice leaves it incomplete."""
+    if state.store.pending_update_invoice.get(sub["id"]) == inv["id"]:
+        return  # a pending update that could not be paid changes nothing
     if sub["status"] == "active" and inv["billing_reason"] != "subscription_create":
         _set_status(state, sub, "past_due", ctx)
 
@@ -425,7 +524,10 @@ def next_due(state: SimState, clock_id: str, until: int) -> tuple[int, Obj] | No
 
 
 def run_due(state: SimState, sub: Obj, at: int) -> None:
-    if sub["status"] == "incomplete":
+    pending = sub["pending_update"]
+    if pending is not None and pending["expires_at"] <= at:
+        _expire_pending_update(state, sub, at)
+    elif sub["status"] == "incomplete":
         _expire(state, sub)
     elif sub["cancel_at_period_end"]:
         end(state, sub, None)
@@ -471,6 +573,9 @@ def period_end(anchor: int, start: int, interval: str, count: int) -> int:
 
 
 def _due_at(sub: Obj) -> int | None:
+    pending = sub["pending_update"]
+    if pending is not None and sub["status"] not in ENDED:
+        return min(int(pending["expires_at"]), current_period(sub)[1])
     if sub["status"] == "incomplete":
         return int(sub["created"]) + INCOMPLETE_EXPIRES_S
     if sub["status"] in BILLED:

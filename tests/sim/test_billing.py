@@ -499,3 +499,55 @@ def test_paying_an_older_invoice_leaves_past_due_while_the_latest_is_unpaid(
     assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     client.v1.invoices.pay(second_failed.id, {"payment_method": good_pm})
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_pending_if_incomplete_upgrade_applies_only_when_paid(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    basic, pro = plan(client, "basic", 499), plan(client, "pro", 999)
+    clock, cus, good_pm = clocked_customer(client)
+    sub = subscribe(client, cus, basic)
+    bad_pm = client.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": cus.id})
+    client.v1.subscriptions.update(sub.id, {"default_payment_method": bad_pm.id})
+    item = sub["items"].data[0]
+    change = {
+        "items": [{"id": item.id, "price": pro.id}],
+        "proration_behavior": "always_invoice",
+        "payment_behavior": "pending_if_incomplete",
+    }
+
+    pending = client.v1.subscriptions.update(sub.id, change)  # type: ignore[arg-type]
+    assert pending.status == "active"  # not past_due: nothing changed yet
+    assert pending["items"].data[0].price.id == basic.id
+    assert pending.pending_update is not None
+    assert pending.pending_update.subscription_items[0].price.id == pro.id
+    assert pending.pending_update.expires_at == START + 23 * 3600
+    invoice = client.v1.invoices.retrieve(str(pending.latest_invoice))
+    assert invoice.status == "open" and invoice.billing_reason == "subscription_update"
+
+    client.v1.invoices.pay(invoice.id, {"payment_method": good_pm})
+    applied = client.v1.subscriptions.retrieve(sub.id)
+    assert applied.pending_update is None
+    assert applied["items"].data[0].price.id == pro.id
+    assert "customer.subscription.pending_update_applied" in event_types(client)
+
+    # A second pending change never paid expires after 23 hours; its invoice is voided.
+    again = client.v1.subscriptions.update(
+        sub.id, {**change, "items": [{"id": item.id, "price": basic.id}]}  # type: ignore[arg-type]
+    )
+    assert again.pending_update is None  # a downgrade's credit needs no payment: applied
+    assert again["items"].data[0].price.id == basic.id
+    # (its credit, 500, now sits on the customer's balance and pays part of the next one)
+    premium = plan(client, "premium", 1999)
+    third = client.v1.subscriptions.update(
+        sub.id, {**change, "items": [{"id": item.id, "price": premium.id}]}  # type: ignore[arg-type]
+    )
+    assert third.pending_update is not None
+    assert client.v1.invoices.retrieve(str(third.latest_invoice)).amount_due == 1999 - 499 - 500
+    advance(client, sim, clock.id, START + DAY)
+    expired = client.v1.subscriptions.retrieve(sub.id)
+    assert expired.pending_update is None and expired.status == "active"
+    assert expired["items"].data[0].price.id == basic.id
+    assert client.v1.invoices.retrieve(str(third.latest_invoice)).status == "void"
+    assert "customer.subscription.pending_update_expired" in event_types(client)
+    assert client.v1.customers.retrieve(cus.id).balance == -500  # the voided invoice's credit
