@@ -18,7 +18,9 @@ A price change prorates by the second, as Stripe does: a credit for the unused
 time on the old price and a charge for the remaining time on the new one.
 ``create_prorations`` (the default) adds them to the next invoice,
 ``always_invoice`` invoices and charges them now (``subscription_update``),
-``none`` does not prorate.
+``none`` does not prorate. With ``payment_behavior=pending_if_incomplete`` a change
+whose invoice cannot be paid waits in ``pending_update`` until it is paid (then
+applied) or 23 hours pass (then discarded, its invoice voided).
 """
 
 from __future__ import annotations
