@@ -44,7 +44,7 @@ import copy
 import string
 from dataclasses import dataclass
 
-from . import objects
+from . import invoices, objects
 from .errors import ParameterInvalid
 from .objects import Obj
 from .state import RequestContext, SimState
@@ -203,6 +203,7 @@ def _settle(state: SimState, pi_id: str, charge_id: str, iban: DebitOutcome) -> 
         pi.update(status="succeeded", amount_received=pi["amount"])
         state.emit("charge.succeeded", charge, None, previous_attributes={"status": "pending"})
         state.emit("payment_intent.succeeded", pi, None)
+        invoices.payment_succeeded(state, pi, None)
         return
     code = iban.failure_code or "generic_could_not_process"
     pm = state.store.payment_methods.find(str(charge["payment_method"]))
@@ -226,3 +227,4 @@ def _settle(state: SimState, pi_id: str, charge_id: str, iban: DebitOutcome) -> 
     )
     state.emit("charge.failed", charge, None, previous_attributes={"status": "pending"})
     state.emit("payment_intent.payment_failed", pi, None)
+    invoices.payment_failed(state, pi, None)

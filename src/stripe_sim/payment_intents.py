@@ -62,6 +62,7 @@ CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_act
 SIMULATED_TYPES = ("card", "sepa_debit", "us_bank_account")
 BANK_DEBITS = ("sepa_debit", "us_bank_account")
 CANCELABLE = (*CONFIRMABLE, "requires_capture", "processing")
+INVOICE_DEBITS = {"eur": ["sepa_debit"], "usd": ["us_bank_account"]}
 AUTH_FAILURE_MESSAGE = (
     "The provided PaymentMethod has failed authentication. You can provide "
     "payment_method_data or a new PaymentMethod to attempt to fulfill this "
@@ -160,7 +161,8 @@ def for_invoice(
         metadata={},
         description=description,
         receipt_email=None,
-        payment_method_types=["card"],
+        # what an account with cards and the bank debits of the currency enabled offers
+        payment_method_types=["card", *INVOICE_DEBITS.get(currency, [])],
         automatic_payment_methods=None,
     )
     pi.update(customer=customer, setup_future_usage="off_session")
@@ -179,7 +181,10 @@ def confirm_for_invoice(
 ) -> Obj:
     """Charge an invoice's intent as Stripe Billing does (declines raise ``CardError``)."""
     options = ConfirmOptions(
-        payment_method=pm, off_session=off_session, action_when_off_session=True
+        payment_method=pm,
+        off_session=off_session,
+        action_when_off_session=True,
+        mandate_accepted=True,  # a saved debit PaymentMethod carries its mandate
     )
     return _confirm(state, pi, options, ctx)
 

@@ -551,3 +551,28 @@ def test_pending_if_incomplete_upgrade_applies_only_when_paid(
     assert client.v1.invoices.retrieve(str(third.latest_invoice)).status == "void"
     assert "customer.subscription.pending_update_expired" in event_types(client)
     assert client.v1.customers.retrieve(cus.id).balance == -500  # the voided invoice's credit
+
+
+def test_a_sepa_debit_renewal_is_processing_then_pays_the_invoice(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    price = client.v1.prices.create(
+        {
+            "currency": "eur",
+            "unit_amount": 499,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Basic"},
+        }
+    )
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": START})
+    cus = client.v1.customers.create({"test_clock": clock.id})
+    sepa = client.v1.payment_methods.attach("pm_success_de", {"customer": cus.id})
+    client.v1.customers.update(cus.id, {"invoice_settings": {"default_payment_method": sepa.id}})
+    sub = subscribe(client, cus, price)
+    assert sub.status == "incomplete"  # the first debit is processing
+    first = client.v1.invoices.retrieve(str(sub.latest_invoice))
+    assert first.status == "open"
+    assert "payment_intent.processing" in event_types(client)
+    sim.run_later()
+    assert client.v1.invoices.retrieve(first.id).status == "paid"
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
