@@ -109,6 +109,7 @@ def create_draft(
         "amount_due": total,
         "amount_overpaid": 0,
         "amount_paid": 0,
+        "amount_paid_off_stripe": 0,
         "amount_remaining": total,
         "amount_shipping": 0,
         "application": None,
@@ -280,7 +281,7 @@ def payment_succeeded(state: SimState, pi: Obj, ctx: RequestContext | None) -> N
 
     sub = _subscription_of(state, inv)
     now = test_clocks.now_for(state, inv["customer"])
-    _mark_paid(state, inv, now, ctx, pi)
+    _mark_paid(state, inv, now, ctx)
     if sub is not None:
         subscriptions.invoice_paid(state, sub, inv, pi, ctx)
 
@@ -406,7 +407,7 @@ def pay(state: SimState, inv_id: str, p: Params, ctx: RequestContext) -> Obj:
         if pi is not None and pi["status"] in payment_intents.CANCELABLE:
             pi.update(status="canceled", canceled_at=state.now(), next_action=None)
             state.emit("payment_intent.canceled", pi, ctx)
-        _mark_paid(state, inv, now, ctx, None, out_of_band=True)
+        _mark_paid(state, inv, now, ctx, out_of_band=True)
         sub = _subscription_of(state, inv)
         if sub is not None:
             subscriptions.invoice_paid(state, sub, inv, None, ctx)
@@ -475,7 +476,6 @@ def _mark_paid(
     inv: Obj,
     now: int,
     ctx: RequestContext | None,
-    pi: Obj | None = None,
     *,
     out_of_band: bool = False,
 ) -> None:
