@@ -5,9 +5,8 @@ The official ``stripe`` SDK talks to it through its API base
 ``stripe.api_base = url``). It understands Stripe's test cards, keeps
 PaymentIntents, Charges, Refunds, Disputes, Customers and their PaymentMethods,
 SetupIntents, Products, Prices, Subscriptions, Invoices, test clocks and Events
-in memory, delivers
-signed webhooks with retries and injectable faults, and serves a Stripe.js
-stand-in at ``/v3/``. See :mod:`stripe_sim.control` for its own
+in memory, delivers signed webhooks with retries and injectable faults, and serves
+a Stripe.js stand-in at ``/v3/``. See :mod:`stripe_sim.control` for its own
 ``/_sim/`` control API.
 """
 
