@@ -128,7 +128,7 @@ def stripe_sim(
     allow_origin: Annotated[list[str] | None, typer.Option(help="CORS origin (repeat).")] = None,
 ) -> None:
     """Run the local Stripe test-mode server on 127.0.0.1 (offline development and tests)."""
-    from tokenbank.stripe_sim import SimConfig, run_sim
+    from stripe_sim import SimConfig, run_sim
 
     config = SimConfig(
         webhook_url=webhook_url,

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from reliability.harness import REPO, AppProcess, free_port
 from smtp_kit import SmtpServer, smtp_server
-from tokenbank.stripe_sim import SimConfig, SimServer
+from stripe_sim import SimConfig, SimServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

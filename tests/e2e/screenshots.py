@@ -41,7 +41,7 @@ from e2e.conftest import (  # noqa: E402
 )
 from e2e.flows import fill_card  # noqa: E402
 from reliability.harness import REPO  # noqa: E402
-from tokenbank.stripe_sim import SimServer  # noqa: E402
+from stripe_sim import SimServer  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 PASSWORD = "screens-pass-123"

@@ -16,10 +16,10 @@ from payments.kit import (
     payment_settings,
     sim_config,
 )
+from stripe_sim import SimServer
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.payments.stripe_client import AsyncHTTPXClient
-from tokenbank.stripe_sim import SimServer
 
 from support import serve_app
 

@@ -18,9 +18,9 @@ import pytest
 
 from payments.conftest import sdk_client
 from payments.kit import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, PayEnv, payment_settings
+from stripe_sim import SimServer
 from tokenbank.db import Database
 from tokenbank.payments.stripe_client import AsyncHTTPXClient
-from tokenbank.stripe_sim import SimServer
 
 from support import serve_app
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from payments.kit import PayEnv, payment_settings
+from stripe_sim import SimServer
 from tokenbank.config import Settings
-from tokenbank.stripe_sim import SimServer
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import update
 
 from payments.kit import PayEnv, sim_config
+from stripe_sim import SimServer
 from tokenbank.auth.models import User
-from tokenbank.stripe_sim import SimServer
 
 pytestmark = pytest.mark.anyio
 

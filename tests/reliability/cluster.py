@@ -42,12 +42,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reliability.harness import REPO, AppProcess
+from stripe_sim import SimConfig, SimServer
 from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
 from tokenbank.payments.stripe_client import AsyncHTTPXClient
-from tokenbank.stripe_sim import SimConfig, SimServer
 from tokenbank.types import utcnow
 
 from conftest import migrated_postgres_database

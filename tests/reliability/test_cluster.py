@@ -34,7 +34,7 @@ from reliability.cluster import (
     running_cluster,
     start_sim,
 )
-from tokenbank.stripe_sim import SimServer
+from stripe_sim import SimServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -73,7 +73,7 @@ def test_no_key_secret_card_number_password_or_token_in_the_logs(level: str) -> 
 
 
 async def _handle_secrets(app: AppProcess, sim: object) -> Secrets:
-    from tokenbank.stripe_sim import SimServer
+    from stripe_sim import SimServer
 
     assert isinstance(sim, SimServer)
     clients = StripeClients.for_sim(sim)

@@ -37,7 +37,7 @@ from reliability.cluster import (
     running_cluster,
 )
 from reliability.test_cluster import stripe_bench
-from tokenbank.stripe_sim import SimServer
+from stripe_sim import SimServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -29,9 +29,9 @@ from reliability.cluster import (
     start_sim,
 )
 from reliability.harness import AppProcess, wait_until
+from stripe_sim import SimServer
 from tokenbank.db import Database
 from tokenbank.payments.models import WebhookEvent
-from tokenbank.stripe_sim import SimServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

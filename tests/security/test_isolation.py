@@ -33,11 +33,11 @@ from payments.kit import (
     payment_settings,
     sign,
 )
+from stripe_sim import SimConfig, SimServer
 from tokenbank.app import create_app
 from tokenbank.auth.models import User
 from tokenbank.db import Database
 from tokenbank.payments.stripe_client import AsyncHTTPXClient
-from tokenbank.stripe_sim import SimConfig, SimServer
 
 from conftest import make_settings
 from support import register_user, serve_app, wait_for
