@@ -243,8 +243,9 @@ def _resolve_user(login: str) -> Callable[..., Awaitable[int]]:
 def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username or email")]) -> None:
     """Show a user's balance, reserved and available tokens."""
     from tokenbank.ledger import service as ledger
+    from tokenbank.ledger.models import Balance
 
-    async def work(db: Database) -> ledger.Balance:
+    async def work(db: Database) -> Balance:
         async with db.transaction() as session:
             user_id = await _resolve_user(user)(session)
             return await ledger.balance(session, user_id)
@@ -264,8 +265,9 @@ def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username o
 
 def _post_tokens(user: str, amount: int, reason: str, kind: str) -> None:
     from tokenbank.ledger import service as ledger
+    from tokenbank.ledger.models import Entry
 
-    async def work(db: Database) -> ledger.Entry:
+    async def work(db: Database) -> Entry:
         async with db.transaction() as session:
             user_id = await _resolve_user(user)(session)
             if kind == "grant":
@@ -301,7 +303,7 @@ def tokens_adjust(
 
 @ledger_app.command("check")
 def ledger_check() -> None:
-    """Verify guarantees 1 and 2 (and the balance_after chain) for every account."""
+    """Verify the ledger's rules on every account (listed in ledger.service.check)."""
     from tokenbank.ledger import repository, service
 
     async def work(db: Database) -> tuple[int, list[service.Violation]]:

@@ -25,10 +25,16 @@ from tokenbank.auth.errors import UserNotFound
 from tokenbank.config import Settings
 from tokenbank.deps import AdminId, AdminUser, DatabaseDep, SessionDep, SettingsDep
 from tokenbank.errors import ErrorBody, error_responses
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import IdempotencyKeyReused
-from tokenbank.ledger.routes import balance_out, transaction_out
-from tokenbank.ledger.schemas import AdminTokensRequest, AdminTokensResponse
+from tokenbank.ledger.models import MAX_DESCRIPTION
+from tokenbank.ledger.schemas import (
+    AdminTokensRequest,
+    AdminTokensResponse,
+    TokenBalance,
+    TransactionOut,
+)
 from tokenbank.payments.models import EventStatus, PaymentStatus
 from tokenbank.payments.routes import GatewayDep
 from tokenbank.payments.webhooks import process_again
@@ -84,12 +90,12 @@ async def admin_adjust_tokens(
     the same user) posts nothing more and returns the first entry; with a different amount
     or reason it is 409 ``idempotency_key_reused``."""
     await users.get_user(session, user_id)
-    key = f"admin:{admin.id}:{idempotency_key}" if idempotency_key is not None else None
+    key = keys.admin(admin.id, idempotency_key) if idempotency_key is not None else None
     post = ledger.grant if body.amount > 0 else ledger.adjust
     entry = await post(
         session, user_id, body.amount, body.reason, actor_user_id=admin.id, idempotency_key=key
     )
-    if entry.replayed and entry.description != body.reason[: ledger.MAX_DESCRIPTION]:
+    if entry.replayed and entry.description != body.reason[:MAX_DESCRIPTION]:
         raise IdempotencyKeyReused()
     if not entry.replayed:
         log.info(
@@ -100,8 +106,8 @@ async def admin_adjust_tokens(
             entry.id,
         )
     return AdminTokensResponse(
-        transaction=transaction_out(entry),
-        balance=balance_out(await ledger.balance(session, user_id)),
+        transaction=TransactionOut.model_validate(entry),
+        balance=TokenBalance.model_validate(await ledger.balance(session, user_id)),
     )
 
 
@@ -131,8 +137,8 @@ async def admin_get_user(
     pays = await repo.list_payments(session, user_id=user_id, status=None, limit=100, before=None)
     return AdminUserDetail(
         user=_user_out(row),
-        balance=balance_out(await ledger.balance(session, user_id)),
-        transactions=[transaction_out(e) for e in page.items],
+        balance=TokenBalance.model_validate(await ledger.balance(session, user_id)),
+        transactions=[TransactionOut.model_validate(e) for e in page.items],
         next_before=page.next_before,
         payments=[_payment_out(p, settings) for p in pays],
     )

@@ -90,6 +90,7 @@ from tokenbank.chat.providers import (
 from tokenbank.chat.schemas import DEFAULT_TITLE
 from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import ReservationNotFound, ReservationNotPending
 from tokenbank.observability import (
@@ -281,11 +282,6 @@ def check_content(content: str, max_chars: int) -> str:
     if len(text) > max_chars:
         raise MessageTooLong(max_chars=max_chars, length=len(text))
     return text
-
-
-def hold_key(chat_id: int, attempt: int, key: str) -> str:
-    # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
-    return f"gen:{chat_id}:{attempt}:{key}"
 
 
 async def generate(
@@ -502,7 +498,7 @@ async def _hold(
             unit,
             user_id,
             cost,
-            idempotency_key=hold_key(chat_id, attempt, key),
+            idempotency_key=keys.generation(chat_id, attempt, key),
             ttl_s=settings.reservation_ttl_s,
             description=f"AI reply in chat {chat_id}",
             # The hold's transaction writes nothing else, so it need not wait for the
