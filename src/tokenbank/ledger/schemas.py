@@ -11,8 +11,7 @@ from tokenbank.ledger.models import MAX_DESCRIPTION, MAX_TOKENS
 
 
 class TokenBalance(BaseModel):
-    """Built from a :class:`~tokenbank.ledger.models.Balance`."""
-
+    # Read from a ledger.models.Balance (a class docstring would enter the OpenAPI schema).
     model_config = ConfigDict(from_attributes=True)
 
     user_id: int
@@ -24,8 +23,7 @@ class TokenBalance(BaseModel):
 
 
 class TransactionOut(BaseModel):
-    """The public fields of an :class:`~tokenbank.ledger.models.Entry`."""
-
+    # The public fields of a ledger.models.Entry.
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -38,8 +36,7 @@ class TransactionOut(BaseModel):
 
 
 class TransactionPage(BaseModel):
-    """Built from a :class:`~tokenbank.ledger.service.Page`."""
-
+    # Read from a ledger.service.Page.
     model_config = ConfigDict(from_attributes=True)
 
     items: list[TransactionOut]
