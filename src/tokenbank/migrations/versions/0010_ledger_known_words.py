@@ -4,8 +4,10 @@ Revision ID: 0010
 Revises: 0008
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
@@ -29,23 +31,30 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return "{} IN ({})".format(column, ", ".join(f"'{v}'" for v in values))
 
 
-def _sqlite_append_only_triggers() -> None:
-    # SQLite's batch mode rebuilds the table, and its triggers go with the old one: put
-    # back the ones 0002 made, so the ledger stays append-only.
-    for action in ("UPDATE", "DELETE"):
-        op.execute(
-            f"""
-            CREATE TRIGGER token_transactions_no_{action.lower()}
-            BEFORE {action} ON token_transactions
-            BEGIN
-                SELECT RAISE(ABORT, 'token_transactions is append-only');
-            END
-            """
-        )
+@contextmanager
+def _sqlite_triggers_kept(table: str) -> Iterator[None]:
+    """SQLite's batch mode rebuilds the table, and its triggers go with the old one (the
+    append-only ones of 0002): make them again, as they were, on the rebuilt table."""
+    bind = op.get_bind()
+    kept: list[str] = []
+    if bind.dialect.name == "sqlite":
+        kept = [
+            sql
+            for (sql,) in bind.execute(
+                sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
+                {"t": table},
+            )
+        ]
+    yield
+    for sql in kept:
+        bind.exec_driver_sql(sql)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("token_transactions", schema=None) as batch_op:
+    with (
+        _sqlite_triggers_kept("token_transactions"),
+        op.batch_alter_table("token_transactions", schema=None) as batch_op,
+    ):
         batch_op.create_check_constraint(
             op.f("ck_token_transactions_transaction_type_known"),
             _in("transaction_type", TRANSACTION_TYPES),
@@ -54,16 +63,15 @@ def upgrade() -> None:
         batch_op.create_check_constraint(
             op.f("ck_token_reservations_status_known"), _in("status", RESERVATION_STATUSES)
         )
-    if op.get_bind().dialect.name == "sqlite":
-        _sqlite_append_only_triggers()
 
 
 def downgrade() -> None:
     with op.batch_alter_table("token_reservations", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_token_reservations_status_known"), type_="check")
-    with op.batch_alter_table("token_transactions", schema=None) as batch_op:
+    with (
+        _sqlite_triggers_kept("token_transactions"),
+        op.batch_alter_table("token_transactions", schema=None) as batch_op,
+    ):
         batch_op.drop_constraint(
             op.f("ck_token_transactions_transaction_type_known"), type_="check"
         )
-    if op.get_bind().dialect.name == "sqlite":
-        _sqlite_append_only_triggers()
