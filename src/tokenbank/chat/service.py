@@ -93,6 +93,7 @@ from tokenbank.db import Database, Unit
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import ReservationNotFound, ReservationNotPending
+from tokenbank.ledger.models import ReservationStatus
 from tokenbank.observability import (
     AI_FAILURES,
     REPLIES_CHARGED,
@@ -508,9 +509,9 @@ async def _hold(
         )
         if not held.replayed:
             return held.id
-        if held.status == "pending":
+        if held.status == ReservationStatus.PENDING:
             raise GenerationInProgress()
-        if held.status == "committed":
+        if held.status == ReservationStatus.COMMITTED:
             stored = await _stored(unit, user_id, chat_id, key, text)
             if stored is None:  # pragma: no cover - commit and messages are one transaction
                 raise RuntimeError(f"hold {held.id} committed without its messages")

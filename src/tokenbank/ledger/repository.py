@@ -216,9 +216,7 @@ async def expire_due_reservations(session: AsyncSession, now: datetime, limit: i
     """
     due = (
         select(reservations.c.id, reservations.c.user_id)
-        .where(
-            reservations.c.status == ReservationStatus.PENDING, reservations.c.expires_at <= now
-        )
+        .where(reservations.c.status == ReservationStatus.PENDING, reservations.c.expires_at <= now)
         .order_by(reservations.c.expires_at)
         .limit(limit)
     )
