@@ -22,6 +22,7 @@ import uvloop
 
 from tokenbank.db import Database, Unit
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.models import Reservation
 from tokenbank.migrate import upgrade_async
 
 T = TypeVar("T")
@@ -313,7 +314,7 @@ async def charge_once(db: Database, user_id: int, key: str) -> None:
     """One charge of one token as a reply makes it: reserve, then commit, each its own
     unit of work; the hold's transaction does not wait for the disk (as the chat's)."""
 
-    async def hold(unit: Unit) -> ledger.Reservation:
+    async def hold(unit: Unit) -> Reservation:
         return await ledger.reserve(
             unit, user_id, 1, idempotency_key=key, ttl_s=TTL_S, description=HOLD, durable=False
         )

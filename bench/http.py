@@ -20,7 +20,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -203,17 +202,6 @@ class WrkResult:
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "per_s": round(self.per_s, 1),
-            "p50_ms": round(self.p50_ms, 3),
-            "p90_ms": round(self.p90_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
-            "errors": self.errors,
-            "non_2xx": self.non_2xx,
-        }
 
 
 def write_targets(path: Path, targets: list[tuple[str, str]]) -> None:

@@ -40,7 +40,7 @@ from bench.common import (
     vacuum,
 )
 from bench.profile import calls_per_charge
-from tokenbank.db import Database
+from tokenbank.db import Database, PgStatement
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger import service as ledger
 
@@ -49,7 +49,7 @@ USERS = 1000
 FUNDS = 10**15
 
 
-def _to_pgbench(statement: repo.PgStatement, names: dict[str, str]) -> str:
+def _to_pgbench(statement: PgStatement, names: dict[str, str]) -> str:
     """``$n`` placeholders become pgbench ``:variables``; the SQL text is otherwise as is."""
     sql = statement.sql
     for index in range(len(statement.params), 0, -1):  # $10 before $1

@@ -22,7 +22,7 @@ from bench.common import Mode, libpq_url, log, median, percentile, ratio, scratc
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 
-BIG, SMALL, FIRST_FILLER = 1, 2, 3
+BIG, SMALL = 1, 2
 SMALL_ROWS = 1000
 
 # t = 0 .. N-1 is a row's place in time. Every tenth row is the big user's; in every

@@ -19,7 +19,8 @@ the event handled in the same transaction.
   inbox shows every event handled (polled every 10 ms from the bench).
 
 - ``slow_stripe``: once more with the simulator answering every API call 2 s late: the
-  acknowledgements' p99 (they make no Stripe call, so the goal is still well under 50 ms)
+  acknowledgements' p99 (they make no Stripe call, so the delay must not reach them: goal
+  ``webhooks_ack_p99_ms_slow_stripe`` in ``docs/benchmarks.md``)
   and the seconds until every event is applied all the same.
 
 The user's balance must be the sum of the packs afterwards, and the ledger clean.

@@ -223,7 +223,7 @@ def promote(
 def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username or email")]) -> None:
     """Show a user's balance, reserved and available tokens."""
     from tokenbank.admin import service
-    from tokenbank.ledger.service import Balance
+    from tokenbank.ledger.models import Balance
 
     async def work(db: Database) -> Balance:
         async with db.transaction() as session:
@@ -244,7 +244,7 @@ def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username o
 
 def _post_tokens(user: str, amount: int, reason: str, kind: str) -> None:
     from tokenbank.admin import service
-    from tokenbank.ledger.service import Entry
+    from tokenbank.ledger.models import Entry
 
     async def work(db: Database) -> Entry:
         async with db.transaction() as session:
@@ -281,7 +281,7 @@ def tokens_adjust(
 
 @ledger_app.command("check")
 def ledger_check() -> None:
-    """Verify guarantees 1 and 2 (and the balance_after chain) for every account."""
+    """Verify the ledger's rules on every account (listed in ledger.service.check)."""
     from tokenbank.admin import service
     from tokenbank.ledger.service import Violation
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
@@ -44,3 +45,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def check_in(column: str, enum: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """``CHECK (column IN (...))`` over an enum's values, named ``ck_<table>_<column>_known``:
+    the database refuses a word the code does not know."""
+    condition = f"{column} IN ({', '.join(repr(str(v)) for v in enum)})"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return CheckConstraint(condition, name=f"{column}_known")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from ledger.test_service import assert_ledger_clean, balance_of, new_account
 from tokenbank.db import Database, Unit
 from tokenbank.errors import is_connection_error
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import IdempotencyKeyReused
 
@@ -67,7 +68,7 @@ async def test_a_committed_charge_reads_back_as_written(db: Database) -> None:
         page = await ledger.history(session, user_id, limit=1)
     assert page.items[0] == entry
     assert (entry.transaction_type, entry.amount, entry.balance_after) == ("deduction", -2, 3)
-    assert (entry.reservation_id, entry.idempotency_key) == (held.id, f"reservation:{held.id}")
+    assert (entry.reservation_id, entry.idempotency_key) == (held.id, keys.committed_hold(held.id))
 
 
 async def test_commit_refuses_when_its_deduction_key_is_taken_and_keeps_the_hold(
@@ -78,7 +79,7 @@ async def test_commit_refuses_when_its_deduction_key_is_taken_and_keeps_the_hold
         held = await ledger.reserve(session, user_id, 2, idempotency_key="h", ttl_s=60)
     async with db.transaction() as session:
         await ledger.spend(
-            session, user_id, 2, "squatter", idempotency_key=f"reservation:{held.id}"
+            session, user_id, 2, "squatter", idempotency_key=keys.committed_hold(held.id)
         )
     with pytest.raises(IdempotencyKeyReused):
         async with db.transaction() as session:

@@ -19,6 +19,7 @@ import pytest
 
 from ledger.test_service import assert_ledger_clean, balance_of, new_account
 from tokenbank.db import Database, Unit
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import (
     AccountNotFound,
@@ -28,6 +29,7 @@ from tokenbank.ledger.errors import (
     ReservationNotFound,
     ReservationNotPending,
 )
+from tokenbank.ledger.models import Entry, Reservation
 
 pytestmark = pytest.mark.anyio
 
@@ -50,14 +52,14 @@ async def _unit(db: Database, work: Work) -> Any:
 
 
 async def _reserve(db: Database, user_id: int, tokens: int, key: str, ttl_s: float = 60) -> int:
-    async def work(unit: Unit) -> ledger.Reservation:
+    async def work(unit: Unit) -> Reservation:
         return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=ttl_s)
 
     return (await _unit(db, work)).id
 
 
 async def _commit(db: Database, reservation_id: int) -> None:
-    async def work(unit: Unit) -> ledger.Entry:
+    async def work(unit: Unit) -> Entry:
         return await ledger.commit(unit, reservation_id, "reply")
 
     await _unit(db, work)
@@ -77,14 +79,14 @@ async def _spend_all(db: Database, user_id: int) -> None:
 
 
 def reserve(tokens: int, key: str = "k") -> Work:
-    async def work(unit: Unit) -> ledger.Reservation:
+    async def work(unit: Unit) -> Reservation:
         return await ledger.reserve(unit, _USER[0], tokens, idempotency_key=key, ttl_s=60)
 
     return work
 
 
 def commit(reservation_id: int) -> Work:
-    async def work(unit: Unit) -> ledger.Entry:
+    async def work(unit: Unit) -> Entry:
         return await ledger.commit(unit, reservation_id, "reply")
 
     return work
@@ -175,7 +177,7 @@ async def commit_committed(db: Database, user_id: int) -> Work:
 async def _take_deduction_key(db: Database, user_id: int, reservation_id: int) -> None:
     async with db.transaction() as session:
         await ledger.spend(
-            session, user_id, 1, "squatter", idempotency_key=f"reservation:{reservation_id}"
+            session, user_id, 1, "squatter", idempotency_key=keys.committed_hold(reservation_id)
         )
 
 

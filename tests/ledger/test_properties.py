@@ -27,6 +27,7 @@ from tokenbank.ledger.errors import (
     ReservationExpired,
     ReservationNotPending,
 )
+from tokenbank.ledger.models import Balance
 from tokenbank.types import utcnow
 
 T = TypeVar("T")
@@ -215,7 +216,7 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
 
         @invariant()
         def matches_model_and_guarantees(self) -> None:
-            async def read(s: AsyncSession) -> tuple[list[ledger.Balance], list[Any]]:
+            async def read(s: AsyncSession) -> tuple[list[Balance], list[Any]]:
                 return ([await ledger.balance(s, uid) for uid in self.users], await ledger.check(s))
 
             balances, violations = self.tx(read)

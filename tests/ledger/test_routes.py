@@ -102,3 +102,28 @@ async def test_health_and_unknown_api_route(client: httpx.AsyncClient) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     r = await client.get("/api/does-not-exist")
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+
+
+async def test_a_history_item_shows_the_public_fields_of_the_entry_and_no_other(
+    client: httpx.AsyncClient,
+) -> None:
+    """Read from the ledger's record by attribute: its values, and never its idempotency
+    key (it holds the admin's id and key) or its actor."""
+    admin = await make_admin(client)
+    user = await register_user(client)
+    uid = user["user"]["id"]
+    headers = admin["headers"] | {"Idempotency-Key": "grant-7"}  # type: ignore[operator]
+    r = await client.post(f"/api/admin/users/{uid}/tokens", headers=headers,
+                          json={"amount": 7, "reason": "a promise kept"})
+    assert r.status_code == 200, r.text
+    granted = r.json()["transaction"]
+    item = (await client.get("/api/payment/user/transactions", params={"limit": 1},
+                             headers=user["headers"])).json()["items"][0]
+    assert item == granted
+    assert set(item) == {"id", "transaction_type", "amount", "balance_after", "description",
+                         "stripe_payment_intent_id", "created_at"}
+    assert (item["transaction_type"], item["amount"], item["balance_after"]) == ("grant", 7, 17)
+    assert item["description"] == "a promise kept"
+    balance = (await client.get("/api/user/tokens", headers=user["headers"])).json()
+    assert balance == r.json()["balance"] | {"updated_at": balance["updated_at"]}
+    assert (balance["balance"], balance["reserved"], balance["available"]) == (17, 0, 17)

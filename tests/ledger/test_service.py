@@ -20,6 +20,7 @@ from tokenbank.ledger.errors import (
     ReservationExpired,
     ReservationNotPending,
 )
+from tokenbank.ledger.models import Balance, Entry, Reservation
 from tokenbank.types import utcnow
 
 pytestmark = pytest.mark.anyio
@@ -37,15 +38,15 @@ async def new_account(db: Database, tokens: int = 0) -> int:
         return user.id
 
 
-async def balance_of(db: Database, user_id: int) -> ledger.Balance:
+async def balance_of(db: Database, user_id: int) -> Balance:
     async with db.transaction() as session:
         return await ledger.balance(session, user_id)
 
 
-async def ledger_reserve(db: Database, user_id: int, tokens: int, key: str) -> ledger.Reservation:
+async def ledger_reserve(db: Database, user_id: int, tokens: int, key: str) -> Reservation:
     """A one-minute hold of ``tokens``, taken in a unit of work of its own."""
 
-    async def work(unit: Unit) -> ledger.Reservation:
+    async def work(unit: Unit) -> Reservation:
         return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=60)
 
     return await db.run(work)
@@ -97,7 +98,7 @@ async def test_concurrent_reservations_never_overdraw(db: Database) -> None:
             results.append(exc)
 
     await asyncio.gather(*(one(i) for i in range(40)))
-    held = [r for r in results if isinstance(r, ledger.Reservation)]
+    held = [r for r in results if isinstance(r, Reservation)]
     assert len(held) == 10
     b = await balance_of(db, user_id)
     assert (b.balance, b.reserved, b.available) == (10, 10, 0)
@@ -296,7 +297,7 @@ async def test_only_a_purchase_reversal_makes_a_balance_negative(db: Database) -
 async def test_a_payment_intent_credits_once_whatever_the_path(db: Database) -> None:
     user_id = await new_account(db)
 
-    async def credit() -> ledger.Entry:
+    async def credit() -> Entry:
         async with db.transaction() as session:
             return await ledger.credit_purchase(session, user_id, 100, "pi_same", "pack")
 

@@ -25,7 +25,8 @@ from sqlalchemy import func, select, text
 from chat.harness import parse_event
 from tokenbank.chat.models import Message
 from tokenbank.db import Database
-from tokenbank.ledger.models import TokenReservation, TokenTransaction
+from tokenbank.ledger import keys as key_formats
+from tokenbank.ledger.models import TokenReservation, TokenTransaction, TransactionType
 
 
 class Exchange:
@@ -159,7 +160,7 @@ async def read_truth(database_url: str, keys: Mapping[str, int]) -> Truth:
                     await s.execute(
                         select(TokenReservation.idempotency_key, TokenReservation.status).where(
                             TokenReservation.idempotency_key.in_(
-                                [f"gen:{chat}:1:{key}" for key, chat in keys.items()]
+                                [key_formats.generation(chat, 1, key) for key, chat in keys.items()]
                             )
                         )
                     )
@@ -179,7 +180,7 @@ async def read_truth(database_url: str, keys: Mapping[str, int]) -> Truth:
                     await s.execute(
                         select(TokenTransaction.reservation_id, func.count())
                         .where(
-                            TokenTransaction.transaction_type == "deduction",
+                            TokenTransaction.transaction_type == TransactionType.DEDUCTION,
                             TokenTransaction.reservation_id.in_(list(ids.values())),
                         )
                         .group_by(TokenTransaction.reservation_id)
@@ -205,7 +206,7 @@ async def read_truth(database_url: str, keys: Mapping[str, int]) -> Truth:
     for key, role, content, interrupted, tokens in rows:
         stored.setdefault(key, []).append((role, content, bool(interrupted), int(tokens)))
     for key, chat in keys.items():
-        hold_key = f"gen:{chat}:1:{key}"
+        hold_key = key_formats.generation(chat, 1, key)
         truth.replies[key] = Reply(
             hold=holds.get(hold_key),
             deductions=int(charges.get(ids.get(hold_key, -1), 0)),

@@ -17,6 +17,7 @@ import uuid
 
 from tokenbank.auth.models import User
 from tokenbank.db import Database
+from tokenbank.ledger import keys
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger import service as ledger
 from tokenbank.types import utcnow
@@ -47,7 +48,7 @@ async def _race(url: str) -> None:
     db = Database(url, pool_size=4)
     try:
         user_id = await _user_with(db, 10)
-        key = "gen:1:1:the-clients-key"
+        key = keys.generation(1, 1, "the-clients-key")
         async with db.transaction() as s:  # the first try, on a process that then died
             first = await ledger.reserve(s, user_id, 1, idempotency_key=key, ttl_s=0.05)
 

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, Table, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
-from tokenbank.ledger.models import TokenAccount, TokenTransaction
+from tokenbank.ledger.models import TokenAccount, TokenTransaction, TransactionType
 from tokenbank.payments.models import Payment, WebhookEvent
 
 transactions = cast(Table, TokenTransaction.__table__)
@@ -20,7 +20,7 @@ events = cast(Table, WebhookEvent.__table__)
 
 _spent = (
     select(transactions.c.user_id, func.sum(-transactions.c.amount).label("spent"))
-    .where(transactions.c.transaction_type == "deduction")
+    .where(transactions.c.transaction_type == TransactionType.DEDUCTION)
     .group_by(transactions.c.user_id)
     .subquery()
 )
@@ -121,12 +121,19 @@ async def daily_totals(session: AsyncSession, since: datetime) -> list[dict[str,
             day,
             func.sum(
                 case(
-                    (transactions.c.transaction_type == "purchase", transactions.c.amount), else_=0
+                    (
+                        transactions.c.transaction_type == TransactionType.PURCHASE,
+                        transactions.c.amount,
+                    ),
+                    else_=0,
                 )
             ).label("tokens_sold"),
             func.sum(
                 case(
-                    (transactions.c.transaction_type == "deduction", -transactions.c.amount),
+                    (
+                        transactions.c.transaction_type == TransactionType.DEDUCTION,
+                        -transactions.c.amount,
+                    ),
                     else_=0,
                 )
             ).label("tokens_used"),
@@ -136,7 +143,7 @@ async def daily_totals(session: AsyncSession, since: datetime) -> list[dict[str,
     )
     credited = (
         select(transactions.c.stripe_payment_intent_id, transactions.c.created_at)
-        .where(transactions.c.transaction_type == "purchase")
+        .where(transactions.c.transaction_type == TransactionType.PURCHASE)
         .subquery()
     )
     pay_day = func.date(credited.c.created_at).label("day")
@@ -170,7 +177,10 @@ async def top_spenders(session: AsyncSession, since: datetime, limit: int) -> li
         select(users.c.id.label("user_id"), users.c.username, spent)
         .select_from(transactions)
         .join(users, users.c.id == transactions.c.user_id)
-        .where(transactions.c.transaction_type == "deduction", transactions.c.created_at >= since)
+        .where(
+            transactions.c.transaction_type == TransactionType.DEDUCTION,
+            transactions.c.created_at >= since,
+        )
         .group_by(users.c.id, users.c.username)
         .order_by(spent.desc())
         .limit(limit)

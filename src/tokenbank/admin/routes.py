@@ -60,14 +60,6 @@ def _user_out(row: dict[str, Any]) -> AdminUserOut:
     return AdminUserOut(**row, available=row["balance"] - row["reserved"])
 
 
-def _transaction_out(entry: object) -> TransactionOut:
-    return TransactionOut.model_validate(entry, from_attributes=True)
-
-
-def _balance_out(balance: object) -> TokenBalance:
-    return TokenBalance.model_validate(balance, from_attributes=True)
-
-
 def _payment_out(row: dict[str, Any], settings: Settings) -> AdminPaymentOut:
     pi = row.get("stripe_payment_intent_id")
     live = bool(settings.stripe_secret_key and settings.stripe_secret_key.startswith("sk_live"))
@@ -103,7 +95,8 @@ async def admin_adjust_tokens(
         idempotency_key=idempotency_key,
     )
     return AdminTokensResponse(
-        transaction=_transaction_out(posted.entry), balance=_balance_out(posted.balance)
+        transaction=TransactionOut.model_validate(posted.entry),
+        balance=TokenBalance.model_validate(posted.balance),
     )
 
 
@@ -129,8 +122,8 @@ async def admin_get_user(
     detail = await service.user_detail(session, user_id, limit=limit, before=before)
     return AdminUserDetail(
         user=_user_out(detail.user),
-        balance=_balance_out(detail.balance),
-        transactions=[_transaction_out(e) for e in detail.history.items],
+        balance=TokenBalance.model_validate(detail.balance),
+        transactions=[TransactionOut.model_validate(e) for e in detail.history.items],
         next_before=detail.history.next_before,
         payments=[_payment_out(p, settings) for p in detail.payments],
     )

@@ -20,8 +20,10 @@ from tokenbank.auth import service as users
 from tokenbank.auth.errors import UserNotFound
 from tokenbank.auth.models import User
 from tokenbank.errors import IdempotencyKeyReused
+from tokenbank.ledger import keys
 from tokenbank.ledger import repository as ledger_repo
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.models import MAX_DESCRIPTION, Balance, Entry
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,8 @@ EXPORT_COLUMNS = repo.EXPORT_COLUMNS
 class Posted:
     """An operator's entry and the balance after it."""
 
-    entry: ledger.Entry
-    balance: ledger.Balance
+    entry: Entry
+    balance: Balance
 
 
 async def post_tokens(
@@ -53,12 +55,12 @@ async def post_tokens(
     posts nothing more and returns the first entry; with another amount or reason it is
     :class:`IdempotencyKeyReused`."""
     await users.get_user(session, user_id)
-    key = f"admin:{admin_id}:{idempotency_key}" if idempotency_key is not None else None
+    key = keys.admin(admin_id, idempotency_key) if idempotency_key is not None else None
     post = ledger.grant if amount > 0 else ledger.adjust
     entry = await post(
         session, user_id, amount, reason, actor_user_id=admin_id, idempotency_key=key
     )
-    if entry.replayed and entry.description != reason[: ledger.MAX_DESCRIPTION]:
+    if entry.replayed and entry.description != reason[:MAX_DESCRIPTION]:
         raise IdempotencyKeyReused()
     if not entry.replayed:
         log.info(
@@ -71,17 +73,17 @@ async def post_tokens(
     return Posted(entry, await ledger.balance(session, user_id))
 
 
-async def grant(session: AsyncSession, user_id: int, amount: int, reason: str) -> ledger.Entry:
+async def grant(session: AsyncSession, user_id: int, amount: int, reason: str) -> Entry:
     """Give tokens from the command line (recorded as a grant, no actor)."""
     return await ledger.grant(session, user_id, amount, reason)
 
 
-async def adjust(session: AsyncSession, user_id: int, amount: int, reason: str) -> ledger.Entry:
+async def adjust(session: AsyncSession, user_id: int, amount: int, reason: str) -> Entry:
     """Correct a balance from the command line (an adjustment with the reason)."""
     return await ledger.adjust(session, user_id, amount, reason)
 
 
-async def balance(session: AsyncSession, user_id: int) -> ledger.Balance:
+async def balance(session: AsyncSession, user_id: int) -> Balance:
     return await ledger.balance(session, user_id)
 
 
@@ -107,7 +109,7 @@ async def list_users(session: AsyncSession, query: str | None, limit: int) -> li
 @dataclass(frozen=True)
 class UserDetail:
     user: dict[str, Any]
-    balance: ledger.Balance
+    balance: Balance
     history: ledger.Page
     payments: list[dict[str, Any]]
 

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.auth.models import EmailToken
+from tokenbank.auth.models import EmailToken, EmailTokenPurpose
 from tokenbank.auth.sessions import token_hash
 
-VERIFY_EMAIL = "verify_email"
-RESET_PASSWORD = "reset_password"
+VERIFY_EMAIL = EmailTokenPurpose.VERIFY_EMAIL
+RESET_PASSWORD = EmailTokenPurpose.RESET_PASSWORD
 
 
 async def issue(

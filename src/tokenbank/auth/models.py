@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokenbank.db import Base
-from tokenbank.types import BigIntPK, UTCDateTime, utcnow
+from tokenbank.types import BigIntPK, UTCDateTime, check_in, utcnow
 
-EMAIL_TOKEN_PURPOSES = ("verify_email", "reset_password")
+
+class EmailTokenPurpose(StrEnum):
+    """``auth_email_tokens.purpose``: what a link sent by email opens."""
+
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
 
 
 class User(Base):
@@ -66,11 +72,7 @@ class EmailToken(Base):
     """
 
     __tablename__ = "auth_email_tokens"
-    __table_args__ = (
-        CheckConstraint(
-            "purpose IN ('verify_email', 'reset_password')", name="purpose_known"
-        ),
-    )
+    __table_args__ = (check_in("purpose", EmailTokenPurpose),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(

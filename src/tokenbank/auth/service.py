@@ -26,6 +26,7 @@ from tokenbank.auth.errors import (
 from tokenbank.auth.models import User
 from tokenbank.auth.security import hash_password, verify_password
 from tokenbank.config import Settings
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 
 SIGNUP_BONUS_DESCRIPTION = "Welcome bonus"
@@ -74,10 +75,10 @@ async def register(
 
 
 async def grant_signup_bonus(session: AsyncSession, user_id: int, tokens: int) -> None:
-    """The sign-up bonus, at most once per user (idempotency key ``signup:<user id>``)."""
+    """The sign-up bonus, at most once per user (its key: :func:`keys.signup`)."""
     if tokens > 0:
         await ledger.grant(
-            session, user_id, tokens, SIGNUP_BONUS_DESCRIPTION, idempotency_key=f"signup:{user_id}"
+            session, user_id, tokens, SIGNUP_BONUS_DESCRIPTION, idempotency_key=keys.signup(user_id)
         )
 
 

@@ -50,7 +50,9 @@ from tokenbank.chat.providers import (
 from tokenbank.chat.schemas import DEFAULT_TITLE
 from tokenbank.config import Settings
 from tokenbank.db import Unit
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.models import ReservationStatus
 from tokenbank.types import utcnow
 
 #: Most messages read as history; the character budget usually stops far earlier.
@@ -228,11 +230,6 @@ def check_content(content: str, max_chars: int) -> str:
     return text
 
 
-def hold_key(chat_id: int, attempt: int, key: str) -> str:
-    # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
-    return f"gen:{chat_id}:{attempt}:{key}"
-
-
 @dataclass(frozen=True)
 class Held:
     """Transaction 1's result when there is a reply to compute: the history to send and
@@ -289,7 +286,7 @@ async def _hold(
             unit,
             user_id,
             cost,
-            idempotency_key=hold_key(chat_id, attempt, key),
+            idempotency_key=keys.generation(chat_id, attempt, key),
             ttl_s=settings.reservation_ttl_s,
             description=f"AI reply in chat {chat_id}",
             # The hold's transaction writes nothing else, so it need not wait for the
@@ -299,9 +296,9 @@ async def _hold(
         )
         if not held.replayed:
             return held.id
-        if held.status == "pending":
+        if held.status == ReservationStatus.PENDING:
             raise GenerationInProgress()
-        if held.status == "committed":
+        if held.status == ReservationStatus.COMMITTED:
             stored = await stored_reply(unit, user_id, chat_id, key, text)
             if stored is None:  # pragma: no cover - commit and messages are one transaction
                 raise RuntimeError(f"hold {held.id} committed without its messages")

@@ -22,9 +22,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from tokenbank.db import DriverTransaction, Query, Unit
-from tokenbank.db import PgStatement as PgStatement  # the benchmarks read it from here
-from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
+from tokenbank.db import DriverTransaction, PgStatement, Query, Unit
+from tokenbank.ledger import keys
+from tokenbank.ledger.models import (
+    ENTRY_FIELDS,
+    RESERVATION_FIELDS,
+    ReservationStatus,
+    TokenAccount,
+    TokenReservation,
+    TokenTransaction,
+    TransactionType,
+)
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
@@ -32,29 +40,23 @@ accounts = cast(Table, TokenAccount.__table__)
 transactions = cast(Table, TokenTransaction.__table__)
 reservations = cast(Table, TokenReservation.__table__)
 
-TX_COLUMNS = (
-    transactions.c.id,
-    transactions.c.user_id,
-    transactions.c.transaction_type,
-    transactions.c.amount,
-    transactions.c.balance_after,
-    transactions.c.description,
-    transactions.c.stripe_payment_intent_id,
-    transactions.c.idempotency_key,
-    transactions.c.reservation_id,
-    transactions.c.actor_user_id,
-    transactions.c.created_at,
-)
-RESERVATION_COLUMNS = (
-    reservations.c.id,
-    reservations.c.user_id,
-    reservations.c.amount,
-    reservations.c.status,
-    reservations.c.idempotency_key,
-    reservations.c.expires_at,
-    reservations.c.created_at,
-    reservations.c.resolved_at,
-)
+# The columns an entry and a hold are read with: the records' fields (ledger.models),
+# as Core columns here and as SQL text in the charge path's statements below.
+TX_COLUMNS = tuple(transactions.c[name] for name in ENTRY_FIELDS)
+RESERVATION_COLUMNS = tuple(reservations.c[name] for name in RESERVATION_FIELDS)
+
+
+def _column_list(names: tuple[str, ...], alias: str | None = None) -> str:
+    return ", ".join(names if alias is None else (f"{alias}.{name}" for name in names))
+
+
+_TX = _column_list(ENTRY_FIELDS)
+_HOLD = _column_list(RESERVATION_FIELDS)
+# Words the charge path's SQL text writes or compares, from the one place they are spelt.
+_PENDING = f"'{ReservationStatus.PENDING}'"
+_COMMITTED = f"'{ReservationStatus.COMMITTED}'"
+_RELEASED = f"'{ReservationStatus.RELEASED}'"
+_DEDUCTION = f"'{TransactionType.DEDUCTION}'"
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Insert:
@@ -136,7 +138,7 @@ async def find_transaction_by_key(
 async def find_purchase(session: AsyncSession, payment_intent_id: str) -> AnyRow | None:
     stmt = select(*TX_COLUMNS).where(
         transactions.c.stripe_payment_intent_id == payment_intent_id,
-        transactions.c.transaction_type == "purchase",
+        transactions.c.transaction_type == TransactionType.PURCHASE,
     )
     return (await session.execute(stmt)).first()
 
@@ -184,12 +186,14 @@ async def resolve_reservation(
     session: AsyncSession,
     reservation_id: int,
     *,
-    status: str,
+    status: ReservationStatus,
     now: datetime,
     unexpired_only: bool,
 ) -> AnyRow | None:
     """Move a pending reservation to ``status``; None if it is not pending (resolves once)."""
-    condition = and_(reservations.c.id == reservation_id, reservations.c.status == "pending")
+    condition = and_(
+        reservations.c.id == reservation_id, reservations.c.status == ReservationStatus.PENDING
+    )
     if unexpired_only:
         condition = and_(condition, reservations.c.expires_at > now)
     stmt = (
@@ -212,7 +216,7 @@ async def expire_due_reservations(session: AsyncSession, now: datetime, limit: i
     """
     due = (
         select(reservations.c.id, reservations.c.user_id)
-        .where(reservations.c.status == "pending", reservations.c.expires_at <= now)
+        .where(reservations.c.status == ReservationStatus.PENDING, reservations.c.expires_at <= now)
         .order_by(reservations.c.expires_at)
         .limit(limit)
     )
@@ -235,9 +239,9 @@ async def expire_due_reservations(session: AsyncSession, now: datetime, limit: i
         .where(
             reservations.c.id.in_([int(r.id) for r in candidates]),
             reservations.c.user_id.in_(users),
-            reservations.c.status == "pending",
+            reservations.c.status == ReservationStatus.PENDING,
         )
-        .values(status="expired", resolved_at=now)
+        .values(status=ReservationStatus.EXPIRED, resolved_at=now)
         .returning(reservations.c.id, reservations.c.user_id, reservations.c.amount)
     )
     return list((await session.execute(stmt)).all())
@@ -258,7 +262,7 @@ async def find_violations(session: AsyncSession) -> list[AnyRow]:
         select(
             reservations.c.user_id.label("user_id"), func.sum(reservations.c.amount).label("held")
         )
-        .where(reservations.c.status == "pending")
+        .where(reservations.c.status == ReservationStatus.PENDING)
         .group_by(reservations.c.user_id)
         .subquery()
     )
@@ -308,7 +312,7 @@ async def negative_without_reversal(session: AsyncSession) -> list[int]:
         select(transactions.c.id)
         .where(
             transactions.c.user_id == accounts.c.user_id,
-            transactions.c.transaction_type == "purchase_reversal",
+            transactions.c.transaction_type == TransactionType.PURCHASE_REVERSAL,
         )
         .exists()
     )
@@ -387,7 +391,7 @@ class Expired:
 
 @dataclass(frozen=True, slots=True)
 class KeyTaken:
-    """commit (5): another entry owns the deduction's key (``reservation:<id>``). The
+    """commit (5): another entry owns the deduction's key (:func:`keys.committed_hold`). The
     caller must end its unit rolled back: the hold was resolved a moment ago in it."""
 
 
@@ -417,9 +421,9 @@ ReleaseOutcome: TypeAlias = NotFound | AlreadyResolved | Released
 #: (guarantee 3) and runs only for a new key, the INSERT that runs only if it matched.
 #: ``held`` without a new row means the key was inserted by a transaction this
 #: statement's snapshot cannot see: :data:`PG_RESERVE_RACED` undoes the hold.
-_PG_RESERVE_STEPS = """
+_PG_RESERVE_STEPS = f"""
 WITH prior AS (
-    SELECT id, user_id, amount, status, idempotency_key, expires_at, created_at, resolved_at
+    SELECT {_HOLD}
     FROM token_reservations WHERE user_id = $1 AND idempotency_key = $3
 ), held AS (
     UPDATE token_accounts SET reserved = reserved + $2, updated_at = $5
@@ -428,9 +432,9 @@ WITH prior AS (
 ), created AS (
     INSERT INTO token_reservations
         (user_id, amount, status, idempotency_key, description, expires_at, created_at)
-    SELECT user_id, $2, 'pending', $3, $4, $6, $5 FROM held
+    SELECT user_id, $2, {_PENDING}, $3, $4, $6, $5 FROM held
     ON CONFLICT DO NOTHING
-    RETURNING id, user_id, amount, status, idempotency_key, expires_at, created_at, resolved_at
+    RETURNING {_HOLD}
 ), found AS (
     SELECT * FROM created UNION ALL SELECT * FROM prior
 )"""
@@ -469,14 +473,13 @@ PG_RESERVE_RELAXED = PgStatement(
 
 #: A hold raced a concurrent insert of its key: give the hold back and return the first.
 PG_RESERVE_RACED = PgStatement(
-    sql="""
+    sql=f"""
 WITH undone AS (
     UPDATE token_accounts SET reserved = reserved - $2, updated_at = $4
     WHERE user_id = $1
     RETURNING user_id
 )
-SELECT r.id, r.user_id, r.amount, r.status, r.idempotency_key, r.expires_at, r.created_at,
-       r.resolved_at
+SELECT {_column_list(RESERVATION_FIELDS, "r")}
 FROM token_reservations AS r
 WHERE r.user_id = (SELECT user_id FROM undone) AND r.idempotency_key = $3
 """,
@@ -496,15 +499,15 @@ PG_AVAILABLE = PgStatement(
 #: when the hold was not pending and unexpired (resolves once, guarantee 6):
 #: :data:`PG_COMMIT_REFUSED` then says why.
 PG_COMMIT = PgStatement(
-    sql="""
+    sql=f"""
 WITH locked AS (
     -- Lock order: the account row first, then the hold, as everywhere in the ledger.
     SELECT a.user_id FROM token_accounts AS a
     WHERE a.user_id = (SELECT r.user_id FROM token_reservations AS r WHERE r.id = $1)
     FOR UPDATE
 ), resolved AS (
-    UPDATE token_reservations SET status = 'committed', resolved_at = $2
-    WHERE id = $1 AND status = 'pending' AND expires_at > $2
+    UPDATE token_reservations SET status = {_COMMITTED}, resolved_at = $2
+    WHERE id = $1 AND status = {_PENDING} AND expires_at > $2
       AND EXISTS (SELECT FROM locked)
     RETURNING id, user_id, amount
 ), moved AS (
@@ -520,13 +523,11 @@ WITH locked AS (
     INSERT INTO token_transactions
         (user_id, transaction_type, amount, balance_after, description,
          idempotency_key, reservation_id, created_at)
-    SELECT user_id, 'deduction', -amount, balance, $3, 'reservation:' || reservation_id,
-           reservation_id, $2
+    SELECT user_id, {_DEDUCTION}, -amount, balance, $3,
+           {keys.committed_hold_sql("reservation_id")}, reservation_id, $2
     FROM moved
     ON CONFLICT DO NOTHING
-    RETURNING id, user_id, transaction_type, amount, balance_after, description,
-              stripe_payment_intent_id, idempotency_key, reservation_id, actor_user_id,
-              created_at
+    RETURNING {_TX}
 )
 SELECT EXISTS (SELECT FROM resolved) AS resolved, (SELECT reserved FROM moved) AS reserved_after,
        posted.*
@@ -540,14 +541,12 @@ FROM (VALUES (1)) AS one LEFT JOIN posted ON true
 #: committed hold, its deduction — by its key, which the (user_id, idempotency_key)
 #: index finds at once; nothing indexes reservation_id.
 PG_COMMIT_REFUSED = PgStatement(
-    sql="""
-SELECT r.status AS reservation_status, t.id, t.user_id, t.transaction_type, t.amount,
-       t.balance_after, t.description, t.stripe_payment_intent_id, t.idempotency_key,
-       t.reservation_id, t.actor_user_id, t.created_at
+    sql=f"""
+SELECT r.status AS reservation_status, {_column_list(ENTRY_FIELDS, "t")}
 FROM token_reservations AS r
 LEFT JOIN token_transactions AS t
-    ON r.status = 'committed' AND t.user_id = r.user_id
-   AND t.idempotency_key = 'reservation:' || r.id
+    ON r.status = {_COMMITTED} AND t.user_id = r.user_id
+   AND t.idempotency_key = {keys.committed_hold_sql("r.id")}
 WHERE r.id = $1
 """,
     params=("reservation_id",),
@@ -555,14 +554,14 @@ WHERE r.id = $1
 
 #: Give a pending hold back: lock the account, resolve the hold, lower ``reserved``.
 PG_RELEASE = PgStatement(
-    sql="""
+    sql=f"""
 WITH locked AS (
     SELECT a.user_id FROM token_accounts AS a
     WHERE a.user_id = (SELECT r.user_id FROM token_reservations AS r WHERE r.id = $1)
     FOR UPDATE
 ), resolved AS (
-    UPDATE token_reservations SET status = 'released', resolved_at = $2
-    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT FROM locked)
+    UPDATE token_reservations SET status = {_RELEASED}, resolved_at = $2
+    WHERE id = $1 AND status = {_PENDING} AND EXISTS (SELECT FROM locked)
     RETURNING user_id, amount
 ), moved AS (
     UPDATE token_accounts AS a
@@ -643,9 +642,9 @@ def _commit_refused(why: Mapping[str, Any] | None) -> CommitOutcome:
     if why is None:
         return NotFound()
     status = why["reservation_status"]
-    if status == "committed":
+    if status == ReservationStatus.COMMITTED:
         return Replayed(why)
-    if status == "released":
+    if status == ReservationStatus.RELEASED:
         return AlreadyResolved(status)
     return Expired()  # expired by the sweeper, or pending past its expires_at
 
@@ -682,7 +681,7 @@ async def reserve_sqlite(
             {
                 "user_id": user_id,
                 "amount": tokens,
-                "status": "pending",
+                "status": ReservationStatus.PENDING,
                 "idempotency_key": idempotency_key,
                 "description": description,
                 "expires_at": expires_at,
@@ -714,7 +713,7 @@ async def commit_sqlite(
 ) -> CommitOutcome:
     """SQLite's commit: resolve the hold, move it to the balance, write the deduction."""
     found = await resolve_reservation(
-        session, reservation_id, status="committed", now=now, unexpired_only=True
+        session, reservation_id, status=ReservationStatus.COMMITTED, now=now, unexpired_only=True
     )
     if found is None:
         return _commit_refused(await _commit_refused_sqlite(session, reservation_id))
@@ -735,12 +734,12 @@ async def commit_sqlite(
         session,
         {
             "user_id": found.user_id,
-            "transaction_type": "deduction",
+            "transaction_type": TransactionType.DEDUCTION,
             "amount": -amount,
             "balance_after": int(moved.balance),
             "description": description,
             "stripe_payment_intent_id": None,
-            "idempotency_key": f"reservation:{reservation_id}",
+            "idempotency_key": keys.committed_hold(reservation_id),
             "reservation_id": reservation_id,
             "actor_user_id": None,
             "created_at": now,
@@ -757,13 +756,13 @@ async def _commit_refused_sqlite(
     current = await find_reservation(session, reservation_id)
     if current is None:
         return None
-    if current.status != "committed":
+    if current.status != ReservationStatus.COMMITTED:
         return {"reservation_status": current.status}
     done = await find_transaction_by_key(
-        session, int(current.user_id), f"reservation:{reservation_id}"
+        session, int(current.user_id), keys.committed_hold(reservation_id)
     )
     assert done is not None  # the deduction commits with the hold's status
-    return {"reservation_status": "committed", **done._asdict()}
+    return {"reservation_status": current.status, **done._asdict()}
 
 
 async def release_sqlite(
@@ -771,7 +770,7 @@ async def release_sqlite(
 ) -> ReleaseOutcome:
     """SQLite's release: resolve the hold, then lower ``reserved``."""
     row = await resolve_reservation(
-        session, reservation_id, status="released", now=now, unexpired_only=False
+        session, reservation_id, status=ReservationStatus.RELEASED, now=now, unexpired_only=False
     )
     if row is not None:
         await move_balance(

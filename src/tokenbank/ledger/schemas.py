@@ -1,14 +1,19 @@
+"""The ledger's HTTP shapes, read straight from its records (``from_attributes``)."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from tokenbank.ledger.service import MAX_TOKENS
+from tokenbank.ledger.models import MAX_DESCRIPTION, MAX_TOKENS
 
 
 class TokenBalance(BaseModel):
+    # Read from a ledger.models.Balance (a class docstring would enter the OpenAPI schema).
+    model_config = ConfigDict(from_attributes=True)
+
     user_id: int
     balance: int
     reserved: int
@@ -18,6 +23,9 @@ class TokenBalance(BaseModel):
 
 
 class TransactionOut(BaseModel):
+    # The public fields of a ledger.models.Entry.
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     transaction_type: str
     amount: int
@@ -28,6 +36,9 @@ class TransactionOut(BaseModel):
 
 
 class TransactionPage(BaseModel):
+    # Read from a ledger.service.Page.
+    model_config = ConfigDict(from_attributes=True)
+
     items: list[TransactionOut]
     next_before: int | None
 
@@ -38,7 +49,7 @@ class AdminTokensRequest(BaseModel):
         StrictInt,
         Field(ge=-MAX_TOKENS, le=MAX_TOKENS, description="Positive grants, negative corrects"),
     ]
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: Annotated[str, Field(min_length=3, max_length=MAX_DESCRIPTION)]
 
 
 class AdminTokensResponse(BaseModel):

@@ -1,6 +1,7 @@
 """The token ledger: every token that enters, moves or leaves an account.
 
-Guarantees (each is tested in ``tests/ledger``; ``tokenbank ledger check`` verifies 1 and 2):
+Guarantees (each is tested in ``tests/ledger``; :func:`check` lists those it verifies on a
+live database):
 
 1. ``balance == SUM(amount)`` of the account's transactions, always.
 2. ``reserved == SUM(amount)`` of its pending reservations, always.
@@ -14,7 +15,8 @@ Guarantees (each is tested in ``tests/ledger``; ``tokenbank ledger check`` verif
 5. One PaymentIntent credits tokens at most once, enforced by a unique index on purchase
    entries, whichever path (webhook, confirm-payment, reconcile) gets there first.
 6. The same idempotency key never charges twice; a reservation resolves once
-   (pending → committed | released | expired, by a ``WHERE status = 'pending'`` update).
+   (pending → committed | released | expired, by a ``WHERE status = 'pending'`` update;
+   :class:`~tokenbank.ledger.models.ReservationStatus`).
 7. Transactions are never updated or deleted (database triggers refuse it); mistakes are
    fixed by new entries.
 8. Tokens are integers; every amount is checked to be a whole number within limits.
@@ -27,14 +29,13 @@ undone before returning the first result, so a replay writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.db import Unit
+from tokenbank.ledger import keys
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger.errors import (
     AccountNotFound,
@@ -45,113 +46,23 @@ from tokenbank.ledger.errors import (
     ReservationNotFound,
     ReservationNotPending,
 )
+from tokenbank.ledger.models import (
+    MAX_DESCRIPTION,
+    MAX_KEY,
+    MAX_TOKENS,
+    Balance,
+    Entry,
+    Reservation,
+    ReservationStatus,
+    TransactionType,
+)
 from tokenbank.types import utcnow
-
-TransactionType = Literal[
-    "purchase",
-    "deduction",
-    "refund",
-    "grant",
-    "adjustment",
-    "purchase_reversal",
-    "purchase_reinstatement",
-]
-ReservationStatus = Literal["pending", "committed", "released", "expired"]
-
-#: Far above any real pack, far below 64-bit overflow.
-MAX_TOKENS = 1_000_000_000
-MAX_DESCRIPTION = 500
-MAX_KEY = 255
-
-
-@dataclass(frozen=True)
-class Balance:
-    user_id: int
-    balance: int
-    reserved: int
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def available(self) -> int:
-        return self.balance - self.reserved
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: int
-    user_id: int
-    transaction_type: str
-    amount: int
-    balance_after: int
-    description: str
-    stripe_payment_intent_id: str | None
-    idempotency_key: str | None
-    reservation_id: int | None
-    actor_user_id: int | None
-    created_at: datetime
-    #: True when this call found the entry already written (an idempotent replay).
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class Reservation:
-    id: int
-    user_id: int
-    amount: int
-    status: str
-    idempotency_key: str
-    expires_at: datetime
-    created_at: datetime
-    resolved_at: datetime | None
-    replayed: bool = False
 
 
 @dataclass(frozen=True)
 class Page:
     items: list[Entry]
     next_before: int | None
-
-
-def _entry(row: repo.AnyRow, *, replayed: bool = False) -> Entry:
-    return Entry(**row._asdict(), replayed=replayed)
-
-
-def _reservation(row: repo.AnyRow, *, replayed: bool = False) -> Reservation:
-    return Reservation(**row._asdict(), replayed=replayed)
-
-
-def _reservation_of(row: Mapping[str, Any], *, replayed: bool = False) -> Reservation:
-    """From a reservation row of either dialect (columns by name; extra columns ignored)."""
-    return Reservation(
-        id=row["id"],
-        user_id=row["user_id"],
-        amount=row["amount"],
-        status=row["status"],
-        idempotency_key=row["idempotency_key"],
-        expires_at=row["expires_at"],
-        created_at=row["created_at"],
-        resolved_at=row["resolved_at"],
-        replayed=replayed,
-    )
-
-
-def _entry_of(row: Mapping[str, Any], *, replayed: bool = False) -> Entry:
-    """From a ledger entry row of either dialect (columns by name; extra columns ignored)."""
-    return Entry(
-        id=row["id"],
-        user_id=row["user_id"],
-        transaction_type=row["transaction_type"],
-        amount=row["amount"],
-        balance_after=row["balance_after"],
-        description=row["description"],
-        stripe_payment_intent_id=row["stripe_payment_intent_id"],
-        idempotency_key=row["idempotency_key"],
-        reservation_id=row["reservation_id"],
-        actor_user_id=row["actor_user_id"],
-        created_at=row["created_at"],
-        replayed=replayed,
-    )
 
 
 def check_amount(tokens: object, *, allow_negative: bool = False) -> int:
@@ -192,7 +103,7 @@ async def history(
 ) -> Page:
     """Newest first, keyset-paginated on the transaction id."""
     rows = (await session.execute(repo.history_query(user_id, limit + 1, before))).all()
-    items = [_entry(r) for r in rows[:limit]]
+    items = [Entry.of(r._mapping) for r in rows[:limit]]
     next_before = items[-1].id if len(rows) > limit and items else None
     return Page(items=items, next_before=next_before)
 
@@ -256,7 +167,7 @@ async def _post(
         },
     )
     if row is not None:
-        return _entry(row)
+        return Entry.of(row._mapping)
     await repo.move_balance(
         session,
         user_id,
@@ -278,20 +189,20 @@ async def _find_first(
     user_id: int,
     idempotency_key: str | None,
     payment_intent_id: str | None,
-    transaction_type: str,
+    transaction_type: TransactionType,
 ) -> Entry | None:
     if idempotency_key is not None:
         row = await repo.find_transaction_by_key(session, user_id, idempotency_key)
         if row is not None:
-            return _entry(row, replayed=True)
-    if transaction_type == "purchase" and payment_intent_id is not None:
+            return Entry.of(row._mapping, replayed=True)
+    if transaction_type == TransactionType.PURCHASE and payment_intent_id is not None:
         row = await repo.find_purchase(session, payment_intent_id)
         if row is not None:
-            return _entry(row, replayed=True)
+            return Entry.of(row._mapping, replayed=True)
     return None
 
 
-def _same_request(first: Entry, amount: int, transaction_type: str) -> Entry:
+def _same_request(first: Entry, amount: int, transaction_type: TransactionType) -> Entry:
     if first.amount != amount or first.transaction_type != transaction_type:
         raise IdempotencyKeyReused()
     return first
@@ -312,7 +223,7 @@ async def grant(
         session,
         user_id,
         tokens,
-        "grant",
+        TransactionType.GRANT,
         description,
         require_available=False,
         idempotency_key=idempotency_key,
@@ -335,7 +246,7 @@ async def adjust(
         session,
         user_id,
         tokens,
-        "adjustment",
+        TransactionType.ADJUSTMENT,
         reason,
         require_available=True,
         idempotency_key=idempotency_key,
@@ -357,30 +268,9 @@ async def spend(
         session,
         user_id,
         -tokens,
-        "deduction",
+        TransactionType.DEDUCTION,
         description,
         require_available=True,
-        idempotency_key=idempotency_key,
-    )
-
-
-async def refund_tokens(
-    session: AsyncSession,
-    user_id: int,
-    tokens: int,
-    description: str,
-    *,
-    idempotency_key: str,
-) -> Entry:
-    """Give back tokens taken by a deduction (e.g. work that turned out unusable)."""
-    check_amount(tokens)
-    return await _post(
-        session,
-        user_id,
-        tokens,
-        "refund",
-        description,
-        require_available=False,
         idempotency_key=idempotency_key,
     )
 
@@ -401,11 +291,11 @@ async def credit_purchase(
         session,
         user_id,
         tokens,
-        "purchase",
+        TransactionType.PURCHASE,
         description,
         require_available=False,
         payment_intent_id=payment_intent_id,
-        idempotency_key=f"purchase:{payment_intent_id}",
+        idempotency_key=keys.purchase(payment_intent_id),
     )
 
 
@@ -424,7 +314,7 @@ async def reverse_purchase(
         session,
         user_id,
         -tokens,
-        "purchase_reversal",
+        TransactionType.PURCHASE_REVERSAL,
         description,
         require_available=False,
         payment_intent_id=payment_intent_id,
@@ -447,7 +337,7 @@ async def reinstate_purchase(
         session,
         user_id,
         tokens,
-        "purchase_reinstatement",
+        TransactionType.PURCHASE_REINSTATEMENT,
         description,
         require_available=False,
         payment_intent_id=payment_intent_id,
@@ -520,9 +410,9 @@ async def reserve(
         )
     match outcome:
         case repo.Held(row):
-            return _reservation_of(row)
+            return Reservation.of(row)
         case repo.Replayed(row):
-            return _reservation_of(row, replayed=True)
+            return Reservation.of(row, replayed=True)
         case repo.Refused(available, required):
             raise InsufficientTokens(balance=available, required=required)
         case repo.NoAccount():
@@ -536,7 +426,7 @@ async def get_reservation(session: AsyncSession, reservation_id: int) -> Reserva
     row = await repo.find_reservation(session, reservation_id)
     if row is None:
         raise ReservationNotFound()
-    return _reservation(row)
+    return Reservation.of(row._mapping)
 
 
 async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
@@ -591,15 +481,15 @@ async def _commit(session: Unit, reservation_id: int, description: str) -> tuple
         outcome = await repo.commit_sqlite(session, reservation_id, description, now)
     match outcome:
         case repo.Committed(row, reserved_after):
-            return _entry_of(row), reserved_after
+            return Entry.of(row), reserved_after
         case repo.Replayed(row):
-            return _entry_of(row, replayed=True), None
+            return Entry.of(row, replayed=True), None
         case repo.NotFound():
             raise ReservationNotFound()
         case repo.AlreadyResolved(status):
             raise ReservationNotPending(status)
         case repo.Expired():
-            raise ReservationExpired("expired")
+            raise ReservationExpired(ReservationStatus.EXPIRED)
         case repo.KeyTaken():
             raise IdempotencyKeyReused()
     raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
@@ -630,8 +520,8 @@ async def release(session: Unit, reservation_id: int) -> bool:
             return True
         case repo.NotFound():
             raise ReservationNotFound()
-        case repo.AlreadyResolved("committed"):
-            raise ReservationNotPending("committed")
+        case repo.AlreadyResolved(ReservationStatus.COMMITTED):
+            raise ReservationNotPending(ReservationStatus.COMMITTED)
         case repo.AlreadyResolved():
             return False
     raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
@@ -670,7 +560,22 @@ class Violation:
 
 
 async def check(session: AsyncSession) -> list[Violation]:
-    """Every broken guarantee (1, 2, 4 and the balance_after chain); empty when sound."""
+    """Every violation of the rules below, on the live data; empty when the ledger is sound.
+
+    This is what ``tokenbank ledger check`` verifies (the README, the CLI's help and
+    ``docs/`` point here). Each :class:`Violation` names its rule:
+
+    - ``balance_equals_sum``: an account's ``balance`` is the sum of its entries (guarantee 1);
+    - ``reserved_equals_pending``: its ``reserved`` is the sum of its pending holds
+      (guarantee 2);
+    - ``balance_after_chain``: its newest entry's ``balance_after`` is its ``balance``;
+    - ``account_exists``: every entry belongs to an account;
+    - ``negative_only_by_reversal``: a negative balance has a ``purchase_reversal``
+      (guarantee 4).
+
+    The other guarantees are kept by the schema (3, 5, 6, 7: conditional updates, unique
+    indexes, triggers) and by :func:`check_amount` (8), and are tested, not re-checked.
+    """
     found: list[Violation] = []
     for row in await repo.find_violations(session):
         user_id, bal, reserved = int(row.user_id), int(row.balance), int(row.reserved)

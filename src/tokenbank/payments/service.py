@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.models import Balance
 from tokenbank.payments import repository as repo
 from tokenbank.payments.catalog import find_tier
 from tokenbank.payments.errors import PaymentIdempotencyKeyReused, PaymentNotFound
@@ -149,7 +150,7 @@ async def owned_intent(db: Database, user_id: int, payment_intent_id: str) -> Pa
 class Confirmation:
     outcome: SyncOutcome
     payment: PaymentView
-    balance: ledger.Balance
+    balance: Balance
 
 
 async def confirm_payment(

@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.observability import PURCHASES, TOKENS_PURCHASED, logs_payment_intent
 from tokenbank.payments import repository as repo
@@ -340,7 +341,7 @@ async def _move_reversal(session: AsyncSession, row: Payment, snap: IntentSnapsh
             delta,
             pi,
             f"{delta} tokens taken back on {pi}: {why}",
-            idempotency_key=f"reversal:{pi}:v{row.version}",
+            idempotency_key=keys.reversal(pi, row.version),
         )
     elif delta < 0:
         await ledger.reinstate_purchase(
@@ -349,7 +350,7 @@ async def _move_reversal(session: AsyncSession, row: Payment, snap: IntentSnapsh
             -delta,
             pi,
             f"{-delta} tokens given back on {pi}: {why}",
-            idempotency_key=f"reinstatement:{pi}:v{row.version}",
+            idempotency_key=keys.reinstatement(pi, row.version),
         )
     row.reversed_tokens = target
     return delta

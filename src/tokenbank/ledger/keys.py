@@ -1,0 +1,64 @@
+"""Every idempotency key the ledger writes, in one place, for Python and for SQL.
+
+A key is unique per user (``uq_token_transactions_user_idempotency``,
+``uq_token_reservations_user_idempotency``), so a key's format is a promise: one event
+always makes the same key (a retry is a replay), two different events never make the same
+one. Each format starts with its own prefix, and no prefix starts another, so keys of
+different kinds never meet; a client's own key only ever follows a prefix and the ids
+before it.
+
+Stored keys outlive code: never change a format that has been deployed, add a new one.
+"""
+
+from __future__ import annotations
+
+#: A paid PaymentIntent's ``purchase`` entry (one per intent, guarantee 5).
+PURCHASE = "purchase:"
+#: The ``deduction`` a committed hold becomes (one per hold, guarantee 6).
+COMMITTED_HOLD = "reservation:"
+#: A ``purchase_reversal`` at a version of the payment's row.
+REVERSAL = "reversal:"
+#: A ``purchase_reinstatement`` at a version of the payment's row.
+REINSTATEMENT = "reinstatement:"
+#: The sign-up bonus (one per user).
+SIGNUP = "signup:"
+#: An admin's grant or adjustment, under the admin's own ``Idempotency-Key``.
+ADMIN = "admin:"
+#: The hold for an AI reply, under the client's ``Idempotency-Key`` (a reservation key).
+GENERATION = "gen:"
+
+PREFIXES = (PURCHASE, COMMITTED_HOLD, REVERSAL, REINSTATEMENT, SIGNUP, ADMIN, GENERATION)
+
+
+def purchase(payment_intent_id: str) -> str:
+    return f"{PURCHASE}{payment_intent_id}"
+
+
+def committed_hold(reservation_id: int) -> str:
+    return f"{COMMITTED_HOLD}{reservation_id}"
+
+
+def committed_hold_sql(reservation_id: str) -> str:
+    """:func:`committed_hold` as a SQL expression over ``reservation_id`` (SQL text)."""
+    return f"'{COMMITTED_HOLD}' || {reservation_id}"
+
+
+def reversal(payment_intent_id: str, version: int) -> str:
+    return f"{REVERSAL}{payment_intent_id}:v{version}"
+
+
+def reinstatement(payment_intent_id: str, version: int) -> str:
+    return f"{REINSTATEMENT}{payment_intent_id}:v{version}"
+
+
+def signup(user_id: int) -> str:
+    return f"{SIGNUP}{user_id}"
+
+
+def admin(admin_id: int, client_key: str) -> str:
+    return f"{ADMIN}{admin_id}:{client_key}"
+
+
+def generation(chat_id: int, attempt: int, client_key: str) -> str:
+    # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
+    return f"{GENERATION}{chat_id}:{attempt}:{client_key}"
