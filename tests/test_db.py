@@ -5,6 +5,7 @@ answers every case (a replay, a refusal) itself, in one unit, without leaving a 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -227,3 +228,44 @@ def test_a_query_is_compiled_once_with_its_parameters_in_order() -> None:
     assert statement.args({"y": 2, "x": 1}) == [1, 2]
     with pytest.raises(KeyError):
         statement.args({"x": 1})
+
+
+# --- SQLite's driver unit ------------------------------------------------------------
+
+
+async def test_sqlite_units_beyond_the_pool_wait_for_a_connection_and_all_commit(
+    db_url: str,
+) -> None:
+    """Twenty units at once on a pool of two connections: each waits its turn (writers
+    queue on BEGIN IMMEDIATE and on the pool), none fails, every hold is there."""
+    db = Database(db_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 100)
+        held = await asyncio.gather(
+            *(ledger_reserve(db, user_id, 1, f"many-{n}") for n in range(20))
+        )
+        assert sorted(h.id for h in held) == sorted({h.id for h in held})
+        b = await balance_of(db, user_id)
+        assert (b.balance, b.reserved) == (100, 20)
+        await assert_ledger_clean(db)
+    finally:
+        await db.dispose()
+
+
+async def test_a_sqlite_unit_reads_and_writes_datetimes_as_a_session_does(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Values cross SQLite's driver unit converted as SQLAlchemy converts them: an aware
+    UTC datetime in, the same aware datetime out, readable by a session."""
+    target = tmp_path / "tokenbank.db"
+    shutil.copy(sqlite_template, target)
+    db = Database(f"sqlite:///{target}", pool_size=1)
+    try:
+        user_id = await new_account(db, 5)
+        held = await ledger_reserve(db, user_id, 2, "dates")
+        assert held.expires_at.tzinfo is not None and held.created_at.tzinfo is not None
+        async with db.transaction() as session:
+            again = await ledger.get_reservation(session, held.id)
+        assert (again.expires_at, again.created_at) == (held.expires_at, held.created_at)
+    finally:
+        await db.dispose()
