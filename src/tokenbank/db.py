@@ -763,6 +763,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite = is_sqlite(self.url)
         self._timeout_s = max(timeout_s, 30.0)
+        self._pgbouncer = pgbouncer
         self._lite = _sqlite_pool(self.url, pool_size * 2, self._timeout_s)
 
     @property
@@ -838,6 +839,41 @@ class Database:
             done = await work(tx)
         _ON_DRIVER.inc()
         return done
+
+    async def read(self, query: Query, **values: Any) -> Mapping[str, Any] | None:
+        """The first row of one read-only statement, run on its own outside any explicit
+        transaction: a single statement is a transaction of its own, so ``BEGIN`` and
+        ``COMMIT`` would add two round trips and nothing else (a request's session check
+        is such a read). Behind PgBouncer it runs in a driver transaction as usual: an
+        unnamed statement must stay on one server connection from parse to execute.
+
+        Cancelled or failed, it ends like a driver unit: on PostgreSQL the connection is
+        rolled back (confirmed) or discarded; on SQLite the read finishes on the
+        connection's thread and nothing is left open (no transaction was begun).
+        """
+        if self._lite is not None:
+            lite = await self._lite.acquire(self._timeout_s)
+            try:
+                return await lite.call(query.lite.first, values)
+            finally:
+                self._lite.release(lite)  # later work queues behind a read in flight
+        if self._sqlite:
+            async with self.transaction() as session:
+                return await query.first(session, **values)
+        if self._pgbouncer:
+            async with self.driver_transaction() as tx:
+                return await query.first(tx, **values)
+        conn = await self.engine.connect()
+        sync = conn.sync_connection
+        assert sync is not None  # started by connect()
+        tx = DriverTransaction(conn, sync.connection.driver_connection)
+        try:
+            row = await tx.fetchrow(query.pg, *query.pg.args(values))
+        except BaseException as exc:
+            await asyncio.shield(tx._abandon(exc))
+            raise
+        await tx._close()
+        return row
 
     async def _run_sqlite(self, pool: _SqlitePool, work: Callable[[Unit], Awaitable[T]]) -> T:
         """``work`` in a :class:`SqliteTransaction`: commits on success, else rolls back.

@@ -171,14 +171,11 @@ async def is_open(unit: Unit, claims: AccessClaims, now: datetime) -> bool:
 
 
 async def check_open(db: Database, claims: AccessClaims, now: datetime) -> bool:
-    """:func:`is_open` in a short transaction of its own: a prepared statement straight on
-    the driver on PostgreSQL (not counted among the units of work, which are the app's
-    writes), a session on SQLite."""
-    if db.is_sqlite:
-        async with db.transaction() as session:
-            return await is_open(session, claims, now)
-    async with db.driver_transaction() as tx:
-        return await is_open(tx, claims, now)
+    """:func:`is_open` as one statement on its own (``Database.read``: no ``BEGIN`` or
+    ``COMMIT`` around it, one round trip; not counted among the units of work, which are
+    the app's writes)."""
+    row = await db.read(_OPEN, session_id=claims.session_id, user_id=claims.user_id, now=now)
+    return row is not None
 
 
 # Open sessions this process saw recently (only with SESSION_CHECK_CACHE_S > 0). A
