@@ -18,9 +18,14 @@ Two kinds of unit of work:
   in a transaction, taking prepared :class:`PgStatement` s straight to the driver. No
   session, no statement compilation, no result processing: about a third of the Python
   work per transaction. The hot path (a charged AI reply) uses it through
-  :meth:`Database.run`, which runs a unit once: on the driver on PostgreSQL, in a
-  session on SQLite. The ledger's charge path has one implementation per dialect (see
+  :meth:`Database.run`, which runs a unit once: on the driver on PostgreSQL, and on
+  SQLite in a :class:`SqliteTransaction` — a ``sqlite3`` connection on a thread of its
+  own, ``BEGIN IMMEDIATE`` sent with the unit's first piece of work, each step's
+  statements (compiled once, :class:`SqliteStatement`) run in one trip to that thread.
+  The ledger's charge path has one implementation per dialect (see
   ``ledger.repository``), so there is no second path to fall back to.
+
+:meth:`Database.read` runs one read-only statement on its own (no ``BEGIN``/``COMMIT``).
 
 Either kind survives cancellation at any ``await``: a unit that fails or is cancelled
 ends with its connection rolled back (confirmed by the server) or discarded, never back
@@ -36,6 +41,7 @@ import queue
 import sqlite3
 import threading
 import uuid
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -765,6 +771,8 @@ class Database:
         self._timeout_s = max(timeout_s, 30.0)
         self._pgbouncer = pgbouncer
         self._lite = _sqlite_pool(self.url, pool_size * 2, self._timeout_s)
+        if self._lite is not None:  # a Database dropped without dispose() ends its threads
+            weakref.finalize(self, self._lite.close)
 
     @property
     def is_sqlite(self) -> bool:

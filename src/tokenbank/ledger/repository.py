@@ -6,8 +6,9 @@ outcome (below, in order of precedence). On PostgreSQL each is one prepared stat
 data-modifying CTE) sent to asyncpg inside the caller's transaction — a driver
 transaction on the hot path (:meth:`tokenbank.db.Database.run`), or a session's
 connection; ``bench/`` measures it against pgbench running the same SQL text
-(:data:`PG_RESERVE_RELAXED`, :data:`PG_COMMIT`). SQLite runs its Core statements (no DML
-in ``WITH``) in the session.
+(:data:`PG_RESERVE_RELAXED`, :data:`PG_COMMIT`). SQLite (no DML in ``WITH``) runs a few
+statements per step, compiled once (``LITE_*``), all in one trip to the unit's connection
+(``db.call_sync``).
 """
 
 from __future__ import annotations
