@@ -57,17 +57,16 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
-from sqlalchemy.util import await_
+from sqlalchemy.util import await_, greenlet_spawn
 
 from tokenbank.observability import UNITS_OF_WORK
 
@@ -332,7 +331,7 @@ class DriverTransaction:
 
     __slots__ = ("_conn", "_driver")
 
-    def __init__(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection) -> None:
         self._conn = conn
         self._driver = driver
 
@@ -357,7 +356,7 @@ class DriverTransaction:
 
     async def _close(self) -> None:
         """Hand a clean connection back (committed: nothing is open on it)."""
-        await self._conn.close()
+        await greenlet_spawn(self._conn.close)
 
     async def _abandon(self, reason: BaseException) -> None:
         """End a unit that failed or was cancelled: rolled back (confirmed), or discarded.
@@ -382,7 +381,7 @@ class DriverTransaction:
                 else:  # cancelled: possibly mid-reply, so the wait is bounded here
                     await asyncio.wait_for(rollback, _ROLLBACK_TIMEOUT_S)
                 if not driver.is_in_transaction():
-                    await self._conn.close()
+                    await greenlet_spawn(self._conn.close)
                     return
             except (Exception, asyncio.CancelledError):  # noqa: BLE001 - discard, below
                 pass
@@ -401,15 +400,13 @@ class DriverTransaction:
 _ROLLBACK_TIMEOUT_S = 5.0
 
 
-async def discard(conn: AsyncConnection, driver: asyncpg.Connection, reason: object) -> None:
+async def discard(conn: PoolProxiedConnection, driver: asyncpg.Connection, reason: object) -> None:
     """Close the socket at once and drop the connection from the pool (once)."""
     if not driver.is_closed():
         driver.terminate()
-    if conn.closed:
+    if conn.dbapi_connection is None:  # invalidated or handed back already
         return
-    if not conn.invalidated:
-        await conn.invalidate(reason if isinstance(reason, BaseException) else None)
-    await conn.close()
+    await greenlet_spawn(conn.invalidate, reason if isinstance(reason, BaseException) else None)
 
 
 # --- SQLite's driver unit ------------------------------------------------------------
@@ -767,6 +764,8 @@ class Database:
             database_url, pool_size=pool_size, timeout_s=timeout_s, pgbouncer=pgbouncer
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._pool = self.engine.sync_engine.pool
+        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sqlite = is_sqlite(self.url)
         self._timeout_s = max(timeout_s, 30.0)
         self._pgbouncer = pgbouncer
@@ -814,12 +813,7 @@ class Database:
         """
         if self._sqlite:
             raise RuntimeError("driver transactions are PostgreSQL-only")
-        conn = await self.engine.connect()
-        # Checked out just now, so valid: its pooled DBAPI connection is at hand without
-        # the greenlet hop of ``get_raw_connection()``.
-        sync = conn.sync_connection
-        assert sync is not None  # started by connect()
-        tx = DriverTransaction(conn, sync.connection.driver_connection)
+        tx = await self._checkout()
         try:
             await tx._run("BEGIN")
             yield tx
@@ -829,8 +823,27 @@ class Database:
             raise
         await tx._close()  # committed: nothing to roll back, only the hand-back
 
+    async def _checkout(self) -> DriverTransaction:
+        """A connection from the engine's own pool (its size, its timeout, its checkout
+        and reset-on-return hooks), taken straight from the pool: an ``AsyncConnection``
+        around it would cost a quarter more Python per unit and add nothing a driver unit
+        uses. A connection the pool cannot open is reported as the engine reports it,
+        SQLAlchemy's ``DBAPIError`` (a 503)."""
+        try:
+            conn = await greenlet_spawn(self._pool.connect)
+        except self._dbapi_error as exc:
+            dialect = self.engine.dialect
+            lost = dialect.is_disconnect(cast(Any, exc), None, None)
+            raise cast(
+                DBAPIError,
+                DBAPIError.instance(
+                    None, None, exc, self._dbapi_error, connection_invalidated=lost, dialect=dialect
+                ),
+            ) from exc
+        return DriverTransaction(conn, conn.driver_connection)
+
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
-        """``work`` as one unit of work: on the driver (PostgreSQL), in a session (SQLite).
+        """``work`` as one unit of work, on the driver: asyncpg (PostgreSQL) or ``sqlite3``.
 
         ``work`` is written once against :data:`Unit` and runs once: every repository
         function it calls has one implementation per dialect, whichever unit it gets.
@@ -845,10 +858,7 @@ class Database:
             return done
         # driver_transaction(), spelled out: the context manager's generator costs a
         # dozen Python calls per unit, and every reply runs two units.
-        conn = await self.engine.connect()
-        sync = conn.sync_connection
-        assert sync is not None  # started by connect()
-        tx = DriverTransaction(conn, sync.connection.driver_connection)
+        tx = await self._checkout()
         try:
             await tx._run("BEGIN")
             done = await work(tx)
@@ -883,10 +893,7 @@ class Database:
         if self._pgbouncer:
             async with self.driver_transaction() as tx:
                 return await query.first(tx, **values)
-        conn = await self.engine.connect()
-        sync = conn.sync_connection
-        assert sync is not None  # started by connect()
-        tx = DriverTransaction(conn, sync.connection.driver_connection)
+        tx = await self._checkout()
         try:
             row = await tx.fetchrow(query.pg, *query.pg.args(values))
         except BaseException as exc:
