@@ -76,9 +76,7 @@ async def test_forty_concurrent_requests_with_ten_tokens_get_exactly_ten_replies
         if r.status_code == 402:
             error = r.json()["error"]
             assert (error["code"], error["balance"], error["required"]) == (
-                "insufficient_tokens",
-                0,
-                1,
+                "insufficient_tokens", 0, 1
             )
     account = await api.account(user)
     assert (account.balance, account.reserved) == (0, 0)
@@ -186,10 +184,8 @@ async def test_the_same_key_three_times_gives_one_reply_and_one_charge(api: Api)
     first, second, third = [await api.generate(user, chat_id, key="k-1") for _ in range(3)]
 
     assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
-    ids = {
-        (r.json()["user_message"]["id"], r.json()["ai_message"]["id"])
-        for r in (first, second, third)
-    }
+    ids = {(r.json()["user_message"]["id"], r.json()["ai_message"]["id"]) for r in
+           (first, second, third)}
     assert len(ids) == 1
     assert [r.json()["tokens_charged"] for r in (first, second, third)] == [1, 1, 1]
     assert [r.json()["replayed"] for r in (first, second, third)] == [False, True, True]
@@ -294,7 +290,9 @@ def _units() -> tuple[float, float]:
     )
 
 
-async def test_a_reply_is_two_units_of_work_on_the_driver(api: Api, db_url: str) -> None:
+async def test_a_reply_is_two_units_of_work_on_the_driver(
+    api: Api, db_url: str
+) -> None:
     """A reply's two transactions run straight on the driver (asyncpg on PostgreSQL, a
     ``sqlite3`` connection's own thread on SQLite); a retry with the same key reads the
     stored reply there too. No session is opened for either."""
@@ -366,8 +364,7 @@ async def test_a_reply_computed_after_the_client_left_is_charged_and_returned_fo
     body = retry.json()
     assert body["replayed"] is True
     assert (body["ai_message"]["content"], body["ai_message"]["interrupted"]) == (
-        "A considered answer.",
-        False,
+        "A considered answer.", False,
     )
     account = await api.account(user)
     assert (account.balance, account.reserved) == (9, 0)
