@@ -1,14 +1,14 @@
 """The SQLite charge path against its limit: Python's ``sqlite3`` running the same statements.
 
 Ours (``bench.ledger.run_sqlite``): ``ledger.reserve`` then ``ledger.settle`` through the
-app's ``Database`` (aiosqlite, SQLAlchemy), one client. The limit: the statements one such
-charge sends to SQLite — captured from the driver as they are executed, BEGIN and COMMIT
-included — replayed by the standard library's ``sqlite3`` in one thread, back to back, on
-the same file with the same pragmas. The replay's statements are the app's, whatever they
-become; only the values that name the charge change: the idempotency key, and the hold's
-id (taken from the replayed INSERT, as the app takes it). Values that depend on the
-state, such as ``balance_after``, are written as captured: the cost is the same, and the
-file is thrown away.
+app's ``Database`` (``Database.run``: SQLite's driver unit), one client. The limit: the
+statements one such charge sends to SQLite — captured where the driver unit executes them,
+BEGIN IMMEDIATE and COMMIT included — replayed by the standard library's ``sqlite3`` in
+one thread, back to back, on the same file with the same pragmas. The replay's statements
+are the app's, whatever they become; only the values that name the charge change: the
+idempotency key, and the hold's id (taken from the replayed INSERT, as the app takes it).
+Values that depend on the state, such as ``balance_after``, are written as captured: the
+cost is the same, and the file is thrown away.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
+import tokenbank.db
 from bench.common import Rate, charge_once
 from tokenbank.db import Database
 
@@ -53,29 +54,19 @@ async def capture(path: Path, user_id: int) -> Captured:
                 ),
                 {"id": MARKER_ID, "user_id": user_id},
             )
-        engine = db.engine.sync_engine
+        # Every statement of a SQLite driver unit (BEGIN IMMEDIATE and COMMIT included)
+        # goes through ``tokenbank.db._sqlite_execute`` on the connection's thread.
+        execute = tokenbank.db._sqlite_execute
 
-        def on_execute(*args: Any) -> None:
-            steps.append(("sql", args[2], args[3]))
+        def recording(conn: Any, sql: str, args: Any) -> Any:
+            steps.append(("commit",) if sql == "COMMIT" else ("sql", sql, tuple(args)))
+            return execute(conn, sql, args)
 
-        def on_commit(_conn: Any) -> None:
-            steps.append(("commit",))
-
-        def on_rollback(_conn: Any) -> None:
-            steps.append(("rollback",))
-
-        listeners = [
-            ("before_cursor_execute", on_execute),
-            ("commit", on_commit),
-            ("rollback", on_rollback),
-        ]
-        for name, fn in listeners:
-            event.listen(engine, name, fn)
+        tokenbank.db._sqlite_execute = recording
         try:
             await charge_once(db, user_id, KEY)
         finally:
-            for name, fn in listeners:
-                event.remove(engine, name, fn)
+            tokenbank.db._sqlite_execute = execute
     finally:
         await db.dispose()
     return Captured(steps=steps, reservation_id=MARKER_ID + 1)

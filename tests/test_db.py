@@ -5,8 +5,10 @@ answers every case (a replay, a refusal) itself, in one unit, without leaving a 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -14,7 +16,7 @@ from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.test_service import assert_ledger_clean, balance_of, ledger_reserve, new_account
-from tokenbank.db import Database, DriverTransaction, PgStatement, Unit
+from tokenbank.db import Database, DriverTransaction, PgStatement, Query, Unit
 from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import InsufficientTokens
@@ -227,3 +229,115 @@ def test_a_query_is_compiled_once_with_its_parameters_in_order() -> None:
     assert statement.args({"y": 2, "x": 1}) == [1, 2]
     with pytest.raises(KeyError):
         statement.args({"x": 1})
+
+
+# --- SQLite's driver unit ------------------------------------------------------------
+
+
+async def test_sqlite_units_beyond_the_pool_wait_for_a_connection_and_all_commit(
+    db_url: str,
+) -> None:
+    """Twenty units at once on a pool of two connections: each waits its turn (writers
+    queue on BEGIN IMMEDIATE and on the pool), none fails, every hold is there."""
+    db = Database(db_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 100)
+        held = await asyncio.gather(
+            *(ledger_reserve(db, user_id, 1, f"many-{n}") for n in range(20))
+        )
+        assert sorted(h.id for h in held) == sorted({h.id for h in held})
+        b = await balance_of(db, user_id)
+        assert (b.balance, b.reserved) == (100, 20)
+        await assert_ledger_clean(db)
+    finally:
+        await db.dispose()
+
+
+async def test_a_sqlite_unit_reads_and_writes_datetimes_as_a_session_does(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Values cross SQLite's driver unit converted as SQLAlchemy converts them: an aware
+    UTC datetime in, the same aware datetime out, readable by a session."""
+    target = tmp_path / "tokenbank.db"
+    shutil.copy(sqlite_template, target)
+    db = Database(f"sqlite:///{target}", pool_size=1)
+    try:
+        user_id = await new_account(db, 5)
+        held = await ledger_reserve(db, user_id, 2, "dates")
+        assert held.expires_at.tzinfo is not None and held.created_at.tzinfo is not None
+        async with db.transaction() as session:
+            again = await ledger.get_reservation(session, held.id)
+        assert (again.expires_at, again.created_at) == (held.expires_at, held.created_at)
+    finally:
+        await db.dispose()
+
+
+# --- one statement on its own (the session check) -------------------------------------
+
+_ACCOUNT_BALANCE = Query.of(
+    select(literal_column("balance"))
+    .select_from(text("token_accounts"))
+    .where(literal_column("user_id") == bindparam("user_id"))
+)
+
+
+async def test_a_read_is_one_statement_without_begin_or_commit(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the read is one round trip: no BEGIN, no COMMIT; its answer is the
+    committed state, on both databases."""
+    db = Database(db_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 7)
+        sent: list[str] = []
+        real = asyncpg.Connection.execute
+
+        async def recording(self: asyncpg.Connection, query: str, *args: Any) -> Any:
+            sent.append(query)
+            return await real(self, query, *args)
+
+        monkeypatch.setattr(asyncpg.Connection, "execute", recording)
+        row = await db.read(_ACCOUNT_BALANCE, user_id=user_id)
+        assert row is not None and row["balance"] == 7
+        assert await db.read(_ACCOUNT_BALANCE, user_id=user_id + 1000) is None
+        assert sent == []
+        await assert_ledger_clean(db)  # the pool's one connection still works
+    finally:
+        await db.dispose()
+
+
+async def test_a_cancelled_read_leaves_the_pool_healthy(postgres_url: str) -> None:
+    """Cancelled while the server runs it: the server stops it, and the one pooled
+    connection serves the next unit outside any transaction."""
+    db = Database(postgres_url, pool_size=1)
+    slow = Query.of(select(literal_column("pg_sleep(30)").label("slept")))
+    try:
+        user_id = await new_account(db, 7)
+        task = asyncio.create_task(db.read(slow))
+
+        async def sleepers() -> int:
+            async with db.transaction() as session:  # the pool's overflow connection
+                found = await session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                        " AND query LIKE 'SELECT pg_sleep(30)%'"
+                    )
+                )
+                return int(found.scalar_one())
+
+        async def sleeping() -> bool:
+            return await sleepers() == 1
+
+        async def stopped() -> bool:
+            return await sleepers() == 0
+
+        await wait_for(sleeping, timeout_s=10, what="the read to run")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await wait_for(stopped, timeout_s=10, what="the server to stop the cancelled read")
+        held = await ledger_reserve(db, user_id, 2, "after-read")
+        assert held.status == "pending"
+        await assert_ledger_clean(db)
+    finally:
+        await db.dispose()

@@ -10,15 +10,19 @@ the driver's wait for the reply, exactly as a disconnect does). Then:
   the cancellation came after ``COMMIT`` was sent (then all of it or none: the ledger
   stays whole either way);
 - PostgreSQL: no backend of the database sits ``idle in transaction``;
-- SQLite: another connection can take the write lock at once (no lock left behind).
+- SQLite: another connection can take the write lock at once (no lock left behind),
+  for a session and for SQLite's driver unit (``Database.run``) alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -28,10 +32,12 @@ from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+import tokenbank.db
 from ledger.test_service import assert_ledger_clean, balance_of, ledger_reserve, new_account
-from tokenbank.db import Database, Unit
+from tokenbank.db import Database, SqliteTransaction, Unit
 from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
+from tokenbank.observability import UNITS_OF_WORK
 
 from support import wait_for
 
@@ -342,5 +348,130 @@ async def test_a_transaction_begun_behind_sqlalchemys_back_discards_that_connect
         assert broken.value.connection_invalidated and is_connection_error(broken.value)
         user_id = await new_account(db, 10)
         await _after_cancel(db, postgres_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
+
+
+# --- SQLite's driver unit ------------------------------------------------------------
+#
+# Its statements run on the connection's own thread; a cancellation reaches the task
+# while a trip is in flight there (BEGIN IMMEDIATE with the unit's first step, a later
+# statement, COMMIT). The thread finishes that trip; the unit's ROLLBACK runs after it.
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "tokenbank.db"
+    shutil.copy(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@contextmanager
+def cancel_on_sqlite_thread(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, task: list[asyncio.Future[Any]]
+) -> Iterator[list[str]]:
+    """Cancel ``task[0]`` while the connection's thread is about to run a statement
+    starting with ``prefix`` (once); the statement runs once the task is cancelled."""
+    loop = asyncio.get_running_loop()
+    real = tokenbank.db._sqlite_execute
+    cut: list[str] = []
+
+    def cutting(conn: Any, sql: str, args: Any) -> Any:
+        if not cut and sql.lstrip().upper().startswith(prefix):
+            cut.append(sql)
+            cancelled = threading.Event()
+
+            def cancel() -> None:
+                task[0].cancel()
+                cancelled.set()
+
+            loop.call_soon_threadsafe(cancel)
+            assert cancelled.wait(10)
+        return real(conn, sql, args)
+
+    monkeypatch.setattr(tokenbank.db, "_sqlite_execute", cutting)
+    try:
+        yield cut
+    finally:
+        monkeypatch.setattr(tokenbank.db, "_sqlite_execute", real)
+
+
+@pytest.mark.parametrize(
+    ("point", "prefix"),
+    [
+        ("begin", "BEGIN IMMEDIATE"),
+        ("statement", "INSERT INTO TOKEN_RESERVATIONS"),
+        ("commit", "COMMIT"),
+    ],
+)
+async def test_a_sqlite_driver_unit_cancelled_mid_trip_leaves_no_lock(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, point: str, prefix: str
+) -> None:
+    db = Database(sqlite_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 10)
+        driver = float(UNITS_OF_WORK.labels("driver")._value.get())
+        task: list[asyncio.Future[Any]] = []
+        with cancel_on_sqlite_thread(monkeypatch, prefix, task) as cut:
+            task.append(asyncio.ensure_future(ledger_reserve(db, user_id, 2, "cancelled")))
+            with pytest.raises(asyncio.CancelledError):
+                await task[0]
+        assert len(cut) == 1
+        assert float(UNITS_OF_WORK.labels("driver")._value.get()) == driver  # not committed
+        b = await balance_of(db, user_id)
+        if b.reserved == 2:  # cancelled as COMMIT ran on the thread: it committed
+            assert point == "commit"
+            await _release_by_key(db, user_id, "cancelled")
+        await _after_cancel(db, sqlite_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
+
+
+async def test_a_sqlite_driver_unit_cancelled_between_steps_is_rolled_back(
+    sqlite_url: str,
+) -> None:
+    """No trip in flight: the rollback runs at once and the connection serves the next."""
+    db = Database(sqlite_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 10)
+        holding = asyncio.Event()
+
+        async def work(unit: Unit) -> None:
+            await ledger.reserve(unit, user_id, 2, idempotency_key="between", ttl_s=60)
+            holding.set()
+            await asyncio.Event().wait()  # a client that went away, between statements
+
+        task = asyncio.create_task(db.run(work))
+        await asyncio.wait_for(holding.wait(), timeout=10)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            _assert_sqlite_writable_at_once(sqlite_url)  # the unit holds the write lock
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await _after_cancel(db, sqlite_url, user_id, may_commit=False)
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_sqlite_step_comes_out_as_sqlalchemys_error_and_rolls_back(
+    sqlite_url: str,
+) -> None:
+    """A statement SQLite refuses is a ``DBAPIError`` (as from a session); the unit
+    rolls back everything before it."""
+    db = Database(sqlite_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 10)
+
+        def broken(conn: Any) -> None:
+            tokenbank.db._sqlite_execute(conn, "INSERT INTO no_such_table VALUES (1)", ())
+
+        async def work(unit: Unit) -> None:
+            await ledger.reserve(unit, user_id, 2, idempotency_key="failed", ttl_s=60)
+            assert isinstance(unit, SqliteTransaction)
+            await unit.call(broken)
+
+        with pytest.raises(DBAPIError, match="no such table"):
+            await db.run(work)
+        await _after_cancel(db, sqlite_url, user_id, may_commit=False)
     finally:
         await db.dispose()

@@ -18,9 +18,14 @@ Two kinds of unit of work:
   in a transaction, taking prepared :class:`PgStatement` s straight to the driver. No
   session, no statement compilation, no result processing: about a third of the Python
   work per transaction. The hot path (a charged AI reply) uses it through
-  :meth:`Database.run`, which runs a unit once: on the driver on PostgreSQL, in a
-  session on SQLite. The ledger's charge path has one implementation per dialect (see
+  :meth:`Database.run`, which runs a unit once: on the driver on PostgreSQL, and on
+  SQLite in a :class:`SqliteTransaction` — a ``sqlite3`` connection on a thread of its
+  own, ``BEGIN IMMEDIATE`` sent with the unit's first piece of work, each step's
+  statements (compiled once, :class:`SqliteStatement`) run in one trip to that thread.
+  The ledger's charge path has one implementation per dialect (see
   ``ledger.repository``), so there is no second path to fall back to.
+
+:meth:`Database.read` runs one read-only statement on its own (no ``BEGIN``/``COMMIT``).
 
 Either kind survives cancellation at any ``await``: a unit that fails or is cancelled
 ends with its connection rolled back (confirmed by the server) or discarded, never back
@@ -32,8 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import sqlite3
+import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,20 +52,21 @@ from typing import Any, TypeAlias, TypeVar, cast
 import asyncpg
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
-from sqlalchemy.util import await_
+from sqlalchemy.util import await_, greenlet_spawn
 
 from tokenbank.errors import ConfigError
 from tokenbank.observability import UNITS_OF_WORK
@@ -288,6 +299,8 @@ class PgStatement:
         """
         if isinstance(unit, DriverTransaction):
             return await unit.fetchrow(self, *args)
+        if isinstance(unit, SqliteTransaction):
+            raise TypeError("a PostgreSQL statement in a SQLite unit")
         conn = await unit.connection()
         result = await conn.exec_driver_sql(self.sql, args)
         return cast(Mapping[str, Any] | None, result.mappings().first())
@@ -319,7 +332,7 @@ class DriverTransaction:
 
     __slots__ = ("_conn", "_driver")
 
-    def __init__(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection) -> None:
         self._conn = conn
         self._driver = driver
 
@@ -344,7 +357,7 @@ class DriverTransaction:
 
     async def _close(self) -> None:
         """Hand a clean connection back (committed: nothing is open on it)."""
-        await self._conn.close()
+        await greenlet_spawn(self._conn.close)
 
     async def _abandon(self, reason: BaseException) -> None:
         """End a unit that failed or was cancelled: rolled back (confirmed), or discarded.
@@ -369,7 +382,7 @@ class DriverTransaction:
                 else:  # cancelled: possibly mid-reply, so the wait is bounded here
                     await asyncio.wait_for(rollback, _ROLLBACK_TIMEOUT_S)
                 if not driver.is_in_transaction():
-                    await self._conn.close()
+                    await greenlet_spawn(self._conn.close)
                     return
             except (Exception, asyncio.CancelledError):  # noqa: BLE001 - discard, below
                 pass
@@ -388,19 +401,305 @@ class DriverTransaction:
 _ROLLBACK_TIMEOUT_S = 5.0
 
 
-async def discard(conn: AsyncConnection, driver: asyncpg.Connection, reason: object) -> None:
+async def discard(conn: PoolProxiedConnection, driver: asyncpg.Connection, reason: object) -> None:
     """Close the socket at once and drop the connection from the pool (once)."""
     if not driver.is_closed():
         driver.terminate()
-    if conn.closed:
+    if conn.dbapi_connection is None:  # invalidated or handed back already
         return
-    if not conn.invalidated:
-        await conn.invalidate(reason if isinstance(reason, BaseException) else None)
-    await conn.close()
+    await greenlet_spawn(conn.invalidate, reason if isinstance(reason, BaseException) else None)
 
 
-#: A unit of work's handle: a session, or (PostgreSQL's hot path) a driver transaction.
-Unit: TypeAlias = AsyncSession | DriverTransaction
+# --- SQLite's driver unit ------------------------------------------------------------
+
+
+_SQLITE_DIALECT = sqlite_dialect.dialect()
+
+
+class SqliteStatement:
+    """A statement for SQLite's driver unit: SQL with ``?`` placeholders, compiled once.
+
+    What a session does per statement is done here once, at import: the SQL text, which
+    named value each ``?`` carries (or the constant the statement was written with), and
+    the type conversions of each parameter and result column (datetimes are text in
+    SQLite). It runs on whatever DB-API connection it is given: the driver unit's own
+    ``sqlite3`` connection (on that connection's thread), or a session's connection
+    (through ``exec_driver_sql``, so SQLAlchemy's events and error translation apply).
+    """
+
+    __slots__ = ("sql", "params", "_constants", "_binds", "_results", "_names")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_SQLITE_DIALECT)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql: str = compiled.string
+        self.params: tuple[str, ...] = tuple(compiled.positiontup or ())
+        binds = [compiled.binds[name] for name in self.params]
+        self._constants = {
+            n: b.value for n, b in zip(self.params, binds, strict=True) if not b.required
+        }
+        processors = [b.type.bind_processor(_SQLITE_DIALECT) for b in binds]
+        self._binds = tuple(processors) if any(processors) else None
+        columns = getattr(statement, "exported_columns", ())
+        results = [c.type.result_processor(_SQLITE_DIALECT, None) for c in columns]
+        self._results = tuple(results) if any(results) else None
+        self._names: tuple[str, ...] | None = None
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``values`` by name, converted for SQLite."""
+        constants = self._constants
+        raw = [
+            values[name] if name in values or name not in constants else constants[name]
+            for name in self.params
+        ]
+        binds = self._binds
+        if binds is None:
+            return raw
+        return [v if p is None else p(v) for p, v in zip(binds, raw, strict=True)]
+
+    def all(self, conn: Any, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run it on ``conn`` (synchronous: called on the connection's own thread)."""
+        args = self.args(values)
+        if isinstance(conn, sqlite3.Connection):
+            rows, description = _sqlite_execute(conn, self.sql, args)
+        else:  # a session's connection, inside ``run_sync``
+            result = conn.exec_driver_sql(self.sql, tuple(args))
+            description = result.cursor.description if result.returns_rows else None
+            rows = result.fetchall() if result.returns_rows else []
+        if description is None:
+            return []
+        names = self._names
+        if names is None:
+            names = self._names = tuple(d[0] for d in description)
+        results = self._results
+        if results is None:
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        return [
+            {n: v if p is None else p(v) for n, p, v in zip(names, results, row, strict=True)}
+            for row in rows
+        ]
+
+    def first(self, conn: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        rows = self.all(conn, values)
+        return rows[0] if rows else None
+
+
+def _sqlite_execute(
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any]
+) -> tuple[list[Any], Any]:
+    """Every statement of a SQLite driver unit, ``BEGIN`` and ``COMMIT`` included, runs
+    here (``bench.sqlite_raw`` records them here too): to the end, rows read, so no
+    statement is ever left unfinished holding the write lock."""
+    try:
+        cursor = conn.execute(sql, args)
+        try:
+            return cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+    except sqlite3.Error as exc:
+        raise cast(DBAPIError, DBAPIError.instance(sql, tuple(args), exc, sqlite3.Error)) from exc
+
+
+def _begin_then(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    _sqlite_execute(conn, "BEGIN IMMEDIATE", ())
+    return fn(conn, *args)
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    _sqlite_execute(conn, "COMMIT", ())
+
+
+def _rollback(conn: sqlite3.Connection) -> bool:
+    """Roll back whatever is open; True if the connection is then outside a transaction."""
+    if conn.in_transaction:
+        _sqlite_execute(conn, "ROLLBACK", ())
+    return not conn.in_transaction
+
+
+class _SqliteConnection:
+    """One ``sqlite3`` connection and the one thread that ever touches it.
+
+    Work arrives through a queue and runs in order; its result comes back to the event
+    loop with one ``call_soon_threadsafe``. A call cancelled on the loop side still runs
+    to its end on the thread, and whatever is queued after it (a unit's ``ROLLBACK``)
+    runs after it: so a unit can always end its transaction, confirmed, even if it was
+    cancelled in the middle of a statement.
+    """
+
+    __slots__ = ("_queue", "_db", "_thread")
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._db: sqlite3.Connection | None = None
+        self._thread = threading.Thread(target=self._serve, name="tokenbank-sqlite", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            loop, future, fn, args = item
+            try:
+                outcome, ok = fn(self._db, *args), True
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting task
+                outcome, ok = exc, False
+            try:
+                loop.call_soon_threadsafe(_resolve, future, ok, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+        if self._db is not None:
+            self._db.close()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(connection, *args)`` on the connection's thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((loop, future, fn, args))
+        return future
+
+    def _connect(self, _none: None, database: str, uri: bool, busy_timeout_ms: int) -> None:
+        db = sqlite3.connect(
+            database,
+            uri=uri,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA busy_timeout={busy_timeout_ms}",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+        ):
+            db.execute(pragma).close()
+        self._db = db
+
+    async def open(self, database: str, uri: bool, busy_timeout_ms: int) -> None:
+        await self.call(self._connect, database, uri, busy_timeout_ms)
+
+    def close(self) -> None:
+        """Close the connection on its thread (a transaction still open rolls back)."""
+        self._queue.put(None)
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, outcome: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(outcome)
+    else:
+        future.set_exception(outcome)
+
+
+class _SqlitePool:
+    """SQLite's driver connections: up to ``size``, opened when first needed."""
+
+    def __init__(self, database: str, *, uri: bool, busy_timeout_ms: int, size: int) -> None:
+        self._database = database
+        self._uri = uri
+        self._busy_timeout_ms = busy_timeout_ms
+        self._size = size
+        self._idle: list[_SqliteConnection] = []
+        self._open = 0
+        self._waiters: deque[asyncio.Future[_SqliteConnection]] = deque()
+        self._closed = False
+
+    async def acquire(self, timeout_s: float) -> _SqliteConnection:
+        if self._idle:
+            return self._idle.pop()
+        if self._open < self._size:
+            self._open += 1
+            conn = _SqliteConnection()
+            try:
+                await asyncio.shield(conn.open(self._database, self._uri, self._busy_timeout_ms))
+            except BaseException:
+                self._open -= 1
+                conn.close()
+                raise
+            return conn
+        waiter: asyncio.Future[_SqliteConnection] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.release(waiter.result())  # handed over just as we gave up
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise PoolTimeoutError(f"no SQLite connection free within {timeout_s:g} s") from exc
+            raise
+
+    def release(self, conn: _SqliteConnection) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if self._closed:
+            self.discard(conn)
+        else:
+            self._idle.append(conn)
+
+    def discard(self, conn: _SqliteConnection) -> None:
+        self._open -= 1
+        conn.close()
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self.discard(self._idle.pop())
+
+
+class SqliteTransaction:
+    """One SQLite transaction on one driver connection (SQLite's hot path).
+
+    ``BEGIN IMMEDIATE`` is sent with the unit's first piece of work, in the same trip to
+    the connection's thread; each repository step then runs all its statements in one
+    trip (:meth:`call`), and ``COMMIT`` is one more. Errors come out as SQLAlchemy's
+    ``DBAPIError`` (``database is locked`` as its ``OperationalError``), as from a session.
+    """
+
+    __slots__ = ("_conn", "_begun")
+
+    def __init__(self, conn: _SqliteConnection) -> None:
+        self._conn = conn
+        self._begun = False
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)``, synchronous, on the connection's thread, in this
+        transaction: the way a step runs several statements for the price of one trip."""
+        if self._begun:
+            return await self._conn.call(fn, *args)
+        self._begun = True  # before the trip: a cancelled trip may still begin
+        return await self._conn.call(_begin_then, fn, args)
+
+    async def fetch(self, statement: SqliteStatement, values: Mapping[str, Any]) -> list[Any]:
+        return await self.call(statement.all, values)
+
+    async def fetchrow(
+        self, statement: SqliteStatement, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        return await self.call(statement.first, values)
+
+
+async def call_sync(unit: Unit, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(connection, *args)`` in ``unit``'s transaction, for SQLite's repository steps.
+
+    On the driver unit, one trip to the connection's thread; in a session, through
+    ``run_sync`` on the session's connection (``fn``'s statements then go through
+    ``exec_driver_sql``: see :class:`SqliteStatement`).
+    """
+    if isinstance(unit, SqliteTransaction):
+        return await unit.call(fn, *args)
+    if isinstance(unit, DriverTransaction):
+        raise TypeError("call_sync is for SQLite's units")
+    conn = await unit.connection()
+    return await conn.run_sync(fn, *args)
+
+
+#: A unit of work's handle: a session, or (the hot path) a driver transaction.
+Unit: TypeAlias = AsyncSession | DriverTransaction | SqliteTransaction
 
 
 @dataclass(frozen=True)
@@ -415,17 +714,24 @@ class Query:
     core: ClauseElement
     pg: PgStatement
     sqlite: ClauseElement
+    lite: SqliteStatement
 
     @classmethod
     def of(cls, core: ClauseElement, *, sqlite: ClauseElement | None = None) -> Query:
+        variant = core if sqlite is None else sqlite
         return cls(
-            core=core, pg=PgStatement.from_core(core), sqlite=core if sqlite is None else sqlite
+            core=core,
+            pg=PgStatement.from_core(core),
+            sqlite=variant,
+            lite=SqliteStatement(variant),
         )
 
     async def all(self, unit: Unit, **values: Any) -> list[Mapping[str, Any]]:
         """Every row, each readable by column name."""
         if isinstance(unit, DriverTransaction):
             return list(await unit.fetch(self.pg, *self.pg.args(values)))
+        if isinstance(unit, SqliteTransaction):
+            return await unit.fetch(self.lite, values)
         result = await unit.execute(self._for(unit), values)  # type: ignore[call-overload]
         return list(result.mappings().all())
 
@@ -433,6 +739,8 @@ class Query:
         """The first row (readable by column name), or None."""
         if isinstance(unit, DriverTransaction):
             return await unit.fetchrow(self.pg, *self.pg.args(values))
+        if isinstance(unit, SqliteTransaction):
+            return await unit.fetchrow(self.lite, values)
         result = await unit.execute(self._for(unit), values)  # type: ignore[call-overload]
         row: Mapping[str, Any] | None = result.mappings().first()
         return row
@@ -457,7 +765,14 @@ class Database:
             database_url, pool_size=pool_size, timeout_s=timeout_s, pgbouncer=pgbouncer
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._pool = self.engine.sync_engine.pool
+        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sqlite = is_sqlite(self.url)
+        self._timeout_s = max(timeout_s, 30.0)
+        self._pgbouncer = pgbouncer
+        self._lite = _sqlite_pool(self.url, pool_size * 2, self._timeout_s)
+        if self._lite is not None:  # a Database dropped without dispose() ends its threads
+            weakref.finalize(self, self._lite.close)
 
     @property
     def is_sqlite(self) -> bool:
@@ -499,12 +814,7 @@ class Database:
         """
         if self._sqlite:
             raise RuntimeError("driver transactions are PostgreSQL-only")
-        conn = await self.engine.connect()
-        # Checked out just now, so valid: its pooled DBAPI connection is at hand without
-        # the greenlet hop of ``get_raw_connection()``.
-        sync = conn.sync_connection
-        assert sync is not None  # started by connect()
-        tx = DriverTransaction(conn, sync.connection.driver_connection)
+        tx = await self._checkout()
         try:
             await tx._run("BEGIN")
             yield tx
@@ -514,25 +824,137 @@ class Database:
             raise
         await tx._close()  # committed: nothing to roll back, only the hand-back
 
+    async def _checkout(self) -> DriverTransaction:
+        """A connection from the engine's own pool (its size, its timeout, its checkout
+        and reset-on-return hooks), taken straight from the pool: an ``AsyncConnection``
+        around it would cost a quarter more Python per unit and add nothing a driver unit
+        uses. A connection the pool cannot open is reported as the engine reports it,
+        SQLAlchemy's ``DBAPIError`` (a 503)."""
+        try:
+            conn = await greenlet_spawn(self._pool.connect)
+        except self._dbapi_error as exc:
+            dialect = self.engine.dialect
+            lost = dialect.is_disconnect(cast(Any, exc), None, None)
+            raise cast(
+                DBAPIError,
+                DBAPIError.instance(
+                    None, None, exc, self._dbapi_error, connection_invalidated=lost, dialect=dialect
+                ),
+            ) from exc
+        return DriverTransaction(conn, conn.driver_connection)
+
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
-        """``work`` as one unit of work: on the driver (PostgreSQL), in a session (SQLite).
+        """``work`` as one unit of work, on the driver: asyncpg (PostgreSQL) or ``sqlite3``.
 
         ``work`` is written once against :data:`Unit` and runs once: every repository
         function it calls has one implementation per dialect, whichever unit it gets.
         Any exception ends the unit rolled back.
         """
-        if self._sqlite:
+        if self._lite is not None:
+            return await self._run_sqlite(self._lite, work)
+        if self._sqlite:  # an in-memory database: only the engine's connection sees it
             async with self.transaction() as session:
                 done = await work(session)
             _IN_SESSION.inc()
             return done
-        async with self.driver_transaction() as tx:
+        # driver_transaction(), spelled out: the context manager's generator costs a
+        # dozen Python calls per unit, and every reply runs two units.
+        tx = await self._checkout()
+        try:
+            await tx._run("BEGIN")
             done = await work(tx)
+            await tx._run("COMMIT")
+        except BaseException as exc:
+            await asyncio.shield(tx._abandon(exc))
+            raise
+        await tx._close()
         _ON_DRIVER.inc()
         return done
 
+    async def read(self, query: Query, **values: Any) -> Mapping[str, Any] | None:
+        """The first row of one read-only statement, run on its own outside any explicit
+        transaction: a single statement is a transaction of its own, so ``BEGIN`` and
+        ``COMMIT`` would add two round trips and nothing else (a request's session check
+        is such a read). Behind PgBouncer it runs in a driver transaction as usual: an
+        unnamed statement must stay on one server connection from parse to execute.
+
+        Cancelled or failed, it ends like a driver unit: on PostgreSQL the connection is
+        rolled back (confirmed) or discarded; on SQLite the read finishes on the
+        connection's thread and nothing is left open (no transaction was begun).
+        """
+        if self._lite is not None:
+            lite = await self._lite.acquire(self._timeout_s)
+            try:
+                return await lite.call(query.lite.first, values)
+            finally:
+                self._lite.release(lite)  # later work queues behind a read in flight
+        if self._sqlite:
+            async with self.transaction() as session:
+                return await query.first(session, **values)
+        if self._pgbouncer:
+            async with self.driver_transaction() as tx:
+                return await query.first(tx, **values)
+        tx = await self._checkout()
+        try:
+            row = await tx.fetchrow(query.pg, *query.pg.args(values))
+        except BaseException as exc:
+            await asyncio.shield(tx._abandon(exc))
+            raise
+        await tx._close()
+        return row
+
+    async def _run_sqlite(self, pool: _SqlitePool, work: Callable[[Unit], Awaitable[T]]) -> T:
+        """``work`` in a :class:`SqliteTransaction`: commits on success, else rolls back.
+
+        A unit that fails or is cancelled at any await ends rolled back, confirmed on the
+        connection's own thread after whatever trip was in flight has finished (so no
+        write lock outlives it); a connection whose rollback fails or takes longer than
+        the busy timeout is closed instead (SQLite rolls back on close).
+        """
+        conn = await pool.acquire(self._timeout_s)
+        tx = SqliteTransaction(conn)
+        try:
+            done = await work(tx)
+            if tx._begun:
+                await conn.call(_commit)
+        except BaseException:
+            await asyncio.shield(self._abandon_sqlite(pool, conn, tx))
+            raise
+        pool.release(conn)
+        _ON_DRIVER.inc()
+        return done
+
+    async def _abandon_sqlite(
+        self, pool: _SqlitePool, conn: _SqliteConnection, tx: SqliteTransaction
+    ) -> None:
+        if not tx._begun:
+            pool.release(conn)
+            return
+        try:
+            if await asyncio.wait_for(conn.call(_rollback), self._timeout_s):
+                pool.release(conn)
+                return
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closed, below
+            log.debug("rolling back a SQLite unit failed; closing its connection", exc_info=True)
+        pool.discard(conn)
+
     async def dispose(self) -> None:
+        if self._lite is not None:
+            self._lite.close()
         await self.engine.dispose()
+
+
+def _sqlite_pool(url: URL, size: int, timeout_s: float) -> _SqlitePool | None:
+    """The driver connections of a SQLite file (None for an in-memory database)."""
+    if not is_sqlite(url):
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        return None
+    uri = database.startswith("file:")
+    if not uri:
+        database = str(Path(database).expanduser())
+    return _SqlitePool(database, uri=uri, busy_timeout_ms=int(timeout_s * 1000), size=size)
 
 
 async def _end_session(session: AsyncSession, reason: BaseException) -> None:

@@ -71,14 +71,13 @@ GatewayDep = Annotated[StripeGateway, Depends(get_gateway)]
 
 
 async def _session_open(db: Database, claims: AccessClaims, now: datetime) -> bool:
-    """:func:`auth_sessions.is_open` in a short transaction of its own: a prepared
-    statement straight on the driver on PostgreSQL (not counted among the units of work,
-    which are the app's writes), a session on SQLite."""
-    if db.is_sqlite:
-        async with db.transaction() as session:
-            return await auth_sessions.is_open(session, claims, now)
-    async with db.driver_transaction() as tx:
-        return await auth_sessions.is_open(tx, claims, now)
+    """:data:`auth_sessions.OPEN_SESSION` as one statement on its own (``Database.read``:
+    no ``BEGIN`` or ``COMMIT`` around it, one round trip; not counted among the units of
+    work, which are the app's writes)."""
+    row = await db.read(
+        auth_sessions.OPEN_SESSION, session_id=claims.session_id, user_id=claims.user_id, now=now
+    )
+    return row is not None
 
 
 async def current_user_id(

@@ -138,8 +138,9 @@ RECONCILE_FIXES = Counter(
 )
 UNITS_OF_WORK = Counter(
     "tokenbank_units_of_work",
-    "Hot-path units of work committed, by kind: `driver` (PostgreSQL) or `session`"
-    " (SQLite). Each runs once; there is no second path.",
+    "Hot-path units of work committed, by kind: `driver` (PostgreSQL's asyncpg unit,"
+    " SQLite's sqlite3 unit) or `session` (an in-memory SQLite database). Each runs once;"
+    " there is no second path.",
     ["path"],
     registry=registry,
 )

@@ -293,30 +293,26 @@ def _units() -> tuple[float, float]:
     )
 
 
-async def test_a_reply_is_two_units_of_work_on_the_driver_on_postgresql(
+async def test_a_reply_is_two_units_of_work_on_the_driver(
     api: Api, db_url: str
 ) -> None:
-    """PostgreSQL runs a reply's two transactions straight on the driver; a retry with the
-    same key reads the stored reply there too. SQLite runs both in sessions."""
+    """A reply's two transactions run straight on the driver (asyncpg on PostgreSQL, a
+    ``sqlite3`` connection's own thread on SQLite); a retry with the same key reads the
+    stored reply there too. No session is opened for either."""
     user = await api.user()
     chat_id = await api.chat(user)
-    on_postgresql = db_url.startswith("postgresql")
     driver, session = _units()
 
     first = await api.generate(user, chat_id, "Capital of France?", key="k-1")
     assert first.status_code == 200, first.text
     after_first = _units()
-    assert (after_first[0] - driver, after_first[1] - session) == (
-        (2, 0) if on_postgresql else (0, 2)
-    )
+    assert (after_first[0] - driver, after_first[1] - session) == (2, 0)
 
     again = await api.generate(user, chat_id, "Capital of France?", key="k-1")
     assert again.status_code == 200, again.text
     assert again.json()["ai_message"]["id"] == first.json()["ai_message"]["id"]
     after_again = _units()
-    assert (after_again[0] - after_first[0], after_again[1] - after_first[1]) == (
-        (1, 0) if on_postgresql else (0, 1)
-    )
+    assert (after_again[0] - after_first[0], after_again[1] - after_first[1]) == (1, 0)
     account = await api.account(user)
     assert (account.balance, account.reserved) == (9, 0)
     assert await api.violations() == []
@@ -326,8 +322,8 @@ async def test_a_hold_whose_first_attempt_failed_is_retried_in_one_unit_on_the_d
     api: Api, db_url: str
 ) -> None:
     """The first attempt's hold was released: the retry's one unit finds it (a replayed
-    key, released) and holds under attempt 2 — on the driver on PostgreSQL, no second
-    path — and charges once."""
+    key, released) and holds under attempt 2 — on the driver, no second path — and
+    charges once."""
     user = await api.user()
     chat_id = await api.chat(user)
     api.fake.set(mode="error")
@@ -340,10 +336,7 @@ async def test_a_hold_whose_first_attempt_failed_is_retried_in_one_unit_on_the_d
     assert retried.json()["balance"] == 9
     # (At least: a release left running by an earlier test may finish meanwhile.)
     on_driver, in_session = _units()[0] - driver, _units()[1] - session
-    if db_url.startswith("postgresql"):
-        assert on_driver >= 2 and in_session == 0
-    else:
-        assert on_driver == 0 and in_session >= 2
+    assert on_driver >= 2 and in_session == 0
     assert await api.violations() == []
 
 

@@ -152,7 +152,8 @@ async def revoke_all(session: AsyncSession, user_id: int, reason: str, now: date
     await _revoke_open(session, AuthSession.user_id == user_id, reason, now)
 
 
-_OPEN = Query.of(
+#: The session is neither revoked nor expired (one primary-key read).
+OPEN_SESSION = Query.of(
     select(AuthSession.id).where(
         AuthSession.id == bindparam("session_id"),
         AuthSession.user_id == bindparam("user_id"),
@@ -164,7 +165,7 @@ _OPEN = Query.of(
 
 async def is_open(unit: Unit, claims: AccessClaims, now: datetime) -> bool:
     """The session is neither revoked nor expired (one primary-key read)."""
-    row = await _OPEN.first(
+    row = await OPEN_SESSION.first(
         unit, session_id=claims.session_id, user_id=claims.user_id, now=now
     )
     return row is not None

@@ -6,8 +6,9 @@ outcome (below, in order of precedence). On PostgreSQL each is one prepared stat
 data-modifying CTE) sent to asyncpg inside the caller's transaction — a driver
 transaction on the hot path (:meth:`tokenbank.db.Database.run`), or a session's
 connection; ``bench/`` measures it against pgbench running the same SQL text
-(:data:`PG_RESERVE_RELAXED`, :data:`PG_COMMIT`). SQLite runs its Core statements (no DML
-in ``WITH``) in the session.
+(:data:`PG_RESERVE_RELAXED`, :data:`PG_COMMIT`). SQLite (no DML in ``WITH``) runs a few
+statements per step, compiled once (``LITE_*``), all in one trip to the unit's connection
+(``db.call_sync``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from tokenbank.db import DriverTransaction, PgStatement, Query, Unit
+from tokenbank.db import (
+    DriverTransaction,
+    PgStatement,
+    Query,
+    SqliteStatement,
+    SqliteTransaction,
+    Unit,
+    call_sync,
+)
 from tokenbank.ledger import keys
 from tokenbank.ledger.models import (
     ENTRY_FIELDS,
@@ -583,6 +592,8 @@ PG_RESERVATION_STATUS = PgStatement(
 def is_postgresql(session: Unit) -> bool:
     if isinstance(session, DriverTransaction):
         return True
+    if isinstance(session, SqliteTransaction):
+        return False
     return session.get_bind().dialect.name == "postgresql"
 
 
@@ -659,11 +670,110 @@ async def release_pg(unit: Unit, reservation_id: int, now: datetime) -> ReleaseO
     return NotFound() if current is None else AlreadyResolved(current["status"])
 
 
-# --- SQLite: its statements, in the session (writers are serial: BEGIN IMMEDIATE) -----
+# --- SQLite: each step's statements in one trip to the connection (BEGIN IMMEDIATE:
+# writers are serial) -------------------------------------------------------------------
+#
+# Each step is one synchronous function over the unit's connection, run by
+# ``db.call_sync``: on SQLite's driver unit all its statements cost one trip to the
+# connection's thread; in a session they run through ``run_sync``. The statements are
+# compiled once, here.
+
+_now = bindparam("now", type_=accounts.c.updated_at.type)
+
+#: The one conditional UPDATE of a hold (guarantee 3): check and change in one statement.
+LITE_HOLD = SqliteStatement(
+    update(accounts)
+    .where(
+        accounts.c.user_id == bindparam("user_id"),
+        accounts.c.balance - accounts.c.reserved >= bindparam("tokens"),
+    )
+    .values(reserved=accounts.c.reserved + bindparam("tokens"), updated_at=_now)
+    .returning(accounts.c.balance)
+)
+#: Move ``balance`` and ``reserved`` unconditionally (a hold given back, a commit).
+LITE_MOVE = SqliteStatement(
+    update(accounts)
+    .where(accounts.c.user_id == bindparam("user_id"))
+    .values(
+        balance=accounts.c.balance + bindparam("balance_delta"),
+        reserved=accounts.c.reserved + bindparam("reserved_delta"),
+        updated_at=_now,
+    )
+    .returning(accounts.c.balance, accounts.c.reserved)
+)
+LITE_INSERT_HOLD = SqliteStatement(
+    sqlite.insert(reservations)
+    .on_conflict_do_nothing()
+    .values(
+        user_id=bindparam("user_id"),
+        amount=bindparam("tokens"),
+        status=ReservationStatus.PENDING,
+        idempotency_key=bindparam("idempotency_key"),
+        description=bindparam("description"),
+        expires_at=bindparam("expires_at", type_=reservations.c.expires_at.type),
+        created_at=_now,
+    )
+    .returning(*RESERVATION_COLUMNS)
+)
+LITE_HOLD_BY_KEY = SqliteStatement(
+    select(*RESERVATION_COLUMNS).where(
+        reservations.c.user_id == bindparam("user_id"),
+        reservations.c.idempotency_key == bindparam("idempotency_key"),
+    )
+)
+LITE_HOLD_BY_ID = SqliteStatement(
+    select(*RESERVATION_COLUMNS).where(reservations.c.id == bindparam("reservation_id"))
+)
+LITE_AVAILABLE = SqliteStatement(
+    select((accounts.c.balance - accounts.c.reserved).label("available")).where(
+        accounts.c.user_id == bindparam("user_id")
+    )
+)
+#: Resolve a pending hold once (guarantee 6); the commit's also only while unexpired.
+LITE_RESOLVE = SqliteStatement(
+    update(reservations)
+    .where(
+        reservations.c.id == bindparam("reservation_id"),
+        reservations.c.status == ReservationStatus.PENDING,
+        reservations.c.expires_at > _now,
+    )
+    .values(status=bindparam("status"), resolved_at=_now)
+    .returning(reservations.c.user_id, reservations.c.amount)
+)
+LITE_RESOLVE_ANY_TIME = SqliteStatement(
+    update(reservations)
+    .where(
+        reservations.c.id == bindparam("reservation_id"),
+        reservations.c.status == ReservationStatus.PENDING,
+    )
+    .values(status=bindparam("status"), resolved_at=_now)
+    .returning(reservations.c.user_id, reservations.c.amount)
+)
+LITE_INSERT_DEDUCTION = SqliteStatement(
+    sqlite.insert(transactions)
+    .on_conflict_do_nothing()
+    .values(
+        user_id=bindparam("user_id"),
+        transaction_type=TransactionType.DEDUCTION,
+        amount=bindparam("amount"),
+        balance_after=bindparam("balance_after"),
+        description=bindparam("description"),
+        idempotency_key=bindparam("idempotency_key"),
+        reservation_id=bindparam("reservation_id"),
+        created_at=_now,
+    )
+    .returning(*TX_COLUMNS)
+)
+LITE_ENTRY_BY_KEY = SqliteStatement(
+    select(*TX_COLUMNS).where(
+        transactions.c.user_id == bindparam("user_id"),
+        transactions.c.idempotency_key == bindparam("idempotency_key"),
+    )
+)
 
 
-async def reserve_sqlite(
-    session: AsyncSession,
+def _reserve_sqlite(
+    conn: Any,
     user_id: int,
     tokens: int,
     idempotency_key: str,
@@ -672,115 +782,130 @@ async def reserve_sqlite(
     expires_at: datetime,
 ) -> ReserveOutcome:
     """SQLite's reserve: the conditional UPDATE, then the INSERT (two statements held)."""
-    held = await move_balance(
-        session, user_id, balance_delta=0, reserved_delta=tokens, require_available=tokens, now=now
-    )
-    if held is not None:
-        created = await insert_reservation(
-            session,
-            {
-                "user_id": user_id,
-                "amount": tokens,
-                "status": ReservationStatus.PENDING,
-                "idempotency_key": idempotency_key,
-                "description": description,
-                "expires_at": expires_at,
-                "created_at": now,
-            },
-        )
+    values = {
+        "user_id": user_id,
+        "tokens": tokens,
+        "idempotency_key": idempotency_key,
+        "description": description,
+        "now": now,
+        "expires_at": expires_at,
+    }
+    if LITE_HOLD.first(conn, values) is not None:
+        created = LITE_INSERT_HOLD.first(conn, values)
         if created is not None:
-            return Held(created._asdict())
+            return Held(created)
         # The key exists: give back the hold taken a moment ago in this transaction.
-        await move_balance(
-            session,
-            user_id,
-            balance_delta=0,
-            reserved_delta=-tokens,
-            require_available=None,
-            now=now,
+        LITE_MOVE.first(
+            conn, {"user_id": user_id, "balance_delta": 0, "reserved_delta": -tokens, "now": now}
         )
-    prior = await find_reservation_by_key(session, user_id, idempotency_key)
+    prior = LITE_HOLD_BY_KEY.first(conn, values)
     if prior is not None:
-        return Replayed(prior._asdict()) if prior.amount == tokens else KeyReused(prior._asdict())
-    account = await get_account(session, user_id)
+        return Replayed(prior) if prior["amount"] == tokens else KeyReused(prior)
+    account = LITE_AVAILABLE.first(conn, values)
     if account is None:
         return NoAccount()
-    return Refused(available=int(account["balance"]) - int(account["reserved"]), required=tokens)
+    return Refused(available=int(account["available"]), required=tokens)
 
 
-async def commit_sqlite(
-    session: AsyncSession, reservation_id: int, description: str, now: datetime
+async def reserve_sqlite(
+    unit: Unit,
+    user_id: int,
+    tokens: int,
+    idempotency_key: str,
+    description: str,
+    now: datetime,
+    expires_at: datetime,
+) -> ReserveOutcome:
+    """SQLite's reserve, one trip (see :func:`_reserve_sqlite`)."""
+    return await call_sync(
+        unit, _reserve_sqlite, user_id, tokens, idempotency_key, description, now, expires_at
+    )
+
+
+def _commit_sqlite(
+    conn: Any, reservation_id: int, description: str, now: datetime
 ) -> CommitOutcome:
     """SQLite's commit: resolve the hold, move it to the balance, write the deduction."""
-    found = await resolve_reservation(
-        session, reservation_id, status=ReservationStatus.COMMITTED, now=now, unexpired_only=True
-    )
+    values: dict[str, Any] = {
+        "reservation_id": reservation_id,
+        "status": ReservationStatus.COMMITTED,
+        "now": now,
+    }
+    found = LITE_RESOLVE.first(conn, values)
     if found is None:
-        return _commit_refused(await _commit_refused_sqlite(session, reservation_id))
-    amount = int(found.amount)
-    moved = (
-        await session.execute(
-            update(accounts)
-            .where(accounts.c.user_id == found.user_id)
-            .values(
-                balance=accounts.c.balance - amount,
-                reserved=accounts.c.reserved - amount,
-                updated_at=now,
-            )
-            .returning(accounts.c.balance, accounts.c.reserved)
-        )
-    ).one()
-    entry = await insert_transaction(
-        session,
+        return _commit_refused(_commit_refused_sqlite(conn, reservation_id))
+    amount = int(found["amount"])
+    moved = LITE_MOVE.first(
+        conn,
         {
-            "user_id": found.user_id,
-            "transaction_type": TransactionType.DEDUCTION,
+            "user_id": found["user_id"],
+            "balance_delta": -amount,
+            "reserved_delta": -amount,
+            "now": now,
+        },
+    )
+    assert moved is not None  # the hold's account exists (a foreign key)
+    entry = LITE_INSERT_DEDUCTION.first(
+        conn,
+        {
+            "user_id": found["user_id"],
             "amount": -amount,
-            "balance_after": int(moved.balance),
+            "balance_after": moved["balance"],
             "description": description,
-            "stripe_payment_intent_id": None,
             "idempotency_key": keys.committed_hold(reservation_id),
             "reservation_id": reservation_id,
-            "actor_user_id": None,
-            "created_at": now,
+            "now": now,
         },
     )
     if entry is None:
         return KeyTaken()
-    return Committed(entry._asdict(), int(moved.reserved))
+    return Committed(entry, int(moved["reserved"]))
 
 
-async def _commit_refused_sqlite(
-    session: AsyncSession, reservation_id: int
-) -> Mapping[str, Any] | None:
-    current = await find_reservation(session, reservation_id)
+async def commit_sqlite(
+    unit: Unit, reservation_id: int, description: str, now: datetime
+) -> CommitOutcome:
+    """SQLite's commit, one trip (see :func:`_commit_sqlite`)."""
+    return await call_sync(unit, _commit_sqlite, reservation_id, description, now)
+
+
+def _commit_refused_sqlite(conn: Any, reservation_id: int) -> Mapping[str, Any] | None:
+    current = LITE_HOLD_BY_ID.first(conn, {"reservation_id": reservation_id})
     if current is None:
         return None
-    if current.status != ReservationStatus.COMMITTED:
-        return {"reservation_status": current.status}
-    done = await find_transaction_by_key(
-        session, int(current.user_id), keys.committed_hold(reservation_id)
+    if current["status"] != ReservationStatus.COMMITTED:
+        return {"reservation_status": current["status"]}
+    done = LITE_ENTRY_BY_KEY.first(
+        conn,
+        {"user_id": current["user_id"], "idempotency_key": keys.committed_hold(reservation_id)},
     )
     assert done is not None  # the deduction commits with the hold's status
-    return {"reservation_status": current.status, **done._asdict()}
+    return {"reservation_status": ReservationStatus.COMMITTED, **done}
 
 
-async def release_sqlite(
-    session: AsyncSession, reservation_id: int, now: datetime
-) -> ReleaseOutcome:
+def _release_sqlite(conn: Any, reservation_id: int, now: datetime) -> ReleaseOutcome:
     """SQLite's release: resolve the hold, then lower ``reserved``."""
-    row = await resolve_reservation(
-        session, reservation_id, status=ReservationStatus.RELEASED, now=now, unexpired_only=False
-    )
+    values: dict[str, Any] = {
+        "reservation_id": reservation_id,
+        "status": ReservationStatus.RELEASED,
+        "now": now,
+    }
+    row = LITE_RESOLVE_ANY_TIME.first(conn, values)
     if row is not None:
-        await move_balance(
-            session,
-            int(row.user_id),
-            balance_delta=0,
-            reserved_delta=-int(row.amount),
-            require_available=None,
-            now=now,
+        LITE_MOVE.first(
+            conn,
+            {
+                "user_id": row["user_id"],
+                "balance_delta": 0,
+                "reserved_delta": -int(row["amount"]),
+                "now": now,
+            },
         )
         return Released()
-    current = await find_reservation(session, reservation_id)
-    return NotFound() if current is None else AlreadyResolved(str(current.status))
+    current = LITE_HOLD_BY_ID.first(conn, values)
+    return NotFound() if current is None else AlreadyResolved(str(current["status"]))
+
+
+async def release_sqlite(unit: Unit, reservation_id: int, now: datetime) -> ReleaseOutcome:
+    """SQLite's release, one trip (see :func:`_release_sqlite`)."""
+    return await call_sync(unit, _release_sqlite, reservation_id, now)

@@ -404,7 +404,6 @@ async def reserve(
             durable=durable,
         )
     else:
-        assert isinstance(session, AsyncSession)
         outcome = await repo.reserve_sqlite(
             session, user_id, tokens, idempotency_key, description, now, expires_at
         )
@@ -477,7 +476,6 @@ async def _commit(session: Unit, reservation_id: int, description: str) -> tuple
     if repo.is_postgresql(session):
         outcome = await repo.commit_pg(session, reservation_id, description, now)
     else:
-        assert isinstance(session, AsyncSession)
         outcome = await repo.commit_sqlite(session, reservation_id, description, now)
     match outcome:
         case repo.Committed(row, reserved_after):
@@ -513,7 +511,6 @@ async def release(session: Unit, reservation_id: int) -> bool:
     if repo.is_postgresql(session):
         outcome = await repo.release_pg(session, reservation_id, now)
     else:
-        assert isinstance(session, AsyncSession)
         outcome = await repo.release_sqlite(session, reservation_id, now)
     match outcome:
         case repo.Released():
