@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -53,6 +53,28 @@ class DatabaseUnavailable(AppError):
     message = "The database is not answering; try again shortly."
 
 
+class InvalidInput(AppError):
+    """The input itself cannot be stored (a NUL character, an unpaired surrogate)."""
+
+    status_code = 422
+    code = "invalid_input"
+    message = "The request contains characters or values that cannot be stored."
+
+
+class RetryLater(AppError):
+    """A deadlock or serialization failure rolled the transaction back whole."""
+
+    status_code = 503
+    code = "retry_later"
+    message = "A concurrent request got in the way; nothing was changed. Please retry."
+
+
+class InternalError(AppError):
+    status_code = 500
+    code = "internal_error"
+    message = "Something went wrong on our side."
+
+
 def error_response(
     status_code: int,
     code: str,
@@ -67,10 +89,33 @@ def error_response(
     )
 
 
+def error_codes() -> list[str]:
+    """Every ``code`` an error response can carry, sorted.
+
+    The codes of every :class:`AppError` subclass (walked when the schema is built, so
+    each domain's errors are counted once their module is imported) and the codes the
+    handlers below give to framework errors. Clients translate exactly this list.
+    """
+    codes = {VALIDATION_ERROR, HTTP_ERROR, *_HTTP_CODES.values()}
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(codes)
+
+
+def _code_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = error_codes()
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    code: str
+    code: str = Field(
+        json_schema_extra=_code_enum,
+        description="Machine-readable; the enum lists every code the API answers with.",
+    )
     message: str
 
 
@@ -99,6 +144,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
+#: Codes of errors raised by the framework rather than by an AppError.
+VALIDATION_ERROR = "validation_error"
+HTTP_ERROR = "http_error"
 _HTTP_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -183,11 +231,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
-        return error_response(422, "validation_error", _validation_message(errors), errors=errors)
+        return error_response(422, VALIDATION_ERROR, _validation_message(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        code = _HTTP_CODES.get(exc.status_code, HTTP_ERROR)
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
@@ -197,20 +245,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if sqlstate.startswith("22"):
             # Class 22 (data exception): the input itself cannot be stored, e.g. a NUL
             # character or an unpaired surrogate in a text field.
-            return error_response(
-                422,
-                "invalid_input",
-                "The request contains characters or values that cannot be stored.",
-            )
+            return error_response(422, InvalidInput.code, InvalidInput.message)
         if sqlstate in ("40P01", "40001"):
             # A deadlock or serialization failure rolled the transaction back whole:
             # nothing happened, and the same request may simply be sent again.
             log.warning("transaction aborted by the database (%s); client may retry", sqlstate)
             return error_response(
-                503,
-                "retry_later",
-                "A concurrent request got in the way; nothing was changed. Please retry.",
-                headers={"Retry-After": "1"},
+                503, RetryLater.code, RetryLater.message, headers={"Retry-After": "1"}
             )
         if is_connection_error(exc):
             log.warning("database unavailable: %s", type(exc.orig).__name__)
@@ -225,7 +266,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnicodeEncodeError)
     async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
         return error_response(
-            422, "invalid_input", "The request contains characters that cannot be stored."
+            422, InvalidInput.code, "The request contains characters that cannot be stored."
         )
 
     @app.exception_handler(PoolTimeoutError)
@@ -247,8 +288,5 @@ def install_error_handlers(app: FastAPI) -> None:
         # The server drops the connection after an unhandled error; saying so lets the
         # client open a new one instead of failing its next request on this one.
         return error_response(
-            500,
-            "internal_error",
-            "Something went wrong on our side.",
-            headers={"Connection": "close"},
+            500, InternalError.code, InternalError.message, headers={"Connection": "close"}
         )
