@@ -3,6 +3,11 @@
  * so a key missing from either language fails the build.
  * Placeholders look like `{name}` and are filled by `t(key, { name })`.
  */
+import type { ErrorCode } from "../api/types";
+
+/** A message for every error code the server's schema lists: a missing one fails the build. */
+type EveryErrorCode = Record<`errors.${ErrorCode}`, string> & Record<string, string>;
+
 export const en = {
   "app.name": "tokenbank",
   "app.tagline": "Prepaid AI tokens",
@@ -123,6 +128,20 @@ export const en = {
   "errors.internal_error": "Something went wrong on our side. Please try again.",
   "errors.network_error": "Can't reach the server. Check your connection and try again.",
   "errors.stripe_unavailable": "The payment service is unavailable right now. Please try again shortly.",
+  "errors.account_not_found": "There is no token account for this user.",
+  "errors.bad_request": "The request could not be processed. Please try again.",
+  "errors.http_error": "The request could not be processed. Please try again.",
+  "errors.invalid_input": "Some of what you entered contains characters we can't store. Please remove them and try again.",
+  "errors.invalid_payload": "The request was not in the expected format.",
+  "errors.invalid_signature": "The request's signature could not be verified.",
+  "errors.method_not_allowed": "That action isn't possible here.",
+  "errors.metrics_forbidden": "You don't have access to the metrics.",
+  "errors.payload_too_large": "That's too much to send at once. Please shorten it and try again.",
+  "errors.reservation_expired": "The tokens held for this took too long and were released. Please try again.",
+  "errors.reservation_not_found": "The tokens held for this request are gone. Please try again.",
+  "errors.reservation_not_pending": "This request was already settled.",
+  "errors.retry_later": "Another request got in the way and nothing was changed. Please try again.",
+  "errors.unsupported_media_type": "The request was not in the expected format.",
   "errors.unknown": "Something went wrong. Please try again.",
   "errors.login_locked": "Too many failed sign-ins for this account. Wait a little and try again.",
   "errors.signup_limit_reached": "Too many accounts were created from this network today.",
@@ -404,11 +423,19 @@ export const en = {
   "notFound.title": "Page not found",
   "notFound.body": "The page you were looking for doesn't exist.",
   "notFound.home": "Go to chat",
-} as const;
+} as const satisfies EveryErrorCode;
 
 export type MessageKey = keyof typeof en;
+/** A key with plural forms: `base.other` always, `base.one` etc. where the language has them. */
+export type PluralBase = { [K in MessageKey]: K extends `${infer B}.other` ? B : never }[MessageKey];
+type PluralFormKey = { [K in MessageKey]: K extends `${string}.${"zero" | "one" | "two" | "few" | "many"}` ? K : never }[MessageKey];
+/**
+ * Every key but the plural forms a language does not have (Chinese has only `other`;
+ * Intl.PluralRules never asks it for `one`).
+ */
+export type Dictionary = Record<Exclude<MessageKey, PluralFormKey>, string> & Partial<Record<PluralFormKey, string>>;
 
-export const zh: Record<MessageKey, string> = {
+export const zh: Dictionary = {
   "app.name": "tokenbank",
   "app.tagline": "预付费 AI 代币",
   "app.skipToContent": "跳到主要内容",
@@ -416,7 +443,6 @@ export const zh: Record<MessageKey, string> = {
   "common.loading": "加载中…",
   "common.retry": "重试",
   "common.close": "关闭",
-  "common.tokens.one": "{n} 个代币",
   "common.tokens.other": "{n} 个代币",
 
   "nav.main": "主导航",
@@ -528,6 +554,20 @@ export const zh: Record<MessageKey, string> = {
   "errors.internal_error": "服务器出错了，请重试。",
   "errors.network_error": "无法连接服务器，请检查网络后重试。",
   "errors.stripe_unavailable": "支付服务暂时不可用，请稍后再试。",
+  "errors.account_not_found": "该用户没有代币账户。",
+  "errors.bad_request": "无法处理该请求，请重试。",
+  "errors.http_error": "无法处理该请求，请重试。",
+  "errors.invalid_input": "输入中包含无法保存的字符，请删除后重试。",
+  "errors.invalid_payload": "请求格式不正确。",
+  "errors.invalid_signature": "无法验证请求的签名。",
+  "errors.method_not_allowed": "此处无法执行该操作。",
+  "errors.metrics_forbidden": "你没有权限查看监控指标。",
+  "errors.payload_too_large": "一次发送的内容过多，请缩短后重试。",
+  "errors.reservation_expired": "为此预留的代币已超时释放，请重试。",
+  "errors.reservation_not_found": "为此请求预留的代币已不存在，请重试。",
+  "errors.reservation_not_pending": "该请求已经结算。",
+  "errors.retry_later": "另一个请求冲突，未做任何更改，请重试。",
+  "errors.unsupported_media_type": "请求格式不正确。",
   "errors.unknown": "出了点问题，请重试。",
   "errors.login_locked": "此账号登录失败次数过多，请稍后再试。",
   "errors.signup_limit_reached": "今天从此网络注册的账号过多。",
@@ -548,7 +588,6 @@ export const zh: Record<MessageKey, string> = {
   "chat.placeholder": "输入消息…",
   "chat.send": "发送",
   "chat.sending": "发送中…",
-  "chat.cost.one": "每次回复 {n} 个代币",
   "chat.cost.other": "每次回复 {n} 个代币",
   "chat.enterHint": "回车发送 · Shift+回车换行",
   "chat.you": "你",
@@ -781,7 +820,6 @@ export const zh: Record<MessageKey, string> = {
   "admin.webhooks.col.lastError": "最近错误",
   "admin.webhooks.col.times": "时间",
   "admin.webhooks.col.action": "操作",
-  "admin.webhooks.attempts.one": "尝试 {n} 次",
   "admin.webhooks.attempts.other": "尝试 {n} 次",
   "admin.webhooks.received": "收到于 {time}",
   "admin.webhooks.processed": "处理于 {time}",

@@ -164,8 +164,8 @@ function RunAgain({ event, outcome, busy, disabled, onRunAgain }: RunAgainProps)
 }
 
 function Attempts({ n }: { n: number }) {
-  const { t } = useI18n();
-  return <>{t(n === 1 ? "admin.webhooks.attempts.one" : "admin.webhooks.attempts.other", { n })}</>;
+  const { plural } = useI18n();
+  return <>{plural("admin.webhooks.attempts", n)}</>;
 }
 
 /** When the worker tries a failed event again (it backs off after each failure). */
