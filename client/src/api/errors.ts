@@ -4,6 +4,10 @@
  * as `balance` / `required` on `insufficient_tokens`.
  */
 export class ApiError extends Error {
+  /**
+   * The HTTP status of the response that carried the error: 0 when none arrived, and
+   * the stream's own 200 for an error event on a stream. Decide by `code`, not status.
+   */
   readonly status: number;
   readonly code: string;
   readonly details: Readonly<Record<string, unknown>>;

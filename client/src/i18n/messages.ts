@@ -158,6 +158,7 @@ export const en = {
   "chat.showList": "Your chats",
   "chat.emptyTitle": "Ask anything",
   "chat.emptyBody": "Each reply costs {cost}. Your balance is always in the top bar.",
+  "chat.emptyBodyNoCost": "Your balance is always in the top bar.",
   "chat.inputLabel": "Message",
   "chat.placeholder": "Write a message…",
   "chat.send": "Send",
@@ -175,6 +176,7 @@ export const en = {
 
   "insufficient.title": "You're out of tokens",
   "insufficient.body": "This reply needs {required} and you have {balance}. Your message is saved — pick a pack and you'll come right back here.",
+  "insufficient.bodyNoCost": "You have {balance}, not enough for this reply. Your message is saved — pick a pack and you'll come right back here.",
   "insufficient.pack": "{tokens} tokens · {price}",
   "insufficient.seeAll": "See all packs",
 
@@ -204,6 +206,7 @@ export const en = {
   "payment.processingTitle": "Your bank is confirming the payment",
   "payment.processingBody": "Your tokens will arrive automatically as soon as the bank confirms — you can leave this page.",
   "payment.pendingTitle": "Almost there",
+  "payment.checkFailedTitle": "We couldn't confirm your payment yet",
   "payment.pendingBody": "Your payment went through, but the tokens aren't in your account yet. They'll be added automatically; check again in a moment.",
   "payment.failedTitle": "The payment didn't go through",
   "payment.failedBody": "Nothing was charged and no tokens were added. Choose a pack to try again, with another payment method if you like.",
@@ -584,6 +587,7 @@ export const zh: Dictionary = {
   "chat.showList": "我的对话",
   "chat.emptyTitle": "想问什么都可以",
   "chat.emptyBody": "每次回复消耗 {cost}。余额始终显示在顶部栏。",
+  "chat.emptyBodyNoCost": "余额始终显示在顶部栏。",
   "chat.inputLabel": "消息",
   "chat.placeholder": "输入消息…",
   "chat.send": "发送",
@@ -600,6 +604,7 @@ export const zh: Dictionary = {
 
   "insufficient.title": "代币用完了",
   "insufficient.body": "这次回复需要 {required}，你现在有 {balance}。消息已保存——选择一个套餐，付款后会回到这里。",
+  "insufficient.bodyNoCost": "你现在有 {balance}，不足以完成这次回复。消息已保存——选择一个套餐，付款后会回到这里。",
   "insufficient.pack": "{tokens} 个代币 · {price}",
   "insufficient.seeAll": "查看全部套餐",
 
@@ -629,6 +634,7 @@ export const zh: Dictionary = {
   "payment.processingTitle": "银行正在确认付款",
   "payment.processingBody": "银行确认后代币会自动到账——你可以离开此页面。",
   "payment.pendingTitle": "马上就好",
+  "payment.checkFailedTitle": "暂时无法确认你的付款",
   "payment.pendingBody": "付款已成功，但代币还未到账。代币会自动添加，请稍后再次检查。",
   "payment.failedTitle": "付款未成功",
   "payment.failedBody": "未扣款，也未添加代币。请选择套餐重试，也可以换一种付款方式。",

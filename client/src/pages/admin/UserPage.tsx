@@ -11,8 +11,8 @@ import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
 import { formatDateTime, formatNumber, formatSigned } from "../../lib/format";
+import { QueryError } from "../../components/ui/QueryError";
 
 function BackLink() {
   const { t } = useI18n();
@@ -61,12 +61,7 @@ function UserDetail({ userId }: { userId: number }) {
     return (
       <>
         <BackLink />
-        <Alert tone="error" title={t("admin.user.loadError")}>
-          <p>{errorText(i18n, detail.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void detail.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.user.loadError")} error={detail.error} onRetry={() => void detail.refetch()} />
       </>
     );
   }

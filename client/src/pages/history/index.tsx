@@ -5,7 +5,6 @@ import type { Transaction } from "../../api/types";
 import { PageContainer } from "../../components/layout/AppShell";
 import { PaymentDrawer } from "../../components/history/PaymentDrawer";
 import { UsageChart } from "../../components/history/UsageChart";
-import { Alert } from "../../components/ui/Alert";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
@@ -13,7 +12,7 @@ import { PageHeader } from "../../components/ui/PageHeader";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
 import { formatDateTime, formatSigned } from "../../lib/format";
-import { errorText } from "../../lib/errorText";
+import { QueryError } from "../../components/ui/QueryError";
 
 export default function HistoryPage() {
   const i18n = useI18n();
@@ -35,12 +34,7 @@ export default function HistoryPage() {
           </Card>
         </>
       ) : transactions.isError ? (
-        <Alert tone="error" title={t("history.loadError")}>
-          <p>{errorText(i18n, transactions.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void transactions.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("history.loadError")} error={transactions.error} onRetry={() => void transactions.refetch()} />
       ) : (
         <>
           <UsageChart items={items} partial={transactions.hasNextPage} />
