@@ -34,6 +34,21 @@ describe("server error codes", () => {
     expect(copied).toEqual([]);
   });
 
+  it("no translation for a code the server does not have, but the client's own", () => {
+    const clientCodes = ["network_error", "unknown"];
+    const translated = Object.keys(en)
+      .filter((key) => key.startsWith("errors."))
+      .map((key) => key.slice("errors.".length));
+    expect(translated.filter((code) => !codes.includes(code) && !clientCodes.includes(code))).toEqual([]);
+  });
+
+  it("error texts need no placeholders (errorText fills none)", () => {
+    for (const dict of [en, zh] as Record<string, string | undefined>[]) {
+      const withPlaceholders = Object.entries(dict).filter(([key, text]) => key.startsWith("errors.") && /\{\w+\}/.test(text ?? ""));
+      expect(withPlaceholders).toEqual([]);
+    }
+  });
+
   it("errorText shows the translation, not the server's English", () => {
     const error = new ApiError(503, "retry_later", "A concurrent request got in the way");
     expect(errorText(translator("zh"), error)).toBe(zh["errors.retry_later"]);

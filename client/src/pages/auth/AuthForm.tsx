@@ -10,7 +10,7 @@ import { Button } from "../../components/ui/Button";
 import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
 import { AuthLayout } from "./AuthLayout";
-import { describeAuthError, validateAuthFields, type AuthField, type FieldErrors } from "./authErrors";
+import { authLimitVars, describeAuthError, validateAuthFields, type AuthField, type FieldErrors } from "./authErrors";
 
 type Mode = "login" | "register";
 
@@ -111,7 +111,7 @@ export function AuthForm({ mode }: { mode: Mode }) {
           value={values.username}
           onChange={update("username")}
           error={fieldErrors.username}
-          hint={isRegister ? t("auth.usernameHint") : t("auth.usernameOrEmailHint")}
+          hint={isRegister ? t("auth.usernameHint", authLimitVars) : t("auth.usernameOrEmailHint")}
         />
         {isRegister ? (
           <TextField
@@ -134,7 +134,7 @@ export function AuthForm({ mode }: { mode: Mode }) {
           value={values.password}
           onChange={update("password")}
           error={fieldErrors.password}
-          hint={isRegister ? t("auth.passwordHint") : undefined}
+          hint={isRegister ? t("auth.passwordHint", authLimitVars) : undefined}
         />
         <Button type="submit" size="lg" className="w-full" busy={submit.isPending} disabled={submit.isPending}>
           {submit.isPending

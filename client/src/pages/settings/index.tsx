@@ -14,7 +14,7 @@ import { PageHeader } from "../../components/ui/PageHeader";
 import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
-import { validateAuthFields } from "../auth/authErrors";
+import { authLimitVars, validateAuthFields } from "../auth/authErrors";
 
 function ChangePassword() {
   const i18n = useI18n();
@@ -65,7 +65,7 @@ function ChangePassword() {
           value={values.next}
           onChange={(event) => setValues((v) => ({ ...v, next: event.target.value }))}
           error={fieldError}
-          hint={t("auth.passwordHint")}
+          hint={t("auth.passwordHint", authLimitVars)}
         />
         <Button type="submit" busy={change.isPending} disabled={change.isPending}>
           {t("settings.password.submit")}
