@@ -166,6 +166,26 @@ describe("sending", () => {
   });
 });
 
+describe("what a reply costs", () => {
+  it("is the server's figure", async () => {
+    api.on("GET", "/api/chats/config", {
+      json: { reply_cost_tokens: 3, model: "gpt-test", provider: "offline", offline: true, max_message_chars: 4000 },
+    });
+    renderApp(api, "/chat");
+    expect(await screen.findByText("Each reply costs 3 tokens. Your balance is always in the top bar.")).toBeInTheDocument();
+    expect(screen.getByText("3 tokens per reply")).toBeInTheDocument();
+  });
+
+  it("is not guessed when the server could not say", async () => {
+    api.on("GET", "/api/chats/config", { status: 503, json: { error: { code: "database_unavailable", message: "down" } } });
+    renderApp(api, "/chat");
+    expect(await screen.findByText("Your balance is always in the top bar.")).toBeInTheDocument();
+    await waitFor(() => expect(document.getElementById("chat-cost")).toHaveTextContent(""));
+    expect(screen.queryByText(/per reply/)).not.toBeInTheDocument();
+    expect(screen.queryByText(/Each reply costs/)).not.toBeInTheDocument();
+  });
+});
+
 describe("history", () => {
   it("marks a reply that was cut short as interrupted, with the text it got to", async () => {
     api.on("GET", "/api/chats/:id/messages", {
