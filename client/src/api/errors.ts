@@ -31,10 +31,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** For a body without a code (a proxy's page, an older server): the code the app would send. */
 function codeForStatus(status: number): string {
   if (status === 401) return "not_authenticated";
   if (status === 403) return "forbidden";
   if (status === 404) return "not_found";
+  if (status === 405) return "method_not_allowed";
   if (status === 422) return "validation_error";
   if (status === 429) return "rate_limited";
   return "unknown";
