@@ -21,7 +21,7 @@ import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { safeReturnPath } from "../../lib/returnPath";
 import type { CheckoutProblem } from "./paymentMachine";
-import { usePaymentFlow, useStripe } from "./usePaymentFlow";
+import { usePaymentFlow, useStripeJs } from "./usePaymentFlow";
 
 const BRAND_COLOR = "#0d9488";
 
@@ -50,7 +50,7 @@ export default function PaymentPage() {
 
   const tiersQuery = usePricingTiers();
   const configQuery = usePaymentConfig();
-  const stripe = useStripe(configQuery.data);
+  const stripe = useStripeJs(configQuery.data);
   const flow = usePaymentFlow(
     {
       presetTier: params.get("tier"),

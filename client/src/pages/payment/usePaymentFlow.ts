@@ -110,7 +110,7 @@ export function usePaymentFlow(links: PaymentLinks, tiers: PricingTiers | undefi
 }
 
 /** Stripe.js for the server's publishable key, with a way to try loading it again. */
-export function useStripe(config: PaymentConfig | undefined) {
+export function useStripeJs(config: PaymentConfig | undefined) {
   const loadStripe = useStripeLoader();
   const [failed, setFailed] = useState(false);
   const [attempt, setAttempt] = useState(0);
