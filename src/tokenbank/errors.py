@@ -11,6 +11,8 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     ├── Unavailable (503, Retry-After)    nothing was changed: send the same request again
     │   ├── DatabaseUnavailable (503)
     │   └── RetryLater (503)              a deadlock or serialization failure rolled back
+    ├── InvalidInput (422)                the database refused the data (a NUL, a surrogate)
+    ├── InternalError (500)               anything unexpected (logged; the socket is closed)
     ├── LedgerError                       tokenbank.ledger.errors
     │   ├── InsufficientTokens (402)      counted (metric) where the ledger refuses
     │   ├── InvalidAmount (422)
@@ -47,9 +49,9 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     └── HoldShorterThanAITimeout          tokenbank.chat.errors
 
 Not ``AppError`` and still answered here: request validation (422 ``validation_error``),
-Starlette's HTTP errors, database errors (a data exception is 422 ``invalid_input``, an
+Starlette's HTTP errors, database errors (a data exception is :class:`InvalidInput`, an
 unreachable database :class:`DatabaseUnavailable`, a deadlock :class:`RetryLater`) and
-anything else (500 ``internal_error``). Metrics are counted by the domain that decides,
+anything else (:class:`InternalError`). Metrics are counted by the domain that decides,
 never here.
 """
 
@@ -61,7 +63,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -136,6 +138,22 @@ class RetryLater(Unavailable):
     retry_after_s = 1
 
 
+class InvalidInput(AppError):
+    """The input itself cannot be stored (a NUL character, an unpaired surrogate)."""
+
+    status_code = 422
+    code = "invalid_input"
+    message = "The request contains characters or values that cannot be stored."
+
+
+class InternalError(AppError):
+    """A bug: the request failed on our side (logged with its request id)."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "Something went wrong on our side."
+
+
 def error_response(
     status_code: int,
     code: str,
@@ -150,10 +168,33 @@ def error_response(
     )
 
 
+def error_codes() -> list[str]:
+    """Every ``code`` an error response can carry, sorted.
+
+    The codes of every :class:`AppError` subclass (walked when the schema is built, so
+    each domain's errors are counted once their module is imported) and the codes the
+    handlers below give to framework errors. Clients translate exactly this list.
+    """
+    codes = {VALIDATION_ERROR, HTTP_ERROR, *_HTTP_CODES.values()}
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(codes)
+
+
+def _code_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = error_codes()
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    code: str
+    code: str = Field(
+        json_schema_extra=_code_enum,
+        description="Machine-readable; the enum lists every code the API answers with.",
+    )
     message: str
 
 
@@ -182,6 +223,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
+#: Codes of errors raised by the framework rather than by an AppError.
+VALIDATION_ERROR = "validation_error"
+HTTP_ERROR = "http_error"
 _HTTP_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -195,7 +239,7 @@ _HTTP_CODES = {
 
 
 def _invalid_input(message: str) -> JSONResponse:
-    return error_response(422, "invalid_input", message)
+    return error_response(InvalidInput.status_code, InvalidInput.code, message)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -273,11 +317,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
-        return error_response(422, "validation_error", _validation_message(errors), errors=errors)
+        return error_response(422, VALIDATION_ERROR, _validation_message(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        code = _HTTP_CODES.get(exc.status_code, HTTP_ERROR)
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
@@ -319,8 +363,5 @@ def install_error_handlers(app: FastAPI) -> None:
         # The server drops the connection after an unhandled error; saying so lets the
         # client open a new one instead of failing its next request on this one.
         return error_response(
-            500,
-            "internal_error",
-            "Something went wrong on our side.",
-            headers={"Connection": "close"},
+            500, InternalError.code, InternalError.message, headers={"Connection": "close"}
         )

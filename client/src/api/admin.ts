@@ -158,7 +158,7 @@ export function useAdjustTokens(userId: number) {
   });
 }
 
-/** Raised when the server has no "process again" route (an older app: 404/405 on the route). */
+/** Raised when the server has no "process again" route (an older app: `method_not_allowed` / `not_found`). */
 export class ReprocessUnavailable extends ApiError {
   constructor(status: number) {
     super(status, "reprocess_unavailable", "");
@@ -178,10 +178,8 @@ export async function processWebhookEvent(api: Api, eventId: string): Promise<We
       }),
     );
   } catch (error) {
-    if (
-      error instanceof ApiError &&
-      (error.status === 405 || (error.status === 404 && error.code === "not_found"))
-    ) {
+    // An unknown event is `payment_not_found`; a missing route is the router's own code.
+    if (error instanceof ApiError && (error.code === "method_not_allowed" || error.code === "not_found")) {
       throw new ReprocessUnavailable(error.status);
     }
     throw error;

@@ -4,6 +4,10 @@
  * as `balance` / `required` on `insufficient_tokens`.
  */
 export class ApiError extends Error {
+  /**
+   * The HTTP status of the response that carried the error: 0 when none arrived, and
+   * the stream's own 200 for an error event on a stream. Decide by `code`, not status.
+   */
   readonly status: number;
   readonly code: string;
   readonly details: Readonly<Record<string, unknown>>;
@@ -27,10 +31,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** For a body without a code (a proxy's page, an older server): the code the app would send. */
 function codeForStatus(status: number): string {
   if (status === 401) return "not_authenticated";
   if (status === 403) return "forbidden";
   if (status === 404) return "not_found";
+  if (status === 405) return "method_not_allowed";
   if (status === 422) return "validation_error";
   if (status === 429) return "rate_limited";
   return "unknown";

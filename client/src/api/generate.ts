@@ -88,8 +88,8 @@ async function generateStreamed(
       } else if (event.event === "done" && isGenerateResult(data)) {
         return data;
       } else if (event.event === "error") {
-        const code = typeof data === "object" && data && "code" in data ? String(data.code) : "";
-        throw toApiError(code === "insufficient_tokens" ? 402 : 502, { error: data });
+        // The stream itself succeeded; the event's code says what went wrong.
+        throw toApiError(response.status, { error: data });
       }
     }
   } catch (error) {

@@ -3,7 +3,7 @@
  * (paths and methods are the stable contract; schema names may change when the
  * schema is regenerated from the server).
  */
-import type { paths } from "./schema";
+import type { components, paths } from "./schema";
 
 type JsonBody<R> = R extends { content: { "application/json": infer J } } ? J : never;
 type Responses<P extends keyof paths, M extends "get" | "post"> =
@@ -54,3 +54,5 @@ export type AdminStats = OkJson<"/api/admin/stats", "get">;
 export type DailyTotals = AdminStats["daily"][number];
 export type TopSpender = AdminStats["top_spenders"][number];
 export type WebhookReplay = OkJson<"/api/admin/webhooks/{event_id}/process", "post">;
+/** Every `error.code` the server answers with (the schema lists them all). */
+export type ErrorCode = components["schemas"]["ErrorDetail"]["code"];

@@ -1,13 +1,13 @@
 import { createContext, useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import { readStored, writeStored } from "../lib/storage";
-import { en, zh, type MessageKey } from "./messages";
+import { en, zh, type Dictionary, type MessageKey, type PluralBase } from "./messages";
 
 export type Lang = "en" | "zh";
 export type Vars = Record<string, string | number>;
 export type Translate = (key: MessageKey, vars?: Vars) => string;
 
 export const LANG_STORAGE_KEY = "tokenbank.lang";
-const dictionaries: Record<Lang, Record<MessageKey, string>> = { en, zh };
+const dictionaries: Record<Lang, Dictionary> = { en, zh };
 const locales: Record<Lang, string> = { en: "en-US", zh: "zh-CN" };
 
 export interface I18n {
@@ -17,8 +17,8 @@ export interface I18n {
   setLang: (lang: Lang) => void;
   toggleLang: () => void;
   t: Translate;
-  /** Picks the `.one` / `.other` form of a key by count. */
-  plural: (base: "common.tokens" | "chat.cost", n: number) => string;
+  /** The language's plural form of `base` for `n` (Intl.PluralRules), `n` formatted for the locale. */
+  plural: (base: PluralBase, n: number) => string;
   /** True when `key` exists in the dictionary (for codes coming from the server). */
   has: (key: string) => key is MessageKey;
 }
@@ -36,6 +36,28 @@ function fill(template: string, vars: Vars | undefined): string {
   );
 }
 
+type Translator = Pick<I18n, "lang" | "locale" | "t" | "plural" | "has">;
+
+/** Text for one language; the provider adds switching. */
+export function translator(lang: Lang): Translator {
+  const dict: Partial<Record<MessageKey, string>> = dictionaries[lang];
+  const locale = locales[lang];
+  const rules = new Intl.PluralRules(locale);
+  const numbers = new Intl.NumberFormat(locale);
+  // Every key but a plural form the language lacks is present (Dictionary's type says so).
+  const t: Translate = (key, vars) => fill(dict[key] ?? key, vars);
+  return {
+    lang,
+    locale,
+    t,
+    plural: (base, n) => {
+      const form = `${base}.${rules.select(n)}` as MessageKey;
+      return t(form in dict ? form : `${base}.other`, { n: numbers.format(n) });
+    },
+    has: (key: string): key is MessageKey => key in dict,
+  };
+}
+
 export function I18nProvider({ children }: { children: ReactNode }) {
   const [lang, setLangState] = useState<Lang>(initialLang);
 
@@ -48,19 +70,10 @@ export function I18nProvider({ children }: { children: ReactNode }) {
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   }, [lang]);
 
-  const value = useMemo<I18n>(() => {
-    const dict = dictionaries[lang];
-    const t: Translate = (key, vars) => fill(dict[key], vars);
-    return {
-      lang,
-      locale: locales[lang],
-      setLang,
-      toggleLang: () => setLang(lang === "en" ? "zh" : "en"),
-      t,
-      plural: (base, n) => t(n === 1 ? `${base}.one` : `${base}.other`, { n }),
-      has: (key: string): key is MessageKey => key in dict,
-    };
-  }, [lang, setLang]);
+  const value = useMemo<I18n>(
+    () => ({ ...translator(lang), setLang, toggleLang: () => setLang(lang === "en" ? "zh" : "en") }),
+    [lang, setLang],
+  );
 
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }

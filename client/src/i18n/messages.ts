@@ -3,6 +3,11 @@
  * so a key missing from either language fails the build.
  * Placeholders look like `{name}` and are filled by `t(key, { name })`.
  */
+import type { ErrorCode } from "../api/types";
+
+/** A message for every error code the server's schema lists: a missing one fails the build. */
+type EveryErrorCode = Record<`errors.${ErrorCode}`, string> & Record<string, string>;
+
 export const en = {
   "app.name": "tokenbank",
   "app.tagline": "Prepaid AI tokens",
@@ -35,8 +40,8 @@ export const en = {
   "auth.email": "Email",
   "auth.password": "Password",
   "auth.usernameOrEmailHint": "You can also sign in with your email.",
-  "auth.passwordHint": "At least 8 characters, with a letter and a digit.",
-  "auth.usernameHint": "3–32 letters, digits, “.”, “_” or “-”.",
+  "auth.passwordHint": "At least {passwordMin} characters, with a letter and a digit.",
+  "auth.usernameHint": "{usernameMin}–{usernameMax} letters, digits, “.”, “_” or “-”.",
   "auth.login.title": "Welcome back",
   "auth.login.subtitle": "Sign in to pick up where you left off.",
   "auth.login.submit": "Sign in",
@@ -89,8 +94,8 @@ export const en = {
 
   "validation.required": "This field is required.",
   "validation.email": "Enter a valid email address.",
-  "validation.passwordShort": "Use at least 8 characters.",
-  "validation.usernameShort": "Use at least 3 characters.",
+  "validation.passwordShort": "Use at least {passwordMin} characters.",
+  "validation.usernameShort": "Use at least {usernameMin} characters.",
   "validation.usernameChars": "Use only letters, digits, “.”, “_” or “-” (no spaces).",
   "validation.passwordMix": "Include at least one letter and one digit.",
 
@@ -98,9 +103,8 @@ export const en = {
   "errors.email_taken": "An account with this email already exists.",
   "errors.invalid_credentials": "Wrong username or password.",
   "errors.validation_error": "Please check the highlighted fields.",
-  "errors.weak_password": "Choose a stronger password: at least 8 characters, with a letter and a digit.",
-  "errors.invalid_email": "Enter a valid email address.",
-  "errors.invalid_username": "Use 3–32 letters, digits, “.”, “_” or “-”.",
+  "validation.passwordRule": "Choose a stronger password: at least {passwordMin} characters, with a letter and a digit.",
+  "validation.usernameRule": "Use {usernameMin}–{usernameMax} letters, digits, “.”, “_” or “-”.",
   "errors.insufficient_tokens": "You don't have enough tokens for this.",
   "errors.ai_unavailable": "The AI couldn't answer just now. You were not charged — please try again.",
   "errors.unknown_tier": "That pack is not available.",
@@ -123,6 +127,20 @@ export const en = {
   "errors.internal_error": "Something went wrong on our side. Please try again.",
   "errors.network_error": "Can't reach the server. Check your connection and try again.",
   "errors.stripe_unavailable": "The payment service is unavailable right now. Please try again shortly.",
+  "errors.account_not_found": "There is no token account for this user.",
+  "errors.bad_request": "The request could not be processed. Please try again.",
+  "errors.http_error": "The request could not be processed. Please try again.",
+  "errors.invalid_input": "Some of what you entered contains characters we can't store. Please remove them and try again.",
+  "errors.invalid_payload": "The request was not in the expected format.",
+  "errors.invalid_signature": "The request's signature could not be verified.",
+  "errors.method_not_allowed": "That action isn't possible here.",
+  "errors.metrics_forbidden": "You don't have access to the metrics.",
+  "errors.payload_too_large": "That's too much to send at once. Please shorten it and try again.",
+  "errors.reservation_expired": "The tokens held for this took too long and were released. Please try again.",
+  "errors.reservation_not_found": "The tokens held for this request are gone. Please try again.",
+  "errors.reservation_not_pending": "This request was already settled.",
+  "errors.retry_later": "Another request got in the way and nothing was changed. Please try again.",
+  "errors.unsupported_media_type": "The request was not in the expected format.",
   "errors.unknown": "Something went wrong. Please try again.",
   "errors.login_locked": "Too many failed sign-ins for this account. Wait a little and try again.",
   "errors.signup_limit_reached": "Too many accounts were created from this network today.",
@@ -139,6 +157,7 @@ export const en = {
   "chat.showList": "Your chats",
   "chat.emptyTitle": "Ask anything",
   "chat.emptyBody": "Each reply costs {cost}. Your balance is always in the top bar.",
+  "chat.emptyBodyNoCost": "Your balance is always in the top bar.",
   "chat.inputLabel": "Message",
   "chat.placeholder": "Write a message…",
   "chat.send": "Send",
@@ -156,6 +175,7 @@ export const en = {
 
   "insufficient.title": "You're out of tokens",
   "insufficient.body": "This reply needs {required} and you have {balance}. Your message is saved — pick a pack and you'll come right back here.",
+  "insufficient.bodyNoCost": "You have {balance}, not enough for this reply. Your message is saved — pick a pack and you'll come right back here.",
   "insufficient.pack": "{tokens} tokens · {price}",
   "insufficient.seeAll": "See all packs",
 
@@ -185,6 +205,7 @@ export const en = {
   "payment.processingTitle": "Your bank is confirming the payment",
   "payment.processingBody": "Your tokens will arrive automatically as soon as the bank confirms — you can leave this page.",
   "payment.pendingTitle": "Almost there",
+  "payment.checkFailedTitle": "We couldn't confirm your payment yet",
   "payment.pendingBody": "Your payment went through, but the tokens aren't in your account yet. They'll be added automatically; check again in a moment.",
   "payment.failedTitle": "The payment didn't go through",
   "payment.failedBody": "Nothing was charged and no tokens were added. Choose a pack to try again, with another payment method if you like.",
@@ -404,11 +425,19 @@ export const en = {
   "notFound.title": "Page not found",
   "notFound.body": "The page you were looking for doesn't exist.",
   "notFound.home": "Go to chat",
-} as const;
+} as const satisfies EveryErrorCode;
 
 export type MessageKey = keyof typeof en;
+/** A key with plural forms: `base.other` always, `base.one` etc. where the language has them. */
+export type PluralBase = { [K in MessageKey]: K extends `${infer B}.other` ? B : never }[MessageKey];
+type PluralFormKey = { [K in MessageKey]: K extends `${string}.${"zero" | "one" | "two" | "few" | "many"}` ? K : never }[MessageKey];
+/**
+ * Every key but the plural forms a language does not have (Chinese has only `other`;
+ * Intl.PluralRules never asks it for `one`).
+ */
+export type Dictionary = Record<Exclude<MessageKey, PluralFormKey>, string> & Partial<Record<PluralFormKey, string>>;
 
-export const zh: Record<MessageKey, string> = {
+export const zh: Dictionary = {
   "app.name": "tokenbank",
   "app.tagline": "预付费 AI 代币",
   "app.skipToContent": "跳到主要内容",
@@ -416,7 +445,6 @@ export const zh: Record<MessageKey, string> = {
   "common.loading": "加载中…",
   "common.retry": "重试",
   "common.close": "关闭",
-  "common.tokens.one": "{n} 个代币",
   "common.tokens.other": "{n} 个代币",
 
   "nav.main": "主导航",
@@ -440,8 +468,8 @@ export const zh: Record<MessageKey, string> = {
   "auth.email": "邮箱",
   "auth.password": "密码",
   "auth.usernameOrEmailHint": "也可以使用邮箱登录。",
-  "auth.passwordHint": "至少 8 个字符，需包含字母和数字。",
-  "auth.usernameHint": "3–32 个字母、数字、“.”、“_”或“-”。",
+  "auth.passwordHint": "至少 {passwordMin} 个字符，需包含字母和数字。",
+  "auth.usernameHint": "{usernameMin}–{usernameMax} 个字母、数字、“.”、“_”或“-”。",
   "auth.login.title": "欢迎回来",
   "auth.login.subtitle": "登录后继续你的对话。",
   "auth.login.submit": "登录",
@@ -494,8 +522,8 @@ export const zh: Record<MessageKey, string> = {
 
   "validation.required": "此项为必填。",
   "validation.email": "请输入有效的邮箱地址。",
-  "validation.passwordShort": "密码至少需要 8 个字符。",
-  "validation.usernameShort": "用户名至少需要 3 个字符。",
+  "validation.passwordShort": "密码至少需要 {passwordMin} 个字符。",
+  "validation.usernameShort": "用户名至少需要 {usernameMin} 个字符。",
   "validation.usernameChars": "只能使用字母、数字、“.”、“_”或“-”（不能有空格）。",
   "validation.passwordMix": "至少包含一个字母和一个数字。",
 
@@ -503,9 +531,8 @@ export const zh: Record<MessageKey, string> = {
   "errors.email_taken": "该邮箱已注册。",
   "errors.invalid_credentials": "用户名或密码错误。",
   "errors.validation_error": "请检查标出的字段。",
-  "errors.weak_password": "请设置更安全的密码：至少 8 个字符，需包含字母和数字。",
-  "errors.invalid_email": "请输入有效的邮箱地址。",
-  "errors.invalid_username": "请使用 3–32 个字母、数字、“.”、“_”或“-”。",
+  "validation.passwordRule": "请设置更安全的密码：至少 {passwordMin} 个字符，需包含字母和数字。",
+  "validation.usernameRule": "请使用 {usernameMin}–{usernameMax} 个字母、数字、“.”、“_”或“-”。",
   "errors.insufficient_tokens": "代币不足。",
   "errors.ai_unavailable": "AI 暂时无法回复。未扣除代币，请重试。",
   "errors.unknown_tier": "该套餐不可用。",
@@ -528,6 +555,20 @@ export const zh: Record<MessageKey, string> = {
   "errors.internal_error": "服务器出错了，请重试。",
   "errors.network_error": "无法连接服务器，请检查网络后重试。",
   "errors.stripe_unavailable": "支付服务暂时不可用，请稍后再试。",
+  "errors.account_not_found": "该用户没有代币账户。",
+  "errors.bad_request": "无法处理该请求，请重试。",
+  "errors.http_error": "无法处理该请求，请重试。",
+  "errors.invalid_input": "输入中包含无法保存的字符，请删除后重试。",
+  "errors.invalid_payload": "请求格式不正确。",
+  "errors.invalid_signature": "无法验证请求的签名。",
+  "errors.method_not_allowed": "此处无法执行该操作。",
+  "errors.metrics_forbidden": "你没有权限查看监控指标。",
+  "errors.payload_too_large": "一次发送的内容过多，请缩短后重试。",
+  "errors.reservation_expired": "为此预留的代币已超时释放，请重试。",
+  "errors.reservation_not_found": "为此请求预留的代币已不存在，请重试。",
+  "errors.reservation_not_pending": "该请求已经结算。",
+  "errors.retry_later": "另一个请求冲突，未做任何更改，请重试。",
+  "errors.unsupported_media_type": "请求格式不正确。",
   "errors.unknown": "出了点问题，请重试。",
   "errors.login_locked": "此账号登录失败次数过多，请稍后再试。",
   "errors.signup_limit_reached": "今天从此网络注册的账号过多。",
@@ -544,11 +585,11 @@ export const zh: Record<MessageKey, string> = {
   "chat.showList": "我的对话",
   "chat.emptyTitle": "想问什么都可以",
   "chat.emptyBody": "每次回复消耗 {cost}。余额始终显示在顶部栏。",
+  "chat.emptyBodyNoCost": "余额始终显示在顶部栏。",
   "chat.inputLabel": "消息",
   "chat.placeholder": "输入消息…",
   "chat.send": "发送",
   "chat.sending": "发送中…",
-  "chat.cost.one": "每次回复 {n} 个代币",
   "chat.cost.other": "每次回复 {n} 个代币",
   "chat.enterHint": "回车发送 · Shift+回车换行",
   "chat.you": "你",
@@ -561,6 +602,7 @@ export const zh: Record<MessageKey, string> = {
 
   "insufficient.title": "代币用完了",
   "insufficient.body": "这次回复需要 {required}，你现在有 {balance}。消息已保存——选择一个套餐，付款后会回到这里。",
+  "insufficient.bodyNoCost": "你现在有 {balance}，不足以完成这次回复。消息已保存——选择一个套餐，付款后会回到这里。",
   "insufficient.pack": "{tokens} 个代币 · {price}",
   "insufficient.seeAll": "查看全部套餐",
 
@@ -590,6 +632,7 @@ export const zh: Record<MessageKey, string> = {
   "payment.processingTitle": "银行正在确认付款",
   "payment.processingBody": "银行确认后代币会自动到账——你可以离开此页面。",
   "payment.pendingTitle": "马上就好",
+  "payment.checkFailedTitle": "暂时无法确认你的付款",
   "payment.pendingBody": "付款已成功，但代币还未到账。代币会自动添加，请稍后再次检查。",
   "payment.failedTitle": "付款未成功",
   "payment.failedBody": "未扣款，也未添加代币。请选择套餐重试，也可以换一种付款方式。",
@@ -781,7 +824,6 @@ export const zh: Record<MessageKey, string> = {
   "admin.webhooks.col.lastError": "最近错误",
   "admin.webhooks.col.times": "时间",
   "admin.webhooks.col.action": "操作",
-  "admin.webhooks.attempts.one": "尝试 {n} 次",
   "admin.webhooks.attempts.other": "尝试 {n} 次",
   "admin.webhooks.received": "收到于 {time}",
   "admin.webhooks.processed": "处理于 {time}",

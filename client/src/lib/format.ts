@@ -1,25 +1,23 @@
-/** Money arrives in minor units (cents) with an ISO currency code. */
-export function formatMoney(minor: number, currency: string, locale: string): string {
+/** Minor units of `currency` (cents) as money, with `extraDigits` beyond the currency's own. */
+function formatMinor(minor: number, currency: string, locale: string, extraDigits: number): string {
   const code = currency.toUpperCase();
   const digits = fractionDigits(code);
   return new Intl.NumberFormat(locale, {
     style: "currency",
     currency: code,
     minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
+    maximumFractionDigits: digits + extraDigits,
   }).format(minor / 10 ** digits);
+}
+
+/** Money arrives in minor units (cents) with an ISO currency code. */
+export function formatMoney(minor: number, currency: string, locale: string): string {
+  return formatMinor(minor, currency, locale, 0);
 }
 
 /** Price of a single token, shown with enough precision to compare packs. */
 export function formatUnitPrice(minorPerToken: number, currency: string, locale: string): string {
-  const code = currency.toUpperCase();
-  const digits = fractionDigits(code);
-  return new Intl.NumberFormat(locale, {
-    style: "currency",
-    currency: code,
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits + 2,
-  }).format(minorPerToken / 10 ** digits);
+  return formatMinor(minorPerToken, currency, locale, 2);
 }
 
 export function fractionDigits(currency: string): number {

@@ -3,6 +3,7 @@
  * tests, so the app's own network code (openapi-fetch, SSE reading) runs
  * unchanged. Each test registers the routes it needs and inspects requests.
  */
+import { afterEach, beforeEach } from "vitest";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -169,4 +170,20 @@ export function withDefaults(api: FakeApi, available = 42): FakeApi {
       json: { reply_cost_tokens: 1, model: "offline-echo", provider: "offline", offline: true },
     })
     .on("GET", "/api/chats", { json: [] });
+}
+
+/**
+ * A fake API with the default routes for each test of the file, closed after it:
+ * `let api: FakeApi; fakeApiPerTest((started) => { api = started; });`
+ */
+export function fakeApiPerTest(onStart: (api: FakeApi) => void, available?: number): void {
+  let api: FakeApi | null = null;
+  beforeEach(async () => {
+    api = withDefaults(await FakeApi.start(), available);
+    onStart(api);
+  });
+  afterEach(async () => {
+    await api?.close();
+    api = null;
+  });
 }

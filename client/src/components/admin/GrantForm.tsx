@@ -1,6 +1,7 @@
 import { useId, useRef, useState, type FormEvent } from "react";
 import { useAdjustTokens } from "../../api/admin";
 import { ApiError, fieldProblems } from "../../api/errors";
+import { limits } from "../../api/limits.gen";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { formatNumber, formatSigned } from "../../lib/format";
@@ -11,10 +12,11 @@ import { Card } from "../ui/Card";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { TextField } from "../ui/TextField";
 
-// The server's limits (AdminTokensRequest): checked here first so mistakes show at once.
-export const MAX_ADJUST_TOKENS = 1_000_000_000;
-export const REASON_MIN = 3;
-export const REASON_MAX = 500;
+// The server's limits (from its schema): checked here first so mistakes show at once.
+const { amount: AMOUNT_LIMITS, reason: REASON_LIMITS } = limits.AdminTokensRequest;
+export const MAX_ADJUST_TOKENS = AMOUNT_LIMITS.maximum;
+export const REASON_MIN = REASON_LIMITS.minLength;
+export const REASON_MAX = REASON_LIMITS.maxLength;
 
 interface FieldErrors {
   amount?: string;

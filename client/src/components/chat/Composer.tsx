@@ -9,14 +9,15 @@ interface ComposerProps {
   onChange: (value: string) => void;
   onSend: () => void;
   sending: boolean;
-  /** Tokens per reply, or null while the config loads. */
+  /** Tokens per reply as the server states it; null while it loads or when it could not be read. */
   cost: number | null;
+  costPending?: boolean;
   /** The server's limit on one message, when known. */
   maxLength?: number;
   inputRef?: Ref<HTMLTextAreaElement>;
 }
 
-export function Composer({ value, onChange, onSend, sending, cost, maxLength, inputRef }: ComposerProps) {
+export function Composer({ value, onChange, onSend, sending, cost, costPending = false, maxLength, inputRef }: ComposerProps) {
   const { t, plural } = useI18n();
   const canSend = value.trim().length > 0 && !sending;
 
@@ -55,8 +56,8 @@ export function Composer({ value, onChange, onSend, sending, cost, maxLength, in
         <p className="hidden text-xs text-slate-400 sm:block">{t("chat.enterHint")}</p>
         <div className="ml-auto flex items-center gap-3">
           <span id="chat-cost" className="inline-flex items-center gap-1 text-xs font-medium text-slate-500">
-            <Icon name="coin" className="size-3.5 text-brand-600" />
-            {cost === null ? <Skeleton className="h-3 w-20" /> : plural("chat.cost", cost)}
+            {cost !== null || costPending ? <Icon name="coin" className="size-3.5 text-brand-600" /> : null}
+            {cost !== null ? plural("chat.cost", cost) : costPending ? <Skeleton className="h-3 w-20" /> : null}
           </span>
           <button
             type="submit"

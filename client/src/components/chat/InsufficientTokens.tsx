@@ -9,7 +9,8 @@ import { Icon } from "../ui/Icon";
 
 interface InsufficientTokensProps {
   balance: number;
-  required: number;
+  /** What the reply needs, as the server said; null when it did not say. */
+  required: number | null;
   /** Where the payment page should bring the person back to. */
   returnPath: string;
 }
@@ -42,10 +43,12 @@ export function InsufficientTokens({ balance, required, returnPath }: Insufficie
             {t("insufficient.title")}
           </h2>
           <p className="mt-1 text-sm text-amber-900">
-            {t("insufficient.body", {
-              required: plural("common.tokens", required),
-              balance: plural("common.tokens", balance),
-            })}
+            {required === null
+              ? t("insufficient.bodyNoCost", { balance: plural("common.tokens", balance) })
+              : t("insufficient.body", {
+                  required: plural("common.tokens", required),
+                  balance: plural("common.tokens", balance),
+                })}
           </p>
           {packs.length ? (
             <ul className="mt-3 flex flex-wrap gap-2">

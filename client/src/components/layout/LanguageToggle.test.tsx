@@ -1,16 +1,12 @@
 import { screen } from "@testing-library/react";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LANG_STORAGE_KEY } from "../../i18n/I18nProvider";
-import { FakeApi, withDefaults } from "../../test/fakeApi";
+import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
-});
-afterEach(async () => {
-  await api.close();
+fakeApiPerTest((started) => {
+  api = started;
 });
 
 describe("language toggle", () => {

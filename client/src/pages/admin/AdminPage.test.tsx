@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { adminUser, asAdmin, busyStats, emptyStats, payment, webhookEvent } from "../../test/adminFixtures";
-import { FakeApi, withDefaults } from "../../test/fakeApi";
+import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 // The app loads the admin page (and Recharts) lazily; load it once up front so the
@@ -11,13 +11,11 @@ beforeAll(async () => {
 });
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
+fakeApiPerTest((started) => {
+  api = started;
 });
-afterEach(async () => {
+afterEach(() => {
   vi.unstubAllGlobals();
-  await api.close();
 });
 
 /** A window at least `width` px wide, as far as CSS media queries go. */

@@ -5,13 +5,11 @@ import { usePricingTiers } from "../../api/queries";
 import type { AdminStats } from "../../api/types";
 import { DailyTokensChart, RevenueChart, TopSpendersChart } from "../../components/admin/charts";
 import { fillDays, totals } from "../../components/admin/stats";
-import { Alert } from "../../components/ui/Alert";
-import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
 import { formatMoney, formatNumber } from "../../lib/format";
+import { QueryError } from "../../components/ui/QueryError";
 
 export const PERIODS = [7, 30, 90] as const;
 
@@ -108,12 +106,7 @@ export function OverviewTab() {
           <Card className="p-5"><Skeleton className="h-60 w-full" /></Card>
         </div>
       ) : stats.isError ? (
-        <Alert tone="error" title={t("admin.stats.loadError")}>
-          <p>{errorText(i18n, stats.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void stats.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.stats.loadError")} error={stats.error} onRetry={() => void stats.refetch()} />
       ) : (
         <Overview stats={stats.data} currency={currency} />
       )}

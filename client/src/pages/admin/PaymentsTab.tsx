@@ -3,13 +3,12 @@ import { PAYMENT_STATUSES, useAdminPayments } from "../../api/admin";
 import type { AdminPaymentStatus } from "../../api/types";
 import { inWords } from "../../components/admin/labels";
 import { PaymentsTable } from "../../components/admin/PaymentsTable";
-import { Alert } from "../../components/ui/Alert";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { SelectField } from "../../components/ui/SelectField";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
+import { QueryError } from "../../components/ui/QueryError";
 
 const ALL = "all";
 
@@ -40,12 +39,7 @@ export function PaymentsTab() {
           {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
         </Card>
       ) : payments.isError ? (
-        <Alert tone="error" title={t("admin.payments.loadError")}>
-          <p>{errorText(i18n, payments.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void payments.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.payments.loadError")} error={payments.error} onRetry={() => void payments.refetch()} />
       ) : rows.length === 0 ? (
         <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-payments">
           {status ? t("admin.payments.noneWithStatus") : t("admin.payments.empty")}

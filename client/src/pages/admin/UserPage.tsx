@@ -1,9 +1,9 @@
 import { Link } from "wouter";
 import { useAdminUser } from "../../api/admin";
-import type { AdminUserDetail, Transaction } from "../../api/types";
+import type { AdminUserDetail } from "../../api/types";
 import { GrantForm } from "../../components/admin/GrantForm";
-import { inWords } from "../../components/admin/labels";
 import { PaymentsTable } from "../../components/admin/PaymentsTable";
+import { TransactionTable } from "../../components/history/TransactionTable";
 import { Alert } from "../../components/ui/Alert";
 import { Badge } from "../../components/ui/Badge";
 import { Button } from "../../components/ui/Button";
@@ -11,8 +11,8 @@ import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
-import { formatDateTime, formatNumber, formatSigned } from "../../lib/format";
+import { formatDateTime, formatNumber } from "../../lib/format";
+import { QueryError } from "../../components/ui/QueryError";
 
 function BackLink() {
   const { t } = useI18n();
@@ -61,12 +61,7 @@ function UserDetail({ userId }: { userId: number }) {
     return (
       <>
         <BackLink />
-        <Alert tone="error" title={t("admin.user.loadError")}>
-          <p>{errorText(i18n, detail.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void detail.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.user.loadError")} error={detail.error} onRetry={() => void detail.refetch()} />
       </>
     );
   }
@@ -101,20 +96,7 @@ function UserDetail({ userId }: { userId: number }) {
               <p className="px-5 py-8 text-center text-sm text-slate-500">{t("admin.user.noTransactions")}</p>
             ) : (
               <div className="mt-3 overflow-x-auto" data-testid="admin-ledger">
-                <table className="w-full text-left text-sm">
-                  <caption className="sr-only">{t("admin.user.ledger")}</caption>
-                  <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-                    <tr>
-                      <th scope="col" className="hidden px-4 py-3 sm:table-cell sm:px-5">{t("history.col.date")}</th>
-                      <th scope="col" className="px-4 py-3">{t("history.col.type")}</th>
-                      <th scope="col" className="px-4 py-3 text-right">{t("history.col.amount")}</th>
-                      <th scope="col" className="px-4 py-3 text-right sm:px-5">{t("history.col.balance")}</th>
-                    </tr>
-                  </thead>
-                  <tbody className="divide-y divide-slate-100">
-                    {transactions.map((item) => <LedgerRow key={item.id} item={item} />)}
-                  </tbody>
-                </table>
+                <TransactionTable items={transactions} caption={t("admin.user.ledger")} rowTestId="admin-ledger-row" balanceAlways />
               </div>
             )}
             <div className="flex justify-center border-t border-slate-100 px-4 py-3">
@@ -170,24 +152,3 @@ function BalanceCard({ balance, spent }: { balance: AdminUserDetail["balance"]; 
   );
 }
 
-function LedgerRow({ item }: { item: Transaction }) {
-  const i18n = useI18n();
-  const { locale } = i18n;
-  const tone = item.amount > 0 ? "text-emerald-700" : item.amount < 0 ? "text-rose-700" : "text-slate-500";
-  return (
-    <tr className="align-top" data-testid="admin-ledger-row">
-      <td className="hidden whitespace-nowrap px-4 py-3 text-slate-500 sm:table-cell sm:px-5">
-        <time dateTime={item.created_at}>{formatDateTime(item.created_at, locale)}</time>
-      </td>
-      <td className="px-4 py-3">
-        <span className="font-medium text-slate-800">{inWords(i18n, "tx", item.transaction_type)}</span>
-        {item.description ? <span className="block break-words text-xs text-slate-500">{item.description}</span> : null}
-        <time dateTime={item.created_at} className="block text-xs text-slate-400 sm:hidden">
-          {formatDateTime(item.created_at, locale)}
-        </time>
-      </td>
-      <td className={`whitespace-nowrap px-4 py-3 text-right font-semibold tabular-nums ${tone}`}>{formatSigned(item.amount)}</td>
-      <td className="whitespace-nowrap px-4 py-3 text-right tabular-nums text-slate-600 sm:px-5">{formatNumber(item.balance_after, locale)}</td>
-    </tr>
-  );
-}

@@ -2,17 +2,15 @@ import { useId, useState } from "react";
 import { Link, useLocation } from "wouter";
 import { ADMIN_USERS_LIMIT, useAdminUsers } from "../../api/admin";
 import type { AdminUser } from "../../api/types";
-import { Alert } from "../../components/ui/Alert";
 import { Badge } from "../../components/ui/Badge";
-import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { Spinner } from "../../components/ui/Spinner";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
 import { formatNumber } from "../../lib/format";
 import { useDebounced } from "../../lib/useDebounced";
+import { QueryError } from "../../components/ui/QueryError";
 
 const SEARCH_DELAY_MS = 250;
 
@@ -53,12 +51,7 @@ export function UsersTab() {
           {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
         </Card>
       ) : users.isError ? (
-        <Alert tone="error" title={t("admin.users.loadError")}>
-          <p>{errorText(i18n, users.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void users.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.users.loadError")} error={users.error} onRetry={() => void users.refetch()} />
       ) : rows.length === 0 ? (
         <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-users">
           {query ? t("admin.users.noMatch", { query }) : t("admin.users.none")}

@@ -3,7 +3,6 @@ import { ReprocessUnavailable, WEBHOOK_STATUSES, useAdminWebhooks, useProcessWeb
 import { ApiError } from "../../api/errors";
 import type { WebhookEvent, WebhookStatus } from "../../api/types";
 import { WebhookStatusBadge, inWords } from "../../components/admin/labels";
-import { Alert } from "../../components/ui/Alert";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
@@ -12,6 +11,7 @@ import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { formatDateTime } from "../../lib/format";
 import { useMediaQuery } from "../../lib/useMediaQuery";
+import { QueryError } from "../../components/ui/QueryError";
 
 /** Events that did not finish (waiting, retrying, or given up on: a dead letter) can be
  * run again now. */
@@ -89,12 +89,7 @@ export function WebhooksTab() {
           {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
         </Card>
       ) : events.isError ? (
-        <Alert tone="error" title={t("admin.webhooks.loadError")}>
-          <p>{errorText(i18n, events.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void events.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.webhooks.loadError")} error={events.error} onRetry={() => void events.refetch()} />
       ) : rows.length === 0 ? (
         <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-webhooks">
           {status ? t("admin.webhooks.noneWithStatus") : t("admin.webhooks.none")}
@@ -164,8 +159,8 @@ function RunAgain({ event, outcome, busy, disabled, onRunAgain }: RunAgainProps)
 }
 
 function Attempts({ n }: { n: number }) {
-  const { t } = useI18n();
-  return <>{t(n === 1 ? "admin.webhooks.attempts.one" : "admin.webhooks.attempts.other", { n })}</>;
+  const { plural } = useI18n();
+  return <>{plural("admin.webhooks.attempts", n)}</>;
 }
 
 /** When the worker tries a failed event again (it backs off after each failure). */

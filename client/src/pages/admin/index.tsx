@@ -2,18 +2,17 @@ import { Link, Route, Switch, useLocation } from "wouter";
 import { useMe } from "../../api/queries";
 import { PageContainer } from "../../components/layout/AppShell";
 import { Alert } from "../../components/ui/Alert";
-import { Button } from "../../components/ui/Button";
 import { Icon, type IconName } from "../../components/ui/Icon";
 import { PageHeader } from "../../components/ui/PageHeader";
 import { Skeleton } from "../../components/ui/Skeleton";
 import type { MessageKey } from "../../i18n/messages";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
 import { OverviewTab } from "./OverviewTab";
 import { PaymentsTab } from "./PaymentsTab";
 import { UserPage } from "./UserPage";
 import { UsersTab } from "./UsersTab";
 import { WebhooksTab } from "./WebhooksTab";
+import { QueryError } from "../../components/ui/QueryError";
 
 interface Tab {
   href: string;
@@ -74,12 +73,7 @@ export default function AdminPage() {
   if (me.isError) {
     return (
       <PageContainer>
-        <Alert tone="error" title={t("admin.loadError")}>
-          <p>{errorText(i18n, me.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void me.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("admin.loadError")} error={me.error} onRetry={() => void me.refetch()} />
       </PageContainer>
     );
   }

@@ -1,16 +1,12 @@
 import { screen, waitFor } from "@testing-library/react";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TOKEN_STORAGE_KEY } from "../../auth/session";
-import { balance, FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { balance, FakeApi, now, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
-});
-afterEach(async () => {
-  await api.close();
+fakeApiPerTest((started) => {
+  api = started;
 });
 
 const authResult = {

@@ -1,16 +1,14 @@
 import { screen } from "@testing-library/react";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { TOKEN_STORAGE_KEY } from "../../auth/session";
-import { FakeApi, withDefaults } from "../../test/fakeApi";
+import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
+fakeApiPerTest((started) => {
+  api = started;
 });
-afterEach(async () => {
-  await api.close();
+afterEach(() => {
   window.history.replaceState(null, "", "/");
 });
 

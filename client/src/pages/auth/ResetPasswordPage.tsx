@@ -9,7 +9,7 @@ import { Button } from "../../components/ui/Button";
 import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
-import { validateAuthFields } from "./authErrors";
+import { authLimitVars, validateAuthFields } from "./authErrors";
 import { AuthLayout } from "./AuthLayout";
 import { useLinkToken } from "./VerifyEmailPage";
 
@@ -65,7 +65,7 @@ export default function ResetPasswordPage() {
             value={password}
             onChange={(event) => setPassword(event.target.value)}
             error={fieldError}
-            hint={t("auth.passwordHint")}
+            hint={t("auth.passwordHint", authLimitVars)}
           />
           <Button type="submit" size="lg" className="w-full" busy={reset.isPending} disabled={reset.isPending}>
             {t("auth.reset.submit")}

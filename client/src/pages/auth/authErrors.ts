@@ -1,4 +1,5 @@
 import { ApiError, fieldProblems } from "../../api/errors";
+import { limits } from "../../api/limits.gen";
 import type { I18n } from "../../i18n/I18nProvider";
 import type { MessageKey } from "../../i18n/messages";
 import { errorText } from "../../lib/errorText";
@@ -9,18 +10,25 @@ export type FieldErrors = Partial<Record<AuthField, string>>;
 const fieldForCode: Record<string, AuthField> = {
   username_taken: "username",
   email_taken: "email",
-  weak_password: "password",
-  invalid_email: "email",
-  invalid_username: "username",
 };
 
-/** The server's rule for usernames; it stays the authority, this only saves a round trip. */
-const USERNAME_PATTERN = /^[A-Za-z0-9_.-]{3,32}$/;
+const { username: USERNAME, password: PASSWORD } = limits.RegisterRequest;
+/** The server's limits, for texts that state them: pass to `t()` with the auth keys. */
+export const authLimitVars = {
+  usernameMin: USERNAME.minLength,
+  usernameMax: USERNAME.maxLength,
+  passwordMin: PASSWORD.minLength,
+};
+/**
+ * The server's rule for usernames; it stays the authority, this only saves a round trip.
+ * Lengths come from its schema; the characters are not in the schema, so they are stated here.
+ */
+const USERNAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{${USERNAME.minLength},${USERNAME.maxLength}}$`);
 
 const genericForField: Record<AuthField, MessageKey> = {
-  username: "errors.invalid_username",
+  username: "validation.usernameRule",
   email: "validation.email",
-  password: "errors.weak_password",
+  password: "validation.passwordRule",
 };
 
 function isAuthField(name: string): name is AuthField {
@@ -41,7 +49,7 @@ export function describeAuthError(
     if (!isAuthField(problem.field) || fields[problem.field]) continue;
     // English speakers get the server's precise wording; others a translated hint.
     fields[problem.field] =
-      i18n.lang === "en" && problem.message ? problem.message : i18n.t(genericForField[problem.field]);
+      i18n.lang === "en" && problem.message ? problem.message : i18n.t(genericForField[problem.field], authLimitVars);
   }
   if (Object.keys(fields).length > 0) return { fields, form: null };
   return { fields: {}, form: errorText(i18n, error) };
@@ -56,7 +64,9 @@ export function validateAuthFields(
   const errors: FieldErrors = {};
   const username = values.username?.trim() ?? "";
   if (!username) errors.username = t("validation.required");
-  else if (mode === "register" && username.length < 3) errors.username = t("validation.usernameShort");
+  else if (mode === "register" && username.length < USERNAME.minLength) {
+    errors.username = t("validation.usernameShort", authLimitVars);
+  }
   else if (mode === "register" && !USERNAME_PATTERN.test(username)) errors.username = t("validation.usernameChars");
   if (mode === "register") {
     const email = values.email?.trim() ?? "";
@@ -65,7 +75,9 @@ export function validateAuthFields(
   }
   const password = values.password ?? "";
   if (!password) errors.password = t("validation.required");
-  else if (mode === "register" && password.length < 8) errors.password = t("validation.passwordShort");
+  else if (mode === "register" && password.length < PASSWORD.minLength) {
+    errors.password = t("validation.passwordShort", authLimitVars);
+  }
   else if (mode === "register" && !(/\p{L}/u.test(password) && /\d/.test(password))) {
     errors.password = t("validation.passwordMix");
   }

@@ -122,6 +122,33 @@ describe("sending", () => {
     expect(screen.queryByTestId("insufficient-tokens")).not.toBeInTheDocument();
   });
 
+  it("reads an error event on the stream by its code: out of tokens mid-stream", async () => {
+    api.on("POST", "/api/chats/:id/generate/stream", {
+      sse: [{ event: "error", data: { code: "insufficient_tokens", message: "Not enough", balance: 0, required: 2 } }],
+    });
+    const { user } = renderApp(api, "/chat/7");
+
+    await user.type(await screen.findByTestId("chat-input"), "One more?");
+    await user.click(screen.getByTestId("send-button"));
+
+    expect(await screen.findByTestId("insufficient-tokens")).toHaveTextContent("needs 2 tokens and you have 0 tokens");
+    expect(screen.queryByTestId("chat-error")).not.toBeInTheDocument();
+    expect(api.requestsTo("POST", "/api/chats/7/generate")).toHaveLength(0);
+  });
+
+  it("reads an error event on the stream by its code: any other code in words", async () => {
+    api.on("POST", "/api/chats/:id/generate/stream", {
+      sse: [{ event: "error", data: { code: "retry_later", message: "A concurrent request got in the way" } }],
+    });
+    const { user } = renderApp(api, "/chat/7");
+
+    await user.type(await screen.findByTestId("chat-input"), "Again?");
+    await user.click(screen.getByTestId("send-button"));
+
+    expect(await screen.findByTestId("chat-error")).toHaveTextContent("Another request got in the way and nothing was changed");
+    expect(screen.getByTestId("chat-input")).toHaveValue("Again?");
+  });
+
   it("creates the chat on the first message from /chat", async () => {
     api.on("POST", "/api/chats", { status: 201, json: { id: 12, title: "Hi", created_at: now, updated_at: now } });
     api.on("POST", "/api/chats/:id/generate/stream", {
@@ -136,6 +163,26 @@ describe("sending", () => {
     expect(location.history.at(-1)).toBe("/chat/12");
     expect(api.requestsTo("POST", "/api/chats")[0]?.body).toEqual({ title: "Hi" });
     expect(api.requestsTo("POST", "/api/chats/12/generate/stream")).toHaveLength(1);
+  });
+});
+
+describe("what a reply costs", () => {
+  it("is the server's figure", async () => {
+    api.on("GET", "/api/chats/config", {
+      json: { reply_cost_tokens: 3, model: "gpt-test", provider: "offline", offline: true, max_message_chars: 4000 },
+    });
+    renderApp(api, "/chat");
+    expect(await screen.findByText("Each reply costs 3 tokens. Your balance is always in the top bar.")).toBeInTheDocument();
+    expect(screen.getByText("3 tokens per reply")).toBeInTheDocument();
+  });
+
+  it("is not guessed when the server could not say", async () => {
+    api.on("GET", "/api/chats/config", { status: 503, json: { error: { code: "database_unavailable", message: "down" } } });
+    renderApp(api, "/chat");
+    expect(await screen.findByText("Your balance is always in the top bar.")).toBeInTheDocument();
+    await waitFor(() => expect(document.getElementById("chat-cost")).toHaveTextContent(""));
+    expect(screen.queryByText(/per reply/)).not.toBeInTheDocument();
+    expect(screen.queryByText(/Each reply costs/)).not.toBeInTheDocument();
   });
 });
 

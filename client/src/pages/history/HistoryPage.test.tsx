@@ -1,16 +1,12 @@
 import { screen, within } from "@testing-library/react";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { describe, expect, it } from "vitest";
+import { FakeApi, now, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api, 499);
-});
-afterEach(async () => {
-  await api.close();
-});
+fakeApiPerTest((started) => {
+  api = started;
+}, 499);
 
 function tx(id: number, type: string, amount: number, balanceAfter: number, pi: string | null = null) {
   return {

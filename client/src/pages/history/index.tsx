@@ -1,19 +1,17 @@
 import { useCallback } from "react";
-import { Link, useLocation, useSearch } from "wouter";
+import { useLocation, useSearch } from "wouter";
 import { useTransactions } from "../../api/queries";
-import type { Transaction } from "../../api/types";
 import { PageContainer } from "../../components/layout/AppShell";
 import { PaymentDrawer } from "../../components/history/PaymentDrawer";
+import { TransactionTable } from "../../components/history/TransactionTable";
 import { UsageChart } from "../../components/history/UsageChart";
-import { Alert } from "../../components/ui/Alert";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
 import { PageHeader } from "../../components/ui/PageHeader";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
-import { formatDateTime, formatSigned } from "../../lib/format";
-import { errorText } from "../../lib/errorText";
+import { QueryError } from "../../components/ui/QueryError";
 
 export default function HistoryPage() {
   const i18n = useI18n();
@@ -35,12 +33,7 @@ export default function HistoryPage() {
           </Card>
         </>
       ) : transactions.isError ? (
-        <Alert tone="error" title={t("history.loadError")}>
-          <p>{errorText(i18n, transactions.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void transactions.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("history.loadError")} error={transactions.error} onRetry={() => void transactions.refetch()} />
       ) : (
         <>
           <UsageChart items={items} partial={transactions.hasNextPage} />
@@ -53,19 +46,7 @@ export default function HistoryPage() {
             </Card>
           ) : (
             <Card className="overflow-hidden">
-              <table className="w-full text-left text-sm">
-                <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-                  <tr>
-                    <th scope="col" className="hidden px-4 py-3 sm:table-cell sm:px-5">{t("history.col.date")}</th>
-                    <th scope="col" className="px-4 py-3">{t("history.col.type")}</th>
-                    <th scope="col" className="px-4 py-3 text-right">{t("history.col.amount")}</th>
-                    <th scope="col" className="hidden px-4 py-3 text-right sm:table-cell sm:px-5">{t("history.col.balance")}</th>
-                  </tr>
-                </thead>
-                <tbody className="divide-y divide-slate-100">
-                  {items.map((item) => <TransactionRow key={String(item.id)} item={item} />)}
-                </tbody>
-              </table>
+              <TransactionTable items={items} rowTestId="transaction-row" paymentLinks />
             </Card>
           )}
           <div className="mt-6 flex justify-center">
@@ -82,39 +63,5 @@ export default function HistoryPage() {
       )}
       {openPayment ? <PaymentDrawer paymentIntentId={openPayment} onClose={closeDrawer} /> : null}
     </PageContainer>
-  );
-}
-
-function TransactionRow({ item }: { item: Transaction }) {
-  const i18n = useI18n();
-  const { t, locale } = i18n;
-  const typeKey = `tx.${item.transaction_type}`;
-  const label = i18n.has(typeKey) ? t(typeKey) : item.transaction_type;
-  const tone = item.amount > 0 ? "text-emerald-700" : item.amount < 0 ? "text-rose-700" : "text-slate-500";
-  return (
-    <tr className="align-top" data-testid="transaction-row">
-      <td className="hidden whitespace-nowrap px-4 py-3 text-slate-500 sm:table-cell sm:px-5">
-        <time dateTime={item.created_at}>{formatDateTime(item.created_at, locale)}</time>
-      </td>
-      <td className="px-4 py-3">
-        <span className="font-medium text-slate-800">{label}</span>
-        {item.description ? <span className="block text-xs text-slate-500">{item.description}</span> : null}
-        <time dateTime={item.created_at} className="block text-xs text-slate-400 sm:hidden">
-          {formatDateTime(item.created_at, locale)}
-        </time>
-        {item.stripe_payment_intent_id ? (
-          <Link href={`/history?payment=${encodeURIComponent(item.stripe_payment_intent_id)}`}
-            className="mt-0.5 inline-block text-xs font-medium text-brand-700 hover:underline">
-            {t("history.viewPayment")}
-          </Link>
-        ) : null}
-      </td>
-      <td className={`whitespace-nowrap px-4 py-3 text-right font-semibold tabular-nums ${tone}`}>
-        {formatSigned(item.amount)}
-      </td>
-      <td className="hidden whitespace-nowrap px-4 py-3 text-right tabular-nums text-slate-600 sm:table-cell sm:px-5">
-        {item.balance_after}
-      </td>
-    </tr>
   );
 }

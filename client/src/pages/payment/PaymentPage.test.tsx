@@ -229,6 +229,23 @@ describe("paying", () => {
     expect(api.requestsTo("POST", "/api/payment/confirm-payment")).toHaveLength(1);
   });
 
+  it("says so when a redirect back cannot be confirmed, and checks again on request", async () => {
+    api.on("POST", "/api/payment/confirm-payment", {
+      status: 404,
+      json: { error: { code: "payment_not_found", message: "Payment not found" } },
+    });
+    const { user } = renderApp(api, "/payment?payment_intent=pi_standard&redirect_status=succeeded");
+
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("We couldn't confirm your payment yet");
+    expect(alert).toHaveTextContent("We couldn't find that payment.");
+    expect(screen.queryByTestId("payment-success")).not.toBeInTheDocument();
+
+    api.on("POST", "/api/payment/confirm-payment", { json: { status: "succeeded", tokens_added: 500, balance: 510 } });
+    await user.click(within(alert).getByRole("button", { name: "Check again" }));
+    expect(await screen.findByTestId("payment-success")).toHaveTextContent("500");
+  });
+
   it("goes back to the chat from the success screen", async () => {
     const fake = createFakeStripe([paid("pi_standard")]);
     api.on("POST", "/api/payment/confirm-payment", { json: { status: "succeeded", tokens_added: 500, balance: 510 } });

@@ -1,22 +1,10 @@
 import { Elements } from "@stripe/react-stripe-js";
-import type { Stripe, StripeElementsOptions } from "@stripe/stripe-js";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { StripeElementsOptions } from "@stripe/stripe-js";
+import { useEffect, useMemo, useRef } from "react";
 import { Link, useSearch } from "wouter";
-import { useApi } from "../../api/ApiProvider";
-import { unwrap } from "../../api/client";
-import {
-  fetchTokenBalance,
-  queryKeys,
-  refreshTokenState,
-  usePaymentConfig,
-  usePricingTiers,
-} from "../../api/queries";
-import type { PaymentIntentCreated } from "../../api/types";
+import { usePaymentConfig, usePricingTiers } from "../../api/queries";
 import { PageContainer } from "../../components/layout/AppShell";
-import { awaitTokens } from "../../components/payment/awaitTokens";
 import { CheckoutForm } from "../../components/payment/CheckoutForm";
-import { useStripeLoader } from "../../components/payment/stripeLoader";
 import { TestModeBanner } from "../../components/payment/TestModeBanner";
 import { TierCard } from "../../components/payment/TierCard";
 import { tierName, tierViews } from "../../components/payment/tiers";
@@ -25,27 +13,15 @@ import { Button, buttonClasses } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { Icon } from "../../components/ui/Icon";
 import { PageHeader } from "../../components/ui/PageHeader";
+import { QueryError } from "../../components/ui/QueryError";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { Spinner } from "../../components/ui/Spinner";
+import type { I18n } from "../../i18n/I18nProvider";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
-import { newIdempotencyKey } from "../../lib/ids";
 import { safeReturnPath } from "../../lib/returnPath";
-
-type Phase =
-  | { name: "choose" }
-  | { name: "checkout"; error?: string | null }
-  | { name: "confirming"; paymentIntentId: string }
-  | { name: "success"; tokensAdded: number; balance: number }
-  | { name: "processing"; paymentIntentId: string }
-  | { name: "pending"; paymentIntentId: string }
-  /** Back from a redirect (or a bank) that failed: nothing was charged, no tokens. */
-  | { name: "failed" };
-
-interface ActiveIntent {
-  tier: string;
-  data: PaymentIntentCreated;
-}
+import type { CheckoutProblem } from "./paymentMachine";
+import { usePaymentFlow, useStripeJs } from "./usePaymentFlow";
 
 const BRAND_COLOR = "#0d9488";
 
@@ -56,117 +32,40 @@ function stripeReturnUrl(returnPath: string | null): string {
   return url.toString();
 }
 
+function problemText(i18n: I18n, problem: CheckoutProblem | null): string | null {
+  if (!problem) return null;
+  return problem.kind === "failed" ? i18n.t("payment.failedTitle") : errorText(i18n, problem.error);
+}
+
 /**
  * Pick a pack → PaymentIntent (one Idempotency-Key per attempt) → Payment
  * Element → Stripe confirms → the server confirms the tokens are in → success.
+ * The steps are the states of `paymentMachine`; this component only draws them.
  */
 export default function PaymentPage() {
   const i18n = useI18n();
   const { t, lang } = i18n;
-  const api = useApi();
-  const queryClient = useQueryClient();
   const params = new URLSearchParams(useSearch());
   const returnPath = safeReturnPath(params.get("return"));
-  const presetTier = params.get("tier");
-  const redirectedIntent = params.get("payment_intent");
-  // Stripe appends redirect_status=succeeded|processing|failed when it sends the person back.
-  const redirectFailed = params.get("redirect_status") === "failed";
 
   const tiersQuery = usePricingTiers();
   const configQuery = usePaymentConfig();
-  const loadStripe = useStripeLoader();
-  const [stripeError, setStripeError] = useState(false);
-  const [stripeAttempt, setStripeAttempt] = useState(0);
-  const stripePromise = useMemo<Promise<Stripe | null> | null>(() => {
-    if (!configQuery.data?.publishable_key) return null;
-    void stripeAttempt; // a new attempt after a failed load
-    return loadStripe(configQuery.data).catch(() => {
-      setStripeError(true);
-      return null;
-    });
-  }, [configQuery.data, loadStripe, stripeAttempt]);
+  const stripe = useStripeJs(configQuery.data);
+  const flow = usePaymentFlow(
+    {
+      presetTier: params.get("tier"),
+      redirectedIntent: params.get("payment_intent"),
+      // Stripe appends redirect_status=succeeded|processing|failed when it sends the person back.
+      redirectFailed: params.get("redirect_status") === "failed",
+    },
+    tiersQuery.data,
+  );
+  const { selected, intent, phase } = flow.state;
 
-  const [selected, setSelected] = useState<string | null>(null);
-  const [intent, setIntent] = useState<ActiveIntent | null>(null);
-  const [phase, setPhase] = useState<Phase>({ name: "choose" });
   const checkoutRef = useRef<HTMLDivElement>(null);
-  // Only the most recently chosen pack may become the active PaymentIntent.
-  const latestTier = useRef<string | null>(null);
-
-  const createIntent = useMutation({
-    mutationFn: (tier: string) =>
-      unwrap(
-        api.client.POST("/api/payment/create-payment-intent", {
-          body: { tier },
-          headers: { "Idempotency-Key": newIdempotencyKey() },
-        }),
-      ),
-    onSuccess: (data, tier) => {
-      if (latestTier.current !== tier) return;
-      setIntent({ tier, data });
-      setPhase({ name: "checkout" });
-    },
-  });
-
-  const selectTier = useCallback(
-    (id: string) => {
-      setSelected(id);
-      latestTier.current = id;
-      checkoutRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
-      if (intent?.tier === id) {
-        setPhase({ name: "checkout" });
-        return;
-      }
-      setIntent(null);
-      setPhase({ name: "choose" });
-      createIntent.mutate(id);
-    },
-    [intent, createIntent],
-  );
-
-  const settle = useCallback(
-    async (paymentIntentId: string) => {
-      setPhase({ name: "confirming", paymentIntentId });
-      try {
-        const outcome = await awaitTokens(api, paymentIntentId);
-        if (outcome.kind === "credited") {
-          const fresh = await queryClient
-            .fetchQuery({ queryKey: queryKeys.tokenBalance, queryFn: () => fetchTokenBalance(api), staleTime: 0 })
-            .catch(() => null);
-          await refreshTokenState(queryClient);
-          setPhase({ name: "success", tokensAdded: outcome.tokensAdded, balance: fresh?.available ?? outcome.balance });
-        } else if (outcome.kind === "failed") {
-          setPhase(intent ? { name: "checkout", error: t("payment.failedTitle") } : { name: "failed" });
-        } else {
-          await refreshTokenState(queryClient);
-          setPhase(
-            outcome.kind === "processing"
-              ? { name: "processing", paymentIntentId }
-              : { name: "pending", paymentIntentId },
-          );
-        }
-      } catch (error) {
-        setPhase({ name: "checkout", error: errorText(i18n, error) });
-      }
-    },
-    [api, queryClient, t, i18n, intent],
-  );
-
-  // Deep links: ?tier=standard starts that pack; ?payment_intent=pi_... is Stripe's redirect back.
-  const startedFromUrl = useRef(false);
   useEffect(() => {
-    if (startedFromUrl.current) return;
-    if (redirectedIntent && redirectFailed) {
-      startedFromUrl.current = true;
-      setPhase({ name: "failed" });
-    } else if (redirectedIntent) {
-      startedFromUrl.current = true;
-      void settle(redirectedIntent);
-    } else if (presetTier && tiersQuery.data && presetTier in tiersQuery.data) {
-      startedFromUrl.current = true;
-      selectTier(presetTier);
-    }
-  }, [redirectedIntent, redirectFailed, presetTier, tiersQuery.data, settle, selectTier]);
+    if (selected) checkoutRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
+  }, [selected]);
 
   const tiers = useMemo(() => (tiersQuery.data ? tierViews(tiersQuery.data) : []), [tiersQuery.data]);
   const bestBonus = Math.max(0, ...tiers.map((tier) => tier.bonusPct));
@@ -178,7 +77,7 @@ export default function PaymentPage() {
     return (
       <PageContainer>
         <SuccessPanel tokensAdded={phase.tokensAdded} balance={phase.balance} returnPath={returnPath}
-          onBuyMore={() => { setPhase({ name: "choose" }); setIntent(null); setSelected(null); }} />
+          onBuyMore={flow.buyMore} />
       </PageContainer>
     );
   }
@@ -215,12 +114,14 @@ export default function PaymentPage() {
         </Alert>
       ) : null}
 
-      {phase.name === "processing" || phase.name === "pending" ? (
-        <Alert tone="info" className="mb-6" role="status"
-          title={t(phase.name === "processing" ? "payment.processingTitle" : "payment.pendingTitle")}>
-          <p>{t(phase.name === "processing" ? "payment.processingBody" : "payment.pendingBody")}</p>
+      {phase.name === "processing" || phase.name === "pending" || phase.name === "checkFailed" ? (
+        <Alert tone={phase.name === "checkFailed" ? "error" : "info"} className="mb-6"
+          role={phase.name === "checkFailed" ? "alert" : "status"}
+          title={t(`payment.${phase.name}Title`)}>
+          <p>{phase.name === "checkFailed" ? errorText(i18n, phase.error)
+            : t(phase.name === "processing" ? "payment.processingBody" : "payment.pendingBody")}</p>
           <div className="flex flex-wrap gap-2 pt-2">
-            <Button size="sm" variant="secondary" onClick={() => void settle(phase.paymentIntentId)}>
+            <Button size="sm" variant="secondary" onClick={() => void flow.settle(phase.paymentIntentId)}>
               {t("payment.checkAgain")}
             </Button>
             {returnPath ? (
@@ -242,18 +143,13 @@ export default function PaymentPage() {
           ))}
         </div>
       ) : tiersQuery.isError ? (
-        <Alert tone="error" title={t("payment.loadError")}>
-          <p>{errorText(i18n, tiersQuery.error)}</p>
-          <Button size="sm" variant="secondary" className="mt-2" onClick={() => void tiersQuery.refetch()}>
-            {t("common.retry")}
-          </Button>
-        </Alert>
+        <QueryError title={t("payment.loadError")} error={tiersQuery.error} onRetry={() => void tiersQuery.refetch()} />
       ) : (
         <ul className="grid gap-4 pt-2 sm:grid-cols-3">
           {tiers.map((tier) => (
             <li key={tier.id}>
               <TierCard tier={tier} selected={selected === tier.id} disabled={locked || paymentsOff}
-                bestValue={bestBonus > 0 && tier.bonusPct === bestBonus} onSelect={selectTier} />
+                bestValue={bestBonus > 0 && tier.bonusPct === bestBonus} onSelect={flow.select} />
             </li>
           ))}
         </ul>
@@ -270,47 +166,31 @@ export default function PaymentPage() {
                 })}
               </h2>
               {!locked ? (
-                <button type="button" onClick={() => { setSelected(null); setPhase({ name: "choose" }); }}
+                <button type="button" onClick={flow.changePack}
                   className="shrink-0 rounded-md text-sm font-medium text-brand-700 hover:underline">
                   {t("payment.changePack")}
                 </button>
               ) : null}
             </div>
 
-            {createIntent.isPending ? (
+            {phase.name === "preparing" ? (
               <div role="status" className="flex items-center gap-3 py-10 text-sm text-slate-500">
                 <Spinner /> {t("payment.preparing")}
               </div>
-            ) : createIntent.isError && !intent ? (
-              <Alert tone="error" role="alert">
-                <p>{errorText(i18n, createIntent.error)}</p>
-                <Button size="sm" variant="secondary" className="mt-2" onClick={() => createIntent.mutate(selected)}>
-                  {t("common.retry")}
-                </Button>
-              </Alert>
+            ) : phase.name === "intentFailed" ? (
+              <QueryError role="alert" error={phase.error} onRetry={flow.retryIntent} />
             ) : configQuery.isError ? (
-              <Alert tone="error" role="alert">
-                <p>{errorText(i18n, configQuery.error)}</p>
-                <Button size="sm" variant="secondary" className="mt-2" onClick={() => void configQuery.refetch()}>
-                  {t("common.retry")}
-                </Button>
-              </Alert>
-            ) : stripeError ? (
-              <Alert tone="error" role="alert">
-                <p>{t("payment.stripeLoadError")}</p>
-                <Button size="sm" variant="secondary" className="mt-2"
-                  onClick={() => { setStripeError(false); setStripeAttempt((n) => n + 1); }}>
-                  {t("common.retry")}
-                </Button>
-              </Alert>
-            ) : intent && stripePromise && elementsOptions ? (
-              <Elements key={`${intent.data.client_secret}:${lang}`} stripe={stripePromise} options={elementsOptions}>
+              <QueryError role="alert" error={configQuery.error} onRetry={() => void configQuery.refetch()} />
+            ) : stripe.failed ? (
+              <QueryError role="alert" error={null} message={t("payment.stripeLoadError")} onRetry={stripe.retry} />
+            ) : intent && stripe.promise && elementsOptions ? (
+              <Elements key={`${intent.data.client_secret}:${lang}`} stripe={stripe.promise} options={elementsOptions}>
                 <CheckoutForm
                   intent={intent.data}
                   returnUrl={stripeReturnUrl(returnPath)}
                   locked={locked}
-                  initialError={phase.name === "checkout" ? phase.error ?? null : null}
-                  onPaid={(id) => void settle(id)}
+                  initialError={phase.name === "checkout" ? problemText(i18n, phase.problem) : null}
+                  onPaid={(id) => void flow.settle(id)}
                 />
               </Elements>
             ) : (

@@ -1,10 +1,4 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
-import { useLocation } from "wouter";
-import { useApi } from "../../api/ApiProvider";
-import { unwrap } from "../../api/client";
 import { useMe } from "../../api/queries";
-import { setSessionToken } from "../../auth/session";
 import { PageContainer } from "../../components/layout/AppShell";
 import { Alert } from "../../components/ui/Alert";
 import { Badge } from "../../components/ui/Badge";
@@ -14,37 +8,17 @@ import { PageHeader } from "../../components/ui/PageHeader";
 import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
-import { validateAuthFields } from "../auth/authErrors";
+import { authLimitVars } from "../auth/authErrors";
+import { useChangePassword, useSignOutEverywhere } from "./useSettings";
 
 function ChangePassword() {
   const i18n = useI18n();
   const { t } = i18n;
-  const api = useApi();
-  const [values, setValues] = useState({ current: "", next: "" });
-  const [fieldError, setFieldError] = useState<string | null>(null);
-  const change = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.client.POST("/api/auth/change-password", {
-          body: { current_password: values.current, new_password: values.next },
-        }),
-      ),
-    onSuccess: (result) => {
-      // Every session ended with the change; this browser carries on with the new one.
-      setSessionToken(result.access_token);
-      setValues({ current: "", next: "" });
-    },
-  });
-  const onSubmit = (event: FormEvent) => {
-    event.preventDefault();
-    const problem = validateAuthFields(t, { username: "-", password: values.next }, "register").password;
-    setFieldError(problem ?? null);
-    if (!problem && values.current) change.mutate();
-  };
+  const { values, setField, fieldError, submit, change } = useChangePassword();
   return (
     <Card className="p-5">
       <h2 className="text-lg font-semibold text-slate-900">{t("settings.password.title")}</h2>
-      <form onSubmit={onSubmit} noValidate className="mt-4 max-w-md space-y-4">
+      <form onSubmit={submit} noValidate className="mt-4 max-w-md space-y-4">
         {change.isSuccess ? (
           <Alert tone="success" data-testid="password-changed">{t("settings.password.done")}</Alert>
         ) : null}
@@ -55,7 +29,7 @@ function ChangePassword() {
           type="password"
           autoComplete="current-password"
           value={values.current}
-          onChange={(event) => setValues((v) => ({ ...v, current: event.target.value }))}
+          onChange={(event) => setField("current", event.target.value)}
         />
         <TextField
           label={t("settings.password.new")}
@@ -63,9 +37,9 @@ function ChangePassword() {
           type="password"
           autoComplete="new-password"
           value={values.next}
-          onChange={(event) => setValues((v) => ({ ...v, next: event.target.value }))}
+          onChange={(event) => setField("next", event.target.value)}
           error={fieldError}
-          hint={t("auth.passwordHint")}
+          hint={t("auth.passwordHint", authLimitVars)}
         />
         <Button type="submit" busy={change.isPending} disabled={change.isPending}>
           {t("settings.password.submit")}
@@ -78,17 +52,7 @@ function ChangePassword() {
 function SignOutEverywhere() {
   const i18n = useI18n();
   const { t } = i18n;
-  const api = useApi();
-  const queryClient = useQueryClient();
-  const [, navigate] = useLocation();
-  const everywhere = useMutation({
-    mutationFn: () => unwrap(api.client.POST("/api/auth/logout-all")),
-    onSuccess: () => {
-      setSessionToken(null);
-      queryClient.clear();
-      navigate("/login");
-    },
-  });
+  const everywhere = useSignOutEverywhere();
   return (
     <Card className="p-5">
       <h2 className="text-lg font-semibold text-slate-900">{t("settings.sessions.title")}</h2>
