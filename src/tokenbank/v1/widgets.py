@@ -7,8 +7,9 @@ JWKS at ``WIDGET_JWKS_URL``. The widget sends it as ``Authorization: Bearer ...`
 widget routes accept it for that customer only.
 
 JWKS keys are fetched once and trusted for ``WIDGET_JWKS_CACHE_S``; a token naming a key
-id not in the cached set fetches the set again at once (a host rotating its keys), and a
-failed fetch answers 503, never a pass.
+id not in the cached set fetches the set again (a host rotating its keys), at most once
+per ``WIDGET_JWKS_REFETCH_S`` (made-up key ids cannot make us hammer the host); a failed
+fetch answers 503, never a pass.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class WidgetTokens:
                 cache_jwk_set=True,
                 lifespan=int(max(1, settings.widget_jwks_cache_s)),
                 timeout=5,
+                cooldown_duration=settings.widget_jwks_refetch_s,
             )
 
     @property
