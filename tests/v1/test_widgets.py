@@ -98,7 +98,7 @@ async def test_cors_opens_the_widget_routes_only_to_the_hosts_origins(db_url: st
 
 async def test_without_a_secret_or_jwks_widgets_are_off(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/widget/balance", headers=bearer(token("x")))
-    assert r.status_code == 503 and r.json()["error"]["code"] == "widgets_not_configured"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "widgets_not_configured"
 
 
 class Jwks:

@@ -22,17 +22,12 @@ from typing import Any
 import jwt
 
 from tokenbank.config import Settings
-from tokenbank.v1.errors import WidgetsNotConfigured, WidgetTokenInvalid
+from tokenbank.v1.errors import JwksUnavailable, WidgetsNotConfigured, WidgetTokenInvalid
 from tokenbank.v1.schemas import EXTERNAL_ID_PATTERN
 
 AUDIENCE = "tokenbank"
 LEEWAY_S = 30
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
-
-
-class JwksUnavailable(WidgetsNotConfigured):
-    code = "jwks_unavailable"
-    message = "The host's signing keys (WIDGET_JWKS_URL) could not be fetched."
 
 
 @dataclass(frozen=True)
