@@ -49,11 +49,16 @@ USERS = 1000
 FUNDS = 10**15
 
 
-def _to_pgbench(statement: PgStatement, names: dict[str, str]) -> str:
-    """``$n`` placeholders become pgbench ``:variables``; the SQL text is otherwise as is."""
+def _to_pgbench(
+    statement: PgStatement, names: dict[str, str], literals: dict[str, str] | None = None
+) -> str:
+    """``$n`` placeholders become pgbench ``:variables`` (or the SQL ``literals`` given for
+    a parameter, e.g. NULL); the SQL text is otherwise as is."""
     sql = statement.sql
+    literals = literals or {}
     for index in range(len(statement.params), 0, -1):  # $10 before $1
-        sql = sql.replace(f"${index}", f":{names[statement.params[index - 1]]}")
+        param = statement.params[index - 1]
+        sql = sql.replace(f"${index}", literals.get(param) or f":{names[param]}")
     sql = re.sub(r"--[^\n]*", "", sql)  # comments would swallow the rest of the one line
     return " ".join(sql.split())  # pgbench reads one command per line
 
@@ -78,6 +83,7 @@ def pgbench_script() -> str:
     commit = _to_pgbench(
         repo.PG_COMMIT,
         {"reservation_id": "r_id", "now": "now", "description": "description"},
+        {"tokens": "NULL"},  # the whole hold, as a reply commits it
     )
     return "\n".join(
         [

@@ -39,6 +39,17 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     │   ├── MessageEmpty, MessageTooLong (422 validation_error)
     │   ├── AIUnavailable (502)
     │   └── GenerationInProgress, GenerationRetriesExhausted (409)
+    ├── ApiKeyError (401 invalid_api_key) tokenbank.apikeys.errors
+    │   ├── ApiKeyMissing (401 api_key_required), ApiKeyRevoked (401)
+    │   ├── InsufficientScope (403), ApiKeyNotFound (404), ApiKeyNotActive (409)
+    │   └── InvalidScopes, InvalidKeyName (422)
+    ├── V1Error                           tokenbank.v1.errors (the service API, widgets)
+    │   ├── CustomerNotFound, HoldNotFound (404), CustomerConflict (409)
+    │   ├── ReturnUrlNotAllowed (422)
+    │   ├── WidgetTokenInvalid (401 invalid_widget_token),
+    │   │   CheckoutTokenInvalid (401 invalid_checkout_token)
+    │   └── WidgetsNotConfigured (404)
+    │       └── JwksUnavailable (503)
     ├── RateLimited (429, Retry-After)    tokenbank.ratelimit.service
     └── MetricsForbidden (403)            tokenbank.health
 

@@ -11,6 +11,12 @@ export const limits = {
       "maxLength": 500
     }
   },
+  "ApiKeyCreate": {
+    "name": {
+      "minLength": 1,
+      "maxLength": 100
+    }
+  },
   "ChangePasswordRequest": {
     "current_password": {
       "minLength": 1,
@@ -19,6 +25,18 @@ export const limits = {
     "new_password": {
       "minLength": 8,
       "maxLength": 128
+    }
+  },
+  "ChargeIn": {
+    "amount": {
+      "minimum": 1,
+      "maximum": 1000000000
+    },
+    "description": {
+      "maxLength": 500
+    },
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
     }
   },
   "ConfirmPaymentRequest": {
@@ -32,6 +50,35 @@ export const limits = {
     "tier": {
       "minLength": 1,
       "maxLength": 64
+    }
+  },
+  "GrantIn": {
+    "amount": {
+      "minimum": 1,
+      "maximum": 1000000000
+    },
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
+    },
+    "reason": {
+      "minLength": 1,
+      "maxLength": 500
+    }
+  },
+  "HoldIn": {
+    "amount": {
+      "minimum": 1,
+      "maximum": 1000000000
+    },
+    "description": {
+      "maxLength": 500
+    },
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
+    },
+    "ttl_s": {
+      "minimum": 1,
+      "maximum": 86400
     }
   },
   "LoginRequest": {
@@ -54,6 +101,19 @@ export const limits = {
       "maxLength": 200
     }
   },
+  "PurchaseIn": {
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
+    },
+    "return_url": {
+      "minLength": 1,
+      "maxLength": 2000
+    },
+    "tier": {
+      "minLength": 1,
+      "maxLength": 64
+    }
+  },
   "RegisterRequest": {
     "password": {
       "minLength": 8,
@@ -68,6 +128,21 @@ export const limits = {
     "token": {
       "minLength": 1,
       "maxLength": 200
+    }
+  },
+  "WidgetConfirmIn": {
+    "payment_intent_id": {
+      "maxLength": 255,
+      "pattern": "^pi_[A-Za-z0-9_]{1,250}$"
+    }
+  },
+  "WidgetPurchaseIn": {
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
+    },
+    "tier": {
+      "minLength": 1,
+      "maxLength": 64
     }
   }
 } as const;

@@ -506,7 +506,9 @@ PG_AVAILABLE = PgStatement(
 #: the ``deduction`` — one statement, which also returns the account's ``reserved`` after
 #: it (with the entry's ``balance_after``: what is left to spend). ``resolved`` is false
 #: when the hold was not pending and unexpired (resolves once, guarantee 6):
-#: :data:`PG_COMMIT_REFUSED` then says why.
+#: :data:`PG_COMMIT_REFUSED` then says why. ``$4`` charges less than the hold (a partial
+#: commit; NULL charges it all): the whole hold leaves ``reserved``, ``$4`` leaves the
+#: balance, and the rest is available again.
 PG_COMMIT = PgStatement(
     sql=f"""
 WITH locked AS (
@@ -517,17 +519,18 @@ WITH locked AS (
 ), resolved AS (
     UPDATE token_reservations SET status = {_COMMITTED}, resolved_at = $2
     WHERE id = $1 AND status = {_PENDING} AND expires_at > $2
+      AND amount >= COALESCE($4::bigint, amount)
       AND EXISTS (SELECT FROM locked)
-    RETURNING id, user_id, amount
+    RETURNING id, user_id, amount, COALESCE($4::bigint, amount) AS charged
 ), moved AS (
     -- One row at most (``id`` is the key): scalar subqueries keep this a key lookup of
     -- the account, where a join made the planner hash the whole accounts table.
     UPDATE token_accounts AS a
-    SET balance = a.balance - (SELECT amount FROM resolved),
+    SET balance = a.balance - (SELECT charged FROM resolved),
         reserved = a.reserved - (SELECT amount FROM resolved), updated_at = $2
     WHERE a.user_id = (SELECT user_id FROM resolved)
     RETURNING a.user_id, a.balance, a.reserved, $1::bigint AS reservation_id,
-              (SELECT amount FROM resolved) AS amount
+              (SELECT charged FROM resolved) AS amount
 ), posted AS (
     INSERT INTO token_transactions
         (user_id, transaction_type, amount, balance_after, description,
@@ -542,7 +545,7 @@ SELECT EXISTS (SELECT FROM resolved) AS resolved, (SELECT reserved FROM moved) A
        posted.*
 FROM (VALUES (1)) AS one LEFT JOIN posted ON true
 """,
-    params=("reservation_id", "now", "description"),
+    params=("reservation_id", "now", "description", "tokens"),
 )
 
 #: Why a commit resolved nothing: the hold's status now (a statement of its own, so it
@@ -587,6 +590,22 @@ SELECT EXISTS (SELECT FROM moved) AS released
 PG_RESERVATION_STATUS = PgStatement(
     sql="SELECT status FROM token_reservations WHERE id = $1", params=("reservation_id",)
 )
+
+
+#: A hold's amount (a partial commit is checked against it; the amount never changes).
+PG_RESERVATION_AMOUNT = PgStatement(
+    sql="SELECT amount FROM token_reservations WHERE id = $1", params=("reservation_id",)
+)
+
+
+async def reservation_amount(unit: Unit, reservation_id: int) -> int | None:
+    """The hold's amount, in either kind of unit; None when there is no such hold."""
+    if is_postgresql(unit):
+        row = await PG_RESERVATION_AMOUNT.first(unit, reservation_id)
+        return None if row is None else int(row["amount"])
+    assert isinstance(unit, AsyncSession)
+    found = await find_reservation(unit, reservation_id)
+    return None if found is None else int(found.amount)
 
 
 def is_postgresql(session: Unit) -> bool:
@@ -636,10 +655,12 @@ async def reserve_pg(
 
 
 async def commit_pg(
-    unit: Unit, reservation_id: int, description: str, now: datetime
+    unit: Unit, reservation_id: int, description: str, now: datetime, tokens: int | None = None
 ) -> CommitOutcome:
-    """PostgreSQL's commit: one statement; a second, on the driver too, says why not."""
-    row = await PG_COMMIT.first(unit, reservation_id, now, description)
+    """PostgreSQL's commit: one statement; a second, on the driver too, says why not.
+
+    ``tokens`` (at most the hold's amount; None: all of it) is what the deduction takes."""
+    row = await PG_COMMIT.first(unit, reservation_id, now, description, tokens)
     assert row is not None
     if row["id"] is not None:
         return Committed(row, int(row["reserved_after"]))
@@ -823,9 +844,10 @@ async def reserve_sqlite(
 
 
 def _commit_sqlite(
-    conn: Any, reservation_id: int, description: str, now: datetime
+    conn: Any, reservation_id: int, description: str, now: datetime, tokens: int | None
 ) -> CommitOutcome:
-    """SQLite's commit: resolve the hold, move it to the balance, write the deduction."""
+    """SQLite's commit: resolve the hold, move it to the balance, write the deduction
+    (of ``tokens``, at most the hold's amount; None: all of it)."""
     values: dict[str, Any] = {
         "reservation_id": reservation_id,
         "status": ReservationStatus.COMMITTED,
@@ -835,11 +857,13 @@ def _commit_sqlite(
     if found is None:
         return _commit_refused(_commit_refused_sqlite(conn, reservation_id))
     amount = int(found["amount"])
+    charged = amount if tokens is None else tokens
+    assert 0 < charged <= amount  # the service checked it against the hold
     moved = LITE_MOVE.first(
         conn,
         {
             "user_id": found["user_id"],
-            "balance_delta": -amount,
+            "balance_delta": -charged,
             "reserved_delta": -amount,
             "now": now,
         },
@@ -849,7 +873,7 @@ def _commit_sqlite(
         conn,
         {
             "user_id": found["user_id"],
-            "amount": -amount,
+            "amount": -charged,
             "balance_after": moved["balance"],
             "description": description,
             "idempotency_key": keys.committed_hold(reservation_id),
@@ -863,10 +887,14 @@ def _commit_sqlite(
 
 
 async def commit_sqlite(
-    unit: Unit, reservation_id: int, description: str, now: datetime
+    unit: Unit,
+    reservation_id: int,
+    description: str,
+    now: datetime,
+    tokens: int | None = None,
 ) -> CommitOutcome:
     """SQLite's commit, one trip (see :func:`_commit_sqlite`)."""
-    return await call_sync(unit, _commit_sqlite, reservation_id, description, now)
+    return await call_sync(unit, _commit_sqlite, reservation_id, description, now, tokens)
 
 
 def _commit_refused_sqlite(conn: Any, reservation_id: int) -> Mapping[str, Any] | None:
