@@ -15,10 +15,10 @@ CLIENT_SRC := $(shell find client/src client/public -type f 2>/dev/null) \
 
 setup: $(STAMP) client/dist/index.html
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt sdk/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' -e sdk/python
 	@touch $@
 
 client/node_modules/.installed-stamp: client/package-lock.json

@@ -1,0 +1,216 @@
+"""What the sync and async clients share: the requests, the retry rule, the errors.
+
+Retries: a request is sent again after a connection error, a timeout, a 5xx, a 429 or a
+409 ``idempotency_key_in_use`` (the first attempt is still running on the server), up to
+``max_retries`` times, with exponential back-off and full jitter (or the server's
+``Retry-After``). Every write carries an idempotency key, generated once per call before
+the first attempt, so every attempt of one call sends the SAME key: the server applies
+the write at most once and answers a retry with the first result.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tokenbank_client._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    error_for,
+    parse_retry_after,
+)
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_CODES = frozenset({"idempotency_key_in_use"})
+
+
+def new_idempotency_key() -> str:
+    return f"tbc_{uuid.uuid4().hex}"
+
+
+def segment(value: str | int) -> str:
+    """One path segment: an external id may hold any character, '/' included."""
+    return quote(str(value), safe="")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Idempotency-Key": self.idempotency_key} if self.idempotency_key else {}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    backoff_base_s: float = 0.1
+    backoff_max_s: float = 5.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        if retry_after_s is not None:
+            return min(retry_after_s, self.backoff_max_s)
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str
+    api_key: str
+    timeout_s: float
+    retry: RetryPolicy
+
+    @classmethod
+    def resolve(
+        cls,
+        api_key: str | None,
+        base_url: str | None,
+        timeout_s: float,
+        max_retries: int,
+        backoff_base_s: float,
+        backoff_max_s: float,
+    ) -> Settings:
+        key = api_key or os.environ.get("TOKENBANK_API_KEY")
+        if not key:
+            raise ValueError("an API key is needed: pass api_key= or set TOKENBANK_API_KEY")
+        url = base_url or os.environ.get("TOKENBANK_URL") or DEFAULT_BASE_URL
+        policy = RetryPolicy(max_retries, backoff_base_s, backoff_max_s)
+        return cls(url.rstrip("/"), key, timeout_s, policy)
+
+    def client_headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.api_key}",
+            "User-Agent": "tokenbank-client-python/0.1.0",
+            "Accept": "application/json",
+        }
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, outcome: httpx.Response | Exception
+) -> float | None:
+    """The wait before sending again, or None when this outcome is final."""
+    if attempt > policy.max_retries:
+        return None
+    if isinstance(outcome, Exception):
+        return policy.delay_s(attempt) if isinstance(outcome, httpx.TransportError) else None
+    if outcome.status_code in RETRYABLE_STATUS:
+        return policy.delay_s(attempt, parse_retry_after(outcome.headers.get("retry-after")))
+    if outcome.status_code == 409 and _code(outcome) in RETRYABLE_CODES:
+        return policy.delay_s(attempt)
+    return None
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code")) if isinstance(error, dict) else None
+
+
+def result(outcome: httpx.Response | Exception) -> dict[str, Any]:
+    """The JSON body of a success, or the typed error to raise."""
+    if isinstance(outcome, Exception):
+        if isinstance(outcome, httpx.TimeoutException):
+            raise APITimeoutError(str(outcome) or "timed out") from outcome
+        if isinstance(outcome, httpx.TransportError):
+            raise APIConnectionError(str(outcome) or type(outcome).__name__) from outcome
+        raise outcome
+    try:
+        body: Any = outcome.json() if outcome.content else {}
+    except ValueError:
+        body = None
+    if outcome.is_success:
+        if not isinstance(body, dict):
+            raise APIError(outcome.status_code, "invalid_response", "expected a JSON object")
+        return body
+    raise error_for(outcome.status_code, body, dict(outcome.headers))
+
+
+class Routes:
+    """Every call of the service API as a :class:`Request` (the contract in one place)."""
+
+    @staticmethod
+    def upsert_customer(external_id: str, email: str | None, name: str | None) -> Request:
+        body = {k: v for k, v in (("email", email), ("name", name)) if v is not None}
+        return Request(
+            "PUT", f"/api/v1/customers/{segment(external_id)}", body, None, new_idempotency_key()
+        )
+
+    @staticmethod
+    def balance(external_id: str) -> Request:
+        return Request("GET", f"/api/v1/customers/{segment(external_id)}/balance")
+
+    @staticmethod
+    def transactions(external_id: str, limit: int | None, before: str | None) -> Request:
+        params = {k: v for k, v in (("limit", limit), ("before", before)) if v is not None}
+        return Request(
+            "GET", f"/api/v1/customers/{segment(external_id)}/transactions", None, params
+        )
+
+    @staticmethod
+    def create_hold(
+        external_id: str, amount: int, key: str | None, ttl_s: int | None
+    ) -> Request:
+        key = key or new_idempotency_key()
+        body: dict[str, Any] = {"amount": amount, "idempotency_key": key}
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        return Request("POST", f"/api/v1/customers/{segment(external_id)}/holds", body, None, key)
+
+    @staticmethod
+    def commit_hold(hold_id: str, amount: int | None, key: str | None) -> Request:
+        body = {} if amount is None else {"amount": amount}
+        return Request(
+            "POST", f"/api/v1/holds/{segment(hold_id)}/commit", body, None,
+            key or new_idempotency_key(),
+        )
+
+    @staticmethod
+    def release_hold(hold_id: str, key: str | None) -> Request:
+        return Request(
+            "POST", f"/api/v1/holds/{segment(hold_id)}/release", {}, None,
+            key or new_idempotency_key(),
+        )
+
+    @staticmethod
+    def charge(
+        external_id: str, amount: int, key: str | None, description: str | None
+    ) -> Request:
+        key = key or new_idempotency_key()
+        body: dict[str, Any] = {"amount": amount, "idempotency_key": key}
+        if description is not None:
+            body["description"] = description
+        return Request(
+            "POST", f"/api/v1/customers/{segment(external_id)}/charges", body, None, key
+        )
+
+    @staticmethod
+    def grant(external_id: str, amount: int, reason: str, key: str | None) -> Request:
+        key = key or new_idempotency_key()
+        body = {"amount": amount, "idempotency_key": key, "reason": reason}
+        return Request("POST", f"/api/v1/customers/{segment(external_id)}/grants", body, None, key)
+
+    @staticmethod
+    def purchase(external_id: str, tier: str, return_url: str, key: str | None) -> Request:
+        body = {"tier": tier, "return_url": return_url}
+        return Request(
+            "POST", f"/api/v1/customers/{segment(external_id)}/purchases", body, None,
+            key or new_idempotency_key(),
+        )
