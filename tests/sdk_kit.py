@@ -26,6 +26,10 @@ from tokenbank_client import AsyncTokenbank
 if TYPE_CHECKING:
     from e2e.conftest import Stack
 
+#: The host app the tests pretend to be: purchases may return to it.
+HOST_ORIGIN = "http://127.0.0.1:9"
+HOST_ENV = {"WIDGET_ALLOWED_ORIGINS": HOST_ORIGIN}
+
 REQUEST_START = re.compile(rb"^(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.1\r\n")
 
 

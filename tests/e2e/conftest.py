@@ -82,8 +82,9 @@ def _require(condition: bool, reason: str) -> None:
 
 
 @contextmanager
-def running_stack(db_url: str) -> Iterator[Stack]:
-    """The local Stripe server (in this process) and ``tokenbank serve`` wired to it."""
+def running_stack(db_url: str, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The local Stripe server (in this process) and ``tokenbank serve`` wired to it
+    (``extra_env``: more settings, e.g. the origins of a host app beside it)."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     config = SimConfig(webhook_url=f"{app_url}/api/payment/webhook", webhook_secret=WEBHOOK_SECRET,
@@ -107,7 +108,7 @@ def running_stack(db_url: str) -> Iterator[Stack]:
             "PASSWORD_HASH_TIME_COST": "1",
             "PASSWORD_HASH_MEMORY_KIB": "1024",
             "AI_PROVIDER": "offline",
-        }
+        } | (extra_env or {})
         app = AppProcess(env, port=port).start(migrate=True)
         try:
             yield Stack(url=app_url, sim=sim, app=app, db_url=db_url, smtp=smtp)

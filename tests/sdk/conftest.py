@@ -13,7 +13,7 @@ import pytest
 from e2e.conftest import running_stack
 
 from conftest import migrated_postgres_database
-from sdk_kit import ALL_SCOPES, FaultyProxy, TokenbankServer, create_api_key, faulty_proxy
+from sdk_kit import ALL_SCOPES, HOST_ENV, FaultyProxy, TokenbankServer, create_api_key, faulty_proxy
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -22,11 +22,11 @@ def tokenbank(
 ) -> Iterator[TokenbankServer]:
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sdk") / "sdk.db"
-        with running_stack(f"sqlite:///{path}") as stack:
+        with running_stack(f"sqlite:///{path}", HOST_ENV) as stack:
             yield TokenbankServer(stack, create_api_key(stack.db_url, ALL_SCOPES))
         return
     with migrated_postgres_database("tokenbank_sdk", "SDK TESTS ON POSTGRESQL") as url:
-        with running_stack(url) as stack:
+        with running_stack(url, HOST_ENV) as stack:
             yield TokenbankServer(stack, create_api_key(stack.db_url, ALL_SCOPES))
 
 

@@ -7,15 +7,17 @@ import pytest
 from tokenbank_client import (
     APIError,
     AuthenticationError,
+    CustomerNotFound,
     HoldNotPending,
     IdempotencyKeyReused,
     InsufficientScope,
     InsufficientTokens,
+    ReturnUrlNotAllowed,
     UnknownTier,
     ValidationError,
 )
 
-from sdk_kit import TokenbankServer, funded, sdk
+from sdk_kit import HOST_ORIGIN, TokenbankServer, funded, sdk
 
 pytestmark = pytest.mark.anyio
 
@@ -74,7 +76,9 @@ async def test_bad_input_is_a_validation_error(tokenbank: TokenbankServer, custo
             await billing.charge(customer, -5)
         assert raised.value.status_code == 422
         with pytest.raises(UnknownTier):
-            await billing.purchase(customer, "gold", return_url="http://127.0.0.1/back")
+            await billing.purchase(customer, "gold", return_url=f"{HOST_ORIGIN}/back")
+        with pytest.raises(ReturnUrlNotAllowed):
+            await billing.purchase(customer, "starter", return_url="https://evil.example/")
         assert (await billing.balance(customer)).balance == 4
 
 
@@ -84,3 +88,25 @@ async def test_every_error_carries_the_servers_body(tokenbank: TokenbankServer, 
         with pytest.raises(APIError) as raised:
             await billing.charge(customer, 1)
     assert raised.value.body["error"]["code"] == raised.value.code == "insufficient_tokens"
+
+
+async def test_a_customer_never_made_is_customer_not_found(tokenbank: TokenbankServer) -> None:
+    async with sdk(tokenbank.url, tokenbank.key) as billing:
+        with pytest.raises(CustomerNotFound) as raised:
+            await billing.balance("nobody-made-me")
+    assert raised.value.status_code == 404
+
+
+async def test_a_purchase_gives_a_hosted_payment_link(
+    tokenbank: TokenbankServer, customer: str
+) -> None:
+    async with sdk(tokenbank.url, tokenbank.key) as billing:
+        await billing.upsert_customer(customer)
+        bought = await billing.purchase(customer, "starter", return_url=f"{HOST_ORIGIN}/back",
+                                        idempotency_key=f"buy-{customer}")
+        again = await billing.purchase(customer, "starter", return_url=f"{HOST_ORIGIN}/back",
+                                       idempotency_key=f"buy-{customer}")
+    assert bought.payment_intent_id.startswith("pi_") and bought.client_secret
+    assert bought.hosted_url.startswith(tokenbank.url)
+    assert (bought.tier, bought.tokens, bought.amount) == ("starter", 100, 500)
+    assert again.payment_intent_id == bought.payment_intent_id

@@ -32,7 +32,7 @@ async def test_a_charge_whose_answer_was_cut_is_charged_once(
     assert proxy.cut_count == 1
     charges = [r for r in proxy.requests if r.endswith("/charges")]
     assert len(charges) == 2, proxy.requests  # the cut attempt and its retry
-    assert entry.amount in (3, -3)
+    assert entry.balance.balance == 7 and entry.transaction.amount == -3
     assert balance.balance == 7 and balance.available == 7
     spent = [t for t in page.items if t.amount < 0]
     assert [t.amount for t in spent] == [-3], page.raw
@@ -47,10 +47,12 @@ async def test_a_hold_and_its_commit_survive_cut_answers(
         hold = await billing.create_hold(customer, 4)
         held = await billing.balance(customer)
         proxy.cut_next_response()
-        await billing.commit_hold(hold.id, 2)
+        committed = await billing.commit_hold(hold.id, 2)
         after = await billing.balance(customer)
 
     assert proxy.cut_count == 2
+    assert hold.amount == 4 and hold.status == "pending"
+    assert (committed.charged, committed.released, committed.replayed) == (2, 2, True)
     assert (held.balance, held.reserved, held.available) == (10, 4, 6)  # held once, not twice
     assert (after.balance, after.reserved, after.available) == (8, 0, 8)
 
@@ -62,7 +64,8 @@ async def test_the_same_key_given_by_the_caller_charges_once(
     async with sdk(tokenbank.url, tokenbank.key) as billing:
         first = await billing.charge(customer, 2, idempotency_key=f"order-{customer}")
         again = await billing.charge(customer, 2, idempotency_key=f"order-{customer}")
-        assert first.id == again.id
+        assert first.transaction.id == again.transaction.id
+        assert (first.replayed, again.replayed) == (False, True)
         assert (await billing.balance(customer)).balance == 8
 
 

@@ -12,12 +12,21 @@ import httpx
 
 from tokenbank_client._core import Request, Routes, Settings, result, retry_delay
 from tokenbank_client._errors import TokenbankError
-from tokenbank_client._hold import ActiveHold
-from tokenbank_client._models import Balance, Customer, Entry, Hold, Purchase, TransactionPage
+from tokenbank_client._hold import ActiveHold, release_failed
+from tokenbank_client._models import (
+    Balance,
+    Committed,
+    Customer,
+    Hold,
+    Posted,
+    Purchase,
+    Released,
+    TransactionPage,
+)
 
 
 class AsyncTokenbank:
-    """A client of tokenbank's ``/api/v1`` for one API key (thread-safe; reuse it)."""
+    """A client of tokenbank's ``/api/v1`` for one API key (one per event loop; reuse it)."""
 
     def __init__(
         self,
@@ -70,16 +79,16 @@ class AsyncTokenbank:
     async def upsert_customer(
         self, external_id: str, *, email: str | None = None, name: str | None = None
     ) -> Customer:
-        """Create the customer for your user id ``external_id``, or update it."""
+        """Create the customer for your user id ``external_id`` (once, however many calls
+        race), or update its email and name."""
         request = Routes.upsert_customer(external_id, email, name)
         return Customer.from_json(await self._send(request))
 
     async def balance(self, external_id: str) -> Balance:
-        request = Routes.balance(external_id)
-        return Balance.from_json(await self._send(request))
+        return Balance.from_json(await self._send(Routes.balance(external_id)))
 
     async def transactions(
-        self, external_id: str, *, limit: int | None = None, before: str | None = None
+        self, external_id: str, *, limit: int | None = None, before: int | None = None
     ) -> TransactionPage:
         request = Routes.transactions(external_id, limit, before)
         return TransactionPage.from_json(await self._send(request))
@@ -91,20 +100,21 @@ class AsyncTokenbank:
         *,
         idempotency_key: str | None = None,
         ttl_s: int | None = None,
+        description: str | None = None,
     ) -> Hold:
-        request = Routes.create_hold(external_id, amount, idempotency_key, ttl_s)
+        """Set ``amount`` tokens aside (:class:`InsufficientTokens` when not available)."""
+        request = Routes.create_hold(external_id, amount, idempotency_key, ttl_s, description)
         return Hold.from_json(await self._send(request))
 
     async def commit_hold(
-        self, hold_id: str, amount: int | None = None, *, idempotency_key: str | None = None
-    ) -> Hold:
+        self, hold_id: int, amount: int | None = None, *, description: str | None = None
+    ) -> Committed:
         """Spend ``amount`` of the hold (all of it by default); the rest is released."""
-        request = Routes.commit_hold(hold_id, amount, idempotency_key)
-        return Hold.from_json(await self._send(request))
+        request = Routes.commit_hold(hold_id, amount, description)
+        return Committed.from_json(await self._send(request))
 
-    async def release_hold(self, hold_id: str, *, idempotency_key: str | None = None) -> Hold:
-        request = Routes.release_hold(hold_id, idempotency_key)
-        return Hold.from_json(await self._send(request))
+    async def release_hold(self, hold_id: int) -> Released:
+        return Released.from_json(await self._send(Routes.release_hold(hold_id)))
 
     async def charge(
         self,
@@ -113,20 +123,21 @@ class AsyncTokenbank:
         *,
         idempotency_key: str | None = None,
         description: str | None = None,
-    ) -> Entry:
+    ) -> Posted:
+        """Spend ``amount`` tokens at once (a hold and its commit in one call)."""
         request = Routes.charge(external_id, amount, idempotency_key, description)
-        return Entry.from_json(await self._send(request))
+        return Posted.from_json(await self._send(request))
 
     async def grant(
         self, external_id: str, amount: int, *, reason: str, idempotency_key: str | None = None
-    ) -> Entry:
+    ) -> Posted:
         request = Routes.grant(external_id, amount, reason, idempotency_key)
-        return Entry.from_json(await self._send(request))
+        return Posted.from_json(await self._send(request))
 
     async def purchase(
         self, external_id: str, tier: str, *, return_url: str, idempotency_key: str | None = None
     ) -> Purchase:
-        """Start a purchase: send the person to ``hosted_url``; they come back to
+        """Start buying a pack: send the person to ``hosted_url``; they come back to
         ``return_url`` and the tokens arrive when Stripe confirms the payment."""
         request = Routes.purchase(external_id, tier, return_url, idempotency_key)
         return Purchase.from_json(await self._send(request))
@@ -139,23 +150,26 @@ class AsyncTokenbank:
         *,
         idempotency_key: str | None = None,
         ttl_s: int | None = None,
+        description: str | None = None,
     ) -> AsyncIterator[ActiveHold]:
         """Hold ``amount`` tokens for the block: commit on success, release on error.
 
         Raises :class:`InsufficientTokens` before the block runs when they are not there.
         """
-        active = ActiveHold(await self.create_hold(external_id, amount,
-                                             idempotency_key=idempotency_key, ttl_s=ttl_s))
+        held = await self.create_hold(
+            external_id, amount, idempotency_key=idempotency_key, ttl_s=ttl_s,
+            description=description,
+        )
+        active = ActiveHold(held)
         try:
             yield active
         except BaseException as exc:
             try:
                 active.result = await self.release_hold(active.id)
-            except TokenbankError as release_error:
-                exc.add_note(f"releasing hold {active.id} failed ({release_error}); "
-                             "it is released when it expires")
+            except TokenbankError as failed:
+                exc.add_note(release_failed(active, failed))
             raise
-        if active.cancelled:
+        if active.releases:
             active.result = await self.release_hold(active.id)
         else:
             active.result = await self.commit_hold(active.id, active.commit_amount)

@@ -144,73 +144,74 @@ def result(outcome: httpx.Response | Exception) -> dict[str, Any]:
 
 
 class Routes:
-    """Every call of the service API as a :class:`Request` (the contract in one place)."""
+    """Every call of the service API as a :class:`Request` (the contract in one place).
+
+    The key of a write travels in the body where the API names it (holds, charges, grants,
+    purchases) and always in the ``Idempotency-Key`` header; commit and release are
+    idempotent by the hold's id.
+    """
 
     @staticmethod
     def upsert_customer(external_id: str, email: str | None, name: str | None) -> Request:
-        body = {k: v for k, v in (("email", email), ("name", name)) if v is not None}
-        return Request(
-            "PUT", f"/api/v1/customers/{segment(external_id)}", body, None, new_idempotency_key()
-        )
+        body = _fields(email=email, name=name)
+        return Request("PUT", _customer(external_id), body, None, new_idempotency_key())
 
     @staticmethod
     def balance(external_id: str) -> Request:
-        return Request("GET", f"/api/v1/customers/{segment(external_id)}/balance")
+        return Request("GET", _customer(external_id, "balance"))
 
     @staticmethod
-    def transactions(external_id: str, limit: int | None, before: str | None) -> Request:
-        params = {k: v for k, v in (("limit", limit), ("before", before)) if v is not None}
-        return Request(
-            "GET", f"/api/v1/customers/{segment(external_id)}/transactions", None, params
-        )
+    def transactions(external_id: str, limit: int | None, before: int | None) -> Request:
+        params = _fields(limit=limit, before=before)
+        return Request("GET", _customer(external_id, "transactions"), None, params)
 
     @staticmethod
     def create_hold(
-        external_id: str, amount: int, key: str | None, ttl_s: int | None
+        external_id: str, amount: int, key: str | None, ttl_s: int | None, description: str | None
     ) -> Request:
-        key = key or new_idempotency_key()
-        body: dict[str, Any] = {"amount": amount, "idempotency_key": key}
-        if ttl_s is not None:
-            body["ttl_s"] = ttl_s
-        return Request("POST", f"/api/v1/customers/{segment(external_id)}/holds", body, None, key)
+        body = _keyed(key, amount=amount, ttl_s=ttl_s, description=description)
+        return _write(_customer(external_id, "holds"), body)
 
     @staticmethod
-    def commit_hold(hold_id: str, amount: int | None, key: str | None) -> Request:
-        body = {} if amount is None else {"amount": amount}
-        return Request(
-            "POST", f"/api/v1/holds/{segment(hold_id)}/commit", body, None,
-            key or new_idempotency_key(),
-        )
+    def commit_hold(hold_id: int, amount: int | None, description: str | None) -> Request:
+        body = _fields(amount=amount, description=description)
+        return Request("POST", f"/api/v1/holds/{segment(hold_id)}/commit", body)
 
     @staticmethod
-    def release_hold(hold_id: str, key: str | None) -> Request:
-        return Request(
-            "POST", f"/api/v1/holds/{segment(hold_id)}/release", {}, None,
-            key or new_idempotency_key(),
-        )
+    def release_hold(hold_id: int) -> Request:
+        return Request("POST", f"/api/v1/holds/{segment(hold_id)}/release", {})
 
     @staticmethod
     def charge(
         external_id: str, amount: int, key: str | None, description: str | None
     ) -> Request:
-        key = key or new_idempotency_key()
-        body: dict[str, Any] = {"amount": amount, "idempotency_key": key}
-        if description is not None:
-            body["description"] = description
-        return Request(
-            "POST", f"/api/v1/customers/{segment(external_id)}/charges", body, None, key
-        )
+        body = _keyed(key, amount=amount, description=description)
+        return _write(_customer(external_id, "charges"), body)
 
     @staticmethod
     def grant(external_id: str, amount: int, reason: str, key: str | None) -> Request:
-        key = key or new_idempotency_key()
-        body = {"amount": amount, "idempotency_key": key, "reason": reason}
-        return Request("POST", f"/api/v1/customers/{segment(external_id)}/grants", body, None, key)
+        body = _keyed(key, amount=amount, reason=reason)
+        return _write(_customer(external_id, "grants"), body)
 
     @staticmethod
     def purchase(external_id: str, tier: str, return_url: str, key: str | None) -> Request:
-        body = {"tier": tier, "return_url": return_url}
-        return Request(
-            "POST", f"/api/v1/customers/{segment(external_id)}/purchases", body, None,
-            key or new_idempotency_key(),
-        )
+        body = _keyed(key, tier=tier, return_url=return_url)
+        return _write(_customer(external_id, "purchases"), body)
+
+
+def _customer(external_id: str, *rest: str) -> str:
+    return "/".join(("/api/v1/customers", segment(external_id), *rest))
+
+
+def _fields(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _keyed(key: str | None, **fields: Any) -> dict[str, Any]:
+    """A write's body: its fields (None left out) and the idempotency key, made here once
+    per call when the caller gave none, so every attempt of the call sends the same key."""
+    return _fields(**fields) | {"idempotency_key": key or new_idempotency_key()}
+
+
+def _write(path: str, body: dict[str, Any]) -> Request:
+    return Request("POST", path, body, None, body["idempotency_key"])

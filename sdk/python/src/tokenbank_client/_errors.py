@@ -10,6 +10,7 @@
         ├── PermissionDenied      403
         │   └── InsufficientScope 403  insufficient_scope
         ├── NotFound              404
+        │   ├── CustomerNotFound  404  customer_not_found (make it with upsert_customer)
         │   └── HoldNotFound      404  hold_not_found / reservation_not_found
         ├── Conflict              409
         │   ├── IdempotencyKeyReused  409  the key was used for a different request
@@ -18,7 +19,8 @@
         │       └── HoldExpired   409
         ├── ValidationError       422
         │   ├── InvalidAmount     422  invalid_amount
-        │   └── UnknownTier       422  unknown_tier
+        │   ├── UnknownTier       422  unknown_tier
+        │   └── ReturnUrlNotAllowed 422  return_url_not_allowed
         ├── RateLimited           429  (.retry_after_s)
         └── ServerError           5xx
             └── ServiceUnavailable 503
@@ -105,6 +107,10 @@ class NotFound(APIError):
     pass
 
 
+class CustomerNotFound(NotFound):
+    pass
+
+
 class HoldNotFound(NotFound):
     pass
 
@@ -144,6 +150,10 @@ class UnknownTier(ValidationError):
     pass
 
 
+class ReturnUrlNotAllowed(ValidationError):
+    pass
+
+
 class RateLimited(APIError):
     @property
     def retry_after_s(self) -> float | None:
@@ -161,6 +171,7 @@ class ServiceUnavailable(ServerError):
 BY_CODE: dict[str, type[APIError]] = {
     "insufficient_tokens": InsufficientTokens,
     "insufficient_scope": InsufficientScope,
+    "customer_not_found": CustomerNotFound,
     "hold_not_found": HoldNotFound,
     "reservation_not_found": HoldNotFound,
     "idempotency_key_reused": IdempotencyKeyReused,
@@ -171,6 +182,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "reservation_expired": HoldExpired,
     "invalid_amount": InvalidAmount,
     "unknown_tier": UnknownTier,
+    "return_url_not_allowed": ReturnUrlNotAllowed,
     "rate_limited": RateLimited,
 }
 
