@@ -52,6 +52,7 @@ from tokenbank_client._models import (
     TransactionPage,
 )
 from tokenbank_client._sync import Tokenbank
+from tokenbank_client._widget import customer_token
 
 __all__ = [
     "APIConnectionError",
@@ -90,6 +91,7 @@ __all__ = [
     "TransactionPage",
     "UnknownTier",
     "ValidationError",
+    "customer_token",
     "new_idempotency_key",
 ]
 __version__ = "0.1.0"

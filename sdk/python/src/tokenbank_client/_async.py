@@ -106,6 +106,9 @@ class AsyncTokenbank:
         request = Routes.create_hold(external_id, amount, idempotency_key, ttl_s, description)
         return Hold.from_json(await self._send(request))
 
+    async def get_hold(self, hold_id: int) -> Hold:
+        return Hold.from_json(await self._send(Routes.get_hold(hold_id)))
+
     async def commit_hold(
         self, hold_id: int, amount: int | None = None, *, description: str | None = None
     ) -> Committed:

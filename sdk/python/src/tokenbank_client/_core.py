@@ -173,6 +173,10 @@ class Routes:
         return _write(_customer(external_id, "holds"), body)
 
     @staticmethod
+    def get_hold(hold_id: int) -> Request:
+        return Request("GET", f"/api/v1/holds/{segment(hold_id)}")
+
+    @staticmethod
     def commit_hold(hold_id: int, amount: int | None, description: str | None) -> Request:
         body = _fields(amount=amount, description=description)
         return Request("POST", f"/api/v1/holds/{segment(hold_id)}/commit", body)

@@ -106,6 +106,9 @@ class Tokenbank:
         request = Routes.create_hold(external_id, amount, idempotency_key, ttl_s, description)
         return Hold.from_json(self._send(request))
 
+    def get_hold(self, hold_id: int) -> Hold:
+        return Hold.from_json(self._send(Routes.get_hold(hold_id)))
+
     def commit_hold(
         self, hold_id: int, amount: int | None = None, *, description: str | None = None
     ) -> Committed:
