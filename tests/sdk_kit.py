@@ -20,15 +20,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reliability.harness import REPO
+from reliability.harness import REPO, free_port
 from tokenbank_client import AsyncTokenbank
 
 if TYPE_CHECKING:
     from e2e.conftest import Stack
 
-#: The host app the tests pretend to be: purchases may return to it.
-HOST_ORIGIN = "http://127.0.0.1:9"
-HOST_ENV = {"WIDGET_ALLOWED_ORIGINS": HOST_ORIGIN}
+#: The host app beside tokenbank (examples/fastapi-chat in the browser test): purchases
+#: may return to it, its page may call the widget routes with tokens it signs.
+HOST_PORT = free_port()
+HOST_ORIGIN = f"http://127.0.0.1:{HOST_PORT}"
+WIDGET_SECRET = "sdk-test-widget-secret-0123456789abcdef"
+HOST_ENV = {"WIDGET_ALLOWED_ORIGINS": HOST_ORIGIN, "WIDGET_TOKEN_SECRET": WIDGET_SECRET}
 
 REQUEST_START = re.compile(rb"^(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.1\r\n")
 
