@@ -11,7 +11,7 @@ CLIENT_SRC := $(shell find client/src client/public -type f 2>/dev/null) \
 	  client/tailwind.config.* client/postcss.config.* client/package.json)
 
 .PHONY: setup run test lint typecheck pytest client-test client-types e2e screenshots \
-	bench bench-quick clean test-reliability
+	bench bench-quick clean test-reliability sdk-js sdk-js-test
 
 setup: $(STAMP) client/dist/index.html
 
@@ -41,10 +41,24 @@ typecheck: $(STAMP)
 client-test: client/node_modules/.installed-stamp
 	cd client && npm test
 
+# The TypeScript SDK (sdk/js: @tokenbank/client, @tokenbank/react) is built and tested with
+# the web client's installed tools and libraries (no second install): its node_modules is a
+# link to the client's.
+sdk/js/node_modules: client/node_modules/.installed-stamp
+	ln -sfn ../../client/node_modules sdk/js/node_modules
+
+sdk-js-test: sdk/js/node_modules
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent typecheck
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm test
+
+sdk-js: sdk-js-test
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent build
+
 # Regenerate the web client's API types from the app's OpenAPI schema.
-client-types: $(STAMP) client/node_modules/.installed-stamp
+client-types: $(STAMP) client/node_modules/.installed-stamp sdk/js/node_modules
 	$(BIN)/tokenbank openapi > client/openapi.json
 	cd client && npm run gen:api
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent gen:api
 
 pytest: setup
 	@scripts/ensure-postgres.sh
@@ -53,7 +67,7 @@ pytest: setup
 	@scripts/ensure-redis.sh
 	$(BIN)/pytest
 
-test: setup lint typecheck client-test pytest
+test: setup lint typecheck client-test sdk-js pytest
 
 # The reliability scenarios alone, printing their figures (`make test` runs them too, once,
 # as part of all of tests/).
