@@ -53,6 +53,8 @@ sdk-js-test: sdk/js/node_modules
 
 sdk-js: sdk-js-test
 	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent build
+	ln -sfn ../../../client/node_modules examples/fastapi-chat/web/node_modules
+	cd examples/fastapi-chat/web && ./node_modules/.bin/vite build --config vite.config.ts --logLevel warn
 
 # Regenerate the web client's API types from the app's OpenAPI schema.
 client-types: $(STAMP) client/node_modules/.installed-stamp sdk/js/node_modules

@@ -11,6 +11,7 @@ from pathlib import Path
 from billing import add_billing, on_sign_up, reply_hold  # billing
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from users import User, current_user, sign_in, sign_up
 
@@ -19,6 +20,7 @@ from tokenbank_client import ActiveHold  # billing
 STATIC = Path(__file__).parent / "static"
 app = FastAPI(title="fastapi-chat example")
 add_billing(app)  # billing
+app.mount("/widgets", StaticFiles(directory=STATIC / "widgets"), name="widgets")  # billing
 
 
 class Credentials(BaseModel):

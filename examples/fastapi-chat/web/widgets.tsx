@@ -1,0 +1,60 @@
+// The example's page mounts tokenbank's React widgets into its own plain HTML: the
+// balance in the header, and the out-of-tokens prompt (with the packs and card form) when
+// a reply is refused with 402. The page calls window.tokenbank.* (see static/index.html).
+import { OutOfTokens, TokenBalance, TokenbankProvider, useTokenbank } from "@tokenbank/react";
+import "@tokenbank/react/styles.css";
+import { useEffect, useState } from "react";
+import { createRoot } from "react-dom/client";
+
+interface Shortfall {
+  balance: number;
+  required: number;
+}
+
+declare global {
+  interface Window {
+    tokenbank?: { outOfTokens: (s: Shortfall | null) => void; refresh: () => void };
+  }
+}
+
+let show: (s: Shortfall | null) => void = () => {};
+let refresh: () => void = () => {};
+
+function Bridge() {
+  const state = useTokenbank();
+  useEffect(() => {
+    refresh = () => void state.refresh();
+  }, [state]);
+  return null;
+}
+
+function OutOfTokensSlot() {
+  const [shortfall, setShortfall] = useState<Shortfall | null>(null);
+  useEffect(() => {
+    show = setShortfall;
+  }, []);
+  if (!shortfall) return null;
+  return <OutOfTokens {...shortfall} onPurchased={() => setShortfall(null)} />;
+}
+
+/** Mount the widgets for the signed-in user; the app's server signs their token. */
+export async function mountWidgets(sessionToken: string): Promise<void> {
+  const fetchWidget = async () => {
+    const r = await fetch("/api/billing/widget", { headers: { Authorization: `Bearer ${sessionToken}` } });
+    return (await r.json()) as { token: string; tokenbank_url: string };
+  };
+  const first = await fetchWidget();
+  const token = async () => (await fetchWidget()).token;
+  const mount = (id: string, node: React.ReactNode) =>
+    createRoot(document.getElementById(id)!).render(
+      <TokenbankProvider baseUrl={first.tokenbank_url} token={token} lowBalance={0}>
+        <Bridge />
+        {node}
+      </TokenbankProvider>,
+    );
+  mount("tb-balance", <TokenBalance />);
+  mount("tb-out-of-tokens", <OutOfTokensSlot />);
+  window.tokenbank = { outOfTokens: (s) => show(s), refresh: () => refresh() };
+}
+
+(window as unknown as { mountWidgets: typeof mountWidgets }).mountWidgets = mountWidgets;
