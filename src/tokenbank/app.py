@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from tokenbank import __version__
 from tokenbank.admin.routes import router as admin_router
+from tokenbank.apikeys.routes import router as api_keys_router
 from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
@@ -29,6 +30,11 @@ from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.webhooks import WebhookWorker
 from tokenbank.ratelimit.service import start_limiter
+from tokenbank.v1.cors import WidgetCORS
+from tokenbank.v1.routes import checkout_router as v1_checkout_router
+from tokenbank.v1.routes import router as v1_router
+from tokenbank.v1.routes import widget_router as v1_widget_router
+from tokenbank.v1.widgets import WidgetTokens
 from tokenbank.web import SecurityHeaders, mount_client
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = limiter
         stripe_gateway = StripeGateway(settings)
         app.state.stripe = stripe_gateway
+        app.state.widget_tokens = WidgetTokens(settings)
         scheduler = Scheduler(db)
         if settings.background_jobs:
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
@@ -108,6 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(chat_router)
     app.include_router(admin_router)
+    app.include_router(api_keys_router)
+    app.include_router(v1_router)
+    app.include_router(v1_widget_router)
+    app.include_router(v1_checkout_router)
     app.include_router(dev_mail_router)  # 404 outside development
     mount_client(app, settings)  # last: its catch-all must not shadow the API
     if settings.cors_origins:
@@ -117,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+    if settings.widget_allowed_origins:
+        app.add_middleware(WidgetCORS, origins=settings.widget_allowed_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -17,6 +17,7 @@ from collections import Counter
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, StrictInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -160,6 +161,61 @@ class Settings(BaseSettings):
     # Development only: the local SMTP sink's mailbox, shown at /dev/mail.
     dev_mail_dir: str | None = None
 
+    # --- The service API (/api/v1) and widgets ------------------------------------------
+    #: Requests per minute each API key may make (counted like every other limit).
+    rate_limit_api_key_per_min: int = Field(default=600, ge=1)
+    #: HS256 secret the host app signs short-lived widget customer tokens with.
+    widget_token_secret: str | None = None
+    #: Or: the host's JWKS URL; RS256 widget tokens are checked against its keys.
+    widget_jwks_url: str | None = None
+    #: How long fetched JWKS keys are trusted before they are fetched again.
+    widget_jwks_cache_s: float = Field(default=300.0, gt=0)
+    #: The longest lifetime (``exp - iat``) a widget token may have.
+    widget_token_max_ttl_s: int = Field(default=3600, ge=1, le=24 * 3600)
+    #: The host app's origins: CORS for the widget routes, and where a hosted payment page
+    #: may return to (``return_url``). JSON list or comma-separated.
+    widget_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("widget_allowed_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("widget_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            origin = normalize_origin(item)
+            if origin is None:
+                raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+            out.append(origin)
+        return out
+
+    def integration_production_problems(self) -> list[str]:
+        """The service API's and widgets' refusals: a guessable widget secret, a JWKS URL
+        or a host origin that is not https."""
+        problems: list[str] = []
+        secret = self.widget_token_secret
+        if secret is not None:
+            if _looks_like_placeholder(secret):
+                problems.append("WIDGET_TOKEN_SECRET is a placeholder")
+            elif weakness := jwt_secret_weakness(secret):
+                problems.append(f"WIDGET_TOKEN_SECRET {weakness}")
+            elif self.jwt_secret and secret == self.jwt_secret:
+                problems.append("WIDGET_TOKEN_SECRET must differ from JWT_SECRET")
+        if self.widget_jwks_url is not None and not self.widget_jwks_url.startswith("https://"):
+            problems.append("WIDGET_JWKS_URL must be an https:// URL in production")
+        for origin in self.widget_allowed_origins:
+            if not origin.startswith("https://"):
+                problems.append(f"WIDGET_ALLOWED_ORIGINS has {origin}, not https")
+        return problems
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies(cls, value: object) -> object:
@@ -231,6 +287,7 @@ class Settings(BaseSettings):
             elif _looks_like_placeholder(value):
                 problems.append(f"{name} is a placeholder")
         problems.extend(self.accounts_production_problems())
+        problems.extend(self.integration_production_problems())
         return problems
 
     def check_production(self) -> None:
@@ -311,6 +368,23 @@ class Settings(BaseSettings):
         if self.api_docs_enabled is not None:
             return self.api_docs_enabled
         return not self.is_production
+
+
+def normalize_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` in lower case, or None when ``value`` is not an origin."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _looks_like_placeholder(value: str) -> bool:

@@ -84,6 +84,39 @@ OWNED_BY_ID: set[Route] = {
     ("POST", "/api/payment/confirm-payment"),
 }
 ADMIN_PREFIX = "/api/admin/"
+#: The service API and its widget and hosted-page routes: authenticated by an API key, a
+#: customer token the host signed, or a signed payment link instead of a user's token,
+#: each refused without one (401, its own code). Scopes, customers kept apart and holds of
+#: others are tested route by route in ``tests/v1``.
+BY_API_KEY: set[Route] = {
+    ("PUT", "/api/v1/customers/{external_id}"),
+    ("GET", "/api/v1/customers/{external_id}/balance"),
+    ("GET", "/api/v1/customers/{external_id}/transactions"),
+    ("POST", "/api/v1/customers/{external_id}/holds"),
+    ("GET", "/api/v1/holds/{hold_id}"),
+    ("POST", "/api/v1/holds/{hold_id}/commit"),
+    ("POST", "/api/v1/holds/{hold_id}/release"),
+    ("POST", "/api/v1/customers/{external_id}/charges"),
+    ("POST", "/api/v1/customers/{external_id}/grants"),
+    ("POST", "/api/v1/customers/{external_id}/purchases"),
+}
+BY_CUSTOMER_TOKEN: set[Route] = {
+    ("GET", "/api/v1/widget/balance"),
+    ("GET", "/api/v1/widget/transactions"),
+    ("GET", "/api/v1/widget/tiers"),
+    ("POST", "/api/v1/widget/purchases"),
+    ("POST", "/api/v1/widget/confirm"),
+}
+BY_LINK: set[Route] = {
+    ("GET", "/api/v1/checkout"),
+    ("POST", "/api/v1/checkout/confirm"),
+}
+SERVICE_CODES = (
+    [(r, "api_key_required") for r in sorted(BY_API_KEY)]
+    + [(r, "invalid_widget_token") for r in sorted(BY_CUSTOMER_TOKEN)]
+    + [(r, "invalid_checkout_token") for r in sorted(BY_LINK)]
+)
+SERVICE = BY_API_KEY | BY_CUSTOMER_TOKEN | BY_LINK
 
 
 def _operations() -> set[Route]:
@@ -94,9 +127,10 @@ def _operations() -> set[Route]:
 def test_every_route_is_classified_for_these_checks() -> None:
     operations = _operations()
     admin = {op for op in operations if op[1].startswith(ADMIN_PREFIX)}
-    unclassified = operations - PUBLIC - OWN - OWNED_BY_ID - admin
+    unclassified = operations - PUBLIC - OWN - OWNED_BY_ID - SERVICE - admin
     assert unclassified == set(), "classify the new routes here and test them"
-    assert (PUBLIC | OWN | OWNED_BY_ID) <= operations, "a classified route no longer exists"
+    assert (PUBLIC | OWN | OWNED_BY_ID | SERVICE) <= operations, (
+        "a classified route no longer exists")
     assert len(admin) >= 6
 
 
@@ -267,7 +301,8 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
     alice_before = await w.state_of_alice()
     admin_routes = sorted(op for op in _operations() if op[1].startswith(ADMIN_PREFIX))
     for method, template in admin_routes:
-        path = template.format(user_id=w.alice["user"]["id"], event_id="evt_unknown")
+        path = template.format(user_id=w.alice["user"]["id"], event_id="evt_unknown",
+                               key_id=1)
         body = {"json": {"amount": 50, "reason": "Bob helps himself"}} if method == "POST" else {}
         as_bob = await w.http.request(method, path, headers=w.bob["headers"], **body)
         anonymous = await w.http.request(method, path, **body)
@@ -277,15 +312,25 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
     assert await w.state_of_alice() == alice_before
 
     for method, template in admin_routes:  # and the refusals were about the role alone
-        path = template.format(user_id=w.alice["user"]["id"], event_id="evt_unknown")
+        path = template.format(user_id=w.alice["user"]["id"], event_id="evt_unknown",
+                               key_id=1)
         body = {"json": {"amount": 50, "reason": "support"}} if method == "POST" else {}
         as_admin = await w.http.request(method, path, headers=w.admin["headers"], **body)
         assert as_admin.status_code not in (401, 403), (method, path, as_admin.text)
 
-    private = sorted(_operations() - PUBLIC)
+    private = sorted(_operations() - PUBLIC - SERVICE)
+    for (method, template), code in SERVICE_CODES:
+        path = template.format(external_id="x", hold_id=1)
+        r = await w.http.request(method, path, json={})
+        assert (r.status_code, r.json()["error"]["code"]) == (401, code), (method, path, r.text)
+        # A user's token is none of these (widgets are not configured in this world).
+        r = await w.http.request(method, path, json={}, headers=w.alice["headers"])
+        assert (r.status_code, r.json()["error"]["code"]) in (
+            (401, "invalid_api_key"), (401, code), (503, "widgets_not_configured")
+        ), (method, path, r.text)
     for method, template in private:
         path = template.format(user_id=1, event_id="evt_x", chat_id=w.alice_chat,
-                               payment_intent_id=w.alice_pi)
+                               payment_intent_id=w.alice_pi, key_id=1)
         r = await w.http.request(method, path, json={})
         assert (r.status_code, r.json()["error"]["code"]) == (401, "not_authenticated"), (
             method, path, r.text)

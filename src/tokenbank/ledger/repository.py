@@ -494,7 +494,9 @@ PG_AVAILABLE = PgStatement(
 #: the ``deduction`` — one statement, which also returns the account's ``reserved`` after
 #: it (with the entry's ``balance_after``: what is left to spend). ``resolved`` is false
 #: when the hold was not pending and unexpired (resolves once, guarantee 6):
-#: :data:`PG_COMMIT_REFUSED` then says why.
+#: :data:`PG_COMMIT_REFUSED` then says why. ``$4`` charges less than the hold (a partial
+#: commit; NULL charges it all): the whole hold leaves ``reserved``, ``$4`` leaves the
+#: balance, and the rest is available again.
 PG_COMMIT = PgStatement(
     sql="""
 WITH locked AS (
@@ -505,17 +507,18 @@ WITH locked AS (
 ), resolved AS (
     UPDATE token_reservations SET status = 'committed', resolved_at = $2
     WHERE id = $1 AND status = 'pending' AND expires_at > $2
+      AND amount >= COALESCE($4::bigint, amount)
       AND EXISTS (SELECT FROM locked)
-    RETURNING id, user_id, amount
+    RETURNING id, user_id, amount, COALESCE($4::bigint, amount) AS charged
 ), moved AS (
     -- One row at most (``id`` is the key): scalar subqueries keep this a key lookup of
     -- the account, where a join made the planner hash the whole accounts table.
     UPDATE token_accounts AS a
-    SET balance = a.balance - (SELECT amount FROM resolved),
+    SET balance = a.balance - (SELECT charged FROM resolved),
         reserved = a.reserved - (SELECT amount FROM resolved), updated_at = $2
     WHERE a.user_id = (SELECT user_id FROM resolved)
     RETURNING a.user_id, a.balance, a.reserved, $1::bigint AS reservation_id,
-              (SELECT amount FROM resolved) AS amount
+              (SELECT charged FROM resolved) AS amount
 ), posted AS (
     INSERT INTO token_transactions
         (user_id, transaction_type, amount, balance_after, description,
@@ -532,7 +535,7 @@ SELECT EXISTS (SELECT FROM resolved) AS resolved, (SELECT reserved FROM moved) A
        posted.*
 FROM (VALUES (1)) AS one LEFT JOIN posted ON true
 """,
-    params=("reservation_id", "now", "description"),
+    params=("reservation_id", "now", "description", "tokens"),
 )
 
 #: Why a commit resolved nothing: the hold's status now (a statement of its own, so it
@@ -581,6 +584,22 @@ PG_RESERVATION_STATUS = PgStatement(
 )
 
 
+#: A hold's amount (a partial commit is checked against it; the amount never changes).
+PG_RESERVATION_AMOUNT = PgStatement(
+    sql="SELECT amount FROM token_reservations WHERE id = $1", params=("reservation_id",)
+)
+
+
+async def reservation_amount(unit: Unit, reservation_id: int) -> int | None:
+    """The hold's amount, in either kind of unit; None when there is no such hold."""
+    if is_postgresql(unit):
+        row = await PG_RESERVATION_AMOUNT.first(unit, reservation_id)
+        return None if row is None else int(row["amount"])
+    assert isinstance(unit, AsyncSession)
+    found = await find_reservation(unit, reservation_id)
+    return None if found is None else int(found.amount)
+
+
 def is_postgresql(session: Unit) -> bool:
     if isinstance(session, DriverTransaction):
         return True
@@ -626,10 +645,12 @@ async def reserve_pg(
 
 
 async def commit_pg(
-    unit: Unit, reservation_id: int, description: str, now: datetime
+    unit: Unit, reservation_id: int, description: str, now: datetime, tokens: int | None = None
 ) -> CommitOutcome:
-    """PostgreSQL's commit: one statement; a second, on the driver too, says why not."""
-    row = await PG_COMMIT.first(unit, reservation_id, now, description)
+    """PostgreSQL's commit: one statement; a second, on the driver too, says why not.
+
+    ``tokens`` (at most the hold's amount; None: all of it) is what the deduction takes."""
+    row = await PG_COMMIT.first(unit, reservation_id, now, description, tokens)
     assert row is not None
     if row["id"] is not None:
         return Committed(row, int(row["reserved_after"]))
@@ -710,21 +731,28 @@ async def reserve_sqlite(
 
 
 async def commit_sqlite(
-    session: AsyncSession, reservation_id: int, description: str, now: datetime
+    session: AsyncSession,
+    reservation_id: int,
+    description: str,
+    now: datetime,
+    tokens: int | None = None,
 ) -> CommitOutcome:
-    """SQLite's commit: resolve the hold, move it to the balance, write the deduction."""
+    """SQLite's commit: resolve the hold, move it to the balance, write the deduction
+    (of ``tokens``, at most the hold's amount; None: all of it)."""
     found = await resolve_reservation(
         session, reservation_id, status="committed", now=now, unexpired_only=True
     )
     if found is None:
         return _commit_refused(await _commit_refused_sqlite(session, reservation_id))
     amount = int(found.amount)
+    charged = amount if tokens is None else tokens
+    assert 0 < charged <= amount  # the service checked it against the hold
     moved = (
         await session.execute(
             update(accounts)
             .where(accounts.c.user_id == found.user_id)
             .values(
-                balance=accounts.c.balance - amount,
+                balance=accounts.c.balance - charged,
                 reserved=accounts.c.reserved - amount,
                 updated_at=now,
             )
@@ -736,7 +764,7 @@ async def commit_sqlite(
         {
             "user_id": found.user_id,
             "transaction_type": "deduction",
-            "amount": -amount,
+            "amount": -charged,
             "balance_after": int(moved.balance),
             "description": description,
             "stripe_payment_intent_id": None,

@@ -539,8 +539,14 @@ async def get_reservation(session: AsyncSession, reservation_id: int) -> Reserva
     return _reservation(row)
 
 
-async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
+async def commit(
+    session: Unit, reservation_id: int, description: str, *, tokens: int | None = None
+) -> Entry:
     """Turn a pending hold into a ``deduction``. Committing again returns the same entry.
+
+    ``tokens`` charges less than the hold (a partial commit): the deduction takes
+    ``tokens`` and the rest of the hold is available again, in the same statement. More
+    than the hold is :class:`InvalidAmount`; None charges the whole hold.
 
     Outcomes, in order of precedence:
 
@@ -555,7 +561,7 @@ async def commit(session: Unit, reservation_id: int, description: str) -> Entry:
     otherwise                 the new deduction
     ========================  =============================================
     """
-    entry, _reserved = await _commit(session, reservation_id, description)
+    entry, _reserved = await _commit(session, reservation_id, description, tokens)
     return entry
 
 
@@ -567,28 +573,34 @@ class Settled:
     available: int
 
 
-async def settle(session: Unit, reservation_id: int, description: str) -> Settled:
+async def settle(
+    session: Unit, reservation_id: int, description: str, *, tokens: int | None = None
+) -> Settled:
     """:func:`commit`, and the balance left to spend after it (what a reply reports).
 
     The commit's statement returns the account's new ``reserved`` beside the entry's
     ``balance_after``, so a charged reply needs no separate balance read (a replay reads
     it).
     """
-    entry, reserved = await _commit(session, reservation_id, description)
+    entry, reserved = await _commit(session, reservation_id, description, tokens)
     if reserved is None:
         return Settled(entry, (await balance(session, entry.user_id)).available)
     return Settled(entry, entry.balance_after - reserved)
 
 
-async def _commit(session: Unit, reservation_id: int, description: str) -> tuple[Entry, int | None]:
+async def _commit(
+    session: Unit, reservation_id: int, description: str, tokens: int | None = None
+) -> tuple[Entry, int | None]:
     """The entry, and the account's ``reserved`` right after it (None for a replay)."""
     now = utcnow()
     description = description[:MAX_DESCRIPTION]
+    if tokens is not None:
+        await _check_partial(session, reservation_id, tokens)
     if repo.is_postgresql(session):
-        outcome = await repo.commit_pg(session, reservation_id, description, now)
+        outcome = await repo.commit_pg(session, reservation_id, description, now, tokens)
     else:
         assert isinstance(session, AsyncSession)
-        outcome = await repo.commit_sqlite(session, reservation_id, description, now)
+        outcome = await repo.commit_sqlite(session, reservation_id, description, now, tokens)
     match outcome:
         case repo.Committed(row, reserved_after):
             return _entry_of(row), reserved_after
@@ -603,6 +615,17 @@ async def _commit(session: Unit, reservation_id: int, description: str) -> tuple
         case repo.KeyTaken():
             raise IdempotencyKeyReused()
     raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
+
+
+async def _check_partial(session: Unit, reservation_id: int, tokens: int) -> None:
+    """A partial commit charges a whole number of tokens, at most the hold's amount (which
+    never changes, so reading it first races nothing)."""
+    check_amount(tokens)
+    held = await repo.reservation_amount(session, reservation_id)
+    if held is None:
+        raise ReservationNotFound()
+    if tokens > held:
+        raise InvalidAmount(f"The hold is for {held} tokens; {tokens} is more.")
 
 
 async def release(session: Unit, reservation_id: int) -> bool:

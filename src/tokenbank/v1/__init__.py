@@ -1,0 +1,1 @@
+"""The service API (``/api/v1``): other apps' customers on the same ledger."""
