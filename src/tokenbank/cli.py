@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from tokenbank.apikeys.cli import app as api_keys_app
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import AppError
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(api_keys_app, name="api-keys")
 
 console = Console()
 err = Console(stderr=True)

@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     widget_jwks_url: str | None = None
     #: How long fetched JWKS keys are trusted before they are fetched again.
     widget_jwks_cache_s: float = Field(default=300.0, gt=0)
+    #: A token naming a key id not in the cached set fetches the set again at most this often.
+    widget_jwks_refetch_s: float = Field(default=30.0, ge=0)
     #: The longest lifetime (``exp - iat``) a widget token may have.
     widget_token_max_ttl_s: int = Field(default=3600, ge=1, le=24 * 3600)
     #: The host app's origins: CORS for the widget routes, and where a hosted payment page

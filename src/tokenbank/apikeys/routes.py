@@ -15,7 +15,7 @@ from tokenbank.errors import error_responses
 router = APIRouter(
     prefix="/api/admin/api-keys",
     tags=["admin"],
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 KeyId = Annotated[int, Path(ge=1, le=2**62)]
 

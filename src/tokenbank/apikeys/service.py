@@ -37,6 +37,8 @@ SECRET_BYTES = 32
 #: The longest secret we consider (ours are 47 characters); longer is refused unhashed.
 MAX_SECRET_CHARS = 128
 MAX_NAME = 100
+#: Every scope, for a key that may do anything.
+ALL_SCOPES = tuple(s.value for s in ApiKeyScope)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ V1Error (400)
 ├── CustomerConflict (409 customer_conflict)
 ├── ReturnUrlNotAllowed (422 return_url_not_allowed)
 ├── WidgetTokenInvalid (401 invalid_widget_token)
-├── WidgetsNotConfigured (503 widgets_not_configured)
+├── WidgetsNotConfigured (404 widgets_not_configured)
+│   └── JwksUnavailable (503 jwks_unavailable)
 └── CheckoutTokenInvalid (401 invalid_checkout_token)
 """
 
@@ -53,7 +54,9 @@ class WidgetTokenInvalid(V1Error):
 
 
 class WidgetsNotConfigured(V1Error):
-    status_code = 503
+    """The widget routes are off (as development-only routes are in production)."""
+
+    status_code = 404
     code = "widgets_not_configured"
     message = "Widget tokens are not configured (WIDGET_TOKEN_SECRET or WIDGET_JWKS_URL)."
 
@@ -62,3 +65,11 @@ class CheckoutTokenInvalid(V1Error):
     status_code = 401
     code = "invalid_checkout_token"
     message = "This payment link is invalid or has expired."
+
+
+class JwksUnavailable(WidgetsNotConfigured):
+    """The host's keys could not be fetched: a dependency is down, never a pass."""
+
+    status_code = 503
+    code = "jwks_unavailable"
+    message = "The host's signing keys (WIDGET_JWKS_URL) could not be fetched."

@@ -69,17 +69,17 @@ Before = Annotated[int | None, Query(ge=1, le=2**62)]
 router = APIRouter(
     prefix="/api/v1",
     tags=["v1"],
-    responses=error_responses(401, 403, 404, 409, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429, 503),
 )
 widget_router = APIRouter(
     prefix="/api/v1/widget",
     tags=["v1-widget"],
-    responses=error_responses(401, 404, 422, 429, 503),
+    responses=error_responses(400, 401, 404, 422, 429, 503),
 )
 checkout_router = APIRouter(
     prefix="/api/v1/checkout",
     tags=["v1-checkout"],
-    responses=error_responses(401, 404, 422, 429, 502, 503),
+    responses=error_responses(400, 401, 404, 422, 429, 502, 503),
 )
 
 READ = scoped(ApiKeyScope.READ)

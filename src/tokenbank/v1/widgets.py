@@ -7,8 +7,9 @@ JWKS at ``WIDGET_JWKS_URL``. The widget sends it as ``Authorization: Bearer ...`
 widget routes accept it for that customer only.
 
 JWKS keys are fetched once and trusted for ``WIDGET_JWKS_CACHE_S``; a token naming a key
-id not in the cached set fetches the set again at once (a host rotating its keys), and a
-failed fetch answers 503, never a pass.
+id not in the cached set fetches the set again (a host rotating its keys), at most once
+per ``WIDGET_JWKS_REFETCH_S`` (made-up key ids cannot make us hammer the host); a failed
+fetch answers 503, never a pass.
 """
 
 from __future__ import annotations
@@ -21,17 +22,12 @@ from typing import Any
 import jwt
 
 from tokenbank.config import Settings
-from tokenbank.v1.errors import WidgetsNotConfigured, WidgetTokenInvalid
+from tokenbank.v1.errors import JwksUnavailable, WidgetsNotConfigured, WidgetTokenInvalid
 from tokenbank.v1.schemas import EXTERNAL_ID_PATTERN
 
 AUDIENCE = "tokenbank"
 LEEWAY_S = 30
 _EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
-
-
-class JwksUnavailable(WidgetsNotConfigured):
-    code = "jwks_unavailable"
-    message = "The host's signing keys (WIDGET_JWKS_URL) could not be fetched."
 
 
 @dataclass(frozen=True)
@@ -51,6 +47,7 @@ class WidgetTokens:
                 cache_jwk_set=True,
                 lifespan=int(max(1, settings.widget_jwks_cache_s)),
                 timeout=5,
+                cooldown_duration=settings.widget_jwks_refetch_s,
             )
 
     @property
