@@ -151,16 +151,17 @@ ALL_SCOPES = "read,charge,grant,checkout"
 
 
 def create_api_key(db_url: str, scopes: str, name: str | None = None) -> str:
-    """An API key made by ``tokenbank api-keys create``, parsed from what it prints once."""
+    """An API key made by ``tokenbank api-keys create --quiet`` (it prints the secret only,
+    once)."""
     out = subprocess.run(
         [sys.executable, "-m", "tokenbank.cli", "api-keys", "create",
-         "--name", name or f"sdk-{uuid.uuid4().hex[:6]}", "--scope", scopes],
+         "--name", name or f"sdk-{uuid.uuid4().hex[:6]}", "--scope", scopes, "--quiet"],
         env=os.environ | {"DATABASE_URL": db_url, "APP_ENV": "development"},
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    found = KEY.search(out.stdout)
-    assert found, f"no key printed: {out.stdout!r}"
+    found = KEY.fullmatch(out.stdout.strip())
+    assert found, f"not a key alone: {out.stdout!r}"
     return found.group(0)
 
 
