@@ -1,6 +1,7 @@
 """examples/fastapi-chat in a browser, beside a real tokenbank and the local Stripe server:
 sign up in the example, buy 100 tokens with 4242 on tokenbank's hosted page, chat until
-they run out, and see the 402 on the example's page.
+they run out, see the 402 on the example's page (the <OutOfTokens/> widget), and buy more
+right there with the <BuyTokens/> widget inside it.
 
 Replies cost 40 tokens here (``TOKENS_PER_REPLY``) so 100 tokens run out on the third.
 """
@@ -80,6 +81,24 @@ def expect_balance(page: Page, value: int) -> None:
     expect(page.get_by_test_id("token-balance")).to_have_text(str(value), timeout=20_000)
 
 
+def sign_up(page: Page) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill(f"ex{uuid.uuid4().hex[:8]}")
+    page.get_by_label("Password").fill("example-pass-1")
+    page.get_by_role("button", name="Sign up").click()
+
+
+def chat(page: Page, text: str) -> None:
+    page.get_by_test_id("chat-input").fill(text)
+    page.get_by_test_id("send-button").click()
+
+
+def pay_with_4242(page: Page) -> None:
+    expect(page.locator("input[name=cardnumber]")).to_be_visible()
+    fill_card(page, "4242 4242 4242 4242")
+    page.get_by_test_id("pay-button").click()
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("tokenbank", ["sqlite"], indirect=True)
 def test_sign_up_buy_chat_run_out(browser: Browser, example: str) -> None:
@@ -87,33 +106,36 @@ def test_sign_up_buy_chat_run_out(browser: Browser, example: str) -> None:
     context.set_default_timeout(20_000)
     page = context.new_page()
     try:
-        page.goto("/")
-        page.get_by_label("Username").fill(f"ex{uuid.uuid4().hex[:8]}")
-        page.get_by_label("Password").fill("example-pass-1")
-        page.get_by_role("button", name="Sign up").click()
-        expect_balance(page, 0)
+        sign_up(page)
+        expect_balance(page, 0)  # <TokenBalance/>, from tokenbank's widget endpoint
 
-        page.get_by_test_id("tier-starter").click()  # tokenbank's hosted payment page
-        expect(page.locator("input[name=cardnumber]")).to_be_visible()
-        fill_card(page, "4242 4242 4242 4242")
-        page.get_by_test_id("pay-button").click()
+        page.get_by_test_id("buy-starter").click()  # tokenbank's hosted payment page
+        expect(page).to_have_url(re.compile(r"/checkout#token="))
+        pay_with_4242(page)
+        expect(page.get_by_test_id("payment-success")).to_be_visible(timeout=30_000)
         expect(page).to_have_url(re.compile(rf"^{re.escape(example)}/"), timeout=30_000)
         expect_balance(page, 100)
 
         for n, text in enumerate(["hello", "again"], start=1):
-            page.get_by_test_id("chat-input").fill(text)
-            page.get_by_test_id("send-button").click()
+            chat(page, text)
             expect(page.get_by_test_id("ai-message")).to_have_count(n)
         expect(page.get_by_test_id("ai-message").last).to_have_text("You said: again")
         expect_balance(page, 20)
 
-        page.get_by_test_id("chat-input").fill("one more")
-        page.get_by_test_id("send-button").click()
-        out = page.get_by_test_id("insufficient-tokens")
-        expect(out).to_be_visible()
-        expect(out).to_contain_text("needs 40")
+        chat(page, "one more")  # 40 tokens needed, 20 left: the example's 402
+        out = page.get_by_test_id("insufficient-tokens")  # <OutOfTokens/>
+        expect(out).to_contain_text("This needs 40 tokens and you have 20 tokens.")
         expect(page.get_by_test_id("ai-message")).to_have_count(2)
         expect_balance(page, 20)
+
+        out.get_by_test_id("tier-starter").click()  # <BuyTokens/> inside it, in the page
+        pay_with_4242(page)
+        expect(page.get_by_test_id("payment-success")).to_be_visible(timeout=30_000)
+        expect_balance(page, 120)
+        chat(page, "now it works")
+        expect(page.get_by_test_id("ai-message")).to_have_count(3)
+        expect(out).to_have_count(0)
+        expect_balance(page, 80)
     finally:
         context.close()
 

@@ -4,6 +4,7 @@
 import { OutOfTokens, TokenBalance, TokenbankProvider, useTokenbank } from "@tokenbank/react";
 import "@tokenbank/react/styles.css";
 import { useEffect, useState } from "react";
+import { createPortal } from "react-dom";
 import { createRoot } from "react-dom/client";
 
 interface Shortfall {
@@ -34,7 +35,8 @@ function OutOfTokensSlot() {
     show = setShortfall;
   }, []);
   if (!shortfall) return null;
-  return <OutOfTokens {...shortfall} onPurchased={() => setShortfall(null)} />;
+  // Stays (with BuyTokens' success inside once paid) until the next reply goes through.
+  return <OutOfTokens {...shortfall} />;
 }
 
 /** Mount the widgets for the signed-in user; the app's server signs their token. */
@@ -45,15 +47,16 @@ export async function mountWidgets(sessionToken: string): Promise<void> {
   };
   const first = await fetchWidget();
   const token = async () => (await fetchWidget()).token;
-  const mount = (id: string, node: React.ReactNode) =>
-    createRoot(document.getElementById(id)!).render(
-      <TokenbankProvider baseUrl={first.tokenbank_url} token={token} lowBalance={0}>
-        <Bridge />
-        {node}
-      </TokenbankProvider>,
-    );
-  mount("tb-balance", <TokenBalance />);
-  mount("tb-out-of-tokens", <OutOfTokensSlot />);
+  // One provider (one balance) for both places in the page, through portals.
+  const slot = (id: string) => document.getElementById(id)!;
+  const root = document.body.appendChild(document.createElement("div"));
+  createRoot(root).render(
+    <TokenbankProvider baseUrl={first.tokenbank_url} token={token} lowBalance={0}>
+      <Bridge />
+      {createPortal(<TokenBalance />, slot("tb-balance"))}
+      {createPortal(<OutOfTokensSlot />, slot("tb-out-of-tokens"))}
+    </TokenbankProvider>,
+  );
   window.tokenbank = { outOfTokens: (s) => show(s), refresh: () => refresh() };
 }
 
