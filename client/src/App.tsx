@@ -20,6 +20,8 @@ const PaymentPage = lazy(() => import("./pages/payment"));
 const HistoryPage = lazy(() => import("./pages/history"));
 const AdminPage = lazy(() => import("./pages/admin"));
 const SettingsPage = lazy(() => import("./pages/settings"));
+// The hosted payment page other apps send their customers to (a signed link, no sign-in).
+const CheckoutPage = lazy(() => import("./pages/checkout"));
 
 type LocationHook = Parameters<typeof Router>[0]["hook"];
 
@@ -65,6 +67,7 @@ export function AppRoutes() {
       {/* Emailed links open these signed in or not. */}
       <Route path="/verify-email"><VerifyEmailPage /></Route>
       <Route path="/reset-password"><ResetPasswordPage /></Route>
+      <Route path="/checkout"><Suspense fallback={<Loading />}><CheckoutPage /></Suspense></Route>
       <Route path="/settings"><Private><SettingsPage /></Private></Route>
       <Route path="/chat/:id?"><Private><ChatPage /></Private></Route>
       <Route path="/payment"><Private><PaymentPage /></Private></Route>

@@ -9,6 +9,7 @@ import { Skeleton } from "../../components/ui/Skeleton";
 import type { MessageKey } from "../../i18n/messages";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
+import { ApiKeysTab } from "./ApiKeysTab";
 import { OverviewTab } from "./OverviewTab";
 import { PaymentsTab } from "./PaymentsTab";
 import { UserPage } from "./UserPage";
@@ -26,6 +27,7 @@ const tabs: Tab[] = [
   { href: "/admin/users", label: "admin.tab.users", icon: "user" },
   { href: "/admin/payments", label: "admin.tab.payments", icon: "card" },
   { href: "/admin/webhooks", label: "admin.tab.webhooks", icon: "inbox" },
+  { href: "/admin/api-keys", label: "admin.tab.apiKeys", icon: "lock" },
 ];
 
 function isActive(location: string, href: string): boolean {
@@ -38,7 +40,7 @@ function AdminTabs() {
   const [location] = useLocation();
   return (
     <nav aria-label={t("admin.tabsLabel")} className="mb-6">
-      <ul className="grid grid-cols-4 gap-1 rounded-xl bg-slate-100 p-1 sm:inline-flex">
+      <ul className="grid grid-cols-5 gap-1 rounded-xl bg-slate-100 p-1 sm:inline-flex">
         {tabs.map((tab) => {
           const active = isActive(location, tab.href);
           return (
@@ -105,6 +107,7 @@ export default function AdminPage() {
         <Route path="/admin/users/:id">{(params) => <UserPage rawId={params.id} />}</Route>
         <Route path="/admin/payments"><PaymentsTab /></Route>
         <Route path="/admin/webhooks"><WebhooksTab /></Route>
+        <Route path="/admin/api-keys"><ApiKeysTab /></Route>
         <Route>
           <Alert tone="warning" title={t("notFound.title")}>
             <Link href="/admin" className="font-medium underline underline-offset-2">{t("admin.backToOverview")}</Link>

@@ -1,0 +1,58 @@
+/**
+ * Service API keys (admin): list, create, rotate, revoke. A secret exists only in the
+ * answer to create or rotate; it is never cached in the query client.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useApi } from "./ApiProvider";
+import { unwrap } from "./client";
+import type { components } from "./schema";
+
+export type ApiKey = components["schemas"]["ApiKeyOut"];
+export type ApiKeyScope = components["schemas"]["ApiKeyScope"];
+export type ApiKeyCreated = components["schemas"]["ApiKeyCreated"];
+
+/** Every scope a key may carry (checked against the schema below). */
+export const API_KEY_SCOPES = ["read", "charge", "grant", "checkout"] as const satisfies readonly ApiKeyScope[];
+type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
+const scopesComplete: Missing<ApiKeyScope, (typeof API_KEY_SCOPES)[number]> = true;
+void scopesComplete;
+
+const apiKeysKey = ["admin", "api-keys"] as const;
+
+export function useApiKeys() {
+  const api = useApi();
+  return useQuery({
+    queryKey: apiKeysKey,
+    queryFn: () => unwrap(api.client.GET("/api/admin/api-keys")),
+  });
+}
+
+export function useCreateApiKey() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { name: string; scopes: ApiKeyScope[] }) =>
+      unwrap(api.client.POST("/api/admin/api-keys", { body })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: apiKeysKey }),
+  });
+}
+
+export function useRotateApiKey() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (keyId: number) =>
+      unwrap(api.client.POST("/api/admin/api-keys/{key_id}/rotate", { params: { path: { key_id: keyId } } })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: apiKeysKey }),
+  });
+}
+
+export function useRevokeApiKey() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (keyId: number) =>
+      unwrap(api.client.POST("/api/admin/api-keys/{key_id}/revoke", { params: { path: { key_id: keyId } } })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: apiKeysKey }),
+  });
+}
