@@ -42,8 +42,25 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+@pytest.fixture(scope="module")
+def widget_bundle() -> Path:
+    """The page's bundle of @tokenbank/react (``make sdk-js`` builds it; built here when
+    missing or older than the widgets' sources)."""
+    bundle = EXAMPLE / "static" / "widgets" / "widgets.js"
+    sources = [*(REPO / "sdk" / "js").glob("*/src/**/*.ts*"), EXAMPLE / "web" / "widgets.tsx"]
+    newest = max(p.stat().st_mtime for p in sources)
+    if not bundle.exists() or bundle.stat().st_mtime < newest:
+        web = EXAMPLE / "web"
+        link = web / "node_modules"
+        if not link.exists():
+            link.symlink_to(Path("../../../client/node_modules"))
+        subprocess.run([str(link / ".bin" / "vite"), "build", "--config", "vite.config.ts",
+                        "--logLevel", "error"], cwd=web, check=True, timeout=300)
+    return bundle
+
+
 @pytest.fixture
-def example(tokenbank: TokenbankServer, tmp_path: Path) -> Iterator[str]:
+def example(tokenbank: TokenbankServer, widget_bundle: Path, tmp_path: Path) -> Iterator[str]:
     """The example app on HOST_PORT (the origin tokenbank lets purchases return to)."""
     env = os.environ | {
         "TOKENBANK_URL": tokenbank.url,
