@@ -108,6 +108,8 @@ def running_stack(db_url: str, extra_env: dict[str, str] | None = None) -> Itera
             "PASSWORD_HASH_TIME_COST": "1",
             "PASSWORD_HASH_MEMORY_KIB": "1024",
             "AI_PROVIDER": "offline",
+            # The app stands in for a host app too: hosted payment pages may return to it.
+            "WIDGET_ALLOWED_ORIGINS": app_url,
         } | (extra_env or {})
         app = AppProcess(env, port=port).start(migrate=True)
         try:

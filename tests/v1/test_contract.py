@@ -349,3 +349,27 @@ async def test_each_key_has_its_own_rate_limit(db_url: str) -> None:
         r = await client.get("/api/v1/customers/c/balance", headers=busy)
         assert r.json()["error"]["code"] == "rate_limited" and "Retry-After" in r.headers
         assert (await client.get("/api/v1/customers/c/balance", headers=calm)).status_code == 200
+
+
+async def test_an_expired_hold_cannot_be_committed(client: httpx.AsyncClient) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from tokenbank.ledger.models import TokenReservation
+    from tokenbank.types import utcnow
+
+    key = await make_key(client)
+    cid = await make_customer(client, key, tokens=5)
+    hold = (await client.post(f"/api/v1/customers/{cid}/holds", headers=key,
+                              json={"amount": 2, "idempotency_key": "late", "ttl_s": 60})).json()
+    async with client.app.state.db.transaction() as session:  # type: ignore[attr-defined]
+        await session.execute(update(TokenReservation).where(TokenReservation.id == hold["id"])
+                              .values(expires_at=utcnow() - timedelta(seconds=1)))
+    r = await client.post(f"/api/v1/holds/{hold['id']}/commit", headers=key)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "reservation_expired"
+    assert (await balance(client, key, cid))["balance"] == 5
+    r = await client.post(f"/api/v1/holds/{hold['id']}/release", headers=key)
+    assert r.status_code == 200 and r.json()["released"] is True  # the sweeper's work, now
+    assert await balance(client, key, cid) == {
+        "external_id": cid, "balance": 5, "reserved": 0, "available": 5}
