@@ -3,6 +3,9 @@ releases on error, on a real server."""
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 import pytest
 
 from tokenbank_client import AsyncTokenbank, HoldNotPending, InsufficientTokens, Tokenbank
@@ -85,3 +88,49 @@ def test_the_sync_hold_commits_and_releases(tokenbank: TokenbankServer, customer
             raise ModelFailed
         after = billing.balance(customer)
     assert (after.balance, after.reserved) == (3, 0)
+
+
+async def test_a_task_cancelled_inside_the_block_releases_the_hold(
+    tokenbank: TokenbankServer, customer: str
+) -> None:
+    await funded(tokenbank, customer, 6)
+    inside = asyncio.Event()
+    async with sdk(tokenbank.url, tokenbank.key) as billing:
+
+        async def reply() -> None:
+            async with billing.hold(customer, 4):
+                inside.set()
+                await asyncio.Event().wait()  # the model call the client gave up on
+
+        task = asyncio.create_task(reply())
+        await asyncio.wait_for(inside.wait(), 10)
+        assert (await billing.balance(customer)).reserved == 4
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        after = await billing.balance(customer)
+    assert (after.balance, after.reserved, after.available) == (6, 0, 6)
+
+
+async def test_a_block_timed_out_by_a_cancel_scope_releases_the_hold(
+    tokenbank: TokenbankServer, customer: str
+) -> None:
+    """anyio's cancellation stays in force inside the scope: without the release shielded,
+    its request would be cancelled too and the hold left to expire."""
+    await funded(tokenbank, customer, 6)
+    async with sdk(tokenbank.url, tokenbank.key) as billing:
+        with anyio.move_on_after(0.5) as scope:
+            async with billing.hold(customer, 5):
+                await anyio.sleep_forever()  # a model slower than the deadline
+        assert scope.cancelled_caught
+        after = await billing.balance(customer)
+    assert (after.balance, after.reserved, after.available) == (6, 0, 6)
+
+
+async def test_using_none_of_the_hold_releases_it(tokenbank: TokenbankServer, customer: str) -> None:
+    await funded(tokenbank, customer, 3)
+    async with sdk(tokenbank.url, tokenbank.key) as billing:
+        async with billing.hold(customer, 2) as hold:
+            hold.use(0)
+        assert (await billing.balance(customer)).available == 3
+    assert hold.result is not None and hold.result.hold.status == "released"

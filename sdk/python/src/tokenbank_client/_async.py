@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
 from tokenbank_client._core import Request, Routes, Settings, result, retry_delay
@@ -158,6 +159,8 @@ class AsyncTokenbank:
         """Hold ``amount`` tokens for the block: commit on success, release on error.
 
         Raises :class:`InsufficientTokens` before the block runs when they are not there.
+        A cancelled block (a client gone, a timeout) still releases: the release runs
+        shielded from the cancellation, then the cancellation goes on.
         """
         held = await self.create_hold(
             external_id, amount, idempotency_key=idempotency_key, ttl_s=ttl_s,
@@ -167,10 +170,11 @@ class AsyncTokenbank:
         try:
             yield active
         except BaseException as exc:
-            try:
-                active.result = await self.release_hold(active.id)
-            except TokenbankError as failed:
-                exc.add_note(release_failed(active, failed))
+            with anyio.CancelScope(shield=True):
+                try:
+                    active.result = await self.release_hold(active.id)
+                except TokenbankError as failed:
+                    exc.add_note(release_failed(active, failed))
             raise
         if active.releases:
             active.result = await self.release_hold(active.id)
