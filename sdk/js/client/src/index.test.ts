@@ -92,6 +92,39 @@ describe("createServiceClient", () => {
   });
 });
 
+describe("withHold", () => {
+  const held = { id: 17, external_id: "user-1", amount: 5, status: "pending", description: "", expires_at: "x", created_at: "x", resolved_at: null, replayed: false };
+
+  it("commits what the work used, and releases when it throws", async () => {
+    api.on("POST", "/api/v1/customers/:id/holds", { json: held });
+    api.on("POST", "/api/v1/holds/:id/commit", { json: { charged: 2 } });
+    api.on("POST", "/api/v1/holds/:id/release", { json: { released: true } });
+    const billing = createServiceClient({ baseUrl: api.url, apiKey: "tbk_test" });
+
+    const reply = await billing.withHold("user-1", 5, async (h) => {
+      h.use(2);
+      return "a reply";
+    });
+    await expect(billing.withHold("user-1", 5, async () => {
+      throw new Error("model down");
+    })).rejects.toThrow("model down");
+
+    expect(reply).toBe("a reply");
+    expect(api.requestsTo("POST", "/api/v1/holds/17/commit").map((r) => r.body)).toEqual([{ amount: 2 }]);
+    expect(api.requestsTo("POST", "/api/v1/holds/17/release")).toHaveLength(1);
+  });
+
+  it("never runs the work when the tokens are not there", async () => {
+    api.on("POST", "/api/v1/customers/:id/holds", { status: 402, json: { error: { code: "insufficient_tokens", message: "no", balance: 1, required: 5 } } });
+    const billing = createServiceClient({ baseUrl: api.url, apiKey: "tbk_test" });
+    let ran = false;
+    await expect(billing.withHold("user-1", 5, async () => {
+      ran = true;
+    })).rejects.toBeInstanceOf(InsufficientTokensError);
+    expect(ran).toBe(false);
+  });
+});
+
 describe("createWidgetClient", () => {
   it("asks for a fresh customer token per request", async () => {
     api.on("GET", "/api/v1/widget/balance", { json: { external_id: "u", balance: 4, reserved: 1, available: 3 } });

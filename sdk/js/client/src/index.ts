@@ -129,7 +129,7 @@ export function createServiceClient(options: ServiceClientOptions) {
   const api = createRawClient({ ...options, auth: options.apiKey });
   const customer = (externalId: string) => ({ params: { path: { external_id: externalId } } });
   const hold = (holdId: number) => ({ params: { path: { hold_id: holdId } } });
-  return {
+  const client = {
     raw: api,
     upsertCustomer: (externalId: string, body: { email?: string; name?: string } = {}) =>
       data(api.PUT("/api/v1/customers/{external_id}", { ...customer(externalId), body })),
@@ -182,6 +182,46 @@ export function createServiceClient(options: ServiceClientOptions) {
         }),
       ),
   };
+  return {
+    ...client,
+    /**
+     * Hold `amount` tokens around `work`: committed when it resolves (all of the hold, or
+     * what it passed to `use`; `use(0)` releases), released when it throws. An
+     * `InsufficientTokensError` is thrown before `work` runs.
+     */
+    async withHold<T>(
+      externalId: string,
+      amount: number,
+      work: (held: ActiveHold) => Promise<T>,
+      opts: { idempotencyKey?: string; ttlS?: number; description?: string } = {},
+    ): Promise<T> {
+      const held = await client.createHold(externalId, amount, opts);
+      let used: number | undefined;
+      const active: ActiveHold = {
+        hold: held,
+        use: (n: number) => {
+          if (!Number.isInteger(n) || n < 0 || n > held.amount) throw new RangeError(`use 0..${held.amount}, not ${n}`);
+          used = n;
+        },
+      };
+      let result: T;
+      try {
+        result = await work(active);
+      } catch (error) {
+        await client.releaseHold(held.id).catch(() => undefined); // else it expires (ttl_s)
+        throw error;
+      }
+      if (used === 0) await client.releaseHold(held.id);
+      else await client.commitHold(held.id, used);
+      return result;
+    },
+  };
+}
+
+export interface ActiveHold {
+  hold: Hold;
+  /** Commit this many tokens instead of the whole hold (0 releases it). */
+  use: (amount: number) => void;
 }
 
 export type ServiceClient = ReturnType<typeof createServiceClient>;
