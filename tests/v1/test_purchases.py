@@ -144,3 +144,22 @@ async def test_widget_purchase_and_confirm_are_the_customers_own(shop: Shop) -> 
     assert r.status_code == 200, r.text
     assert (r.json()["credited"], r.json()["balance"]) == (True, 500)
     assert (await balance(shop.http, shop.key, bob))["balance"] == 0
+
+
+async def test_concurrent_replays_of_a_purchase_make_one_payment(shop: Shop) -> None:
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from tokenbank.payments.models import Payment
+
+    cid = await make_customer(shop.http, shop.key)
+    body = {"tier": "starter", "idempotency_key": "twice", "return_url": f"{HOST}/b"}
+    answers = await asyncio.gather(*[
+        shop.http.post(f"/api/v1/customers/{cid}/purchases", json=body, headers=shop.key)
+        for _ in range(5)])
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert len({a.json()["payment_intent_id"] for a in answers}) == 1
+    async with shop.http.app.state.db.transaction() as session:  # type: ignore[attr-defined]
+        count = (await session.execute(select(func.count()).select_from(Payment))).scalar_one()
+    assert count == 1

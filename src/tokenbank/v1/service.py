@@ -16,7 +16,7 @@ ledger's guarantees hold unchanged, because everything here is a ledger call:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,7 +211,7 @@ async def hold(
 
 
 def _replayed(view: HoldView) -> HoldView:
-    return HoldView(**{**view.__dict__, "replayed": True})
+    return replace(view, replayed=True)
 
 
 async def get_hold(session: AsyncSession, hold_id: int) -> HoldView:
@@ -246,7 +246,8 @@ async def commit(
         raise IdempotencyKeyReused(
             f"This hold was committed for {charged} tokens; it cannot be committed for {amount}."
         )
-    after = await get_hold(session, hold_id)
+    # The commit resolved the hold at the deduction's own time: no second read.
+    after = replace(found, status="committed", resolved_at=settled.entry.created_at)
     return Committed(after, settled.entry, found.amount - charged, settled.available)
 
 
