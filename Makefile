@@ -11,14 +11,14 @@ CLIENT_SRC := $(shell find client/src client/public -type f 2>/dev/null) \
 	  client/tailwind.config.* client/postcss.config.* client/package.json)
 
 .PHONY: setup run test lint typecheck pytest client-test client-types e2e screenshots \
-	bench bench-quick clean test-reliability
+	bench bench-quick clean test-reliability sdk-js sdk-js-test
 
 setup: $(STAMP) client/dist/index.html
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt sdk/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' -e sdk/python
 	@touch $@
 
 client/node_modules/.installed-stamp: client/package-lock.json
@@ -44,10 +44,26 @@ typecheck: $(STAMP)
 client-test: client/node_modules/.installed-stamp
 	cd client && npm test
 
+# The TypeScript SDK (sdk/js: @tokenbank/client, @tokenbank/react) is built and tested with
+# the web client's installed tools and libraries (no second install): its node_modules is a
+# link to the client's.
+sdk/js/node_modules: client/node_modules/.installed-stamp
+	ln -sfn ../../client/node_modules sdk/js/node_modules
+
+sdk-js-test: sdk/js/node_modules
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent typecheck
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm test
+
+sdk-js: sdk-js-test
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent build
+	ln -sfn ../../../client/node_modules examples/fastapi-chat/web/node_modules
+	cd examples/fastapi-chat/web && ./node_modules/.bin/vite build --config vite.config.ts --logLevel warn
+
 # Regenerate the web client's API types from the app's OpenAPI schema.
-client-types: $(STAMP) client/node_modules/.installed-stamp
+client-types: $(STAMP) client/node_modules/.installed-stamp sdk/js/node_modules
 	$(BIN)/tokenbank openapi > client/openapi.json
 	cd client && npm run gen:api
+	cd sdk/js && PATH="$$PWD/node_modules/.bin:$$PATH" npm run --silent gen:api
 
 pytest: setup
 	@scripts/ensure-postgres.sh
@@ -56,7 +72,7 @@ pytest: setup
 	@scripts/ensure-redis.sh
 	$(BIN)/pytest
 
-test: setup lint typecheck client-test pytest
+test: setup lint typecheck client-test sdk-js pytest
 
 # The reliability scenarios alone, printing their figures (`make test` runs them too, once,
 # as part of all of tests/).

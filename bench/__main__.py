@@ -22,7 +22,7 @@ from typing import Any
 from bench import report
 from bench.common import FULL, QUICK, Mode, drop_leftover_databases, log, machine_info, run_async
 
-SECTIONS = ("ledger", "sqlite", "scale", "billing", "chat", "webhooks")
+SECTIONS = ("ledger", "sqlite", "scale", "billing", "chat", "webhooks", "sdk")
 
 
 def _commit() -> str:
@@ -39,7 +39,7 @@ def _commit() -> str:
 
 
 async def _section(name: str, mode: Mode) -> dict[str, Any]:
-    from bench import billing, chat, ledger, scale, webhooks
+    from bench import billing, chat, ledger, scale, sdk, webhooks
 
     runners: dict[str, Callable[[Mode], Awaitable[dict[str, Any]]]] = {
         "ledger": ledger.bench_ledger,
@@ -48,6 +48,7 @@ async def _section(name: str, mode: Mode) -> dict[str, Any]:
         "billing": billing.bench_billing,
         "chat": chat.bench_chat,
         "webhooks": webhooks.bench_webhooks,
+        "sdk": sdk.bench_sdk,
     }
     return await runners[name](mode)
 

@@ -32,6 +32,8 @@ GOALS: dict[str, tuple[str, Any]] = {
     "webhooks_ack_p99_ms": ("≤ 20 ms", lambda v: v <= 20.0),
     "webhooks_applied_per_s": ("≥ 300", lambda v: v >= 300.0),
     "webhooks_ack_p99_ms_slow_stripe": ("< 50 ms", lambda v: v < 50.0),
+    "sdk_added_p50_ms": ("≤ 3 ms", lambda v: v <= 3.0),
+    "sdk_throughput_ratio_c32": ("≥ 0.5", lambda v: v >= 0.5),
 }
 
 
@@ -93,6 +95,12 @@ def flat_keys(details: dict[str, Any]) -> dict[str, Any]:
     keys["memory_rss_after_mb"] = _get(d, "billing", "memory", "rss_after_mb")
     keys["memory_rss_growth_mb"] = _get(d, "billing", "memory", "growth_mb")
     keys["memory_rss_second_half_growth_mb"] = _get(d, "billing", "memory", "second_half_growth_mb")
+    keys["sdk_added_p50_ms"] = _get(d, "sdk", "added_p50_ms_c1")
+    keys["sdk_throughput_ratio_c32"] = _get(d, "sdk", "throughput_ratio_c32")
+    for way in ("inprocess", "sdk"):
+        for n in (1, 32):
+            keys[f"sdk_{way}_per_s_c{n}"] = _get(d, "sdk", "median", f"{way}_c{n}", "per_s")
+            keys[f"sdk_{way}_p50_ms_c{n}"] = _get(d, "sdk", "median", f"{way}_c{n}", "p50_ms")
     return {k: _round(v) for k, v in keys.items()}
 
 
@@ -134,6 +142,15 @@ def _met(flag: bool | None) -> str:
     return "—" if flag is None else ("**met**" if flag else "**not met**")
 
 
+def ratio_or_none(num: Any, den: Any) -> float | None:
+    numbers = isinstance(num, int | float) and isinstance(den, int | float)
+    return num / den if numbers and den else None
+
+
+def diff_or_none(a: Any, b: Any) -> float | None:
+    return a - b if isinstance(a, int | float) and isinstance(b, int | float) else None
+
+
 def markdown(document: dict[str, Any]) -> str:
     d, g = document["details"], document["goals"]
     m = d.get("machine", {})
@@ -171,6 +188,8 @@ def markdown(document: dict[str, Any]) -> str:
         "webhooks_ack_p99_ms": "Webhook acknowledged, p99",
         "webhooks_applied_per_s": "Webhooks applied (received → applied), one process",
         "webhooks_ack_p99_ms_slow_stripe": "Webhook acknowledged with Stripe at 2 s a call, p99",
+        "sdk_added_p50_ms": "p50 the Python SDK's hold + commit adds over in-process, c=1",
+        "sdk_throughput_ratio_c32": "SDK holds + commits/s / in-process charges/s, c=32",
     }
     for key, row in g.items():
         unit = " MB" if key.startswith("memory") else (" ms" if key.endswith("_ms") else "")
@@ -235,6 +254,29 @@ def markdown(document: dict[str, Any]) -> str:
             f"| {_fmt(c1.get('p50_ms'), ' ms')} | {_fmt(added, ' ms')} "
             f"| {_fmt(added_p99, ' ms')} |"
         )
+    if d.get("sdk") and not d["sdk"].get("error"):
+        lines += [
+            "",
+            "**Python SDK over HTTP** (`async with billing.hold(customer, 1)`: hold + commit, "
+            "two requests, vs the ledger's reserve + commit in-process; ledger violations "
+            f"after the load: {_fmt(_get(d, 'sdk', 'invariant_violations'))}):",
+            "",
+            "| | in-process/s | SDK/s | ratio | in-process p50 | SDK p50 | added p50 "
+            "| CPU per op: in-process | SDK: server + client |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for n in (1, 32):
+            ip = _get(d, "sdk", "median", f"inprocess_c{n}") or {}
+            sd = _get(d, "sdk", "median", f"sdk_c{n}") or {}
+            lines.append(
+                f"| c={n} | {_fmt(ip.get('per_s'))} | {_fmt(sd.get('per_s'))} "
+                f"| {_fmt(ratio_or_none(sd.get('per_s'), ip.get('per_s')))} "
+                f"| {_fmt(ip.get('p50_ms'), ' ms')} | {_fmt(sd.get('p50_ms'), ' ms')} "
+                f"| {_fmt(diff_or_none(sd.get('p50_ms'), ip.get('p50_ms')), ' ms')} "
+                f"| {_fmt(ip.get('client_cpu_ms'), ' ms')} "
+                f"| {_fmt(sd.get('server_cpu_ms'), ' ms')} "
+                f"+ {_fmt(sd.get('client_cpu_ms'), ' ms')} |"
+            )
     hist, holds = _get(d, "chat", "history") or {}, _get(d, "chat", "holds") or {}
     short, long = _get(hist, "runs", "short") or [], _get(hist, "runs", "long") or []
     lines += [

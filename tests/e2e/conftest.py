@@ -82,8 +82,9 @@ def _require(condition: bool, reason: str) -> None:
 
 
 @contextmanager
-def running_stack(db_url: str) -> Iterator[Stack]:
-    """The local Stripe server (in this process) and ``tokenbank serve`` wired to it."""
+def running_stack(db_url: str, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The local Stripe server (in this process) and ``tokenbank serve`` wired to it
+    (``extra_env``: more settings, e.g. the origins of a host app beside it)."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     config = SimConfig(webhook_url=f"{app_url}/api/payment/webhook", webhook_secret=WEBHOOK_SECRET,
@@ -109,7 +110,7 @@ def running_stack(db_url: str) -> Iterator[Stack]:
             "AI_PROVIDER": "offline",
             # The app stands in for a host app too: hosted payment pages may return to it.
             "WIDGET_ALLOWED_ORIGINS": app_url,
-        }
+        } | (extra_env or {})
         app = AppProcess(env, port=port).start(migrate=True)
         try:
             yield Stack(url=app_url, sim=sim, app=app, db_url=db_url, smtp=smtp)

@@ -15,8 +15,8 @@ import pytest
 import stripe
 
 from payments.kit import PUBLISHABLE_KEY, RETURN_URL, payment_settings, sim_config
-from tokenbank.payments.stripe_client import AsyncHTTPXClient
 from stripe_sim import SimServer
+from tokenbank.payments.stripe_client import AsyncHTTPXClient
 from v1.kit import balance, make_customer, make_key
 
 from conftest import app_client

@@ -1,0 +1,178 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from tokenbank_client._core import Request, Routes, Settings, result, retry_delay
+from tokenbank_client._errors import TokenbankError
+from tokenbank_client._hold import ActiveHold, release_failed
+from tokenbank_client._models import (
+    Balance,
+    Committed,
+    Customer,
+    Hold,
+    Posted,
+    Purchase,
+    Released,
+    TransactionPage,
+)
+
+
+class Tokenbank:
+    """A client of tokenbank's ``/api/v1`` for one API key (thread-safe; reuse it)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
+        backoff_base_s: float = 0.1,
+        backoff_max_s: float = 5.0,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.settings = Settings.resolve(
+            api_key, base_url, timeout_s, max_retries, backoff_base_s, backoff_max_s
+        )
+        self._http = http_client or httpx.Client(timeout=timeout_s)
+        self._owns_http = http_client is None
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Tokenbank:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _send(self, request: Request) -> dict[str, Any]:
+        headers = self.settings.client_headers() | request.headers()
+        url = self.settings.base_url + request.path
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome: httpx.Response | Exception
+            try:
+                outcome = self._http.request(
+                    request.method, url, json=request.json, params=request.params,
+                    headers=headers,
+                )
+            except httpx.TransportError as exc:
+                outcome = exc
+            delay = retry_delay(self.settings.retry, attempt, outcome)
+            if delay is None:
+                return result(outcome)
+            time.sleep(delay)
+
+    def upsert_customer(
+        self, external_id: str, *, email: str | None = None, name: str | None = None
+    ) -> Customer:
+        """Create the customer for your user id ``external_id`` (once, however many calls
+        race), or update its email and name."""
+        request = Routes.upsert_customer(external_id, email, name)
+        return Customer.from_json(self._send(request))
+
+    def balance(self, external_id: str) -> Balance:
+        return Balance.from_json(self._send(Routes.balance(external_id)))
+
+    def transactions(
+        self, external_id: str, *, limit: int | None = None, before: int | None = None
+    ) -> TransactionPage:
+        request = Routes.transactions(external_id, limit, before)
+        return TransactionPage.from_json(self._send(request))
+
+    def create_hold(
+        self,
+        external_id: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        ttl_s: int | None = None,
+        description: str | None = None,
+    ) -> Hold:
+        """Set ``amount`` tokens aside (:class:`InsufficientTokens` when not available)."""
+        request = Routes.create_hold(external_id, amount, idempotency_key, ttl_s, description)
+        return Hold.from_json(self._send(request))
+
+    def get_hold(self, hold_id: int) -> Hold:
+        return Hold.from_json(self._send(Routes.get_hold(hold_id)))
+
+    def commit_hold(
+        self, hold_id: int, amount: int | None = None, *, description: str | None = None
+    ) -> Committed:
+        """Spend ``amount`` of the hold (all of it by default); the rest is released."""
+        request = Routes.commit_hold(hold_id, amount, description)
+        return Committed.from_json(self._send(request))
+
+    def release_hold(self, hold_id: int) -> Released:
+        return Released.from_json(self._send(Routes.release_hold(hold_id)))
+
+    def charge(
+        self,
+        external_id: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        description: str | None = None,
+    ) -> Posted:
+        """Spend ``amount`` tokens at once (a hold and its commit in one call)."""
+        request = Routes.charge(external_id, amount, idempotency_key, description)
+        return Posted.from_json(self._send(request))
+
+    def grant(
+        self, external_id: str, amount: int, *, reason: str, idempotency_key: str | None = None
+    ) -> Posted:
+        request = Routes.grant(external_id, amount, reason, idempotency_key)
+        return Posted.from_json(self._send(request))
+
+    def purchase(
+        self, external_id: str, tier: str, *, return_url: str, idempotency_key: str | None = None
+    ) -> Purchase:
+        """Start buying a pack: send the person to ``hosted_url``; they come back to
+        ``return_url`` and the tokens arrive when Stripe confirms the payment."""
+        request = Routes.purchase(external_id, tier, return_url, idempotency_key)
+        return Purchase.from_json(self._send(request))
+
+    @contextmanager
+    def hold(
+        self,
+        external_id: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        ttl_s: int | None = None,
+        description: str | None = None,
+    ) -> Iterator[ActiveHold]:
+        """Hold ``amount`` tokens for the block: commit on success, release on error.
+
+        Raises :class:`InsufficientTokens` before the block runs when they are not there.
+        """
+        held = self.create_hold(
+            external_id, amount, idempotency_key=idempotency_key, ttl_s=ttl_s,
+            description=description,
+        )
+        active = ActiveHold(held)
+        try:
+            yield active
+        except BaseException as exc:
+            try:
+                active.result = self.release_hold(active.id)
+            except TokenbankError as failed:
+                exc.add_note(release_failed(active, failed))
+            raise
+        if active.releases:
+            active.result = self.release_hold(active.id)
+        else:
+            active.result = self.commit_hold(active.id, active.commit_amount)
