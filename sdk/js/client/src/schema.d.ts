@@ -462,8 +462,12 @@ export interface components {
         };
         /** ErrorDetail */
         ErrorDetail: {
-            /** Code */
-            code: string;
+            /**
+             * Code
+             * @description Machine-readable; the enum lists every code the API answers with.
+             * @enum {string}
+             */
+            code: "account_not_found" | "admin_required" | "ai_unavailable" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "method_not_allowed" | "metrics_forbidden" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_not_found" | "payments_not_configured" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "unavailable" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "widgets_not_configured" | "wrong_current_password";
             /** Message */
             message: string;
         } & {
