@@ -341,3 +341,22 @@ async def test_a_cancelled_read_leaves_the_pool_healthy(postgres_url: str) -> No
         await assert_ledger_clean(db)
     finally:
         await db.dispose()
+
+
+async def test_driver_units_use_the_pool_the_engine_has_after_a_dispose(
+    postgres_url: str,
+) -> None:
+    """``engine.dispose()`` swaps in a new pool: a driver unit or read taken afterwards
+    comes from that one, so the next dispose() closes it (a connection left in the old
+    pool would never be closed: an unclosed asyncpg connection and socket)."""
+    db = Database(postgres_url, pool_size=1)
+    try:
+        await db.engine.dispose()
+        fresh = db.engine.sync_engine.pool
+        row = await db.read(Query.of(select(literal_column("1").label("one"))))
+        assert row is not None and row["one"] == 1
+        await db.run(lambda unit: Query.of(select(literal_column("2").label("two"))).first(unit))
+        assert fresh.checkedin() == 1  # both went back to the engine's pool of now
+    finally:
+        await db.dispose()
+    assert fresh.checkedin() == 0

@@ -765,7 +765,10 @@ class Database:
             database_url, pool_size=pool_size, timeout_s=timeout_s, pgbouncer=pgbouncer
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._pool = self.engine.sync_engine.pool
+        # The engine, not its pool: ``engine.dispose()`` swaps in a new pool, and a unit
+        # must take its connection from the pool the engine has now (the one the next
+        # dispose() closes), never from one already disposed.
+        self._sync_engine = self.engine.sync_engine
         self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sqlite = is_sqlite(self.url)
         self._timeout_s = max(timeout_s, 30.0)
@@ -831,7 +834,7 @@ class Database:
         uses. A connection the pool cannot open is reported as the engine reports it,
         SQLAlchemy's ``DBAPIError`` (a 503)."""
         try:
-            conn = await greenlet_spawn(self._pool.connect)
+            conn = await greenlet_spawn(self._sync_engine.pool.connect)
         except self._dbapi_error as exc:
             dialect = self.engine.dialect
             lost = dialect.is_disconnect(cast(Any, exc), None, None)
