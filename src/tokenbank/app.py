@@ -24,10 +24,9 @@ from tokenbank.jobs import Scheduler, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
-from tokenbank.payments.reconcile import reconcile_job
+from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.webhooks import WebhookWorker
 from tokenbank.ratelimit.service import start_limiter
 from tokenbank.web import SecurityHeaders, mount_client
 

@@ -21,9 +21,10 @@ from sqlalchemy.pool import NullPool
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.payments.flows import sync_payment
 from tokenbank.payments.models import WebhookEvent
 from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.sync import SyncOutcome, sync_payment
+from tokenbank.payments.sync import SyncOutcome
 from tokenbank.stripe_sim import SimConfig, SimServer
 
 from conftest import make_settings

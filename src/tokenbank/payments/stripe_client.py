@@ -28,6 +28,7 @@ from tokenbank.payments.errors import (
     StripeUnavailable,
 )
 from tokenbank.payments.models import DisputeStatus, PaymentDisputeState, RefundStatus
+from tokenbank.payments.purchase import is_token_purchase
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class IntentSnapshot:
 
     @property
     def is_token_purchase(self) -> bool:
-        return self.metadata.get("type") == "token_purchase"
+        return is_token_purchase(self.metadata)
 
     @property
     def refunded_cents(self) -> int:
