@@ -1,0 +1,120 @@
+"""The webhook worker applies a claim's events together: one read of Stripe per payment
+(counted on the wire), one transaction for the claim — and exactly once all the same, when
+one event can never be applied or when a slow worker's claim was taken over."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from payments.conftest import CountingProxy
+from payments.kit import PayEnv
+from tokenbank.payments.flows import WebhookWorker, claim_due
+from tokenbank.payments.stripe_client import StripeGateway
+
+pytestmark = pytest.mark.anyio
+
+NO_WORKER = pytest.mark.parametrize("pay_settings", [{"webhook_worker": False}], indirect=True)
+
+
+def worker_for(env: PayEnv, **overrides: Any) -> WebhookWorker:
+    settings = env.settings.model_copy(update=overrides)
+    return WebhookWorker(env.db, StripeGateway(settings), settings)
+
+
+async def paid_without_webhooks(env: PayEnv, user: dict[str, Any], tier: str) -> str:
+    env.sim.set_faults(drop_all=True)
+    pi_id = await env.buy(user, tier)
+    env.settle()
+    env.sim.set_faults()
+    return pi_id
+
+
+async def deliver_all(env: PayEnv, pi_id: str) -> list[str]:
+    """Every event Stripe has about the intent, delivered by us; their ids."""
+    ids = []
+    for event in await env.events(pi_id):
+        r = await env.post_event(event)
+        assert r.status_code == 200
+        if r.json()["status"] == "received":
+            ids.append(event["id"])
+    return ids
+
+
+@NO_WORKER
+async def test_a_claim_reads_each_payment_once_and_applies_every_event_once(
+    env: PayEnv, proxy: tuple[str, CountingProxy]
+) -> None:
+    url, counter = proxy
+    user = await env.user()
+    start = await env.balance(user)
+    first = await paid_without_webhooks(env, user, "standard")
+    second = await paid_without_webhooks(env, user, "starter")
+    ids = await deliver_all(env, first) + await deliver_all(env, second)
+    assert len(ids) > 2  # the first payment has several events (intent and charge)
+    worker = worker_for(env, stripe_api_base=url, webhook_concurrency=16)
+    counter.clear()
+
+    assert await worker.drain() == len(ids)
+
+    assert (counter.retrievals(first), counter.retrievals(second)) == (1, 1)
+    for event_id in ids:
+        row = await env.inbox_row(event_id)
+        assert row is not None and (row.status, row.attempts) == ("handled", 1)
+    assert await env.balance(user) == start + 500 + 100
+    assert await env.purchase_entries(first) == [("purchase", 500)]
+    assert await env.purchase_entries(second) == [("purchase", 100)]
+    await worker.gateway.aclose()
+
+
+@NO_WORKER
+async def test_an_event_that_can_never_be_applied_does_not_hold_back_its_claim(
+    env: PayEnv,
+) -> None:
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await paid_without_webhooks(env, user, "standard")
+    ids = await deliver_all(env, pi_id)
+    ghost = {
+        "id": "evt_ghost_dispute", "object": "event", "type": "charge.dispute.created",
+        "data": {"object": {"id": "dp_ghost", "object": "dispute", "charge": "ch_nosuchcharge"}},
+    }
+    assert (await env.post_event(json.dumps(ghost).encode())).json()["status"] == "received"
+    worker = worker_for(env)
+
+    assert await worker.drain() == len(ids) + 1
+
+    row = await env.inbox_row("evt_ghost_dispute")
+    assert row is not None and row.status == "unprocessable" and row.attempts == 1
+    for event_id in ids:
+        row = await env.inbox_row(event_id)
+        assert row is not None and row.status == "handled"
+    assert await env.balance(user) == start + 500
+    await worker.gateway.aclose()
+
+
+@NO_WORKER
+async def test_a_slow_worker_whose_claim_was_taken_over_applies_nothing_twice(
+    env: PayEnv,
+) -> None:
+    user = await env.user()
+    start = await env.balance(user)
+    pi_id = await paid_without_webhooks(env, user, "standard")
+    ids = await deliver_all(env, pi_id)
+    slow = worker_for(env, webhook_claim_lease_s=0.001)
+    other = worker_for(env)
+    claimed = await claim_due(slow.db, slow.settings, 8)
+    reads = await slow._read_batch(claimed)  # then it stalls past its lease…
+
+    assert await other.drain() == len(ids)  # …and another worker takes every event over
+    await slow._apply_batch(reads)  # the slow one's claim is lost: it changes nothing
+
+    for event_id in ids:
+        row = await env.inbox_row(event_id)
+        assert row is not None and (row.status, row.attempts) == ("handled", 2)
+    assert await env.balance(user) == start + 500
+    assert await env.purchase_entries(pi_id) == [("purchase", 500)]
+    await slow.gateway.aclose()
+    await other.gateway.aclose()
