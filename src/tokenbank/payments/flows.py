@@ -703,13 +703,17 @@ class WebhookWorker:
     async def _apply_together(
         self, ready: list[tuple[ClaimedEvent, tuple[str, IntentSnapshot]]]
     ) -> bool:
-        """Apply every read snapshot and mark every event done in one transaction; False
-        (nothing committed) when any step of it failed."""
+        """Apply every read snapshot (once: the events of one payment share theirs) and mark
+        every event done, in one transaction; False (nothing committed) when any step of it
+        failed."""
         marks: list[tuple[ClaimedEvent, EventStatus, SyncOutcome]] = []
         try:
             async with self.db.transaction() as session:
+                applied: IntentSnapshot | None = None
                 for event, (pi_id, snap) in ready:
-                    outcome = await apply_snapshot(session, self.settings, snap)
+                    if snap is not applied:  # the events of one payment are side by side
+                        outcome = await apply_snapshot(session, self.settings, snap)
+                        applied = snap
                     status = EventStatus.IGNORED if outcome.ignored else EventStatus.HANDLED
                     await finish(
                         session, event, status, outcome.ignored or outcome.refused, pi_id
@@ -722,8 +726,10 @@ class WebhookWorker:
             log.info("webhook worker: applying %d events at once failed (%s); one by one",
                      len(ready), type(exc).__name__)
             return False
+        counted: set[int] = set()
         for event, status, outcome in marks:
-            if outcome.credited_tokens:
+            if outcome.credited_tokens and id(outcome) not in counted:
+                counted.add(id(outcome))
                 PURCHASES.inc()
                 TOKENS_PURCHASED.inc(outcome.credited_tokens)
             WEBHOOK_EVENTS.labels(event.type, str(status)).inc()
