@@ -668,16 +668,19 @@ class WebhookWorker:
         ]
         if ready and not await self._apply_together(ready):
             alone = [*ready, *alone]
-        for i, (event, read) in enumerate(alone):
-            snapshot = read[1] if read is not None else None
-            try:
-                await process_claimed(
-                    self.db, self.gateway, self.settings, event, snapshot=snapshot
+        # At once, as many as were claimed (a cancelled one is handed back by handling()).
+        await asyncio.gather(
+            *(
+                process_claimed(
+                    self.db,
+                    self.gateway,
+                    self.settings,
+                    event,
+                    snapshot=read[1] if read is not None else None,
                 )
-            except asyncio.CancelledError:  # this one was handed back by handling()
-                rest = [e for e, _ in alone[i + 1 :]]
-                await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e in rest)))
-                raise
+                for event, read in alone
+            )
+        )
 
     async def _read(self, group: list[ClaimedEvent]) -> Read:
         """The group's payment intent and its state at Stripe (None: any failure, left to
