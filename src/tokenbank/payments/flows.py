@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
-from tokenbank.observability import PURCHASES, TOKENS_PURCHASED, WEBHOOK_EVENTS, logs_payment_intent
+from tokenbank.observability import (
+    PURCHASES,
+    TOKENS_PURCHASED,
+    WEBHOOK_EVENTS,
+    logs_payment_intent,
+    payment_intent_var,
+)
 from tokenbank.payments import repository as repo
 from tokenbank.payments import service
 from tokenbank.payments.catalog import find_tier
@@ -208,6 +214,7 @@ async def sync_payment(
     return outcome
 
 
+@logs_payment_intent
 async def read_intent(
     db: Database,
     gateway: StripeGateway,
@@ -715,7 +722,12 @@ class WebhookWorker:
                 applied: IntentSnapshot | None = None
                 for event, (pi_id, snap) in ready:
                     if snap is not applied:  # the events of one payment are side by side
-                        outcome = await apply_snapshot(session, self.settings, snap)
+                        # Its log lines name the payment, as the sync's own do.
+                        token = payment_intent_var.set(pi_id)
+                        try:
+                            outcome = await apply_snapshot(session, self.settings, snap)
+                        finally:
+                            payment_intent_var.reset(token)
                         applied = snap
                     status = EventStatus.IGNORED if outcome.ignored else EventStatus.HANDLED
                     await finish(
