@@ -4,6 +4,7 @@ one event can never be applied or when a slow worker's claim was taken over."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -13,6 +14,8 @@ from payments.conftest import CountingProxy
 from payments.kit import PayEnv
 from tokenbank.payments.flows import WebhookWorker, claim_due
 from tokenbank.payments.stripe_client import StripeGateway
+
+from support import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -118,3 +121,38 @@ async def test_a_slow_worker_whose_claim_was_taken_over_applies_nothing_twice(
     assert await env.purchase_entries(pi_id) == [("purchase", 500)]
     await slow.gateway.aclose()
     await other.gateway.aclose()
+
+
+@NO_WORKER
+async def test_a_worker_stopped_mid_claim_hands_every_claimed_event_back(env: PayEnv) -> None:
+    user = await env.user()
+    start = await env.balance(user)
+    first = await paid_without_webhooks(env, user, "standard")
+    second = await paid_without_webhooks(env, user, "starter")
+    ids = await deliver_all(env, first) + await deliver_all(env, second)
+    stopped = worker_for(env)
+    env.sim.set_api_faults(latency_s=2.0)  # its reads are in flight when it is stopped
+    try:
+        drain = asyncio.create_task(stopped.drain())
+
+        async def all_claimed() -> bool:
+            rows = [await env.inbox_row(i) for i in ids]
+            return all(r is not None and r.status == "processing" for r in rows)
+
+        await wait_for(all_claimed, timeout_s=20, what="the worker to claim every event")
+        drain.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await drain
+    finally:
+        env.sim.set_api_faults()
+
+    for event_id in ids:  # due again now, not when a 300 s claim runs out
+        row = await env.inbox_row(event_id)
+        assert row is not None and (row.status, row.claim_token) == ("received", None)
+    assert await env.balance(user) == start
+    again = worker_for(env)
+    assert await again.drain() == len(ids)
+    assert await env.balance(user) == start + 500 + 100
+    assert await env.purchase_entries(first) == [("purchase", 500)]
+    await stopped.gateway.aclose()
+    await again.gateway.aclose()

@@ -624,24 +624,31 @@ class WebhookWorker:
         """
         total = 0
         applying: asyncio.Task[None] | None = None
+        waiting: list[ClaimedEvent] = []  # claimed, and not yet handed to an application
         try:
             while True:
-                batch = await claim_due(
+                batch = waiting = await claim_due(
                     self.db, self.settings, self.settings.webhook_concurrency
                 )
                 total += len(batch)
                 reads = await self._read_batch(batch) if batch else []
                 if applying is not None:
-                    await applying
+                    try:
+                        await applying
+                    except Exception:  # its events' claims run out; they are retried then
+                        log.exception("webhook worker: applying a claim failed")
                     applying = None
                 if not batch:
                     return total
                 applying = asyncio.create_task(self._apply_batch(reads))
+                waiting = []
                 await asyncio.sleep(0)  # let the requests (acknowledgements) in between claims
         finally:
             if applying is not None and not applying.done():
                 applying.cancel()  # it hands its events back (see _apply_together)
                 await asyncio.gather(applying, return_exceptions=True)
+            if waiting:  # stopped between claiming and applying: hand them back now
+                await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e in waiting)))
 
     async def _read_batch(self, batch: list[ClaimedEvent]) -> list[Read]:
         """Read Stripe for every payment the claim names, at once and once per payment
