@@ -1,6 +1,6 @@
-"""The webhook worker applies a claim's events together: one read of Stripe per payment
-(counted on the wire), one transaction for the claim — and exactly once all the same, when
-one event can never be applied or when a slow worker's claim was taken over."""
+"""The webhook worker's claims: one read of Stripe per payment in a claim (counted on the
+wire), and exactly once all the same — when one event can never be applied, when a slow
+worker's claim was taken over, when a worker is stopped mid-claim."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from payments.conftest import CountingProxy
 from payments.kit import PayEnv
-from tokenbank.payments.flows import WebhookWorker, claim_due
+from tokenbank.payments.flows import WebhookWorker, claim_due, process_claimed
 from tokenbank.payments.stripe_client import StripeGateway
 
 from support import wait_for
@@ -108,11 +108,12 @@ async def test_a_slow_worker_whose_claim_was_taken_over_applies_nothing_twice(
     ids = await deliver_all(env, pi_id)
     slow = worker_for(env, webhook_claim_lease_s=0.001)
     other = worker_for(env)
-    claimed = await claim_due(slow.db, slow.settings, 8)
-    reads = await slow._read_batch(claimed)  # then it stalls past its lease…
+    claimed = await claim_due(slow.db, slow.settings, 8)  # then it stalls past its lease…
 
     assert await other.drain() == len(ids)  # …and another worker takes every event over
-    await slow._apply_batch(reads)  # the slow one's claim is lost: it changes nothing
+    for event in claimed:  # the slow one's claims are lost: it changes nothing
+        h = await process_claimed(slow.db, slow.gateway, slow.settings, event)
+        assert h.status is None  # taken over: not marked by this worker
 
     for event_id in ids:
         row = await env.inbox_row(event_id)
@@ -146,9 +147,12 @@ async def test_a_worker_stopped_mid_claim_hands_every_claimed_event_back(env: Pa
     finally:
         env.sim.set_api_faults()
 
-    for event_id in ids:  # due again now, not when a 300 s claim runs out
-        row = await env.inbox_row(event_id)
-        assert row is not None and (row.status, row.claim_token) == ("received", None)
+    async def all_handed_back() -> bool:  # due again now, not when a 300 s claim runs out
+        rows = [await env.inbox_row(i) for i in ids]
+        return all(r is not None and (r.status, r.claim_token) == ("received", None)
+                   for r in rows)
+
+    await wait_for(all_handed_back, timeout_s=10, what="every claimed event handed back")
     assert await env.balance(user) == start
     again = worker_for(env)
     assert await again.drain() == len(ids)

@@ -38,7 +38,6 @@ from tokenbank.observability import (
     TOKENS_PURCHASED,
     WEBHOOK_EVENTS,
     logs_payment_intent,
-    payment_intent_var,
 )
 from tokenbank.payments import repository as repo
 from tokenbank.payments import service
@@ -582,11 +581,6 @@ async def process_again(
         await asyncio.sleep(0.05)  # polling the worker's claim, which holds no lock we can wait on
 
 
-#: A group of claimed events of one payment, with its intent id and state read from
-#: Stripe (None when reading failed).
-Read = tuple[list[ClaimedEvent], tuple[str, IntentSnapshot] | None]
-
-
 class WebhookWorker:
     """Drains the inbox in one app process; see :mod:`tokenbank.payments.webhooks`."""
 
@@ -615,154 +609,57 @@ class WebhookWorker:
                 pass
 
     async def drain(self) -> int:
-        """Apply every due event, ``WEBHOOK_CONCURRENCY`` at a time; returns how many
-        events were claimed.
+        """Apply every due event, ``WEBHOOK_CONCURRENCY`` claimed at a time and applied at
+        once, each in its own transaction; returns how many events were claimed.
 
-        Pipelined: while one claim's events are applied (:meth:`_apply_batch`, in the
-        database), the next claim is taken and its payments read from Stripe, so neither
-        waits on the other; a claim is applied only after the one before it.
-        """
+        The events of one payment in a claim are applied one after another by one task and
+        share one read of Stripe: read after every event of the claim was recorded, that
+        state holds what each of them announced (an early fraud warning's event still
+        reads afresh, after refunding)."""
         total = 0
-        applying: asyncio.Task[None] | None = None
-        waiting: list[ClaimedEvent] = []  # claimed, and not yet handed to an application
-        try:
-            while True:
-                batch = waiting = await claim_due(
-                    self.db, self.settings, self.settings.webhook_concurrency
-                )
-                total += len(batch)
-                reads = await self._read_batch(batch) if batch else []
-                if applying is not None:
-                    try:
-                        await applying
-                    except Exception:  # its events' claims run out; they are retried then
-                        log.exception("webhook worker: applying a claim failed")
-                    applying = None
-                if not batch:
-                    return total
-                applying = asyncio.create_task(self._apply_batch(reads))
-                waiting = []
-                await asyncio.sleep(0)  # let the requests (acknowledgements) in between claims
-        finally:
-            if applying is not None and not applying.done():
-                applying.cancel()  # it hands its events back (see _apply_together)
-                await asyncio.gather(applying, return_exceptions=True)
-            if waiting:  # stopped between claiming and applying: hand them back now
-                await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e in waiting)))
+        while True:
+            batch = await self._claim()
+            if not batch:
+                return total
+            total += len(batch)
+            await asyncio.gather(*(self._apply_group(group) for group in _by_payment(batch)))
+            await asyncio.sleep(0)  # let the requests (acknowledgements) in between claims
 
-    async def _read_batch(self, batch: list[ClaimedEvent]) -> list[Read]:
-        """Read Stripe for every payment the claim names, at once and once per payment
-        (read after every event of the claim was recorded, the state holds what each
-        announced); an event that used up its attempts is given up on instead."""
-        live = [e for e in batch if e.attempts <= self.settings.webhook_max_attempts]
-        for event in batch:
-            if event not in live:
-                await self._give_up(event)
-        return list(await asyncio.gather(*(self._read(group) for group in _by_payment(live))))
-
-    async def _apply_batch(self, reads: list[Read]) -> None:
-        """Apply every payment's state read and mark each event done in ONE transaction —
-        one commit and one pass through the user's balance row per claim instead of one
-        per event.
-
-        Exactly once still holds: each event is marked done in the transaction that
-        commits its effect. If anything fails in that transaction (an event taken over by
-        another worker, an error), it rolls back and each event is applied on its own
-        through :func:`handling`, with the state already read, so a failure is recorded
-        against the one event it belongs to. An event whose read failed goes that way from
-        the start (reading again, so its failure is recorded as always).
-        """
-        # In the order of their payments, so two processes' batches lock rows alike.
-        ready = sorted(
-            ((event, read) for group, read in reads if read is not None for event in group),
-            key=lambda item: item[1][0],
+    async def _claim(self) -> list[ClaimedEvent]:
+        """A claim that a stop cannot cut in two: stopped while its transaction ends, the
+        worker waits for it and hands every event it claimed back at once (rather than
+        leaving them to their lease)."""
+        claim = asyncio.ensure_future(
+            claim_due(self.db, self.settings, self.settings.webhook_concurrency)
         )
-        alone: list[tuple[ClaimedEvent, tuple[str, IntentSnapshot] | None]] = [
-            (event, None) for group, read in reads if read is None for event in group
-        ]
-        if ready and not await self._apply_together(ready):
-            alone = [*ready, *alone]
-        # At once, as many as were claimed (a cancelled one is handed back by handling()).
-        await asyncio.gather(
-            *(
-                process_claimed(
-                    self.db,
-                    self.gateway,
-                    self.settings,
-                    event,
-                    snapshot=read[1] if read is not None else None,
-                )
-                for event, read in alone
-            )
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claimed = await claim
+            await asyncio.gather(*(_give_back(self.db, e) for e in claimed))
+            raise
+
+    async def _apply_group(self, events: list[ClaimedEvent]) -> None:
+        snapshot: IntentSnapshot | None = None
+        for i, event in enumerate(events):
+            try:
+                h = await self._apply(event, snapshot)
+            except asyncio.CancelledError:  # this one is handed back by handling()
+                rest = events[i + 1 :]
+                await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e in rest)))
+                raise
+            if h is not None and h.snapshot is not None:
+                snapshot = h.snapshot
+
+    async def _apply(
+        self, event: ClaimedEvent, snapshot: IntentSnapshot | None
+    ) -> Handling | None:
+        if event.attempts > self.settings.webhook_max_attempts:
+            await self._give_up(event)
+            return None
+        return await process_claimed(
+            self.db, self.gateway, self.settings, event, snapshot=snapshot
         )
-
-    async def _read(self, group: list[ClaimedEvent]) -> Read:
-        """The group's payment intent and its state at Stripe (None: any failure, left to
-        :func:`handling` to record per event)."""
-        first = group[0]
-        try:
-            pi_id = first.payment_intent_id
-            if pi_id is None and first.charge_id is not None:
-                pi_id = await self.gateway.charge_payment_intent(first.charge_id)
-            if pi_id is None:
-                return group, None
-            fraud = any(checks_fraud_warnings(e.type) for e in group)
-            snap = await read_intent(
-                self.db, self.gateway, self.settings, pi_id, check_fraud_warnings=fraud
-            )
-        except asyncio.CancelledError:
-            await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e in group)))
-            raise
-        except Exception:  # applied alone, which reads again and records the failure
-            return group, None
-        return group, (pi_id, snap)
-
-    async def _apply_together(
-        self, ready: list[tuple[ClaimedEvent, tuple[str, IntentSnapshot]]]
-    ) -> bool:
-        """Apply every read snapshot (once: the events of one payment share theirs) and mark
-        every event done, in one transaction; False (nothing committed) when any step of it
-        failed."""
-        marks: list[tuple[ClaimedEvent, EventStatus, SyncOutcome]] = []
-        try:
-            async with self.db.transaction() as session:
-                applied: IntentSnapshot | None = None
-                for event, (pi_id, snap) in ready:
-                    if snap is not applied:  # the events of one payment are side by side
-                        # Its log lines name the payment, as the sync's own do.
-                        token = payment_intent_var.set(pi_id)
-                        try:
-                            outcome = await apply_snapshot(session, self.settings, snap)
-                        finally:
-                            payment_intent_var.reset(token)
-                        applied = snap
-                    status = EventStatus.IGNORED if outcome.ignored else EventStatus.HANDLED
-                    await finish(
-                        session, event, status, outcome.ignored or outcome.refused, pi_id
-                    )
-                    marks.append((event, status, outcome))
-        except asyncio.CancelledError:
-            await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e, _ in ready)))
-            raise
-        except Exception as exc:
-            log.info("webhook worker: applying %d events at once failed (%s); one by one",
-                     len(ready), type(exc).__name__)
-            return False
-        counted: set[int] = set()
-        for event, status, outcome in marks:
-            if outcome.credited_tokens and id(outcome) not in counted:
-                counted.add(id(outcome))
-                PURCHASES.inc()
-                TOKENS_PURCHASED.inc(outcome.credited_tokens)
-            WEBHOOK_EVENTS.labels(event.type, str(status)).inc()
-            log.info(
-                "webhook %s (%s) for %s: %s",
-                event.id,
-                event.type,
-                outcome.payment_intent_id,
-                outcome.ignored or (outcome.status_after or "synced"),
-            )
-        return True
 
     async def _give_up(self, event: ClaimedEvent) -> None:
         # Only a claim that ran out gets here: its workers died applying it, again and
