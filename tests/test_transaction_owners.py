@@ -25,9 +25,6 @@ OWNERS = {"deps.py", "jobs.py", "cli.py", "db.py", "app.py"}
 #: Edges a domain may have of its own (its request dependencies, its CLI commands).
 DOMAIN_EDGES = {"flows.py", "deps.py", "cli.py"}
 
-#: Not yet moved on this branch; the integrator deletes this entry once the payments
-#: branch (payments/flows.py) is merged.
-TEMPORARILY_ALLOWED = {"payments"}  # payments: moved by the payments branch
 
 #: Method names that open a unit of work on a Database.
 OPENERS = {"transaction", "driver_transaction"}
@@ -104,8 +101,6 @@ def test_only_flows_and_the_edges_own_units_of_work() -> None:
     found: list[Violation] = []
     for path in _modules():
         relative = path.relative_to(PACKAGE)
-        if relative.parts[0] in TEMPORARILY_ALLOWED:
-            continue
         found += violations(path.read_text(), str(relative), may_own=_may_own(relative))
     assert not found, "the unit-of-work rule is broken:\n" + "\n".join(map(str, found))
 

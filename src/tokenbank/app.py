@@ -26,10 +26,9 @@ from tokenbank.jobs import Scheduler, purge_auth, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
-from tokenbank.payments.reconcile import reconcile_job
+from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.webhooks import WebhookWorker
 from tokenbank.ratelimit.flows import start_limiter
 from tokenbank.v1.cors import WidgetCORS
 from tokenbank.v1.routes import checkout_router as v1_checkout_router

@@ -347,7 +347,8 @@ def payments_reconcile(
     since: Annotated[str, typer.Option(help="How far back: 7d, 12h, 30m or an ISO date.")] = "7d",
 ) -> None:
     """Sync every recent payment with Stripe and print what changed (a rerun changes nothing)."""
-    from tokenbank.payments.reconcile import ReconcileReport, reconcile
+    from tokenbank.payments.flows import reconcile
+    from tokenbank.payments.reconcile import ReconcileReport
 
     start = _since(since)
     settings = get_settings()
@@ -391,7 +392,8 @@ app.add_typer(webhooks_app, name="webhooks")
 def webhooks_replay(event_id: Annotated[str, typer.Argument(help="evt_...")]) -> None:
     """Apply an event again now (fetched from Stripe if it never reached us); harmless if
     it was handled already, and the way to retry a dead letter."""
-    from tokenbank.payments.webhooks import WebhookResult, process_again
+    from tokenbank.payments.flows import process_again
+    from tokenbank.payments.webhooks import WebhookResult
 
     settings = get_settings()
 

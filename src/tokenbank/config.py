@@ -258,6 +258,12 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env == "production"
 
+    @property
+    def stripe_live(self) -> bool:
+        """Whether the Stripe keys are live-mode ones (the secret key decides, else the
+        publishable key)."""
+        return is_live_key(self.stripe_secret_key or self.stripe_publishable_key)
+
     @cached_property
     def effective_jwt_secret(self) -> str:
         """``JWT_SECRET``; outside production without one, this machine's random secret
@@ -322,7 +328,7 @@ class Settings(BaseSettings):
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
         }
-        return [name for name, value in keys.items() if value and "_live_" in value[:8]]
+        return [name for name, value in keys.items() if is_live_key(value)]
 
     def hardening_problems(self) -> list[str]:
         """Production refusals beyond missing secrets: overrides, test keys, malformed keys
@@ -405,6 +411,12 @@ _WEBHOOK_SECRET_RE = re.compile(r"whsec_[0-9A-Za-z+/=_-]{32,}")
 MIN_JWT_SECRET_BYTES = 32
 #: Estimated bits of entropy a JWT secret must carry (characters' Shannon entropy × length).
 MIN_JWT_SECRET_BITS = 128
+
+
+def is_live_key(key: str | None) -> bool:
+    """Whether a Stripe key (``sk_``, ``rk_`` or ``pk_``) is a live-mode one: the one
+    answer to "is this live mode?" wherever it is asked."""
+    return bool(key) and "_live_" in (key or "")[:8]
 
 
 def _any_test_key(settings: Settings) -> bool:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +68,62 @@ async def env(pay_settings: Settings, sim: SimServer, db: Database) -> AsyncIter
             assert await bench.violations() == []
         sim.set_webhook(None)
     await sdk_http.close_async()
+
+
+@dataclass
+class CountingProxy:
+    """Forwards every request to the local Stripe server and remembers its method and path."""
+
+    upstream: str
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def retrievals(self, pi_id: str) -> int:
+        with self.lock:
+            return sum(
+                1 for method, path in self.seen
+                if method == "GET" and path.split("?")[0] == f"/v1/payment_intents/{pi_id}"
+            )
+
+    def clear(self) -> None:
+        with self.lock:
+            self.seen.clear()
+
+
+@pytest.fixture
+def proxy(sim: SimServer) -> Iterator[tuple[str, CountingProxy]]:
+    counter = CountingProxy(sim.url)
+    upstream = httpx.Client(base_url=sim.url, timeout=30)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            with counter.lock:
+                counter.seen.append((self.command, self.path))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+            r = upstream.request(self.command, self.path, content=body, headers=headers)
+            self.send_response(r.status_code)
+            for k, v in r.headers.items():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                     "content-encoding"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(r.content)))
+            self.end_headers()
+            self.wfile.write(r.content)
+
+        do_GET = do_POST = do_DELETE = _forward
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", counter
+    finally:
+        server.shutdown()
+        server.server_close()
+        upstream.close()

@@ -22,9 +22,10 @@ from stripe_sim import SimConfig, SimServer
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.payments.flows import sync_payment
 from tokenbank.payments.models import WebhookEvent
 from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.sync import SyncOutcome, sync_payment
+from tokenbank.payments.sync import SyncOutcome
 
 from conftest import make_settings
 from support import register_user, wait_for

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select, update
 
 from payments.kit import PayEnv
+from tokenbank.payments.flows import reconcile
 from tokenbank.payments.models import ReconcileCheckpoint
-from tokenbank.payments.reconcile import EVENTS_CHECKPOINT, EVENTS_OVERLAP_S, reconcile
+from tokenbank.payments.reconcile import EVENTS_CHECKPOINT, EVENTS_OVERLAP_S
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.types import utcnow
 

@@ -15,7 +15,8 @@ import pytest
 from payments.kit import SECRET_KEY, PayEnv, dead_url
 from tokenbank.app import create_app
 from tokenbank.payments.errors import StripeUnavailable
-from tokenbank.payments.reconcile import ReconcileReport, reconcile
+from tokenbank.payments.flows import reconcile
+from tokenbank.payments.reconcile import ReconcileReport
 from tokenbank.payments.stripe_client import StripeGateway
 
 pytestmark = pytest.mark.anyio

@@ -19,9 +19,9 @@ from payments.kit import PayEnv, dead_url, payment_settings, sign
 from tokenbank.app import create_app
 from tokenbank.auth.models import User
 from tokenbank.config import Settings
+from tokenbank.payments.flows import WebhookWorker
 from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.webhooks import WebhookWorker
 
 from support import wait_for
 

@@ -662,8 +662,9 @@ export interface paths {
         put?: never;
         /**
          * Stripe Webhook
-         * @description Answers 2xx once the event is durably recorded in the inbox (no Stripe call here);
-         *     the process's webhook worker applies it. A bad signature or body is a 400.
+         * @description Answers 2xx once the event is durably recorded in the inbox (no Stripe call here;
+         *     the request's unit of work commits before the answer); the process's webhook worker
+         *     applies it. A bad signature or body is a 400.
          */
         post: operations["stripe_webhook"];
         delete?: never;
@@ -1049,6 +1050,13 @@ export interface components {
              */
             accepted: true;
         };
+        /**
+         * AckStatus
+         * @description What the webhook request answers about an event it was sent (``WebhookAck.status``):
+         *     the inbox status it was recorded in, or ``duplicate``.
+         * @enum {string}
+         */
+        AckStatus: "received" | "duplicate" | "ignored" | "unprocessable" | "handled";
         /** AdminPaymentOut */
         AdminPaymentOut: {
             /** Amount Cents */
@@ -1828,8 +1836,7 @@ export interface components {
             id: string;
             /** Payment Intent Id */
             payment_intent_id: string | null;
-            /** Status */
-            status: string;
+            status: components["schemas"]["EventStatus"];
         };
         /** TestCardOut */
         TestCardOut: {
@@ -1953,12 +1960,8 @@ export interface components {
              * @default true
              */
             received: boolean;
-            /**
-             * Status
-             * @description received: recorded, to be applied by the webhook worker; duplicate: this event id was recorded before; ignored: nothing in it for us; unprocessable: it can never be applied (recorded as such, not retried). 'handled' is no longer sent.
-             * @enum {string}
-             */
-            status: "received" | "duplicate" | "ignored" | "unprocessable" | "handled";
+            /** @description received: recorded, to be applied by the webhook worker; duplicate: this event id was recorded before; ignored: nothing in it for us; unprocessable: it can never be applied (recorded as such, not retried). 'handled' is no longer sent. */
+            status: components["schemas"]["AckStatus"];
         };
         /** WebhookEventOut */
         WebhookEventOut: {

@@ -35,8 +35,8 @@ from tokenbank.ledger.schemas import (
     TokenBalance,
     TransactionOut,
 )
+from tokenbank.payments.flows import process_again
 from tokenbank.payments.models import EventStatus, PaymentStatus
-from tokenbank.payments.webhooks import process_again
 from tokenbank.types import utcnow
 
 router = APIRouter(
@@ -62,10 +62,9 @@ def _user_out(row: dict[str, Any]) -> AdminUserOut:
 
 def _payment_out(row: dict[str, Any], settings: Settings) -> AdminPaymentOut:
     pi = row.get("stripe_payment_intent_id")
-    live = bool(settings.stripe_secret_key and settings.stripe_secret_key.startswith("sk_live"))
     url = None
     if pi and not settings.stripe_simulated and settings.stripe_secret_key:
-        url = f"https://dashboard.stripe.com/{'' if live else 'test/'}payments/{pi}"
+        url = f"https://dashboard.stripe.com/{'' if settings.stripe_live else 'test/'}payments/{pi}"
     fields = {k: row[k] for k in AdminPaymentOut.model_fields if k in row}
     return AdminPaymentOut(**fields, stripe_dashboard_url=url)
 
@@ -157,7 +156,7 @@ async def admin_list_webhook_events(
 
 class ReplayOut(BaseModel):
     id: str
-    status: str
+    status: EventStatus
     payment_intent_id: str | None
 
 
@@ -173,7 +172,9 @@ async def admin_process_webhook_event(
     never reached us is fetched from Stripe first. Its sync writes only differences."""
     result = await process_again(db, gateway, settings, event_id)
     return ReplayOut(
-        id=result.event_id, status=result.status, payment_intent_id=result.payment_intent_id
+        id=result.event_id,
+        status=EventStatus(result.status),
+        payment_intent_id=result.payment_intent_id,
     )
 
 

@@ -48,8 +48,7 @@ def stripe_mode(settings: Settings) -> Mode:
     """``simulated`` with the local Stripe server, else Stripe's own test or live mode."""
     if settings.stripe_simulated:
         return "simulated"
-    key = settings.stripe_secret_key or settings.stripe_publishable_key or ""
-    return "live" if "_live_" in key else "test"
+    return "live" if settings.stripe_live else "test"
 
 
 def stripe_js_url(settings: Settings) -> str:

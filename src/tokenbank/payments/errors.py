@@ -16,7 +16,7 @@ A reused Idempotency-Key is the shared :class:`tokenbank.errors.IdempotencyKeyRe
 
 from __future__ import annotations
 
-from tokenbank.errors import AppError, IdempotencyKeyReused
+from tokenbank.errors import AppError
 
 
 class PaymentError(AppError):
@@ -51,9 +51,6 @@ class StripeObjectUnusable(PaymentNotFound):
         super().__init__()
         self.reason = reason
 
-
-#: The one :class:`tokenbank.errors.IdempotencyKeyReused` (one class per error code).
-PaymentIdempotencyKeyReused = IdempotencyKeyReused
 
 
 class WebhookSignatureInvalid(PaymentError):

@@ -197,6 +197,22 @@ class EventStatus(StrEnum):
     DEAD = "dead"
 
 
+class AckStatus(StrEnum):
+    """What the webhook request answers about an event it was sent (``WebhookAck.status``):
+    the inbox status it was recorded in, or ``duplicate``."""
+
+    RECEIVED = EventStatus.RECEIVED.value
+    """Recorded, to be applied by the webhook worker."""
+    DUPLICATE = "duplicate"
+    """This event id was recorded before; nothing changed."""
+    IGNORED = EventStatus.IGNORED.value
+    """Nothing in it for us."""
+    UNPROCESSABLE = EventStatus.UNPROCESSABLE.value
+    """It can never be applied (recorded as such, never retried)."""
+    HANDLED = EventStatus.HANDLED.value
+    """No longer sent (the request no longer applies events); kept for older clients."""
+
+
 #: Statuses the worker picks up (``processing`` too, once its claim has run out).
 PENDING_EVENT_STATUSES = (EventStatus.RECEIVED, EventStatus.FAILED)
 FINAL_EVENT_STATUSES = (

@@ -1,5 +1,8 @@
 """Reconciliation: catch up with Stripe when webhooks were lost, late or refused.
 
+The run itself (it asks Stripe) is :func:`tokenbank.payments.flows.reconcile`; this module
+holds what it reports and the pure rules of its events window.
+
 Three lists, and the one sync on each payment they name:
 
 1. the PaymentIntents Stripe created in the window (``RECONCILE_WINDOW_S``, or
@@ -19,21 +22,12 @@ harmless), and only when every payment the events named was synced.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from tokenbank.config import Settings
-from tokenbank.db import Database
 from tokenbank.observability import RECONCILE_FIXES
-from tokenbank.payments import repository as repo
-from tokenbank.payments.errors import PaymentError, StripeObjectUnusable, StripeUnavailable
-from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
-from tokenbank.payments.sync import SyncOutcome, checks_fraud_warnings, sync_payment
-from tokenbank.types import utcnow
-
-log = logging.getLogger(__name__)
+from tokenbank.payments.sync import SyncOutcome
 
 #: Every event type that says a payment's money moved after it was paid (Stripe's
 #: ``types[]`` takes exact names, at most 20).
@@ -142,139 +136,44 @@ def describe(o: SyncOutcome) -> str:
     return f"{o.payment_intent_id} {who}: " + ", ".join(parts)
 
 
-async def reconcile(
-    db: Database, gateway: StripeGateway, settings: Settings, *, since: datetime | None = None
-) -> ReconcileReport:
-    started = utcnow()
-    start = since or (started - timedelta(seconds=settings.reconcile_window_s))
-    report = ReconcileReport(since=start)
-    seen: set[str] = set()
-    async for snap in gateway.list_intents(created_gte=int(start.timestamp())):
-        if not snap.is_token_purchase:
-            continue
-        seen.add(snap.id)
-        await _sync_one(db, gateway, settings, snap.id, report, snapshot=snap)
-    async with db.transaction() as session:
-        unsettled = await repo.unsettled_intent_ids(session, since=start)
-    for pi_id in unsettled:
-        if pi_id not in seen:
-            seen.add(pi_id)
-            await _sync_one(db, gateway, settings, pi_id, report)
-    await _catch_up_events(db, gateway, settings, report, seen, started=started, since=since)
-    if report.changes or report.errors or report.warnings:
-        log.info("reconcile: %s", report.lines()[-1])
-    return report
-
-
-async def _catch_up_events(
-    db: Database,
-    gateway: StripeGateway,
-    settings: Settings,
-    report: ReconcileReport,
-    seen: set[str],
-    *,
-    started: datetime,
-    since: datetime | None,
-) -> None:
-    """Sync every payment Stripe's refund, dispute and fraud-warning events name since the
-    checkpoint (the purchase may be of any age), then move the checkpoint forward."""
-    now_s = int(started.timestamp())
+def events_window(
+    stored: int | None, since: datetime | None, now_s: int
+) -> tuple[int, str | None]:
+    """Where to start reading Stripe's events (unix seconds), from the stored checkpoint
+    (None: never run) and an explicit ``--since``; and a warning when events were missed
+    because they are older than Stripe keeps them."""
     oldest_kept = now_s - STRIPE_EVENTS_KEPT_S
-    async with db.transaction() as session:
-        stored = await repo.checkpoint(session, EVENTS_CHECKPOINT)
     from_s = stored if stored is not None else oldest_kept
     if since is not None:
         from_s = min(from_s, int(since.timestamp()))
+    warning = None
     if (
         stored is not None
         and stored < oldest_kept
         and (since is None or since.timestamp() > stored)
     ):
         gap_from = datetime.fromtimestamp(stored, UTC)
-        report.warnings.append(
+        warning = (
             f"events from {gap_from:%Y-%m-%d %H:%M} UTC are older than the 30 days Stripe "
             f"keeps them; run `tokenbank payments reconcile --since {gap_from:%Y-%m-%d}`"
         )
-    from_s = max(from_s, oldest_kept)
-    report.events_since = datetime.fromtimestamp(from_s, UTC)
-
-    touched: dict[str, bool] = {}  # intent -> named by an early fraud warning's event
-    async for event in gateway.list_events(types=CATCH_UP_EVENT_TYPES, created_gte=from_s):
-        report.events_read += 1
-        pi_id = await _intent_of(gateway, event, report)
-        if pi_id is not None:
-            fraud = checks_fraud_warnings(str(event.get("type", "")))
-            touched[pi_id] = touched.get(pi_id, False) or fraud
-    errors_before = len(report.errors)
-    for pi_id, fraud in touched.items():
-        if pi_id in seen and not fraud:
-            continue  # synced from the first two lists in this run already
-        seen.add(pi_id)
-        await _sync_one(db, gateway, settings, pi_id, report, check_fraud_warnings=fraud)
-    if len(report.errors) == errors_before:
-        async with db.transaction() as session:
-            await repo.advance_checkpoint(
-                session, EVENTS_CHECKPOINT, now_s - EVENTS_OVERLAP_S, utcnow()
-            )
+    return max(from_s, oldest_kept), warning
 
 
-async def _intent_of(
-    gateway: StripeGateway, event: dict[str, Any], report: ReconcileReport
-) -> str | None:
-    """The PaymentIntent an event's object belongs to (asking Stripe about its charge when
-    the object does not say)."""
+def intent_named(event: dict[str, Any]) -> str | None:
+    """The PaymentIntent an event's object names itself (None: ask Stripe about its
+    charge, :func:`charge_named`)."""
     obj = (event.get("data") or {}).get("object") or {}
-    pi = _id_of(obj.get("payment_intent"))
-    if pi is not None:
-        return pi
+    return _id_of(obj.get("payment_intent"))
+
+
+def charge_named(event: dict[str, Any]) -> str | None:
+    obj = (event.get("data") or {}).get("object") or {}
     charge = obj.get("id") if obj.get("object") == "charge" else obj.get("charge")
-    charge_id = _id_of(charge)
-    if charge_id is None:
-        return None
-    try:
-        return await gateway.charge_payment_intent(charge_id)
-    except StripeObjectUnusable as exc:
-        report.skipped.append((charge_id, exc.reason))
-        return None
+    return _id_of(charge)
 
 
 def _id_of(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
-
-
-async def _sync_one(
-    db: Database,
-    gateway: StripeGateway,
-    settings: Settings,
-    pi_id: str,
-    report: ReconcileReport,
-    *,
-    snapshot: IntentSnapshot | None = None,
-    check_fraud_warnings: bool = False,
-) -> None:
-    try:
-        outcome = await sync_payment(
-            db,
-            gateway,
-            settings,
-            pi_id,
-            snapshot=snapshot,
-            check_fraud_warnings=check_fraud_warnings,
-        )
-    except StripeUnavailable:
-        raise  # the whole run fails and is retried; the rest would fail the same way
-    except StripeObjectUnusable as exc:  # nothing to sync there, now or ever
-        report.skipped.append((pi_id, exc.reason))
-        return
-    except PaymentError as exc:  # one bad intent must not stop the others
-        report.errors.append((pi_id, exc.code))
-        return
-    report.add(outcome)
-
-
-async def reconcile_job(db: Database, gateway: StripeGateway, settings: Settings) -> None:
-    """The periodic run inside each app process (no-op without Stripe keys)."""
-    if gateway.configured:
-        await reconcile(db, gateway, settings)

@@ -55,8 +55,37 @@ async def _changed_rows(session: AsyncSession, stmt: Update) -> int:
 # --- payments ------------------------------------------------------------------------
 
 
-async def insert_payment(session: AsyncSession, values: dict[str, Any]) -> int | None:
-    """Insert a row; None when a unique key (idempotency key or intent id) already has one."""
+async def insert_payment(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    tier: str,
+    tokens: int,
+    amount_cents: int,
+    currency: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+    payment_intent_id: str | None = None,
+) -> int | None:
+    """Insert a new purchase (``created``, nothing credited yet) — the one place a
+    payment row is built; None when a unique key (the client's idempotency key or the
+    intent id) already has a row."""
+    values = {
+        "user_id": user_id,
+        "tier": tier,
+        "tokens": tokens,
+        "amount_cents": amount_cents,
+        "currency": currency.lower(),
+        "stripe_payment_intent_id": payment_intent_id,
+        "status": PaymentStatus.CREATED,
+        "tokens_credited": 0,
+        "reversed_tokens": 0,
+        "amount_refunded_cents": 0,
+        "idempotency_key": idempotency_key,
+        "version": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
     stmt = _insert_ignoring_conflicts(session, payments).values(**values).returning(payments.c.id)
     row = (await session.execute(stmt)).first()
     return None if row is None else int(row[0])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request
 
-from tokenbank.deps import DatabaseDep, GatewayDep, SettingsDep, UserIdDep, limit
-from tokenbank.errors import AppError, error_responses
-from tokenbank.observability import WEBHOOK_EVENTS
-from tokenbank.payments import catalog, service
+from tokenbank.deps import DatabaseDep, GatewayDep, SessionDep, SettingsDep, UserIdDep, limit
+from tokenbank.errors import error_responses
+from tokenbank.payments import catalog, flows, service
+from tokenbank.payments.models import AckStatus
 from tokenbank.payments.schemas import (
     STRIPE_ID_PATTERN,
     ConfirmPaymentRequest,
@@ -24,7 +24,7 @@ from tokenbank.payments.schemas import (
     WebhookAck,
 )
 from tokenbank.payments.sync import PaymentView
-from tokenbank.payments.webhooks import WebhookWorker, handle_webhook
+from tokenbank.payments.webhooks import handle_webhook
 
 router = APIRouter(
     prefix="/api/payment",
@@ -93,7 +93,7 @@ async def create_payment_intent(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
 ) -> CreatePaymentIntentResponse:
-    started = await service.create_payment_intent(
+    started = await flows.create_payment_intent(
         db, gateway, settings, user_id=user_id, tier_id=body.tier, client_key=idempotency_key
     )
     p = started.payment
@@ -122,7 +122,7 @@ async def confirm_payment(
     gateway: GatewayDep,
     settings: SettingsDep,
 ) -> ConfirmPaymentResponse:
-    done = await service.confirm_payment(
+    done = await flows.confirm_payment(
         db, gateway, settings, user_id=user_id, payment_intent_id=body.payment_intent_id
     )
     p = done.payment
@@ -141,45 +141,43 @@ async def confirm_payment(
 @router.get("/payments", operation_id="list_payments")
 async def list_payments(
     user_id: UserIdDep,
-    db: DatabaseDep,
+    session: SessionDep,
     limit_: Annotated[int, Query(alias="limit", ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> PaymentPage:
-    items, next_before = await service.list_payments(db, user_id, limit=limit_, before=before)
+    items, next_before = await service.list_payments(
+        session, user_id, limit=limit_, before=before
+    )
     return PaymentPage(items=[payment_out(p) for p in items], next_before=next_before)
 
 
 @router.get("/payments/{payment_intent_id}", operation_id="get_payment")
 async def get_payment(
     user_id: UserIdDep,
-    db: DatabaseDep,
+    session: SessionDep,
     payment_intent_id: Annotated[
         str, Path(min_length=1, max_length=255, pattern=STRIPE_ID_PATTERN)
     ],
 ) -> PaymentOut:
-    return payment_out(await service.owned_intent(db, user_id, payment_intent_id))
+    return payment_out(await service.owned_intent(session, user_id, payment_intent_id))
 
 
 @router.post("/webhook", operation_id="stripe_webhook")
 async def stripe_webhook(
     request: Request,
-    db: DatabaseDep,
+    background: BackgroundTasks,
+    session: SessionDep,
     settings: SettingsDep,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookAck:
-    """Answers 2xx once the event is durably recorded in the inbox (no Stripe call here);
-    the process's webhook worker applies it. A bad signature or body is a 400."""
-    try:
-        result = await handle_webhook(db, settings, await request.body(), stripe_signature)
-    except AppError as exc:
-        WEBHOOK_EVENTS.labels("unknown", exc.code).inc()
-        raise
-    except Exception:
-        WEBHOOK_EVENTS.labels("unknown", "failed").inc()
-        raise
-    WEBHOOK_EVENTS.labels(result.event_type, result.status).inc()
-    if result.status == "received":
-        worker: WebhookWorker | None = getattr(request.app.state, "webhook_worker", None)
+    """Answers 2xx once the event is durably recorded in the inbox (no Stripe call here;
+    the request's unit of work commits before the answer); the process's webhook worker
+    applies it. A bad signature or body is a 400."""
+    result = await handle_webhook(session, settings, await request.body(), stripe_signature)
+    if result.status == AckStatus.RECEIVED:
+        worker: flows.WebhookWorker | None = getattr(request.app.state, "webhook_worker", None)
         if worker is not None:
-            worker.notify()
-    return WebhookAck(event_id=result.event_id, status=result.status)
+            # After the unit of work has committed (background tasks run once the answer
+            # is sent), so the worker finds the event.
+            background.add_task(worker.notify)
+    return WebhookAck(event_id=result.event_id, status=AckStatus(result.status))

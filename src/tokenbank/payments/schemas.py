@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tokenbank.payments.models import AckStatus
+
 
 class TierOut(BaseModel):
     tokens: int
@@ -87,7 +89,7 @@ class PaymentPage(BaseModel):
 class WebhookAck(BaseModel):
     received: bool = True
     event_id: str
-    status: Literal["received", "duplicate", "ignored", "unprocessable", "handled"] = Field(
+    status: AckStatus = Field(
         description=(
             "received: recorded, to be applied by the webhook worker; duplicate: this event "
             "id was recorded before; ignored: nothing in it for us; unprocessable: it can never "

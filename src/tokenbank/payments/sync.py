@@ -1,9 +1,11 @@
 """Bring one payment in line with Stripe's current state — the only place purchase tokens move.
 
-Webhooks, ``confirm-payment`` and reconciliation all call :func:`sync_payment`. It reads
-the PaymentIntent, its latest charge, every refund of it and every dispute on it from
-Stripe OUTSIDE any database transaction, then in ONE transaction locks our ``payments``
-row and writes the difference between what the ledger already says and what Stripe says.
+Webhooks, ``confirm-payment`` and reconciliation all call
+:func:`tokenbank.payments.flows.sync_payment`. It reads the PaymentIntent, its latest
+charge, every refund of it and every dispute on it from Stripe OUTSIDE any database
+transaction, then in ONE transaction calls :func:`apply_snapshot` (this module, which
+takes that transaction's session and never commits): it locks our ``payments`` row and
+writes the difference between what the ledger already says and what Stripe says.
 
 Rules (tested in ``tests/payments``):
 
@@ -47,20 +49,18 @@ Rules (tested in ``tests/payments``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
-from tokenbank.db import Database
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
-from tokenbank.observability import PURCHASES, TOKENS_PURCHASED, logs_payment_intent
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import MoneyMismatch, Payment, PaymentIntentStatus, PaymentStatus
-from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
+from tokenbank.payments.purchase import buyer_of, is_token_purchase, names_purchase, names_tokens
+from tokenbank.payments.stripe_client import IntentSnapshot
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -140,69 +140,10 @@ class SyncOutcome:
         )
 
 
-AlsoInTransaction = Callable[[AsyncSession, SyncOutcome], Awaitable[None]]
-
-
 def checks_fraud_warnings(event_type: str) -> bool:
     """Whether an event of this type asks the sync to act on early fraud warnings
     (``sync_payment(..., check_fraud_warnings=...)``)."""
     return event_type.startswith("radar.early_fraud_warning.")
-
-
-@logs_payment_intent
-async def sync_payment(
-    db: Database,
-    gateway: StripeGateway,
-    settings: Settings,
-    payment_intent_id: str,
-    *,
-    snapshot: IntentSnapshot | None = None,
-    also: AlsoInTransaction | None = None,
-    check_fraud_warnings: bool = False,
-) -> SyncOutcome:
-    """Read the intent from Stripe (unless a fresh ``snapshot`` is given), then apply it.
-
-    ``also`` runs inside the same transaction as the effect (the webhook inbox marks its
-    event handled there), so both commit or neither does. ``check_fraud_warnings`` (for
-    an early fraud warning's event) first refunds a warned charge when
-    ``efw_auto_refund`` is on.
-
-    Raises ``StripeObjectUnusable`` when Stripe refuses the id or has no such intent (an
-    event naming it can never be applied), ``StripeUnavailable`` when it does not answer.
-    """
-    if snapshot is not None:
-        snap = snapshot
-    else:
-        snap = await gateway.retrieve_intent(payment_intent_id)
-        if check_fraud_warnings and settings.efw_auto_refund:
-            if await refund_fraud_warnings(db, gateway, snap):
-                snap = await gateway.retrieve_intent(payment_intent_id)
-    async with db.transaction() as session:
-        outcome = await apply_snapshot(session, settings, snap)
-        if also is not None:
-            await also(session, outcome)
-    if outcome.credited_tokens:
-        PURCHASES.inc()
-        TOKENS_PURCHASED.inc(outcome.credited_tokens)
-    return outcome
-
-
-async def refund_fraud_warnings(db: Database, gateway: StripeGateway, snap: IntentSnapshot) -> bool:
-    """Refund the charge of every actionable early fraud warning on a token purchase of
-    ours (Stripe advises it for digital goods, and a refund costs no dispute fee).
-    True when a refund was made."""
-    if snap.status != PaymentIntentStatus.SUCCEEDED:
-        return False
-    async with db.transaction() as session:
-        ours = await repo.find_by_intent(session, snap.id) is not None
-    if not (ours or snap.is_token_purchase):
-        return False
-    refunded = False
-    for warning in await gateway.fraud_warnings(snap.id):
-        if warning.actionable and await gateway.refund_for_fraud(warning):
-            log.warning("refunded %s: early fraud warning %s", snap.id, warning.id)
-            refunded = True
-    return refunded
 
 
 def reversal_target(*, tokens: int, amount_cents: int, returned_cents: int) -> int:
@@ -300,12 +241,7 @@ def _mismatch(row: Payment, snap: IntentSnapshot) -> MoneyMismatch | None:
         return MoneyMismatch.AMOUNT
     if snap.currency != row.currency.lower():
         return MoneyMismatch.CURRENCY
-    md = snap.metadata
-    if (
-        md.get("type") != "token_purchase"
-        or md.get("user_id") != str(row.user_id)
-        or md.get("tokens") != str(row.tokens)
-    ):
+    if not names_purchase(snap.metadata, user_id=row.user_id, tokens=row.tokens):
         return MoneyMismatch.METADATA
     return None
 
@@ -376,7 +312,8 @@ async def _locked_row(
     if reason is not None:
         log.info("ignoring %s: %s", snap.id, reason)
         return None, False, reason
-    user_id = int(snap.metadata["user_id"])
+    user_id = buyer_of(snap.metadata)
+    assert user_id is not None  # adoption_refusal checked it
     if not await repo.user_exists(session, user_id):
         log.warning("ignoring %s: it names user %d, who does not exist", snap.id, user_id)
         return None, False, "unknown user in its metadata"
@@ -390,21 +327,13 @@ async def _locked_row(
         tier = snap.metadata["tier"]
         await repo.insert_payment(
             session,
-            {
-                "user_id": user_id,
-                "tier": tier,
-                "tokens": settings.pricing_tiers[tier].tokens,
-                "amount_cents": snap.amount,
-                "currency": snap.currency,
-                "stripe_payment_intent_id": snap.id,
-                "status": PaymentStatus.CREATED,
-                "tokens_credited": 0,
-                "reversed_tokens": 0,
-                "amount_refunded_cents": 0,
-                "version": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
+            user_id=user_id,
+            tier=tier,
+            tokens=settings.pricing_tiers[tier].tokens,
+            amount_cents=snap.amount,
+            currency=snap.currency,
+            payment_intent_id=snap.id,
+            now=now,
         )
     log.info("adopted %s for user %d", snap.id, user_id)
     return await repo.find_by_intent(session, snap.id, lock=True), True, None
@@ -413,9 +342,9 @@ async def _locked_row(
 def adoption_refusal(snap: IntentSnapshot, settings: Settings) -> str | None:
     """Why an intent without a row of ours must not be adopted (None if it may be)."""
     md = snap.metadata
-    if not snap.is_token_purchase:
+    if not is_token_purchase(md):
         return "not a token purchase"
-    if not md.get("user_id", "").isdigit():
+    if buyer_of(md) is None:
         return "no user in its metadata"
     tier = settings.pricing_tiers.get(md.get("tier", ""))
     if tier is None:
@@ -423,7 +352,7 @@ def adoption_refusal(snap: IntentSnapshot, settings: Settings) -> str | None:
     if (
         tier.price != snap.amount
         or tier.currency.lower() != snap.currency
-        or str(tier.tokens) != md.get("tokens")
+        or not names_tokens(md, tier.tokens)
     ):
         return "its amount or tokens do not match the tier"
     return None

@@ -1,21 +1,25 @@
 """Stripe webhooks: verify, record in the inbox, answer 2xx; a worker applies them.
 
 The request does no Stripe call: it checks the signature, inserts the whole event into the
-inbox (``webhook_events``, one row per event id, ON CONFLICT DO NOTHING), commits and
-answers 2xx — so the 2xx means the event is durably recorded, and Stripe never waits on
-Stripe. Which PaymentIntent the event is about (or, for a dispute that does not say, which
-charge) is computed once, there, and stored with it.
+inbox (``webhook_events``, one row per event id, ON CONFLICT DO NOTHING) in the request's
+unit of work, which commits before the 2xx — so the 2xx means the event is durably
+recorded, and Stripe never waits on Stripe. Which PaymentIntent the event is about (or,
+for a dispute that does not say, which charge) is computed once, there, and stored with
+it.
 
-A :class:`WebhookWorker` runs in every app process. It wakes as soon as its own process
-records an event and polls for the others' (``WEBHOOK_POLL_INTERVAL_S``); it claims due
-events (``SKIP LOCKED`` on PostgreSQL), each claim counting an attempt, and applies each
-one inside :func:`handling` — the one place an event is marked done, and only if its
-block succeeds. A failure is retried with exponential backoff (``next_attempt_at``); after
-``WEBHOOK_MAX_ATTEMPTS`` the event is ``dead`` and waits for an operator's "process
-again"; an event that can never be applied is ``unprocessable`` at once. The replay command
-and "process again" go through the same claim and the same :func:`handling`.
+This module holds the inbox's rules and takes sessions; the applying — which asks Stripe
+and so owns its transactions — is in :mod:`tokenbank.payments.flows`. A
+``WebhookWorker`` runs in every app process. It wakes as soon as its own process records
+an event and polls for the others' (``WEBHOOK_POLL_INTERVAL_S``); it claims due events
+(``SKIP LOCKED`` on PostgreSQL), each claim counting an attempt, and applies each one
+inside ``flows.handling`` — the one place an event is marked done (:func:`finish`), and
+only if its block succeeds. A failure is retried with exponential backoff
+(:func:`failure_verdict`, ``next_attempt_at``); after ``WEBHOOK_MAX_ATTEMPTS`` the event is
+``dead`` and waits for an operator's "process again"; an event that can never be applied
+is ``unprocessable`` at once. The replay command and "process again" go through the same
+claim and the same ``handling``.
 
-Applying an event never trusts its body: :func:`sync.sync_payment` reads Stripe's current
+Applying an event never trusts its body: ``flows.sync_payment`` reads Stripe's current
 state and writes only differences, and the event is marked handled in the same
 transaction as that effect. A worker killed mid-event leaves its claim to run out
 (``WEBHOOK_CLAIM_LEASE_S``); the next worker applies the event again, which changes
@@ -24,14 +28,10 @@ nothing that was already committed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +40,6 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
-from tokenbank.db import Database
 from tokenbank.errors import AppError
 from tokenbank.observability import WEBHOOK_EVENTS
 from tokenbank.payments import repository as repo
@@ -49,10 +48,8 @@ from tokenbank.payments.errors import (
     WebhookPayloadInvalid,
     WebhookSignatureInvalid,
 )
-from tokenbank.payments.models import FINAL_EVENT_STATUSES, EventStatus
+from tokenbank.payments.models import AckStatus, EventStatus
 from tokenbank.payments.repository import ClaimedEvent
-from tokenbank.payments.stripe_client import StripeGateway
-from tokenbank.payments.sync import SyncOutcome, checks_fraud_warnings, sync_payment
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,7 +69,9 @@ NEVER_APPLICABLE: tuple[type[Exception], ...] = (PaymentNotFound,)
 @dataclass(frozen=True)
 class WebhookResult:
     event_id: str
-    status: str
+    #: What the request answers (:class:`AckStatus`), or where "process again" left the
+    #: event (:class:`EventStatus`).
+    status: AckStatus | EventStatus
     payment_intent_id: str | None = None
     event_type: str = "unknown"
 
@@ -105,7 +104,7 @@ def verify_event(payload: bytes, signature: str | None, settings: Settings) -> d
         event = json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise WebhookPayloadInvalid() from exc
-    if not _looks_like_event(event):
+    if not looks_like_event(event):
         raise WebhookPayloadInvalid()
     return dict(event)
 
@@ -118,7 +117,7 @@ def _signed_at(signature: str) -> int:
     return 0
 
 
-def _looks_like_event(event: Any) -> bool:
+def looks_like_event(event: Any) -> bool:
     if not isinstance(event, dict):
         return False
     data = event.get("data")
@@ -169,15 +168,26 @@ def intent_reference(event: dict[str, Any]) -> Reference:
 
 
 async def handle_webhook(
-    db: Database, settings: Settings, payload: bytes, signature: str | None
+    session: AsyncSession, settings: Settings, payload: bytes, signature: str | None
 ) -> WebhookResult:
-    """Verify and record the event (no Stripe call); the worker applies it."""
-    event = verify_event(payload, signature, settings)
-    return await record(db, event)
+    """Verify and record the event in the request's unit of work (no Stripe call); the
+    worker applies it once that unit has committed. Every answer is counted here."""
+    try:
+        event = verify_event(payload, signature, settings)
+        result = await record(session, event)
+    except AppError as exc:
+        WEBHOOK_EVENTS.labels("unknown", exc.code).inc()
+        raise
+    except Exception:
+        WEBHOOK_EVENTS.labels("unknown", "failed").inc()
+        raise
+    WEBHOOK_EVENTS.labels(result.event_type, result.status).inc()
+    return result
 
 
-async def record(db: Database, event: dict[str, Any]) -> WebhookResult:
-    """Insert the whole event into the inbox once; the answer says what became of it."""
+async def record(session: AsyncSession, event: dict[str, Any]) -> WebhookResult:
+    """Insert the whole event into the inbox once (one statement); the answer says what
+    became of it."""
     event_id, event_type = str(event["id"]), str(event["type"])
     relevant = event_type.startswith(RELEVANT_PREFIXES)
     ref = intent_reference(event) if relevant else Reference()
@@ -189,68 +199,51 @@ async def record(db: Database, event: dict[str, Any]) -> WebhookResult:
         status, note = EventStatus.IGNORED, "no payment intent in the event"
     else:
         status, note = EventStatus.RECEIVED, None
-    async with db.transaction() as session:
-        inserted = await repo.record_event(
-            session,
-            event_id=event_id,
-            event_type=event_type,
-            payment_intent_id=ref.payment_intent_id,
-            charge_id=ref.charge_id,
-            payload=event,
-            status=status,
-            now=utcnow(),
-            error=note,
-        )
+    inserted = await repo.record_event(
+        session,
+        event_id=event_id,
+        event_type=event_type,
+        payment_intent_id=ref.payment_intent_id,
+        charge_id=ref.charge_id,
+        payload=event,
+        status=status,
+        now=utcnow(),
+        error=note,
+    )
     if not inserted:
-        return WebhookResult(event_id, "duplicate", ref.payment_intent_id, event_type)
+        return WebhookResult(event_id, AckStatus.DUPLICATE, ref.payment_intent_id, event_type)
     if status is not EventStatus.RECEIVED:
         log.info("webhook %s (%s) %s: %s", event_id, event_type, status, note)
-    return WebhookResult(event_id, str(status), ref.payment_intent_id, event_type)
+    return WebhookResult(event_id, AckStatus(status), ref.payment_intent_id, event_type)
 
 
-# --- applying: the one context manager -------------------------------------------------
+# --- applying: the rules the worker follows (its flow is in flows.py) -----------------
 
 
 class ClaimLost(Exception):  # noqa: N818 - a signal, not a failure
     """Our claim on the event ran out and another worker took it: leave it to them."""
 
 
-class Handling:
-    """An event being applied; see :func:`handling`."""
-
-    def __init__(self, db: Database, event: ClaimedEvent) -> None:
-        self.db = db
-        self.event = event
-        self.status: EventStatus | None = None
-        self.payment_intent_id = event.payment_intent_id
-        self.note: str | None = None
-
-    async def done_in(
-        self,
-        session: AsyncSession,
-        status: EventStatus = EventStatus.HANDLED,
-        note: str | None = None,
-    ) -> None:
-        """Mark the event done inside the caller's transaction (the one that commits the
-        effect), so both commit or neither does. Raises :class:`ClaimLost` — rolling that
-        transaction back — when another worker has taken the event over."""
-        ok = await repo.finish_event(
-            session,
-            self.event,
-            status=status,
-            now=utcnow(),
-            error=note,
-            payment_intent_id=self.payment_intent_id,
-        )
-        if not ok:
-            raise ClaimLost(self.event.id)
-        self.status, self.note = status, note
-
-    async def done(self, status: EventStatus = EventStatus.HANDLED, note: str | None = None
-                   ) -> None:
-        """Mark the event done in a transaction of its own (nothing else to commit)."""
-        async with self.db.transaction() as session:
-            await self.done_in(session, status, note)
+async def finish(
+    session: AsyncSession,
+    event: ClaimedEvent,
+    status: EventStatus,
+    note: str | None,
+    payment_intent_id: str | None,
+) -> None:
+    """Mark a claimed event done inside the caller's unit of work (the one that commits
+    its effect), so both commit or neither does. Raises :class:`ClaimLost` — rolling
+    that unit back — when another worker has taken the event over."""
+    ok = await repo.finish_event(
+        session,
+        event,
+        status=status,
+        now=utcnow(),
+        error=note,
+        payment_intent_id=payment_intent_id,
+    )
+    if not ok:
+        raise ClaimLost(event.id)
 
 
 def _backoff(settings: Settings, attempts: int) -> timedelta:
@@ -258,250 +251,15 @@ def _backoff(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.webhook_backoff_max_s))
 
 
-def _reason(exc: BaseException) -> str:
-    return f"{exc.code}: {exc.detail}" if isinstance(exc, AppError) else type(exc).__name__
-
-
-@asynccontextmanager
-async def handling(
-    db: Database, settings: Settings, event: ClaimedEvent, *, reraise: bool = False
-) -> AsyncIterator[Handling]:
-    """Apply a claimed event: it is marked done only if the block succeeds.
-
-    The block marks it done itself (``done_in`` inside the effect's transaction) or, if it
-    returns without doing so, it is marked ``handled`` here. An error marks it
-    ``unprocessable`` (one of :data:`NEVER_APPLICABLE`), ``dead`` (the attempts are used
-    up) or ``failed`` with its next attempt after an exponential backoff; ``reraise`` lets a
-    retryable error through to the caller afterwards (an operator waiting for the answer).
-    A cancelled block hands the event back for another attempt now.
-    """
-    h = Handling(db, event)
-    try:
-        yield h
-    except ClaimLost:
-        log.info("webhook %s: taken over by another worker", event.id)
-        return
-    except asyncio.CancelledError:
-        await asyncio.shield(_give_back(db, event))
-        raise
-    except Exception as exc:
-        await asyncio.shield(_record_failure(db, settings, h, exc))
-        if reraise and h.status is not EventStatus.UNPROCESSABLE:
-            raise
-        return
-    if h.status is None:
-        try:
-            await h.done()
-        except ClaimLost:
-            log.info("webhook %s: taken over by another worker", event.id)
-
-
-async def _give_back(db: Database, event: ClaimedEvent) -> None:
-    try:
-        async with db.transaction() as session:
-            await repo.finish_event(
-                session, event, status=EventStatus.RECEIVED, now=utcnow(), next_attempt_at=utcnow()
-            )
-    except Exception:  # its claim runs out instead; another worker takes it then
-        log.exception("could not hand webhook %s back", event.id)
-
-
-async def _record_failure(db: Database, settings: Settings, h: Handling, exc: Exception) -> None:
-    event, now = h.event, utcnow()
-    reason = _reason(exc)
-    next_at: datetime | None = None
+def failure_verdict(
+    settings: Settings, event: ClaimedEvent, exc: Exception, now: datetime
+) -> tuple[EventStatus, datetime | None, str]:
+    """What a failed attempt makes of the event: ``unprocessable`` (one of
+    :data:`NEVER_APPLICABLE`), ``dead`` (its attempts are used up) or ``failed`` with its
+    next attempt after an exponential backoff; and the reason recorded."""
+    reason = f"{exc.code}: {exc.detail}" if isinstance(exc, AppError) else type(exc).__name__
     if isinstance(exc, NEVER_APPLICABLE):
-        status = EventStatus.UNPROCESSABLE
-    elif event.attempts >= settings.webhook_max_attempts:
-        status = EventStatus.DEAD
-    else:
-        status, next_at = EventStatus.FAILED, now + _backoff(settings, event.attempts)
-    level = logging.WARNING if status is EventStatus.FAILED else logging.ERROR
-    log.log(level, "webhook %s (%s) %s after attempt %d: %s",
-            event.id, event.type, status, event.attempts, reason)
-    try:
-        async with db.transaction() as session:
-            ours = await repo.finish_event(
-                session,
-                event,
-                status=status,
-                now=now,
-                error=reason,
-                next_attempt_at=next_at,
-                payment_intent_id=h.payment_intent_id,
-            )
-        if ours:
-            h.status, h.note = status, reason
-    except Exception:  # its claim runs out instead; another worker retries it then
-        log.exception("could not record the failure of webhook %s", event.id)
-
-
-async def apply(h: Handling, gateway: StripeGateway, settings: Settings) -> None:
-    """What applying an event means: sync the payment it is about, marking it done in the
-    sync's own transaction."""
-    event = h.event
-    if h.payment_intent_id is None and event.charge_id is not None:
-        h.payment_intent_id = await gateway.charge_payment_intent(event.charge_id)
-    pi_id = h.payment_intent_id
-    if pi_id is None:
-        await h.done(EventStatus.IGNORED, "no payment intent for its charge")
-        return
-
-    async def mark_done(session: AsyncSession, outcome: SyncOutcome) -> None:
-        if outcome.ignored:
-            await h.done_in(session, EventStatus.IGNORED, outcome.ignored)
-        else:
-            await h.done_in(session, EventStatus.HANDLED, outcome.refused)
-
-    outcome = await sync_payment(
-        h.db,
-        gateway,
-        settings,
-        pi_id,
-        also=mark_done,
-        check_fraud_warnings=checks_fraud_warnings(event.type),
-    )
-    log.info(
-        "webhook %s (%s) for %s: %s",
-        event.id,
-        event.type,
-        pi_id,
-        outcome.ignored or (outcome.status_after or "synced"),
-    )
-
-
-async def process_claimed(
-    db: Database,
-    gateway: StripeGateway,
-    settings: Settings,
-    event: ClaimedEvent,
-    *,
-    reraise: bool = False,
-) -> Handling:
-    async with handling(db, settings, event, reraise=reraise) as h:
-        await apply(h, gateway, settings)
-    WEBHOOK_EVENTS.labels(event.type, str(h.status or "taken_over")).inc()
-    return h
-
-
-def _claim_window(settings: Settings) -> tuple[datetime, datetime, str]:
-    now = utcnow()
-    return now, now + timedelta(seconds=settings.webhook_claim_lease_s), str(uuid.uuid4())
-
-
-async def claim_due(db: Database, settings: Settings, limit: int) -> list[ClaimedEvent]:
-    now, until, token = _claim_window(settings)
-    async with db.transaction() as session:
-        return await repo.claim_events(
-            session, now=now, lease_until=until, token=token, limit=limit
-        )
-
-
-async def process_again(
-    db: Database, gateway: StripeGateway, settings: Settings, event_id: str
-) -> WebhookResult:
-    """Apply one event now, whatever the inbox says (an operator's "process again",
-    ``tokenbank webhooks replay``): the stored event, or — if it never reached us — the
-    event fetched from Stripe and recorded first. Same claim, same :func:`handling`, same
-    effect (the sync writes only differences, so a second time changes nothing)."""
-    async with db.transaction() as session:
-        known = await repo.event_status(session, event_id)
-    if known is None:
-        event = await gateway.retrieve_event(event_id)
-        if not _looks_like_event(event) or event["id"] != event_id:
-            raise WebhookPayloadInvalid("Stripe returned something that is not this event.")
-        recorded = await record(db, event)
-        if recorded.status in ("ignored", "unprocessable"):
-            return recorded
-    deadline = time.monotonic() + settings.webhook_claim_lease_s
-    while True:
-        now, until, token = _claim_window(settings)
-        async with db.transaction() as session:
-            claimed = await repo.claim_events(
-                session, now=now, lease_until=until, token=token, event_id=event_id
-            )
-            status, pi_id = (None, None) if claimed else await repo.event_state(session, event_id)
-        if claimed:
-            (event_claimed,) = claimed
-            h = await process_claimed(db, gateway, settings, event_claimed, reraise=True)
-            return WebhookResult(
-                event_id,
-                str(h.status or EventStatus.PROCESSING),
-                h.payment_intent_id,
-                event_claimed.type,
-            )
-        # A worker is applying it right now: what it reaches is the answer.
-        if status in FINAL_EVENT_STATUSES or time.monotonic() > deadline:
-            return WebhookResult(event_id, str(status), pi_id)
-        await asyncio.sleep(0.05)  # polling the worker's claim, which holds no lock we can wait on
-
-
-# --- the worker ------------------------------------------------------------------------
-
-
-class WebhookWorker:
-    """Drains the inbox in one app process; see the module docs."""
-
-    def __init__(self, db: Database, gateway: StripeGateway, settings: Settings) -> None:
-        self.db = db
-        self.gateway = gateway
-        self.settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def notify(self) -> None:
-        """An event was recorded in this process: drain now rather than at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook-worker")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    async def drain(self) -> int:
-        """Apply every due event (in batches of ``WEBHOOK_CONCURRENCY`` at once); returns
-        how many were claimed."""
-        total = 0
-        while True:
-            batch = await claim_due(self.db, self.settings, self.settings.webhook_concurrency)
-            if not batch:
-                return total
-            total += len(batch)
-            await asyncio.gather(*(self._apply(e) for e in batch))
-
-    async def _apply(self, event: ClaimedEvent) -> None:
-        if event.attempts > self.settings.webhook_max_attempts:
-            # Only a claim that ran out gets here: its workers died applying it, again and
-            # again. Stop before it takes another process down; an operator decides.
-            note = f"gave up: its worker stopped during each of {event.attempts - 1} attempts"
-            log.error("webhook %s (%s) dead: %s", event.id, event.type, note)
-            async with self.db.transaction() as session:
-                await repo.finish_event(
-                    session, event, status=EventStatus.DEAD, now=utcnow(), error=note
-                )
-            return
-        await process_claimed(self.db, self.gateway, self.settings, event)
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database is away: try again at the next wake or poll
-                log.exception("webhook worker: draining the inbox failed")
-            try:
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self.settings.webhook_poll_interval_s
-                )
-            except TimeoutError:
-                pass
+        return EventStatus.UNPROCESSABLE, None, reason
+    if event.attempts >= settings.webhook_max_attempts:
+        return EventStatus.DEAD, None, reason
+    return EventStatus.FAILED, now + _backoff(settings, event.attempts), reason

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from tokenbank.config import Settings
 from tokenbank.db import Database
-from tokenbank.payments import service as payments
+from tokenbank.payments import flows as payments
+from tokenbank.payments import service as payment_service
 from tokenbank.payments.errors import PaymentNotFound
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.payments.sync import PaymentView
@@ -102,7 +103,10 @@ async def confirm_checkout(
 async def _linked_payment(db: Database, claims: CheckoutClaims) -> PaymentView:
     """The link's payment, which must still be its customer's (a link outlives nothing)."""
     try:
-        return await payments.owned_intent(db, claims.user_id, claims.payment_intent_id)
+        async with db.transaction() as session:
+            return await payment_service.owned_intent(
+                session, claims.user_id, claims.payment_intent_id
+            )
     except PaymentNotFound:
         raise CheckoutTokenInvalid() from None
 
