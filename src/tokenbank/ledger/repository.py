@@ -603,9 +603,12 @@ async def reservation_amount(unit: Unit, reservation_id: int) -> int | None:
     if is_postgresql(unit):
         row = await PG_RESERVATION_AMOUNT.first(unit, reservation_id)
         return None if row is None else int(row["amount"])
-    assert isinstance(unit, AsyncSession)
-    found = await find_reservation(unit, reservation_id)
-    return None if found is None else int(found.amount)
+    return await call_sync(unit, _reservation_amount_sqlite, reservation_id)
+
+
+def _reservation_amount_sqlite(conn: Any, reservation_id: int) -> int | None:
+    row = LITE_HOLD_BY_ID.first(conn, {"reservation_id": reservation_id})
+    return None if row is None else int(row["amount"])
 
 
 def is_postgresql(session: Unit) -> bool:
