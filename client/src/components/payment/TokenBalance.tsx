@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import { Link } from "wouter";
 import { LOW_BALANCE_TOKENS, useTokenBalance } from "../../api/queries";
 import { useI18n } from "../../i18n/useI18n";
@@ -18,40 +19,80 @@ export interface TokenBalanceProps {
 export function TokenBalance({ showTitle = false, compact = false }: TokenBalanceProps) {
   const { t } = useI18n();
   const { data, isPending, isError } = useTokenBalance();
-  const low = data !== undefined && data.available < LOW_BALANCE_TOKENS;
-
+  const pill = balancePill({
+    available: data?.available ?? null,
+    pending: isPending,
+    failed: isError,
+    lowBelow: LOW_BALANCE_TOKENS,
+    showTitle,
+    compact,
+  });
   return (
-    <Link
-      href="/payment"
-      title={t("balance.buyMore")}
-      className={[
-        "group inline-flex items-center gap-2 rounded-full py-1.5 text-sm ring-1 ring-inset transition-colors",
-        compact ? "px-2.5" : "px-3",
-        low
-          ? "bg-amber-50 text-amber-900 ring-amber-300 hover:bg-amber-100"
-          : "bg-brand-50 text-brand-900 ring-brand-200 hover:bg-brand-100",
-      ].join(" ")}
-    >
+    <Link href="/payment" title={t("balance.buyMore")} className={pill.className}>
+      {pill.children}
+    </Link>
+  );
+}
+
+export interface BalancePillState extends TokenBalanceProps {
+  /** The available balance; null while loading or when it could not be read. */
+  available: number | null;
+  pending: boolean;
+  failed: boolean;
+  /** A balance below this shows as low. */
+  lowBelow: number;
+}
+
+/**
+ * The balance pill's look and contents, for whatever element wraps it (a link here, a
+ * button in the embeddable widget), so both show a balance the same way.
+ */
+export function balancePill(state: BalancePillState): { className: string; children: ReactNode } {
+  const { available, lowBelow, compact = false } = state;
+  const low = available !== null && available < lowBelow;
+  return {
+    className: [
+      "group inline-flex items-center gap-2 rounded-full py-1.5 text-sm ring-1 ring-inset transition-colors",
+      compact ? "px-2.5" : "px-3",
+      low
+        ? "bg-amber-50 text-amber-900 ring-amber-300 hover:bg-amber-100"
+        : "bg-brand-50 text-brand-900 ring-brand-200 hover:bg-brand-100",
+    ].join(" "),
+    children: <BalancePillContents {...state} low={low} />,
+  };
+}
+
+function BalancePillContents({
+  available,
+  pending,
+  failed,
+  low,
+  showTitle = false,
+  compact = false,
+}: BalancePillState & { low: boolean }) {
+  const { t } = useI18n();
+  return (
+    <>
       <Icon name="coin" className={`size-4 shrink-0 ${low ? "text-amber-600" : "text-brand-600"}`} />
-      <span className="flex flex-col leading-tight">
+      <span className="flex flex-col text-left leading-tight">
         {showTitle ? (
           <span className="text-[11px] font-medium uppercase tracking-wide opacity-70">
             {t("balance.title")}
           </span>
         ) : null}
         <span className="flex items-baseline gap-1">
-          {isPending ? (
+          {pending ? (
             <span role="status" aria-live="polite" className="inline-flex items-center">
               <Skeleton className="h-4 w-8" />
               <span className="sr-only">{t("common.loading")}</span>
             </span>
-          ) : isError ? (
+          ) : failed || available === null ? (
             <span title={t("balance.unavailable")} aria-label={t("balance.unavailable")}>
               —
             </span>
           ) : (
             <span data-testid="token-balance" className="font-semibold tabular-nums">
-              {data.available}
+              {available}
             </span>
           )}
           <span className={compact ? "sr-only" : "text-xs opacity-80"}>{t("balance.unit")}</span>
@@ -69,6 +110,6 @@ export function TokenBalance({ showTitle = false, compact = false }: TokenBalanc
           </span>
         )
       ) : null}
-    </Link>
+    </>
   );
 }

@@ -1,13 +1,7 @@
 import type { WidgetConfirmation } from "@tokenbank/client";
 import { InsufficientTokensError } from "@tokenbank/client";
-import { Icon } from "../../../../client/src/components/ui/Icon";
-import { useI18n } from "../../../../client/src/i18n/useI18n";
+import { OutOfTokensFrame } from "../../../../client/src/components/chat/InsufficientTokens";
 import { BuyTokens } from "./BuyTokens";
-
-const body = {
-  en: "This needs {required} and you have {balance}.",
-  zh: "这次需要 {required}，你现在有 {balance}。",
-};
 
 export interface OutOfTokensProps {
   /** Tokens the customer has available (the 402's ``balance``). */
@@ -36,34 +30,13 @@ export function outOfTokensProps(error: unknown): { balance: number; required: n
  * costs, what the customer has, and the packs to buy more without leaving the page.
  */
 export function OutOfTokens({ balance, required, showBuy = true, onPurchased }: OutOfTokensProps) {
-  const { t, plural, lang } = useI18n();
   return (
-    <section
-      data-testid="insufficient-tokens"
-      role="alert"
-      aria-labelledby="tb-insufficient-title"
-      className="tb-widget animate-fade-in rounded-2xl bg-amber-50 p-4 ring-1 ring-inset ring-amber-200 sm:p-5"
-    >
-      <div className="flex gap-3">
-        <span className="grid size-9 shrink-0 place-items-center rounded-full bg-amber-100 text-amber-700">
-          <Icon name="coin" className="size-5" />
-        </span>
-        <div className="min-w-0 flex-1">
-          <h2 id="tb-insufficient-title" className="font-semibold text-amber-950">
-            {t("insufficient.title")}
-          </h2>
-          <p className="mt-1 text-sm text-amber-900">
-            {body[lang]
-              .replace("{required}", plural("common.tokens", required))
-              .replace("{balance}", plural("common.tokens", balance))}
-          </p>
-          {showBuy ? (
-            <div className="mt-4">
-              <BuyTokens {...(onPurchased ? { onPurchased } : {})} />
-            </div>
-          ) : null}
+    <OutOfTokensFrame balance={balance} required={required} what="action" className="tb-widget">
+      {showBuy ? (
+        <div className="mt-4">
+          <BuyTokens {...(onPurchased ? { onPurchased } : {})} />
         </div>
-      </div>
-    </section>
+      ) : null}
+    </OutOfTokensFrame>
   );
 }
