@@ -1070,16 +1070,14 @@ export interface components {
             created_at: string;
             /** Currency */
             currency: string;
-            /** Dispute Status */
-            dispute_status: string | null;
+            dispute_status: components["schemas"]["PaymentDisputeState"] | null;
             /** Id */
             id: number;
             /** Last Error Code */
             last_error_code: string | null;
             /** Reversed Tokens */
             reversed_tokens: number;
-            /** Status */
-            status: string;
+            status: components["schemas"]["PaymentStatus"];
             /** Stripe Dashboard Url */
             stripe_dashboard_url: string | null;
             /**
@@ -1706,6 +1704,14 @@ export interface components {
             /** Test Cards */
             test_cards: components["schemas"]["TestCardOut"][];
         };
+        /**
+         * PaymentDisputeState
+         * @description ``payments.dispute_status``: where the disputes on the payment's charge stand, in
+         *     our words. With several disputes, the one that matters most is shown (an active one
+         *     before a decided one); the tokens follow the sum of their money either way.
+         * @enum {string}
+         */
+        PaymentDisputeState: "inquiry" | "open" | "funds_withdrawn" | "won" | "lost" | "closed" | "unknown";
         /** PaymentOut */
         PaymentOut: {
             /** Amount */
@@ -1980,8 +1986,7 @@ export interface components {
              * Format: date-time
              */
             received_at: string;
-            /** Status */
-            status: string;
+            status: components["schemas"]["EventStatus"];
             /** Stripe Payment Intent Id */
             stripe_payment_intent_id: string | null;
             /** Type */

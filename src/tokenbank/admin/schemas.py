@@ -5,6 +5,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from tokenbank.ledger.schemas import TokenBalance, TransactionOut
+from tokenbank.payments.models import EventStatus, PaymentDisputeState, PaymentStatus
 
 
 class AdminUserOut(BaseModel):
@@ -28,11 +29,11 @@ class AdminPaymentOut(BaseModel):
     amount_cents: int
     currency: str
     stripe_payment_intent_id: str | None
-    status: str
+    status: PaymentStatus
     tokens_credited: int
     reversed_tokens: int
     amount_refunded_cents: int
-    dispute_status: str | None
+    dispute_status: PaymentDisputeState | None
     last_error_code: str | None
     stripe_mismatch: str | None = Field(
         description="Why Stripe's PaymentIntent disagrees with this purchase (e.g. its "
@@ -54,7 +55,7 @@ class AdminUserDetail(BaseModel):
 class WebhookEventOut(BaseModel):
     id: str
     type: str
-    status: str
+    status: EventStatus
     attempts: int
     stripe_payment_intent_id: str | None
     last_error: str | None
