@@ -1,7 +1,9 @@
 """The service API's caller: an API key from ``Authorization: Bearer tbk_...``.
 
-The key is read on every request (no cache: a revoked key is refused at once), counted
-against its own rate limit, and checked for the scope the route needs.
+The key is counted against its own rate limit, then read on every request (no cache: a
+revoked key is refused at once) as one read-only statement on its own (``Database.read``:
+no ``BEGIN``/``COMMIT`` around it, one round trip), before and outside the route's unit of
+work, and checked for the scope the route needs.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tokenbank.apikeys import service
+from tokenbank.apikeys import repository, service
 from tokenbank.apikeys.errors import ApiKeyMissing, InsufficientScope
 from tokenbank.apikeys.models import ApiKeyScope
 from tokenbank.apikeys.service import KeyView
 from tokenbank.config import Settings
-from tokenbank.db import Database
-from tokenbank.deps import SessionDep
+from tokenbank.deps import DatabaseDep
 from tokenbank.ratelimit.flows import Limiter
 
 _api_key = HTTPBearer(
@@ -47,17 +48,11 @@ async def counted_secret(request: Request, credentials: Credentials) -> str:
 SecretDep = Annotated[str, Depends(counted_secret)]
 
 
-async def api_key_in_request(secret: SecretDep, session: SessionDep) -> KeyView:
-    """The key, read in the request's own unit of work (after the count)."""
-    return await service.authenticate(session, secret)
-
-
-async def api_key_alone(request: Request, secret: SecretDep) -> KeyView:
-    """The key, read in a short unit of its own: for routes that call Stripe and so must
-    not hold a transaction open while they wait."""
-    db: Database = request.app.state.db
-    async with db.transaction() as session:
-        return await service.authenticate(session, secret)
+async def api_key(secret: SecretDep, db: DatabaseDep) -> KeyView:
+    """The active key (after the count): one statement on its own, so no route holds a
+    transaction open while it is read, and none waits for one to read it."""
+    digest = service.presented_digest(secret)
+    return service.verified(await db.read(repository.KEY_BY_HASH, secret_hash=digest), digest)
 
 
 def _checked(key: KeyView, scope: ApiKeyScope) -> KeyView:
@@ -67,18 +62,11 @@ def _checked(key: KeyView, scope: ApiKeyScope) -> KeyView:
 
 
 def scoped(scope: ApiKeyScope) -> Any:
-    """The caller's key, which must carry ``scope`` (403 ``insufficient_scope``)."""
+    """The caller's key, which must carry ``scope`` (403 ``insufficient_scope``). The key
+    is read on its own, so this fits routes with a unit of work per request and routes
+    that own their transactions (Stripe calls) alike."""
 
-    async def dependency(key: Annotated[KeyView, Depends(api_key_in_request)]) -> KeyView:
-        return _checked(key, scope)
-
-    return Depends(dependency)
-
-
-def scoped_alone(scope: ApiKeyScope) -> Any:
-    """:func:`scoped` for routes that manage their own transactions."""
-
-    async def dependency(key: Annotated[KeyView, Depends(api_key_alone)]) -> KeyView:
+    async def dependency(key: Annotated[KeyView, Depends(api_key)]) -> KeyView:
         return _checked(key, scope)
 
     return Depends(dependency)
@@ -87,7 +75,7 @@ def scoped_alone(scope: ApiKeyScope) -> Any:
 def any_scope(*scopes: ApiKeyScope) -> Any:
     """The caller's key, which must carry at least one of ``scopes``."""
 
-    async def dependency(key: Annotated[KeyView, Depends(api_key_in_request)]) -> KeyView:
+    async def dependency(key: Annotated[KeyView, Depends(api_key)]) -> KeyView:
         if not key.scopes & set(scopes):
             raise InsufficientScope(" or ".join(s.value for s in scopes))
         return key

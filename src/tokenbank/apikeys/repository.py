@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.apikeys.models import ApiKey
+from tokenbank.db import Query
 
 keys = cast(Table, ApiKey.__table__)
 
@@ -18,8 +19,9 @@ async def insert_key(session: AsyncSession, values: dict[str, Any]) -> int:
     return int(result.scalar_one())
 
 
-async def find_by_hash(session: AsyncSession, secret_hash: str) -> Any | None:
-    return (await session.execute(select(keys).where(keys.c.secret_hash == secret_hash))).first()
+#: The key whose secret hashes to ``secret_hash`` (a unique index): one read-only
+#: statement, run on its own by ``Database.read`` on every request.
+KEY_BY_HASH = Query.of(select(keys).where(keys.c.secret_hash == bindparam("secret_hash")))
 
 
 async def get_key(session: AsyncSession, key_id: int, *, for_update: bool = False) -> Any | None:

@@ -1,10 +1,11 @@
 """API keys: made with a high-entropy secret shown once, stored as its SHA-256.
 
-A request's key is looked up by that hash on every request (a unique index, one read in
-the request's own unit of work) and compared in constant time; nothing is cached, so a
-revoked key is refused by the very next request, in every process.
+A request's key is looked up by that hash on every request (a unique index: one
+read-only statement on its own, outside any unit of work — see ``apikeys.deps``) and
+compared in constant time; nothing is cached, so a revoked key is refused by the very next
+request, in every process.
 
-Every function takes a session and never commits.
+Every function takes a session (or a row already read) and never commits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,15 +91,16 @@ def _scopes_text(scopes: frozenset[ApiKeyScope]) -> str:
     return ",".join(sorted(s.value for s in scopes))
 
 
-def _view(row: Any) -> KeyView:
+def _view(row: Mapping[str, Any]) -> KeyView:
+    """From a row of either kind of unit, columns by name."""
     return KeyView(
-        id=int(row.id),
-        name=row.name,
-        prefix=row.prefix,
-        scopes=frozenset(ApiKeyScope(s) for s in row.scopes.split(",")),
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        rotated_from_id=row.rotated_from_id,
+        id=int(row["id"]),
+        name=row["name"],
+        prefix=row["prefix"],
+        scopes=frozenset(ApiKeyScope(s) for s in row["scopes"].split(",")),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        rotated_from_id=row["rotated_from_id"],
     )
 
 
@@ -135,11 +137,11 @@ async def create_key(
     )
     row = await repo.get_key(session, key_id)
     assert row is not None
-    return CreatedKey(_view(row), secret)
+    return CreatedKey(_view(row._mapping), secret)
 
 
 async def list_keys(session: AsyncSession) -> list[KeyView]:
-    return [_view(r) for r in await repo.list_keys(session)]
+    return [_view(r._mapping) for r in await repo.list_keys(session)]
 
 
 async def revoke_key(session: AsyncSession, key_id: int) -> KeyView:
@@ -149,7 +151,7 @@ async def revoke_key(session: AsyncSession, key_id: int) -> KeyView:
     await repo.revoke(session, key_id, utcnow())
     row = await repo.get_key(session, key_id)
     assert row is not None
-    return _view(row)
+    return _view(row._mapping)
 
 
 async def rotate_key(
@@ -162,19 +164,24 @@ async def rotate_key(
         raise ApiKeyNotFound()
     if not await repo.revoke(session, key_id, utcnow()):
         raise ApiKeyNotActive()
-    old = _view(row)
+    old = _view(row._mapping)
     return await create_key(
         session, old.name, old.scopes, created_by=created_by, rotated_from=old.id
     )
 
 
-async def authenticate(session: AsyncSession, secret: str) -> KeyView:
-    """The active key whose secret this is; :class:`ApiKeyError` for anything else."""
+def presented_digest(secret: str) -> str:
+    """The hash a presented secret is looked up by; :class:`ApiKeyError` for anything
+    that cannot be one of ours (refused before any read)."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > MAX_SECRET_CHARS:
         raise ApiKeyError()
-    digest = hash_secret(secret)
-    row = await repo.find_by_hash(session, digest)
-    if row is None or not hmac.compare_digest(row.secret_hash, digest):
+    return hash_secret(secret)
+
+
+def verified(row: Mapping[str, Any] | None, digest: str) -> KeyView:
+    """The active key read by ``digest``; :class:`ApiKeyError` when there is none,
+    :class:`ApiKeyRevoked` when it was revoked."""
+    if row is None or not hmac.compare_digest(row["secret_hash"], digest):
         raise ApiKeyError()
     key = _view(row)
     if not key.active:

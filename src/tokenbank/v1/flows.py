@@ -1,13 +1,19 @@
-"""Service API flows that call Stripe: they take ``Database`` and own their transactions
-(no transaction is open while Stripe answers). Everything that moves tokens goes through
-payments' one sync function, as for tokenbank's own purchases."""
+"""Service API flows that own their units of work (they take ``Database``).
+
+- Holds (create, commit, release): each one unit through ``Database.run`` — on the
+  driver (asyncpg, or SQLite's own connection), the ledger's statements between one
+  ``BEGIN`` and ``COMMIT``, as a chat reply's hold and commit run — rather than a request
+  session: the hot path of every host app's metered call.
+- Purchases and checkout call Stripe: no transaction is open while Stripe answers.
+  Everything that moves tokens goes through payments' one sync function, as for
+  tokenbank's own purchases."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from tokenbank.config import Settings
-from tokenbank.db import Database
+from tokenbank.db import Database, Unit
 from tokenbank.payments import flows as payments
 from tokenbank.payments import service as payment_service
 from tokenbank.payments.errors import PaymentNotFound
@@ -17,6 +23,50 @@ from tokenbank.v1 import checkout
 from tokenbank.v1 import service as v1
 from tokenbank.v1.checkout import CheckoutClaims
 from tokenbank.v1.errors import CheckoutTokenInvalid
+
+
+async def hold(
+    db: Database,
+    external_id: str,
+    amount: int,
+    *,
+    idempotency_key: str,
+    ttl_s: int,
+    description: str = "",
+) -> v1.HoldView:
+    """:func:`v1.hold` as one unit: the customer's user id and the hold in one transaction."""
+
+    async def work(unit: Unit) -> v1.HoldView:
+        return await v1.hold(
+            unit,
+            external_id,
+            amount,
+            idempotency_key=idempotency_key,
+            ttl_s=ttl_s,
+            description=description,
+        )
+
+    return await db.run(work)
+
+
+async def commit_hold(
+    db: Database, hold_id: int, *, amount: int | None, description: str | None
+) -> v1.Committed:
+    """:func:`v1.commit_hold` as one unit."""
+
+    async def work(unit: Unit) -> v1.Committed:
+        return await v1.commit_hold(unit, hold_id, amount=amount, description=description)
+
+    return await db.run(work)
+
+
+async def release_hold(db: Database, hold_id: int) -> tuple[v1.HoldView, bool]:
+    """:func:`v1.release` as one unit."""
+
+    async def work(unit: Unit) -> tuple[v1.HoldView, bool]:
+        return await v1.release(unit, hold_id)
+
+    return await db.run(work)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
+from tokenbank.db import Query
 from tokenbank.ledger.models import TokenReservation
 from tokenbank.v1.models import Customer
 
@@ -60,11 +61,14 @@ async def update_customer(
     )
 
 
-async def hold_owner(session: AsyncSession, hold_id: int) -> Any | None:
-    """The hold with its customer's external id, if it is a hold of a host's customer."""
-    query = (
-        select(reservations, customers.c.external_id)
-        .join(customers, customers.c.user_id == reservations.c.user_id)
-        .where(reservations.c.id == hold_id)
-    )
-    return (await session.execute(query)).first()
+#: A customer's user id by its external id (the unique index): the hold's first read.
+CUSTOMER_USER = Query.of(
+    select(customers.c.user_id).where(customers.c.external_id == bindparam("external_id"))
+)
+
+#: The hold with its customer's external id, if it is a hold of a host's customer.
+HOLD_OWNER = Query.of(
+    select(reservations, customers.c.external_id)
+    .join(customers, customers.c.user_id == reservations.c.user_id)
+    .where(reservations.c.id == bindparam("hold_id"))
+)

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tokenbank.apikeys.deps import any_scope, scoped, scoped_alone
+from tokenbank.apikeys.deps import any_scope, scoped
 from tokenbank.apikeys.models import ApiKeyScope
 from tokenbank.config import Settings
 from tokenbank.deps import DatabaseDep, GatewayDep, SessionDep, SettingsDep
@@ -174,10 +174,10 @@ async def list_transactions(
     dependencies=[CHARGE],
     responses=error_responses(402),
 )
-async def create_hold(external_id: ExternalId, body: HoldIn, session: SessionDep) -> HoldOut:
+async def create_hold(external_id: ExternalId, body: HoldIn, db: DatabaseDep) -> HoldOut:
     """Hold tokens before work that is paid only if it succeeds (402 when not enough)."""
-    held = await v1.hold(
-        session,
+    held = await flows.hold(
+        db,
         external_id,
         body.amount,
         idempotency_key=body.idempotency_key,
@@ -193,12 +193,10 @@ async def get_hold(hold_id: HoldId, session: SessionDep) -> HoldOut:
 
 
 @router.post("/holds/{hold_id}/commit", operation_id="v1_commit_hold", dependencies=[CHARGE])
-async def commit_hold(
-    hold_id: HoldId, session: SessionDep, body: CommitIn | None = None
-) -> CommitOut:
+async def commit_hold(hold_id: HoldId, db: DatabaseDep, body: CommitIn | None = None) -> CommitOut:
     """Charge the hold, or ``amount`` of it (the rest is released). Idempotent by hold."""
     body = body or CommitIn()
-    done = await v1.commit_hold(session, hold_id, amount=body.amount, description=body.description)
+    done = await flows.commit_hold(db, hold_id, amount=body.amount, description=body.description)
     return CommitOut(
         hold=hold_out(done.hold),
         transaction=transaction_out(done.entry),
@@ -210,9 +208,9 @@ async def commit_hold(
 
 
 @router.post("/holds/{hold_id}/release", operation_id="v1_release_hold", dependencies=[CHARGE])
-async def release_hold(hold_id: HoldId, session: SessionDep) -> ReleaseOut:
+async def release_hold(hold_id: HoldId, db: DatabaseDep) -> ReleaseOut:
     """Give the hold back; again is a no-op; after a commit, 409."""
-    hold, released = await v1.release(session, hold_id)
+    hold, released = await flows.release_hold(db, hold_id)
     return ReleaseOut(hold=hold_out(hold), released=released)
 
 
@@ -259,7 +257,7 @@ async def create_grant(external_id: ExternalId, body: GrantIn, session: SessionD
 @router.post(
     "/customers/{external_id}/purchases",
     operation_id="v1_create_purchase",
-    dependencies=[scoped_alone(ApiKeyScope.CHECKOUT)],
+    dependencies=[scoped(ApiKeyScope.CHECKOUT)],
     responses=error_responses(502),
 )
 async def create_purchase(

@@ -1,7 +1,8 @@
 """The service API's logic: customers by the host's ids, on the same ledger.
 
-Every function takes a session and never commits (the request owns the unit of work); the
-ledger's guarantees hold unchanged, because everything here is a ledger call:
+Every function takes a session or a unit (:data:`tokenbank.db.Unit`) and never commits
+(the request, or for holds ``v1.flows`` through ``Database.run``, owns the unit of work);
+the ledger's guarantees hold unchanged, because everything here is a ledger call:
 
 - a customer is created once per external id, however many ``PUT`` s race (a unique
   username derived from the id, inserted with ``ON CONFLICT DO NOTHING``);
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokenbank.db import Unit
 from tokenbank.errors import IdempotencyKeyReused
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import Balance, Entry, Reservation
@@ -186,8 +188,16 @@ def _hold(r: Reservation, external_id: str, description: str) -> HoldView:
     )
 
 
+async def user_id_of(unit: Unit, external_id: str) -> int:
+    """The customer's user id (404 ``customer_not_found``), in any kind of unit."""
+    row = await repo.CUSTOMER_USER.first(unit, external_id=external_id)
+    if row is None:
+        raise CustomerNotFound()
+    return int(row["user_id"])
+
+
 async def hold(
-    session: AsyncSession,
+    session: Unit,
     external_id: str,
     amount: int,
     *,
@@ -197,10 +207,9 @@ async def hold(
 ) -> HoldView:
     """Hold ``amount`` tokens (402 when not available); the same key returns the first
     hold, in its current status."""
-    customer = await get_customer(session, external_id)
     held = await ledger.reserve(
         session,
-        customer.user_id,
+        await user_id_of(session, external_id),
         amount,
         idempotency_key=HOLD_KEY.format(idempotency_key),
         ttl_s=ttl_s,
@@ -215,24 +224,24 @@ def _replayed(view: HoldView) -> HoldView:
     return replace(view, replayed=True)
 
 
-async def get_hold(session: AsyncSession, hold_id: int) -> HoldView:
-    row = await repo.hold_owner(session, hold_id)
+async def get_hold(session: Unit, hold_id: int) -> HoldView:
+    row = await repo.HOLD_OWNER.first(session, hold_id=hold_id)
     if row is None:
         raise HoldNotFound()
     return HoldView(
-        id=int(row.id),
-        external_id=row.external_id,
-        amount=int(row.amount),
-        status=row.status,
-        description=row.description,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        resolved_at=row.resolved_at,
+        id=int(row["id"]),
+        external_id=row["external_id"],
+        amount=int(row["amount"]),
+        status=row["status"],
+        description=row["description"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        resolved_at=row["resolved_at"],
     )
 
 
 async def commit_hold(
-    session: AsyncSession, hold_id: int, *, amount: int | None, description: str | None
+    session: Unit, hold_id: int, *, amount: int | None, description: str | None
 ) -> Committed:
     """Charge the hold, or ``amount`` of it (the rest is available again at once).
 
@@ -252,7 +261,7 @@ async def commit_hold(
     return Committed(after, settled.entry, found.amount - charged, settled.available)
 
 
-async def release(session: AsyncSession, hold_id: int) -> tuple[HoldView, bool]:
+async def release(session: Unit, hold_id: int) -> tuple[HoldView, bool]:
     """Give the hold back; again (or once expired) is a no-op, after a commit 409."""
     await get_hold(session, hold_id)
     released = await ledger.release(session, hold_id)
