@@ -170,8 +170,8 @@ async def stripe_webhook(
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookAck:
     """Answers 2xx once the event is durably recorded in the inbox (no Stripe call here;
-    ``flows.acknowledge`` commits its one-statement unit before the answer); the
-    process's webhook worker applies it. A bad signature or body is a 400."""
+    the request's unit of work commits before the answer); the process's webhook worker
+    applies it. A bad signature or body is a 400."""
     result = await flows.acknowledge(db, settings, await request.body(), stripe_signature)
     if result.status == AckStatus.RECEIVED:
         worker: flows.WebhookWorker | None = getattr(request.app.state, "webhook_worker", None)
