@@ -315,7 +315,11 @@ def markdown(document: dict[str, Any]) -> str:
         f"process ({_get(d, 'webhooks', 'senders')} concurrent senders, "
         f"{_get(d, 'webhooks', 'events_per_run')} events per run); acknowledged in p50 "
         f"{_fmt(_get(d, 'webhooks', 'p50_ms'), ' ms')}, p99 "
-        f"{_fmt(_get(d, 'webhooks', 'ack_p99_ms', 'median'), ' ms')}.",
+        f"{_fmt(_get(d, 'webhooks', 'ack_p99_ms', 'median'), ' ms')}; CPU per event "
+        f"(received → applied): app process "
+        f"{_fmt(_get(d, 'webhooks', 'app_cpu_ms_per_event', 'median'), ' ms')}, the local "
+        f"Stripe server's own process "
+        f"{_fmt(_get(d, 'webhooks', 'sim_cpu_ms_per_event', 'median'), ' ms')}.",
         "",
         f"**Memory**: one app process, {_fmt(mem.get('rss_before_mb'), ' MB')} before and "
         f"{_fmt(mem.get('rss_after_mb'), ' MB')} after {_fmt(mem.get('requests'))} generate "

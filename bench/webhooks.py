@@ -18,6 +18,11 @@ the event handled in the same transaction.
 - ``webhooks_applied_per_s``: events divided by the seconds from the first POST until the
   inbox shows every event handled (polled every 10 ms from the bench).
 
+- ``app_cpu_ms_per_event`` / ``sim_cpu_ms_per_event``: CPU (user + system, from /proc)
+  the app process and the local Stripe server's process used per event over a run. The
+  simulator is a process of its own, so its CPU is not counted as ours; but it shares the
+  machine's two cores with the app and PostgreSQL, which ``applied_per_s`` feels.
+
 - ``slow_stripe``: once more with the simulator answering every API call 2 s late: the
   acknowledgements' p99 (they make no Stripe call, so the delay must not reach them: goal
   ``webhooks_ack_p99_ms_slow_stripe`` in ``docs/benchmarks.md``)
@@ -95,6 +100,13 @@ class StripeSim:
             except httpx.HTTPError:
                 time.sleep(0.1)  # polling the port the simulator is about to open
         raise RuntimeError("the local Stripe server did not start")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the simulator process has used (user + system), from /proc: its
+        work is not ours, but it runs on the same two cores while we measure."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def set_latency(self, seconds: float) -> None:
         """The simulator's API fault: every ``/v1`` call answers ``seconds`` later."""
@@ -239,6 +251,8 @@ async def balance_of(url: str, user_id: int) -> int:
 
 async def bench_webhooks(mode: Mode) -> dict[str, Any]:
     applied: list[float] = []
+    app_cpu: list[float] = []
+    sim_cpu: list[float] = []
     p99s: list[float] = []
     p50s: list[float] = []
     async with scratch_database("webhooks") as url:
@@ -265,13 +279,17 @@ async def bench_webhooks(mode: Mode) -> dict[str, Any]:
                         events = [
                             succeeded_event(run * per_run + i, pi) for i, pi in enumerate(batch)
                         ]
+                        app0, sim0 = app.cpu_s(), sim.cpu_s()
                         elapsed, latencies = await run_once(app, db, events)
+                        app_cpu.append(1000 * (app.cpu_s() - app0) / len(events))
+                        sim_cpu.append(1000 * (sim.cpu_s() - sim0) / len(events))
                         applied.append(len(events) / elapsed)
                         p99s.append(percentile(latencies, 99))
                         p50s.append(percentile(latencies, 50))
                         log(
                             f"webhooks run {run + 1}/{mode.runs}: applied {applied[-1]:.0f}/s, "
-                            f"ack p99 {p99s[-1]:.1f} ms"
+                            f"ack p99 {p99s[-1]:.1f} ms; CPU per event: app {app_cpu[-1]:.2f} ms, "
+                            f"Stripe simulator {sim_cpu[-1]:.2f} ms"
                         )
                     # Stripe slowed to 2 s a call: the answers must not wait for it.
                     sim.set_latency(SLOW_STRIPE_LATENCY_S)
@@ -300,6 +318,8 @@ async def bench_webhooks(mode: Mode) -> dict[str, Any]:
         "applied_per_s": {"median": median(applied), "runs": applied},
         "ack_p99_ms": {"median": median(p99s), "runs": p99s},
         "ack_p50_ms": median(p50s),
+        "app_cpu_ms_per_event": {"median": median(app_cpu), "runs": app_cpu},
+        "sim_cpu_ms_per_event": {"median": median(sim_cpu), "runs": sim_cpu},
         "slow_stripe": {
             "latency_s": SLOW_STRIPE_LATENCY_S,
             "events": SLOW_STRIPE_EVENTS,

@@ -31,7 +31,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
-from tokenbank.db import Database
+from tokenbank.db import Database, Unit
+from tokenbank.errors import AppError
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import Balance
 from tokenbank.observability import (
@@ -80,6 +81,7 @@ from tokenbank.payments.webhooks import (
     finish,
     looks_like_event,
     record,
+    verified,
 )
 from tokenbank.types import utcnow
 
@@ -373,6 +375,29 @@ async def reconcile_job(db: Database, gateway: StripeGateway, settings: Settings
 
 
 # --- applying the webhook inbox --------------------------------------------------------
+
+
+async def acknowledge(
+    db: Database, settings: Settings, payload: bytes, signature: str | None
+) -> WebhookResult:
+    """A webhook request: verify, then record the event in a unit of its own — one
+    prepared statement on the driver (no ORM session), committed before the answer — and
+    no Stripe call; the worker applies it. Every answer is counted here."""
+    try:
+        event, text = verified(payload, signature, settings)
+
+        async def record_it(unit: Unit) -> WebhookResult:
+            return await record(unit, event, text)
+
+        result = await db.run(record_it)
+    except AppError as exc:
+        WEBHOOK_EVENTS.labels("unknown", exc.code).inc()
+        raise
+    except Exception:
+        WEBHOOK_EVENTS.labels("unknown", "failed").inc()
+        raise
+    WEBHOOK_EVENTS.labels(result.event_type, result.status).inc()
+    return result
 
 
 class Handling:

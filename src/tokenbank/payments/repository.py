@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Table,
     Update,
     and_,
+    bindparam,
     func,
     or_,
     select,
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from tokenbank.auth.models import User
+from tokenbank.db import DriverTransaction, Query, Unit
 from tokenbank.payments.models import (
     FINAL_EVENT_STATUSES,
     PENDING_EVENT_STATUSES,
@@ -208,8 +211,38 @@ class ClaimedEvent:
     token: str
 
 
+_EVENT_VALUES = {
+    name: bindparam(name, type_=inbox.c[name].type)
+    for name in (
+        "id",
+        "type",
+        "status",
+        "attempts",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "payload",
+        "last_error",
+        "received_at",
+        "processed_at",
+        "next_attempt_at",
+    )
+}
+#: The acknowledgement's one statement: the event inserted once, its id returned only
+#: when this delivery inserted it.
+_RECORD_EVENT = Query.of(
+    postgresql.insert(inbox)
+    .values(_EVENT_VALUES)
+    .on_conflict_do_nothing()
+    .returning(inbox.c.id),
+    sqlite=sqlite.insert(inbox)
+    .values(_EVENT_VALUES)
+    .on_conflict_do_nothing()
+    .returning(inbox.c.id),
+)
+
+
 async def record_event(
-    session: AsyncSession,
+    unit: Unit,
     *,
     event_id: str,
     event_type: str,
@@ -219,27 +252,33 @@ async def record_event(
     status: EventStatus,
     now: datetime,
     error: str | None = None,
+    payload_text: str | None = None,
 ) -> bool:
-    """Insert the event once (True); later deliveries of the same id change nothing."""
+    """Insert the event once (True); later deliveries of the same id change nothing.
+
+    One prepared statement in any unit. ``payload_text`` is the event's JSON as received
+    (when the caller has it): PostgreSQL's driver stores it as it is, rather than
+    serializing the parsed event again (a session or SQLite serializes ``payload``)."""
     final = status in FINAL_EVENT_STATUSES
-    stmt = (
-        _insert_ignoring_conflicts(session, inbox)
-        .values(
-            id=event_id,
-            type=event_type[:100],
-            status=status,
-            attempts=0,
-            stripe_payment_intent_id=payment_intent_id,
-            stripe_charge_id=charge_id,
-            payload=payload,
-            last_error=error[:MAX_ERROR_CHARS] if error else None,
-            received_at=now,
-            processed_at=now if final else None,
-            next_attempt_at=None if final else now,
-        )
-        .returning(inbox.c.id)
+    if isinstance(unit, DriverTransaction):
+        stored: Any = payload_text if payload_text is not None else json.dumps(payload)
+    else:
+        stored = payload
+    row = await _RECORD_EVENT.first(
+        unit,
+        id=event_id,
+        type=event_type[:100],
+        status=str(status),
+        attempts=0,
+        stripe_payment_intent_id=payment_intent_id,
+        stripe_charge_id=charge_id,
+        payload=stored,
+        last_error=error[:MAX_ERROR_CHARS] if error else None,
+        received_at=now,
+        processed_at=now if final else None,
+        next_attempt_at=None if final else now,
     )
-    return (await session.execute(stmt)).first() is not None
+    return row is not None
 
 
 async def event_status(session: AsyncSession, event_id: str) -> str | None:

@@ -24,7 +24,6 @@ from tokenbank.payments.schemas import (
     WebhookAck,
 )
 from tokenbank.payments.sync import PaymentView
-from tokenbank.payments.webhooks import handle_webhook
 
 router = APIRouter(
     prefix="/api/payment",
@@ -166,14 +165,14 @@ async def get_payment(
 async def stripe_webhook(
     request: Request,
     background: BackgroundTasks,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookAck:
     """Answers 2xx once the event is durably recorded in the inbox (no Stripe call here;
     the request's unit of work commits before the answer); the process's webhook worker
     applies it. A bad signature or body is a 400."""
-    result = await handle_webhook(session, settings, await request.body(), stripe_signature)
+    result = await flows.acknowledge(db, settings, await request.body(), stripe_signature)
     if result.status == AckStatus.RECEIVED:
         worker: flows.WebhookWorker | None = getattr(request.app.state, "webhook_worker", None)
         if worker is not None:

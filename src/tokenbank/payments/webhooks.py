@@ -40,8 +40,8 @@ import stripe
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
+from tokenbank.db import Unit
 from tokenbank.errors import AppError
-from tokenbank.observability import WEBHOOK_EVENTS
 from tokenbank.payments import repository as repo
 from tokenbank.payments.errors import (
     PaymentNotFound,
@@ -78,6 +78,13 @@ class WebhookResult:
 
 def verify_event(payload: bytes, signature: str | None, settings: Settings) -> dict[str, Any]:
     """The event, if it is signed with our secret within the tolerance; else a 400."""
+    return verified(payload, signature, settings)[0]
+
+
+def verified(
+    payload: bytes, signature: str | None, settings: Settings
+) -> tuple[dict[str, Any], str]:
+    """:func:`verify_event`, and the body as text (what the inbox stores)."""
     secret = settings.stripe_webhook_secret
     if not secret:
         log.error("webhook refused: STRIPE_WEBHOOK_SECRET is not set")
@@ -106,7 +113,7 @@ def verify_event(payload: bytes, signature: str | None, settings: Settings) -> d
         raise WebhookPayloadInvalid() from exc
     if not looks_like_event(event):
         raise WebhookPayloadInvalid()
-    return dict(event)
+    return event, text
 
 
 def _signed_at(signature: str) -> int:
@@ -164,30 +171,15 @@ def intent_reference(event: dict[str, Any]) -> Reference:
     return Reference(pi, None if pi else charge)
 
 
-# --- the request: record and acknowledge -------------------------------------------------
+# --- the request: record (the acknowledgement's flow is flows.acknowledge) -------------
 
 
-async def handle_webhook(
-    session: AsyncSession, settings: Settings, payload: bytes, signature: str | None
+async def record(
+    unit: Unit, event: dict[str, Any], payload_text: str | None = None
 ) -> WebhookResult:
-    """Verify and record the event in the request's unit of work (no Stripe call); the
-    worker applies it once that unit has committed. Every answer is counted here."""
-    try:
-        event = verify_event(payload, signature, settings)
-        result = await record(session, event)
-    except AppError as exc:
-        WEBHOOK_EVENTS.labels("unknown", exc.code).inc()
-        raise
-    except Exception:
-        WEBHOOK_EVENTS.labels("unknown", "failed").inc()
-        raise
-    WEBHOOK_EVENTS.labels(result.event_type, result.status).inc()
-    return result
-
-
-async def record(session: AsyncSession, event: dict[str, Any]) -> WebhookResult:
     """Insert the whole event into the inbox once (one statement); the answer says what
-    became of it."""
+    became of it. ``payload_text``: the event as received, stored as it is where the
+    driver can (see :func:`tokenbank.payments.repository.record_event`)."""
     event_id, event_type = str(event["id"]), str(event["type"])
     relevant = event_type.startswith(RELEVANT_PREFIXES)
     ref = intent_reference(event) if relevant else Reference()
@@ -200,7 +192,7 @@ async def record(session: AsyncSession, event: dict[str, Any]) -> WebhookResult:
     else:
         status, note = EventStatus.RECEIVED, None
     inserted = await repo.record_event(
-        session,
+        unit,
         event_id=event_id,
         event_type=event_type,
         payment_intent_id=ref.payment_intent_id,
@@ -209,6 +201,7 @@ async def record(session: AsyncSession, event: dict[str, Any]) -> WebhookResult:
         status=status,
         now=utcnow(),
         error=note,
+        payload_text=payload_text,
     )
     if not inserted:
         return WebhookResult(event_id, AckStatus.DUPLICATE, ref.payment_intent_id, event_type)
