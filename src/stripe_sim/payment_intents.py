@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import urlencode
 
 from . import bank_debits, customers, disputes, fraud_warnings, invoices, objects, payment_methods
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
@@ -30,7 +29,7 @@ from .errors import (
     StripeApiError,
     doc_url,
 )
-from .ids import new_id
+from .intents import check_client_secret, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_query
@@ -114,9 +113,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     p.ignore("payment_method_options", "radar_options")
     p.finish()
     if options.off_session and not confirm:
-        raise ParameterInvalid(
-            "off_session can only be used when confirm=true.", "off_session"
-        )
+        raise ParameterInvalid("off_session can only be used when confirm=true.", "off_session")
     cus = customers.live(state, cus_id) if cus_id else None
     pm = payment_methods.resolve(state, pm_ref) if pm_ref else None
 
@@ -191,7 +188,7 @@ def confirm_for_invoice(
 
 def retrieve(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
     pi = state.store.payment_intents.get(pi_id, "intent")
-    _check_client_secret(pi, p.text("client_secret"), ctx)
+    check_client_secret(pi, p.text("client_secret"), ctx)
     p.finish()
     return pi
 
@@ -266,7 +263,7 @@ def confirm(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
         *payment_methods.STRIPE_JS_NOISE,
     )
     p.finish()
-    _check_client_secret(pi, client_secret, ctx)
+    check_client_secret(pi, client_secret, ctx)
     if future_usage is not None and pi["status"] in CONFIRMABLE:
         pi["setup_future_usage"] = future_usage or None
     if isinstance(raw_pm_data, dict):
@@ -448,24 +445,7 @@ def _require_return_url(pi: Obj, options: ConfirmOptions, ctx: RequestContext) -
 
 
 def _require_action(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> Obj:
-    query = {"client_secret": pi["client_secret"]}
-    if options.return_url:
-        query["return_url"] = options.return_url
-    url = f"{ctx.base_url}/_sim/3ds/{pi['id']}?{urlencode(query)}"
-    if options.return_url and not options.use_stripe_sdk:
-        next_action: Obj = {
-            "type": "redirect_to_url",
-            "redirect_to_url": {"return_url": options.return_url, "url": url},
-        }
-    else:
-        next_action = {
-            "type": "use_stripe_sdk",
-            "use_stripe_sdk": {
-                "type": "three_d_secure_redirect",
-                "stripe_js": url,
-                "source": new_id("src"),
-            },
-        }
+    next_action = three_d_secure_action(pi, options.return_url, options.use_stripe_sdk, ctx)
     pi.update(status="requires_action", next_action=next_action)
     state.emit("payment_intent.requires_action", pi, ctx)
     invoices.payment_requires_action(state, pi, ctx)
@@ -572,15 +552,6 @@ def _check_owner(pi: Obj, pm: Obj) -> None:
 def _setup_future_usage(p: Params) -> str | None:
     """``on_session`` | ``off_session``, "" to clear (update only), None when absent."""
     return p.text("setup_future_usage", choices=("on_session", "off_session", ""))
-
-
-def _check_client_secret(pi: Obj, client_secret: str | None, ctx: RequestContext) -> None:
-    if client_secret is None:
-        if ctx.publishable:
-            raise ParameterMissing("client_secret")
-        return
-    if client_secret != pi["client_secret"]:
-        raise ClientSecretMismatch()
 
 
 def _check_amount(amount: int, currency: str) -> None:
