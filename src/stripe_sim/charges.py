@@ -7,6 +7,7 @@ Guarantee: a charge is never refunded beyond what it captured —
 from __future__ import annotations
 
 from . import disputes, fraud_warnings, objects, refunds
+from .cards import Decline
 from .errors import (
     ChargeAlreadyRefunded,
     ChargeDisputed,
@@ -19,6 +20,30 @@ from .errors import (
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_query
+
+
+def record(
+    state: SimState,
+    pi: Obj,
+    pm: Obj,
+    ctx: RequestContext,
+    *,
+    decline: Decline | None = None,
+    three_d_secure: Obj | None = None,
+) -> Obj:
+    """A new charge of ``pi`` paid with ``pm``, stored; declined when ``decline`` is given.
+
+    It has no balance transaction yet: whoever settles it adds one."""
+    charge = objects.charge(
+        pi=pi,
+        pm=pm,
+        created=state.now(),
+        decline=decline,
+        balance_transaction=None,
+        three_d_secure=three_d_secure,
+        base_url=ctx.base_url,
+    )
+    return state.store.charges.add(charge)
 
 
 def retrieve(state: SimState, charge_id: str) -> Obj:

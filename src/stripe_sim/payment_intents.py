@@ -14,7 +14,16 @@ import copy
 from dataclasses import dataclass
 from typing import NoReturn
 
-from . import bank_debits, customers, disputes, fraud_warnings, invoices, objects, payment_methods
+from . import (
+    bank_debits,
+    charges,
+    customers,
+    disputes,
+    fraud_warnings,
+    invoices,
+    objects,
+    payment_methods,
+)
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -455,19 +464,10 @@ def _require_action(state: SimState, pi: Obj, options: ConfirmOptions, ctx: Requ
 def _succeed(
     state: SimState, pi: Obj, pm: Obj, ctx: RequestContext, three_d_secure: Obj | None
 ) -> Obj:
-    charge = objects.charge(
-        pi=pi,
-        pm=pm,
-        created=state.now(),
-        decline=None,
-        balance_transaction=None,
-        three_d_secure=three_d_secure,
-        base_url=ctx.base_url,
-    )
+    charge = charges.record(state, pi, pm, ctx, three_d_secure=three_d_secure)
     txn = objects.charge_balance_transaction(charge, charge["created"])
     state.store.balance_transactions.add(txn)
     charge["balance_transaction"] = txn["id"]
-    state.store.charges.add(charge)
     pi.update(
         status="succeeded",
         amount_received=pi["amount"],
@@ -484,16 +484,7 @@ def _succeed(
 
 def _decline(state: SimState, pi: Obj, pm: Obj, decline: Decline, ctx: RequestContext) -> NoReturn:
     """Record a failed charge, reopen the intent and answer 402 as Stripe does."""
-    charge = objects.charge(
-        pi=pi,
-        pm=pm,
-        created=state.now(),
-        decline=decline,
-        balance_transaction=None,
-        three_d_secure=None,
-        base_url=ctx.base_url,
-    )
-    state.store.charges.add(charge)
+    charge = charges.record(state, pi, pm, ctx, decline=decline)
     error = CardError(
         decline.message,
         code=decline.code,
