@@ -47,23 +47,23 @@ ENDED = ("canceled", "incomplete_expired")
 BILLED = ("active", "past_due", "unpaid")
 INCOMPLETE_EXPIRES_S = 23 * 3600
 PRORATIONS = ("create_prorations", "always_invoice", "none")
+PAYMENT_BEHAVIOURS = (
+    "allow_incomplete",
+    "default_incomplete",
+    "error_if_incomplete",
+    "pending_if_incomplete",
+)
+
+
+def _payment_behaviour(p: Params) -> str:
+    """``payment_behavior`` of a create or update: ``allow_incomplete`` when absent."""
+    return p.text("payment_behavior", choices=PAYMENT_BEHAVIOURS) or "allow_incomplete"
 
 
 def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     cus_id = p.text("customer", required=True) or ""
     items = p.object_list("items")
-    behaviour = (
-        p.text(
-            "payment_behavior",
-            choices=(
-                "allow_incomplete",
-                "default_incomplete",
-                "error_if_incomplete",
-                "pending_if_incomplete",
-            ),
-        )
-        or "allow_incomplete"
-    )
+    behaviour = _payment_behaviour(p)
     default_pm = p.text("default_payment_method") or None
     metadata = apply_metadata({}, p.metadata())
     cancel_at_period_end = p.boolean("cancel_at_period_end") or False
@@ -267,18 +267,7 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     items = p.object_list("items")
     proration = p.text("proration_behavior", choices=PRORATIONS) or "create_prorations"
     proration_date = p.integer("proration_date")
-    behaviour = (
-        p.text(
-            "payment_behavior",
-            choices=(
-                "allow_incomplete",
-                "default_incomplete",
-                "error_if_incomplete",
-                "pending_if_incomplete",
-            ),
-        )
-        or "allow_incomplete"
-    )
+    behaviour = _payment_behaviour(p)
     cancel_at_period_end = p.boolean("cancel_at_period_end")
     default_pm = p.text("default_payment_method")
     metadata = p.metadata()
