@@ -657,9 +657,7 @@ def _descriptors(p: Params) -> Obj:
 
 
 def _refuse_unsimulated(p: Params) -> None:
-    for key in UNSIMULATED:
-        if p.has(key):
-            raise FeatureNotSimulated(f"stripe_sim does not simulate '{key}'.", param=key)
+    p.refuse(*UNSIMULATED)
     method = p.text("capture_method", choices=("automatic", "automatic_async", "manual"))
     if method == "manual":
         raise FeatureNotSimulated(

@@ -79,7 +79,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     collection = p.text("collection_method", choices=("charge_automatically", "send_invoice"))
     p.text("proration_behavior", choices=PRORATIONS)
     p.ignore("off_session", "automatic_tax", "expand")
-    for unsupported in (
+    p.refuse(
         "trial_period_days",
         "trial_end",
         "billing_cycle_anchor",
@@ -88,12 +88,8 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
         "add_invoice_items",
         "days_until_due",
         "cancel_at",
-    ):
-        if p.has(unsupported):
-            raise FeatureNotSimulated(
-                f"stripe_sim does not simulate '{unsupported}' on subscriptions.",
-                param=unsupported,
-            )
+        on="subscriptions",
+    )
     if collection == "send_invoice":
         raise FeatureNotSimulated(
             "stripe_sim bills subscriptions with charge_automatically only.",
@@ -281,19 +277,15 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     if settings:
         settings.ignore("payment_method_types", "payment_method_options")
     p.ignore("off_session", "expand", "automatic_tax")
-    for unsupported in (
+    p.refuse(
         "trial_end",
         "billing_cycle_anchor",
         "discounts",
         "cancel_at",
         "pause_collection",
         "add_invoice_items",
-    ):
-        if p.has(unsupported):
-            raise FeatureNotSimulated(
-                f"stripe_sim does not simulate '{unsupported}' on subscription updates.",
-                param=unsupported,
-            )
+        on="subscription updates",
+    )
     if behaviour == "error_if_incomplete":
         raise FeatureNotSimulated(
             "stripe_sim does not simulate payment_behavior=error_if_incomplete on updates.",
