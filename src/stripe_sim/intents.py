@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 from urllib.parse import urlencode
 
-from .errors import ClientSecretMismatch, ParameterMissing
+from .errors import ClientSecretMismatch, ParameterMissing, doc_url
 from .ids import new_id
 from .objects import Obj
 from .state import RequestContext
@@ -42,3 +43,23 @@ def three_d_secure_action(
             "source": new_id("src"),
         },
     }
+
+
+def fail_authentication(intent: Obj, pm: Obj, error_field: str, code: str, message: str) -> None:
+    """The customer failed the challenge: the intent wants a payment method again, and
+    ``error_field`` (``last_payment_error`` | ``last_setup_error``) says why."""
+    error = {
+        "code": code,
+        "doc_url": doc_url(code),
+        "message": message,
+        "payment_method": copy.deepcopy(pm),
+        "type": "invalid_request_error",
+    }
+    intent.update(
+        {
+            "status": "requires_payment_method",
+            "payment_method": None,
+            "next_action": None,
+            error_field: error,
+        }
+    )

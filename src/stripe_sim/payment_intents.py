@@ -36,9 +36,8 @@ from .errors import (
     PaymentIntentUnexpectedState,
     ResourceMissing,
     StripeApiError,
-    doc_url,
 )
-from .intents import check_client_secret, three_d_secure_action
+from .intents import check_client_secret, fail_authentication, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_query
@@ -331,17 +330,8 @@ def authenticate(
     pm = payment_methods.resolve(state, pi["payment_method"])
     if outcome == "complete":
         return _succeed(state, pi, pm, ctx, objects.three_d_secure_result())
-    pi.update(
-        status="requires_payment_method",
-        payment_method=None,
-        next_action=None,
-        last_payment_error={
-            "code": "payment_intent_authentication_failure",
-            "doc_url": doc_url("payment_intent_authentication_failure"),
-            "message": AUTH_FAILURE_MESSAGE,
-            "payment_method": copy.deepcopy(pm),
-            "type": "invalid_request_error",
-        },
+    fail_authentication(
+        pi, pm, "last_payment_error", "payment_intent_authentication_failure", AUTH_FAILURE_MESSAGE
     )
     state.emit("payment_intent.payment_failed", pi, ctx)
     return pi

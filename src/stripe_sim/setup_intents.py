@@ -22,9 +22,8 @@ from .errors import (
     ParameterMissing,
     PaymentIntentUnexpectedState,
     StripeApiError,
-    doc_url,
 )
-from .intents import check_client_secret, three_d_secure_action
+from .intents import check_client_secret, fail_authentication, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_query
@@ -164,18 +163,12 @@ def authenticate(
     pm = payment_methods.resolve(state, seti["payment_method"])
     if outcome == "complete":
         return _succeed(state, seti, pm, ctx)
-    seti.update(
-        status="requires_payment_method",
-        payment_method=None,
-        next_action=None,
-        last_setup_error={
-            "code": "setup_intent_authentication_failure",
-            "doc_url": doc_url("setup_intent_authentication_failure"),
-            "message": "The latest attempt to set up the payment method has failed "
-            "because authentication failed.",
-            "payment_method": copy.deepcopy(pm),
-            "type": "invalid_request_error",
-        },
+    fail_authentication(
+        seti,
+        pm,
+        "last_setup_error",
+        "setup_intent_authentication_failure",
+        "The latest attempt to set up the payment method has failed because authentication failed.",
     )
     state.emit("setup_intent.setup_failed", seti, ctx)
     return seti
