@@ -55,6 +55,16 @@ PAYMENT_BEHAVIOURS = (
 )
 
 
+def _check_default_payment_method(state: SimState, pm_id: str, cus_id: str) -> None:
+    """``default_payment_method`` must exist and be attached to the subscription's customer."""
+    pm = state.store.payment_methods.get(pm_id, "default_payment_method")
+    if pm["customer"] != cus_id:
+        raise StripeApiError(
+            f"The PaymentMethod {pm_id} does not belong to this customer.",
+            param="default_payment_method",
+        )
+
+
 def _payment_behaviour(p: Params) -> str:
     """``payment_behavior`` of a create or update: ``allow_incomplete`` when absent."""
     return p.text("payment_behavior", choices=PAYMENT_BEHAVIOURS) or "allow_incomplete"
@@ -106,12 +116,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     p.finish()
     cus = customers.live(state, cus_id)
     if default_pm:
-        pm = state.store.payment_methods.get(default_pm, "default_payment_method")
-        if pm["customer"] != cus["id"]:
-            raise StripeApiError(
-                f"The PaymentMethod {default_pm} does not belong to this customer.",
-                param="default_payment_method",
-            )
+        _check_default_payment_method(state, default_pm, cus["id"])
     _check_prices(prices)
     now = now_for(state, cus["id"])
     sub_id = new_id("sub")
@@ -321,12 +326,7 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     before = copy.deepcopy(sub)
     if default_pm is not None:
         if default_pm:
-            pm = state.store.payment_methods.get(default_pm, "default_payment_method")
-            if pm["customer"] != sub["customer"]:
-                raise StripeApiError(
-                    f"The PaymentMethod {default_pm} does not belong to this customer.",
-                    param="default_payment_method",
-                )
+            _check_default_payment_method(state, default_pm, sub["customer"])
         sub["default_payment_method"] = default_pm or None
     if save_default:
         sub["payment_settings"]["save_default_payment_method"] = save_default
