@@ -68,16 +68,14 @@ def list_all(state: SimState, p: Params) -> Obj:
     query = list_query(p)
     payment_intent = p.text("payment_intent")
     p.finish()
-    return state.store.charges.page(
-        query, lambda c: payment_intent is None or c["payment_intent"] == payment_intent
-    )
+    return state.store.charges.page(query, payment_intent=payment_intent)
 
 
 def list_refunds_of(state: SimState, charge_id: str, p: Params) -> Obj:
     state.store.charges.get(charge_id, "charge")
     query = list_query(p)
     p.finish()
-    page = state.store.refunds.page(query, lambda r: r["charge"] == charge_id)
+    page = state.store.refunds.page(query, charge=charge_id)
     page["url"] = f"/v1/charges/{charge_id}/refunds"
     return page
 
@@ -135,13 +133,7 @@ def list_refunds(state: SimState, p: Params) -> Obj:
     charge = p.text("charge")
     payment_intent = p.text("payment_intent")
     p.finish()
-    return state.store.refunds.page(
-        query,
-        lambda r: (
-            (charge is None or r["charge"] == charge)
-            and (payment_intent is None or r["payment_intent"] == payment_intent)
-        ),
-    )
+    return state.store.refunds.page(query, charge=charge, payment_intent=payment_intent)
 
 
 def _refundable_charge(state: SimState, charge_id: str | None, pi_id: str | None) -> Obj:

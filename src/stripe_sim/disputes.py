@@ -118,13 +118,7 @@ def list_all(state: SimState, p: Params) -> Obj:
     charge = p.text("charge")
     payment_intent = p.text("payment_intent")
     p.finish()
-    return state.store.disputes.page(
-        query,
-        lambda d: (
-            (charge is None or d["charge"] == charge)
-            and (payment_intent is None or d["payment_intent"] == payment_intent)
-        ),
-    )
+    return state.store.disputes.page(query, charge=charge, payment_intent=payment_intent)
 
 
 def update(state: SimState, dispute_id: str, p: Params, ctx: RequestContext) -> Obj:

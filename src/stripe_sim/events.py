@@ -52,10 +52,4 @@ def list_balance_transactions(state: SimState, p: Params) -> Obj:
     source = p.text("source")
     txn_type = p.text("type")
     p.finish()
-    return state.store.balance_transactions.page(
-        query,
-        lambda t: (
-            (source is None or t["source"] == source)
-            and (txn_type is None or t["type"] == txn_type)
-        ),
-    )
+    return state.store.balance_transactions.page(query, source=source, type=txn_type)

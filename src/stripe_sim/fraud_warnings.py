@@ -49,9 +49,5 @@ def list_all(state: SimState, p: Params) -> Obj:
     payment_intent = p.text("payment_intent")
     p.finish()
     return state.store.early_fraud_warnings.page(
-        query,
-        lambda w: (
-            (charge is None or w["charge"] == charge)
-            and (payment_intent is None or w["payment_intent"] == payment_intent)
-        ),
+        query, charge=charge, payment_intent=payment_intent
     )

@@ -350,10 +350,9 @@ def list_all(state: SimState, p: Params) -> Obj:
     return state.store.invoices.page(
         query,
         lambda i: (
-            (cus_id is None or i["customer"] == cus_id)
-            and (sub_id is None or _sub_id(i) == sub_id)
-            and (not status or i["status"] == status)
+            (sub_id is None or _sub_id(i) == sub_id) and (not status or i["status"] == status)
         ),
+        customer=cus_id,
     )
 
 

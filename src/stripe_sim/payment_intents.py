@@ -310,9 +310,7 @@ def list_all(state: SimState, p: Params) -> Obj:
     query = list_query(p)
     cus_id = p.text("customer")
     p.finish()
-    return state.store.payment_intents.page(
-        query, lambda pi: cus_id is None or pi["customer"] == cus_id
-    )
+    return state.store.payment_intents.page(query, customer=cus_id)
 
 
 def authenticate(

@@ -139,13 +139,7 @@ def list_all(state: SimState, p: Params) -> Obj:
     pm_id = p.text("payment_method")
     p.ignore("attach_to_self")
     p.finish()
-    return state.store.setup_intents.page(
-        query,
-        lambda s: (
-            (cus_id is None or s["customer"] == cus_id)
-            and (pm_id is None or s["payment_method"] == pm_id)
-        ),
-    )
+    return state.store.setup_intents.page(query, customer=cus_id, payment_method=pm_id)
 
 
 def authenticate(
