@@ -19,7 +19,7 @@ from .errors import (
 )
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered, list_query
 
 
 def record(
@@ -65,10 +65,7 @@ def update(state: SimState, charge_id: str, p: Params) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    payment_intent = p.text("payment_intent")
-    p.finish()
-    return state.store.charges.page(query, payment_intent=payment_intent)
+    return list_filtered(state.store.charges, p, "payment_intent")
 
 
 def list_refunds_of(state: SimState, charge_id: str, p: Params) -> Obj:
@@ -129,11 +126,7 @@ def update_refund(state: SimState, refund_id: str, p: Params) -> Obj:
 
 
 def list_refunds(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    charge = p.text("charge")
-    payment_intent = p.text("payment_intent")
-    p.finish()
-    return state.store.refunds.page(query, charge=charge, payment_intent=payment_intent)
+    return list_filtered(state.store.refunds, p, "charge", "payment_intent")
 
 
 def _refundable_charge(state: SimState, charge_id: str | None, pi_id: str | None) -> Obj:

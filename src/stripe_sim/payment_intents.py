@@ -40,7 +40,7 @@ from .errors import (
 from .intents import check_client_secret, fail_authentication, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered
 
 MIN_AMOUNTS = {
     "usd": 50,
@@ -307,10 +307,7 @@ def cancel(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    cus_id = p.text("customer")
-    p.finish()
-    return state.store.payment_intents.page(query, customer=cus_id)
+    return list_filtered(state.store.payment_intents, p, "customer")
 
 
 def authenticate(

@@ -26,7 +26,7 @@ from .errors import (
 from .intents import check_client_secret, fail_authentication, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
@@ -134,12 +134,8 @@ def cancel(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Obj
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    cus_id = p.text("customer")
-    pm_id = p.text("payment_method")
     p.ignore("attach_to_self")
-    p.finish()
-    return state.store.setup_intents.page(query, customer=cus_id, payment_method=pm_id)
+    return list_filtered(state.store.setup_intents, p, "customer", "payment_method")
 
 
 def authenticate(

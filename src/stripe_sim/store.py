@@ -81,7 +81,7 @@ class Collection:
         return list(self._items.values())
 
     def page(
-        self, query: ListQuery, keep: Callable[[Obj], bool] = lambda _: True, **equal: object
+        self, query: ListQuery, keep: Callable[[Obj], bool] = lambda _: True, /, **equal: object
     ) -> Obj:
         """One page of a Stripe list: newest ``created`` first, cursors by object id.
 
