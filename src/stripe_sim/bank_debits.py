@@ -44,7 +44,7 @@ import copy
 import string
 from dataclasses import dataclass
 
-from . import invoices, objects
+from . import charges, invoices, objects
 from .errors import ParameterInvalid
 from .objects import Obj
 from .state import RequestContext, SimState
@@ -163,17 +163,8 @@ def normalized_iban(raw: str) -> str:
 def start(state: SimState, pi: Obj, pm: Obj, ctx: RequestContext) -> Obj:
     """Confirmed with a SEPA debit: the charge is pending, the intent processing."""
     iban = OUTCOMES[state.card_numbers[pm["id"]]]
-    charge = objects.charge(
-        pi=pi,
-        pm=pm,
-        created=state.now(),
-        decline=None,
-        balance_transaction=None,
-        three_d_secure=None,
-        base_url=ctx.base_url,
-    )
+    charge = charges.record(state, pi, pm, ctx)
     charge.update(status="pending", paid=False)
-    state.store.charges.add(charge)
     pi.update(
         status="processing",
         payment_method=pm["id"],

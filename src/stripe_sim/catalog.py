@@ -118,11 +118,8 @@ def list_products(state: SimState, p: Params) -> Obj:
     p.finish()
     return state.store.products.page(
         query,
-        lambda o: (
-            o["id"] not in state.store.deleted
-            and (active is None or o["active"] == active)
-            and (ids is None or o["id"] in ids)
-        ),
+        lambda o: o["id"] not in state.store.deleted and (ids is None or o["id"] in ids),
+        active=active,
     )
 
 
@@ -187,12 +184,12 @@ def list_prices(state: SimState, p: Params) -> Obj:
     return state.store.prices.page(
         query,
         lambda o: (
-            (active is None or o["active"] == active)
-            and (product is None or o["product"] == product)
-            and (not price_type or o["type"] == price_type)
-            and (currency is None or o["currency"] == currency.lower())
+            (not price_type or o["type"] == price_type)
             and (lookup_keys is None or o["lookup_key"] in lookup_keys)
         ),
+        active=active,
+        product=product,
+        currency=None if currency is None else currency.lower(),
     )
 
 

@@ -7,6 +7,7 @@ Guarantee: a charge is never refunded beyond what it captured —
 from __future__ import annotations
 
 from . import disputes, fraud_warnings, objects, refunds
+from .cards import Decline
 from .errors import (
     ChargeAlreadyRefunded,
     ChargeDisputed,
@@ -18,7 +19,31 @@ from .errors import (
 )
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered, list_query
+
+
+def record(
+    state: SimState,
+    pi: Obj,
+    pm: Obj,
+    ctx: RequestContext,
+    *,
+    decline: Decline | None = None,
+    three_d_secure: Obj | None = None,
+) -> Obj:
+    """A new charge of ``pi`` paid with ``pm``, stored; declined when ``decline`` is given.
+
+    It has no balance transaction yet: whoever settles it adds one."""
+    charge = objects.charge(
+        pi=pi,
+        pm=pm,
+        created=state.now(),
+        decline=decline,
+        balance_transaction=None,
+        three_d_secure=three_d_secure,
+        base_url=ctx.base_url,
+    )
+    return state.store.charges.add(charge)
 
 
 def retrieve(state: SimState, charge_id: str) -> Obj:
@@ -40,19 +65,14 @@ def update(state: SimState, charge_id: str, p: Params) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    payment_intent = p.text("payment_intent")
-    p.finish()
-    return state.store.charges.page(
-        query, lambda c: payment_intent is None or c["payment_intent"] == payment_intent
-    )
+    return list_filtered(state.store.charges, p, "payment_intent")
 
 
 def list_refunds_of(state: SimState, charge_id: str, p: Params) -> Obj:
     state.store.charges.get(charge_id, "charge")
     query = list_query(p)
     p.finish()
-    page = state.store.refunds.page(query, lambda r: r["charge"] == charge_id)
+    page = state.store.refunds.page(query, charge=charge_id)
     page["url"] = f"/v1/charges/{charge_id}/refunds"
     return page
 
@@ -106,17 +126,7 @@ def update_refund(state: SimState, refund_id: str, p: Params) -> Obj:
 
 
 def list_refunds(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    charge = p.text("charge")
-    payment_intent = p.text("payment_intent")
-    p.finish()
-    return state.store.refunds.page(
-        query,
-        lambda r: (
-            (charge is None or r["charge"] == charge)
-            and (payment_intent is None or r["payment_intent"] == payment_intent)
-        ),
-    )
+    return list_filtered(state.store.refunds, p, "charge", "payment_intent")
 
 
 def _refundable_charge(state: SimState, charge_id: str | None, pi_id: str | None) -> Obj:

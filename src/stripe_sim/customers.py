@@ -115,12 +115,7 @@ def list_all(state: SimState, p: Params) -> Obj:
     clock = p.text("test_clock")
     p.finish()
     return state.store.customers.page(
-        query,
-        lambda c: (
-            c["id"] not in state.store.deleted
-            and (email is None or c["email"] == email)
-            and (clock is None or c["test_clock"] == clock)
-        ),
+        query, lambda c: c["id"] not in state.store.deleted, email=email, test_clock=clock
     )
 
 
@@ -192,10 +187,7 @@ def payment_methods_of(state: SimState, cus_id: str, p: Params) -> Obj:
     pm_type = p.text("type")
     p.ignore("allow_redisplay")
     p.finish()
-    page = state.store.payment_methods.page(
-        query,
-        lambda pm: pm["customer"] == cus_id and (pm_type is None or pm["type"] == pm_type),
-    )
+    page = state.store.payment_methods.page(query, customer=cus_id, type=pm_type)
     page["url"] = f"/v1/customers/{cus_id}/payment_methods"
     return page
 
@@ -255,10 +247,4 @@ def list_payment_methods(state: SimState, p: Params) -> Obj:
     p.finish()
     if cus_id is not None:
         live(state, cus_id)
-    return state.store.payment_methods.page(
-        query,
-        lambda pm: (
-            (cus_id is None or pm["customer"] == cus_id)
-            and (pm_type is None or pm["type"] == pm_type)
-        ),
-    )
+    return state.store.payment_methods.page(query, customer=cus_id, type=pm_type)

@@ -33,7 +33,7 @@ from . import fraud_warnings, objects, refunds
 from .errors import DisputeAlreadyClosed, StripeApiError
 from .objects import EVIDENCE_FIELDS, Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered
 
 STATUSES = (
     "warning_needs_response",
@@ -114,17 +114,7 @@ def retrieve(state: SimState, dispute_id: str) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    charge = p.text("charge")
-    payment_intent = p.text("payment_intent")
-    p.finish()
-    return state.store.disputes.page(
-        query,
-        lambda d: (
-            (charge is None or d["charge"] == charge)
-            and (payment_intent is None or d["payment_intent"] == payment_intent)
-        ),
-    )
+    return list_filtered(state.store.disputes, p, "charge", "payment_intent")
 
 
 def update(state: SimState, dispute_id: str, p: Params, ctx: RequestContext) -> Obj:

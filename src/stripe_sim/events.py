@@ -7,7 +7,7 @@ import fnmatch
 from .errors import ParameterInvalid, ResourceMissing
 from .objects import Obj
 from .params import Params
-from .state import SimState, list_query
+from .state import SimState, list_filtered, list_query
 
 RETENTION_S = 30 * 86400  # Stripe keeps events for 30 days
 
@@ -48,14 +48,4 @@ def retrieve_balance_transaction(state: SimState, txn_id: str) -> Obj:
 
 
 def list_balance_transactions(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    source = p.text("source")
-    txn_type = p.text("type")
-    p.finish()
-    return state.store.balance_transactions.page(
-        query,
-        lambda t: (
-            (source is None or t["source"] == source)
-            and (txn_type is None or t["type"] == txn_type)
-        ),
-    )
+    return list_filtered(state.store.balance_transactions, p, "source", "type")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import objects
 from .objects import Obj
 from .params import Params
-from .state import SimState, list_query
+from .state import SimState, list_filtered
 
 
 def create_for(state: SimState, charge: Obj) -> Obj:
@@ -44,14 +44,4 @@ def retrieve(state: SimState, warning_id: str) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    charge = p.text("charge")
-    payment_intent = p.text("payment_intent")
-    p.finish()
-    return state.store.early_fraud_warnings.page(
-        query,
-        lambda w: (
-            (charge is None or w["charge"] == charge)
-            and (payment_intent is None or w["payment_intent"] == payment_intent)
-        ),
-    )
+    return list_filtered(state.store.early_fraud_warnings, p, "charge", "payment_intent")

@@ -272,11 +272,9 @@ def attempt(state: SimState, inv: Obj, pm_id: str | None, ctx: RequestContext | 
 
 
 def payment_succeeded(state: SimState, pi: Obj, ctx: RequestContext | None) -> None:
-    inv = _invoice_of(state, pi)
-    if inv is None or inv["status"] != "open":
+    inv = _attempted(state, pi)
+    if inv is None:
         return
-    inv["attempted"] = True
-    inv["attempt_count"] += 1
     from . import subscriptions, test_clocks  # they drive invoices: imported at use
 
     sub = _subscription_of(state, inv)
@@ -287,22 +285,18 @@ def payment_succeeded(state: SimState, pi: Obj, ctx: RequestContext | None) -> N
 
 
 def payment_failed(state: SimState, pi: Obj, ctx: RequestContext | None) -> None:
-    inv = _invoice_of(state, pi)
-    if inv is None or inv["status"] != "open":
+    inv = _attempted(state, pi)
+    if inv is None:
         return
-    inv["attempted"] = True
-    inv["attempt_count"] += 1
     inv["next_payment_attempt"] = None  # no automatic retries here (see the fidelity page)
     state.emit("invoice.payment_failed", inv, ctx)
     _subscription_after_failure(state, inv, ctx)
 
 
 def payment_requires_action(state: SimState, pi: Obj, ctx: RequestContext | None) -> None:
-    inv = _invoice_of(state, pi)
-    if inv is None or inv["status"] != "open":
+    inv = _attempted(state, pi)
+    if inv is None:
         return
-    inv["attempted"] = True
-    inv["attempt_count"] += 1
     state.emit("invoice.payment_action_required", inv, ctx)
     _subscription_after_failure(state, inv, ctx)
 
@@ -350,10 +344,9 @@ def list_all(state: SimState, p: Params) -> Obj:
     return state.store.invoices.page(
         query,
         lambda i: (
-            (cus_id is None or i["customer"] == cus_id)
-            and (sub_id is None or _sub_id(i) == sub_id)
-            and (not status or i["status"] == status)
+            (sub_id is None or _sub_id(i) == sub_id) and (not status or i["status"] == status)
         ),
+        customer=cus_id,
     )
 
 
@@ -495,6 +488,16 @@ def _subscription_after_failure(state: SimState, inv: Obj, ctx: RequestContext |
     sub = _subscription_of(state, inv)
     if sub is not None:
         subscriptions.invoice_failed(state, sub, inv, ctx)
+
+
+def _attempted(state: SimState, pi: Obj) -> Obj | None:
+    """The open invoice ``pi`` pays, its attempt counted; None when it pays none open."""
+    inv = _invoice_of(state, pi)
+    if inv is None or inv["status"] != "open":
+        return None
+    inv["attempted"] = True
+    inv["attempt_count"] += 1
+    return inv
 
 
 def _invoice_of(state: SimState, pi: Obj) -> Obj | None:

@@ -14,7 +14,13 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import ParameterInvalid, ParameterMissing, ParameterUnknown, StripeApiError
+from .errors import (
+    FeatureNotSimulated,
+    ParameterInvalid,
+    ParameterMissing,
+    ParameterUnknown,
+    StripeApiError,
+)
 
 _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 
@@ -119,6 +125,15 @@ class Params:
     def raw(self, key: str) -> Any:
         self._read.add(key)
         return self._data.get(key)
+
+    def refuse(self, *keys: str, on: str = "") -> None:
+        """Parameters of Stripe's that the simulator does not model: 400 when one is given
+        (``on`` names where, in the message)."""
+        for key in keys:
+            if self.has(key):
+                where = f" on {on}" if on else ""
+                message = f"stripe_sim does not simulate '{key}'{where}."
+                raise FeatureNotSimulated(message, param=key)
 
     def ignore(self, *keys: str) -> None:
         """Accept parameters Stripe knows but the simulator has no use for."""

@@ -13,9 +13,17 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import urlencode
 
-from . import bank_debits, customers, disputes, fraud_warnings, invoices, objects, payment_methods
+from . import (
+    bank_debits,
+    charges,
+    customers,
+    disputes,
+    fraud_warnings,
+    invoices,
+    objects,
+    payment_methods,
+)
 from .cards import AUTHENTICATION_REQUIRED, Behaviour, Decline, card_for
 from .errors import (
     AmountTooLarge,
@@ -28,12 +36,11 @@ from .errors import (
     PaymentIntentUnexpectedState,
     ResourceMissing,
     StripeApiError,
-    doc_url,
 )
-from .ids import new_id
+from .intents import check_client_secret, fail_authentication, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered
 
 MIN_AMOUNTS = {
     "usd": 50,
@@ -114,9 +121,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     p.ignore("payment_method_options", "radar_options")
     p.finish()
     if options.off_session and not confirm:
-        raise ParameterInvalid(
-            "off_session can only be used when confirm=true.", "off_session"
-        )
+        raise ParameterInvalid("off_session can only be used when confirm=true.", "off_session")
     cus = customers.live(state, cus_id) if cus_id else None
     pm = payment_methods.resolve(state, pm_ref) if pm_ref else None
 
@@ -191,7 +196,7 @@ def confirm_for_invoice(
 
 def retrieve(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
     pi = state.store.payment_intents.get(pi_id, "intent")
-    _check_client_secret(pi, p.text("client_secret"), ctx)
+    check_client_secret(pi, p.text("client_secret"), ctx)
     p.finish()
     return pi
 
@@ -266,7 +271,7 @@ def confirm(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
         *payment_methods.STRIPE_JS_NOISE,
     )
     p.finish()
-    _check_client_secret(pi, client_secret, ctx)
+    check_client_secret(pi, client_secret, ctx)
     if future_usage is not None and pi["status"] in CONFIRMABLE:
         pi["setup_future_usage"] = future_usage or None
     if isinstance(raw_pm_data, dict):
@@ -302,12 +307,7 @@ def cancel(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    cus_id = p.text("customer")
-    p.finish()
-    return state.store.payment_intents.page(
-        query, lambda pi: cus_id is None or pi["customer"] == cus_id
-    )
+    return list_filtered(state.store.payment_intents, p, "customer")
 
 
 def authenticate(
@@ -325,17 +325,8 @@ def authenticate(
     pm = payment_methods.resolve(state, pi["payment_method"])
     if outcome == "complete":
         return _succeed(state, pi, pm, ctx, objects.three_d_secure_result())
-    pi.update(
-        status="requires_payment_method",
-        payment_method=None,
-        next_action=None,
-        last_payment_error={
-            "code": "payment_intent_authentication_failure",
-            "doc_url": doc_url("payment_intent_authentication_failure"),
-            "message": AUTH_FAILURE_MESSAGE,
-            "payment_method": copy.deepcopy(pm),
-            "type": "invalid_request_error",
-        },
+    fail_authentication(
+        pi, pm, "last_payment_error", "payment_intent_authentication_failure", AUTH_FAILURE_MESSAGE
     )
     state.emit("payment_intent.payment_failed", pi, ctx)
     return pi
@@ -448,24 +439,7 @@ def _require_return_url(pi: Obj, options: ConfirmOptions, ctx: RequestContext) -
 
 
 def _require_action(state: SimState, pi: Obj, options: ConfirmOptions, ctx: RequestContext) -> Obj:
-    query = {"client_secret": pi["client_secret"]}
-    if options.return_url:
-        query["return_url"] = options.return_url
-    url = f"{ctx.base_url}/_sim/3ds/{pi['id']}?{urlencode(query)}"
-    if options.return_url and not options.use_stripe_sdk:
-        next_action: Obj = {
-            "type": "redirect_to_url",
-            "redirect_to_url": {"return_url": options.return_url, "url": url},
-        }
-    else:
-        next_action = {
-            "type": "use_stripe_sdk",
-            "use_stripe_sdk": {
-                "type": "three_d_secure_redirect",
-                "stripe_js": url,
-                "source": new_id("src"),
-            },
-        }
+    next_action = three_d_secure_action(pi, options.return_url, options.use_stripe_sdk, ctx)
     pi.update(status="requires_action", next_action=next_action)
     state.emit("payment_intent.requires_action", pi, ctx)
     invoices.payment_requires_action(state, pi, ctx)
@@ -475,19 +449,10 @@ def _require_action(state: SimState, pi: Obj, options: ConfirmOptions, ctx: Requ
 def _succeed(
     state: SimState, pi: Obj, pm: Obj, ctx: RequestContext, three_d_secure: Obj | None
 ) -> Obj:
-    charge = objects.charge(
-        pi=pi,
-        pm=pm,
-        created=state.now(),
-        decline=None,
-        balance_transaction=None,
-        three_d_secure=three_d_secure,
-        base_url=ctx.base_url,
-    )
+    charge = charges.record(state, pi, pm, ctx, three_d_secure=three_d_secure)
     txn = objects.charge_balance_transaction(charge, charge["created"])
     state.store.balance_transactions.add(txn)
     charge["balance_transaction"] = txn["id"]
-    state.store.charges.add(charge)
     pi.update(
         status="succeeded",
         amount_received=pi["amount"],
@@ -504,16 +469,7 @@ def _succeed(
 
 def _decline(state: SimState, pi: Obj, pm: Obj, decline: Decline, ctx: RequestContext) -> NoReturn:
     """Record a failed charge, reopen the intent and answer 402 as Stripe does."""
-    charge = objects.charge(
-        pi=pi,
-        pm=pm,
-        created=state.now(),
-        decline=decline,
-        balance_transaction=None,
-        three_d_secure=None,
-        base_url=ctx.base_url,
-    )
-    state.store.charges.add(charge)
+    charge = charges.record(state, pi, pm, ctx, decline=decline)
     error = CardError(
         decline.message,
         code=decline.code,
@@ -572,15 +528,6 @@ def _check_owner(pi: Obj, pm: Obj) -> None:
 def _setup_future_usage(p: Params) -> str | None:
     """``on_session`` | ``off_session``, "" to clear (update only), None when absent."""
     return p.text("setup_future_usage", choices=("on_session", "off_session", ""))
-
-
-def _check_client_secret(pi: Obj, client_secret: str | None, ctx: RequestContext) -> None:
-    if client_secret is None:
-        if ctx.publishable:
-            raise ParameterMissing("client_secret")
-        return
-    if client_secret != pi["client_secret"]:
-        raise ClientSecretMismatch()
 
 
 def _check_amount(amount: int, currency: str) -> None:
@@ -695,9 +642,7 @@ def _descriptors(p: Params) -> Obj:
 
 
 def _refuse_unsimulated(p: Params) -> None:
-    for key in UNSIMULATED:
-        if p.has(key):
-            raise FeatureNotSimulated(f"stripe_sim does not simulate '{key}'.", param=key)
+    p.refuse(*UNSIMULATED)
     method = p.text("capture_method", choices=("automatic", "automatic_async", "manual"))
     if method == "manual":
         raise FeatureNotSimulated(

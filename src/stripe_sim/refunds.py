@@ -143,25 +143,30 @@ def _give_back(state: SimState, refund: Obj, charge: Obj) -> None:
     fraud_warnings.charge_changed(state, charge)
 
 
+#: Stripe's refusals to cancel or expire a refund that is not ``requires_action``.
+_CANCEL_REFUSED = (
+    "You can only cancel a refund with a status of requires_action; "
+    "refund {id} has a status of {status}."
+)
+_EXPIRE_REFUSED = (
+    "Only a refund with a status of requires_action can expire; "
+    "refund {id} has a status of {status}."
+)
+
+
 def cancel(state: SimState, refund_id: str, ctx: RequestContext) -> Obj:
     """``POST /v1/refunds/{id}/cancel``: only a ``requires_action`` refund, as on Stripe."""
-    refund = state.store.refunds.get(refund_id, "refund")
-    if refund["status"] != "requires_action":
-        raise StripeApiError(
-            f"You can only cancel a refund with a status of requires_action; refund "
-            f"{refund_id} has a status of {refund['status']}.",
-            param="refund",
-        )
-    return transition(state, refund, "canceled", ctx)
+    return _end_waiting(state, refund_id, ctx, _CANCEL_REFUSED)
 
 
 def expire(state: SimState, refund_id: str, ctx: RequestContext) -> Obj:
     """``POST /v1/test_helpers/refunds/{id}/expire``: a ``requires_action`` refund expires."""
+    return _end_waiting(state, refund_id, ctx, _EXPIRE_REFUSED)
+
+
+def _end_waiting(state: SimState, refund_id: str, ctx: RequestContext, refusal: str) -> Obj:
+    """Cancel a ``requires_action`` refund; any other is refused with ``refusal``."""
     refund = state.store.refunds.get(refund_id, "refund")
     if refund["status"] != "requires_action":
-        raise StripeApiError(
-            f"Only a refund with a status of requires_action can expire; refund {refund_id} "
-            f"has a status of {refund['status']}.",
-            param="refund",
-        )
+        raise StripeApiError(refusal.format(id=refund_id, status=refund["status"]), param="refund")
     return transition(state, refund, "canceled", ctx)

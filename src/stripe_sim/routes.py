@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -63,31 +63,44 @@ class Endpoint:
     publishable: bool = False  # callable with a pk_test_ key (as Stripe.js does)
 
 
+class IntentService(Protocol):
+    """What PaymentIntents and SetupIntents both answer (their modules)."""
+
+    def create(self, state: SimState, p: Params, ctx: RequestContext) -> Obj: ...
+    def list_all(self, state: SimState, p: Params) -> Obj: ...
+    def retrieve(self, state: SimState, id_: str, p: Params, ctx: RequestContext) -> Obj: ...
+    def update(self, state: SimState, id_: str, p: Params, ctx: RequestContext) -> Obj: ...
+    def confirm(self, state: SimState, id_: str, p: Params, ctx: RequestContext) -> Obj: ...
+    def cancel(self, state: SimState, id_: str, p: Params, ctx: RequestContext) -> Obj: ...
+
+
+def _intent_endpoints(base: str, it: IntentService) -> list[Endpoint]:
+    """An intent's create, list, retrieve, update, confirm and cancel; Stripe.js (a
+    publishable key) may retrieve and confirm."""
+    return [
+        Endpoint("POST", base, lambda s, p, c, a: it.create(s, p, c)),
+        Endpoint("GET", base, lambda s, p, c, a: it.list_all(s, p)),
+        Endpoint(
+            "GET",
+            f"{base}/{{id}}",
+            lambda s, p, c, a: it.retrieve(s, a["id"], p, c),
+            publishable=True,
+        ),
+        Endpoint("POST", f"{base}/{{id}}", lambda s, p, c, a: it.update(s, a["id"], p, c)),
+        Endpoint(
+            "POST",
+            f"{base}/{{id}}/confirm",
+            lambda s, p, c, a: it.confirm(s, a["id"], p, c),
+            publishable=True,
+        ),
+        Endpoint("POST", f"{base}/{{id}}/cancel", lambda s, p, c, a: it.cancel(s, a["id"], p, c)),
+    ]
+
+
 def _endpoints() -> list[Endpoint]:
     pi, ch, dp, ev, pm = payment_intents, charges, disputes, events, payment_methods
     return [
-        Endpoint("POST", "/v1/payment_intents", lambda s, p, c, a: pi.create(s, p, c)),
-        Endpoint("GET", "/v1/payment_intents", lambda s, p, c, a: pi.list_all(s, p)),
-        Endpoint(
-            "GET",
-            "/v1/payment_intents/{id}",
-            lambda s, p, c, a: pi.retrieve(s, a["id"], p, c),
-            publishable=True,
-        ),
-        Endpoint(
-            "POST", "/v1/payment_intents/{id}", lambda s, p, c, a: pi.update(s, a["id"], p, c)
-        ),
-        Endpoint(
-            "POST",
-            "/v1/payment_intents/{id}/confirm",
-            lambda s, p, c, a: pi.confirm(s, a["id"], p, c),
-            publishable=True,
-        ),
-        Endpoint(
-            "POST",
-            "/v1/payment_intents/{id}/cancel",
-            lambda s, p, c, a: pi.cancel(s, a["id"], p, c),
-        ),
+        *_intent_endpoints("/v1/payment_intents", payment_intents),
         Endpoint(
             "POST",
             "/v1/3ds2/challenge_complete",
@@ -162,7 +175,7 @@ def _endpoints() -> list[Endpoint]:
 
 
 def _customer_endpoints() -> list[Endpoint]:
-    cu, si = customers, setup_intents
+    cu = customers
     return [
         Endpoint("POST", "/v1/customers", lambda s, p, c, a: cu.create(s, p, c)),
         Endpoint("GET", "/v1/customers", lambda s, p, c, a: cu.list_all(s, p)),
@@ -191,26 +204,7 @@ def _customer_endpoints() -> list[Endpoint]:
             "/v1/payment_methods/{id}/detach",
             lambda s, p, c, a: cu.detach_endpoint(s, a["id"], p, c),
         ),
-        Endpoint("POST", "/v1/setup_intents", lambda s, p, c, a: si.create(s, p, c)),
-        Endpoint("GET", "/v1/setup_intents", lambda s, p, c, a: si.list_all(s, p)),
-        Endpoint(
-            "GET",
-            "/v1/setup_intents/{id}",
-            lambda s, p, c, a: si.retrieve(s, a["id"], p, c),
-            publishable=True,
-        ),
-        Endpoint(
-            "POST", "/v1/setup_intents/{id}", lambda s, p, c, a: si.update(s, a["id"], p, c)
-        ),
-        Endpoint(
-            "POST",
-            "/v1/setup_intents/{id}/confirm",
-            lambda s, p, c, a: si.confirm(s, a["id"], p, c),
-            publishable=True,
-        ),
-        Endpoint(
-            "POST", "/v1/setup_intents/{id}/cancel", lambda s, p, c, a: si.cancel(s, a["id"], p, c)
-        ),
+        *_intent_endpoints("/v1/setup_intents", setup_intents),
     ]
 
 

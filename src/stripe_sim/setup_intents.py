@@ -13,7 +13,6 @@ up: 4000 0025 0000 3155 then pays off-session without 3D Secure.
 from __future__ import annotations
 
 import copy
-from urllib.parse import urlencode
 
 from . import customers, objects, payment_methods
 from .cards import Behaviour, card_for
@@ -23,12 +22,11 @@ from .errors import (
     ParameterMissing,
     PaymentIntentUnexpectedState,
     StripeApiError,
-    doc_url,
 )
-from .ids import new_id
+from .intents import check_client_secret, fail_authentication, three_d_secure_action
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
@@ -73,7 +71,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
 
 def retrieve(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Obj:
     seti = state.store.setup_intents.get(seti_id, "intent")
-    _check_client_secret(seti, p.text("client_secret"), ctx)
+    check_client_secret(seti, p.text("client_secret"), ctx)
     p.finish()
     return seti
 
@@ -114,7 +112,7 @@ def confirm(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Ob
         *payment_methods.STRIPE_JS_NOISE,
     )
     p.finish()
-    _check_client_secret(seti, client_secret, ctx)
+    check_client_secret(seti, client_secret, ctx)
     pm = None
     if isinstance(raw_pm_data, dict):
         pm = payment_methods.create(state, Params(raw_pm_data, "payment_method_data"))
@@ -136,18 +134,8 @@ def cancel(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Obj
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    cus_id = p.text("customer")
-    pm_id = p.text("payment_method")
     p.ignore("attach_to_self")
-    p.finish()
-    return state.store.setup_intents.page(
-        query,
-        lambda s: (
-            (cus_id is None or s["customer"] == cus_id)
-            and (pm_id is None or s["payment_method"] == pm_id)
-        ),
-    )
+    return list_filtered(state.store.setup_intents, p, "customer", "payment_method")
 
 
 def authenticate(
@@ -165,18 +153,12 @@ def authenticate(
     pm = payment_methods.resolve(state, seti["payment_method"])
     if outcome == "complete":
         return _succeed(state, seti, pm, ctx)
-    seti.update(
-        status="requires_payment_method",
-        payment_method=None,
-        next_action=None,
-        last_setup_error={
-            "code": "setup_intent_authentication_failure",
-            "doc_url": doc_url("setup_intent_authentication_failure"),
-            "message": "The latest attempt to set up the payment method has failed "
-            "because authentication failed.",
-            "payment_method": copy.deepcopy(pm),
-            "type": "invalid_request_error",
-        },
+    fail_authentication(
+        seti,
+        pm,
+        "last_setup_error",
+        "setup_intent_authentication_failure",
+        "The latest attempt to set up the payment method has failed because authentication failed.",
     )
     state.emit("setup_intent.setup_failed", seti, ctx)
     return seti
@@ -239,24 +221,7 @@ def _succeed(state: SimState, seti: Obj, pm: Obj, ctx: RequestContext) -> Obj:
 def _require_action(
     state: SimState, seti: Obj, return_url: str | None, use_sdk: bool, ctx: RequestContext
 ) -> Obj:
-    query = {"client_secret": seti["client_secret"]}
-    if return_url:
-        query["return_url"] = return_url
-    url = f"{ctx.base_url}/_sim/3ds/{seti['id']}?{urlencode(query)}"
-    if return_url and not use_sdk:
-        next_action: Obj = {
-            "type": "redirect_to_url",
-            "redirect_to_url": {"return_url": return_url, "url": url},
-        }
-    else:
-        next_action = {
-            "type": "use_stripe_sdk",
-            "use_stripe_sdk": {
-                "type": "three_d_secure_redirect",
-                "stripe_js": url,
-                "source": new_id("src"),
-            },
-        }
+    next_action = three_d_secure_action(seti, return_url, use_sdk, ctx)
     seti.update(status="requires_action", next_action=next_action)
     state.emit("setup_intent.requires_action", seti, ctx)
     return seti
@@ -269,12 +234,3 @@ def _require_confirmable(seti: Obj, verb: str) -> None:
             code="setup_intent_unexpected_state",
             extra={"setup_intent": copy.deepcopy(seti)},
         )
-
-
-def _check_client_secret(seti: Obj, client_secret: str | None, ctx: RequestContext) -> None:
-    if client_secret is None:
-        if ctx.publishable:
-            raise ParameterMissing("client_secret")
-        return
-    if client_secret != seti["client_secret"]:
-        raise ClientSecretMismatch()

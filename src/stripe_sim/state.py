@@ -26,7 +26,7 @@ from .errors import ParameterInvalid
 from .later import Later
 from .objects import Obj
 from .params import Params
-from .store import ListQuery, Store
+from .store import Collection, ListQuery, Store
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,15 @@ class SimState:
             self.card_numbers.clear()
             self.api_faults = ApiFaults()
             self.clock_offset_s = 0.0
+
+
+def list_filtered(collection: Collection, p: Params, *fields: str) -> Obj:
+    """A list endpoint whose filters are parameters named as the objects' fields
+    (``GET /v1/disputes?charge=…``); an absent one filters nothing."""
+    query = list_query(p)
+    equal = {name: p.text(name) for name in fields}
+    p.finish()
+    return collection.page(query, **equal)
 
 
 def list_query(p: Params) -> ListQuery:

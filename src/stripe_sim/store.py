@@ -80,14 +80,22 @@ class Collection:
     def all(self) -> list[Obj]:
         return list(self._items.values())
 
-    def page(self, query: ListQuery, keep: Callable[[Obj], bool] = lambda _: True) -> Obj:
-        """One page of a Stripe list: newest ``created`` first, cursors by object id."""
+    def page(
+        self, query: ListQuery, keep: Callable[[Obj], bool] = lambda _: True, /, **equal: object
+    ) -> Obj:
+        """One page of a Stripe list: newest ``created`` first, cursors by object id.
+
+        Only objects ``keep`` accepts whose fields equal the ``equal`` filters (a list's
+        ``?customer=…``); a filter whose value is None (the parameter absent) keeps all."""
         query.validate()
+        wanted = {name: value for name, value in equal.items() if value is not None}
         newest_first = sorted(self._items, key=self._rank, reverse=True)
         chosen = [
-            self._items[i]
-            for i in newest_first
-            if keep(self._items[i]) and query.matches_created(self._items[i]["created"])
+            obj
+            for obj in (self._items[i] for i in newest_first)
+            if keep(obj)
+            and all(obj[name] == value for name, value in wanted.items())
+            and query.matches_created(obj["created"])
         ]
         if query.starting_after is not None:
             cursor = self._cursor(query.starting_after, "starting_after")

@@ -47,23 +47,33 @@ ENDED = ("canceled", "incomplete_expired")
 BILLED = ("active", "past_due", "unpaid")
 INCOMPLETE_EXPIRES_S = 23 * 3600
 PRORATIONS = ("create_prorations", "always_invoice", "none")
+PAYMENT_BEHAVIOURS = (
+    "allow_incomplete",
+    "default_incomplete",
+    "error_if_incomplete",
+    "pending_if_incomplete",
+)
+
+
+def _check_default_payment_method(state: SimState, pm_id: str, cus_id: str) -> None:
+    """``default_payment_method`` must exist and be attached to the subscription's customer."""
+    pm = state.store.payment_methods.get(pm_id, "default_payment_method")
+    if pm["customer"] != cus_id:
+        raise StripeApiError(
+            f"The PaymentMethod {pm_id} does not belong to this customer.",
+            param="default_payment_method",
+        )
+
+
+def _payment_behaviour(p: Params) -> str:
+    """``payment_behavior`` of a create or update: ``allow_incomplete`` when absent."""
+    return p.text("payment_behavior", choices=PAYMENT_BEHAVIOURS) or "allow_incomplete"
 
 
 def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     cus_id = p.text("customer", required=True) or ""
     items = p.object_list("items")
-    behaviour = (
-        p.text(
-            "payment_behavior",
-            choices=(
-                "allow_incomplete",
-                "default_incomplete",
-                "error_if_incomplete",
-                "pending_if_incomplete",
-            ),
-        )
-        or "allow_incomplete"
-    )
+    behaviour = _payment_behaviour(p)
     default_pm = p.text("default_payment_method") or None
     metadata = apply_metadata({}, p.metadata())
     cancel_at_period_end = p.boolean("cancel_at_period_end") or False
@@ -79,7 +89,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     collection = p.text("collection_method", choices=("charge_automatically", "send_invoice"))
     p.text("proration_behavior", choices=PRORATIONS)
     p.ignore("off_session", "automatic_tax", "expand")
-    for unsupported in (
+    p.refuse(
         "trial_period_days",
         "trial_end",
         "billing_cycle_anchor",
@@ -88,12 +98,8 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
         "add_invoice_items",
         "days_until_due",
         "cancel_at",
-    ):
-        if p.has(unsupported):
-            raise FeatureNotSimulated(
-                f"stripe_sim does not simulate '{unsupported}' on subscriptions.",
-                param=unsupported,
-            )
+        on="subscriptions",
+    )
     if collection == "send_invoice":
         raise FeatureNotSimulated(
             "stripe_sim bills subscriptions with charge_automatically only.",
@@ -110,12 +116,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
     p.finish()
     cus = customers.live(state, cus_id)
     if default_pm:
-        pm = state.store.payment_methods.get(default_pm, "default_payment_method")
-        if pm["customer"] != cus["id"]:
-            raise StripeApiError(
-                f"The PaymentMethod {default_pm} does not belong to this customer.",
-                param="default_payment_method",
-            )
+        _check_default_payment_method(state, default_pm, cus["id"])
     _check_prices(prices)
     now = now_for(state, cus["id"])
     sub_id = new_id("sub")
@@ -267,18 +268,7 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     items = p.object_list("items")
     proration = p.text("proration_behavior", choices=PRORATIONS) or "create_prorations"
     proration_date = p.integer("proration_date")
-    behaviour = (
-        p.text(
-            "payment_behavior",
-            choices=(
-                "allow_incomplete",
-                "default_incomplete",
-                "error_if_incomplete",
-                "pending_if_incomplete",
-            ),
-        )
-        or "allow_incomplete"
-    )
+    behaviour = _payment_behaviour(p)
     cancel_at_period_end = p.boolean("cancel_at_period_end")
     default_pm = p.text("default_payment_method")
     metadata = p.metadata()
@@ -292,19 +282,15 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     if settings:
         settings.ignore("payment_method_types", "payment_method_options")
     p.ignore("off_session", "expand", "automatic_tax")
-    for unsupported in (
+    p.refuse(
         "trial_end",
         "billing_cycle_anchor",
         "discounts",
         "cancel_at",
         "pause_collection",
         "add_invoice_items",
-    ):
-        if p.has(unsupported):
-            raise FeatureNotSimulated(
-                f"stripe_sim does not simulate '{unsupported}' on subscription updates.",
-                param=unsupported,
-            )
+        on="subscription updates",
+    )
     if behaviour == "error_if_incomplete":
         raise FeatureNotSimulated(
             "stripe_sim does not simulate payment_behavior=error_if_incomplete on updates.",
@@ -340,12 +326,7 @@ def update(state: SimState, sub_id: str, p: Params, ctx: RequestContext) -> Obj:
     before = copy.deepcopy(sub)
     if default_pm is not None:
         if default_pm:
-            pm = state.store.payment_methods.get(default_pm, "default_payment_method")
-            if pm["customer"] != sub["customer"]:
-                raise StripeApiError(
-                    f"The PaymentMethod {default_pm} does not belong to this customer.",
-                    param="default_payment_method",
-                )
+            _check_default_payment_method(state, default_pm, sub["customer"])
         sub["default_payment_method"] = default_pm or None
     if save_default:
         sub["payment_settings"]["save_default_payment_method"] = save_default

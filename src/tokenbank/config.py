@@ -180,9 +180,10 @@ class Settings(BaseSettings):
     #: may return to (``return_url``). JSON list or comma-separated.
     widget_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("widget_allowed_origins", mode="before")
+    @field_validator("widget_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _origins_list(cls, value: object) -> object:
+    def _env_list(cls, value: object) -> object:
+        """A list setting from the environment: a JSON list or comma-separated."""
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
@@ -219,16 +220,6 @@ class Settings(BaseSettings):
             if not origin.startswith("https://"):
                 problems.append(f"WIDGET_ALLOWED_ORIGINS has {origin}, not https")
         return problems
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
 
     @field_validator("trusted_proxies")
     @classmethod

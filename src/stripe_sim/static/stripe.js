@@ -739,7 +739,11 @@
       });
   };
 
-  Stripe.prototype.confirmPayment = function (options) {
+  // confirmPayment and confirmSetup: the card typed into Elements (or a PaymentMethod id),
+  // then the customer sent to return_url unless `redirect: 'if_required'` and no redirect
+  // is needed. `kind` is 'payment_intent' or 'setup_intent'; `resultKey` names the intent
+  // in the result (paymentIntent, setupIntent).
+  Stripe.prototype._confirmElements = function (method, kind, resultKey, options) {
     options = options || {};
     var self = this;
     var elements = options.elements;
@@ -748,16 +752,16 @@
     var clientSecret = options.clientSecret || (elements && elements._options.clientSecret);
     if (!clientSecret) {
       return Promise.reject(integrationError(
-        'stripe.confirmPayment(): a clientSecret is required (in Elements options or here).'));
+        'stripe.' + method + '(): a clientSecret is required (in Elements options or here).'));
     }
     if (redirect !== 'if_required' && !confirmParams.return_url) {
       return Promise.reject(integrationError(
-        'stripe.confirmPayment(): the `confirmParams.return_url` argument is required ' +
+        'stripe.' + method + '(): the `confirmParams.return_url` argument is required ' +
         "unless passing `redirect: 'if_required'`"));
     }
     if (!elements && !confirmParams.payment_method) {
       return Promise.reject(integrationError(
-        'stripe.confirmPayment(): pass the `elements` the card was typed into.'));
+        'stripe.' + method + '(): pass the `elements` the card was typed into.'));
     }
     var pmData = confirmParams.payment_method_data || {};
     var pmPromise = confirmParams.payment_method
@@ -769,12 +773,12 @@
       }
       return self._confirm(clientSecret, created.paymentMethod.id, confirmParams.return_url, true);
     }).then(function (result) {
-      var pi = result.paymentIntent;
-      if (pi && redirect !== 'if_required' && confirmParams.return_url) {
+      var intent = result[resultKey];
+      if (intent && redirect !== 'if_required' && confirmParams.return_url) {
         var url = new URL(confirmParams.return_url, window.location.href);
-        url.searchParams.set('payment_intent', pi.id);
-        url.searchParams.set('payment_intent_client_secret', clientSecret);
-        url.searchParams.set('redirect_status', pi.status === 'succeeded' ? 'succeeded' : pi.status);
+        url.searchParams.set(kind, intent.id);
+        url.searchParams.set(kind + '_client_secret', clientSecret);
+        url.searchParams.set('redirect_status', intent.status);
         window.location.assign(url.toString());
         return new Promise(function () {});  // the page is leaving, as with Stripe.js
       }
@@ -782,7 +786,9 @@
     });
   };
 
-  Stripe.prototype.confirmCardPayment = function (clientSecret, data, options) {
+  // confirmCardPayment and confirmCardSetup: a PaymentMethod id, a card Element's data or
+  // nothing (the intent's own PaymentMethod); the client secret says which intent it is.
+  Stripe.prototype._confirmCard = function (clientSecret, data, options) {
     var self = this;
     data = data || {};
     var handleActions = !(options && options.handleActions === false);
@@ -802,6 +808,14 @@
       var pmId = created.paymentMethod && created.paymentMethod.id;
       return self._confirm(clientSecret, pmId, data.return_url, handleActions);
     });
+  };
+
+  Stripe.prototype.confirmPayment = function (options) {
+    return this._confirmElements('confirmPayment', 'payment_intent', 'paymentIntent', options);
+  };
+
+  Stripe.prototype.confirmCardPayment = function (clientSecret, data, options) {
+    return this._confirmCard(clientSecret, data, options);
   };
 
   Stripe.prototype.handleNextAction = function (options) {
@@ -818,69 +832,11 @@
 
   // SetupIntents: save a card for later, with 3D Secure when the card asks for it.
   Stripe.prototype.confirmSetup = function (options) {
-    options = options || {};
-    var self = this;
-    var elements = options.elements;
-    var confirmParams = options.confirmParams || {};
-    var redirect = options.redirect || 'always';
-    var clientSecret = options.clientSecret || (elements && elements._options.clientSecret);
-    if (!clientSecret) {
-      return Promise.reject(integrationError(
-        'stripe.confirmSetup(): a clientSecret is required (in Elements options or here).'));
-    }
-    if (redirect !== 'if_required' && !confirmParams.return_url) {
-      return Promise.reject(integrationError(
-        'stripe.confirmSetup(): the `confirmParams.return_url` argument is required ' +
-        "unless passing `redirect: 'if_required'`"));
-    }
-    if (!elements && !confirmParams.payment_method) {
-      return Promise.reject(integrationError(
-        'stripe.confirmSetup(): pass the `elements` the card was typed into.'));
-    }
-    var pmData = confirmParams.payment_method_data || {};
-    var pmPromise = confirmParams.payment_method
-      ? Promise.resolve({paymentMethod: {id: confirmParams.payment_method}})
-      : this._createCardPaymentMethod(elements, pmData.billing_details, pmData.metadata);
-    return pmPromise.then(function (created) {
-      if (created.error) {
-        return created;
-      }
-      return self._confirm(clientSecret, created.paymentMethod.id, confirmParams.return_url, true);
-    }).then(function (result) {
-      var seti = result.setupIntent;
-      if (seti && redirect !== 'if_required' && confirmParams.return_url) {
-        var url = new URL(confirmParams.return_url, window.location.href);
-        url.searchParams.set('setup_intent', seti.id);
-        url.searchParams.set('setup_intent_client_secret', clientSecret);
-        url.searchParams.set('redirect_status',
-          seti.status === 'succeeded' ? 'succeeded' : seti.status);
-        window.location.assign(url.toString());
-        return new Promise(function () {});
-      }
-      return result;
-    });
+    return this._confirmElements('confirmSetup', 'setup_intent', 'setupIntent', options);
   };
 
   Stripe.prototype.confirmCardSetup = function (clientSecret, data, options) {
-    var self = this;
-    data = data || {};
-    var handleActions = !(options && options.handleActions === false);
-    var pm = data.payment_method;
-    var pmPromise;
-    if (typeof pm === 'string') {
-      pmPromise = Promise.resolve({paymentMethod: {id: pm}});
-    } else if (pm && pm.card && pm.card._group) {
-      pmPromise = this._createCardPaymentMethod(pm.card._group, pm.billing_details, pm.metadata);
-    } else {
-      pmPromise = Promise.resolve({paymentMethod: null});
-    }
-    return pmPromise.then(function (created) {
-      if (created.error) {
-        return created;
-      }
-      var pmId = created.paymentMethod && created.paymentMethod.id;
-      return self._confirm(clientSecret, pmId, data.return_url, handleActions);
-    });
+    return this._confirmCard(clientSecret, data, options);
   };
 
   Stripe.prototype.paymentRequest = function () {

@@ -125,6 +125,14 @@ def hold_out(h: v1.HoldView) -> HoldOut:
     )
 
 
+def posted_out(external_id: str, done: v1.Posted) -> PostedOut:
+    return PostedOut(
+        transaction=transaction_out(done.entry),
+        balance=balance_out(external_id, done.balance),
+        replayed=done.entry.replayed,
+    )
+
+
 def page_out(page: Page) -> TransactionPage:
     return TransactionPage(
         items=[transaction_out(e) for e in page.items], next_before=page.next_before
@@ -229,11 +237,7 @@ async def create_charge(external_id: ExternalId, body: ChargeIn, session: Sessio
         idempotency_key=body.idempotency_key,
         description=body.description,
     )
-    return PostedOut(
-        transaction=transaction_out(done.entry),
-        balance=balance_out(external_id, done.balance),
-        replayed=done.entry.replayed,
-    )
+    return posted_out(external_id, done)
 
 
 @router.post(
@@ -247,11 +251,7 @@ async def create_grant(external_id: ExternalId, body: GrantIn, session: SessionD
         idempotency_key=body.idempotency_key,
         reason=body.reason,
     )
-    return PostedOut(
-        transaction=transaction_out(done.entry),
-        balance=balance_out(external_id, done.balance),
-        replayed=done.entry.replayed,
-    )
+    return posted_out(external_id, done)
 
 
 @router.post(
