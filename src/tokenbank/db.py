@@ -54,7 +54,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, MissingGreenlet
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -63,7 +63,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.util import await_, greenlet_spawn
@@ -356,7 +356,13 @@ class DriverTransaction:
             raise await self._error(sql, (), exc) from exc
 
     async def _close(self) -> None:
-        """Hand a clean connection back (committed: nothing is open on it)."""
+        """Hand a clean connection back (committed: nothing is open on it).
+
+        Without a greenlet hop when nothing on the way back can wait for the server: the
+        pool's reset and ours send ``ROLLBACK`` only to a connection inside a transaction
+        (see :func:`_hand_back`)."""
+        if _hand_back(self._conn, self._driver):
+            return
         await greenlet_spawn(self._conn.close)
 
     async def _abandon(self, reason: BaseException) -> None:
@@ -382,7 +388,8 @@ class DriverTransaction:
                 else:  # cancelled: possibly mid-reply, so the wait is bounded here
                     await asyncio.wait_for(rollback, _ROLLBACK_TIMEOUT_S)
                 if not driver.is_in_transaction():
-                    await greenlet_spawn(self._conn.close)
+                    if not _hand_back(self._conn, driver):
+                        await greenlet_spawn(self._conn.close)
                     return
             except (Exception, asyncio.CancelledError):  # noqa: BLE001 - discard, below
                 pass
@@ -399,6 +406,32 @@ class DriverTransaction:
 
 #: How long a failed unit's ROLLBACK may take before its connection is discarded instead.
 _ROLLBACK_TIMEOUT_S = 5.0
+
+
+def _take_idle(pool: Pool) -> PoolProxiedConnection | None:
+    """A connection from ``pool`` without a greenlet hop, when an idle one is there.
+
+    Checking out an idle connection runs no I/O (the checkout hook only looks at the
+    driver's state), and a greenlet hop costs about as much Python as the checkout
+    itself. A checkout that does need the server (the idle connection was invalidated
+    and must reconnect) cannot run here: SQLAlchemy refuses the I/O (``MissingGreenlet``)
+    before any is done, the pool puts the entry back as it does after any failed
+    connect, and None sends the caller the usual way."""
+    if not isinstance(pool, QueuePool) or pool.checkedin() == 0:
+        return None
+    try:
+        return pool.connect()
+    except MissingGreenlet:
+        return None
+
+
+def _hand_back(conn: PoolProxiedConnection, driver: asyncpg.Connection) -> bool:
+    """Return ``conn`` to its pool without a greenlet hop if nothing on the way can wait
+    for the server (it is open and outside a transaction); False: not returned."""
+    if driver.is_closed() or driver.is_in_transaction():
+        return False
+    conn.close()
+    return True
 
 
 async def discard(conn: PoolProxiedConnection, driver: asyncpg.Connection, reason: object) -> None:
@@ -833,8 +866,11 @@ class Database:
         around it would cost a quarter more Python per unit and add nothing a driver unit
         uses. A connection the pool cannot open is reported as the engine reports it,
         SQLAlchemy's ``DBAPIError`` (a 503)."""
+        pool = self._sync_engine.pool
         try:
-            conn = await greenlet_spawn(self._sync_engine.pool.connect)
+            conn = _take_idle(pool)
+            if conn is None:
+                conn = await greenlet_spawn(pool.connect)
         except self._dbapi_error as exc:
             dialect = self.engine.dialect
             lost = dialect.is_disconnect(cast(Any, exc), None, None)
