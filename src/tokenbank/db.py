@@ -330,11 +330,12 @@ class DriverTransaction:
     invalidated and answers 503, a data exception 422, a deadlock 503 ``retry_later``.
     """
 
-    __slots__ = ("_conn", "_driver")
+    __slots__ = ("_conn", "_driver", "_pool")
 
-    def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection, pool: Pool) -> None:
         self._conn = conn
         self._driver = driver
+        self._pool = pool  # the pool it came from (the engine's may be replaced meanwhile)
 
     async def fetchrow(self, statement: PgStatement, *args: Any) -> asyncpg.Record | None:
         try:
@@ -361,7 +362,7 @@ class DriverTransaction:
         Without a greenlet hop when nothing on the way back can wait for the server: the
         pool's reset and ours send ``ROLLBACK`` only to a connection inside a transaction
         (see :func:`_hand_back`)."""
-        if _hand_back(self._conn, self._driver):
+        if _hand_back(self._conn, self._driver, self._pool):
             return
         await greenlet_spawn(self._conn.close)
 
@@ -388,7 +389,7 @@ class DriverTransaction:
                 else:  # cancelled: possibly mid-reply, so the wait is bounded here
                     await asyncio.wait_for(rollback, _ROLLBACK_TIMEOUT_S)
                 if not driver.is_in_transaction():
-                    if not _hand_back(self._conn, driver):
+                    if not _hand_back(self._conn, driver, self._pool):
                         await greenlet_spawn(self._conn.close)
                     return
             except (Exception, asyncio.CancelledError):  # noqa: BLE001 - discard, below
@@ -425,10 +426,14 @@ def _take_idle(pool: Pool) -> PoolProxiedConnection | None:
         return None
 
 
-def _hand_back(conn: PoolProxiedConnection, driver: asyncpg.Connection) -> bool:
-    """Return ``conn`` to its pool without a greenlet hop if nothing on the way can wait
-    for the server (it is open and outside a transaction); False: not returned."""
+def _hand_back(conn: PoolProxiedConnection, driver: asyncpg.Connection, pool: Pool) -> bool:
+    """Return ``conn`` to ``pool`` without a greenlet hop if nothing on the way can wait
+    for the server: it is open, outside a transaction, and the pool has room to keep it
+    (an overflow connection returned to a full pool is closed, which waits for the
+    server); False: not returned."""
     if driver.is_closed() or driver.is_in_transaction():
+        return False
+    if not isinstance(pool, QueuePool) or pool.checkedin() >= pool.size():
         return False
     conn.close()
     return True
@@ -880,7 +885,7 @@ class Database:
                     None, None, exc, self._dbapi_error, connection_invalidated=lost, dialect=dialect
                 ),
             ) from exc
-        return DriverTransaction(conn, conn.driver_connection)
+        return DriverTransaction(conn, conn.driver_connection, pool)
 
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
         """``work`` as one unit of work, on the driver: asyncpg (PostgreSQL) or ``sqlite3``.
