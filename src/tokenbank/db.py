@@ -41,6 +41,7 @@ import queue
 import sqlite3
 import threading
 import uuid
+import warnings
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -420,10 +421,14 @@ def _take_idle(pool: Pool) -> PoolProxiedConnection | None:
     connect, and None sends the caller the usual way."""
     if not isinstance(pool, QueuePool) or pool.checkedin() == 0:
         return None
-    try:
-        return pool.connect()
-    except MissingGreenlet:
-        return None
+    with warnings.catch_warnings():
+        # The refused reconnect leaves the driver's ``connect()`` coroutine made but never
+        # run (SQLAlchemy closes only its wrapper): nothing was started, nothing leaks.
+        warnings.filterwarnings("ignore", "coroutine 'connect' was never awaited", RuntimeWarning)
+        try:
+            return pool.connect()
+        except MissingGreenlet:
+            return None
 
 
 def _hand_back(conn: PoolProxiedConnection, driver: asyncpg.Connection, pool: Pool) -> bool:
