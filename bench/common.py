@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -123,16 +124,44 @@ async def scratch_database(tag: str, *, migrate: bool = True) -> AsyncIterator[s
             await admin.close()
 
 
+#: A scratch database's name ends with the process id of the run that made it.
+_SCRATCH_OWNER = re.compile(r"^tokenbank_bench_.*_(\d+)_[0-9a-f]{6}$")
+
+
+def _left_over(name: str) -> bool:
+    """Whether ``name`` is a scratch database whose run has ended (the process id in its
+    name runs no more on this machine). Other databases are not the bench's to drop."""
+    found = _SCRATCH_OWNER.match(name)
+    if found is None:
+        return False
+    pid = int(found.group(1))
+    if pid == os.getpid():
+        return True  # made by an earlier process with this id: this run has made none yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 async def drop_leftover_databases() -> list[str]:
-    """Drop bench databases a killed run left behind (only ours, by prefix)."""
+    """Drop the scratch databases of bench runs that were killed (see :func:`_left_over`).
+
+    A database whose run is still alive is left alone: dropping it ``WITH (FORCE)``
+    would cut that run's connections mid-statement (two runs on one machine used to
+    break each other that way: "another operation is in progress", 500s, "database
+    does not exist")."""
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         rows = await admin.fetch(
             "SELECT datname FROM pg_database WHERE datname LIKE 'tokenbank_bench_%'"
         )
-        for row in rows:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-        return [str(r["datname"]) for r in rows]
+        dropped = [str(r["datname"]) for r in rows if _left_over(str(r["datname"]))]
+        for name in dropped:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return dropped
     finally:
         await admin.close()
 

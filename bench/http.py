@@ -143,7 +143,9 @@ class AppServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)  # polling the port the server is about to open
-        raise RuntimeError(f"the app did not answer /health in {timeout_s}s:\n{self.log_tail()}")
+        failure = f"the app did not answer /health in {timeout_s}s:\n{self.log_tail()}"
+        self.stop()  # a failed start is no context (no __exit__): never leave it running
+        raise RuntimeError(failure)
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():

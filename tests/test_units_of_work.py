@@ -332,6 +332,47 @@ async def _release_by_key(db: Database, user_id: int, key: str) -> None:
         await ledger.release(session, int(found.scalar_one()))
 
 
+async def test_driver_units_reuse_overflow_and_reconnect_through_the_same_pool(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A driver unit takes an idle connection and hands a clean one back without a
+    greenlet hop; the cases that need the server take SQLAlchemy's usual path: an
+    overflow connection returned to a full pool is closed, and a pool whose connections
+    were all invalidated reconnects. No error is logged, no connection is left out."""
+    db = Database(postgres_url, pool_size=1)
+    try:
+        user_id = await new_account(db, 1_000)
+
+        async def one_charge(key: str) -> None:
+            async def hold(unit: Unit) -> int:
+                held = await ledger.reserve(unit, user_id, 1, idempotency_key=key, ttl_s=60)
+                return held.id
+
+            rid = await db.run(hold)
+
+            async def commit(unit: Unit) -> None:
+                await ledger.commit(unit, rid, "test")
+
+            await db.run(commit)
+
+        with caplog.at_level("WARNING"):
+            for round_ in range(3):
+                # Four at once on a pool of one: overflow connections come and go.
+                await asyncio.gather(*(one_charge(f"o{round_}:{n}") for n in range(4)))
+                pool = db.engine.sync_engine.pool
+                assert pool.checkedout() == 0  # type: ignore[attr-defined]
+                assert pool.checkedin() == 1  # type: ignore[attr-defined]
+                # The idle connection marked for reconnection: the next unit reconnects.
+                async with db.engine.connect() as conn:
+                    (await conn.get_raw_connection()).invalidate(soft=True)
+                await one_charge(f"r{round_}")
+        assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+        assert (await balance_of(db, user_id)).balance == 1_000 - 3 * 5
+        await assert_ledger_clean(db)
+    finally:
+        await db.dispose()
+
+
 async def test_a_transaction_begun_behind_sqlalchemys_back_discards_that_connection(
     postgres_url: str,
 ) -> None:

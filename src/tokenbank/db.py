@@ -41,6 +41,7 @@ import queue
 import sqlite3
 import threading
 import uuid
+import warnings
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -54,7 +55,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, MissingGreenlet
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -63,7 +64,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.util import await_, greenlet_spawn
@@ -330,11 +331,12 @@ class DriverTransaction:
     invalidated and answers 503, a data exception 422, a deadlock 503 ``retry_later``.
     """
 
-    __slots__ = ("_conn", "_driver")
+    __slots__ = ("_conn", "_driver", "_pool")
 
-    def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection, pool: Pool) -> None:
         self._conn = conn
         self._driver = driver
+        self._pool = pool  # the pool it came from (the engine's may be replaced meanwhile)
 
     async def fetchrow(self, statement: PgStatement, *args: Any) -> asyncpg.Record | None:
         try:
@@ -356,7 +358,13 @@ class DriverTransaction:
             raise await self._error(sql, (), exc) from exc
 
     async def _close(self) -> None:
-        """Hand a clean connection back (committed: nothing is open on it)."""
+        """Hand a clean connection back (committed: nothing is open on it).
+
+        Without a greenlet hop when nothing on the way back can wait for the server: the
+        pool's reset and ours send ``ROLLBACK`` only to a connection inside a transaction
+        (see :func:`_hand_back`)."""
+        if _hand_back(self._conn, self._driver, self._pool):
+            return
         await greenlet_spawn(self._conn.close)
 
     async def _abandon(self, reason: BaseException) -> None:
@@ -382,7 +390,8 @@ class DriverTransaction:
                 else:  # cancelled: possibly mid-reply, so the wait is bounded here
                     await asyncio.wait_for(rollback, _ROLLBACK_TIMEOUT_S)
                 if not driver.is_in_transaction():
-                    await greenlet_spawn(self._conn.close)
+                    if not _hand_back(self._conn, driver, self._pool):
+                        await greenlet_spawn(self._conn.close)
                     return
             except (Exception, asyncio.CancelledError):  # noqa: BLE001 - discard, below
                 pass
@@ -399,6 +408,40 @@ class DriverTransaction:
 
 #: How long a failed unit's ROLLBACK may take before its connection is discarded instead.
 _ROLLBACK_TIMEOUT_S = 5.0
+
+
+def _take_idle(pool: Pool) -> PoolProxiedConnection | None:
+    """A connection from ``pool`` without a greenlet hop, when an idle one is there.
+
+    Checking out an idle connection runs no I/O (the checkout hook only looks at the
+    driver's state), and a greenlet hop costs about as much Python as the checkout
+    itself. A checkout that does need the server (the idle connection was invalidated
+    and must reconnect) cannot run here: SQLAlchemy refuses the I/O (``MissingGreenlet``)
+    before any is done, the pool puts the entry back as it does after any failed
+    connect, and None sends the caller the usual way."""
+    if not isinstance(pool, QueuePool) or pool.checkedin() == 0:
+        return None
+    with warnings.catch_warnings():
+        # The refused reconnect leaves the driver's ``connect()`` coroutine made but never
+        # run (SQLAlchemy closes only its wrapper): nothing was started, nothing leaks.
+        warnings.filterwarnings("ignore", "coroutine 'connect' was never awaited", RuntimeWarning)
+        try:
+            return pool.connect()
+        except MissingGreenlet:
+            return None
+
+
+def _hand_back(conn: PoolProxiedConnection, driver: asyncpg.Connection, pool: Pool) -> bool:
+    """Return ``conn`` to ``pool`` without a greenlet hop if nothing on the way can wait
+    for the server: it is open, outside a transaction, and the pool has room to keep it
+    (an overflow connection returned to a full pool is closed, which waits for the
+    server); False: not returned."""
+    if driver.is_closed() or driver.is_in_transaction():
+        return False
+    if not isinstance(pool, QueuePool) or pool.checkedin() >= pool.size():
+        return False
+    conn.close()
+    return True
 
 
 async def discard(conn: PoolProxiedConnection, driver: asyncpg.Connection, reason: object) -> None:
@@ -833,8 +876,11 @@ class Database:
         around it would cost a quarter more Python per unit and add nothing a driver unit
         uses. A connection the pool cannot open is reported as the engine reports it,
         SQLAlchemy's ``DBAPIError`` (a 503)."""
+        pool = self._sync_engine.pool
         try:
-            conn = await greenlet_spawn(self._sync_engine.pool.connect)
+            conn = _take_idle(pool)
+            if conn is None:
+                conn = await greenlet_spawn(pool.connect)
         except self._dbapi_error as exc:
             dialect = self.engine.dialect
             lost = dialect.is_disconnect(cast(Any, exc), None, None)
@@ -844,7 +890,7 @@ class Database:
                     None, None, exc, self._dbapi_error, connection_invalidated=lost, dialect=dialect
                 ),
             ) from exc
-        return DriverTransaction(conn, conn.driver_connection)
+        return DriverTransaction(conn, conn.driver_connection, pool)
 
     async def run(self, work: Callable[[Unit], Awaitable[T]]) -> T:
         """``work`` as one unit of work, on the driver: asyncpg (PostgreSQL) or ``sqlite3``.

@@ -96,3 +96,43 @@ def test_the_sqlite_replay_charges_as_the_app_does(tmp_path: object) -> None:
     assert replayed > 0
     assert deductions[0] == -deductions[1]  # one token each
     assert account[0] == account[2] and account[1] == 0 and pending == 0
+
+
+def test_a_bench_run_drops_only_the_databases_of_runs_that_ended() -> None:
+    """Every run starts by dropping what killed runs left, ``WITH (FORCE)``; a database
+    whose run is still going must survive that, or two runs on one machine cut each
+    other's connections mid-statement."""
+    import subprocess
+
+    import asyncpg
+    from bench.common import PG_ADMIN_URL, drop_leftover_databases
+
+    running = subprocess.Popen(["sleep", "60"])
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    names = {
+        "live": f"tokenbank_bench_t_{running.pid}_aaaaaa",
+        "dead": f"tokenbank_bench_t_{finished.pid}_bbbbbb",
+    }
+
+    async def scenario() -> set[str]:
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            for name in names.values():
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            await drop_leftover_databases()
+            rows = await admin.fetch(
+                "SELECT datname FROM pg_database WHERE datname = ANY($1::text[])",
+                list(names.values()),
+            )
+            return {str(r["datname"]) for r in rows}
+        finally:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await admin.close()
+
+    try:
+        assert asyncio.run(scenario()) == {names["live"]}
+    finally:
+        running.kill()
+        running.wait()
