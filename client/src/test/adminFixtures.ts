@@ -27,7 +27,7 @@ export function payment(id: number, overrides: Partial<AdminPayment> = {}): Admi
   };
 }
 
-export function webhookEvent(id: string, status: string, overrides: Partial<WebhookEvent> = {}): WebhookEvent {
+export function webhookEvent(id: string, status: WebhookEvent["status"], overrides: Partial<WebhookEvent> = {}): WebhookEvent {
   return {
     id, type: "payment_intent.succeeded", status, attempts: 1, stripe_payment_intent_id: "pi_1",
     last_error: null, received_at: now, processed_at: status === "handled" ? now : null,
