@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.auth.models import AuthSession, RefreshToken
 from tokenbank.auth.security import AccessClaims, create_access_token
 from tokenbank.config import Settings
-from tokenbank.db import Query, Unit
+from tokenbank.db import Query
 
 
 def token_hash(token: str) -> str:
@@ -161,14 +161,6 @@ OPEN_SESSION = Query.of(
         AuthSession.expires_at > bindparam("now"),
     )
 )
-
-
-async def is_open(unit: Unit, claims: AccessClaims, now: datetime) -> bool:
-    """The session is neither revoked nor expired (one primary-key read)."""
-    row = await OPEN_SESSION.first(
-        unit, session_id=claims.session_id, user_id=claims.user_id, now=now
-    )
-    return row is not None
 
 
 # Open sessions this process saw recently (only with SESSION_CHECK_CACHE_S > 0). A
