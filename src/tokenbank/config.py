@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_js_url: str | None = None
     stripe_webhook_tolerance_s: int = Field(default=300, gt=0)
+    #: Development only: each new Stripe Customer lives on its own Stripe test clock, and
+    #: ``POST /api/dev/advance-clock`` moves it (subscriptions renew in seconds).
+    subscription_test_clocks: bool = False
 
     ai_provider: Literal["offline", "gemini", "openai"] | None = None
     gemini_api_key: str | None = None
@@ -264,6 +267,11 @@ class Settings(BaseSettings):
         if self.is_production:
             raise ProductionConfigError("JWT_SECRET is required in production")
         return dev_secret(Path(self.data_dir), "jwt_secret")
+
+    @property
+    def test_clocks_enabled(self) -> bool:
+        """``SUBSCRIPTION_TEST_CLOCKS``, which production never honours."""
+        return self.subscription_test_clocks and not self.is_production
 
     @property
     def stripe_simulated(self) -> bool:

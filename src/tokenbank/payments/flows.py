@@ -139,6 +139,46 @@ async def create_payment_intent(
 
 
 @dataclass(frozen=True)
+class CustomerRef:
+    customer_id: str
+    test_clock_id: str | None
+
+
+async def ensure_customer(
+    db: Database, gateway: StripeGateway, settings: Settings, user_id: int
+) -> CustomerRef:
+    """The user's Stripe Customer, created on first need (and, in development with
+    ``SUBSCRIPTION_TEST_CLOCKS``, on a test clock of its own).
+
+    Stripe is called outside any transaction; its idempotency keys make racing first
+    calls name the same Customer, and the row keyed by user keeps exactly one.
+    """
+    gateway.require_configured()
+    async with db.transaction() as session:
+        found = await repo.find_customer(session, user_id)
+        if found is not None:
+            return CustomerRef(found.customer_id, found.test_clock_id)
+        person = await service.customer_details(session, user_id)
+    clock = None
+    if settings.test_clocks_enabled:
+        clock = await gateway.create_test_clock(
+            name=f"tokenbank user {user_id}", idempotency_key=f"test-clock:{user_id}"
+        )
+    customer_id = await gateway.create_customer(
+        user_id=user_id,
+        email=person.email,
+        name=person.username,
+        test_clock=clock,
+        idempotency_key=f"customer:{user_id}",
+    )
+    async with db.transaction() as session:
+        row = await repo.insert_customer(
+            session, user_id=user_id, customer_id=customer_id, test_clock_id=clock
+        )
+        return CustomerRef(row.customer_id, row.test_clock_id)
+
+
+@dataclass(frozen=True)
 class Confirmation:
     outcome: SyncOutcome
     payment: PaymentView

@@ -267,3 +267,23 @@ class ReconcileCheckpoint(Base):
     #: Unix seconds (Stripe's ``created``) up to which every object has been read.
     created_s: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StripeCustomer(Base):
+    """The Stripe Customer of one of our users: subscriptions and saved cards hang off it.
+
+    Created on first need (a subscription, a saved card), once per user: the Stripe call
+    carries the idempotency key ``customer:<user_id>`` and the row's primary key is the
+    user, so two racing requests end with one Customer and one row.
+    """
+
+    __tablename__ = "stripe_customers"
+
+    user_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    #: Development only (``SUBSCRIPTION_TEST_CLOCKS``): the Stripe test clock the Customer
+    #: lives on, so a test or a developer can move its subscriptions through time.
+    test_clock_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

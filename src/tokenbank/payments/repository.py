@@ -32,8 +32,10 @@ from tokenbank.payments.models import (
     Payment,
     PaymentStatus,
     ReconcileCheckpoint,
+    StripeCustomer,
     WebhookEvent,
 )
+from tokenbank.types import utcnow
 
 payments = cast(Table, Payment.__table__)
 inbox = cast(Table, WebhookEvent.__table__)
@@ -425,3 +427,40 @@ async def advance_checkpoint(
         .where(checkpoints.c.name == name, checkpoints.c.created_s < created_s)
         .values(created_s=created_s, updated_at=now)
     )
+
+
+# --- Stripe Customers -------------------------------------------------------------------
+
+stripe_customers = cast(Table, StripeCustomer.__table__)
+
+
+async def find_customer(session: AsyncSession, user_id: int) -> StripeCustomer | None:
+    return await session.get(StripeCustomer, user_id)
+
+
+async def insert_customer(
+    session: AsyncSession, *, user_id: int, customer_id: str, test_clock_id: str | None
+) -> StripeCustomer:
+    """Record the user's Customer; a row written first by a racing request wins."""
+    await session.execute(
+        _insert_ignoring_conflicts(session, stripe_customers).values(
+            user_id=user_id, customer_id=customer_id, test_clock_id=test_clock_id,
+            created_at=utcnow(),
+        )
+    )
+    found = await session.get(StripeCustomer, user_id, populate_existing=True)
+    assert found is not None
+    return found
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    email: str
+
+
+async def find_person(session: AsyncSession, user_id: int) -> Person | None:
+    row = (
+        await session.execute(select(User.username, User.email).where(User.id == user_id))
+    ).one_or_none()
+    return None if row is None else Person(row.username, row.email)

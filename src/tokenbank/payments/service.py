@@ -92,3 +92,11 @@ async def list_payments(
     rows = await repo.list_for_user(session, user_id, limit=limit + 1, before=before)
     items = [view_of(r) for r in rows[:limit]]
     return items, (items[-1].id if len(rows) > limit and items else None)
+
+
+async def customer_details(session: AsyncSession, user_id: int) -> repo.Person:
+    """Who a new Stripe Customer is for (its email and name at Stripe)."""
+    person = await repo.find_person(session, user_id)
+    if person is None:
+        raise PaymentNotFound()
+    return person

@@ -372,6 +372,41 @@ class StripeGateway:
         )
         return CreatedIntent(id=pi.id, client_secret=pi.client_secret or "", status=pi.status)
 
+    async def create_test_clock(self, *, name: str, idempotency_key: str) -> str:
+        """A Stripe test clock frozen at now (test mode only), for a development Customer."""
+        clock = await _call(
+            self.client.v1.test_helpers.test_clocks.create_async(
+                {"frozen_time": int(utcnow().timestamp()), "name": name[:300]},
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return clock.id
+
+    async def create_customer(
+        self,
+        *,
+        user_id: int,
+        email: str,
+        name: str,
+        test_clock: str | None,
+        idempotency_key: str,
+    ) -> str:
+        """Stripe's Customer for one of our users (``metadata.user_id`` names the user)."""
+        params: dict[str, Any] = {
+            "email": email,
+            "name": name,
+            "metadata": {"user_id": str(user_id)},
+        }
+        if test_clock is not None:
+            params["test_clock"] = test_clock
+        customer = await _call(
+            self.client.v1.customers.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        )
+        return customer.id
+
     async def retrieve_intent(self, payment_intent_id: str) -> IntentSnapshot:
         """The intent with its latest charge, every refund and every dispute of it."""
         checked_id(payment_intent_id, "payment intent")
