@@ -23,8 +23,8 @@ import asyncpg
 
 from bench.common import closed_loop, libpq_url, log, median, scratch_database
 from tokenbank.db import Database
+from tokenbank.ratelimit.flows import Limiter
 from tokenbank.ratelimit.redis_counters import RedisCounters
-from tokenbank.ratelimit.service import Limiter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RUNS = 3

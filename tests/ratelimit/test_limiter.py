@@ -202,30 +202,53 @@ async def test_an_outage_moves_counts_to_the_database_and_back(
             await relay.cut()
 
 
-@pytest.mark.parametrize("store", ["redis", "database"])
-async def test_both_stores_count_the_same_windows(
-    db_url: str, redis_url: str, redis_prefix: str, store: str
-) -> None:
-    """Two a minute: the third is refused with the seconds left in the window; the next
-    window starts from zero."""
+def _limiter(db_url: str, redis_url: str, redis_prefix: str, store: str) -> tuple[Database, Limiter]:
     db = Database(db_url, pool_size=2)
     counters = (
         RedisCounters(redis_url, prefix=redis_prefix, timeout_s=5) if store == "redis" else None
     )
-    limiter = Limiter(db, counters)
+    return db, Limiter(db, counters)
+
+
+@pytest.mark.parametrize("store", ["redis", "database"])
+async def test_both_stores_count_the_same_windows(
+    db_url: str, redis_url: str, redis_prefix: str, store: str
+) -> None:
+    """Two a minute: the third is refused, told when the next would be allowed, and is."""
+    db, limiter = _limiter(db_url, redis_url, redis_prefix, store)
     start = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     try:
         await limiter.hit("w", 2, now=start + timedelta(seconds=1))
         await limiter.hit("w", 2, now=start + timedelta(seconds=2))
         with pytest.raises(RateLimited) as refused:
             await limiter.hit("w", 2, now=start + timedelta(seconds=45))
-        assert refused.value.headers == {"Retry-After": "15"}
-        await limiter.hit("w", 2, now=start + timedelta(seconds=61))
+        # Three hits (the refused one counts) weigh 2 again 40 s into the next window.
+        assert refused.value.headers == {"Retry-After": "55"}
+        await limiter.hit("w", 2, now=start + timedelta(seconds=45 + 55))
         await limiter.hit("other", 2, now=start + timedelta(seconds=3))
     finally:
         await limiter.aclose()
         await db.dispose()
     assert (await bucket_rows(db_url) > 0) == (store == "database")
+
+
+@pytest.mark.parametrize("store", ["redis", "database"])
+async def test_a_burst_across_a_window_edge_gets_no_second_allowance(
+    db_url: str, redis_url: str, redis_prefix: str, store: str
+) -> None:
+    """Three a minute, three at 0:59: fixed windows would allow three more at 1:00."""
+    db, limiter = _limiter(db_url, redis_url, redis_prefix, store)
+    edge = datetime(2026, 1, 1, 12, 1, 0, tzinfo=UTC)
+    try:
+        for n in range(3):
+            await limiter.hit("edge", 3, now=edge - timedelta(seconds=1, milliseconds=100 * n))
+        with pytest.raises(RateLimited):
+            await limiter.hit("edge", 3, now=edge + timedelta(milliseconds=100))
+        # A minute after the burst the window has slid past it.
+        await limiter.hit("edge", 3, now=edge + timedelta(seconds=59))
+    finally:
+        await limiter.aclose()
+        await db.dispose()
 
 
 async def test_a_route_can_count_under_keys_of_its_own(

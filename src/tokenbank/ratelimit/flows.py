@@ -62,7 +62,9 @@ class Limiter:
         if self._redis is not None and self._redis_usable():
             start = window_start(when)
             try:
-                count = await self._redis.incr(key, int(start.timestamp()), expire_s=2 * WINDOW_S)
+                count, previous = await self._redis.incr(
+                    key, int(start.timestamp()), WINDOW_S, expire_s=2 * WINDOW_S
+                )
             except (RedisError, OSError) as exc:  # TimeoutError is an OSError
                 RATE_LIMIT_STORE_ERRORS.inc()
                 self._redis_down_until = time.monotonic() + self._redis_retry_s
@@ -74,7 +76,7 @@ class Limiter:
                     self._redis_retry_s,
                 )
             else:
-                check(count, limit_per_window, start, when)
+                check(count, previous, limit_per_window, start, when)
                 return
         async with self._db.transaction() as session:
             await hit(session, key, limit_per_window, when)

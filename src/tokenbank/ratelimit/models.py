@@ -10,7 +10,8 @@ from tokenbank.types import UTCDateTime
 
 
 class RateLimitBucket(Base):
-    """Fixed-window counters shared by every app process through the database."""
+    """Per-window counters shared by every app process through the database (the sliding
+    window weighs the previous window's count in, see ``service``)."""
 
     __tablename__ = "rate_limit_buckets"
 

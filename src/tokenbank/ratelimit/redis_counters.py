@@ -1,8 +1,9 @@
-"""Fixed-window counters in Redis: one round trip per request, no database transaction.
+"""Window counters in Redis: one round trip per request, no database transaction.
 
 A window's counter is one Redis key, ``<prefix>rl:<limit key>:<window start>``, made and
 counted by one Lua script (INCR, and EXPIRE on the first hit), so the count and its expiry
-are one atomic step and a crash between them cannot leave a key that never expires.
+are one atomic step and a crash between them cannot leave a key that never expires. The
+same script reads the previous window's count, which the sliding-window rule weighs in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from redis.backoff import NoBackoff
 _INCR_WITH_EXPIRY = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+return {count, tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 
 
@@ -37,10 +38,15 @@ class RedisCounters:
         self._script: Any = self._redis.register_script(_INCR_WITH_EXPIRY)
         self.prefix = prefix
 
-    async def incr(self, key: str, window_epoch_s: int, expire_s: int) -> int:
-        """Count one hit in ``key``'s window and return the window's count so far."""
+    async def incr(
+        self, key: str, window_epoch_s: int, window_s: int, expire_s: int
+    ) -> tuple[int, int]:
+        """Count one hit in ``key``'s window; return the window's count so far and the
+        previous window's count."""
         name = f"{self.prefix}rl:{key}:{window_epoch_s}"
-        return int(await self._script(keys=[name], args=[expire_s]))
+        before = f"{self.prefix}rl:{key}:{window_epoch_s - window_s}"
+        count, previous = await self._script(keys=[name, before], args=[expire_s])
+        return int(count), int(previous)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
