@@ -16,7 +16,14 @@ from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.test_service import assert_ledger_clean, balance_of, ledger_reserve, new_account
-from tokenbank.db import Database, DriverTransaction, PgStatement, Query, Unit
+from tokenbank.db import (
+    Database,
+    DriverTransaction,
+    PgStatement,
+    Query,
+    Unit,
+    is_broken_connection,
+)
 from tokenbank.errors import is_connection_error
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import InsufficientTokens
@@ -360,3 +367,21 @@ async def test_driver_units_use_the_pool_the_engine_has_after_a_dispose(
     finally:
         await db.dispose()
     assert fresh.checkedin() == 0
+
+
+def test_asyncpg_protocol_state_errors_mean_a_broken_connection_not_a_bug() -> None:
+    """asyncpg reports a connection whose reply was cut off mid-operation (a request cancelled
+    from outside) as ``InternalClientError``; that connection is discarded and the request
+    answered 503, like a lost one, instead of a 500."""
+    cut = asyncpg.InternalClientError(
+        "cannot switch to state 13; another operation (2) is in progress"
+    )
+    assert is_broken_connection(cut)
+    try:
+        raise RuntimeError("wrapped") from cut
+    except RuntimeError as wrapped:
+        assert is_broken_connection(wrapped)
+    assert is_broken_connection(asyncpg.InterfaceError("cannot perform operation: another "
+                                                       "operation is in progress"))
+    assert not is_broken_connection(asyncpg.InternalClientError("unexpected codec state"))
+    assert not is_broken_connection(ValueError("cannot switch to state 13"))

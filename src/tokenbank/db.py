@@ -244,12 +244,25 @@ def _reset_connections_on_return(engine: AsyncEngine) -> None:
 
 
 #: asyncpg's words for a connection whose protocol state no longer matches the server's
-#: (a transaction begun behind the caller's back, an operation cut off mid-reply).
+#: (a transaction begun behind the caller's back, an operation cut off mid-reply). The
+#: last comes as an ``InternalClientError``, not an ``InterfaceError``: "cannot switch to
+#: state 13; another operation (2) is in progress".
 _BROKEN_CONNECTION = (
     "manually started transaction",
     "another operation is in progress",
     "another operation is cancelling",
+    "cannot switch to state",
 )
+
+
+def is_broken_connection(exc: BaseException) -> bool:
+    """True for asyncpg's errors that leave its connection unusable (but the server fine)."""
+    for cause in (exc, exc.__cause__):
+        if isinstance(cause, asyncpg.InterfaceError | asyncpg.InternalClientError):
+            text = str(cause)
+            if any(marker in text for marker in _BROKEN_CONNECTION):
+                return True
+    return False
 
 
 def _treat_broken_connections_as_lost(engine: AsyncEngine) -> None:
@@ -260,14 +273,9 @@ def _treat_broken_connections_as_lost(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _on_error(context: ExceptionContext) -> None:
-        cause = context.original_exception
-        if isinstance(cause, asyncpg.InterfaceError) or (
-            isinstance(cause.__cause__, asyncpg.InterfaceError)
-        ):
-            text = str(cause)
-            if any(marker in text for marker in _BROKEN_CONNECTION):
-                context.is_disconnect = True
-                context.invalidate_pool_on_disconnect = False
+        if is_broken_connection(context.original_exception):
+            context.is_disconnect = True
+            context.invalidate_pool_on_disconnect = False
 
 
 @dataclass(frozen=True)
