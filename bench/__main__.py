@@ -78,6 +78,7 @@ async def run(mode: Mode, sections: list[str], command: str, write_doc: bool) ->
         log(f"--- {name} done in {details[name]['elapsed_s']} s")
     details["elapsed_s"] = round(time.perf_counter() - started, 1)
     details["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    _keep_sections_not_rerun(details, mode, sections)
     document = report.write_json(details)
     if write_doc:
         report.update_doc(document)
@@ -85,6 +86,20 @@ async def run(mode: Mode, sections: list[str], command: str, write_doc: bool) ->
         log(f"{key} = {row['value']} (goal {row['goal']}): {row['met']}")
     log(f"wrote {report.RESULTS / 'latest.json'} in {details['elapsed_s']} s")
     return 1 if failed else 0
+
+
+def _keep_sections_not_rerun(details: dict[str, Any], mode: Mode, sections: list[str]) -> None:
+    """``--only``: the sections not run keep the previous run's figures (of the same mode),
+    each marked with the commit and time it was measured at, instead of vanishing."""
+    previous = report.previous_details(mode.name)
+    for name in SECTIONS:
+        if name in sections or name not in previous:
+            continue
+        details[name] = {
+            **previous[name],
+            "kept_from_commit": previous[name].get("kept_from_commit", previous.get("commit")),
+            "kept_from_run": previous[name].get("kept_from_run", previous.get("finished_at")),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,6 +118,16 @@ def goals(keys: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def previous_details(mode: str) -> dict[str, Any]:
+    """The details of the last run of ``mode`` (empty when there is none)."""
+    for path in (RESULTS / f"latest-{mode}.json", RESULTS / "latest.json"):
+        if path.exists():
+            found: dict[str, Any] = json.loads(path.read_text()).get("details", {})
+            if found.get("mode") == mode:
+                return found
+    return {}
+
+
 def write_json(details: dict[str, Any]) -> dict[str, Any]:
     keys = flat_keys(details)
     document = {**keys, "goals": goals(keys), "details": details}

@@ -8,7 +8,10 @@ script charges for real and the ledger must show exactly those charges.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.common import seed_users
@@ -136,3 +139,22 @@ def test_a_bench_run_drops_only_the_databases_of_runs_that_ended() -> None:
     finally:
         running.kill()
         running.wait()
+
+
+def test_a_partial_run_keeps_the_other_sections_figures_marked_with_their_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m bench run --only webhooks`` must not erase the ledger's figures."""
+    from bench import __main__ as bench_main
+    from bench import report
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    earlier = {"mode": "quick", "commit": "abc1234", "finished_at": "2026-12-01T10:00:00+00:00",
+               "ledger": {"median": {"x": 1}}, "webhooks": {"old": True}}
+    (tmp_path / "latest-quick.json").write_text(json.dumps({"details": earlier}))
+    details: dict[str, Any] = {"mode": "quick", "webhooks": {"new": True}}
+    bench_main._keep_sections_not_rerun(details, bench_main.QUICK, ["webhooks"])
+    assert details["webhooks"] == {"new": True}
+    assert details["ledger"]["median"] == {"x": 1}
+    assert details["ledger"]["kept_from_commit"] == "abc1234"
+    assert details["ledger"]["kept_from_run"] == "2026-12-01T10:00:00+00:00"
