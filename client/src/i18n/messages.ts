@@ -166,6 +166,10 @@ export const en = {
   "errors.api_key_not_active": "This key was revoked; create a new one instead.",
   "errors.invalid_checkout_token": "This payment link is invalid or has expired. Go back and start again.",
   "errors.return_url_not_allowed": "This return address is not allowed.",
+  "errors.webhook_endpoint_not_found": "There is no such webhook endpoint.",
+  "errors.webhook_delivery_not_found": "There is no such webhook delivery.",
+  "errors.webhook_url_refused": "Webhook endpoints must be public https addresses.",
+  "errors.unknown_event_type": "That is not an event type we send.",
 
   "chat.listTitle": "Chats",
   "chat.new": "New chat",
@@ -653,6 +657,10 @@ export const zh: Dictionary = {
   "errors.api_key_not_active": "该密钥已吊销，请新建一个。",
   "errors.invalid_checkout_token": "该付款链接无效或已过期，请返回重新开始。",
   "errors.return_url_not_allowed": "不允许返回到该地址。",
+  "errors.webhook_endpoint_not_found": "没有这个 Webhook 端点。",
+  "errors.webhook_delivery_not_found": "没有这条 Webhook 投递记录。",
+  "errors.webhook_url_refused": "Webhook 端点必须是公网上的 https 地址。",
+  "errors.unknown_event_type": "我们不发送这种事件类型。",
 
   "chat.listTitle": "对话",
   "chat.new": "新对话",
