@@ -10,13 +10,12 @@ import json
 import pytest
 from sqlalchemy import select
 
+from outbound.receiver import receiver
 from payments.kit import PayEnv
 from tokenbank.outbound import service
 from tokenbank.outbound.flows import Deliverer
 from tokenbank.outbound.models import WebhookDelivery
 from tokenbank_client import verify_webhook
-
-from outbound.receiver import receiver
 
 pytestmark = pytest.mark.anyio
 

@@ -26,6 +26,7 @@ import httpx
 from tokenbank import __version__
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.observability import OUTBOUND_ATTEMPTS
 from tokenbank.outbound import repository as repo
 from tokenbank.outbound import service
 from tokenbank.outbound.errors import WebhookUrlRefused
@@ -129,6 +130,7 @@ async def deliver_claimed(
             status_code=code,
             next_attempt_at=next_at,
         )
+    OUTBOUND_ATTEMPTS.labels(str(status)).inc()
     level = logging.INFO if status is DeliveryStatus.DELIVERED else logging.WARNING
     log.log(level, "webhook %s (%s) to endpoint %d: %s after attempt %d%s",
             delivery.event_id, delivery.event_type, delivery.endpoint_id, status,
@@ -139,6 +141,7 @@ async def deliver_claimed(
 async def _end(
     db: Database, delivery: ClaimedDelivery, status: DeliveryStatus, note: str
 ) -> DeliveryStatus | None:
+    OUTBOUND_ATTEMPTS.labels(str(status)).inc()
     log.warning("webhook %s to endpoint %d %s: %s",
                 delivery.event_id, delivery.endpoint_id, status, note)
     async with db.transaction() as session:
