@@ -244,3 +244,42 @@ async def test_a_crashed_workers_claim_runs_out_and_another_sends_it(
             row = await drain_until(db, deliverer, event_id, DeliveryStatus.DELIVERED)
     assert row.attempts == 2 and r.event_ids() == [event_id]
     assert claimed.attempts == 1
+
+
+async def test_a_stopped_worker_hands_its_delivery_back(db: Database, db_url: str) -> None:
+    settings = fast_settings(db_url, outbound_webhook_timeout_s=10.0)
+    with receiver(STALL, 200, stall_s=5.0) as r:
+        await endpoint(db, settings, r.url, ["*"])
+        event_id = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 1})
+        async with running(settings) as deliverer:
+            task = asyncio.ensure_future(deliverer.drain(db))
+
+            async def posted() -> bool:
+                return len(r.received) == 1
+
+            await wait_for(posted, what="the POST to reach the receiver")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            row = await delivery(db, event_id)
+            # Due again at once, not left to its lease; the cut attempt is not logged.
+            assert row.status == DeliveryStatus.PENDING and row.claim_token is None
+            row = await drain_until(db, deliverer, event_id, DeliveryStatus.DELIVERED)
+    assert row.attempts == 2 and r.event_ids() == [event_id, event_id]
+
+
+async def test_an_address_that_became_internal_is_refused_before_sending(
+    db: Database, db_url: str
+) -> None:
+    # Added while local addresses were allowed (or its name pointed elsewhere then):
+    # each attempt checks again, and nothing is sent.
+    with receiver(200) as r:
+        await endpoint(db, fast_settings(db_url), r.url.replace("http:", "https:"), ["*"])
+        event_id = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 1})
+        strict = fast_settings(db_url, outbound_webhook_allow_local=False)
+        async with running(strict) as deliverer:
+            assert await deliverer.drain(db) == 1
+        assert r.received == []
+    row = await delivery(db, event_id)
+    assert row.status == DeliveryStatus.FAILED
+    assert row.last_error is not None and row.last_error.startswith("refused:")

@@ -123,3 +123,17 @@ def test_event_types_are_known_ones_or_all() -> None:
         service.parse_events(["purchase.exploded"])
     with pytest.raises(UnknownEventType):
         service.parse_events([" "])
+
+
+def test_the_sdk_refuses_malformed_headers() -> None:
+    from tokenbank_client import WebhookVerificationError, verify_webhook
+
+    body = b'{"id":"evt_1"}'
+    good = service.signature_header(body.decode(), "whsec_k", 1700000000)
+    assert verify_webhook(body, good, "whsec_k", now=1700000100)["id"] == "evt_1"
+    for header in (None, "", "v1=abc", "t=1700000000", "t=x,v1=ab", "t=1700000000,v1=é"):
+        with pytest.raises(WebhookVerificationError):
+            verify_webhook(body, header, "whsec_k", now=1700000000)
+    # Several v1 values (a receiver checking during a secret change): any may match.
+    both = good + ",v1=" + "0" * 64
+    assert verify_webhook(body, both, "whsec_k", now=1700000000)["id"] == "evt_1"
