@@ -9,10 +9,11 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import pytest
 import stripe
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from outbound.receiver import STALL, receiver
 from tokenbank.config import Settings
@@ -20,6 +21,7 @@ from tokenbank.db import Database
 from tokenbank.outbound import service
 from tokenbank.outbound.flows import Deliverer
 from tokenbank.outbound.models import DeliveryStatus, EventType, WebhookDelivery
+from tokenbank.types import utcnow
 from tokenbank_client import WebhookVerificationError, verify_webhook
 
 from conftest import make_settings
@@ -232,7 +234,7 @@ async def test_a_removed_endpoint_gets_nothing_more(db: Database, db_url: str) -
 async def test_a_crashed_workers_claim_runs_out_and_another_sends_it(
     db: Database, db_url: str
 ) -> None:
-    settings = fast_settings(db_url, outbound_webhook_claim_lease_s=0.2)
+    settings = fast_settings(db_url)
     with receiver(200) as r:
         await endpoint(db, settings, r.url, ["*"])
         event_id = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 1})
@@ -241,6 +243,12 @@ async def test_a_crashed_workers_claim_runs_out_and_another_sends_it(
         (claimed,) = await claim_due(db, settings, 1)  # ...and the worker dies here
         async with running(settings) as deliverer:
             assert await deliverer.drain(db) == 0  # its lease still holds
+            async with db.transaction() as session:  # the lease's time passes
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == claimed.id)
+                    .values(claimed_until=utcnow() - timedelta(seconds=1))
+                )
             row = await drain_until(db, deliverer, event_id, DeliveryStatus.DELIVERED)
     assert row.attempts == 2 and r.event_ids() == [event_id]
     assert claimed.attempts == 1

@@ -137,3 +137,13 @@ def test_the_sdk_refuses_malformed_headers() -> None:
     # Several v1 values (a receiver checking during a secret change): any may match.
     both = good + ",v1=" + "0" * 64
     assert verify_webhook(body, both, "whsec_k", now=1700000000)["id"] == "evt_1"
+
+
+def test_a_claim_outlasts_an_attempt() -> None:
+    from tokenbank.outbound.flows import lease
+
+    short = Settings(  # type: ignore[call-arg]
+        _env_file=None, outbound_webhook_claim_lease_s=1, outbound_webhook_timeout_s=10
+    )
+    assert lease(short).total_seconds() >= 10 + 30
+    assert lease(DEFAULTS).total_seconds() == 60

@@ -51,9 +51,19 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def lease(settings: Settings) -> timedelta:
+    """How long a claim lasts: never shorter than an attempt may take (with room to
+    record it), or a slow endpoint would see a second worker send the same event."""
+    return timedelta(
+        seconds=max(
+            settings.outbound_webhook_claim_lease_s, settings.outbound_webhook_timeout_s + 30
+        )
+    )
+
+
 async def claim_due(db: Database, settings: Settings, limit: int) -> list[ClaimedDelivery]:
     now = utcnow()
-    until = now + timedelta(seconds=settings.outbound_webhook_claim_lease_s)
+    until = now + lease(settings)
     async with db.transaction() as session:
         return await repo.claim_deliveries(
             session, now=now, lease_until=until, token=str(uuid.uuid4()), limit=limit
@@ -204,7 +214,7 @@ async def retry_now(db: Database, settings: Settings, delivery_id: int) -> Deliv
             claimed = await repo.claim_deliveries(
                 session,
                 now=now,
-                lease_until=now + timedelta(seconds=settings.outbound_webhook_claim_lease_s),
+                lease_until=now + lease(settings),
                 token=str(uuid.uuid4()),
                 delivery_id=delivery_id,
             )
