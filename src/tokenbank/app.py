@@ -26,6 +26,8 @@ from tokenbank.jobs import Scheduler, purge_auth, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
+from tokenbank.outbound.flows import Deliverer
+from tokenbank.outbound.routes import router as outbound_router
 from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
@@ -68,7 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stripe = stripe_gateway
         app.state.widget_tokens = WidgetTokens(settings)
         scheduler = Scheduler(db)
+        deliverer = Deliverer(settings)
         if settings.background_jobs:
+            scheduler.every(
+                settings.outbound_webhook_interval_s, "outbound-webhooks", deliverer.drain
+            )
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
             scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", purge_auth)
             if stripe_gateway.configured:
@@ -91,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if webhook_worker is not None:
                 await webhook_worker.stop()
             await scheduler.stop()
+            await deliverer.aclose()
             await limiter.aclose()
             await stripe_gateway.aclose()
             await db.dispose()
@@ -116,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(admin_router)
     app.include_router(api_keys_router)
+    app.include_router(outbound_router)
     app.include_router(v1_router)
     app.include_router(v1_widget_router)
     app.include_router(v1_checkout_router)

@@ -384,8 +384,77 @@ def payments_show(
 
 # --- webhooks ------------------------------------------------------------------------
 
-webhooks_app = typer.Typer(no_args_is_help=True, help="Stripe webhook events.")
+webhooks_app = typer.Typer(
+    no_args_is_help=True,
+    help="Stripe's webhook events (replay) and the endpoints we send events to "
+    "(add, list, remove).",
+)
 app.add_typer(webhooks_app, name="webhooks")
+
+
+def _endpoint_row(e: Any) -> dict[str, object]:
+    return {
+        "id": e.id,
+        "url": e.url,
+        "enabled_events": e.enabled_events,
+        "description": e.description,
+        "enabled": e.enabled,
+        "created_at": e.created_at.isoformat(),
+        "secret_prefix": e.secret_prefix,
+    }
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Option("--url", help="Where events are POSTed (https).")],
+    events: Annotated[
+        str, typer.Option("--events", help="Comma-separated event types, or * for all.")
+    ] = "*",
+    description: Annotated[str | None, typer.Option(help="What the endpoint is for.")] = None,
+) -> None:
+    """Send events to URL; its signing secret (whsec_...) is printed once."""
+    from tokenbank.outbound import service
+
+    settings = get_settings()
+
+    async def work(db: Database) -> Any:
+        async with db.transaction() as session:
+            return await service.create_endpoint(
+                session, settings, url=url, events=events.split(","), description=description
+            )
+
+    made = _with_db(settings, work)
+    typer.echo(json.dumps(_endpoint_row(made.endpoint)))
+    typer.echo(made.secret)
+    err.print("This is the only time the signing secret is shown; store it now.")
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """The endpoints events are sent to (without secrets), one JSON object a line."""
+    from tokenbank.outbound import service
+
+    async def work(db: Database) -> list[Any]:
+        async with db.transaction() as session:
+            return list(await service.list_endpoints(session))
+
+    for e in _with_db(get_settings(), work):
+        typer.echo(json.dumps(_endpoint_row(e)))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(
+    endpoint_id: Annotated[int, typer.Argument(min=1, help="The endpoint's id (see list).")],
+) -> None:
+    """Send nothing more to the endpoint; what still waits for it is canceled."""
+    from tokenbank.outbound import service
+
+    async def work(db: Database) -> None:
+        async with db.transaction() as session:
+            await service.delete_endpoint(session, endpoint_id)
+
+    _with_db(get_settings(), work)
+    typer.echo(f"removed endpoint {endpoint_id}")
 
 
 @webhooks_app.command("replay")

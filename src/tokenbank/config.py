@@ -109,6 +109,19 @@ class Settings(BaseSettings):
     webhook_backoff_base_s: float = Field(default=2.0, gt=0)
     webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
     webhook_claim_lease_s: float = Field(default=300.0, gt=0)
+    # Outbound webhooks (events for the operator's endpoints): delivered by a background
+    # job (off with BACKGROUND_JOBS=false, or an interval of 0), retried with exponential
+    # backoff and jitter; the defaults spread 13 attempts over about three days.
+    outbound_webhook_interval_s: float = Field(default=2.0, ge=0)
+    outbound_webhook_timeout_s: float = Field(default=10.0, gt=0)
+    outbound_webhook_concurrency: int = Field(default=8, ge=1, le=64)
+    outbound_webhook_max_attempts: int = Field(default=13, ge=1)
+    outbound_webhook_backoff_base_s: float = Field(default=60.0, gt=0)
+    outbound_webhook_backoff_max_s: float = Field(default=24 * 3600.0, gt=0)
+    outbound_webhook_claim_lease_s: float = Field(default=60.0, gt=0)
+    #: Endpoints on loopback or private addresses, and plain http: allowed in development
+    #: only unless set (a server-side request to an internal address is SSRF).
+    outbound_webhook_allow_local: bool | None = None
 
     cors_origins: list[str] = Field(default_factory=list)
     client_dist: str | None = None
@@ -251,6 +264,14 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def outbound_webhooks_local_ok(self) -> bool:
+        """Whether webhook endpoints may be plain http or on this machine's or a private
+        network's addresses (development, unless ``OUTBOUND_WEBHOOK_ALLOW_LOCAL`` says)."""
+        if self.outbound_webhook_allow_local is not None:
+            return self.outbound_webhook_allow_local
+        return self.app_env == "development"
 
     @property
     def stripe_live(self) -> bool:

@@ -50,6 +50,9 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     │   │   CheckoutTokenInvalid (401 invalid_checkout_token)
     │   └── WidgetsNotConfigured (404)
     │       └── JwksUnavailable (503)
+    ├── OutboundError                     tokenbank.outbound.errors (webhooks we send)
+    │   ├── WebhookEndpointNotFound, WebhookDeliveryNotFound (404)
+    │   └── WebhookUrlRefused, UnknownEventType (422)
     ├── RateLimited (429, Retry-After)    tokenbank.ratelimit.service
     └── MetricsForbidden (403)            tokenbank.health
 

@@ -5,6 +5,7 @@ from tokenbank.auth.models import AuthSession, AuthThrottle, EmailToken, Refresh
 from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
+from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.v1.models import Customer
@@ -25,5 +26,8 @@ __all__ = [
     "TokenReservation",
     "TokenTransaction",
     "User",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

@@ -133,6 +133,12 @@ AI_FAILURES = Counter(
 WEBHOOK_EVENTS = Counter(
     "tokenbank_webhook_events", "Stripe webhook events.", ["type", "outcome"], registry=registry
 )
+OUTBOUND_ATTEMPTS = Counter(
+    "tokenbank_outbound_webhook_attempts",
+    "Attempts to deliver an event to an operator's endpoint, by where they left it.",
+    ["outcome"],
+    registry=registry,
+)
 RECONCILE_FIXES = Counter(
     "tokenbank_reconcile_fixes", "Changes made by reconciliation.", ["kind"], registry=registry
 )

@@ -302,7 +302,7 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
     admin_routes = sorted(op for op in _operations() if op[1].startswith(ADMIN_PREFIX))
     for method, template in admin_routes:
         path = template.format(user_id=w.alice["user"]["id"], event_id="evt_unknown",
-                               key_id=1)
+                               key_id=1, endpoint_id=1, delivery_id=1)
         body = {"json": {"amount": 50, "reason": "Bob helps himself"}} if method == "POST" else {}
         as_bob = await w.http.request(method, path, headers=w.bob["headers"], **body)
         anonymous = await w.http.request(method, path, **body)
@@ -313,7 +313,7 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
 
     for method, template in admin_routes:  # and the refusals were about the role alone
         path = template.format(user_id=w.alice["user"]["id"], event_id="evt_unknown",
-                               key_id=1)
+                               key_id=1, endpoint_id=1, delivery_id=1)
         body = {"json": {"amount": 50, "reason": "support"}} if method == "POST" else {}
         as_admin = await w.http.request(method, path, headers=w.admin["headers"], **body)
         assert as_admin.status_code not in (401, 403), (method, path, as_admin.text)
@@ -330,7 +330,8 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
         ), (method, path, r.text)
     for method, template in private:
         path = template.format(user_id=1, event_id="evt_x", chat_id=w.alice_chat,
-                               payment_intent_id=w.alice_pi, key_id=1)
+                               payment_intent_id=w.alice_pi, key_id=1,
+                               endpoint_id=1, delivery_id=1)
         r = await w.http.request(method, path, json={})
         assert (r.status_code, r.json()["error"]["code"]) == (401, "not_authenticated"), (
             method, path, r.text)

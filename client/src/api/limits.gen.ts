@@ -130,6 +130,12 @@ export const limits = {
       "maxLength": 200
     }
   },
+  "WebhookEndpointCreate": {
+    "url": {
+      "minLength": 1,
+      "maxLength": 2048
+    }
+  },
   "WidgetConfirmIn": {
     "payment_intent_id": {
       "maxLength": 255,

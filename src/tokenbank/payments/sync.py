@@ -41,6 +41,10 @@ Rules (tested in ``tests/payments``):
 - An intent we have no row for is adopted only if its metadata says ``token_purchase``,
   names an existing user and a tier whose price, currency and tokens match; otherwise it
   is ignored and logged.
+- The operator's webhooks are written in the same transaction as the money they report
+  (:func:`tokenbank.outbound.service.emit`): ``purchase.succeeded`` with the credit,
+  ``purchase.refunded`` with each growth of the reversal — once each, since each change
+  is written once.
 - Early fraud warnings (``check_fraud_warnings``, ``EFW_AUTO_REFUND`` on): an actionable
   warning's charge is refunded in full, once per warning (its id is the idempotency key),
   before the state is read, so the same sync takes the tokens back.
@@ -57,6 +61,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Settings
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
+from tokenbank.outbound import service as outbound
+from tokenbank.outbound.models import EventType
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import MoneyMismatch, Payment, PaymentIntentStatus, PaymentStatus
 from tokenbank.payments.purchase import buyer_of, is_token_purchase, names_purchase, names_tokens
@@ -109,6 +115,25 @@ def view_of(row: Payment) -> PaymentView:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def purchase_object(row: Payment) -> dict[str, object]:
+    """A purchase as the operator's webhooks show it (``data.object``)."""
+    return {
+        "object": "purchase",
+        "id": row.id,
+        "payment_intent_id": row.stripe_payment_intent_id,
+        "tier": row.tier,
+        "tokens": row.tokens,
+        "amount_cents": row.amount_cents,
+        "currency": row.currency,
+        "status": row.status,
+        "tokens_credited": row.tokens_credited,
+        "reversed_tokens": row.reversed_tokens,
+        "amount_refunded_cents": row.amount_refunded_cents,
+        "dispute_status": row.dispute_status,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 @dataclass(frozen=True)
@@ -208,6 +233,18 @@ async def apply_snapshot(
     if fields and (row.stripe_read_at is None or snap.read_at > row.stripe_read_at):
         row.stripe_read_at = snap.read_at
     await session.flush()
+    # The operator's webhooks, in this same transaction: sent iff the change commits.
+    if credited:
+        await outbound.emit(
+            session, EventType.PURCHASE_SUCCEEDED, purchase_object(row), user_id=row.user_id
+        )
+    if moved > 0:
+        await outbound.emit(
+            session,
+            EventType.PURCHASE_REFUNDED,
+            purchase_object(row) | {"tokens_taken_back": moved},
+            user_id=row.user_id,
+        )
     return SyncOutcome(
         payment_intent_id=snap.id,
         payment=view_of(row),

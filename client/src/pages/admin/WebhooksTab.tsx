@@ -12,6 +12,7 @@ import { errorText } from "../../lib/errorText";
 import { formatDateTime } from "../../lib/format";
 import { useMediaQuery } from "../../lib/useMediaQuery";
 import { QueryError } from "../../components/ui/QueryError";
+import { OutboundWebhooks } from "./OutboundWebhooks";
 
 /** Events that did not finish (waiting, retrying, or given up on: a dead letter) can be
  * run again now. */
@@ -123,6 +124,7 @@ export function WebhooksTab() {
           </ul>
         </Card>
       )}
+      <OutboundWebhooks />
     </section>
   );
 }

@@ -52,6 +52,7 @@ from tokenbank_client._models import (
     TransactionPage,
 )
 from tokenbank_client._sync import Tokenbank
+from tokenbank_client._webhooks import WebhookVerificationError, verify_webhook
 from tokenbank_client._widget import customer_token
 
 __all__ = [
@@ -91,7 +92,9 @@ __all__ = [
     "TransactionPage",
     "UnknownTier",
     "ValidationError",
+    "WebhookVerificationError",
     "customer_token",
     "new_idempotency_key",
+    "verify_webhook",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,78 @@
+/**
+ * Outbound webhooks (admin): the endpoints events are sent to, and the delivery log. A
+ * signing secret exists only in the answer to create; it is never cached.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useApi } from "./ApiProvider";
+import { unwrap } from "./client";
+import type { components } from "./schema";
+
+export type WebhookEndpoint = components["schemas"]["WebhookEndpointOut"];
+export type WebhookEndpointCreated = components["schemas"]["WebhookEndpointCreated"];
+export type WebhookDelivery = components["schemas"]["WebhookDeliveryOut"];
+export type DeliveryStatus = components["schemas"]["DeliveryStatus"];
+
+/** Every delivery status (checked against the schema below). */
+export const DELIVERY_STATUSES = [
+  "pending", "processing", "delivered", "failed", "dead", "canceled",
+] as const satisfies readonly DeliveryStatus[];
+type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
+const statusesComplete: Missing<DeliveryStatus, (typeof DELIVERY_STATUSES)[number]> = true;
+void statusesComplete;
+
+export const RECENT_DELIVERIES = 20;
+const endpointsKey = ["admin", "webhook-endpoints"] as const;
+const deliveriesKey = ["admin", "webhook-deliveries"] as const;
+
+export function useWebhookEndpoints() {
+  const api = useApi();
+  return useQuery({
+    queryKey: endpointsKey,
+    queryFn: () => unwrap(api.client.GET("/api/admin/webhook-endpoints")),
+  });
+}
+
+export function useWebhookDeliveries() {
+  const api = useApi();
+  return useQuery({
+    queryKey: deliveriesKey,
+    queryFn: () =>
+      unwrap(api.client.GET("/api/admin/webhook-deliveries", {
+        params: { query: { limit: RECENT_DELIVERIES } },
+      })),
+  });
+}
+
+export function useCreateWebhookEndpoint() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { url: string; enabled_events: string[] }) =>
+      unwrap(api.client.POST("/api/admin/webhook-endpoints", { body: { ...body, enabled: true } })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: endpointsKey }),
+  });
+}
+
+export function useDeleteWebhookEndpoint() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (endpointId: number) =>
+      unwrap(api.client.DELETE("/api/admin/webhook-endpoints/{endpoint_id}", {
+        params: { path: { endpoint_id: endpointId } },
+      })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin"] }),
+  });
+}
+
+export function useRetryWebhookDelivery() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (deliveryId: number) =>
+      unwrap(api.client.POST("/api/admin/webhook-deliveries/{delivery_id}/retry", {
+        params: { path: { delivery_id: deliveryId } },
+      })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: deliveriesKey }),
+  });
+}

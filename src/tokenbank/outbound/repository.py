@@ -1,0 +1,325 @@
+"""All SQL of outbound webhooks: endpoints, the delivery outbox, the attempt log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    and_,
+    column,
+    insert,
+    or_,
+    select,
+    table,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.outbound.models import (
+    WAITING_STATUSES,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
+
+endpoints = cast(Table, WebhookEndpoint.__table__)
+deliveries = cast(Table, WebhookDelivery.__table__)
+attempts = cast(Table, WebhookDeliveryAttempt.__table__)
+#: The service API's customers, read (never written) to name a user by the host app's
+#: own id in an event. Named here rather than imported: the service API's package
+#: imports payments, which emits events, so importing it back would be a cycle.
+_customers = table("customers", column("user_id"), column("external_id"))
+
+MAX_ERROR_CHARS = 2000
+
+
+# --- endpoints -----------------------------------------------------------------------
+
+
+async def insert_endpoint(session: AsyncSession, values: dict[str, Any]) -> int:
+    result = await session.execute(insert(endpoints).values(**values).returning(endpoints.c.id))
+    return int(result.scalar_one())
+
+
+async def get_endpoint(session: AsyncSession, endpoint_id: int) -> Any | None:
+    stmt = select(endpoints).where(
+        endpoints.c.id == endpoint_id, endpoints.c.deleted_at.is_(None)
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def list_endpoints(session: AsyncSession) -> list[Any]:
+    stmt = select(endpoints).where(endpoints.c.deleted_at.is_(None)).order_by(endpoints.c.id)
+    return list((await session.execute(stmt)).all())
+
+
+async def subscribed_endpoints(session: AsyncSession) -> list[tuple[int, str]]:
+    """``(id, enabled_events)`` of every endpoint that receives events now."""
+    stmt = select(endpoints.c.id, endpoints.c.enabled_events).where(
+        endpoints.c.enabled.is_(True), endpoints.c.deleted_at.is_(None)
+    )
+    return [(int(r[0]), str(r[1])) for r in (await session.execute(stmt)).all()]
+
+
+async def delete_endpoint(session: AsyncSession, endpoint_id: int, now: datetime) -> bool:
+    """Remove an endpoint (kept, with its log, as deleted) and cancel what still waits to
+    go to it; True when this call removed it."""
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id, endpoints.c.deleted_at.is_(None))
+            .values(deleted_at=now, enabled=False)
+        ),
+    )
+    if not result.rowcount:
+        return False
+    await session.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.status.in_(WAITING_STATUSES),
+        )
+        .values(
+            status=DeliveryStatus.CANCELED,
+            next_attempt_at=None,
+            last_error="endpoint removed",
+        )
+    )
+    return True
+
+
+async def customer_external_id(session: AsyncSession, user_id: int) -> str | None:
+    stmt = select(_customers.c.external_id).where(_customers.c.user_id == user_id)
+    row = (await session.execute(stmt)).first()
+    return None if row is None else str(row[0])
+
+
+# --- the outbox --------------------------------------------------------------------------
+
+
+async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(deliveries), list(rows))
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery a worker has claimed: only the holder of ``token`` may finish it."""
+
+    id: int
+    endpoint_id: int
+    event_id: str
+    event_type: str
+    payload: str
+    attempts: int
+    token: str
+    url: str
+    secret: str
+    #: False when its endpoint was disabled or removed after the event was written.
+    endpoint_active: bool
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Waiting and due, or claimed by a worker whose claim ran out (it died)."""
+    return or_(
+        and_(deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.status == DeliveryStatus.PROCESSING, deliveries.c.claimed_until < now),
+    )
+
+
+async def claim_deliveries(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    token: str,
+    limit: int = 1,
+    delivery_id: int | None = None,
+) -> list[ClaimedDelivery]:
+    """Claim up to ``limit`` due deliveries, oldest due first (or the one ``delivery_id``
+    if no live worker holds it), counting an attempt on each — the inbound inbox's claim
+    (``SKIP LOCKED`` on PostgreSQL; SQLite's one writer makes it a plain claim)."""
+    if delivery_id is None:
+        candidates = (
+            select(deliveries.c.id)
+            .where(_claimable(now))
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
+    else:
+        candidates = select(deliveries.c.id).where(
+            deliveries.c.id == delivery_id,
+            or_(
+                deliveries.c.status != DeliveryStatus.PROCESSING,
+                deliveries.c.claimed_until < now,
+            ),
+        )
+    candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(deliveries)
+        .where(deliveries.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.PROCESSING,
+            attempts=deliveries.c.attempts + 1,
+            claim_token=token,
+            claimed_until=lease_until,
+        )
+        .returning(
+            deliveries.c.id,
+            deliveries.c.endpoint_id,
+            deliveries.c.event_id,
+            deliveries.c.event_type,
+            deliveries.c.payload,
+            deliveries.c.attempts,
+        )
+    )
+    claimed = (await session.execute(stmt)).all()
+    if not claimed:
+        return []
+    ids = {int(r.endpoint_id) for r in claimed}
+    found = {
+        int(e.id): e
+        for e in (await session.execute(select(endpoints).where(endpoints.c.id.in_(ids)))).all()
+    }
+    out = []
+    for r in claimed:
+        e = found[int(r.endpoint_id)]
+        out.append(
+            ClaimedDelivery(
+                id=int(r.id),
+                endpoint_id=int(r.endpoint_id),
+                event_id=str(r.event_id),
+                event_type=str(r.event_type),
+                payload=str(r.payload),
+                attempts=int(r.attempts),
+                token=token,
+                url=str(e.url),
+                secret=str(e.secret),
+                endpoint_active=bool(e.enabled) and e.deleted_at is None,
+            )
+        )
+    return out
+
+
+async def finish_delivery(
+    session: AsyncSession,
+    delivery: ClaimedDelivery,
+    *,
+    status: DeliveryStatus,
+    now: datetime,
+    error: str | None = None,
+    status_code: int | None = None,
+    next_attempt_at: datetime | None = None,
+) -> bool:
+    """End a claim with ``status``; False (nothing written) when the claim is no longer
+    ours: it ran out and another worker took the delivery."""
+    values: dict[str, Any] = {
+        "status": status,
+        "claim_token": None,
+        "claimed_until": None,
+        "last_error": error[:MAX_ERROR_CHARS] if error else None,
+        "next_attempt_at": next_attempt_at,
+    }
+    if status_code is not None:
+        values["last_status_code"] = status_code
+    if status is DeliveryStatus.DELIVERED:
+        values["delivered_at"] = now
+    stmt = (
+        update(deliveries)
+        .where(deliveries.c.id == delivery.id, deliveries.c.claim_token == delivery.token)
+        .values(**values)
+    )
+    result = cast(CursorResult[Any], await session.execute(stmt))
+    return int(result.rowcount) > 0
+
+
+async def insert_attempt(
+    session: AsyncSession,
+    *,
+    delivery_id: int,
+    attempt: int,
+    started_at: datetime,
+    duration_ms: int,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    await session.execute(
+        insert(attempts).values(
+            delivery_id=delivery_id,
+            attempt=attempt,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            status_code=status_code,
+            error=error[:MAX_ERROR_CHARS] if error else None,
+        )
+    )
+
+
+async def reset_for_retry(session: AsyncSession, delivery_id: int, now: datetime) -> bool:
+    """Due again now with a fresh series of attempts (any status, unless a live worker
+    holds it); False when there is no such delivery or a worker holds it."""
+    stmt = (
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            or_(
+                deliveries.c.status != DeliveryStatus.PROCESSING,
+                deliveries.c.claimed_until < now,
+            ),
+        )
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            claim_token=None,
+            claimed_until=None,
+        )
+    )
+    result = cast(CursorResult[Any], await session.execute(stmt))
+    return int(result.rowcount) > 0
+
+
+# --- the log ---------------------------------------------------------------------------
+
+
+async def get_delivery(session: AsyncSession, delivery_id: int) -> Any | None:
+    stmt = select(deliveries).where(deliveries.c.id == delivery_id)
+    return (await session.execute(stmt)).first()
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    endpoint_id: int | None,
+    status: DeliveryStatus | None,
+    limit: int,
+    before: int | None,
+) -> list[Any]:
+    stmt = select(deliveries)
+    if endpoint_id is not None:
+        stmt = stmt.where(deliveries.c.endpoint_id == endpoint_id)
+    if status is not None:
+        stmt = stmt.where(deliveries.c.status == status)
+    if before is not None:
+        stmt = stmt.where(deliveries.c.id < before)
+    stmt = stmt.order_by(deliveries.c.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).all())
+
+
+async def attempts_of(session: AsyncSession, delivery_ids: Sequence[int]) -> list[Any]:
+    if not delivery_ids:
+        return []
+    stmt = (
+        select(attempts)
+        .where(attempts.c.delivery_id.in_(list(delivery_ids)))
+        .order_by(attempts.c.delivery_id, attempts.c.id)
+    )
+    return list((await session.execute(stmt)).all())
