@@ -222,8 +222,7 @@ async def owned_message(
             chats.c.user_id == user_id,
         )
     )
-    row: Mapping[str, Any] | None = (await session.execute(stmt)).mappings().first()
-    return row
+    return cast(Mapping[str, Any] | None, (await session.execute(stmt)).mappings().first())
 
 
 async def is_refunded(session: AsyncSession, message_id: int) -> bool:
