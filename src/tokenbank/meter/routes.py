@@ -17,14 +17,14 @@ from tokenbank.meter import flows, service
 from tokenbank.meter.errors import UnknownFeature
 from tokenbank.meter.prices import FEATURE_PATTERN, feature_price
 from tokenbank.meter.schemas import (
-    ChargeIn,
-    ChargeOut,
-    CommitIn,
-    CommitOut,
-    ReleaseIn,
-    ReleaseOut,
-    ReserveIn,
-    ReserveOut,
+    MeterChargeIn,
+    MeterChargeOut,
+    MeterCommitIn,
+    MeterCommitOut,
+    MeterReleaseIn,
+    MeterReleaseOut,
+    MeterReserveIn,
+    MeterReserveOut,
 )
 
 router = APIRouter(
@@ -48,8 +48,12 @@ def _price(settings: Settings, feature: str) -> int:
 
 @router.post("/{feature}/reserve", operation_id="meter_reserve")
 async def reserve(
-    feature: Feature, body: ReserveIn, user_id: UserIdDep, db: DatabaseDep, settings: SettingsDep
-) -> ReserveOut:
+    feature: Feature,
+    body: MeterReserveIn,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> MeterReserveOut:
     """Hold the price of ``quantity`` units (402 when not enough); 404 ``unknown_feature``."""
     held = await flows.reserve(
         db,
@@ -60,7 +64,7 @@ async def reserve(
         idempotency_key=body.idempotency_key,
         ttl_s=body.ttl_s or settings.reservation_ttl_s,
     )
-    return ReserveOut(
+    return MeterReserveOut(
         id=held.id,
         feature=held.feature,
         quantity=held.quantity,
@@ -74,8 +78,8 @@ async def reserve(
 
 @router.post("/{feature}/commit", operation_id="meter_commit")
 async def commit(
-    feature: Feature, body: CommitIn, user_id: UserIdDep, db: DatabaseDep
-) -> CommitOut:
+    feature: Feature, body: MeterCommitIn, user_id: UserIdDep, db: DatabaseDep
+) -> MeterCommitOut:
     """Charge the hold (or ``quantity`` of its units); again returns the first charge."""
     done = await flows.commit(
         db,
@@ -84,7 +88,7 @@ async def commit(
         reservation_id=body.reservation_id,
         quantity=body.quantity,
     )
-    return CommitOut(
+    return MeterCommitOut(
         reservation_id=done.reservation_id,
         transaction_id=done.transaction_id,
         amount=done.amount,
@@ -96,23 +100,23 @@ async def commit(
 
 @router.post("/{feature}/release", operation_id="meter_release")
 async def release(
-    feature: Feature, body: ReleaseIn, user_id: UserIdDep, db: DatabaseDep
-) -> ReleaseOut:
+    feature: Feature, body: MeterReleaseIn, user_id: UserIdDep, db: DatabaseDep
+) -> MeterReleaseOut:
     """Give the hold back (again, or once expired, is a no-op; after a commit 409)."""
     released = await flows.release(
         db, user_id=user_id, feature=feature, reservation_id=body.reservation_id
     )
-    return ReleaseOut(reservation_id=body.reservation_id, released=released)
+    return MeterReleaseOut(reservation_id=body.reservation_id, released=released)
 
 
 @router.post("/{feature}/charge", operation_id="meter_charge")
 async def charge(
     feature: Feature,
-    body: ChargeIn,
+    body: MeterChargeIn,
     user_id: UserIdDep,
     session: SessionDep,
     settings: SettingsDep,
-) -> ChargeOut:
+) -> MeterChargeOut:
     """Charge ``quantity`` units at once (402 when not enough), once per idempotency key."""
     done = await service.charge(
         session,
@@ -122,7 +126,7 @@ async def charge(
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
     )
-    return ChargeOut(
+    return MeterChargeOut(
         transaction_id=done.transaction_id,
         amount=done.amount,
         balance=done.balance,

@@ -20,7 +20,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ReserveIn(_Strict):
+class MeterReserveIn(_Strict):
     idempotency_key: IdempotencyKey
     quantity: Quantity = 1
     ttl_s: Annotated[
@@ -29,7 +29,7 @@ class ReserveIn(_Strict):
     ] = None
 
 
-class ReserveOut(BaseModel):
+class MeterReserveOut(BaseModel):
     id: int = Field(description="The reservation's id, for commit and release")
     feature: str
     quantity: int
@@ -40,14 +40,14 @@ class ReserveOut(BaseModel):
     replayed: bool = Field(description="True when the idempotency key returned an earlier hold")
 
 
-class CommitIn(_Strict):
+class MeterCommitIn(_Strict):
     reservation_id: ReservationId
     quantity: Quantity | None = Field(
         default=None, description="Units used, at most the hold's; the rest is released"
     )
 
 
-class CommitOut(BaseModel):
+class MeterCommitOut(BaseModel):
     reservation_id: int
     transaction_id: int
     amount: int = Field(description="Tokens charged")
@@ -56,21 +56,21 @@ class CommitOut(BaseModel):
     replayed: bool
 
 
-class ReleaseIn(_Strict):
+class MeterReleaseIn(_Strict):
     reservation_id: ReservationId
 
 
-class ReleaseOut(BaseModel):
+class MeterReleaseOut(BaseModel):
     reservation_id: int
     released: bool = Field(description="False when it was released or expired already")
 
 
-class ChargeIn(_Strict):
+class MeterChargeIn(_Strict):
     idempotency_key: IdempotencyKey
     quantity: Quantity = 1
 
 
-class ChargeOut(BaseModel):
+class MeterChargeOut(BaseModel):
     transaction_id: int
     amount: int = Field(description="Tokens charged")
     balance: int = Field(description="Tokens available after the charge")
