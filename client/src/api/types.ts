@@ -53,6 +53,7 @@ export type WebhookStatus = NonNullable<GetQuery<"/api/admin/webhooks">["status"
 export type AdminStats = OkJson<"/api/admin/stats", "get">;
 export type DailyTotals = AdminStats["daily"][number];
 export type TopSpender = AdminStats["top_spenders"][number];
+export type AdminRefunds = OkJson<"/api/admin/refunds", "get">;
 export type WebhookReplay = OkJson<"/api/admin/webhooks/{event_id}/process", "post">;
 /** Every `error.code` the server answers with (the schema lists them all). */
 export type ErrorCode = components["schemas"]["ErrorDetail"]["code"];
