@@ -35,6 +35,8 @@ export type PaymentDetail = OkJson<"/api/payment/payments/{payment_intent_id}", 
 export type Chat = OkJson<"/api/chats", "get">[number];
 export type ChatId = Chat["id"];
 export type Message = OkJson<"/api/chats/{chat_id}/messages", "get">[number];
+export type RefundBody = BodyJson<"/api/chats/{chat_id}/messages/{message_id}/refund", "post">;
+export type RefundReason = RefundBody["reason"];
 export type GenerateResult = OkJson<"/api/chats/{chat_id}/generate", "post">;
 export type ChatConfig = OkJson<"/api/chats/config", "get">;
 
