@@ -36,11 +36,11 @@ async def reserve(
     return await db.run(work)
 
 
-async def commit(
+async def commit_hold(
     db: Database, *, user_id: int, feature: str, reservation_id: int, quantity: int | None
 ) -> MeterCommitted:
     async def work(unit: Unit) -> MeterCommitted:
-        return await service.commit(
+        return await service.commit_hold(
             unit,
             user_id=user_id,
             feature=feature,
@@ -51,9 +51,9 @@ async def commit(
     return await db.run(work)
 
 
-async def release(db: Database, *, user_id: int, feature: str, reservation_id: int) -> bool:
+async def release_hold(db: Database, *, user_id: int, feature: str, reservation_id: int) -> bool:
     async def work(unit: Unit) -> bool:
-        return await service.release(
+        return await service.release_hold(
             unit, user_id=user_id, feature=feature, reservation_id=reservation_id
         )
 

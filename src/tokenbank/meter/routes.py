@@ -81,7 +81,7 @@ async def commit(
     feature: Feature, body: MeterCommitIn, user_id: UserIdDep, db: DatabaseDep
 ) -> MeterCommitOut:
     """Charge the hold (or ``quantity`` of its units); again returns the first charge."""
-    done = await flows.commit(
+    done = await flows.commit_hold(
         db,
         user_id=user_id,
         feature=feature,
@@ -103,7 +103,7 @@ async def release(
     feature: Feature, body: MeterReleaseIn, user_id: UserIdDep, db: DatabaseDep
 ) -> MeterReleaseOut:
     """Give the hold back (again, or once expired, is a no-op; after a commit 409)."""
-    released = await flows.release(
+    released = await flows.release_hold(
         db, user_id=user_id, feature=feature, reservation_id=body.reservation_id
     )
     return MeterReleaseOut(reservation_id=body.reservation_id, released=released)

@@ -134,7 +134,7 @@ async def get_hold(
     )
 
 
-async def commit(
+async def commit_hold(
     unit: Unit, *, user_id: int, feature: str, reservation_id: int, quantity: int | None
 ) -> MeterCommitted:
     """Charge the hold, or ``quantity`` of its units at the price they were held at."""
@@ -161,7 +161,7 @@ async def commit(
     )
 
 
-async def release(unit: Unit, *, user_id: int, feature: str, reservation_id: int) -> bool:
+async def release_hold(unit: Unit, *, user_id: int, feature: str, reservation_id: int) -> bool:
     """Give the hold back: True if this call did; False if it was released or expired
     already; 409 once committed."""
     await get_hold(unit, user_id=user_id, feature=feature, reservation_id=reservation_id)
