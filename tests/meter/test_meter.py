@@ -297,3 +297,32 @@ async def test_metered_calls_are_rate_limited(make_api: MakeApi) -> None:
 
     assert [r.status_code for r in answers] == [200, 200, 200, 429]
     assert (await api.account(user)).balance == 79
+
+
+async def test_a_commit_and_a_release_racing_resolve_the_hold_once(api: Api) -> None:
+    user = await api.user(tokens=200)
+    holds = [
+        (await _post(api, user, "tts_clip", "reserve", idempotency_key=f"race{i}")).json()["id"]
+        for i in range(5)
+    ]
+
+    answers = await asyncio.gather(*[
+        _post(api, user, "tts_clip", step, reservation_id=h)
+        for h in holds for step in ("commit", "release", "commit", "release")
+    ])
+
+    committed = 0
+    for i, h in enumerate(holds):
+        mine = answers[4 * i: 4 * i + 4]
+        commits = [r for r in mine[0::2] if r.status_code == 200]
+        releases = [r for r in mine[1::2] if r.status_code == 200 and r.json()["released"]]
+        # Either it was committed (both commits agree, no release took it back) or released.
+        assert (len({r.json()["transaction_id"] for r in commits}), len(releases)) in (
+            (1, 0), (0, 1)), [r.text for r in mine]
+        committed += bool(commits)
+        async with api.db.transaction() as s:
+            status = (await ledger.get_reservation(s, h)).status
+        assert status == ("committed" if commits else "released")
+    b = await api.account(user)
+    assert (b.balance, b.reserved) == (200 - 20 * committed, 0)
+    assert await api.violations() == []
