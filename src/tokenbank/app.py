@@ -25,6 +25,7 @@ from tokenbank.health import router as health_router
 from tokenbank.jobs import Scheduler, purge_auth, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
+from tokenbank.meter.routes import router as meter_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
 from tokenbank.outbound.flows import Deliverer
 from tokenbank.outbound.routes import router as outbound_router
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(payments_router)
     app.include_router(chat_router)
+    app.include_router(meter_router)
     app.include_router(admin_router)
     app.include_router(api_keys_router)
     app.include_router(outbound_router)

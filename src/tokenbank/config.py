@@ -16,7 +16,7 @@ import secrets
 from collections import Counter
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, StrictInt, field_validator
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     reply_cost_tokens: int = Field(default=1, ge=0)
     model_costs: dict[str, StrictInt] = Field(default_factory=dict)
     max_message_chars: int = Field(default=4000, gt=0)
+    #: Refunds of AI replies a person may ask for in 24 hours (0: none).
+    reply_refunds_per_day: int = Field(default=5, ge=0)
+    #: Prices (JSON): ``{"models": {...}, "features": {"tts_clip": 20}}``; the metered
+    #: features' prices are read through ``tokenbank.meter.prices.feature_price``.
+    price_book: dict[str, Any] = Field(default_factory=dict)
 
     signup_bonus_tokens: int = Field(default=10, ge=0)
     pricing_tiers: dict[str, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
@@ -135,6 +140,7 @@ class Settings(BaseSettings):
     rate_limit_register_per_min: int = Field(default=10, ge=1)
     rate_limit_payment_per_min: int = Field(default=30, ge=1)
     rate_limit_generate_per_min: int = Field(default=120, ge=1)
+    rate_limit_meter_per_min: int = Field(default=120, ge=1)
     #: Rate-limit counters in Redis (``redis://host:6379/0``); unset = in the database.
     redis_url: str | None = None
     #: Prefix of every key this app writes in Redis (several apps can share one Redis).

@@ -149,7 +149,7 @@ AdminId = Annotated[int, Depends(current_admin_id)]
 # request's own (UserIdDep): FastAPI resolves a dependency once per request, so the bearer
 # token is decoded once, for the limiter and the route alike.
 
-LimitName = Literal["login", "register", "payment", "generate"]
+LimitName = Literal["login", "register", "payment", "generate", "meter"]
 
 
 async def get_limiter(request: Request) -> Limiter:
@@ -168,6 +168,7 @@ def _per_minute(settings: Settings, name: LimitName) -> int:
         "register": settings.rate_limit_register_per_min,
         "payment": settings.rate_limit_payment_per_min,
         "generate": settings.rate_limit_generate_per_min,
+        "meter": settings.rate_limit_meter_per_min,
     }[name]
 
 

@@ -35,10 +35,14 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     │   ├── PaymentsNotConfigured (503), StripeUnavailable (503, Retry-After)
     │   └── StripeRequestRefused (502 stripe_error)
     ├── ChatError                         tokenbank.chat.errors
-    │   ├── ChatNotFound (404)
+    │   ├── ChatNotFound (404), MessageNotFound (404)
     │   ├── MessageEmpty, MessageTooLong (422 validation_error)
     │   ├── AIUnavailable (502)
-    │   └── GenerationInProgress, GenerationRetriesExhausted (409)
+    │   ├── GenerationInProgress, GenerationRetriesExhausted (409)
+    │   ├── ReplyNotRefundable, AlreadyRefunded (409)
+    │   └── RefundLimitReached (429)
+    ├── MeterError                        tokenbank.meter.errors
+    │   └── UnknownFeature (404)
     ├── ApiKeyError (401 invalid_api_key) tokenbank.apikeys.errors
     │   ├── ApiKeyMissing (401 api_key_required), ApiKeyRevoked (401)
     │   ├── InsufficientScope (403), ApiKeyNotFound (404), ApiKeyNotActive (409)

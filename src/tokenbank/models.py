@@ -2,9 +2,10 @@
 
 from tokenbank.apikeys.models import ApiKey
 from tokenbank.auth.models import AuthSession, AuthThrottle, EmailToken, RefreshToken, User
-from tokenbank.chat.models import Chat, Message
+from tokenbank.chat.models import Chat, Message, ReplyRefund
 from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
+from tokenbank.meter.models import MeterHold
 from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.ratelimit.models import RateLimitBucket
@@ -19,9 +20,11 @@ __all__ = [
     "Customer",
     "EmailToken",
     "Message",
+    "MeterHold",
     "Payment",
     "RateLimitBucket",
     "RefreshToken",
+    "ReplyRefund",
     "TokenAccount",
     "TokenReservation",
     "TokenTransaction",

@@ -114,3 +114,25 @@ def test_language_toggle_switches_and_is_remembered(page: Page, stack: Stack) ->
     page.reload()
     expect(page.get_by_test_id("nav-payment").first).to_contain_text(re.compile("[\u4e00-\u9fff]"))
     assert balance(page) == SIGNUP_BONUS
+
+
+def test_refund_this_reply_works_once(page: Page, stack: Stack) -> None:
+    sign_up(page, stack)
+    expect_balance(page, SIGNUP_BONUS)
+    page.get_by_test_id("nav-chat").first.click()
+    send_message(page, "What is 2 + 2?")
+    expect(page.get_by_test_id("ai-message").last).to_contain_text("offline model")
+    expect_balance(page, SIGNUP_BONUS - 1)
+
+    page.get_by_test_id("refund-reply").click()
+    page.get_by_label("What was wrong with it?").select_option("incomplete")
+    page.get_by_label("Anything to add? (optional)").fill("It stopped mid-sentence")
+    page.get_by_test_id("refund-submit").dblclick()
+
+    expect(page.get_by_test_id("reply-refunded")).to_contain_text("Refunded")
+    expect_balance(page, SIGNUP_BONUS)
+    expect(page.get_by_test_id("refund-reply")).to_have_count(0)
+    page.reload()  # the server remembers: refunded, and not offered again
+    expect(page.get_by_test_id("reply-refunded")).to_have_text("Refunded")
+    expect(page.get_by_test_id("refund-reply")).to_have_count(0)
+    expect_balance(page, SIGNUP_BONUS)

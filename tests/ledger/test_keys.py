@@ -16,6 +16,7 @@ from tokenbank.auth import service as auth
 from tokenbank.db import Database
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
+from tokenbank.meter.prices import FEATURE_PATTERN
 
 FORMATS: dict[str, Callable[..., str]] = {
     name: fn
@@ -26,6 +27,7 @@ FORMATS: dict[str, Callable[..., str]] = {
 ids = st.integers(min_value=1, max_value=2**62)
 stripe_ids = st.text(string.ascii_letters + string.digits + "_", min_size=1, max_size=40)
 client_keys = st.text(min_size=1, max_size=60)
+features = st.from_regex(FEATURE_PATTERN, fullmatch=True)
 ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "purchase": st.tuples(stripe_ids),
     "committed_hold": st.tuples(ids),
@@ -34,6 +36,9 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "signup": st.tuples(ids),
     "admin": st.tuples(ids, client_keys),
     "generation": st.tuples(ids, st.integers(1, 100), client_keys),
+    "reply_refund": st.tuples(ids),
+    "meter_hold": st.tuples(features, client_keys),
+    "meter_charge": st.tuples(features, client_keys),
 }
 a_key = st.sampled_from(sorted(ARGUMENTS)).flatmap(
     lambda name: ARGUMENTS[name].map(lambda args: (name, args))

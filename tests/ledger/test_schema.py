@@ -39,7 +39,7 @@ async def test_every_transaction_type_is_accepted_and_no_other(db: Database) -> 
             await session.execute(
                 INSERT_ENTRY, {"user_id": user_id, "type": member, "now": utcnow()}
             )
-    for word in ("refund", "Purchase", "gift", ""):
+    for word in ("refunded", "Purchase", "gift", ""):
         with pytest.raises(IntegrityError, match="transaction_type_known"):
             async with db.transaction() as session:
                 await session.execute(

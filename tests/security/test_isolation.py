@@ -74,6 +74,8 @@ OWN: set[Route] = {
     ("GET", "/api/chats/config"),
     ("GET", "/api/chats"),
     ("POST", "/api/chats"),
+    ("POST", "/api/meter/{feature}/reserve"),
+    ("POST", "/api/meter/{feature}/charge"),
 }
 #: Name a user's chat or payment: anyone else gets 404 (see ``_foreign_requests``).
 OWNED_BY_ID: set[Route] = {
@@ -82,6 +84,10 @@ OWNED_BY_ID: set[Route] = {
     ("POST", "/api/chats/{chat_id}/generate/stream"),
     ("GET", "/api/payment/payments/{payment_intent_id}"),
     ("POST", "/api/payment/confirm-payment"),
+    ("POST", "/api/chats/{chat_id}/messages/{message_id}/refund"),
+    # The reservation's id is in the body; its feature is in the path.
+    ("POST", "/api/meter/{feature}/commit"),
+    ("POST", "/api/meter/{feature}/release"),
 }
 ADMIN_PREFIX = "/api/admin/"
 #: The service API and its widget and hosted-page routes: authenticated by an API key, a
@@ -160,6 +166,8 @@ class World:
     alice_pi: str
     bob_chat: int
     bob_pi: str
+    alice_reply: int = 0
+    alice_hold: int = 0
 
     async def get(self, path: str, who: dict[str, Any] | None, **kw: Any) -> httpx.Response:
         return await self.http.get(path, headers=who["headers"] if who else {}, **kw)
@@ -194,7 +202,7 @@ class World:
 @pytest.fixture
 async def world(db_url: str, sim: SimServer) -> AsyncIterator[World]:
     sim.reset()
-    settings = payment_settings(db_url, sim)
+    settings = payment_settings(db_url, sim, price_book={"features": {"tts_clip": 1}})
     sdk_http = AsyncHTTPXClient(timeout=30)
     server, browser = (
         stripe.StripeClient(key, base_addresses={"api": sim.url}, http_client=sdk_http,
@@ -216,6 +224,12 @@ async def world(db_url: str, sim: SimServer) -> AsyncIterator[World]:
                 r = await http.post(f"/api/chats/{w.alice_chat}/generate",
                                     json={"content": "Alice's question"}, headers=alice["headers"])
                 assert r.status_code == 200, r.text
+                w.alice_reply = int(r.json()["ai_message"]["id"])
+                r = await http.post("/api/meter/tts_clip/reserve",
+                                    json={"idempotency_key": "alice-clip"},
+                                    headers=alice["headers"])
+                assert r.status_code == 200, r.text
+                w.alice_hold = int(r.json()["id"])
                 intent = await w.buy(alice, {"tier": "starter"})
                 await w.pay(intent)
                 w.alice_pi = intent["payment_intent_id"]
@@ -238,10 +252,20 @@ async def _chat(w: World, who: dict[str, Any]) -> int:
 # --- someone else's resources ------------------------------------------------------------
 
 
-def _foreign_requests(chat_id: int, pi_id: str) -> dict[Route, tuple[str, str, dict[str, Any]]]:
+def _foreign_requests(
+    chat_id: int, pi_id: str, message_id: int, hold_id: int
+) -> dict[Route, tuple[str, str, dict[str, Any]]]:
     """For each route that names a resource: the request, and the 404 code expected."""
     ask = {"json": {"content": "Bob asks in Alice's chat"}}
+    hold = {"json": {"reservation_id": hold_id}}
     return {
+        ("POST", "/api/chats/{chat_id}/messages/{message_id}/refund"):
+            (f"/api/chats/{chat_id}/messages/{message_id}/refund", "message_not_found",
+             {"json": {"reason": "wrong"}}),
+        ("POST", "/api/meter/{feature}/commit"):
+            ("/api/meter/tts_clip/commit", "reservation_not_found", hold),
+        ("POST", "/api/meter/{feature}/release"):
+            ("/api/meter/tts_clip/release", "reservation_not_found", hold),
         ("GET", "/api/chats/{chat_id}/messages"):
             (f"/api/chats/{chat_id}/messages", "chat_not_found", {}),
         ("POST", "/api/chats/{chat_id}/generate"):
@@ -261,8 +285,8 @@ async def test_another_users_chat_or_payment_is_404_on_every_route_and_stays_unt
 ) -> None:
     w = world
     alice_before, bob_before = await w.state_of_alice(), await w.balance(w.bob)
-    theirs = _foreign_requests(w.alice_chat, w.alice_pi)
-    nobodys = _foreign_requests(10**9, "pi_doesnotexist")
+    theirs = _foreign_requests(w.alice_chat, w.alice_pi, w.alice_reply, w.alice_hold)
+    nobodys = _foreign_requests(10**9, "pi_doesnotexist", 10**9, 10**9)
     assert set(theirs) == OWNED_BY_ID
 
     for route, (path, code, kwargs) in theirs.items():
@@ -331,7 +355,8 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
     for method, template in private:
         path = template.format(user_id=1, event_id="evt_x", chat_id=w.alice_chat,
                                payment_intent_id=w.alice_pi, key_id=1,
-                               endpoint_id=1, delivery_id=1)
+                               endpoint_id=1, delivery_id=1,
+                               message_id=w.alice_reply, feature="tts_clip")
         r = await w.http.request(method, path, json={})
         assert (r.status_code, r.json()["error"]["code"]) == (401, "not_authenticated"), (
             method, path, r.text)

@@ -57,6 +57,7 @@ void webhookStatusesComplete;
 export const adminKeys = {
   all: ["admin"] as const,
   stats: (days: number) => ["admin", "stats", days] as const,
+  refunds: (days: number) => ["admin", "refunds", days] as const,
   users: (query: string) => ["admin", "users", query] as const,
   user: (userId: number) => ["admin", "user", userId] as const,
   payments: (status: AdminPaymentStatus | null) => ["admin", "payments", status ?? "all"] as const,
@@ -68,6 +69,15 @@ export function useAdminStats(days: number) {
   return useQuery({
     queryKey: adminKeys.stats(days),
     queryFn: () => unwrap(api.client.GET("/api/admin/stats", { params: { query: { days } } })),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useAdminRefunds(days: number) {
+  const api = useApi();
+  return useQuery({
+    queryKey: adminKeys.refunds(days),
+    queryFn: () => unwrap(api.client.GET("/api/admin/refunds", { params: { query: { days } } })),
     placeholderData: keepPreviousData,
   });
 }

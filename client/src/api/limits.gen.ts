@@ -91,6 +91,36 @@ export const limits = {
       "maxLength": 254
     }
   },
+  "MeterChargeIn": {
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
+    },
+    "quantity": {
+      "minimum": 1,
+      "maximum": 1000000
+    }
+  },
+  "MeterCommitIn": {
+    "reservation_id": {
+      "minimum": 1,
+      "maximum": 4611686018427388000
+    }
+  },
+  "MeterReleaseIn": {
+    "reservation_id": {
+      "minimum": 1,
+      "maximum": 4611686018427388000
+    }
+  },
+  "MeterReserveIn": {
+    "idempotency_key": {
+      "pattern": "^[\\x21-\\x7e]{1,200}$"
+    },
+    "quantity": {
+      "minimum": 1,
+      "maximum": 1000000
+    }
+  },
   "PasswordResetComplete": {
     "new_password": {
       "minLength": 8,

@@ -35,6 +35,8 @@ export type PaymentDetail = OkJson<"/api/payment/payments/{payment_intent_id}", 
 export type Chat = OkJson<"/api/chats", "get">[number];
 export type ChatId = Chat["id"];
 export type Message = OkJson<"/api/chats/{chat_id}/messages", "get">[number];
+export type RefundBody = BodyJson<"/api/chats/{chat_id}/messages/{message_id}/refund", "post">;
+export type RefundReason = RefundBody["reason"];
 export type GenerateResult = OkJson<"/api/chats/{chat_id}/generate", "post">;
 export type ChatConfig = OkJson<"/api/chats/config", "get">;
 
@@ -53,6 +55,7 @@ export type WebhookStatus = NonNullable<GetQuery<"/api/admin/webhooks">["status"
 export type AdminStats = OkJson<"/api/admin/stats", "get">;
 export type DailyTotals = AdminStats["daily"][number];
 export type TopSpender = AdminStats["top_spenders"][number];
+export type AdminRefunds = OkJson<"/api/admin/refunds", "get">;
 export type WebhookReplay = OkJson<"/api/admin/webhooks/{event_id}/process", "post">;
 /** Every `error.code` the server answers with (the schema lists them all). */
 export type ErrorCode = components["schemas"]["ErrorDetail"]["code"];

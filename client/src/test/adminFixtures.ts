@@ -1,5 +1,5 @@
 /** Admin API answers for component tests, shaped like the real app's. */
-import type { AdminPayment, AdminStats, AdminUser, Transaction, WebhookEvent } from "../api/types";
+import type { AdminPayment, AdminRefunds, AdminStats, AdminUser, Transaction, WebhookEvent } from "../api/types";
 import { now, type FakeApi } from "./fakeApi";
 
 export const adminMe = { id: 1, username: "root", email: "root@example.com", is_admin: true, created_at: now };
@@ -55,9 +55,12 @@ export const busyStats: AdminStats = {
 
 export const emptyStats: AdminStats = { days: 30, daily: [], top_spenders: [] };
 
+export const emptyRefunds: AdminRefunds = { days: 30, by_reason: [], by_model: [] };
+
 /** Signed in as an admin, with a quiet overview. */
 export function asAdmin(api: FakeApi): FakeApi {
   return api
     .on("GET", "/api/auth/me", { json: adminMe })
-    .on("GET", "/api/admin/stats", { json: emptyStats });
+    .on("GET", "/api/admin/stats", { json: emptyStats })
+    .on("GET", "/api/admin/refunds", { json: emptyRefunds });
 }

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, Table, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
+from tokenbank.chat.models import ReplyRefund
 from tokenbank.ledger.models import TokenAccount, TokenTransaction, TransactionType
 from tokenbank.payments.models import Payment, WebhookEvent
 
@@ -17,6 +18,7 @@ accounts = cast(Table, TokenAccount.__table__)
 payments = cast(Table, Payment.__table__)
 users = cast(Table, User.__table__)
 events = cast(Table, WebhookEvent.__table__)
+refunds = cast(Table, ReplyRefund.__table__)
 
 _spent = (
     select(transactions.c.user_id, func.sum(-transactions.c.amount).label("spent"))
@@ -218,3 +220,23 @@ async def transactions_page(
         .limit(limit)
     )
     return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
+
+
+async def refunds_grouped(
+    session: AsyncSession, since: datetime, by: str
+) -> list[dict[str, Any]]:
+    """Refunded replies since ``since`` grouped by ``by`` (``reason`` or ``model``): how
+    many, and the tokens given back; most tokens first."""
+    key = refunds.c[by]
+    count = func.count().label("count")
+    tokens = func.sum(refunds.c.tokens).label("tokens")
+    stmt = (
+        select(key, count, tokens)
+        .where(refunds.c.created_at >= since)
+        .group_by(key)
+        .order_by(tokens.desc(), count.desc(), key)
+    )
+    return [
+        {by: row[0], "count": int(row[1]), "tokens": int(row[2])}
+        for row in (await session.execute(stmt)).all()
+    ]

@@ -16,6 +16,9 @@ from tokenbank.admin.schemas import (
     AdminUserDetail,
     AdminUserOut,
     DailyTotals,
+    RefundsByModel,
+    RefundsByReason,
+    RefundsOverviewOut,
     TopSpender,
     WebhookEventOut,
 )
@@ -189,4 +192,19 @@ async def admin_stats(
         days=days,
         daily=[DailyTotals(**d) for d in found.daily],
         top_spenders=[TopSpender(**t) for t in found.top_spenders],
+    )
+
+
+@router.get("/refunds", operation_id="admin_refunds")
+async def admin_refunds(
+    session: SessionDep,
+    _admin: AdminUser,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> RefundsOverviewOut:
+    """Refunded AI replies of the last ``days`` days, by reason and by model."""
+    found = await service.refunds_overview(session, utcnow() - timedelta(days=days))
+    return RefundsOverviewOut(
+        days=days,
+        by_reason=[RefundsByReason(**r) for r in found.by_reason],
+        by_model=[RefundsByModel(**m) for m in found.by_model],
     )

@@ -81,3 +81,21 @@ class AdminStats(BaseModel):
     days: int
     daily: list[DailyTotals]
     top_spenders: list[TopSpender]
+
+
+class RefundsByReason(BaseModel):
+    reason: str
+    count: int
+    tokens: int
+
+
+class RefundsByModel(BaseModel):
+    model: str | None = Field(description="The reply's model (null when not recorded)")
+    count: int
+    tokens: int
+
+
+class RefundsOverviewOut(BaseModel):
+    days: int
+    by_reason: list[RefundsByReason]
+    by_model: list[RefundsByModel]

@@ -197,6 +197,20 @@ async def stats(session: AsyncSession, since: datetime, top: int = 10) -> Stats:
     )
 
 
+@dataclass(frozen=True)
+class RefundsOverview:
+    by_reason: list[dict[str, Any]]
+    by_model: list[dict[str, Any]]
+
+
+async def refunds_overview(session: AsyncSession, since: datetime) -> RefundsOverview:
+    """Refunded AI replies since ``since``, by the reason given and by the reply's model."""
+    return RefundsOverview(
+        by_reason=await repo.refunds_grouped(session, since, "reason"),
+        by_model=await repo.refunds_grouped(session, since, "model"),
+    )
+
+
 # --- the ledger as a whole ---------------------------------------------------------------
 
 

@@ -19,6 +19,43 @@ class ChatNotFound(ChatError):
     message = "No such chat."
 
 
+class MessageNotFound(ChatError):
+    """Only the owner's messages can be acted on: someone else's is reported as unknown."""
+
+    status_code = 404
+    code = "message_not_found"
+    message = "No such message."
+
+
+class ReplyNotRefundable(ChatError):
+    """Only an AI reply that cost tokens can be refunded."""
+
+    status_code = 409
+    code = "reply_not_refundable"
+    message = "Only an AI reply that cost tokens can be refunded."
+
+
+class AlreadyRefunded(ChatError):
+    """A reply is refunded at most once."""
+
+    status_code = 409
+    code = "already_refunded"
+    message = "This reply was refunded already."
+
+
+class RefundLimitReached(ChatError):
+    """Refunds per person are capped per day (``REPLY_REFUNDS_PER_DAY``)."""
+
+    status_code = 429
+    code = "refund_limit_reached"
+    message = "You have asked for as many refunds as allowed today."
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(
+            f"At most {limit} refund(s) in 24 hours; please try again later.", limit=limit
+        )
+
+
 class MessageEmpty(ChatError):
     status_code = 422
     code = "validation_error"

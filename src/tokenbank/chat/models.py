@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokenbank.db import Base
-from tokenbank.types import BigIntPK, UTCDateTime, utcnow
+from tokenbank.types import BigIntPK, UTCDateTime, check_in, utcnow
+
+#: The longest note a person can leave with a refund request.
+MAX_REFUND_NOTE = 500
 
 
 class Chat(Base):
@@ -40,4 +54,43 @@ class Message(Base):
     model: Mapped[str | None] = mapped_column(String(100), nullable=True)
     #: A reply cut short after some of its text was sent: saved (and charged) as far as it got.
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RefundReason(StrEnum):
+    """``reply_refunds.reason``: why a person asked for a reply's tokens back."""
+
+    WRONG = "wrong"
+    """The answer was wrong."""
+    INCOMPLETE = "incomplete"
+    """The answer stopped short or missed the question."""
+    HARMFUL = "harmful"
+    """The answer was harmful or offensive."""
+    OTHER = "other"
+    """Anything else (the note says what)."""
+
+
+class ReplyRefund(Base):
+    """A charged AI reply whose tokens went back to its owner: at most one per message
+    (the unique ``message_id``, and the ledger's key ``refund:<message id>``)."""
+
+    __tablename__ = "reply_refunds"
+    __table_args__ = (
+        Index("ix_reply_refunds_user_id_created_at", "user_id", "created_at"),
+        Index("ix_reply_refunds_created_at", "created_at"),
+        CheckConstraint("tokens > 0", name="tokens_positive"),
+        check_in("reason", RefundReason),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    transaction_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("token_transactions.id"))
+    reason: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(MAX_REFUND_NOTE), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tokens: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

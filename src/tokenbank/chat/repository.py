@@ -12,11 +12,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select, update
+from sqlalchemy import Row, Select, Table, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.chat.models import Chat, Message
+from tokenbank.chat.models import Chat, Message, ReplyRefund
 from tokenbank.chat.providers.base import ChatTurn
 from tokenbank.db import Query, Unit
 
@@ -24,6 +24,7 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 chats = cast(Table, Chat.__table__)
 messages = cast(Table, Message.__table__)
+refunds = cast(Table, ReplyRefund.__table__)
 
 PREVIEW_CHARS = 120
 
@@ -74,8 +75,9 @@ def _owned_chat_messages() -> Select[Any]:
     The LEFT JOIN from ``chats`` tells "no such chat (for this user)" (no row) from "a
     chat with no messages yet" (one row of NULL message columns).
     """
+    refunded = exists().where(refunds.c.message_id == messages.c.id)
     return (
-        select(*MESSAGE_COLUMNS)
+        select(*MESSAGE_COLUMNS, refunded.label("refunded"))
         .select_from(chats.outerjoin(messages, messages.c.chat_id == chats.c.id))
         .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
     )
@@ -202,3 +204,41 @@ async def insert_message(unit: Unit, values: dict[str, Any]) -> Mapping[str, Any
 
 async def touch_chat(unit: Unit, chat_id: int, now: datetime) -> None:
     await _TOUCH_CHAT.first(unit, chat_id=chat_id, now=now)
+
+
+# --- refunds of replies (see :mod:`tokenbank.chat.refunds`) ---------------------------
+
+
+async def owned_message(
+    session: AsyncSession, user_id: int, chat_id: int, message_id: int
+) -> Mapping[str, Any] | None:
+    """The message if it is in ``chat_id`` and the chat is ``user_id``'s, else None."""
+    stmt = (
+        select(*MESSAGE_COLUMNS)
+        .join(chats, chats.c.id == messages.c.chat_id)
+        .where(
+            messages.c.id == message_id,
+            messages.c.chat_id == chat_id,
+            chats.c.user_id == user_id,
+        )
+    )
+    return cast(Mapping[str, Any] | None, (await session.execute(stmt)).mappings().first())
+
+
+async def is_refunded(session: AsyncSession, message_id: int) -> bool:
+    stmt = select(refunds.c.id).where(refunds.c.message_id == message_id)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def count_refunds_since(session: AsyncSession, user_id: int, since: datetime) -> int:
+    stmt = select(func.count()).where(refunds.c.user_id == user_id, refunds.c.created_at >= since)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def insert_refund(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Record a refund; False when the message has one already (the unique message id)."""
+    if session.get_bind().dialect.name == "postgresql":
+        stmt: Any = postgresql.insert(refunds).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(refunds).values(**values).on_conflict_do_nothing()
+    return (await session.execute(stmt.returning(refunds.c.id))).first() is not None

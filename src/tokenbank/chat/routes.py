@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from tokenbank.chat import flows, service
+from tokenbank.chat import flows, refunds, service
 from tokenbank.chat.providers import AIProvider
 from tokenbank.chat.schemas import (
     ChatConfig,
@@ -21,6 +21,8 @@ from tokenbank.chat.schemas import (
     GenerateRequest,
     GenerateResponse,
     MessageOut,
+    RefundRequest,
+    RefundResponse,
 )
 from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
@@ -41,6 +43,7 @@ async def get_provider(request: Request) -> AIProvider:
 
 ProviderDep = Annotated[AIProvider, Depends(get_provider)]
 ChatId = Annotated[int, Path(ge=1, le=2**62)]
+MessageId = Annotated[int, Path(ge=1, le=2**62)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -70,6 +73,7 @@ def message_out(m: service.StoredMessage) -> MessageOut:
         tokens_charged=m.tokens_charged,
         model=m.model,
         interrupted=m.interrupted,
+        refunded=m.refunded,
     )
 
 
@@ -124,6 +128,39 @@ async def list_messages(
     chat_id: ChatId, session: SessionDep, user_id: UserIdDep
 ) -> list[MessageOut]:
     return [message_out(m) for m in await service.list_messages(session, user_id, chat_id)]
+
+
+@router.post(
+    "/{chat_id}/messages/{message_id}/refund",
+    operation_id="refund_reply",
+    responses={
+        404: {"description": "`message_not_found`: no such message in this user's chat."},
+        409: {"description": "`already_refunded`, or `reply_not_refundable` (not a charged "
+              "AI reply)."},
+        429: {"description": "`refund_limit_reached`: `REPLY_REFUNDS_PER_DAY` in 24 hours."},
+    },
+)
+async def refund_reply(
+    chat_id: ChatId,
+    message_id: MessageId,
+    body: RefundRequest,
+    session: SessionDep,
+    user_id: UserIdDep,
+    settings: SettingsDep,
+) -> RefundResponse:
+    """Give back what an AI reply cost, once, with a reason (a ledger ``refund`` entry)."""
+    done = await refunds.refund_reply(
+        session,
+        user_id=user_id,
+        chat_id=chat_id,
+        message_id=message_id,
+        reason=body.reason,
+        note=body.note,
+        per_day=settings.reply_refunds_per_day,
+    )
+    return RefundResponse(
+        refunded=done.tokens, balance=done.balance, transaction_id=done.transaction_id
+    )
 
 
 # The two generate routes open their own transactions (hold, then charge with the

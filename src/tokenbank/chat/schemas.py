@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tokenbank.chat.models import MAX_REFUND_NOTE, RefundReason
+
 MAX_TITLE_CHARS = 200
 DEFAULT_TITLE = "New chat"
 
@@ -59,6 +61,7 @@ class MessageOut(BaseModel):
         description="A reply cut short (the client left, or the AI failed, after some of its "
         "text was sent): saved and charged as far as it got.",
     )
+    refunded: bool = Field(default=False, description="Its owner had the reply's tokens back.")
 
 
 class GenerateRequest(BaseModel):
@@ -89,3 +92,23 @@ class ChatConfig(BaseModel):
     provider: str
     offline: bool
     max_message_chars: int
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: RefundReason
+    note: str | None = Field(default=None, max_length=MAX_REFUND_NOTE)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return storable_text(value).strip() or None
+
+
+class RefundResponse(BaseModel):
+    refunded: int = Field(description="Tokens given back: what the reply cost.")
+    balance: int = Field(description="Tokens available after the refund.")
+    transaction_id: int = Field(description="The ledger's `refund` entry.")

@@ -83,6 +83,7 @@ class StoredMessage:
     tokens_charged: int
     model: str | None
     interrupted: bool = False
+    refunded: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def _message(row: Mapping[str, Any]) -> StoredMessage:
         tokens_charged=int(row["tokens_charged"]),
         model=row["model"],
         interrupted=bool(row["interrupted"]),
+        refunded=bool(row.get("refunded", False)),
     )
 
 

@@ -27,7 +27,25 @@ ADMIN = "admin:"
 #: The hold for an AI reply, under the client's ``Idempotency-Key`` (a reservation key).
 GENERATION = "gen:"
 
-PREFIXES = (PURCHASE, COMMITTED_HOLD, REVERSAL, REINSTATEMENT, SIGNUP, ADMIN, GENERATION)
+#: The ``refund`` entry of a charged AI reply (one per reply message).
+REPLY_REFUND = "refund:"
+#: A metered feature's hold, under the caller's idempotency key (a reservation key).
+METER_HOLD = "meter-hold:"
+#: A metered feature's one-shot charge, under the caller's idempotency key.
+METER_CHARGE = "meter-charge:"
+
+PREFIXES = (
+    PURCHASE,
+    COMMITTED_HOLD,
+    REVERSAL,
+    REINSTATEMENT,
+    SIGNUP,
+    ADMIN,
+    GENERATION,
+    REPLY_REFUND,
+    METER_HOLD,
+    METER_CHARGE,
+)
 
 
 def purchase(payment_intent_id: str) -> str:
@@ -62,3 +80,17 @@ def admin(admin_id: int, client_key: str) -> str:
 def generation(chat_id: int, attempt: int, client_key: str) -> str:
     # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
     return f"{GENERATION}{chat_id}:{attempt}:{client_key}"
+
+
+def reply_refund(message_id: int) -> str:
+    return f"{REPLY_REFUND}{message_id}"
+
+
+def meter_hold(feature: str, client_key: str) -> str:
+    # A feature name has no ":" (``meter.prices.FEATURE_PATTERN``), so the key after it
+    # is the client's alone.
+    return f"{METER_HOLD}{feature}:{client_key}"
+
+
+def meter_charge(feature: str, client_key: str) -> str:
+    return f"{METER_CHARGE}{feature}:{client_key}"

@@ -48,6 +48,9 @@ class TransactionType(StrEnum):
     entry that may leave a balance negative (guarantee 4)."""
     PURCHASE_REINSTATEMENT = "purchase_reinstatement"
     """Tokens given back when the money returned (a dispute won, a refund that failed)."""
+    REFUND = "refund"
+    """Tokens given back for a charged AI reply its owner asked to refund (one per reply,
+    keyed by the message: :func:`tokenbank.ledger.keys.reply_refund`)."""
 
 
 class ReservationStatus(StrEnum):

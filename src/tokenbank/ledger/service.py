@@ -254,6 +254,28 @@ async def adjust(
     )
 
 
+async def refund(
+    session: AsyncSession,
+    user_id: int,
+    tokens: int,
+    description: str,
+    *,
+    idempotency_key: str,
+) -> Entry:
+    """Give back what a charge took (a ``refund`` entry); once per key: a second call is a
+    replay (``replayed``) and gives nothing more."""
+    check_amount(tokens)
+    return await _post(
+        session,
+        user_id,
+        tokens,
+        TransactionType.REFUND,
+        description,
+        require_available=False,
+        idempotency_key=idempotency_key,
+    )
+
+
 async def spend(
     session: AsyncSession,
     user_id: int,
@@ -475,6 +497,21 @@ async def settle(
     if reserved is None:
         return Settled(entry, (await balance(session, entry.user_id)).available)
     return Settled(entry, entry.balance_after - reserved)
+
+
+async def settle_once(
+    session: Unit, reservation_id: int, description: str, *, tokens: int | None
+) -> Settled:
+    """:func:`settle` for a caller's commit request (the service API's, the meter's): the
+    same commit again returns the first deduction; again for a different ``tokens`` is
+    :class:`IdempotencyKeyReused` (409), since a hold resolves once."""
+    settled = await settle(session, reservation_id, description, tokens=tokens)
+    charged = -settled.entry.amount
+    if settled.entry.replayed and tokens is not None and tokens != charged:
+        raise IdempotencyKeyReused(
+            f"This hold was committed for {charged} tokens; it cannot be committed for {tokens}."
+        )
+    return settled
 
 
 async def _commit(

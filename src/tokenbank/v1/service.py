@@ -23,7 +23,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.db import Unit
-from tokenbank.errors import IdempotencyKeyReused
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import Balance, Entry, Reservation
 from tokenbank.types import utcnow
@@ -250,12 +249,8 @@ async def commit_hold(
     """
     found = await get_hold(session, hold_id)
     text = description if description is not None else found.description
-    settled = await ledger.settle(session, hold_id, text, tokens=amount)
+    settled = await ledger.settle_once(session, hold_id, text, tokens=amount)
     charged = -settled.entry.amount
-    if settled.entry.replayed and amount is not None and amount != charged:
-        raise IdempotencyKeyReused(
-            f"This hold was committed for {charged} tokens; it cannot be committed for {amount}."
-        )
     # The commit resolved the hold at the deduction's own time: no second read.
     after = replace(found, status="committed", resolved_at=settled.entry.created_at)
     return Committed(after, settled.entry, found.amount - charged, settled.available)

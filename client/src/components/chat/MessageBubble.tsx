@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import { useI18n } from "../../i18n/useI18n";
 import { formatTime } from "../../lib/format";
 import { Icon } from "../ui/Icon";
@@ -11,6 +12,8 @@ interface MessageBubbleProps {
   /** A reply cut short (the connection or the AI failed mid-reply): saved as far as it got. */
   interrupted?: boolean;
   testId?: string;
+  /** Below the reply: actions on it (refund). */
+  footer?: ReactNode;
 }
 
 export function MessageBubble({
@@ -20,6 +23,7 @@ export function MessageBubble({
   pending = false,
   interrupted = false,
   testId,
+  footer,
 }: MessageBubbleProps) {
   const { t, locale } = useI18n();
   const mine = role === "user";
@@ -54,6 +58,7 @@ export function MessageBubble({
             {formatTime(createdAt, locale)}
           </time>
         ) : null}
+        {footer}
       </div>
     </li>
   );

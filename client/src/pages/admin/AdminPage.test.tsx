@@ -90,6 +90,32 @@ describe("overview", () => {
   });
 });
 
+describe("refunds", () => {
+  it("lists refunded replies by reason and by model for the chosen period", async () => {
+    asAdmin(api).on("GET", "/api/admin/refunds", (request) => ({
+      json: request.query.get("days") === "7"
+        ? { days: 7, by_reason: [], by_model: [] }
+        : {
+            days: 30,
+            by_reason: [{ reason: "wrong", count: 3, tokens: 12 }, { reason: "harmful", count: 1, tokens: 2 }],
+            by_model: [{ model: "gpt-4o-mini", count: 3, tokens: 12 }, { model: null, count: 1, tokens: 2 }],
+          },
+    }));
+    const { user } = renderApp(api, "/admin");
+
+    const byReason = await screen.findByTestId("admin-refunds-by-reason");
+    const rows = within(byReason).getAllByRole("row").slice(1).map((r) => r.textContent);
+    expect(rows).toEqual(["Wrong312", "Harmful12"]);
+    const byModel = screen.getByTestId("admin-refunds-by-model");
+    expect(within(byModel).getByRole("rowheader", { name: "gpt-4o-mini" })).toBeInTheDocument();
+    expect(within(byModel).getByRole("rowheader", { name: "(not recorded)" })).toBeInTheDocument();
+    expect(api.requestsTo("GET", "/api/admin/refunds")[0]?.query.get("days")).toBe("30");
+
+    await user.click(screen.getByRole("button", { name: "7 days" }));
+    expect(await screen.findByText("No replies were refunded in the last 7 days.")).toBeInTheDocument();
+  });
+});
+
 describe("users", () => {
   it("searches and opens a user", async () => {
     asAdmin(api)

@@ -1,12 +1,13 @@
 import { useState } from "react";
 import { Link } from "wouter";
-import { useAdminStats } from "../../api/admin";
+import { useAdminRefunds, useAdminStats } from "../../api/admin";
 import { usePricingTiers } from "../../api/queries";
-import type { AdminStats } from "../../api/types";
+import type { AdminRefunds, AdminStats } from "../../api/types";
 import { DailyTokensChart, RevenueChart, TopSpendersChart } from "../../components/admin/charts";
 import { fillDays, totals } from "../../components/admin/stats";
 import { Card } from "../../components/ui/Card";
 import { Skeleton } from "../../components/ui/Skeleton";
+import type { MessageKey } from "../../i18n/messages";
 import { useI18n } from "../../i18n/useI18n";
 import { formatMoney, formatNumber } from "../../lib/format";
 import { QueryError } from "../../components/ui/QueryError";
@@ -86,6 +87,79 @@ export function Overview({ stats, currency }: { stats: AdminStats; currency: str
   );
 }
 
+const REASONS: Partial<Record<string, MessageKey>> = {
+  wrong: "admin.refunds.reason.wrong",
+  incomplete: "admin.refunds.reason.incomplete",
+  harmful: "admin.refunds.reason.harmful",
+  other: "admin.refunds.reason.other",
+};
+
+type RefundRow = { key: string; label: string; count: number; tokens: number };
+
+function RefundsTable({ title, heading, rows, testId }: { title: string; heading: string; rows: RefundRow[]; testId: string }) {
+  const { t, locale } = useI18n();
+  return (
+    <table className="w-full text-left text-sm" data-testid={testId}>
+      <caption className="px-4 pb-1 pt-3 text-left text-xs font-medium uppercase tracking-wide text-slate-500">{title}</caption>
+      <thead className="bg-slate-50 text-xs uppercase text-slate-500">
+        <tr>
+          <th scope="col" className="px-4 py-2">{heading}</th>
+          <th scope="col" className="px-4 py-2 text-right">{t("admin.refunds.count")}</th>
+          <th scope="col" className="px-4 py-2 text-right">{t("admin.refunds.tokens")}</th>
+        </tr>
+      </thead>
+      <tbody className="divide-y divide-slate-100">
+        {rows.map((row) => (
+          <tr key={row.key}>
+            <th scope="row" className="px-4 py-2 font-medium text-slate-900">{row.label}</th>
+            <td className="px-4 py-2 text-right tabular-nums">{formatNumber(row.count, locale)}</td>
+            <td className="px-4 py-2 text-right tabular-nums">{formatNumber(row.tokens, locale)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Refunded AI replies of the period, by the reason people gave and by the reply's model. */
+export function Refunds({ refunds, days }: { refunds: AdminRefunds; days: number }) {
+  const { t } = useI18n();
+  const byReason = refunds.by_reason.map((r) => {
+    const label = REASONS[r.reason];
+    return { key: r.reason, label: label ? t(label) : r.reason, count: r.count, tokens: r.tokens };
+  });
+  const byModel = refunds.by_model.map((m) => ({
+    key: m.model ?? "",
+    label: m.model ?? t("admin.refunds.unknownModel"),
+    count: m.count,
+    tokens: m.tokens,
+  }));
+  return (
+    <Card className="overflow-hidden" data-testid="admin-refunds">
+      <h3 className="px-4 pt-4 text-sm font-semibold text-slate-900">{t("admin.refunds.title")}</h3>
+      <p className="sr-only">{t("admin.refunds.caption", { days })}</p>
+      {byReason.length === 0 ? (
+        <p className="px-4 pb-4 pt-1 text-sm text-slate-500">{t("admin.refunds.none", { days })}</p>
+      ) : (
+        <div className="grid gap-2 pb-2 sm:grid-cols-2">
+          <RefundsTable title={t("admin.refunds.byReason")} heading={t("admin.refunds.reason")} rows={byReason} testId="admin-refunds-by-reason" />
+          <RefundsTable title={t("admin.refunds.byModel")} heading={t("admin.refunds.model")} rows={byModel} testId="admin-refunds-by-model" />
+        </div>
+      )}
+    </Card>
+  );
+}
+
+function RefundsSection({ days }: { days: number }) {
+  const { t } = useI18n();
+  const refunds = useAdminRefunds(days);
+  if (refunds.isPending) return <Card className="p-4"><Skeleton className="h-16 w-full" /></Card>;
+  if (refunds.isError) {
+    return <QueryError title={t("admin.refunds.loadError")} error={refunds.error} onRetry={() => void refunds.refetch()} />;
+  }
+  return <Refunds refunds={refunds.data} days={days} />;
+}
+
 export function OverviewTab() {
   const i18n = useI18n();
   const { t } = i18n;
@@ -110,6 +184,9 @@ export function OverviewTab() {
       ) : (
         <Overview stats={stats.data} currency={currency} />
       )}
+      <div className="mt-4 sm:mt-6">
+        <RefundsSection days={days} />
+      </div>
     </section>
   );
 }

@@ -6,6 +6,7 @@ import { ChatSidebar } from "../../components/chat/ChatSidebar";
 import { Composer } from "../../components/chat/Composer";
 import { InsufficientTokens } from "../../components/chat/InsufficientTokens";
 import { MessageBubble, PendingReply } from "../../components/chat/MessageBubble";
+import { RefundReply } from "../../components/chat/RefundReply";
 import { Alert } from "../../components/ui/Alert";
 import { Icon } from "../../components/ui/Icon";
 import { QueryError } from "../../components/ui/QueryError";
@@ -89,6 +90,7 @@ export default function ChatPage() {
                   createdAt={message.created_at}
                   interrupted={message.interrupted}
                   testId={message.role === "user" ? "user-message" : "ai-message"}
+                  footer={chatId ? <RefundReply chatId={chatId} message={message} /> : null}
                 />
               ))}
               {showPending && pending ? (

@@ -1,0 +1,60 @@
+"""The meter's holds as units of their own (they take ``Database``).
+
+Reserve, commit and release each run as ONE unit through ``Database.run`` — on the
+driver (asyncpg, or SQLite's own connection), the ledger's statements and the hold's
+record between one ``BEGIN`` and ``COMMIT`` — as the service API's holds and a chat
+reply's hold do: the hot path of every metered call."""
+
+from __future__ import annotations
+
+from tokenbank.db import Database, Unit
+from tokenbank.meter import service
+from tokenbank.meter.service import MeterCommitted, MeterHoldView
+
+
+async def reserve(
+    db: Database,
+    *,
+    user_id: int,
+    feature: str,
+    unit_tokens: int,
+    quantity: int,
+    idempotency_key: str,
+    ttl_s: float,
+) -> MeterHoldView:
+    async def work(unit: Unit) -> MeterHoldView:
+        return await service.reserve(
+            unit,
+            user_id=user_id,
+            feature=feature,
+            unit_tokens=unit_tokens,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+            ttl_s=ttl_s,
+        )
+
+    return await db.run(work)
+
+
+async def commit_hold(
+    db: Database, *, user_id: int, feature: str, reservation_id: int, quantity: int | None
+) -> MeterCommitted:
+    async def work(unit: Unit) -> MeterCommitted:
+        return await service.commit_hold(
+            unit,
+            user_id=user_id,
+            feature=feature,
+            reservation_id=reservation_id,
+            quantity=quantity,
+        )
+
+    return await db.run(work)
+
+
+async def release_hold(db: Database, *, user_id: int, feature: str, reservation_id: int) -> bool:
+    async def work(unit: Unit) -> bool:
+        return await service.release_hold(
+            unit, user_id=user_id, feature=feature, reservation_id=reservation_id
+        )
+
+    return await db.run(work)

@@ -1,0 +1,134 @@
+"""``/api/meter/{feature}``: the host app's other features, charged to the signed-in user.
+
+Hold the price before the work (``reserve``), then ``commit`` what was used or
+``release`` it; or charge at once (``charge``). Prices come from the server's price book
+only; every write is rate limited like a reply (``RATE_LIMIT_METER_PER_MIN``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from tokenbank.config import Settings
+from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep, limit
+from tokenbank.errors import error_responses
+from tokenbank.meter import flows, service
+from tokenbank.meter.errors import UnknownFeature
+from tokenbank.meter.prices import FEATURE_PATTERN, feature_price
+from tokenbank.meter.schemas import (
+    MeterChargeIn,
+    MeterChargeOut,
+    MeterCommitIn,
+    MeterCommitOut,
+    MeterReleaseIn,
+    MeterReleaseOut,
+    MeterReserveIn,
+    MeterReserveOut,
+)
+
+router = APIRouter(
+    prefix="/api/meter",
+    tags=["meter"],
+    responses=error_responses(401, 402, 404, 409, 422, 429, 503),
+    dependencies=[limit("meter")],
+)
+
+Feature = Annotated[
+    str, Path(pattern=FEATURE_PATTERN, description="A feature priced in the price book")
+]
+
+
+def _price(settings: Settings, feature: str) -> int:
+    price = feature_price(settings, feature)
+    if price is None:
+        raise UnknownFeature(feature)
+    return price
+
+
+@router.post("/{feature}/reserve", operation_id="meter_reserve")
+async def reserve(
+    feature: Feature,
+    body: MeterReserveIn,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+) -> MeterReserveOut:
+    """Hold the price of ``quantity`` units (402 when not enough); 404 ``unknown_feature``."""
+    held = await flows.reserve(
+        db,
+        user_id=user_id,
+        feature=feature,
+        unit_tokens=_price(settings, feature),
+        quantity=body.quantity,
+        idempotency_key=body.idempotency_key,
+        ttl_s=body.ttl_s or settings.reservation_ttl_s,
+    )
+    return MeterReserveOut(
+        id=held.id,
+        feature=held.feature,
+        quantity=held.quantity,
+        unit_price=held.unit_tokens,
+        amount=held.amount,
+        status=held.status,
+        expires_at=held.expires_at,
+        replayed=held.replayed,
+    )
+
+
+@router.post("/{feature}/commit", operation_id="meter_commit")
+async def commit(
+    feature: Feature, body: MeterCommitIn, user_id: UserIdDep, db: DatabaseDep
+) -> MeterCommitOut:
+    """Charge the hold (or ``quantity`` of its units); again returns the first charge."""
+    done = await flows.commit_hold(
+        db,
+        user_id=user_id,
+        feature=feature,
+        reservation_id=body.reservation_id,
+        quantity=body.quantity,
+    )
+    return MeterCommitOut(
+        reservation_id=done.reservation_id,
+        transaction_id=done.transaction_id,
+        amount=done.amount,
+        released=done.released,
+        balance=done.balance,
+        replayed=done.replayed,
+    )
+
+
+@router.post("/{feature}/release", operation_id="meter_release")
+async def release(
+    feature: Feature, body: MeterReleaseIn, user_id: UserIdDep, db: DatabaseDep
+) -> MeterReleaseOut:
+    """Give the hold back (again, or once expired, is a no-op; after a commit 409)."""
+    released = await flows.release_hold(
+        db, user_id=user_id, feature=feature, reservation_id=body.reservation_id
+    )
+    return MeterReleaseOut(reservation_id=body.reservation_id, released=released)
+
+
+@router.post("/{feature}/charge", operation_id="meter_charge")
+async def charge(
+    feature: Feature,
+    body: MeterChargeIn,
+    user_id: UserIdDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> MeterChargeOut:
+    """Charge ``quantity`` units at once (402 when not enough), once per idempotency key."""
+    done = await service.charge(
+        session,
+        user_id=user_id,
+        feature=feature,
+        unit_tokens=_price(settings, feature),
+        quantity=body.quantity,
+        idempotency_key=body.idempotency_key,
+    )
+    return MeterChargeOut(
+        transaction_id=done.transaction_id,
+        amount=done.amount,
+        balance=done.balance,
+        replayed=done.replayed,
+    )
