@@ -1,4 +1,4 @@
-import { useLayoutEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link, useLocation, useParams } from "wouter";
 import { ApiError } from "../../api/errors";
 import { useChatConfig, useMessages, useTokenBalance } from "../../api/queries";
@@ -6,16 +6,21 @@ import { ChatSidebar } from "../../components/chat/ChatSidebar";
 import { Composer } from "../../components/chat/Composer";
 import { InsufficientTokens } from "../../components/chat/InsufficientTokens";
 import { MessageBubble, PendingReply } from "../../components/chat/MessageBubble";
+import { CostCap, ModelPicker, priceLabel, QuoteText } from "../../components/chat/PricingControls";
+import { ReplyFooter } from "../../components/chat/ReplyFooter";
+import type { PricedMessage } from "../../api/pricing";
 import { Alert } from "../../components/ui/Alert";
 import { Icon } from "../../components/ui/Icon";
 import { QueryError } from "../../components/ui/QueryError";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
+import { useChatPricing } from "./useChatPricing";
 import { useChatSession } from "./useChatSession";
 
 /** /chat (a new conversation, created on the first send) and /chat/:id. */
 export default function ChatPage() {
-  const { t, plural } = useI18n();
+  const i18n = useI18n();
+  const { t, plural } = i18n;
   const [, navigate] = useLocation();
   const { id: chatId } = useParams<{ id?: string }>();
 
@@ -26,12 +31,18 @@ export default function ChatPage() {
   const cost = config.data?.reply_cost_tokens ?? null;
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
+  const [draftForQuote, setDraftForQuote] = useState("");
+  const pricing = useChatPricing(chatId, draftForQuote, balance.data?.available);
   const { draft, setDraft, pending, showPending, problem, send } = useChatSession({
     chatId,
     cost,
     available: balance.data?.available,
     inputRef,
+    model: pricing.model?.id,
+    shortfall: pricing.shortfall,
+    onChatCreated: pricing.onChatCreated,
   });
+  useEffect(() => setDraftForQuote(draft), [draft]);
 
   const messageCount = messages.data?.length ?? 0;
   useLayoutEffect(() => {
@@ -43,7 +54,7 @@ export default function ChatPage() {
     inputRef.current?.focus();
   };
 
-  const list = messages.data ?? [];
+  const list: PricedMessage[] = messages.data ?? [];
   const notFound = messages.error instanceof ApiError && messages.error.code === "chat_not_found";
   const returnPath = chatId ? `/chat/${chatId}` : "/chat";
 
@@ -89,6 +100,16 @@ export default function ChatPage() {
                   createdAt={message.created_at}
                   interrupted={message.interrupted}
                   testId={message.role === "user" ? "user-message" : "ai-message"}
+                  footer={
+                    message.role === "user" || chatId === undefined ? undefined : (
+                      <ReplyFooter
+                        chatId={chatId}
+                        messageId={String(message.id)}
+                        cost={message.cost ?? message.tokens_charged ?? null}
+                        refunded={message.refunded ?? false}
+                      />
+                    )
+                  }
                 />
               ))}
               {showPending && pending ? (
@@ -122,6 +143,26 @@ export default function ChatPage() {
                 costPending={config.isPending}
                 maxLength={config.data?.max_message_chars}
                 inputRef={inputRef}
+                toolbar={
+                  pricing.models.length && pricing.model ? (
+                    <>
+                      <ModelPicker
+                        models={pricing.models}
+                        value={pricing.model.id}
+                        onChange={pricing.setModel}
+                        disabled={pending !== null}
+                      />
+                      <CostCap value={pricing.cap} onSave={pricing.setCap} disabled={pending !== null} />
+                    </>
+                  ) : undefined
+                }
+                estimate={
+                  pricing.quote ? (
+                    <QuoteText quote={pricing.quote} />
+                  ) : pricing.model ? (
+                    priceLabel(i18n, pricing.model)
+                  ) : undefined
+                }
               />
             </div>
           </div>

@@ -36,6 +36,12 @@ interface Options {
   cost: number | null;
   available: number | undefined;
   inputRef: RefObject<HTMLTextAreaElement | null>;
+  /** The model chosen for this chat (sent with the message); undefined for the server's default. */
+  model?: string;
+  /** Tokens this message needs at least when the balance cannot cover them (from the quote), else null. */
+  shortfall?: (content: string) => number | null;
+  /** Called with a chat this page has just created, before its first reply is asked for. */
+  onChatCreated?: (chatId: string) => Promise<void>;
 }
 
 /**
@@ -43,7 +49,7 @@ interface Options {
  * went wrong. Sending creates the chat on /chat, streams the reply and always ends with
  * the server's balance.
  */
-export function useChatSession({ chatId, cost, available, inputRef }: Options) {
+export function useChatSession({ chatId, cost, available, inputRef, model, shortfall, onChatCreated }: Options) {
   const i18n = useI18n();
   const api = useApi();
   const queryClient = useQueryClient();
@@ -73,6 +79,12 @@ export function useChatSession({ chatId, cost, available, inputRef }: Options) {
   const send = async () => {
     const content = draft.trim();
     if (!content || pending) return;
+    // The quote already says the balance is too low: say so now rather than after a 402.
+    const needed = shortfall?.(content) ?? null;
+    if (needed !== null) {
+      setProblem({ kind: "insufficient", balance: available ?? 0, required: needed });
+      return;
+    }
     setProblem(null);
     let target = chatId;
     setPending({ chatId: target ?? "", content, text: "" });
@@ -86,9 +98,11 @@ export function useChatSession({ chatId, cost, available, inputRef }: Options) {
         setPending({ chatId: target, content, text: "" });
         void queryClient.invalidateQueries({ queryKey: queryKeys.chats });
         navigate(`/chat/${target}`);
+        await onChatCreated?.(target);
       }
       const reply = await generateReply(api, target, content, {
         idempotencyKey: newIdempotencyKey(),
+        model,
         onDelta: (piece) => setPending((prev) => (prev ? { ...prev, text: prev.text + piece } : prev)),
       });
       const key = queryKeys.messages(target);
