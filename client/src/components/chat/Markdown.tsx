@@ -5,7 +5,7 @@
  * an opener or referrer, and images become links (nothing is loaded from a reply's URLs).
  * No inline script or style is produced, so the app's Content-Security-Policy holds.
  */
-import { useState, type ReactNode } from "react";
+import { useState, type CSSProperties, type ReactNode } from "react";
 import ReactMarkdown, { type Components, type ExtraProps } from "react-markdown";
 import remarkGfm from "remark-gfm";
 import { useI18n } from "../../i18n/useI18n";
@@ -49,7 +49,17 @@ function CodeBlock({ node, children }: { node?: ExtraProps["node"]; children?: R
   );
 }
 
+const alignClass: Record<string, string> = { left: "text-left", center: "text-center", right: "text-right" };
+
+/** A column's alignment as a class, not the inline style the renderer would write. */
+function aligned(style: CSSProperties | undefined): string | undefined {
+  const align = style?.textAlign;
+  return typeof align === "string" ? alignClass[align] : undefined;
+}
+
 const components: Components = {
+  th: ({ style, children }) => <th className={aligned(style) ?? "text-left"}>{children}</th>,
+  td: ({ style, children }) => <td className={aligned(style)}>{children}</td>,
   pre: ({ node, children }) => <CodeBlock node={node}>{children}</CodeBlock>,
   a: ({ href, children }) => (
     <a href={href} target="_blank" rel="noopener noreferrer">
