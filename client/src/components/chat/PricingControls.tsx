@@ -101,7 +101,7 @@ export function QuoteText({ quote }: { quote: Quote }) {
   return (
     <span data-testid="quote" title={t("pricing.quoteHint")} className="tabular-nums">
       {t("pricing.quote", { range })}
-      {quote.cap !== null ? <span className="ml-1 text-slate-400">{t("pricing.capped", { cap: quote.cap })}</span> : null}
+      {quote.cap !== null ? <span className="text-slate-400"> {t("pricing.capped", { cap: quote.cap })}</span> : null}
     </span>
   );
 }
