@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import { useLayoutEffect, useRef } from "react";
 import { Link, useLocation, useParams } from "wouter";
 import { ApiError } from "../../api/errors";
 import { useChatConfig, useMessages, useTokenBalance } from "../../api/queries";
@@ -27,22 +27,25 @@ export default function ChatPage() {
   const messages = useMessages(chatId);
   const config = useChatConfig();
   const balance = useTokenBalance();
-  // What a reply costs is the server's to say; unknown (null) until it has.
-  const cost = config.data?.reply_cost_tokens ?? null;
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
-  const [draftForQuote, setDraftForQuote] = useState("");
-  const pricing = useChatPricing(chatId, draftForQuote, balance.data?.available);
   const { draft, setDraft, pending, showPending, problem, send } = useChatSession({
     chatId,
-    cost,
     available: balance.data?.available,
     inputRef,
-    model: pricing.model?.id,
-    shortfall: pricing.shortfall,
-    onChatCreated: pricing.onChatCreated,
   });
-  useEffect(() => setDraftForQuote(draft), [draft]);
+  const pricing = useChatPricing(chatId, draft, balance.data?.available);
+  // What a reply costs is the server's to say; unknown (null) until it has. With a model
+  // list, the chosen model's per-reply price; a usage-priced model has no flat cost.
+  const price = pricing.model?.price;
+  const cost = price ? (price.kind === "per_reply" ? price.per_reply : null) : (config.data?.reply_cost_tokens ?? null);
+  const sendMessage = () =>
+    void send({
+      cost,
+      model: pricing.model?.id,
+      shortfall: pricing.shortfall,
+      onChatCreated: pricing.onChatCreated,
+    });
 
   const messageCount = messages.data?.length ?? 0;
   useLayoutEffect(() => {
@@ -137,7 +140,7 @@ export default function ChatPage() {
               <Composer
                 value={draft}
                 onChange={setDraft}
-                onSend={() => void send()}
+                onSend={sendMessage}
                 sending={pending !== null}
                 cost={cost}
                 costPending={config.isPending}

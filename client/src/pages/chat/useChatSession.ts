@@ -32,10 +32,15 @@ function titleFrom(content: string): string {
 interface Options {
   /** The route's chat; undefined on /chat, where the first send creates one. */
   chatId: string | undefined;
-  /** Tokens per reply and the balance, as the server last said (for the out-of-tokens prompt). */
-  cost: number | null;
+  /** The balance, as the server last said (for the out-of-tokens prompt). */
   available: number | undefined;
   inputRef: RefObject<HTMLTextAreaElement | null>;
+}
+
+/** What the chat's pricing adds to a send (see useChatPricing). */
+export interface SendOptions {
+  /** Tokens per reply as the server last said, for the out-of-tokens prompt; null when unknown or not flat. */
+  cost?: number | null;
   /** The model chosen for this chat (sent with the message); undefined for the server's default. */
   model?: string;
   /** Tokens this message needs at least when the balance cannot cover them (from the quote), else null. */
@@ -49,7 +54,7 @@ interface Options {
  * went wrong. Sending creates the chat on /chat, streams the reply and always ends with
  * the server's balance.
  */
-export function useChatSession({ chatId, cost, available, inputRef, model, shortfall, onChatCreated }: Options) {
+export function useChatSession({ chatId, available, inputRef }: Options) {
   const i18n = useI18n();
   const api = useApi();
   const queryClient = useQueryClient();
@@ -76,7 +81,7 @@ export function useChatSession({ chatId, cost, available, inputRef, model, short
     saveDraft(shownChat.current, text);
   }, []);
 
-  const send = async () => {
+  const send = async ({ cost = null, model, shortfall, onChatCreated }: SendOptions = {}) => {
     const content = draft.trim();
     if (!content || pending) return;
     // The quote already says the balance is too low: say so now rather than after a 402.
