@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeApi, balance, gate } from "../../test/fakeApi";
 import { renderWithProviders } from "../../test/render";
 import { pricingKeys } from "../../api/pricing";
+import { RepliesLeft } from "./RepliesLeft";
 import { TokenBalance } from "./TokenBalance";
 
 let api: FakeApi;
@@ -96,7 +97,7 @@ describe("replies left", () => {
       { id: "mini", name: "Mini", price: { kind: "per_reply", per_reply: 1 }, recent_average: null },
       { id: "big", name: "Big", price: usage, recent_average: 6.5 },
     ]);
-    renderWithProviders(api, <TokenBalance />);
+    renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
 
     const left = await screen.findByTestId("replies-left");
     expect(left).toHaveTextContent("≈ 3 replies left");
@@ -107,21 +108,21 @@ describe("replies left", () => {
   it("uses the default model's per-reply price before there is an average", async () => {
     api.on("GET", "/api/payment/user/tokens", { json: balance(9) });
     withModels([{ id: "mini", name: "Mini", price: { kind: "per_reply", per_reply: 2 }, recent_average: null }]);
-    renderWithProviders(api, <TokenBalance />);
+    renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
     expect(await screen.findByTestId("replies-left")).toHaveTextContent("≈ 4 replies left");
   });
 
   it("says one reply in the singular", async () => {
     api.on("GET", "/api/payment/user/tokens", { json: balance(1) });
     withModels([{ id: "mini", name: "Mini", price: { kind: "per_reply", per_reply: 1 }, recent_average: null }]);
-    renderWithProviders(api, <TokenBalance />);
+    renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
     expect(await screen.findByTestId("replies-left")).toHaveTextContent("≈ 1 reply left");
   });
 
   it("makes no guess for a usage-priced model nobody has an average on yet", async () => {
     api.on("GET", "/api/payment/user/tokens", { json: balance(50) });
     withModels([{ id: "big", name: "Big", price: usage, recent_average: null }], "big");
-    const { queryClient } = renderWithProviders(api, <TokenBalance />);
+    const { queryClient } = renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
     expect(await screen.findByTestId("token-balance")).toHaveTextContent("50");
     await waitFor(() => expect(queryClient.getQueryState(pricingKeys.models)?.status).toBe("success"));
     expect(screen.queryByTestId("replies-left")).not.toBeInTheDocument();

@@ -1,8 +1,6 @@
 import type { ReactNode } from "react";
 import { Link } from "wouter";
-import { repliesLeft, useModels } from "../../api/pricing";
 import { LOW_BALANCE_TOKENS, useTokenBalance } from "../../api/queries";
-import { useChosenModel } from "../chat/chosenModel";
 import { useI18n } from "../../i18n/useI18n";
 import { Icon } from "../ui/Icon";
 import { Skeleton } from "../ui/Skeleton";
@@ -12,13 +10,15 @@ export interface TokenBalanceProps {
   showTitle?: boolean;
   /** Number only (plus a dot when low), for tight spaces such as a phone header. */
   compact?: boolean;
+  /** More inside the pill after the number (the app shows replies left there). */
+  children?: ReactNode;
 }
 
 /**
  * The available balance, always linking to the payment page. The element with
  * data-testid="token-balance" holds the number and nothing else.
  */
-export function TokenBalance({ showTitle = false, compact = false }: TokenBalanceProps) {
+export function TokenBalance({ showTitle = false, compact = false, children }: TokenBalanceProps) {
   const { t } = useI18n();
   const { data, isPending, isError } = useTokenBalance();
   const pill = balancePill({
@@ -32,28 +32,8 @@ export function TokenBalance({ showTitle = false, compact = false }: TokenBalanc
   return (
     <Link href="/payment" title={t("balance.buyMore")} className={pill.className}>
       {pill.children}
-      {data && !compact ? <RepliesLeft available={data.available} /> : null}
+      {data ? children : null}
     </Link>
-  );
-}
-
-/** "≈ N replies left" on the chosen model, at the person's recent average (else its per-reply price). */
-function RepliesLeft({ available }: { available: number }) {
-  const { t, plural } = useI18n();
-  const models = useModels();
-  const chosen = useChosenModel();
-  const items = models.data?.items ?? [];
-  const model = items.find((m) => m.id === chosen) ?? items.find((m) => m.id === models.data?.default);
-  const count = model ? repliesLeft(available, model) : null;
-  if (!model || count === null) return null;
-  return (
-    <span
-      data-testid="replies-left"
-      title={t("balance.repliesLeftOn", { model: model.name })}
-      className="text-xs tabular-nums opacity-80"
-    >
-      {plural("balance.repliesLeft", count)}
-    </span>
   );
 }
 
