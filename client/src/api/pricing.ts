@@ -11,7 +11,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
 import type { Api } from "./client";
-import { networkError, toApiError } from "./errors";
+import { ApiError, networkError, toApiError } from "./errors";
 import { queryKeys, refreshTokenState } from "./queries";
 import type { Chat, Message } from "./types";
 
@@ -185,7 +185,7 @@ export function useRefundReply(chatId: string, messageId: string) {
     },
     onError: (error) => {
       // Refunded already (another tab, a retry): the message is refunded all the same.
-      if (error instanceof Error && "code" in error && error.code === "already_refunded") markRefunded();
+      if (error instanceof ApiError && error.code === "already_refunded") markRefunded();
     },
   });
 }

@@ -196,6 +196,8 @@ export const en = {
   "chat.offline": "Offline AI (local demo replies)",
   "chat.copyCode": "Copy",
   "chat.copied": "Copied",
+  "chat.finish.length": "Stopped at the length limit",
+  "chat.finish.content_filter": "Stopped by the AI provider's content filter",
 
   "pricing.model": "Model",
   "pricing.perReply.one": "{n} token / reply",
@@ -711,6 +713,8 @@ export const zh: Dictionary = {
   "chat.offline": "离线 AI（本地演示回复）",
   "chat.copyCode": "复制",
   "chat.copied": "已复制",
+  "chat.finish.length": "已达到长度上限而停止",
+  "chat.finish.content_filter": "被 AI 服务商的内容过滤器中止",
 
   "pricing.model": "模型",
   "pricing.perReply.other": "每次回复 {n} 个代币",

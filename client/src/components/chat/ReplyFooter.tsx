@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from "react";
 import { ApiError } from "../../api/errors";
-import { REFUND_REASONS, useRefundReply, type RefundReason } from "../../api/pricing";
+import { REFUND_REASONS, useRefundReply, type FinishReason, type RefundReason } from "../../api/pricing";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { Button } from "../ui/Button";
@@ -12,18 +12,30 @@ interface ReplyFooterProps {
   /** Tokens this reply was charged; null when the server did not say. */
   cost: number | null;
   refunded: boolean;
+  /** Why the reply ended, when it was not the model finishing on its own. */
+  finishReason?: FinishReason | null;
 }
 
+/** The reasons a reply can stop early that the person should know of. */
+const STOPPED_EARLY: Partial<Record<FinishReason, "chat.finish.length" | "chat.finish.content_filter">> = {
+  length: "chat.finish.length",
+  content_filter: "chat.finish.content_filter",
+};
+
 /** Under an AI reply: what it cost, and "refund this reply" (once, with a reason). */
-export function ReplyFooter({ chatId, messageId, cost, refunded }: ReplyFooterProps) {
+export function ReplyFooter({ chatId, messageId, cost, refunded, finishReason }: ReplyFooterProps) {
   const i18n = useI18n();
   const { t, plural } = i18n;
   const [open, setOpen] = useState(false);
   const refund = useRefundReply(chatId, messageId);
   const done = refunded || refund.isSuccess;
   const alreadyDone = refund.error instanceof ApiError && refund.error.code === "already_refunded";
+  const stopped = finishReason ? STOPPED_EARLY[finishReason] : undefined;
   return (
     <>
+      {stopped ? (
+        <span data-testid="message-finish" className="font-medium text-amber-700">{t(stopped)}</span>
+      ) : null}
       {cost !== null ? (
         <span data-testid="message-cost" className={`tabular-nums ${done ? "line-through" : ""}`}>
           {plural("common.tokens", cost)}

@@ -190,7 +190,7 @@ describe("after a reply", () => {
     { id: 1, role: "user", content: "Q1", created_at: now, tokens_charged: 0, cost: null, refunded: false, interrupted: false },
     { id: 2, role: "assistant", content: "A1", created_at: now, tokens_charged: 4, cost: 4, model: "mini", refunded: false, interrupted: false },
     { id: 3, role: "user", content: "Q2", created_at: now, tokens_charged: 0, cost: null, refunded: false, interrupted: false },
-    { id: 4, role: "assistant", content: "A2", created_at: now, tokens_charged: 2, cost: 2, model: "mini", refunded: true, interrupted: false },
+    { id: 4, role: "assistant", content: "A2", created_at: now, tokens_charged: 2, cost: 2, model: "mini", refunded: true, interrupted: false, finish_reason: "length" },
   ];
 
   it("shows what each reply cost, and a refunded reply as refunded", async () => {
@@ -202,6 +202,10 @@ describe("after a reply", () => {
     const replies = screen.getAllByTestId("ai-message");
     expect(replies[0]?.parentElement).toContainElement(screen.getByTestId("refund-reply"));
     expect(replies[1]?.parentElement).toContainElement(screen.getByTestId("reply-refunded"));
+    // Only the reply that stopped early says so.
+    expect(screen.getAllByTestId("message-finish")).toHaveLength(1);
+    expect(replies[1]?.parentElement).toContainElement(screen.getByTestId("message-finish"));
+    expect(screen.getByTestId("message-finish")).toHaveTextContent("Stopped at the length limit");
   });
 
   it("refunds a reply once, with a reason, and shows the balance the server now has", async () => {

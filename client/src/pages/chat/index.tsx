@@ -110,6 +110,7 @@ export default function ChatPage() {
                         messageId={String(message.id)}
                         cost={message.cost ?? message.tokens_charged ?? null}
                         refunded={message.refunded ?? false}
+                        finishReason={message.finish_reason}
                       />
                     )
                   }
