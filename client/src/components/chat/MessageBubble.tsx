@@ -2,7 +2,7 @@ import type { ReactNode } from "react";
 import { useI18n } from "../../i18n/useI18n";
 import { formatTime } from "../../lib/format";
 import { Icon } from "../ui/Icon";
-import { Markdown } from "./Markdown";
+import { ReplyText } from "./ReplyText";
 
 interface MessageBubbleProps {
   role: "user" | "ai";
@@ -48,7 +48,7 @@ export function MessageBubble({
           ].join(" ")}
         >
           {/* The person's words are shown as typed; the AI's are Markdown. */}
-          {mine ? content : <Markdown text={content} />}
+          {mine ? content : <ReplyText text={content} />}
         </div>
         {interrupted ? (
           <span data-testid="message-interrupted" className="mt-1 px-1 text-[11px] font-medium text-amber-700">
@@ -79,7 +79,7 @@ export function PendingReply({ text }: { text: string }) {
         className="min-w-0 max-w-[85%] break-words rounded-2xl rounded-bl-md bg-white px-4 py-2.5 text-[15px] leading-relaxed text-slate-800 shadow-sm ring-1 ring-slate-200 sm:max-w-[75%]"
       >
         {text ? (
-          <Markdown text={text} />
+          <ReplyText text={text} />
         ) : (
           <span className="flex items-center gap-1 py-1.5" role="status">
             <span className="sr-only">{t("chat.thinking")}</span>

@@ -278,7 +278,7 @@ describe("after a reply", () => {
     });
     renderApp(api, "/chat/7");
     const ai = await screen.findByTestId("ai-message");
-    expect(ai.querySelector("strong")).toHaveTextContent("bold");
+    await waitFor(() => expect(ai.querySelector("strong")).toHaveTextContent("bold"));
     expect(ai.querySelector("code")).toHaveTextContent("code");
     const mine = screen.getByTestId("user-message");
     expect(mine).toHaveTextContent("**not bold** <b>x</b>");

@@ -1,4 +1,4 @@
-import { useLayoutEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef } from "react";
 import { Link, useLocation, useParams } from "wouter";
 import { ApiError } from "../../api/errors";
 import { useChatConfig, useMessages, useTokenBalance } from "../../api/queries";
@@ -8,6 +8,7 @@ import { InsufficientTokens } from "../../components/chat/InsufficientTokens";
 import { MessageBubble, PendingReply } from "../../components/chat/MessageBubble";
 import { CostCap, ModelPicker, priceLabel, QuoteText } from "../../components/chat/PricingControls";
 import { ReplyFooter } from "../../components/chat/ReplyFooter";
+import { preloadMarkdown } from "../../components/chat/ReplyText";
 import type { PricedMessage } from "../../api/pricing";
 import { Alert } from "../../components/ui/Alert";
 import { Icon } from "../../components/ui/Icon";
@@ -27,6 +28,7 @@ export default function ChatPage() {
   const messages = useMessages(chatId);
   const config = useChatConfig();
   const balance = useTokenBalance();
+  useEffect(preloadMarkdown, []);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
   const { draft, setDraft, pending, showPending, problem, send } = useChatSession({
