@@ -148,8 +148,9 @@ export function useModels() {
 }
 
 /**
- * Saves a chat's model or cap. The chat list shows the change at once and then the
- * server's answer; a refusal puts back what the server has.
+ * Saves a chat's model or cap. A new model shows at once (quotes name the model they are
+ * for); a new cap shows once saved, since the server quotes with the chat's saved cap. A
+ * refusal puts back what the server has.
  */
 export function useUpdateChat(chatId: string | undefined) {
   const api = useApi();
@@ -160,7 +161,9 @@ export function useUpdateChat(chatId: string | undefined) {
     );
   return useMutation({
     mutationFn: (changes: ChatPricing) => patchChat(api, chatId ?? "", changes),
-    onMutate: (changes) => merge(changes),
+    onMutate: (changes) => {
+      if (changes.model !== undefined) merge({ model: changes.model });
+    },
     onSuccess: (saved) => {
       if (saved && typeof saved === "object") merge(saved);
     },

@@ -93,7 +93,7 @@ describe("the model picker", () => {
 
     await user.selectOptions(await screen.findByTestId("model-picker"), "big");
     await user.type(screen.getByTestId("cost-cap"), "8{Enter}");
-    expect(api.requestsTo("PATCH", "/api/chats/undefined")).toHaveLength(0);
+    expect(api.requests.filter((r) => r.method === "PATCH")).toHaveLength(0);
     await user.type(screen.getByTestId("chat-input"), "Hello{Enter}");
 
     expect(await screen.findByTestId("ai-message")).toHaveTextContent("Hi!");
@@ -106,6 +106,21 @@ describe("the model picker", () => {
     expect(patched).toBeLessThan(generated);
     expect(api.requestsTo("PATCH", "/api/chats/12")[0]?.body).toEqual({ model: "big", cost_cap: 8 });
     expect(api.requestsTo("POST", "/api/chats/12/generate/stream")[0]?.body).toEqual({ content: "Hello", model: "big" });
+  });
+
+  it("on a new chat with the default model and no cap, saves nothing extra on the chat", async () => {
+    api.on("POST", "/api/chats", { status: 201, json: chat(12) });
+    api.on("POST", "/api/chats/:id/generate/stream", (request) => ({
+      sse: [{ event: "done", data: reply("Hi!", (request.body as { content: string }).content, 19, 1) }],
+    }));
+    const { user } = renderApp(api, "/chat");
+
+    expect(await screen.findByTestId("model-picker")).toHaveValue("mini");
+    await user.type(screen.getByTestId("chat-input"), "Hello{Enter}");
+
+    expect(await screen.findByTestId("ai-message")).toHaveTextContent("Hi!");
+    expect(api.requests.filter((r) => r.method === "PATCH")).toHaveLength(0);
+    expect(api.requestsTo("POST", "/api/chats/12/generate/stream")[0]?.body).toEqual({ content: "Hello", model: "mini" });
   });
 });
 

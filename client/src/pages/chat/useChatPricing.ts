@@ -1,6 +1,7 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useApi } from "../../api/ApiProvider";
-import { useChats } from "../../api/queries";
+import { queryKeys, useChats } from "../../api/queries";
 import { patchChat, useModels, useUpdateChat, type ModelInfo, type PricedChat } from "../../api/pricing";
 import { setChosenModel, useChosenModel } from "../../components/chat/chosenModel";
 import { useQuote } from "../../components/chat/useQuote";
@@ -12,6 +13,7 @@ import { useQuote } from "../../components/chat/useQuote";
  */
 export function useChatPricing(chatId: string | undefined, draft: string, available: number | undefined) {
   const api = useApi();
+  const queryClient = useQueryClient();
   const models = useModels();
   const chats = useChats();
   const chosen = useChosenModel();
@@ -42,14 +44,19 @@ export function useChatPricing(chatId: string | undefined, draft: string, availa
     else update.mutate({ cost_cap: next });
   };
 
-  /** On /chat the first send creates the chat: give it the model and cap chosen so far. */
+  /**
+   * On /chat the first send creates the chat: give it the model (unless it is the
+   * server's default) and the cap chosen so far, before its first reply.
+   */
   const onChatCreated = async (created: string) => {
-    if (!model && newChatCap === null) return;
-    await patchChat(api, created, {
-      ...(model ? { model: model.id } : {}),
+    const changes = {
+      ...(model && model.id !== models.data?.default ? { model: model.id } : {}),
       ...(newChatCap !== null ? { cost_cap: newChatCap } : {}),
-    });
+    };
+    if (Object.keys(changes).length === 0) return;
+    await patchChat(api, created, changes);
     setNewChatCap(null);
+    void queryClient.invalidateQueries({ queryKey: queryKeys.chats });
   };
 
   /** Tokens the quote says this message needs at least, when that is more than the balance. */
@@ -64,7 +71,6 @@ export function useChatPricing(chatId: string | undefined, draft: string, availa
     setModel,
     cap,
     setCap,
-    saving: update.isPending,
     /** The quote for the draft (null for an empty draft, or before the server has answered). */
     quote: draft.trim() ? quote : null,
     onChatCreated,
