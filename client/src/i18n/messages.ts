@@ -224,6 +224,7 @@ export const en = {
 
   "insufficient.title": "You're out of tokens",
   "insufficient.body": "This reply needs {required} and you have {balance}. Your message is saved — pick a pack and you'll come right back here.",
+  "insufficient.bodyAtLeast": "This reply needs at least {required} and you have {balance}. Your message is saved — pick a pack and you'll come right back here.",
   "insufficient.bodyAction": "This needs {required} and you have {balance}.",
   "insufficient.bodyNoCost": "You have {balance}, not enough for this reply. Your message is saved — pick a pack and you'll come right back here.",
   "insufficient.pack": "{tokens} tokens · {price}",
@@ -740,6 +741,7 @@ export const zh: Dictionary = {
 
   "insufficient.title": "代币用完了",
   "insufficient.body": "这次回复需要 {required}，你现在有 {balance}。消息已保存——选择一个套餐，付款后会回到这里。",
+  "insufficient.bodyAtLeast": "这次回复至少需要 {required}，你现在有 {balance}。消息已保存——选择一个套餐，付款后会回到这里。",
   "insufficient.bodyAction": "这次需要 {required}，你现在有 {balance}。",
   "insufficient.bodyNoCost": "你现在有 {balance}，不足以完成这次回复。消息已保存——选择一个套餐，付款后会回到这里。",
   "insufficient.pack": "{tokens} 个代币 · {price}",

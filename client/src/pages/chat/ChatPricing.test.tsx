@@ -155,7 +155,7 @@ describe("the quote", () => {
     expect(await screen.findByTestId("quote")).toHaveTextContent("≈ 5–9 tokens");
     await user.click(screen.getByTestId("send-button"));
 
-    expect(await screen.findByTestId("insufficient-tokens")).toHaveTextContent("needs 5 tokens and you have 2 tokens");
+    expect(await screen.findByTestId("insufficient-tokens")).toHaveTextContent("This reply needs at least 5 tokens and you have 2 tokens");
     expect(api.requestsTo("POST", "/api/chats/7/generate/stream")).toHaveLength(0);
     expect(api.requestsTo("POST", "/api/chats/7/generate")).toHaveLength(0);
     expect(input).toHaveValue("Write me a long poem");

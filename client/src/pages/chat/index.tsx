@@ -129,7 +129,12 @@ export default function ChatPage() {
 
           {problem?.kind === "insufficient" ? (
             <div className="pb-2">
-              <InsufficientTokens balance={problem.balance} required={problem.required} returnPath={returnPath} />
+              <InsufficientTokens
+                balance={problem.balance}
+                required={problem.required}
+                atLeast={problem.atLeast}
+                returnPath={returnPath}
+              />
             </div>
           ) : problem?.kind === "error" ? (
             <Alert tone="error" role="alert" data-testid="chat-error" className="mb-2">{problem.message}</Alert>

@@ -13,7 +13,7 @@ import { errorText } from "../../lib/errorText";
 import { newIdempotencyKey } from "../../lib/ids";
 
 export type Problem =
-  | { kind: "insufficient"; balance: number; required: number | null }
+  | { kind: "insufficient"; balance: number; required: number | null; atLeast?: boolean }
   | { kind: "error"; message: string };
 
 export interface Pending {
@@ -87,7 +87,7 @@ export function useChatSession({ chatId, available, inputRef }: Options) {
     // The quote already says the balance is too low: say so now rather than after a 402.
     const needed = shortfall?.(content) ?? null;
     if (needed !== null) {
-      setProblem({ kind: "insufficient", balance: available ?? 0, required: needed });
+      setProblem({ kind: "insufficient", balance: available ?? 0, required: needed, atLeast: true });
       return;
     }
     setProblem(null);
