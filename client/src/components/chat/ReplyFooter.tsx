@@ -92,6 +92,9 @@ function RefundForm({ busy, error, onCancel, onSubmit }: RefundFormProps) {
   return (
     <form
       onSubmit={submit}
+      onKeyDown={(event) => {
+        if (event.key === "Escape") onCancel();
+      }}
       data-testid="refund-form"
       aria-labelledby={legendId}
       className="mt-1 w-full rounded-xl bg-white p-3 text-sm text-slate-700 shadow-sm ring-1 ring-slate-200"
@@ -99,10 +102,11 @@ function RefundForm({ busy, error, onCancel, onSubmit }: RefundFormProps) {
       <fieldset>
         <legend id={legendId} className="font-medium text-slate-900">{t("refund.title")}</legend>
         <div className="mt-2 flex flex-wrap gap-x-4 gap-y-1">
-          {REFUND_REASONS.map((value) => (
+          {REFUND_REASONS.map((value, index) => (
             <label key={value} className="inline-flex items-center gap-1.5">
               <input
                 type="radio"
+                autoFocus={index === 0}
                 name="refund-reason"
                 value={value}
                 checked={reason === value}

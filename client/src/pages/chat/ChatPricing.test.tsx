@@ -284,6 +284,18 @@ describe("after a reply", () => {
     expect(screen.queryByTestId("refund-error")).not.toBeInTheDocument();
   });
 
+  it("opens the reasons with the keyboard in mind and closes on Escape without asking", async () => {
+    api.on("GET", "/api/chats/:id/messages", { json: history.slice(0, 2) });
+    const { user } = renderApp(api, "/chat/7");
+
+    await user.click(await screen.findByTestId("refund-reply"));
+    expect(screen.getByRole("radio", { name: "Wrong" })).toHaveFocus();
+    await user.keyboard("{Escape}");
+    expect(screen.queryByTestId("refund-form")).not.toBeInTheDocument();
+    expect(screen.getByTestId("refund-reply")).toBeInTheDocument();
+    expect(api.requests.filter((r) => r.path.endsWith("/refund"))).toHaveLength(0);
+  });
+
   it("renders the reply as Markdown while the person's own message stays plain text", async () => {
     api.on("GET", "/api/chats/:id/messages", {
       json: [
