@@ -71,9 +71,14 @@ describe("the model picker", () => {
     // 20 tokens at this person's recent average of 6.5 on Big.
     expect(screen.getByTestId("replies-left")).toHaveTextContent("≈ 3 replies left");
 
+    // After the reply the average on Big is 10 (and the balance still 20): replies left follows.
+    api.on("GET", "/api/models", {
+      json: { ...models, items: [models.items[0], { ...models.items[1], recent_average: 10 }] },
+    });
     await user.type(screen.getByTestId("chat-input"), "Explain CSP{Enter}");
     expect(await screen.findByTestId("ai-message")).toHaveTextContent("Sure.");
     expect(api.requestsTo("POST", "/api/chats/7/generate/stream")[0]?.body).toEqual({ content: "Explain CSP", model: "big" });
+    await waitFor(() => expect(screen.getByTestId("replies-left")).toHaveTextContent("≈ 2 replies left"));
   });
 
   it("is absent when the server has no model list, and nothing else changes", async () => {

@@ -5,6 +5,7 @@ import { useApi } from "../../api/ApiProvider";
 import { unwrap } from "../../api/client";
 import { ApiError } from "../../api/errors";
 import { generateReply } from "../../api/generate";
+import { pricingKeys } from "../../api/pricing";
 import { queryKeys, refreshTokenState } from "../../api/queries";
 import type { Message } from "../../api/types";
 import { loadDraft, saveDraft } from "../../components/chat/drafts";
@@ -117,6 +118,8 @@ export function useChatSession({ chatId, available, inputRef }: Options) {
         return [...old, ...added];
       });
       void queryClient.invalidateQueries({ queryKey: key });
+      // The person's recent average per model (replies left) has moved.
+      void queryClient.invalidateQueries({ queryKey: pricingKeys.models });
       saveDraft(target, "");
       if (shownChat.current === target) setDraftState("");
     } catch (error) {
