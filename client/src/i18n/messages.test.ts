@@ -71,6 +71,9 @@ describe("plural forms (Intl.PluralRules)", () => {
     expect(plural("common.tokens", 0)).toBe("0 tokens");
     expect(plural("common.tokens", 2)).toBe("2 tokens");
     expect(plural("admin.webhooks.attempts", 1)).toBe("1 attempt");
+    expect(plural("pricing.perReply", 1)).toBe("1 token / reply");
+    expect(plural("balance.repliesLeft", 1)).toBe("≈ 1 reply left");
+    expect(plural("balance.repliesLeft", 4)).toBe("≈ 4 replies left");
   });
 
   it("counts are formatted for the locale", () => {
@@ -82,5 +85,7 @@ describe("plural forms (Intl.PluralRules)", () => {
     expect(plural("common.tokens", 1)).toBe("1 个代币");
     expect(plural("common.tokens", 3)).toBe("3 个代币");
     expect(plural("chat.cost", 1)).toBe("每次回复 1 个代币");
+    expect(plural("pricing.perReply", 2)).toBe("每次回复 2 个代币");
+    expect(plural("balance.repliesLeft", 1)).toBe("约可回复 1 次");
   });
 });
