@@ -125,7 +125,7 @@ def test_refund_this_reply_works_once(page: Page, stack: Stack) -> None:
     expect_balance(page, SIGNUP_BONUS - 1)
 
     page.get_by_test_id("refund-reply").click()
-    page.get_by_label("What was wrong with it?").select_option("incomplete")
+    page.get_by_label("Incomplete").check()
     page.get_by_label("Anything to add? (optional)").fill("It stopped mid-sentence")
     page.get_by_test_id("refund-submit").dblclick()
 

@@ -15,6 +15,13 @@ export interface GenerateOptions {
   /** Receives each piece of text as it streams in. */
   onDelta?: (text: string) => void;
   stream?: boolean;
+  /** The model to answer with; the chat's (or the server's default) when absent. */
+  model?: string;
+}
+
+/** The request body; `model` is hand-added until the generated schema has it (see pricing.ts). */
+function generateBody(content: string, model: string | undefined): { content: string } {
+  return model ? ({ content, model } as { content: string }) : { content };
 }
 
 function isGenerateResult(value: unknown): value is GenerateResult {
@@ -29,11 +36,11 @@ async function readJson(response: Response): Promise<unknown> {
   }
 }
 
-function generatePlain(api: Api, chatId: string, content: string, key: string) {
+function generatePlain(api: Api, chatId: string, content: string, model: string | undefined, key: string) {
   return unwrap(
     api.client.POST("/api/chats/{chat_id}/generate", {
       params: { path: { chat_id: toChatId(chatId) } },
-      body: { content },
+      body: generateBody(content, model),
       headers: { "Idempotency-Key": key },
     }),
   );
@@ -44,6 +51,7 @@ async function generateStreamed(
   api: Api,
   chatId: string,
   content: string,
+  model: string | undefined,
   key: string,
   onDelta: (text: string) => void,
 ): Promise<GenerateResult | null> {
@@ -56,7 +64,7 @@ async function generateStreamed(
         Accept: "text/event-stream",
         "Idempotency-Key": key,
       },
-      body: JSON.stringify({ content }),
+      body: JSON.stringify(generateBody(content, model)),
     });
   let response: Response;
   try {
@@ -107,16 +115,16 @@ export async function generateReply(
   api: Api,
   chatId: string,
   content: string,
-  { idempotencyKey, onDelta, stream = true }: GenerateOptions,
+  { idempotencyKey, onDelta, stream = true, model }: GenerateOptions,
 ): Promise<GenerateResult> {
   if (stream && onDelta) {
-    const streamed = await generateStreamed(api, chatId, content, idempotencyKey, onDelta);
+    const streamed = await generateStreamed(api, chatId, content, model, idempotencyKey, onDelta);
     if (streamed) return streamed;
   }
   const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
   for (;;) {
     try {
-      return await generatePlain(api, chatId, content, idempotencyKey);
+      return await generatePlain(api, chatId, content, model, idempotencyKey);
     } catch (error) {
       // After a broken stream the first generation may still be running; its
       // result comes back under the same key once it is done.

@@ -2,12 +2,20 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../api/errors";
+import { PRICING_ERROR_CODES } from "../api/pricing";
 import { errorText } from "../lib/errorText";
 import { translator } from "./I18nProvider";
 import { en, zh } from "./messages";
 
-/** The codes the server's OpenAPI schema lists on every error body (`make client-types`). */
+/**
+ * The codes the server's OpenAPI schema lists on every error body (`make client-types`),
+ * plus the pricing endpoints' codes until the schema has them (see api/pricing.ts).
+ */
 function schemaErrorCodes(): string[] {
+  return [...new Set([...generatedErrorCodes(), ...PRICING_ERROR_CODES])];
+}
+
+function generatedErrorCodes(): string[] {
   const schema = JSON.parse(readFileSync(resolve(import.meta.dirname, "../../openapi.json"), "utf8"));
   const codes: unknown = schema.components?.schemas?.ErrorDetail?.properties?.code?.enum;
   if (!Array.isArray(codes)) throw new Error("openapi.json lists no error codes on ErrorDetail.code");
@@ -63,6 +71,9 @@ describe("plural forms (Intl.PluralRules)", () => {
     expect(plural("common.tokens", 0)).toBe("0 tokens");
     expect(plural("common.tokens", 2)).toBe("2 tokens");
     expect(plural("admin.webhooks.attempts", 1)).toBe("1 attempt");
+    expect(plural("pricing.perReply", 1)).toBe("1 token / reply");
+    expect(plural("balance.repliesLeft", 1)).toBe("≈ 1 reply left");
+    expect(plural("balance.repliesLeft", 4)).toBe("≈ 4 replies left");
   });
 
   it("counts are formatted for the locale", () => {
@@ -74,5 +85,7 @@ describe("plural forms (Intl.PluralRules)", () => {
     expect(plural("common.tokens", 1)).toBe("1 个代币");
     expect(plural("common.tokens", 3)).toBe("3 个代币");
     expect(plural("chat.cost", 1)).toBe("每次回复 1 个代币");
+    expect(plural("pricing.perReply", 2)).toBe("每次回复 2 个代币");
+    expect(plural("balance.repliesLeft", 1)).toBe("约可回复 1 次");
   });
 });

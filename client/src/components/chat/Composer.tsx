@@ -1,4 +1,4 @@
-import type { FormEvent, KeyboardEvent, Ref } from "react";
+import type { FormEvent, KeyboardEvent, ReactNode, Ref } from "react";
 import { useI18n } from "../../i18n/useI18n";
 import { Icon } from "../ui/Icon";
 import { Skeleton } from "../ui/Skeleton";
@@ -15,9 +15,24 @@ interface ComposerProps {
   /** The server's limit on one message, when known. */
   maxLength?: number;
   inputRef?: Ref<HTMLTextAreaElement>;
+  /** Controls under the text (the model picker and the cap). */
+  toolbar?: ReactNode;
+  /** What this message will cost (a quote or the model's price), in place of the flat per-reply cost. */
+  estimate?: ReactNode;
 }
 
-export function Composer({ value, onChange, onSend, sending, cost, costPending = false, maxLength, inputRef }: ComposerProps) {
+export function Composer({
+  value,
+  onChange,
+  onSend,
+  sending,
+  cost,
+  costPending = false,
+  maxLength,
+  inputRef,
+  toolbar,
+  estimate,
+}: ComposerProps) {
   const { t, plural } = useI18n();
   const canSend = value.trim().length > 0 && !sending;
 
@@ -52,12 +67,16 @@ export function Composer({ value, onChange, onSend, sending, cost, costPending =
         aria-describedby="chat-cost"
         className="block max-h-48 min-h-12 w-full resize-none rounded-xl border-0 bg-transparent px-3 py-2 text-[15px] text-slate-900 placeholder:text-slate-400 [field-sizing:content] focus-visible:outline-none"
       />
-      <div className="flex items-center justify-between gap-3 px-2 pb-1 pt-1">
-        <p className="hidden text-xs text-slate-400 sm:block">{t("chat.enterHint")}</p>
+      <div className="flex flex-wrap items-center justify-between gap-3 px-2 pb-1 pt-1">
+        {toolbar ? (
+          <div className="flex min-w-0 flex-wrap items-center gap-2">{toolbar}</div>
+        ) : (
+          <p className="hidden text-xs text-slate-400 sm:block">{t("chat.enterHint")}</p>
+        )}
         <div className="ml-auto flex items-center gap-3">
-          <span id="chat-cost" className="inline-flex items-center gap-1 text-xs font-medium text-slate-500">
-            {cost !== null || costPending ? <Icon name="coin" className="size-3.5 text-brand-600" /> : null}
-            {cost !== null ? plural("chat.cost", cost) : costPending ? <Skeleton className="h-3 w-20" /> : null}
+          <span id="chat-cost" aria-live="polite" className="inline-flex items-center gap-1 text-xs font-medium text-slate-500">
+            {estimate || cost !== null || costPending ? <Icon name="coin" className="size-3.5 text-brand-600" /> : null}
+            {estimate ?? (cost !== null ? plural("chat.cost", cost) : costPending ? <Skeleton className="h-3 w-20" /> : null)}
           </span>
           <button
             type="submit"

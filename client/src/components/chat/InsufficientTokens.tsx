@@ -11,12 +11,14 @@ interface InsufficientTokensProps {
   balance: number;
   /** What the reply needs, as the server said; null when it did not say. */
   required: number | null;
+  /** `required` is the least the reply can cost (the quote's minimum), not its price. */
+  atLeast?: boolean;
   /** Where the payment page should bring the person back to. */
   returnPath: string;
 }
 
 /** Out of tokens is not a dead end: what it costs, what you have, and the packs. */
-export function InsufficientTokens({ balance, required, returnPath }: InsufficientTokensProps) {
+export function InsufficientTokens({ balance, required, atLeast = false, returnPath }: InsufficientTokensProps) {
   const i18n = useI18n();
   const { t, locale } = i18n;
   const tiers = usePricingTiers();
@@ -27,7 +29,13 @@ export function InsufficientTokens({ balance, required, returnPath }: Insufficie
     sectionRef.current?.scrollIntoView?.({ block: "nearest" });
   }, [packs.length]);
   return (
-    <OutOfTokensFrame balance={balance} required={required} sectionRef={sectionRef} className="scroll-mb-44">
+    <OutOfTokensFrame
+      balance={balance}
+      required={required}
+      what={atLeast ? "replyAtLeast" : "reply"}
+      sectionRef={sectionRef}
+      className="scroll-mb-44"
+    >
       {packs.length ? (
         <ul className="mt-3 flex flex-wrap gap-2">
           {packs.map((pack) => (
@@ -61,14 +69,23 @@ export function InsufficientTokens({ balance, required, returnPath }: Insufficie
   );
 }
 
+const bodies = {
+  reply: "insufficient.body",
+  replyAtLeast: "insufficient.bodyAtLeast",
+  action: "insufficient.bodyAction",
+} as const;
+
 interface OutOfTokensFrameProps {
   balance: number;
   /** What was needed, as the server said; null when it did not say. */
   required: number | null;
   sectionRef?: RefObject<HTMLElement | null>;
   className?: string;
-  /** What was refused: an AI reply (the chat's words), or any action (the widget's). */
-  what?: "reply" | "action";
+  /**
+   * What was refused: an AI reply (the chat's words), one the quote says costs at least
+   * `required`, or any action (the widget's).
+   */
+  what?: "reply" | "replyAtLeast" | "action";
   /** What to offer: links to the packs here, the card form in the embeddable widget. */
   children?: ReactNode;
 }
@@ -103,7 +120,7 @@ export function OutOfTokensFrame({
           <p className="mt-1 text-sm text-amber-900">
             {required === null
               ? t("insufficient.bodyNoCost", { balance: plural("common.tokens", balance) })
-              : t(what === "reply" ? "insufficient.body" : "insufficient.bodyAction", {
+              : t(bodies[what], {
                   required: plural("common.tokens", required),
                   balance: plural("common.tokens", balance),
                 })}

@@ -2,6 +2,7 @@ import type { ReactNode } from "react";
 import { useI18n } from "../../i18n/useI18n";
 import { formatTime } from "../../lib/format";
 import { Icon } from "../ui/Icon";
+import { ReplyText } from "./ReplyText";
 
 interface MessageBubbleProps {
   role: "user" | "ai";
@@ -12,7 +13,7 @@ interface MessageBubbleProps {
   /** A reply cut short (the connection or the AI failed mid-reply): saved as far as it got. */
   interrupted?: boolean;
   testId?: string;
-  /** Below the reply: actions on it (refund). */
+  /** Under an AI reply: what it cost and the way to ask for a refund. */
   footer?: ReactNode;
 }
 
@@ -39,24 +40,26 @@ export function MessageBubble({
         <div
           data-testid={testId}
           className={[
-            "whitespace-pre-wrap break-words rounded-2xl px-4 py-2.5 text-[15px] leading-relaxed",
+            "min-w-0 max-w-full break-words rounded-2xl px-4 py-2.5 text-[15px] leading-relaxed",
             mine
-              ? "rounded-br-md bg-brand-600 text-white"
+              ? "whitespace-pre-wrap rounded-br-md bg-brand-600 text-white"
               : "rounded-bl-md bg-white text-slate-800 shadow-sm ring-1 ring-slate-200",
             pending && mine ? "opacity-80" : "",
           ].join(" ")}
         >
-          {content}
+          {/* The person's words are shown as typed; the AI's are Markdown. */}
+          {mine ? content : <ReplyText text={content} />}
         </div>
         {interrupted ? (
           <span data-testid="message-interrupted" className="mt-1 px-1 text-[11px] font-medium text-amber-700">
             {t("chat.interrupted")}
           </span>
         ) : null}
-        {createdAt ? (
-          <time dateTime={createdAt} className="mt-1 px-1 text-[11px] text-slate-400">
-            {formatTime(createdAt, locale)}
-          </time>
+        {createdAt || footer ? (
+          <div className="mt-1 flex flex-wrap items-center gap-x-2 gap-y-1 px-1 text-[11px] text-slate-400">
+            {createdAt ? <time dateTime={createdAt}>{formatTime(createdAt, locale)}</time> : null}
+            {footer}
+          </div>
         ) : null}
         {footer}
       </div>
@@ -74,10 +77,10 @@ export function PendingReply({ text }: { text: string }) {
       </span>
       <div
         data-testid="ai-message-pending"
-        className="max-w-[85%] whitespace-pre-wrap break-words rounded-2xl rounded-bl-md bg-white px-4 py-2.5 text-[15px] leading-relaxed text-slate-800 shadow-sm ring-1 ring-slate-200 sm:max-w-[75%]"
+        className="min-w-0 max-w-[85%] break-words rounded-2xl rounded-bl-md bg-white px-4 py-2.5 text-[15px] leading-relaxed text-slate-800 shadow-sm ring-1 ring-slate-200 sm:max-w-[75%]"
       >
         {text ? (
-          text
+          <ReplyText text={text} />
         ) : (
           <span className="flex items-center gap-1 py-1.5" role="status">
             <span className="sr-only">{t("chat.thinking")}</span>

@@ -6,6 +6,7 @@ import { signOut } from "../../auth/signOut";
 import type { MessageKey } from "../../i18n/messages";
 import { useI18n } from "../../i18n/useI18n";
 import { useMediaQuery } from "../../lib/useMediaQuery";
+import { RepliesLeft } from "../payment/RepliesLeft";
 import { TokenBalance } from "../payment/TokenBalance";
 import { Icon, type IconName } from "../ui/Icon";
 import { LanguageToggle } from "./LanguageToggle";
@@ -85,7 +86,7 @@ export function TabNavigation() {
         </nav>
 
         <div className="order-2 ml-auto flex items-center gap-1 sm:order-3 sm:gap-2">
-          <TokenBalance compact={narrow} />
+          <TokenBalance compact={narrow}>{narrow ? null : <RepliesLeft />}</TokenBalance>
           <LanguageToggle />
           <Link
             href="/settings"

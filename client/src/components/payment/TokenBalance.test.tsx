@@ -2,6 +2,8 @@ import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeApi, balance, gate } from "../../test/fakeApi";
 import { renderWithProviders } from "../../test/render";
+import { pricingKeys } from "../../api/pricing";
+import { RepliesLeft } from "./RepliesLeft";
 import { TokenBalance } from "./TokenBalance";
 
 let api: FakeApi;
@@ -79,5 +81,50 @@ describe("TokenBalance", () => {
 
     expect(await screen.findByLabelText("Balance unavailable")).toHaveTextContent("—");
     expect(screen.queryByTestId("token-balance")).not.toBeInTheDocument();
+  });
+});
+
+describe("replies left", () => {
+  const usage = { kind: "usage", per_1k_input: 500, per_1k_output: 1000, per_1k_cached: 100, minimum: 1 };
+  function withModels(items: unknown[], fallback = "mini") {
+    api.on("GET", "/api/models", { json: { default: fallback, items, price_version: 1 } });
+  }
+
+  it("counts replies on the chosen model at the person's recent average", async () => {
+    window.localStorage.setItem("tokenbank.model", "big");
+    api.on("GET", "/api/payment/user/tokens", { json: balance(20) });
+    withModels([
+      { id: "mini", name: "Mini", price: { kind: "per_reply", per_reply: 1 }, recent_average: null },
+      { id: "big", name: "Big", price: usage, recent_average: 6.5 },
+    ]);
+    renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
+
+    const left = await screen.findByTestId("replies-left");
+    expect(left).toHaveTextContent("≈ 3 replies left");
+    expect(left).toHaveAttribute("title", "At your recent average on Big");
+    expect(screen.getByTestId("token-balance").textContent).toBe("20");
+  });
+
+  it("uses the default model's per-reply price before there is an average", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(9) });
+    withModels([{ id: "mini", name: "Mini", price: { kind: "per_reply", per_reply: 2 }, recent_average: null }]);
+    renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
+    expect(await screen.findByTestId("replies-left")).toHaveTextContent("≈ 4 replies left");
+  });
+
+  it("says one reply in the singular", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(1) });
+    withModels([{ id: "mini", name: "Mini", price: { kind: "per_reply", per_reply: 1 }, recent_average: null }]);
+    renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
+    expect(await screen.findByTestId("replies-left")).toHaveTextContent("≈ 1 reply left");
+  });
+
+  it("makes no guess for a usage-priced model nobody has an average on yet", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(50) });
+    withModels([{ id: "big", name: "Big", price: usage, recent_average: null }], "big");
+    const { queryClient } = renderWithProviders(api, <TokenBalance><RepliesLeft /></TokenBalance>);
+    expect(await screen.findByTestId("token-balance")).toHaveTextContent("50");
+    await waitFor(() => expect(queryClient.getQueryState(pricingKeys.models)?.status).toBe("success"));
+    expect(screen.queryByTestId("replies-left")).not.toBeInTheDocument();
   });
 });

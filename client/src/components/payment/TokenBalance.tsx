@@ -10,13 +10,15 @@ export interface TokenBalanceProps {
   showTitle?: boolean;
   /** Number only (plus a dot when low), for tight spaces such as a phone header. */
   compact?: boolean;
+  /** More inside the pill after the number (the app shows replies left there). */
+  children?: ReactNode;
 }
 
 /**
  * The available balance, always linking to the payment page. The element with
  * data-testid="token-balance" holds the number and nothing else.
  */
-export function TokenBalance({ showTitle = false, compact = false }: TokenBalanceProps) {
+export function TokenBalance({ showTitle = false, compact = false, children }: TokenBalanceProps) {
   const { t } = useI18n();
   const { data, isPending, isError } = useTokenBalance();
   const pill = balancePill({
@@ -30,6 +32,7 @@ export function TokenBalance({ showTitle = false, compact = false }: TokenBalanc
   return (
     <Link href="/payment" title={t("balance.buyMore")} className={pill.className}>
       {pill.children}
+      {data ? children : null}
     </Link>
   );
 }

@@ -23,6 +23,8 @@ const paths = {
   external: "M14 4h6v6M20 4l-9 9M18 14v6H4V6h6",
   search: "M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14zM20 20l-4-4",
   refresh: "M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6",
+  copy: "M9 9h11v11H9zM5 15H4V4h11v1",
+  undo: "M9 14L4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11",
 } as const;
 
 export type IconName = keyof typeof paths;

@@ -1,4 +1,4 @@
-import { useLayoutEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef } from "react";
 import { Link, useLocation, useParams } from "wouter";
 import { ApiError } from "../../api/errors";
 import { useChatConfig, useMessages, useTokenBalance } from "../../api/queries";
@@ -6,33 +6,48 @@ import { ChatSidebar } from "../../components/chat/ChatSidebar";
 import { Composer } from "../../components/chat/Composer";
 import { InsufficientTokens } from "../../components/chat/InsufficientTokens";
 import { MessageBubble, PendingReply } from "../../components/chat/MessageBubble";
-import { RefundReply } from "../../components/chat/RefundReply";
+import { CostCap, ModelPicker, priceLabel, QuoteText } from "../../components/chat/PricingControls";
+import { ReplyFooter } from "../../components/chat/ReplyFooter";
+import { preloadMarkdown } from "../../components/chat/ReplyText";
+import type { PricedMessage } from "../../api/pricing";
 import { Alert } from "../../components/ui/Alert";
 import { Icon } from "../../components/ui/Icon";
 import { QueryError } from "../../components/ui/QueryError";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
+import { useChatPricing } from "./useChatPricing";
 import { useChatSession } from "./useChatSession";
 
 /** /chat (a new conversation, created on the first send) and /chat/:id. */
 export default function ChatPage() {
-  const { t, plural } = useI18n();
+  const i18n = useI18n();
+  const { t, plural } = i18n;
   const [, navigate] = useLocation();
   const { id: chatId } = useParams<{ id?: string }>();
 
   const messages = useMessages(chatId);
   const config = useChatConfig();
   const balance = useTokenBalance();
-  // What a reply costs is the server's to say; unknown (null) until it has.
-  const cost = config.data?.reply_cost_tokens ?? null;
+  useEffect(preloadMarkdown, []);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
   const { draft, setDraft, pending, showPending, problem, send } = useChatSession({
     chatId,
-    cost,
     available: balance.data?.available,
     inputRef,
   });
+  const pricing = useChatPricing(chatId, draft, balance.data?.available);
+  // What a reply costs is the server's to say; unknown (null) until it has. With a model
+  // list, the chosen model's per-reply price; a usage-priced model has no flat cost.
+  const price = pricing.model?.price;
+  const cost = price ? (price.kind === "per_reply" ? price.per_reply : null) : (config.data?.reply_cost_tokens ?? null);
+  const sendMessage = () =>
+    void send({
+      cost,
+      model: pricing.model?.id,
+      shortfall: pricing.shortfall,
+      onChatCreated: pricing.onChatCreated,
+    });
 
   const messageCount = messages.data?.length ?? 0;
   useLayoutEffect(() => {
@@ -44,7 +59,7 @@ export default function ChatPage() {
     inputRef.current?.focus();
   };
 
-  const list = messages.data ?? [];
+  const list: PricedMessage[] = messages.data ?? [];
   const notFound = messages.error instanceof ApiError && messages.error.code === "chat_not_found";
   const returnPath = chatId ? `/chat/${chatId}` : "/chat";
 
@@ -90,7 +105,17 @@ export default function ChatPage() {
                   createdAt={message.created_at}
                   interrupted={message.interrupted}
                   testId={message.role === "user" ? "user-message" : "ai-message"}
-                  footer={chatId ? <RefundReply chatId={chatId} message={message} /> : null}
+                  footer={
+                    message.role === "user" || chatId === undefined ? undefined : (
+                      <ReplyFooter
+                        chatId={chatId}
+                        messageId={String(message.id)}
+                        cost={message.cost ?? message.tokens_charged ?? null}
+                        refunded={message.refunded ?? false}
+                        finishReason={message.finish_reason}
+                      />
+                    )
+                  }
                 />
               ))}
               {showPending && pending ? (
@@ -104,7 +129,12 @@ export default function ChatPage() {
 
           {problem?.kind === "insufficient" ? (
             <div className="pb-2">
-              <InsufficientTokens balance={problem.balance} required={problem.required} returnPath={returnPath} />
+              <InsufficientTokens
+                balance={problem.balance}
+                required={problem.required}
+                atLeast={problem.atLeast}
+                returnPath={returnPath}
+              />
             </div>
           ) : problem?.kind === "error" ? (
             <Alert tone="error" role="alert" data-testid="chat-error" className="mb-2">{problem.message}</Alert>
@@ -118,12 +148,32 @@ export default function ChatPage() {
               <Composer
                 value={draft}
                 onChange={setDraft}
-                onSend={() => void send()}
+                onSend={sendMessage}
                 sending={pending !== null}
                 cost={cost}
                 costPending={config.isPending}
                 maxLength={config.data?.max_message_chars}
                 inputRef={inputRef}
+                toolbar={
+                  pricing.models.length && pricing.model ? (
+                    <>
+                      <ModelPicker
+                        models={pricing.models}
+                        value={pricing.model.id}
+                        onChange={pricing.setModel}
+                        disabled={pending !== null}
+                      />
+                      <CostCap value={pricing.cap} onSave={pricing.setCap} disabled={pending !== null} />
+                    </>
+                  ) : undefined
+                }
+                estimate={
+                  pricing.quote ? (
+                    <QuoteText quote={pricing.quote} />
+                  ) : pricing.model ? (
+                    priceLabel(i18n, pricing.model)
+                  ) : undefined
+                }
               />
             </div>
           </div>

@@ -5,6 +5,7 @@ import { useApi } from "../../api/ApiProvider";
 import { unwrap } from "../../api/client";
 import { ApiError } from "../../api/errors";
 import { generateReply } from "../../api/generate";
+import { pricingKeys } from "../../api/pricing";
 import { queryKeys, refreshTokenState } from "../../api/queries";
 import type { Message } from "../../api/types";
 import { loadDraft, saveDraft } from "../../components/chat/drafts";
@@ -13,7 +14,7 @@ import { errorText } from "../../lib/errorText";
 import { newIdempotencyKey } from "../../lib/ids";
 
 export type Problem =
-  | { kind: "insufficient"; balance: number; required: number | null }
+  | { kind: "insufficient"; balance: number; required: number | null; atLeast?: boolean }
   | { kind: "error"; message: string };
 
 export interface Pending {
@@ -32,10 +33,21 @@ function titleFrom(content: string): string {
 interface Options {
   /** The route's chat; undefined on /chat, where the first send creates one. */
   chatId: string | undefined;
-  /** Tokens per reply and the balance, as the server last said (for the out-of-tokens prompt). */
-  cost: number | null;
+  /** The balance, as the server last said (for the out-of-tokens prompt). */
   available: number | undefined;
   inputRef: RefObject<HTMLTextAreaElement | null>;
+}
+
+/** What the chat's pricing adds to a send (see useChatPricing). */
+export interface SendOptions {
+  /** Tokens per reply as the server last said, for the out-of-tokens prompt; null when unknown or not flat. */
+  cost?: number | null;
+  /** The model chosen for this chat (sent with the message); undefined for the server's default. */
+  model?: string;
+  /** Tokens this message needs at least when the balance cannot cover them (from the quote), else null. */
+  shortfall?: (content: string) => number | null;
+  /** Called with a chat this page has just created, before its first reply is asked for. */
+  onChatCreated?: (chatId: string) => Promise<void>;
 }
 
 /**
@@ -43,7 +55,7 @@ interface Options {
  * went wrong. Sending creates the chat on /chat, streams the reply and always ends with
  * the server's balance.
  */
-export function useChatSession({ chatId, cost, available, inputRef }: Options) {
+export function useChatSession({ chatId, available, inputRef }: Options) {
   const i18n = useI18n();
   const api = useApi();
   const queryClient = useQueryClient();
@@ -70,9 +82,15 @@ export function useChatSession({ chatId, cost, available, inputRef }: Options) {
     saveDraft(shownChat.current, text);
   }, []);
 
-  const send = async () => {
+  const send = async ({ cost = null, model, shortfall, onChatCreated }: SendOptions = {}) => {
     const content = draft.trim();
     if (!content || pending) return;
+    // The quote already says the balance is too low: say so now rather than after a 402.
+    const needed = shortfall?.(content) ?? null;
+    if (needed !== null) {
+      setProblem({ kind: "insufficient", balance: available ?? 0, required: needed, atLeast: true });
+      return;
+    }
     setProblem(null);
     let target = chatId;
     setPending({ chatId: target ?? "", content, text: "" });
@@ -86,9 +104,11 @@ export function useChatSession({ chatId, cost, available, inputRef }: Options) {
         setPending({ chatId: target, content, text: "" });
         void queryClient.invalidateQueries({ queryKey: queryKeys.chats });
         navigate(`/chat/${target}`);
+        await onChatCreated?.(target);
       }
       const reply = await generateReply(api, target, content, {
         idempotencyKey: newIdempotencyKey(),
+        model,
         onDelta: (piece) => setPending((prev) => (prev ? { ...prev, text: prev.text + piece } : prev)),
       });
       const key = queryKeys.messages(target);
@@ -98,6 +118,8 @@ export function useChatSession({ chatId, cost, available, inputRef }: Options) {
         return [...old, ...added];
       });
       void queryClient.invalidateQueries({ queryKey: key });
+      // The person's recent average per model (replies left) has moved.
+      void queryClient.invalidateQueries({ queryKey: pricingKeys.models });
       saveDraft(target, "");
       if (shownChat.current === target) setDraftState("");
     } catch (error) {
