@@ -9,6 +9,7 @@ import { useMediaQuery } from "../../lib/useMediaQuery";
 import { TokenBalance } from "../payment/TokenBalance";
 import { Icon, type IconName } from "../ui/Icon";
 import { LanguageToggle } from "./LanguageToggle";
+import { NotificationsBell } from "./NotificationsBell";
 
 interface Tab {
   href: string;
@@ -21,6 +22,7 @@ const tabs: Tab[] = [
   { href: "/chat", label: "nav.chat", icon: "chat", testId: "nav-chat" },
   { href: "/payment", label: "nav.payment", icon: "card", testId: "nav-payment" },
   { href: "/history", label: "nav.history", icon: "history", testId: "nav-history" },
+  { href: "/subscription", label: "nav.subscription", icon: "spark", testId: "nav-subscription" },
 ];
 
 function isActive(location: string, href: string): boolean {
@@ -86,6 +88,7 @@ export function TabNavigation() {
 
         <div className="order-2 ml-auto flex items-center gap-1 sm:order-3 sm:gap-2">
           <TokenBalance compact={narrow} />
+          <NotificationsBell />
           <LanguageToggle />
           <Link
             href="/settings"

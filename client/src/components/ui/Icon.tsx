@@ -23,6 +23,8 @@ const paths = {
   external: "M14 4h6v6M20 4l-9 9M18 14v6H4V6h6",
   search: "M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14zM20 20l-4-4",
   refresh: "M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6",
+  bell: "M6 16v-5a6 6 0 0 1 12 0v5l1.5 2h-15L6 16zM10 20a2 2 0 0 0 4 0",
+  clock: "M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17zM12 7.5V12l3 2",
 } as const;
 
 export type IconName = keyof typeof paths;
