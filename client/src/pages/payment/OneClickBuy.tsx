@@ -6,18 +6,13 @@ import { Alert } from "../../components/ui/Alert";
 import { Button } from "../../components/ui/Button";
 import { Icon } from "../../components/ui/Icon";
 import { describeStripeError } from "../../components/payment/stripeErrors";
-import type { I18n } from "../../i18n/I18nProvider";
+import { cardLabel } from "../../components/billing/cards";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { formatMoney } from "../../lib/format";
 import { newIdempotencyKey } from "../../lib/ids";
 
 const PAID_STATUSES = new Set(["succeeded", "processing", "requires_capture"]);
-
-export function cardLabel(i18n: Pick<I18n, "t">, card: SavedCard): string {
-  const brand = card.brand ? card.brand.charAt(0).toUpperCase() + card.brand.slice(1) : "Card";
-  return i18n.t("cards.card", { brand, last4: card.last4 });
-}
 
 interface OneClickBuyProps {
   tier: string;
