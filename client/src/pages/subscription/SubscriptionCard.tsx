@@ -204,7 +204,6 @@ function PaymentProblem({ subscription, stripe }: { subscription: Subscription; 
   const [error, setError] = useState<string | null>(null);
   const { status, problem, client_secret: clientSecret } = subscription;
   const troubled = status === "past_due" || status === "unpaid" || status === "incomplete" || problem !== null;
-  if (!troubled) return null;
 
   const paid = async () => {
     setState("working");
@@ -237,6 +236,7 @@ function PaymentProblem({ subscription, stripe }: { subscription: Subscription; 
   if (state === "fixed") {
     return <Alert tone="success" role="status" className="mt-4" data-testid="subscription-fixed">{t("subscription.fixed")}</Alert>;
   }
+  if (!troubled) return null;
 
   const [titleKey, bodyKey] =
     problem === "requires_action" ? (["subscription.actionTitle", "subscription.actionBody"] as const)
@@ -249,7 +249,7 @@ function PaymentProblem({ subscription, stripe }: { subscription: Subscription; 
       <p>{t(bodyKey)}</p>
       {error ? <p className="font-medium" data-testid="fix-card-error">{error}</p> : null}
       {clientSecret && !open ? (
-        <Button size="sm" className="mt-2" data-testid="fix-card" busy={state === "working"} disabled={state === "working"}
+        <Button size="sm" className="mt-2" data-testid="fix-card" busy={state === "working"} disabled={state === "working" || !stripe}
           onClick={() => (problem === "requires_action" ? void verify() : setOpen(true))}>
           {t("subscription.fixCard")}
         </Button>
