@@ -7,12 +7,13 @@ import { Badge, type BadgeTone } from "../ui/Badge";
 /** When a lot's tokens expire, in words: "120 tokens expire on Feb 1", "Never expires", … */
 export function lotExpiryText(i18n: Pick<I18n, "t" | "plural" | "locale">, lot: Lot, now: number = Date.now()): string {
   const { t, plural, locale } = i18n;
+  const today = new Date(now);
   if (lot.expires_at !== null && Date.parse(lot.expires_at) <= now) {
-    return t("lots.expired", { date: formatDate(lot.expires_at, locale) });
+    return t("lots.expired", { date: formatDate(lot.expires_at, locale, today) });
   }
   if (lot.remaining <= 0) return t("lots.usedUp");
   if (lot.expires_at === null) return t("lots.never");
-  return plural("lots.expireOn", lot.remaining, { date: formatDate(lot.expires_at, locale) });
+  return plural("lots.expireOn", lot.remaining, { date: formatDate(lot.expires_at, locale, today) });
 }
 
 export function lotSourceLabel(i18n: Pick<I18n, "t" | "has">, source: string): string {
