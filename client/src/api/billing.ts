@@ -12,7 +12,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
-import { refreshTokenState } from "./queries";
+import { queryKeys, refreshTokenState } from "./queries";
 import type { PaymentIntentCreated } from "./types";
 
 // ---------------------------------------------------------------- types
@@ -184,7 +184,7 @@ export function call<T>(api: Api, method: Method, path: string, body?: unknown, 
 // ---------------------------------------------------------------- requests
 
 export const billingKeys = {
-  lots: ["lots"] as const,
+  lots: queryKeys.lots,
   plans: ["subscriptionPlans"] as const,
   subscription: ["subscription"] as const,
   savedCards: ["savedCards"] as const,
@@ -231,7 +231,6 @@ export function useSubscription() {
 export async function refreshBilling(queryClient: ReturnType<typeof useQueryClient>): Promise<void> {
   await Promise.all([
     queryClient.invalidateQueries({ queryKey: billingKeys.subscription }),
-    queryClient.invalidateQueries({ queryKey: billingKeys.lots }),
     refreshTokenState(queryClient),
   ]);
 }

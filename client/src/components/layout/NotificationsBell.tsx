@@ -40,10 +40,9 @@ export function NotificationsBell() {
   }, [open]);
 
   const toggle = () => {
-    setOpen((wasOpen) => {
-      if (!wasOpen) void notifications.refetch();
-      return !wasOpen;
-    });
+    // Opening always shows the latest, not the last poll's.
+    if (!open) void notifications.refetch();
+    setOpen(!open);
   };
 
   return (

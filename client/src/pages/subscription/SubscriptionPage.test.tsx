@@ -255,3 +255,18 @@ describe("automatic top-up", () => {
     expect(screen.getByTestId("auto-topup-enabled")).toBeDisabled();
   });
 });
+
+describe("back from a redirect", () => {
+  it("a failed redirect says nothing was charged", async () => {
+    renderApp(api, "/subscription?payment_intent=pi_1&redirect_status=failed");
+    expect(await screen.findByTestId("subscription-redirect-failed")).toHaveTextContent("Nothing was charged");
+  });
+
+  it("a successful one waits for the plan and then shows it", async () => {
+    serveSubscription(subscription({ plan: "basic" }));
+    renderApp(api, "/subscription?payment_intent=pi_1&redirect_status=succeeded");
+    expect(await screen.findByTestId("subscription-status")).toHaveTextContent("Active");
+    await waitFor(() => expect(screen.queryByText("Payment received — starting your subscription…")).not.toBeInTheDocument());
+    expect(api.requestsTo("GET", "/api/payment/user/subscription").length).toBeGreaterThanOrEqual(2);
+  });
+});
