@@ -54,6 +54,31 @@ describe("save this card", () => {
   });
 });
 
+describe("save, then buy again in one click", () => {
+  it("after paying with the box ticked, the next pack offers the saved card", async () => {
+    let saved = false;
+    api.on("GET", "/api/payment/saved-payment-methods", () => ({ json: { items: saved ? [visa] : [] } }));
+    api.on("POST", "/api/payment/confirm-payment", () => {
+      saved = true;
+      return { json: { status: "succeeded", tokens_added: 100, balance: 110 } };
+    });
+    const fake = createFakeStripe([paid("pi_starter")]);
+    const { user } = renderApp(api, "/payment", { stripe: fake.stripe });
+
+    await user.click(await screen.findByTestId("tier-starter"));
+    expect(screen.queryByTestId("one-click-buy")).not.toBeInTheDocument();
+    await user.click(screen.getByTestId("save-card"));
+    await waitFor(() => expect(api.requestsTo("POST", "/api/payment/create-payment-intent")).toHaveLength(2));
+    await user.click(await screen.findByTestId("pay-button"));
+    await user.click(await screen.findByRole("button", { name: "Buy another pack" }));
+
+    await user.click(await screen.findByTestId("tier-standard"));
+    expect(await screen.findByTestId("one-click-buy")).toHaveTextContent("Pay $20.00 with Visa ending in 4242");
+    // The choice to save is remembered for the next pack too.
+    expect(screen.getByTestId("save-card")).toBeChecked();
+  });
+});
+
 describe("buy again in one click", () => {
   it("pays with the saved card off the page and waits for the tokens", async () => {
     api.on("GET", "/api/payment/saved-payment-methods", { json: { items: [visa] } });

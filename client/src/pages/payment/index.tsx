@@ -64,6 +64,11 @@ export default function PaymentPage() {
   const { selected, intent, phase, saveCard } = flow.state;
   const savedCards = useSavedCards();
   const cards = savedCards.data?.items ?? [];
+  // A payment with "save this card" adds one: ask again once a payment is through.
+  const refetchCards = savedCards.refetch;
+  useEffect(() => {
+    if (phase.name === "success" || phase.name === "processing") void refetchCards();
+  }, [phase.name, refetchCards]);
 
   const checkoutRef = useRef<HTMLDivElement>(null);
   useEffect(() => {
