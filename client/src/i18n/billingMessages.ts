@@ -6,7 +6,6 @@
 
 export const billingEn = {
   "nav.subscription": "Plan",
-  "nav.notifications": "Notifications",
 
   "plan.basic": "Basic",
   "plan.pro": "Pro",
@@ -30,7 +29,6 @@ export const billingEn = {
   "plans.successBody": "Your {name} plan is active and this month's tokens are in your account.",
   "plans.pendingBody": "Your payment went through. The plan starts as soon as the bank confirms; your tokens arrive then.",
   "plans.toSubscription": "See your plan",
-  "plans.changePlan": "Change plan",
   "plans.cancelCheckout": "Not now",
 
   "subscription.title": "Plan & billing",
@@ -68,7 +66,6 @@ export const billingEn = {
   "subscription.incompleteBody": "The first payment isn't finished yet. Complete it to start the plan.",
   "subscription.fixCard": "Fix your card",
   "subscription.fixTitle": "Pay for this period",
-  "subscription.fixPay": "Pay {amount}",
   "subscription.fixPayPlain": "Pay now",
   "subscription.fixed": "Thanks — the payment went through. Your tokens arrive in a moment.",
   "subscription.back": "Back",
@@ -182,7 +179,6 @@ type PluralForm = { [K in BillingKey]: K extends `${string}.${"zero" | "one" | "
 /** Chinese for every key above (plural forms: only `other`). */
 export const billingZh: Record<Exclude<BillingKey, PluralForm>, string> = {
   "nav.subscription": "订阅",
-  "nav.notifications": "通知",
 
   "plan.basic": "基础版",
   "plan.pro": "专业版",
@@ -204,7 +200,6 @@ export const billingZh: Record<Exclude<BillingKey, PluralForm>, string> = {
   "plans.successBody": "你的{name}套餐已生效，本月的代币已到账。",
   "plans.pendingBody": "付款已完成。银行确认后套餐即生效，代币随即到账。",
   "plans.toSubscription": "查看我的订阅",
-  "plans.changePlan": "更换套餐",
   "plans.cancelCheckout": "暂不订阅",
 
   "subscription.title": "订阅与账单",
@@ -242,7 +237,6 @@ export const billingZh: Record<Exclude<BillingKey, PluralForm>, string> = {
   "subscription.incompleteBody": "首次付款尚未完成。完成付款即可开通套餐。",
   "subscription.fixCard": "更新银行卡",
   "subscription.fixTitle": "支付本期费用",
-  "subscription.fixPay": "支付 {amount}",
   "subscription.fixPayPlain": "立即支付",
   "subscription.fixed": "谢谢，付款成功。代币稍后到账。",
   "subscription.back": "返回",
