@@ -222,7 +222,7 @@ export default function PaymentPage() {
         ) : null}
       </div>
 
-      <PlansSection stripe={stripe.promise} disabled={paymentsOff} packOpen={selected !== null}
+      <PlansSection stripe={stripe.promise} disabled={paymentsOff || locked} packOpen={selected !== null}
         onOpen={flow.changePack} />
     </PageContainer>
   );

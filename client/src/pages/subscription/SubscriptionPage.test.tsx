@@ -4,6 +4,7 @@ import type { Subscription } from "../../api/billing";
 import { autoTopup, inDays, lot, plans, subscription, visa } from "../../test/billingFixtures";
 import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { createFakeStripe, declined, paid } from "../../test/fakeStripe";
+import { LANG_STORAGE_KEY } from "../../i18n/I18nProvider";
 import { renderApp } from "../../test/render";
 
 beforeAll(async () => {
@@ -268,5 +269,32 @@ describe("back from a redirect", () => {
     expect(await screen.findByTestId("subscription-status")).toHaveTextContent("Active");
     await waitFor(() => expect(screen.queryByText("Payment received — starting your subscription…")).not.toBeInTheDocument());
     expect(api.requestsTo("GET", "/api/payment/user/subscription").length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("in Chinese", () => {
+  it("the plan, its renewal, the allotment and the auto top-up read in Chinese", async () => {
+    window.localStorage.setItem(LANG_STORAGE_KEY, "zh");
+    const sub = subscription({ plan: "premium" });
+    serveSubscription(sub);
+    const expiry = inDays(40);
+    api.on("GET", "/api/payment/user/lots", {
+      json: { items: [lot(1, { source: "allotment", amount: 3000, remaining: 1200, expires_at: expiry })] },
+    });
+    api.on("GET", "/api/payment/auto-topup", {
+      json: autoTopup({ enabled: true, state: "active", this_month: { count: 2, amount: 4000 } }),
+    });
+    renderApp(api, "/subscription");
+
+    expect(await screen.findByTestId("subscription-status")).toHaveTextContent("有效");
+    expect(screen.getByTestId("subscription-plan")).toHaveTextContent("高级版");
+    const zhDate = (iso: string) => new Intl.DateTimeFormat("zh-CN", {
+      month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}),
+    }).format(new Date(iso));
+    expect(screen.getByTestId("subscription-renewal")).toHaveTextContent(`${zhDate(sub.current_period_end)} 续订`);
+    await waitFor(() => expect(screen.getByTestId("allotment-left")).toHaveTextContent("1,200 个代币"));
+    expect(screen.getByTestId("allotment-expiry")).toHaveTextContent(`最早一批于 ${zhDate(expiry)} 过期`);
+    expect(await screen.findByTestId("auto-topup-usage")).toHaveTextContent("本月：已充值 2 次");
+    expect(screen.getByTestId("auto-topup-state")).toHaveTextContent("开启");
   });
 });
