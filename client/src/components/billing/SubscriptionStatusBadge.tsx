@@ -1,10 +1,15 @@
-import type { Subscription } from "../../api/billing";
+import type { Subscription, SubscriptionStatus } from "../../api/billing";
 import type { I18n } from "../../i18n/I18nProvider";
+import type { MessageKey } from "../../i18n/messages";
 import { useI18n } from "../../i18n/useI18n";
 import { formatDate } from "../../lib/format";
 import { Badge, type BadgeTone } from "../ui/Badge";
 
-const statusTones: Record<string, BadgeTone> = {
+// A status added to the type without its words fails to compile here.
+const everyStatusWorded: `subscriptionStatus.${SubscriptionStatus}` extends MessageKey ? true : never = true;
+void everyStatusWorded;
+
+const statusTones: Record<SubscriptionStatus, BadgeTone> = {
   active: "success",
   trialing: "info",
   past_due: "error",
@@ -24,7 +29,7 @@ export function statusText(i18n: Pick<I18n, "t" | "has" | "locale">, subscriptio
 
 export function SubscriptionStatusBadge({ subscription }: { subscription: Subscription }) {
   const i18n = useI18n();
-  const tone = subscription.cancel_at_period_end ? "warning" : (statusTones[subscription.status] ?? "neutral");
+  const tone = subscription.cancel_at_period_end ? "warning" : ((statusTones as Record<string, BadgeTone>)[subscription.status] ?? "neutral");
   return (
     <Badge tone={tone}>
       <span data-testid="subscription-status">{statusText(i18n, subscription)}</span>
