@@ -20,6 +20,7 @@ const PaymentPage = lazy(() => import("./pages/payment"));
 const HistoryPage = lazy(() => import("./pages/history"));
 const AdminPage = lazy(() => import("./pages/admin"));
 const SettingsPage = lazy(() => import("./pages/settings"));
+const SubscriptionPage = lazy(() => import("./pages/subscription"));
 // The hosted payment page other apps send their customers to (a signed link, no sign-in).
 const CheckoutPage = lazy(() => import("./pages/checkout"));
 
@@ -72,6 +73,7 @@ export function AppRoutes() {
       <Route path="/chat/:id?"><Private><ChatPage /></Private></Route>
       <Route path="/payment"><Private><PaymentPage /></Private></Route>
       <Route path="/history"><Private><HistoryPage /></Private></Route>
+      <Route path="/subscription"><Private><SubscriptionPage /></Private></Route>
       <Route path="/admin/*?"><Private><AdminPage /></Private></Route>
       <Route path="/"><Redirect to="/chat" replace /></Route>
       <Route><Private><NotFoundPage /></Private></Route>

@@ -21,6 +21,8 @@ export const queryKeys = {
   chats: ["chats"] as const,
   messages: (chatId: string) => ["messages", chatId] as const,
   transactions: ["transactions"] as const,
+  /** Token lots (api/billing.ts): what is left in each and when it expires. */
+  lots: ["lots"] as const,
   payment: (paymentIntentId: string) => ["payment", paymentIntentId] as const,
 };
 
@@ -142,10 +144,11 @@ export function usePayment(paymentIntentId: string | null) {
   });
 }
 
-/** After anything that moves tokens: the balance and the ledger are stale. */
+/** After anything that moves tokens: the balance, the ledger and the lots are stale. */
 export async function refreshTokenState(queryClient: QueryClient): Promise<void> {
   await Promise.all([
     queryClient.invalidateQueries({ queryKey: queryKeys.tokenBalance }),
     queryClient.invalidateQueries({ queryKey: queryKeys.transactions }),
+    queryClient.invalidateQueries({ queryKey: queryKeys.lots }),
   ]);
 }

@@ -17,8 +17,11 @@ export interface I18n {
   setLang: (lang: Lang) => void;
   toggleLang: () => void;
   t: Translate;
-  /** The language's plural form of `base` for `n` (Intl.PluralRules), `n` formatted for the locale. */
-  plural: (base: PluralBase, n: number) => string;
+  /**
+   * The language's plural form of `base` for `n` (Intl.PluralRules), `n` formatted for the
+   * locale; `vars` fills any other placeholders.
+   */
+  plural: (base: PluralBase, n: number, vars?: Vars) => string;
   /** True when `key` exists in the dictionary (for codes coming from the server). */
   has: (key: string) => key is MessageKey;
 }
@@ -50,9 +53,9 @@ export function translator(lang: Lang): Translator {
     lang,
     locale,
     t,
-    plural: (base, n) => {
+    plural: (base, n, vars) => {
       const form = `${base}.${rules.select(n)}` as MessageKey;
-      return t(form in dict ? form : `${base}.other`, { n: numbers.format(n) });
+      return t(form in dict ? form : `${base}.other`, { ...vars, n: numbers.format(n) });
     },
     has: (key: string): key is MessageKey => key in dict,
   };

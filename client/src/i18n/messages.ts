@@ -4,6 +4,7 @@
  * Placeholders look like `{name}` and are filled by `t(key, { name })`.
  */
 import type { ErrorCode } from "../api/types";
+import { billingEn, billingZh } from "./billingMessages";
 
 /** A message for every error code the server's schema lists: a missing one fails the build. */
 type EveryErrorCode = Record<`errors.${ErrorCode}`, string> & Record<string, string>;
@@ -565,6 +566,8 @@ export const en = {
   "notFound.title": "Page not found",
   "notFound.body": "The page you were looking for doesn't exist.",
   "notFound.home": "Go to chat",
+
+  ...billingEn,
 } as const satisfies EveryErrorCode;
 
 export type MessageKey = keyof typeof en;
@@ -1129,4 +1132,6 @@ export const zh: Dictionary = {
   "notFound.title": "页面不存在",
   "notFound.body": "你要找的页面不存在。",
   "notFound.home": "前往对话",
+
+  ...billingZh,
 };

@@ -55,3 +55,12 @@ export function formatDay(day: string, locale: string): string {
   if (Number.isNaN(date.getTime())) return day;
   return new Intl.DateTimeFormat(locale, { month: "short", day: "numeric", timeZone: "UTC" }).format(date);
 }
+
+/** A calendar date ("1 Feb", "Feb 1", "2月1日"), with the year only when it is not this year's. */
+export function formatDate(iso: string, locale: string, now: Date = new Date()): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const options: Intl.DateTimeFormatOptions = { month: "short", day: "numeric" };
+  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return new Intl.DateTimeFormat(locale, options).format(date);
+}

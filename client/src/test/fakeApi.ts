@@ -169,7 +169,13 @@ export function withDefaults(api: FakeApi, available = 42): FakeApi {
     .on("GET", "/api/chats/config", {
       json: { reply_cost_tokens: 1, model: "offline-echo", provider: "offline", offline: true },
     })
-    .on("GET", "/api/chats", { json: [] });
+    .on("GET", "/api/chats", { json: [] })
+    .on("GET", "/api/payment/user/lots", { json: { items: [] } })
+    .on("GET", "/api/notifications", { json: { items: [], unread: 0, next_before: null } })
+    .on("GET", "/api/notifications/settings", { json: { low_balance_thresholds: [], email_alerts: true } })
+    .on("GET", "/api/payment/saved-payment-methods", { json: { items: [] } })
+    .on("GET", "/api/payment/subscription-plans", { json: { items: [] } })
+    .on("GET", "/api/payment/user/subscription", { json: { subscription: null } });
 }
 
 /**

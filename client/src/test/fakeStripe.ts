@@ -18,7 +18,11 @@ export function paid(id: string, status: "succeeded" | "processing" = "succeeded
   return { paymentIntent: { id, status, object: "payment_intent" } } as PaymentIntentResult;
 }
 
-export function createFakeStripe(answers: ConfirmAnswer[] = []) {
+/**
+ * `answers` answer confirmPayment in turn; `nextActions` answer handleNextAction (the
+ * bank's 3D Secure check for a PaymentIntent the server confirmed).
+ */
+export function createFakeStripe(answers: ConfirmAnswer[] = [], nextActions: ConfirmAnswer[] = []) {
   const element = {
     mount: vi.fn((node: HTMLElement | string) => {
       const target = typeof node === "string" ? document.querySelector(node) : node;
@@ -46,8 +50,13 @@ export function createFakeStripe(answers: ConfirmAnswer[] = []) {
     async (): Promise<PaymentIntentResult> =>
       answers.shift() ?? { error: { type: "api_error", message: "No answer queued" } } as PaymentIntentResult,
   );
+  const handleNextAction = vi.fn(
+    async (_options: { clientSecret: string }): Promise<PaymentIntentResult> =>
+      nextActions.shift() ?? { error: { type: "api_error", message: "No answer queued" } } as PaymentIntentResult,
+  );
   const stripe = {
     elements: vi.fn(() => elements),
+    handleNextAction,
     createToken: vi.fn(),
     createPaymentMethod: vi.fn(),
     confirmCardPayment: vi.fn(),
@@ -55,5 +64,5 @@ export function createFakeStripe(answers: ConfirmAnswer[] = []) {
     registerAppInfo: vi.fn(),
     _registerWrapper: vi.fn(),
   };
-  return { stripe: stripe as unknown as Stripe, confirmPayment, elements, element };
+  return { stripe: stripe as unknown as Stripe, confirmPayment, handleNextAction, elements, element };
 }

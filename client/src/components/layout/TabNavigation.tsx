@@ -10,6 +10,7 @@ import { RepliesLeft } from "../payment/RepliesLeft";
 import { TokenBalance } from "../payment/TokenBalance";
 import { Icon, type IconName } from "../ui/Icon";
 import { LanguageToggle } from "./LanguageToggle";
+import { NotificationsBell } from "./NotificationsBell";
 
 interface Tab {
   href: string;
@@ -22,6 +23,7 @@ const tabs: Tab[] = [
   { href: "/chat", label: "nav.chat", icon: "chat", testId: "nav-chat" },
   { href: "/payment", label: "nav.payment", icon: "card", testId: "nav-payment" },
   { href: "/history", label: "nav.history", icon: "history", testId: "nav-history" },
+  { href: "/subscription", label: "nav.subscription", icon: "spark", testId: "nav-subscription" },
 ];
 
 function isActive(location: string, href: string): boolean {
@@ -87,6 +89,7 @@ export function TabNavigation() {
 
         <div className="order-2 ml-auto flex items-center gap-1 sm:order-3 sm:gap-2">
           <TokenBalance compact={narrow}>{narrow ? null : <RepliesLeft />}</TokenBalance>
+          <NotificationsBell />
           <LanguageToggle />
           <Link
             href="/settings"

@@ -1,6 +1,8 @@
 import type { ReactNode } from "react";
 import { Link } from "wouter";
+import { expiringLots, useLots } from "../../api/billing";
 import { LOW_BALANCE_TOKENS, useTokenBalance } from "../../api/queries";
+import { formatDate } from "../../lib/format";
 import { useI18n } from "../../i18n/useI18n";
 import { Icon } from "../ui/Icon";
 import { Skeleton } from "../ui/Skeleton";
@@ -19,9 +21,17 @@ export interface TokenBalanceProps {
  * data-testid="token-balance" holds the number and nothing else.
  */
 export function TokenBalance({ showTitle = false, compact = false, children }: TokenBalanceProps) {
-  const { t } = useI18n();
+  const { t, plural, locale } = useI18n();
   const { data, isPending, isError } = useTokenBalance();
+  const lots = useLots();
+  // Active lots expiring within a week: a hint, so the tokens get used (or are not a surprise).
+  const expiring = lots.data ? expiringLots(lots.data.items) : [];
+  const expiringTokens = expiring.reduce((sum, lot) => sum + lot.remaining, 0);
+  const soonest = expiring[0]?.expires_at;
   const pill = balancePill({
+    expiringSoon: expiringTokens > 0 && soonest
+      ? { tokens: expiringTokens, detail: plural("lots.expireOn", expiringTokens, { date: formatDate(soonest, locale) }) }
+      : null,
     available: data?.available ?? null,
     pending: isPending,
     failed: isError,
@@ -44,6 +54,8 @@ export interface BalancePillState extends TokenBalanceProps {
   failed: boolean;
   /** A balance below this shows as low. */
   lowBelow: number;
+  /** Tokens in lots that expire within a week, and a sentence saying when. */
+  expiringSoon?: { tokens: number; detail: string } | null;
 }
 
 /**
@@ -72,8 +84,9 @@ function BalancePillContents({
   low,
   showTitle = false,
   compact = false,
+  expiringSoon = null,
 }: BalancePillState & { low: boolean }) {
-  const { t } = useI18n();
+  const { t, plural } = useI18n();
   return (
     <>
       <Icon name="coin" className={`size-4 shrink-0 ${low ? "text-amber-600" : "text-brand-600"}`} />
@@ -101,6 +114,14 @@ function BalancePillContents({
           <span className={compact ? "sr-only" : "text-xs opacity-80"}>{t("balance.unit")}</span>
         </span>
       </span>
+      {expiringSoon && !pending && !failed ? (
+        <span data-testid="expiring-soon" title={expiringSoon.detail}
+          className="inline-flex items-center gap-1 text-xs font-medium text-amber-800">
+          <Icon name="clock" className="size-3.5 shrink-0" />
+          <span className={compact ? "sr-only" : ""}>{plural("balance.expiringSoon", expiringSoon.tokens)}</span>
+          <span className="sr-only">{expiringSoon.detail}</span>
+        </span>
+      ) : null}
       {low ? (
         compact ? (
           <span className="flex items-center" data-low-balance="true">

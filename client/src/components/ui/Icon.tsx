@@ -25,6 +25,8 @@ const paths = {
   refresh: "M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6",
   copy: "M9 9h11v11H9zM5 15H4V4h11v1",
   undo: "M9 14L4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11",
+  bell: "M6 16v-5a6 6 0 0 1 12 0v5l1.5 2h-15L6 16zM10 20a2 2 0 0 0 4 0",
+  clock: "M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17zM12 7.5V12l3 2",
 } as const;
 
 export type IconName = keyof typeof paths;

@@ -3,6 +3,7 @@ import { useAdminUser } from "../../api/admin";
 import type { AdminUserDetail } from "../../api/types";
 import { GrantForm } from "../../components/admin/GrantForm";
 import { PaymentsTable } from "../../components/admin/PaymentsTable";
+import { AdminLotsCard, AdminSubscriptionCard } from "../../components/admin/UserBilling";
 import { TransactionTable } from "../../components/history/TransactionTable";
 import { Alert } from "../../components/ui/Alert";
 import { Badge } from "../../components/ui/Badge";
@@ -86,6 +87,7 @@ function UserDetail({ userId }: { userId: number }) {
       <div className="grid gap-4 sm:gap-6 lg:grid-cols-3">
         <div className="min-w-0 space-y-4 sm:space-y-6 lg:col-start-3 lg:row-start-1">
           <BalanceCard balance={balance} spent={user.spent} />
+          <AdminSubscriptionCard userId={user.id} />
           <GrantForm userId={user.id} username={user.username} available={balance.available} />
         </div>
 
@@ -121,6 +123,8 @@ function UserDetail({ userId }: { userId: number }) {
               </div>
             )}
           </Card>
+
+          <AdminLotsCard userId={user.id} />
         </div>
       </div>
     </section>

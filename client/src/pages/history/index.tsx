@@ -2,6 +2,7 @@ import { useCallback } from "react";
 import { useLocation, useSearch } from "wouter";
 import { useTransactions } from "../../api/queries";
 import { PageContainer } from "../../components/layout/AppShell";
+import { LotsCard } from "../../components/billing/LotsCard";
 import { PaymentDrawer } from "../../components/history/PaymentDrawer";
 import { TransactionTable } from "../../components/history/TransactionTable";
 import { UsageChart } from "../../components/history/UsageChart";
@@ -25,6 +26,7 @@ export default function HistoryPage() {
   return (
     <PageContainer className="max-w-5xl">
       <PageHeader title={t("history.title")} subtitle={t("history.subtitle")} />
+      <LotsCard />
       {transactions.isPending ? (
         <>
           <Card className="mb-6 p-5"><Skeleton className="h-40 w-full" /></Card>

@@ -1,10 +1,11 @@
 import { Elements } from "@stripe/react-stripe-js";
-import type { StripeElementsOptions } from "@stripe/stripe-js";
 import { useEffect, useMemo, useRef } from "react";
 import { Link, useSearch } from "wouter";
+import { useSavedCards } from "../../api/billing";
 import { usePaymentConfig, usePricingTiers } from "../../api/queries";
 import { PageContainer } from "../../components/layout/AppShell";
 import { CheckoutForm } from "../../components/payment/CheckoutForm";
+import { elementsOptions } from "../../components/payment/elementsOptions";
 import { TestModeBanner } from "../../components/payment/TestModeBanner";
 import { TierCard } from "../../components/payment/TierCard";
 import { tierName, tierViews } from "../../components/payment/tiers";
@@ -20,10 +21,10 @@ import type { I18n } from "../../i18n/I18nProvider";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { safeReturnPath } from "../../lib/returnPath";
+import { OneClickBuy } from "./OneClickBuy";
 import type { CheckoutProblem } from "./paymentMachine";
+import { PlansSection } from "./PlansSection";
 import { usePaymentFlow, useStripeJs } from "./usePaymentFlow";
-
-const BRAND_COLOR = "#0d9488";
 
 /** Where a redirect-based payment method returns to (Stripe appends payment_intent=...). */
 function stripeReturnUrl(returnPath: string | null): string {
@@ -60,7 +61,14 @@ export default function PaymentPage() {
     },
     tiersQuery.data,
   );
-  const { selected, intent, phase } = flow.state;
+  const { selected, intent, phase, saveCard } = flow.state;
+  const savedCards = useSavedCards();
+  const cards = savedCards.data?.items ?? [];
+  // A payment with "save this card" adds one: ask again once a payment is through.
+  const refetchCards = savedCards.refetch;
+  useEffect(() => {
+    if (phase.name === "success" || phase.name === "processing") void refetchCards();
+  }, [phase.name, refetchCards]);
 
   const checkoutRef = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -82,16 +90,8 @@ export default function PaymentPage() {
     );
   }
 
-  const elementsOptions: StripeElementsOptions | null = intent
-    ? {
-        clientSecret: intent.data.client_secret,
-        locale: lang === "zh" ? "zh" : "en",
-        appearance: {
-          theme: "stripe",
-          variables: { colorPrimary: BRAND_COLOR, borderRadius: "8px", fontSizeBase: "15px" },
-        },
-      }
-    : null;
+  const options = intent ? elementsOptions(intent.data.client_secret, lang) : null;
+  const selectedTier = selected ? tiersQuery.data?.[selected] : undefined;
 
   return (
     <PageContainer>
@@ -173,6 +173,18 @@ export default function PaymentPage() {
               ) : null}
             </div>
 
+            {selectedTier && cards.length > 0 && !paymentsOff ? (
+              <OneClickBuy key={selected} tier={selected} amount={selectedTier.price} currency={selectedTier.currency}
+                cards={cards} stripe={stripe.promise} locked={locked} onPaid={(id) => void flow.settle(id)} />
+            ) : null}
+            <label className="mb-4 flex items-start gap-2.5 text-sm text-slate-700">
+              <input type="checkbox" data-testid="save-card" className="mt-0.5 size-4 rounded border-slate-300 accent-brand-600"
+                checked={saveCard} disabled={locked} onChange={(event) => flow.setSaveCard(event.target.checked)} />
+              <span>
+                {t("cards.save")}
+                <span className="block text-xs text-slate-500">{t("cards.saveHint")}</span>
+              </span>
+            </label>
             {phase.name === "preparing" ? (
               <div role="status" className="flex items-center gap-3 py-10 text-sm text-slate-500">
                 <Spinner /> {t("payment.preparing")}
@@ -183,8 +195,8 @@ export default function PaymentPage() {
               <QueryError role="alert" error={configQuery.error} onRetry={() => void configQuery.refetch()} />
             ) : stripe.failed ? (
               <QueryError role="alert" error={null} message={t("payment.stripeLoadError")} onRetry={stripe.retry} />
-            ) : intent && stripe.promise && elementsOptions ? (
-              <Elements key={`${intent.data.client_secret}:${lang}`} stripe={stripe.promise} options={elementsOptions}>
+            ) : intent && stripe.promise && options ? (
+              <Elements key={`${intent.data.client_secret}:${lang}`} stripe={stripe.promise} options={options}>
                 <CheckoutForm
                   intent={intent.data}
                   returnUrl={stripeReturnUrl(returnPath)}
@@ -209,6 +221,9 @@ export default function PaymentPage() {
           </Card>
         ) : null}
       </div>
+
+      <PlansSection stripe={stripe.promise} disabled={paymentsOff || locked} packOpen={selected !== null}
+        onOpen={flow.changePack} />
     </PageContainer>
   );
 }

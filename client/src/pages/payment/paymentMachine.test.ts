@@ -56,7 +56,7 @@ describe("choose → preparing", () => {
 describe("preparing → checkout | intentFailed", () => {
   it("intentCreated for the request in flight opens the checkout", () => {
     const state = inCheckout();
-    expect(state.intent).toEqual({ tier: "starter", data: intentFor("starter") });
+    expect(state.intent).toEqual({ tier: "starter", saveCard: false, data: intentFor("starter") });
     expect(state.phase).toEqual({ name: "checkout", problem: null });
   });
 
@@ -190,5 +190,38 @@ describe("after", () => {
     expect(state).toEqual({ ...initialPaymentState, requests: 1 });
     // A new pack asks with a new request number.
     expect(paymentReducer(state, select("starter")).phase).toEqual({ name: "preparing", request: 2 });
+  });
+});
+
+describe("save this card", () => {
+  it("ticking it before choosing a pack only remembers the choice", () => {
+    const state = run({ type: "saveCard", save: true });
+    expect(state.saveCard).toBe(true);
+    expect(state.requests).toBe(0);
+    expect(state.phase).toEqual({ name: "choose" });
+  });
+
+  it("ticking it with a checkout open asks for a new PaymentIntent (setup_future_usage is set at creation)", () => {
+    const state = paymentReducer(inCheckout(), { type: "saveCard", save: true });
+    expect(state.saveCard).toBe(true);
+    expect(state.intent).toBeNull();
+    expect(state.phase).toEqual({ name: "preparing", request: 2 });
+    const ready = paymentReducer(state, { type: "intentCreated", request: 2, tier: "starter", saveCard: true, data: intentFor("starter") });
+    expect(ready.intent?.saveCard).toBe(true);
+    // Ticking the same again changes nothing.
+    expect(paymentReducer(ready, { type: "saveCard", save: true })).toBe(ready);
+  });
+
+  it("an intent made without it is not reused for a pack chosen with it", () => {
+    let state = inCheckout("starter");
+    state = paymentReducer(state, { type: "changePack" });
+    state = paymentReducer(state, { type: "saveCard", save: true });
+    state = paymentReducer(state, select("starter"));
+    expect(state.phase).toEqual({ name: "preparing", request: 2 });
+  });
+
+  it("cannot be changed while the server confirms a payment", () => {
+    const state = confirming();
+    expect(paymentReducer(state, { type: "saveCard", save: true })).toBe(state);
   });
 });

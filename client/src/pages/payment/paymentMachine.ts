@@ -15,9 +15,11 @@
 import type { PaymentIntentCreated } from "../../api/types";
 import type { TokenOutcome } from "../../components/payment/awaitTokens";
 
-/** A PaymentIntent for a pack; choosing that pack again reuses it. */
+/** A PaymentIntent for a pack; choosing that pack again (same "save card" choice) reuses it. */
 export interface ActiveIntent {
   tier: string;
+  /** Whether it was asked for with save_card (Stripe's setup_future_usage is set at creation). */
+  saveCard: boolean;
   data: PaymentIntentCreated;
 }
 
@@ -48,12 +50,15 @@ export interface PaymentState {
   intent: ActiveIntent | null;
   /** PaymentIntents asked for so far: numbers each request so a stale answer is ignored. */
   requests: number;
+  /** The person ticked "save this card": the next PaymentIntent asks Stripe to keep it. */
+  saveCard: boolean;
   phase: Phase;
 }
 
 export type PaymentEvent =
   | { type: "select"; tier: string }
-  | { type: "intentCreated"; request: number; tier: string; data: PaymentIntentCreated }
+  | { type: "intentCreated"; request: number; tier: string; saveCard?: boolean; data: PaymentIntentCreated }
+  | { type: "saveCard"; save: boolean }
   | { type: "intentFailed"; request: number; error: unknown }
   | { type: "retryIntent" }
   | { type: "changePack" }
@@ -67,6 +72,7 @@ export const initialPaymentState: PaymentState = {
   selected: null,
   intent: null,
   requests: 0,
+  saveCard: false,
   phase: { name: "choose" },
 };
 
@@ -95,14 +101,24 @@ export function paymentReducer(state: PaymentState, event: PaymentEvent): Paymen
   if (phase.name === "confirming" && !["settled", "settleFailed"].includes(event.type)) return state;
   switch (event.type) {
     case "select":
-      if (state.intent?.tier === event.tier) {
+      if (state.intent?.tier === event.tier && state.intent.saveCard === state.saveCard) {
         return { ...state, selected: event.tier, phase: { name: "checkout", problem: null } };
       }
       if (phase.name === "preparing" && state.selected === event.tier) return state;
       return request(state, event.tier);
     case "intentCreated":
       if (phase.name !== "preparing" || phase.request !== event.request) return state;
-      return { ...state, intent: { tier: event.tier, data: event.data }, phase: { name: "checkout", problem: null } };
+      return {
+        ...state,
+        intent: { tier: event.tier, saveCard: event.saveCard ?? false, data: event.data },
+        phase: { name: "checkout", problem: null },
+      };
+    case "saveCard": {
+      if (event.save === state.saveCard) return state;
+      const next = { ...state, saveCard: event.save };
+      // The choice is part of the PaymentIntent: an open checkout gets a new one.
+      return state.selected && phase.name !== "choose" ? request(next, state.selected) : next;
+    }
     case "intentFailed":
       if (phase.name !== "preparing" || phase.request !== event.request) return state;
       return { ...state, phase: { name: "intentFailed", error: event.error } };
@@ -125,6 +141,6 @@ export function paymentReducer(state: PaymentState, event: PaymentEvent): Paymen
     case "redirectFailed":
       return { ...state, phase: { name: "failed" } };
     case "buyMore":
-      return { ...initialPaymentState, requests: state.requests };
+      return { ...initialPaymentState, requests: state.requests, saveCard: state.saveCard };
   }
 }

@@ -2,7 +2,7 @@ import type { Stripe } from "@stripe/stripe-js";
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { useApi } from "../../api/ApiProvider";
-import { unwrap } from "../../api/client";
+import { createPaymentIntent } from "../../api/billing";
 import { fetchTokenBalance, queryKeys, refreshTokenState } from "../../api/queries";
 import type { PaymentConfig, PricingTiers } from "../../api/types";
 import { awaitTokens } from "../../components/payment/awaitTokens";
@@ -43,13 +43,9 @@ export function usePaymentFlow(links: PaymentLinks, tiers: PricingTiers | undefi
       const tier = next.selected;
       if (next.requests === prev.requests || tier === null) return;
       const request = next.requests;
-      unwrap(
-        api.client.POST("/api/payment/create-payment-intent", {
-          body: { tier },
-          headers: { "Idempotency-Key": newIdempotencyKey() },
-        }),
-      ).then(
-        (data) => send({ type: "intentCreated", request, tier, data }),
+      const saveCard = next.saveCard;
+      createPaymentIntent(api, saveCard ? { tier, save_card: true } : { tier }, newIdempotencyKey()).then(
+        (data) => send({ type: "intentCreated", request, tier, saveCard, data }),
         (error: unknown) => send({ type: "intentFailed", request, error }),
       );
     },
@@ -58,6 +54,7 @@ export function usePaymentFlow(links: PaymentLinks, tiers: PricingTiers | undefi
 
   const select = useCallback((tier: string) => sendAndRequest({ type: "select", tier }), [sendAndRequest]);
   const retryIntent = useCallback(() => sendAndRequest({ type: "retryIntent" }), [sendAndRequest]);
+  const setSaveCard = useCallback((save: boolean) => sendAndRequest({ type: "saveCard", save }), [sendAndRequest]);
 
   /** Stripe took the payment (or sent the person back): wait for the server to credit it. */
   const settle = useCallback(
@@ -103,6 +100,7 @@ export function usePaymentFlow(links: PaymentLinks, tiers: PricingTiers | undefi
     state,
     select,
     retryIntent,
+    setSaveCard,
     settle,
     changePack: () => send({ type: "changePack" }),
     buyMore: () => send({ type: "buyMore" }),

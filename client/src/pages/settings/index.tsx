@@ -9,6 +9,7 @@ import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { authLimitVars } from "../auth/authErrors";
+import { NotificationSettingsCard } from "./NotificationSettings";
 import { useChangePassword, useSignOutEverywhere } from "./useSettings";
 
 function ChangePassword() {
@@ -96,6 +97,7 @@ export default function SettingsPage() {
           </dl>
         ) : null}
       </Card>
+      <NotificationSettingsCard />
       <ChangePassword />
       <SignOutEverywhere />
     </PageContainer>
