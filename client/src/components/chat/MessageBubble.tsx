@@ -61,7 +61,6 @@ export function MessageBubble({
             {footer}
           </div>
         ) : null}
-        {footer}
       </div>
     </li>
   );

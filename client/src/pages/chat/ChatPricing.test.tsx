@@ -268,7 +268,7 @@ describe("after a reply", () => {
     await user.click(screen.getByRole("radio", { name: "内容错误" }));
     await user.click(screen.getByRole("button", { name: "退款" }));
 
-    expect(await screen.findByTestId("refund-error")).toHaveTextContent("今天的退款次数已用完，请明天再试。");
+    expect(await screen.findByTestId("refund-error")).toHaveTextContent("今天的退款次数已达上限，请明天再试。");
     expect(screen.queryByTestId("reply-refunded")).not.toBeInTheDocument();
     expect(api.requestsTo("POST", "/api/chats/7/messages/2/refund")[0]?.body).toEqual({ reason: "wrong" });
   });
