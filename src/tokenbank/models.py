@@ -5,19 +5,29 @@ from tokenbank.auth.models import AuthSession, AuthThrottle, EmailToken, Refresh
 from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
-from tokenbank.payments.models import Payment, WebhookEvent
+from tokenbank.notifications.models import Notification, NotificationSettings
+from tokenbank.payments.models import (
+    AutoTopup,
+    AutoTopupSettings,
+    Payment,
+    WebhookEvent,
+)
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.v1.models import Customer
 
 __all__ = [
     "ApiKey",
     "AuthSession",
+    "AutoTopup",
+    "AutoTopupSettings",
     "AuthThrottle",
     "Base",
     "Chat",
     "Customer",
     "EmailToken",
     "Message",
+    "Notification",
+    "NotificationSettings",
     "Payment",
     "RateLimitBucket",
     "RefreshToken",

@@ -57,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Settings
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
+from tokenbank.payments import autotopup
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import MoneyMismatch, Payment, PaymentIntentStatus, PaymentStatus
 from tokenbank.payments.purchase import buyer_of, is_token_purchase, names_purchase, names_tokens
@@ -208,6 +209,7 @@ async def apply_snapshot(
     if fields and (row.stripe_read_at is None or snap.read_at > row.stripe_read_at):
         row.stripe_read_at = snap.read_at
     await session.flush()
+    await autotopup.on_payment_synced(session, settings, row, snap, fresh=bool(fields))
     return SyncOutcome(
         payment_intent_id=snap.id,
         payment=view_of(row),
