@@ -515,6 +515,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Notifications */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark Read */
+        post: operations["mark_notifications_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Settings */
+        get: operations["get_notification_settings"];
+        /** Put Settings */
+        put: operations["put_notification_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/payment/auto-topup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Auto Topup */
+        get: operations["get_auto_topup"];
+        /** Put Auto Topup */
+        put: operations["put_auto_topup"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/payment/config": {
         parameters: {
             query?: never;
@@ -612,6 +682,40 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/payment/saved-payment-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Saved Payment Methods */
+        get: operations["list_saved_payment_methods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/payment/saved-payment-methods/{payment_method_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Saved Payment Method */
+        delete: operations["delete_saved_payment_method"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1238,6 +1342,67 @@ export interface components {
             token_type: "bearer";
             user: components["schemas"]["UserPublic"];
         };
+        /** AutoTopupIn */
+        AutoTopupIn: {
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Monthly Max Amount
+             * @description Cents.
+             */
+            monthly_max_amount: number;
+            /** Monthly Max Count */
+            monthly_max_count: number;
+            /** Payment Method Id */
+            payment_method_id?: string | null;
+            /** Threshold */
+            threshold: number;
+            /** Tier */
+            tier: string;
+        };
+        /** AutoTopupOut */
+        AutoTopupOut: {
+            /**
+             * Action Url
+             * @description The payment page's link to finish the top-up that paused it.
+             */
+            action_url: string | null;
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Monthly Max Amount
+             * @description Cents.
+             */
+            monthly_max_amount: number;
+            /** Monthly Max Count */
+            monthly_max_count: number;
+            /** Paused Reason */
+            paused_reason: string | null;
+            /** Payment Method Id */
+            payment_method_id: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "off" | "active" | "paused";
+            this_month: components["schemas"]["AutoTopupThisMonth"];
+            /** Threshold */
+            threshold: number;
+            /** Tier */
+            tier: string;
+        };
+        /** AutoTopupThisMonth */
+        AutoTopupThisMonth: {
+            /**
+             * Amount
+             * @description Cents.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+        };
         /** BalanceOut */
         BalanceOut: {
             /** Available */
@@ -1421,6 +1586,17 @@ export interface components {
         };
         /** CreatePaymentIntentRequest */
         CreatePaymentIntentRequest: {
+            /**
+             * Payment Method Id
+             * @description One of the caller's saved cards: the server confirms the payment with it now (one click); `status` says how it went.
+             */
+            payment_method_id?: string | null;
+            /**
+             * Save Card
+             * @description Save the paying card for one-click buys and auto top-up.
+             * @default false
+             */
+            save_card: boolean;
             /** Tier */
             tier: string;
         };
@@ -1436,7 +1612,10 @@ export interface components {
             payment_intent_id: string;
             /** Publishable Key */
             publishable_key: string | null;
-            /** Status */
+            /**
+             * Status
+             * @description Stripe's status of the intent: with a saved card, 'succeeded', 'requires_action' (finish it in the page with client_secret), 'processing' or 'requires_payment_method' (declined).
+             */
             status: string;
             /** Tier */
             tier: string;
@@ -1502,7 +1681,7 @@ export interface components {
              * @description Machine-readable; the enum lists every code the API answers with.
              * @enum {string}
              */
-            code: "account_not_found" | "admin_required" | "ai_unavailable" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "method_not_allowed" | "metrics_forbidden" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_not_found" | "payments_not_configured" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "unavailable" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "widgets_not_configured" | "wrong_current_password";
+            code: "account_not_found" | "admin_required" | "ai_unavailable" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "method_not_allowed" | "metrics_forbidden" | "no_saved_card" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_method_not_found" | "payment_not_found" | "payments_not_configured" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "unavailable" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "widgets_not_configured" | "wrong_current_password";
             /** Message */
             message: string;
         } & {
@@ -1640,6 +1819,14 @@ export interface components {
              */
             username: string;
         };
+        /** MarkRead */
+        MarkRead: {
+            /**
+             * Ids
+             * @description Absent: every notification.
+             */
+            ids?: number[] | null;
+        };
         /** MessageOut */
         MessageOut: {
             /** Content */
@@ -1669,6 +1856,53 @@ export interface components {
              * @default 0
              */
             tokens_charged: number;
+        };
+        /** NotificationOut */
+        NotificationOut: {
+            /** Body */
+            body: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @description balance_low, topup_succeeded, topup_failed, topup_paused, topup_disabled, lots_expiring, renewal_failed, subscription_renewed
+             */
+            kind: string;
+            /** Read At */
+            read_at: string | null;
+            /** Title */
+            title: string;
+        };
+        /** NotificationPage */
+        NotificationPage: {
+            /** Items */
+            items: components["schemas"]["NotificationOut"][];
+            /** Next Before */
+            next_before: number | null;
+            /** Unread */
+            unread: number;
+        };
+        /** NotificationSettingsIO */
+        NotificationSettingsIO: {
+            /**
+             * Email Alerts
+             * @default true
+             */
+            email_alerts: boolean;
+            /**
+             * Low Balance Thresholds
+             * @description Alert when the balance falls below each (at most 3).
+             */
+            low_balance_thresholds: number[];
         };
         /** PasswordResetComplete */
         PasswordResetComplete: {
@@ -1844,6 +2078,26 @@ export interface components {
             payment_intent_id: string | null;
             status: components["schemas"]["EventStatus"];
         };
+        /** SavedPaymentMethodOut */
+        SavedPaymentMethodOut: {
+            /** Brand */
+            brand: string;
+            /** Exp Month */
+            exp_month: number;
+            /** Exp Year */
+            exp_year: number;
+            /** Id */
+            id: string;
+            /** Is Default */
+            is_default: boolean;
+            /** Last4 */
+            last4: string;
+        };
+        /** SavedPaymentMethods */
+        SavedPaymentMethods: {
+            /** Items */
+            items: components["schemas"]["SavedPaymentMethodOut"][];
+        };
         /** TestCardOut */
         TestCardOut: {
             /** Brand */
@@ -1882,6 +2136,11 @@ export interface components {
             user_id: number;
             /** Username */
             username: string;
+        };
+        /** Unread */
+        Unread: {
+            /** Unread */
+            unread: number;
         };
         /** UpdateMeRequest */
         UpdateMeRequest: {
@@ -4583,6 +4842,357 @@ export interface operations {
             };
         };
     };
+    list_notifications: {
+        parameters: {
+            query?: {
+                limit?: number;
+                before?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPage"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mark_notifications_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MarkRead"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unread"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_notification_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettingsIO"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_notification_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationSettingsIO"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettingsIO"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_auto_topup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutoTopupOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_auto_topup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutoTopupIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutoTopupOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_payment_config: {
         parameters: {
             query?: never;
@@ -5077,6 +5687,190 @@ export interface operations {
                         [key: string]: components["schemas"]["tokenbank__payments__schemas__TierOut"];
                     };
                 };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_saved_payment_methods: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedPaymentMethods"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_saved_payment_method: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                payment_method_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad request */
             400: {
