@@ -1593,10 +1593,9 @@ export interface components {
             payment_method_id?: string | null;
             /**
              * Save Card
-             * @description Save the paying card for one-click buys and auto top-up.
-             * @default false
+             * @description True: save the paying card for one-click buys and auto top-up.
              */
-            save_card: boolean;
+            save_card?: boolean | null;
             /** Tier */
             tier: string;
         };

@@ -107,7 +107,7 @@ async def create_payment_intent(
         tier_id=body.tier,
         client_key=idempotency_key,
         payment_method_id=body.payment_method_id,
-        save_card=body.save_card,
+        save_card=bool(body.save_card),
     )
     p = started.payment
     return CreatePaymentIntentResponse(

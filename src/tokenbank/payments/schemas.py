@@ -39,8 +39,9 @@ class CreatePaymentIntentRequest(BaseModel):
         description="One of the caller's saved cards: the server confirms the payment "
         "with it now (one click); `status` says how it went.",
     )
-    save_card: bool = Field(
-        default=False, description="Save the paying card for one-click buys and auto top-up."
+    save_card: bool | None = Field(
+        default=None,
+        description="True: save the paying card for one-click buys and auto top-up.",
     )
 
 
