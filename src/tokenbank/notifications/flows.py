@@ -2,7 +2,8 @@
 
 An email is claimed by a conditional update (``pending`` → ``sending``) committed before
 the SMTP call, so two processes never send the same one; then it is marked ``sent`` (or
-``failed``: the sender logs why). A process that dies between the two leaves it
+``failed``: the sender logs why). Only a confirmed address is written to (an unconfirmed
+one may be someone else's). A process that dies between the two leaves it
 ``sending``: never sent twice, possibly not at all.
 """
 
@@ -47,7 +48,7 @@ async def _send_one(db: Database, settings: Settings, notification_id: int) -> i
         row = await repo.notification(session, notification_id)
         assert row is not None
         who = await repo.person(session, row.user_id)
-        if who is None:
+        if who is None or not who[3]:  # alerts go to confirmed addresses only
             await repo.move_email(
                 session,
                 notification_id,
@@ -55,7 +56,7 @@ async def _send_one(db: Database, settings: Settings, notification_id: int) -> i
                 to_state=EmailState.SKIPPED,
             )
             return 0
-        email, username, locale, _verified = who
+        email, username, locale, _ = who
         mail = service.render(row, username=username, locale=locale, origin=settings.app_origin)
     ok = await sender.send(settings, email, mail)
     async with db.transaction() as session:
