@@ -57,13 +57,15 @@ class BalanceWatch:
     # --- the hot path ------------------------------------------------------------------
 
     def charged(self, user_id: int, available: int) -> None:
+        queued = self._queued.get(user_id)
+        if queued is not None:  # already waiting for the task: it sees this one too
+            self._queued[user_id] = (available, max(queued[1], available))
+            return
         cached = self._cache.get(user_id)
         if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
             if not cached[1].wants_look(available):
                 return
-        latest_highest = self._queued.get(user_id)
-        highest = available if latest_highest is None else max(latest_highest[1], available)
-        self._queued[user_id] = (available, highest)
+        self._queued[user_id] = (available, available)
         self._wake.set()
 
     def forget(self, user_id: int) -> None:

@@ -437,3 +437,36 @@ async def _count(env: PayEnv, user: dict[str, Any], kind: str, n: int) -> bool:
     assert found <= n, f"{found} {kind} notifications, expected {n}"
     return found == n
 
+
+
+async def test_alert_settings_are_checked_and_email_alerts_can_be_turned_off(
+    env: PayEnv,
+) -> None:
+    user = await env.user()
+    too_many = await env.http.put(
+        "/api/notifications/settings",
+        json={"low_balance_thresholds": [1, 2, 3, 4], "email_alerts": True},
+        headers=user["headers"],
+    )
+    assert too_many.status_code == 422
+    r = await env.http.put(
+        "/api/notifications/settings",
+        json={"low_balance_thresholds": [99], "email_alerts": False},
+        headers=user["headers"],
+    )
+    assert r.json() == {"low_balance_thresholds": [99], "email_alerts": False}
+    chat_id = await chat(env, user)
+    assert await spend(env, user, chat_id, 2) == [200, 200]
+    await wait_for(lambda: _count(env, user, "balance_low", 1), what="the alert")
+    async with env.db.transaction() as s:
+        states = list(
+            (
+                await s.execute(
+                    select(Notification.email_state).where(Notification.user_id == uid(user))
+                )
+            ).scalars()
+        )
+    assert states == ["skipped"]  # listed in the app, never emailed
+    note = (await notifications(env, user))["items"][0]
+    assert note["data"] == {"threshold": 99, "available": note["data"]["available"]}
+    assert note["data"]["available"] < 99 and "below 99" in note["title"]
