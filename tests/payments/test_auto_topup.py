@@ -470,3 +470,77 @@ async def test_alert_settings_are_checked_and_email_alerts_can_be_turned_off(
     note = (await notifications(env, user))["items"][0]
     assert note["data"] == {"threshold": 99, "available": note["data"]["available"]}
     assert note["data"]["available"] < 99 and "below 99" in note["title"]
+
+
+async def test_an_attempt_stranded_before_its_intent_is_driven_again_with_the_same_key(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from tokenbank.payments import autotopup
+    from tokenbank.types import utcnow
+
+    user = await env.user()
+    pm = await attach_card(env, gateway, user, "pm_card_visa")
+    await set_topup(env, user, threshold=150, payment_method_id=pm)
+    # A process committed the attempt, then stopped before asking Stripe.
+    async with env.db.transaction() as s:
+        started = await autotopup.start_attempt(s, env.settings, uid(user), 100)
+    assert started is not None
+    assert await run_auto_topup(env.db, gateway, env.settings, uid(user)) is None  # in flight
+    async with env.db.transaction() as s:
+        await s.execute(
+            update(AutoTopup)
+            .where(AutoTopup.id == started.attempt_id)
+            .values(created_at=utcnow() - timedelta(minutes=5))
+        )
+    pi_id = await run_auto_topup(env.db, gateway, env.settings, uid(user))
+    assert pi_id is not None
+    await env.wait_balance(user, 200)
+    found = await attempts(env, user)
+    assert [(a.id, a.state, a.payment_intent_id) for a in found] == [
+        (started.attempt_id, "succeeded", pi_id)
+    ]
+    at_stripe = await env.server.v1.payment_intents.retrieve_async(pi_id)
+    assert at_stripe.metadata["auto_topup_id"] == str(started.attempt_id)
+
+
+async def test_finishing_the_paused_top_up_on_the_page_credits_it_and_resumes(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    user = await env.user()
+    pm = await attach_card(env, gateway, user, "pm_card_authenticationRequired")
+    await set_topup(env, user, threshold=150, payment_method_id=pm)
+    pi_id = await run_auto_topup(env.db, gateway, env.settings, uid(user))
+    assert pi_id
+    paused = await topup(env, user)
+    assert paused["state"] == "paused"
+
+    # The page, opened from the link: the person confirms with the saved card and
+    # passes 3D Secure (Stripe.js with the publishable key and the intent's secret).
+    query = parse_qs(urlsplit(paused["action_url"]).query)
+    assert query["payment_intent"] == [pi_id]
+    pi = await env.browser.v1.payment_intents.confirm_async(
+        pi_id,
+        {
+            "payment_method": pm,
+            "client_secret": query["payment_intent_client_secret"][0],
+            "return_url": f"{ORIGIN}/payment",
+        },
+    )
+    assert pi.status == "requires_action"
+    env.sim.authenticate(pi_id, "complete")
+
+    await env.wait_balance(user, 200)
+    env.settle()
+    resumed = await topup(env, user)
+    assert (resumed["state"], resumed["consecutive_failures"], resumed["action_url"]) == (
+        "active", 0, None
+    )
+    assert resumed["this_month"] == {"count": 1, "amount": 500}
+    assert [a.state for a in await attempts(env, user)] == ["succeeded"]
+    assert await kinds(env, user) == ["topup_paused", "topup_succeeded"]

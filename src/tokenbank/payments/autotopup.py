@@ -21,7 +21,7 @@ A person's ``auto_topup_settings`` say: when a charge leaves ``available`` below
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,9 +166,10 @@ async def start_attempt(
     tier = settings.pricing_tiers.get(row.tier)
     if tier is None:
         return None
-    if await repo.topup_in_flight(session, user_id):
-        return None
     now = utcnow()
+    in_flight = await repo.topup_in_flight(session, user_id)
+    if in_flight is not None:
+        return await _stranded(session, in_flight, row.payment_method_id, now)
     count, amount = await repo.topups_since(session, user_id, month_start(now))
     if count + 1 > row.monthly_max_count or amount + tier.price > row.monthly_max_amount:
         return None
@@ -206,6 +207,34 @@ async def start_attempt(
         amount_cents=tier.price,
         currency=tier.currency,
         payment_method_id=row.payment_method_id,
+    )
+
+
+#: An attempt still without its intent this long after it began was stranded by a process
+#: that stopped between the two steps: it is driven again, with the same idempotency key.
+STRANDED_AFTER = timedelta(minutes=2)
+
+
+async def _stranded(
+    session: AsyncSession, attempt: AutoTopup, payment_method_id: str, now: datetime
+) -> StartedAttempt | None:
+    """The in-flight attempt again, if it never learnt its intent and is old enough to
+    have been abandoned (Stripe replays the create with the same key: one intent)."""
+    if attempt.payment_intent_id is not None or attempt.payment_id is None:
+        return None
+    if attempt.created_at > now - STRANDED_AFTER:
+        return None
+    payment = await repo.get_payment(session, attempt.payment_id)
+    if payment is None or payment.stripe_payment_intent_id is not None:
+        return None
+    return StartedAttempt(
+        attempt_id=attempt.id,
+        payment_id=payment.id,
+        tier=payment.tier,
+        tokens=payment.tokens,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        payment_method_id=payment_method_id,
     )
 
 

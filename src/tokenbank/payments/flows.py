@@ -232,7 +232,9 @@ async def run_auto_topup(
     The attempt and its purchase row commit first (at most one in flight: the database
     refuses a second); the intent is created outside any transaction with the idempotency
     key ``topup:<attempt id>``, then the one sync learns its outcome (as webhooks and
-    reconcile do too — whichever comes first moves the attempt, once).
+    reconcile do too — whichever comes first moves the attempt, once). An attempt left
+    without its intent (the process stopped, Stripe did not answer) is driven again by a
+    later call with the same key.
     """
     if not gateway.configured:
         return None
@@ -261,9 +263,14 @@ async def run_auto_topup(
             off_session=True,
             receipt_email=person.email if person.email_verified else None,
         )
+    except StripeUnavailable:
+        # Stripe may have made the intent: the attempt stays in flight, and is driven
+        # again with the same key (one intent) once it is stranded (autotopup._stranded).
+        log.warning("auto top-up %d for user %d: Stripe did not answer", started.attempt_id,
+                    user_id)
+        return None
     except PaymentError as exc:
-        # No intent (Stripe refused the request or did not answer): if it did make one,
-        # reconcile adopts it by its payment_id and the sync credits it all the same.
+        # Stripe refused the request: there is no intent; the attempt ends unpaid.
         log.warning(
             "auto top-up %d for user %d not started: %s", started.attempt_id, user_id, exc.code
         )

@@ -508,11 +508,13 @@ async def insert_topup_settings(session: AsyncSession, user_id: int, tier: str) 
     )
 
 
-async def topup_in_flight(session: AsyncSession, user_id: int) -> bool:
-    stmt = select(AutoTopup.id).where(
-        AutoTopup.user_id == user_id, AutoTopup.state == AutoTopupAttemptState.PENDING
+async def topup_in_flight(session: AsyncSession, user_id: int) -> AutoTopup | None:
+    stmt = (
+        select(AutoTopup)
+        .where(AutoTopup.user_id == user_id, AutoTopup.state == AutoTopupAttemptState.PENDING)
+        .execution_options(populate_existing=True)
     )
-    return (await session.execute(stmt.limit(1))).first() is not None
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none()
 
 
 async def topups_since(session: AsyncSession, user_id: int, since: datetime) -> tuple[int, int]:
