@@ -544,3 +544,20 @@ async def test_finishing_the_paused_top_up_on_the_page_credits_it_and_resumes(
     assert resumed["this_month"] == {"count": 1, "amount": 500}
     assert [a.state for a in await attempts(env, user)] == ["succeeded"]
     assert await kinds(env, user) == ["topup_paused", "topup_succeeded"]
+
+
+async def test_the_database_refuses_a_second_attempt_in_flight(env: PayEnv) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    user = await env.user()
+
+    def attempt(state: str) -> AutoTopup:
+        return AutoTopup(user_id=uid(user), state=state, tier="starter", amount_cents=500)
+
+    async with env.db.transaction() as s:
+        s.add_all([attempt("succeeded"), attempt("failed"), attempt("pending")])
+    with pytest.raises(IntegrityError):
+        async with env.db.transaction() as s:
+            s.add(attempt("pending"))
+    async with env.db.transaction() as s:
+        s.add(attempt("succeeded"))  # finished ones are not limited
