@@ -196,7 +196,12 @@ async def stripe_webhook(
     return WebhookAck(event_id=result.event_id, status=AckStatus(result.status))
 
 
-@router.get("/saved-payment-methods", operation_id="list_saved_payment_methods")
+@router.get(
+    "/saved-payment-methods",
+    operation_id="list_saved_payment_methods",
+    # Each call asks Stripe, whose request quota is the merchant's: limited per user.
+    dependencies=[limit("payment")],
+)
 async def list_saved_payment_methods(
     user_id: UserIdDep, db: DatabaseDep, gateway: GatewayDep
 ) -> SavedPaymentMethods:
