@@ -15,6 +15,8 @@ from tokenbank.apikeys.routes import router as api_keys_router
 from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
+from tokenbank.balance_watch import BalanceWatch
+from tokenbank.balance_watch import install as install_balance_watch
 from tokenbank.chat.flows import wait_for_settles
 from tokenbank.chat.routes import router as chat_router
 from tokenbank.chat.service import start_provider
@@ -22,10 +24,12 @@ from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
-from tokenbank.jobs import Scheduler, purge_auth, sweep_once
+from tokenbank.jobs import BalanceLook, Scheduler, purge_auth, sweep_once
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.meter.routes import router as meter_router
+from tokenbank.notifications.flows import Mailer
+from tokenbank.notifications.routes import router as notifications_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
 from tokenbank.outbound.flows import Deliverer
 from tokenbank.outbound.routes import router as outbound_router
@@ -89,9 +93,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook_worker = WebhookWorker(db, stripe_gateway, settings)
             webhook_worker.start()
         app.state.webhook_worker = webhook_worker
+        # Notification emails, and the look at a balance a charge left below a threshold
+        # (alerts, auto top-up): off the charged reply's path, in this process.
+        mailer = Mailer(db, settings, settings.notification_mail_interval_s)
+        mailer.start()
+        watch = BalanceWatch(
+            BalanceLook(db, stripe_gateway, settings, mailer), settings.balance_watch_cache_s
+        )
+        watch.start()
+        install_balance_watch(watch)
+        app.state.mailer, app.state.balance_watch = mailer, watch
         try:
             yield
         finally:
+            install_balance_watch(None)
+            await watch.stop()
+            await mailer.stop()
             # Replies whose clients left are still being charged and saved: finish them.
             if unfinished := await wait_for_settles(SETTLE_GRACE_S):
                 log.error("shutting down with %s reply settles unfinished", unfinished)
@@ -123,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(chat_router)
     app.include_router(meter_router)
+    app.include_router(notifications_router)
     app.include_router(admin_router)
     app.include_router(api_keys_router)
     app.include_router(outbound_router)

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     #: Endpoints on loopback or private addresses, and plain http: allowed in development
     #: only unless set (a server-side request to an internal address is SSRF).
     outbound_webhook_allow_local: bool | None = None
+    #: Auto top-up: this many failed attempts in a row turn it off.
+    auto_topup_max_failures: int = Field(default=3, ge=1)
+    #: How long a process trusts the thresholds it read when deciding, after a charge,
+    #: whether to look at the balance again (a change made in another process).
+    balance_watch_cache_s: float = Field(default=30.0, ge=0)
+    #: How often each process sends the notification emails recorded by the others.
+    notification_mail_interval_s: float = Field(default=5.0, gt=0)
 
     cors_origins: list[str] = Field(default_factory=list)
     client_dist: str | None = None

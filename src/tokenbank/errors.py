@@ -29,7 +29,9 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     ├── PaymentError                      tokenbank.payments.errors
     │   ├── UnknownTier (422)
     │   ├── PaymentNotFound (404)
+    │   │   ├── PaymentMethodNotFound (404)
     │   │   └── StripeObjectUnusable (404 payment_not_found)
+    │   ├── NoSavedCard (409)
     │   ├── WebhookSignatureInvalid (400 invalid_signature)
     │   ├── WebhookPayloadInvalid (400 invalid_payload)
     │   ├── PaymentsNotConfigured (503), StripeUnavailable (503, Retry-After)

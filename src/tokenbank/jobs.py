@@ -15,8 +15,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tokenbank.auth import maintenance as auth_maintenance
+from tokenbank.balance_watch import Thresholds
+from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.notifications import service as notifications
+from tokenbank.notifications.flows import Mailer
+from tokenbank.payments import autotopup
+from tokenbank.payments import flows as payments
+from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.ratelimit import service as ratelimit
 from tokenbank.types import utcnow
 
@@ -45,6 +52,37 @@ async def purge_auth(db: Database) -> None:
     """Forget ended sessions, spent email links and idle sign-in counters."""
     async with db.transaction() as session:
         await auth_maintenance.purge(session, utcnow())
+
+
+@dataclass(frozen=True)
+class BalanceLook:
+    """What the balance watch does for a person whose charge crossed a threshold (see
+    :mod:`tokenbank.balance_watch`): low-balance alerts, then auto top-up; it answers the
+    thresholds as they now stand, for the watch's next cheap check."""
+
+    db: Database
+    gateway: StripeGateway
+    settings: Settings
+    mailer: Mailer
+
+    async def __call__(self, user_id: int, available: int, highest_seen: int) -> Thresholds:
+        async with self.db.transaction() as session:
+            now = (await ledger.balance(session, user_id)).available
+            fired = await notifications.watch_balance(
+                session, user_id, available=now, highest_seen=max(highest_seen, now)
+            )
+        if fired:
+            self.mailer.notify()
+        if await payments.run_auto_topup(self.db, self.gateway, self.settings, user_id):
+            self.mailer.notify()  # its outcome may be known already
+        async with self.db.transaction() as session:
+            alerts = await notifications.alert_settings(session, user_id)
+            topup = await autotopup.active_threshold(session, user_id)
+        return Thresholds(
+            topup=topup,
+            alerts=tuple(alerts.low_balance_thresholds),
+            fired=frozenset(alerts.fired_thresholds),
+        )
 
 
 @dataclass

@@ -8,12 +8,21 @@ from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransac
 from tokenbank.meter.models import MeterHold
 from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from tokenbank.payments.models import Payment, WebhookEvent
+from tokenbank.notifications.models import Notification, NotificationSettings
+from tokenbank.payments.models import (
+    AutoTopup,
+    AutoTopupSettings,
+    Payment,
+    WebhookEvent,
+)
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.v1.models import Customer
 
 __all__ = [
     "ApiKey",
     "AuthSession",
+    "AutoTopup",
+    "AutoTopupSettings",
     "AuthThrottle",
     "Base",
     "Chat",
@@ -21,6 +30,8 @@ __all__ = [
     "EmailToken",
     "Message",
     "MeterHold",
+    "Notification",
+    "NotificationSettings",
     "Payment",
     "RateLimitBucket",
     "RefreshToken",

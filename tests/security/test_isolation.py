@@ -76,6 +76,13 @@ OWN: set[Route] = {
     ("POST", "/api/chats"),
     ("POST", "/api/meter/{feature}/reserve"),
     ("POST", "/api/meter/{feature}/charge"),
+    ("GET", "/api/payment/saved-payment-methods"),
+    ("GET", "/api/payment/auto-topup"),
+    ("PUT", "/api/payment/auto-topup"),
+    ("GET", "/api/notifications"),
+    ("POST", "/api/notifications/read"),
+    ("GET", "/api/notifications/settings"),
+    ("PUT", "/api/notifications/settings"),
 }
 #: Name a user's chat or payment: anyone else gets 404 (see ``_foreign_requests``).
 OWNED_BY_ID: set[Route] = {
@@ -88,6 +95,7 @@ OWNED_BY_ID: set[Route] = {
     # The reservation's id is in the body; its feature is in the path.
     ("POST", "/api/meter/{feature}/commit"),
     ("POST", "/api/meter/{feature}/release"),
+    ("DELETE", "/api/payment/saved-payment-methods/{payment_method_id}"),
 }
 ADMIN_PREFIX = "/api/admin/"
 #: The service API and its widget and hosted-page routes: authenticated by an API key, a
@@ -168,6 +176,7 @@ class World:
     bob_pi: str
     alice_reply: int = 0
     alice_hold: int = 0
+    alice_card: str = ""
 
     async def get(self, path: str, who: dict[str, Any] | None, **kw: Any) -> httpx.Response:
         return await self.http.get(path, headers=who["headers"] if who else {}, **kw)
@@ -177,8 +186,9 @@ class World:
         messages = (await self.get(f"/api/chats/{self.alice_chat}/messages", self.alice)).json()
         tokens = (await self.get("/api/payment/user/tokens", self.alice)).json()
         payment = (await self.get(f"/api/payment/payments/{self.alice_pi}", self.alice)).json()
+        cards = (await self.get("/api/payment/saved-payment-methods", self.alice)).json()
         return (len(messages), tokens["balance"], tokens["reserved"],
-                payment["status"], payment["tokens_credited"])
+                payment["status"], payment["tokens_credited"], len(cards["items"]))
 
     async def balance(self, who: dict[str, Any]) -> int:
         return int((await self.get("/api/payment/user/tokens", who)).json()["balance"])
@@ -230,9 +240,11 @@ async def world(db_url: str, sim: SimServer) -> AsyncIterator[World]:
                                     headers=alice["headers"])
                 assert r.status_code == 200, r.text
                 w.alice_hold = int(r.json()["id"])
-                intent = await w.buy(alice, {"tier": "starter"})
+                intent = await w.buy(alice, {"tier": "starter", "save_card": True})
                 await w.pay(intent)
                 w.alice_pi = intent["payment_intent_id"]
+                cards = (await w.get("/api/payment/saved-payment-methods", alice)).json()
+                w.alice_card = cards["items"][0]["id"]
                 w.bob_pi = (await w.buy(bob, {"tier": "standard"}))["payment_intent_id"]
                 sim.wait_webhooks_idle(20)
                 inbox_idle(db_url)
@@ -253,7 +265,7 @@ async def _chat(w: World, who: dict[str, Any]) -> int:
 
 
 def _foreign_requests(
-    chat_id: int, pi_id: str, message_id: int, hold_id: int
+    chat_id: int, pi_id: str, message_id: int, hold_id: int, card: str
 ) -> dict[Route, tuple[str, str, dict[str, Any]]]:
     """For each route that names a resource: the request, and the 404 code expected."""
     ask = {"json": {"content": "Bob asks in Alice's chat"}}
@@ -277,6 +289,8 @@ def _foreign_requests(
         ("POST", "/api/payment/confirm-payment"):
             ("/api/payment/confirm-payment", "payment_not_found",
              {"json": {"payment_intent_id": pi_id}}),
+        ("DELETE", "/api/payment/saved-payment-methods/{payment_method_id}"):
+            (f"/api/payment/saved-payment-methods/{card}", "payment_method_not_found", {}),
     }
 
 
@@ -285,8 +299,9 @@ async def test_another_users_chat_or_payment_is_404_on_every_route_and_stays_unt
 ) -> None:
     w = world
     alice_before, bob_before = await w.state_of_alice(), await w.balance(w.bob)
-    theirs = _foreign_requests(w.alice_chat, w.alice_pi, w.alice_reply, w.alice_hold)
-    nobodys = _foreign_requests(10**9, "pi_doesnotexist", 10**9, 10**9)
+    theirs = _foreign_requests(w.alice_chat, w.alice_pi, w.alice_reply, w.alice_hold,
+                               w.alice_card)
+    nobodys = _foreign_requests(10**9, "pi_doesnotexist", 10**9, 10**9, "pm_doesnotexist")
     assert set(theirs) == OWNED_BY_ID
 
     for route, (path, code, kwargs) in theirs.items():
@@ -311,7 +326,10 @@ async def test_listing_routes_show_the_callers_own_data_only(world: World) -> No
     history = (await w.get("/api/payment/user/transactions", w.bob)).json()
     payments = (await w.get("/api/payment/payments", w.bob)).json()
     chats = (await w.get("/api/chats", w.bob)).json()
+    cards = (await w.get("/api/payment/saved-payment-methods", w.bob)).json()
+    notes = (await w.get("/api/notifications", w.bob)).json()
 
+    assert cards == {"items": []} and notes["items"] == []
     assert me["id"] == bob_id and [b["user_id"] for b in balances] == [bob_id, bob_id]
     assert [e["transaction_type"] for e in history["items"]] == ["grant"]  # his sign-up bonus
     assert [p["payment_intent_id"] for p in payments["items"]] == [w.bob_pi]
@@ -356,7 +374,8 @@ async def test_admin_routes_need_an_admin_and_every_private_route_a_token(world:
         path = template.format(user_id=1, event_id="evt_x", chat_id=w.alice_chat,
                                payment_intent_id=w.alice_pi, key_id=1,
                                endpoint_id=1, delivery_id=1,
-                               message_id=w.alice_reply, feature="tts_clip")
+                               message_id=w.alice_reply, feature="tts_clip",
+                               payment_method_id=w.alice_card)
         r = await w.http.request(method, path, json={})
         assert (r.status_code, r.json()["error"]["code"]) == (401, "not_authenticated"), (
             method, path, r.text)

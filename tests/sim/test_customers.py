@@ -363,3 +363,60 @@ def test_setup_intent_lifecycle_and_events(
     assert failed.last_setup_error is not None
     assert failed.last_setup_error.code == "setup_intent_authentication_failure"
     assert len(client.v1.customers.payment_methods.list(cus.id).data) == 1
+
+
+def test_receipt_email_is_kept_on_create_confirm_and_update(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    """``receipt_email``: where Stripe sends the receipt of a live payment."""
+    cus = new_customer(client)
+    pi = client.v1.payment_intents.create(
+        {
+            "amount": 500,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": "pm_card_visa",
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "receipt_email": "ada@example.com",
+        }
+    )
+    assert (pi.status, pi.receipt_email) == ("succeeded", "ada@example.com")
+    assert client.v1.payment_intents.retrieve(pi.id).receipt_email == "ada@example.com"
+    other = client.v1.payment_intents.create(
+        {"amount": 500, "currency": "usd", "payment_method_types": ["card"]}
+    )
+    assert other.receipt_email is None
+    updated = client.v1.payment_intents.update(other.id, {"receipt_email": "b@example.com"})
+    assert updated.receipt_email == "b@example.com"
+
+
+def test_a_saved_card_declined_at_creation_answers_402_with_the_intent(
+    client: stripe.StripeClient, sim: SimServer
+) -> None:
+    """4000 0000 0000 0341 attached, then charged off-session at creation: a card error
+    whose ``payment_intent`` is the intent, which a replay with the same key repeats."""
+    cus = new_customer(client)
+    pm = client.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": cus.id})
+    params = {
+        "amount": 500,
+        "currency": "usd",
+        "customer": cus.id,
+        "payment_method": pm.id,
+        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        "off_session": True,
+        "confirm": True,
+    }
+    seen = []
+    for _ in range(2):
+        with pytest.raises(stripe.CardError) as caught:
+            client.v1.payment_intents.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": "topup:1"},
+            )
+        assert caught.value.error is not None and caught.value.error.payment_intent is not None
+        seen.append(caught.value.error.payment_intent.id)
+    assert seen[0] == seen[1]
+    pi = client.v1.payment_intents.retrieve(seen[0])
+    assert pi.status == "requires_payment_method"
+    assert pi.last_payment_error is not None and pi.last_payment_error.code == "card_declined"

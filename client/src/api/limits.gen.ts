@@ -17,6 +17,24 @@ export const limits = {
       "maxLength": 100
     }
   },
+  "AutoTopupIn": {
+    "monthly_max_amount": {
+      "minimum": 0,
+      "maximum": 10000000000
+    },
+    "monthly_max_count": {
+      "minimum": 0,
+      "maximum": 1000
+    },
+    "threshold": {
+      "minimum": 0,
+      "maximum": 1000000000000
+    },
+    "tier": {
+      "minLength": 1,
+      "maxLength": 64
+    }
+  },
   "ChangePasswordRequest": {
     "current_password": {
       "minLength": 1,

@@ -3,9 +3,11 @@
 PaymentError
 ├── UnknownTier (422)
 ├── PaymentNotFound (404)
+│   ├── PaymentMethodNotFound (404) a saved card that is not the caller's (or gone)
 │   └── StripeObjectUnusable    Stripe refuses the id or has no such object: an event
 │                               naming it can never be applied (never retry it)
 ├── WebhookSignatureInvalid (400), WebhookPayloadInvalid (400)
+├── NoSavedCard (409)            auto top-up needs a saved card to charge
 ├── PaymentsNotConfigured (503)
 ├── StripeUnavailable (503)    retry later
 └── StripeRequestRefused (502) our request was wrong: retrying as is will not help,
@@ -51,6 +53,20 @@ class StripeObjectUnusable(PaymentNotFound):
         super().__init__()
         self.reason = reason
 
+
+class PaymentMethodNotFound(PaymentNotFound):
+    """A saved card someone else owns looks exactly like one that does not exist."""
+
+    code = "payment_method_not_found"
+    message = "No such saved card."
+
+
+class NoSavedCard(PaymentError):
+    """Auto top-up buys off-session with a saved card: there must be one."""
+
+    status_code = 409
+    code = "no_saved_card"
+    message = "Save a card (buy a pack and tick “save this card”) before turning on auto top-up."
 
 
 class WebhookSignatureInvalid(PaymentError):

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,11 +41,13 @@ from tokenbank.observability import (
     WEBHOOK_EVENTS,
     logs_payment_intent,
 )
+from tokenbank.payments import autotopup, service
 from tokenbank.payments import repository as repo
-from tokenbank.payments import service
 from tokenbank.payments.catalog import find_tier
 from tokenbank.payments.errors import (
+    NoSavedCard,
     PaymentError,
+    PaymentMethodNotFound,
     StripeObjectUnusable,
     StripeUnavailable,
     WebhookPayloadInvalid,
@@ -67,7 +69,7 @@ from tokenbank.payments.reconcile import (
     intent_named,
 )
 from tokenbank.payments.repository import ClaimedEvent
-from tokenbank.payments.stripe_client import IntentSnapshot, StripeGateway
+from tokenbank.payments.stripe_client import IntentSnapshot, SavedCard, StripeGateway
 from tokenbank.payments.sync import (
     PaymentView,
     SyncOutcome,
@@ -97,6 +99,8 @@ class CheckoutStarted:
     payment_intent_id: str
     client_secret: str
     publishable_key: str | None
+    #: Stripe's status of the intent (confirmed already when a saved card was given).
+    status: str = PaymentIntentStatus.REQUIRES_PAYMENT_METHOD
 
 
 async def create_payment_intent(
@@ -107,21 +111,41 @@ async def create_payment_intent(
     user_id: int,
     tier_id: str,
     client_key: str | None,
+    payment_method_id: str | None = None,
+    save_card: bool = False,
 ) -> CheckoutStarted:
     """Record the purchase, then have Stripe create its intent (amount from config only).
 
     The same ``client_key`` returns the same row and the same intent, even when the
     first attempt died between the two steps (Stripe replays the idempotent create).
+
+    ``save_card``: the intent is made for the person's Stripe Customer with
+    ``setup_future_usage=off_session``, so the card paying it is saved for one-click
+    buys and auto top-up. ``payment_method_id`` (one of the caller's saved cards, else a
+    404): the server confirms the intent with it now, on the page's behalf (the person
+    is there: ``off_session=false``); ``requires_action`` is finished in the page with
+    the client secret. The receipt goes to a verified address (``receipt_email``).
+    Tokens come, as for every purchase, by the sync.
     """
     tier = find_tier(settings, tier_id)
     gateway.require_configured()  # 503 before writing anything when Stripe is unset
+    async with db.transaction() as session:
+        person = await service.customer_details(session, user_id)
+    customer: str | None = None
+    if save_card or payment_method_id is not None:
+        customer = (await ensure_customer(db, gateway, settings, user_id)).customer_id
+    if payment_method_id is not None:
+        assert customer is not None
+        saved = {card.id for card in await gateway.saved_cards(customer)}
+        if payment_method_id not in saved:
+            raise PaymentMethodNotFound()
     async with db.transaction() as session:
         payment = await service.start_payment(
             session, user_id=user_id, tier_id=tier_id, tier=tier, client_key=client_key
         )
     if payment.payment_intent_id is not None:
         snap = await gateway.retrieve_intent(payment.payment_intent_id)
-        secret, pi_id = snap.client_secret or "", snap.id
+        secret, pi_id, status = snap.client_secret or "", snap.id, snap.status
     else:
         intent = await gateway.create_intent(
             amount=payment.amount_cents,
@@ -131,11 +155,133 @@ async def create_payment_intent(
             ),
             description=f"tokenbank {payment.tier} pack: {payment.tokens} tokens",
             idempotency_key=service.stripe_idempotency_key(user_id, client_key),
+            customer=customer,
+            payment_method=payment_method_id,
+            off_session=False if payment_method_id is not None else None,
+            setup_future_usage="off_session" if save_card else None,
+            receipt_email=person.email if person.email_verified else None,
         )
         async with db.transaction() as session:
             payment = await service.record_intent(session, payment.id, intent)
-        secret, pi_id = intent.client_secret, intent.id
-    return CheckoutStarted(payment, pi_id, secret, settings.stripe_publishable_key)
+        secret, pi_id, status = intent.client_secret, intent.id, intent.status
+    return CheckoutStarted(payment, pi_id, secret, settings.stripe_publishable_key, status)
+
+
+async def saved_cards(
+    db: Database, gateway: StripeGateway, user_id: int
+) -> list[SavedCard]:
+    """The caller's saved cards, from Stripe (none before they have a Customer)."""
+    gateway.require_configured()
+    async with db.transaction() as session:
+        found = await repo.find_customer(session, user_id)
+    if found is None:
+        return []
+    return await gateway.saved_cards(found.customer_id)
+
+
+async def remove_saved_card(
+    db: Database, gateway: StripeGateway, user_id: int, payment_method_id: str
+) -> None:
+    """Detach one of the caller's saved cards (anyone else's is a 404); auto top-up
+    stops using it."""
+    cards = await saved_cards(db, gateway, user_id)
+    if payment_method_id not in {card.id for card in cards}:
+        raise PaymentMethodNotFound()
+    await gateway.detach_payment_method(payment_method_id)
+    async with db.transaction() as session:
+        await autotopup.card_removed(session, user_id, payment_method_id)
+
+
+async def choose_auto_topup(
+    db: Database,
+    gateway: StripeGateway,
+    settings: Settings,
+    user_id: int,
+    choice: autotopup.AutoTopupChoice,
+) -> autotopup.AutoTopupView:
+    """Save the person's auto top-up. Turned on, it needs one of their saved cards (the
+    one named, else the default one)."""
+    find_tier(settings, choice.tier)
+    if choice.enabled or choice.payment_method_id is not None:
+        cards = await saved_cards(db, gateway, user_id)
+        if choice.payment_method_id is not None:
+            if choice.payment_method_id not in {card.id for card in cards}:
+                raise PaymentMethodNotFound()
+        elif cards:
+            default = next((c for c in cards if c.is_default), cards[0])
+            choice = replace(choice, payment_method_id=default.id)
+        else:
+            raise NoSavedCard()
+    async with db.transaction() as session:
+        return await autotopup.choose(session, settings, user_id, choice)
+
+
+async def auto_topup_view(
+    db: Database, settings: Settings, user_id: int
+) -> autotopup.AutoTopupView:
+    async with db.transaction() as session:
+        return await autotopup.view(session, settings, user_id)
+
+
+async def run_auto_topup(
+    db: Database, gateway: StripeGateway, settings: Settings, user_id: int
+) -> str | None:
+    """If the person's balance is below their auto top-up threshold, buy their pack
+    off-session; returns the PaymentIntent's id (None when nothing was started).
+
+    The attempt and its purchase row commit first (at most one in flight: the database
+    refuses a second); the intent is created outside any transaction with the idempotency
+    key ``topup:<attempt id>``, then the one sync learns its outcome (as webhooks and
+    reconcile do too — whichever comes first moves the attempt, once). An attempt left
+    without its intent (the process stopped, Stripe did not answer) is driven again by a
+    later call with the same key.
+    """
+    if not gateway.configured:
+        return None
+    async with db.transaction() as session:
+        available = (await ledger.balance(session, user_id)).available
+        started = await autotopup.start_attempt(session, settings, user_id, available)
+        person = await service.customer_details(session, user_id) if started else None
+    if started is None or person is None:
+        return None
+    try:
+        customer = await ensure_customer(db, gateway, settings, user_id)
+        intent = await gateway.create_intent(
+            amount=started.amount_cents,
+            currency=started.currency,
+            metadata=purchase_metadata(
+                user_id=user_id,
+                tier=started.tier,
+                tokens=started.tokens,
+                payment_id=started.payment_id,
+            )
+            | {"auto_topup_id": str(started.attempt_id)},
+            description=f"tokenbank auto top-up, {started.tier} pack: {started.tokens} tokens",
+            idempotency_key=f"topup:{started.attempt_id}",
+            customer=customer.customer_id,
+            payment_method=started.payment_method_id,
+            off_session=True,
+            receipt_email=person.email if person.email_verified else None,
+        )
+    except StripeUnavailable:
+        # Stripe may have made the intent: the attempt stays in flight, and is driven
+        # again with the same key (one intent) once it is stranded (autotopup._stranded).
+        log.warning("auto top-up %d for user %d: Stripe did not answer", started.attempt_id,
+                    user_id)
+        return None
+    except PaymentError as exc:
+        # Stripe refused the request: there is no intent; the attempt ends unpaid.
+        log.warning(
+            "auto top-up %d for user %d not started: %s", started.attempt_id, user_id, exc.code
+        )
+        async with db.transaction() as session:
+            await autotopup.abandon(session, started.attempt_id, exc.code)
+        return None
+    async with db.transaction() as session:
+        await service.record_intent(session, started.payment_id, intent)
+        await autotopup.record_intent(session, started.attempt_id, intent.id)
+    await sync_payment(db, gateway, settings, intent.id)
+    return intent.id
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,19 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokenbank.db import Base
-from tokenbank.types import BigIntPK, UTCDateTime, utcnow
+from tokenbank.types import BigIntPK, UTCDateTime, check_in, utcnow
 
 
 class PaymentIntentStatus(StrEnum):
@@ -287,3 +289,91 @@ class StripeCustomer(Base):
     #: lives on, so a test or a developer can move its subscriptions through time.
     test_clock_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AutoTopupState(StrEnum):
+    """``auto_topup_settings.state``: whether a charge below the threshold buys a pack."""
+
+    OFF = "off"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    """A top-up needed the person (3D Secure) or was declined: nothing is tried until
+    they finish it on the payment page or turn auto top-up on again."""
+
+
+class AutoTopupAttemptState(StrEnum):
+    """``auto_topups.state``. ``pending`` is in flight: at most one per user (a partial
+    unique index)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ACTION_REQUIRED = "action_required"
+
+
+#: The attempt states that count as "in flight" (the partial unique index's condition).
+IN_FLIGHT_TOPUP = "state = 'pending'"
+
+
+class AutoTopupSettings(Base):
+    """One person's auto top-up: buy ``tier`` off-session with their saved card when a
+    charge leaves ``available`` below ``threshold``, within monthly caps."""
+
+    __tablename__ = "auto_topup_settings"
+    __table_args__ = (
+        check_in("state", AutoTopupState),
+        CheckConstraint("threshold >= 0", name="threshold_non_negative"),
+        CheckConstraint("monthly_max_count >= 0", name="max_count_non_negative"),
+        CheckConstraint("monthly_max_amount >= 0", name="max_amount_non_negative"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default=AutoTopupState.OFF)
+    paused_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    threshold: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier: Mapped[str] = mapped_column(String(64))
+    monthly_max_count: Mapped[int] = mapped_column(Integer, default=0)
+    monthly_max_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    payment_method_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: The payment page's link to finish the intent that paused it (3D Secure, a new card).
+    action_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AutoTopup(Base):
+    """One auto top-up attempt: a purchase (``payment_id``) made off-session. Its outcome
+    is learnt from the PaymentIntent by the one sync, exactly once (a conditional update
+    out of ``pending``)."""
+
+    __tablename__ = "auto_topups"
+    __table_args__ = (
+        check_in("state", AutoTopupAttemptState),
+        Index(
+            "uq_auto_topups_one_in_flight",
+            "user_id",
+            unique=True,
+            postgresql_where=text(IN_FLIGHT_TOPUP),
+            sqlite_where=text(IN_FLIGHT_TOPUP),
+        ),
+        Index("ix_auto_topups_user_id_created_at", "user_id", "created_at"),
+        Index("uq_auto_topups_payment_id", "payment_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE")
+    )
+    state: Mapped[str] = mapped_column(String(16), default=AutoTopupAttemptState.PENDING)
+    tier: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    payment_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("payments.id"), nullable=True
+    )
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -28,6 +28,9 @@ from tokenbank.db import DriverTransaction, Query, Unit
 from tokenbank.payments.models import (
     FINAL_EVENT_STATUSES,
     PENDING_EVENT_STATUSES,
+    AutoTopup,
+    AutoTopupAttemptState,
+    AutoTopupSettings,
     EventStatus,
     Payment,
     PaymentStatus,
@@ -457,10 +460,91 @@ async def insert_customer(
 class Person:
     username: str
     email: str
+    email_verified: bool = False
 
 
 async def find_person(session: AsyncSession, user_id: int) -> Person | None:
     row = (
-        await session.execute(select(User.username, User.email).where(User.id == user_id))
+        await session.execute(
+            select(User.username, User.email, User.email_verified_at).where(User.id == user_id)
+        )
     ).one_or_none()
-    return None if row is None else Person(row.username, row.email)
+    if row is None:
+        return None
+    return Person(row.username, row.email, row.email_verified_at is not None)
+
+
+# --- auto top-up ---------------------------------------------------------------------
+
+
+async def topup_settings(
+    session: AsyncSession, user_id: int, *, lock: bool = False
+) -> AutoTopupSettings | None:
+    stmt = (
+        select(AutoTopupSettings)
+        .where(AutoTopupSettings.user_id == user_id)
+        .execution_options(populate_existing=True)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_topup_settings(session: AsyncSession, user_id: int, tier: str) -> None:
+    """The person's row with everything off (a racing insert wins)."""
+    now = utcnow()
+    await session.execute(
+        _insert_ignoring_conflicts(session, cast(Table, AutoTopupSettings.__table__)).values(
+            user_id=user_id,
+            enabled=False,
+            state="off",
+            threshold=0,
+            tier=tier,
+            monthly_max_count=0,
+            monthly_max_amount=0,
+            consecutive_failures=0,
+            updated_at=now,
+        )
+    )
+
+
+async def topup_in_flight(session: AsyncSession, user_id: int) -> AutoTopup | None:
+    stmt = (
+        select(AutoTopup)
+        .where(AutoTopup.user_id == user_id, AutoTopup.state == AutoTopupAttemptState.PENDING)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none()
+
+
+async def topups_since(session: AsyncSession, user_id: int, since: datetime) -> tuple[int, int]:
+    """(count, amount in cents) of the top-ups since ``since`` that count against the
+    monthly caps: in flight or succeeded."""
+    stmt = select(func.count(), func.coalesce(func.sum(AutoTopup.amount_cents), 0)).where(
+        AutoTopup.user_id == user_id,
+        AutoTopup.created_at >= since,
+        AutoTopup.state.in_(
+            (AutoTopupAttemptState.PENDING, AutoTopupAttemptState.SUCCEEDED)
+        ),
+    )
+    row = (await session.execute(stmt)).one()
+    return int(row[0]), int(row[1])
+
+
+async def topup(session: AsyncSession, attempt_id: int) -> AutoTopup | None:
+    stmt = (
+        select(AutoTopup)
+        .where(AutoTopup.id == attempt_id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def topup_for_payment(session: AsyncSession, payment_id: int) -> AutoTopup | None:
+    stmt = (
+        select(AutoTopup)
+        .where(AutoTopup.payment_id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 
+from tokenbank import balance_watch
 from tokenbank.deps import DatabaseDep, GatewayDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.payments import catalog, flows, service
+from tokenbank.payments.autotopup import AutoTopupChoice, AutoTopupView
 from tokenbank.payments.models import AckStatus
 from tokenbank.payments.schemas import (
     STRIPE_ID_PATTERN,
+    AutoTopupIn,
+    AutoTopupOut,
+    AutoTopupThisMonth,
     ConfirmPaymentRequest,
     ConfirmPaymentResponse,
     CreatePaymentIntentRequest,
@@ -19,6 +24,8 @@ from tokenbank.payments.schemas import (
     PaymentConfigOut,
     PaymentOut,
     PaymentPage,
+    SavedPaymentMethodOut,
+    SavedPaymentMethods,
     TestCardOut,
     TierOut,
     WebhookAck,
@@ -93,7 +100,14 @@ async def create_payment_intent(
     ] = None,
 ) -> CreatePaymentIntentResponse:
     started = await flows.create_payment_intent(
-        db, gateway, settings, user_id=user_id, tier_id=body.tier, client_key=idempotency_key
+        db,
+        gateway,
+        settings,
+        user_id=user_id,
+        tier_id=body.tier,
+        client_key=idempotency_key,
+        payment_method_id=body.payment_method_id,
+        save_card=bool(body.save_card),
     )
     p = started.payment
     return CreatePaymentIntentResponse(
@@ -104,7 +118,7 @@ async def create_payment_intent(
         tokens=p.tokens,
         publishable_key=started.publishable_key,
         tier=p.tier,
-        status=p.status,
+        status=started.status,
     )
 
 
@@ -180,3 +194,95 @@ async def stripe_webhook(
             # is sent), so the worker finds the event.
             background.add_task(worker.notify)
     return WebhookAck(event_id=result.event_id, status=AckStatus(result.status))
+
+
+@router.get(
+    "/saved-payment-methods",
+    operation_id="list_saved_payment_methods",
+    # Each call asks Stripe, whose request quota is the merchant's: limited per user.
+    dependencies=[limit("payment")],
+)
+async def list_saved_payment_methods(
+    user_id: UserIdDep, db: DatabaseDep, gateway: GatewayDep
+) -> SavedPaymentMethods:
+    cards = await flows.saved_cards(db, gateway, user_id)
+    return SavedPaymentMethods(
+        items=[
+            SavedPaymentMethodOut(
+                id=c.id,
+                brand=c.brand,
+                last4=c.last4,
+                exp_month=c.exp_month,
+                exp_year=c.exp_year,
+                is_default=c.is_default,
+            )
+            for c in cards
+        ]
+    )
+
+
+@router.delete(
+    "/saved-payment-methods/{payment_method_id}",
+    operation_id="delete_saved_payment_method",
+    status_code=204,
+    dependencies=[limit("payment")],
+)
+async def delete_saved_payment_method(
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    payment_method_id: Annotated[
+        str, Path(min_length=1, max_length=255, pattern=STRIPE_ID_PATTERN)
+    ],
+) -> Response:
+    await flows.remove_saved_card(db, gateway, user_id, payment_method_id)
+    return Response(status_code=204)
+
+
+def auto_topup_out(v: AutoTopupView) -> AutoTopupOut:
+    return AutoTopupOut(
+        enabled=v.enabled,
+        threshold=v.threshold,
+        tier=v.tier,
+        monthly_max_count=v.monthly_max_count,
+        monthly_max_amount=v.monthly_max_amount,
+        payment_method_id=v.payment_method_id,
+        state=v.state,
+        paused_reason=v.paused_reason,
+        consecutive_failures=v.consecutive_failures,
+        this_month=AutoTopupThisMonth(count=v.this_month_count, amount=v.this_month_amount),
+        action_url=v.action_url,
+    )
+
+
+@router.get("/auto-topup", operation_id="get_auto_topup")
+async def get_auto_topup(
+    user_id: UserIdDep, db: DatabaseDep, settings: SettingsDep
+) -> AutoTopupOut:
+    return auto_topup_out(await flows.auto_topup_view(db, settings, user_id))
+
+
+@router.put("/auto-topup", operation_id="put_auto_topup", dependencies=[limit("payment")])
+async def put_auto_topup(
+    body: AutoTopupIn,
+    user_id: UserIdDep,
+    db: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+) -> AutoTopupOut:
+    chosen = await flows.choose_auto_topup(
+        db,
+        gateway,
+        settings,
+        user_id,
+        AutoTopupChoice(
+            enabled=body.enabled,
+            threshold=body.threshold,
+            tier=body.tier,
+            monthly_max_count=body.monthly_max_count,
+            monthly_max_amount=body.monthly_max_amount,
+            payment_method_id=body.payment_method_id,
+        ),
+    )
+    balance_watch.forget(user_id)
+    return auto_topup_out(chosen)

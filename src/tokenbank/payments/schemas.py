@@ -31,6 +31,18 @@ class PaymentConfigOut(BaseModel):
 
 class CreatePaymentIntentRequest(BaseModel):
     tier: str = Field(min_length=1, max_length=64)
+    payment_method_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="One of the caller's saved cards: the server confirms the payment "
+        "with it now (one click); `status` says how it went.",
+    )
+    save_card: bool | None = Field(
+        default=None,
+        description="True: save the paying card for one-click buys and auto top-up.",
+    )
 
 
 class CreatePaymentIntentResponse(BaseModel):
@@ -41,7 +53,11 @@ class CreatePaymentIntentResponse(BaseModel):
     tokens: int
     publishable_key: str | None
     tier: str
-    status: str
+    status: str = Field(
+        description="Stripe's status of the intent: with a saved card, 'succeeded', "
+        "'requires_action' (finish it in the page with client_secret), 'processing' or "
+        "'requires_payment_method' (declined)."
+    )
 
 
 #: Stripe object ids are letters, digits and underscores; anything else (a NUL byte, which
@@ -95,4 +111,49 @@ class WebhookAck(BaseModel):
             "id was recorded before; ignored: nothing in it for us; unprocessable: it can never "
             "be applied (recorded as such, not retried). 'handled' is no longer sent."
         )
+    )
+
+
+class SavedPaymentMethodOut(BaseModel):
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    is_default: bool
+
+
+class SavedPaymentMethods(BaseModel):
+    items: list[SavedPaymentMethodOut]
+
+
+class AutoTopupThisMonth(BaseModel):
+    count: int
+    amount: int = Field(description="Cents.")
+
+
+class AutoTopupOut(BaseModel):
+    enabled: bool
+    threshold: int
+    tier: str
+    monthly_max_count: int
+    monthly_max_amount: int = Field(description="Cents.")
+    payment_method_id: str | None
+    state: Literal["off", "active", "paused"]
+    paused_reason: str | None
+    consecutive_failures: int
+    this_month: AutoTopupThisMonth
+    action_url: str | None = Field(
+        description="The payment page's link to finish the top-up that paused it."
+    )
+
+
+class AutoTopupIn(BaseModel):
+    enabled: bool
+    threshold: int = Field(ge=0, le=10**12)
+    tier: str = Field(min_length=1, max_length=64)
+    monthly_max_count: int = Field(ge=0, le=1000)
+    monthly_max_amount: int = Field(ge=0, le=10**10, description="Cents.")
+    payment_method_id: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_]+$"
     )

@@ -309,6 +309,37 @@ class CreatedIntent:
     id: str
     client_secret: str = field(repr=False)
     status: str
+    #: Why the confirmation at creation failed (a decline, ``authentication_required``).
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    """A card saved on the person's Stripe Customer."""
+
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    is_default: bool
+
+
+def _declined_intent(exc: BaseException | None) -> CreatedIntent | None:
+    """The intent a 402 card error carries (a confirmation at creation that failed)."""
+    if not isinstance(exc, stripe.CardError):
+        return None
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error") or {}
+    pi = error.get("payment_intent") if isinstance(error, dict) else None
+    if not isinstance(pi, dict) or not isinstance(pi.get("id"), str):
+        return None
+    return CreatedIntent(
+        id=pi["id"],
+        client_secret=str(pi.get("client_secret") or ""),
+        status=str(pi.get("status") or "requires_payment_method"),
+        error_code=str(error.get("decline_code") or error.get("code") or "card_declined"),
+    )
 
 
 class StripeGateway:
@@ -357,20 +388,89 @@ class StripeGateway:
         metadata: dict[str, str],
         description: str,
         idempotency_key: str,
+        customer: str | None = None,
+        payment_method: str | None = None,
+        off_session: bool | None = None,
+        setup_future_usage: str | None = None,
+        receipt_email: str | None = None,
     ) -> CreatedIntent:
-        pi = await _call(
-            self.client.v1.payment_intents.create_async(
-                {
-                    "amount": amount,
-                    "currency": currency,
-                    "automatic_payment_methods": AUTOMATIC_PAYMENT_METHODS,
-                    "metadata": metadata,
-                    "description": description,
-                },
-                {"idempotency_key": idempotency_key},
+        """Create a PaymentIntent; with ``payment_method`` it is confirmed at once
+        (``off_session``: nobody is at the page). A card declined on that confirmation is
+        an answer, not an error: the intent is returned with its status and the decline's
+        code (Stripe answers 402 with the intent in the error)."""
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "automatic_payment_methods": AUTOMATIC_PAYMENT_METHODS,
+            "metadata": metadata,
+            "description": description,
+        }
+        if customer is not None:
+            params["customer"] = customer
+        if setup_future_usage is not None:
+            params["setup_future_usage"] = setup_future_usage
+        if receipt_email is not None:
+            params["receipt_email"] = receipt_email
+        if payment_method is not None:
+            params["payment_method"] = payment_method
+            params["confirm"] = True
+            params["off_session"] = bool(off_session)
+        try:
+            pi = await _call(
+                self.client.v1.payment_intents.create_async(
+                    params,  # type: ignore[arg-type]
+                    {"idempotency_key": idempotency_key},
+                )
+            )
+        except StripeRequestRefused as exc:
+            declined = _declined_intent(exc.__cause__)
+            if declined is None:
+                raise
+            return declined
+        error_code = _error_code(pi.to_dict()) if pi.last_payment_error else None
+        return CreatedIntent(
+            id=pi.id, client_secret=pi.client_secret or "", status=pi.status, error_code=error_code
+        )
+
+    async def saved_cards(self, customer_id: str) -> list[SavedCard]:
+        """The Customer's saved cards, the default one marked."""
+        checked_id(customer_id, "customer")
+        customer = await _call(
+            self.client.raw_request_async("get", f"/v1/customers/{customer_id}"),
+            missing_ok=True,
+        )
+        settings = customer.data.get("invoice_settings") or {}
+        default = settings.get("default_payment_method")
+        listing = await _call(
+            self.client.raw_request_async(
+                "get", f"/v1/customers/{customer_id}/payment_methods", type="card", limit=_PAGE
             )
         )
-        return CreatedIntent(id=pi.id, client_secret=pi.client_secret or "", status=pi.status)
+        cards = []
+        for pm in listing.data.get("data") or []:
+            card = pm.get("card") or {}
+            cards.append(
+                SavedCard(
+                    id=str(pm["id"]),
+                    brand=str(card.get("brand") or "card"),
+                    last4=str(card.get("last4") or ""),
+                    exp_month=int(card.get("exp_month") or 0),
+                    exp_year=int(card.get("exp_year") or 0),
+                    is_default=pm["id"] == default,
+                )
+            )
+        if cards and not any(c.is_default for c in cards):
+            first = cards[0]
+            cards[0] = SavedCard(
+                first.id, first.brand, first.last4, first.exp_month, first.exp_year, True
+            )
+        return cards
+
+    async def detach_payment_method(self, payment_method_id: str) -> None:
+        checked_id(payment_method_id, "payment method")
+        await _call(
+            self.client.v1.payment_methods.detach_async(payment_method_id), missing_ok=True
+        )
 
     async def create_test_clock(self, *, name: str, idempotency_key: str) -> str:
         """A Stripe test clock frozen at now (test mode only), for a development Customer."""

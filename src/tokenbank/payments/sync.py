@@ -63,6 +63,7 @@ from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.outbound import service as outbound
 from tokenbank.outbound.models import EventType
+from tokenbank.payments import autotopup
 from tokenbank.payments import repository as repo
 from tokenbank.payments.models import MoneyMismatch, Payment, PaymentIntentStatus, PaymentStatus
 from tokenbank.payments.purchase import buyer_of, is_token_purchase, names_purchase, names_tokens
@@ -245,6 +246,7 @@ async def apply_snapshot(
             purchase_object(row) | {"tokens_taken_back": moved},
             user_id=row.user_id,
         )
+    await autotopup.on_payment_synced(session, settings, row, snap, fresh=bool(fields))
     return SyncOutcome(
         payment_intent_id=snap.id,
         payment=view_of(row),

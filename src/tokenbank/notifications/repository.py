@@ -1,0 +1,151 @@
+"""All SQL of notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.auth.models import User
+from tokenbank.notifications.models import EmailState, Notification, NotificationSettings
+
+
+async def settings_row(
+    session: AsyncSession, user_id: int, *, lock: bool = False
+) -> NotificationSettings | None:
+    stmt = select(NotificationSettings).where(NotificationSettings.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def settings_row_or_new(
+    session: AsyncSession, user_id: int, now: datetime
+) -> NotificationSettings:
+    """The row, locked; created with the defaults first if the person has none."""
+    row = await settings_row(session, user_id, lock=True)
+    if row is not None:
+        return row
+    dialect = session.get_bind().dialect.name
+    values = {
+        "user_id": user_id,
+        "low_balance_thresholds": [],
+        "email_alerts": True,
+        "fired_thresholds": [],
+        "updated_at": now,
+    }
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        await session.execute(
+            pg_insert(NotificationSettings).values(values).on_conflict_do_nothing()
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        await session.execute(
+            sqlite_insert(NotificationSettings).values(values).on_conflict_do_nothing()
+        )
+    row = await settings_row(session, user_id, lock=True)
+    assert row is not None
+    return row
+
+
+async def insert(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    kind: str,
+    data: dict[str, Any],
+    email_state: EmailState,
+    now: datetime,
+) -> int:
+    row = Notification(
+        user_id=user_id, kind=kind, data=data, created_at=now, email_state=email_state
+    )
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def page(
+    session: AsyncSession, user_id: int, *, limit: int, before: int | None
+) -> list[Notification]:
+    stmt = select(Notification).where(Notification.user_id == user_id)
+    if before is not None:
+        stmt = stmt.where(Notification.id < before)
+    stmt = stmt.order_by(Notification.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def unread(session: AsyncSession, user_id: int) -> int:
+    stmt = select(func.count()).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def mark_read(
+    session: AsyncSession, user_id: int, ids: list[int] | None, now: datetime
+) -> None:
+    stmt = (
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=now)
+    )
+    if ids is not None:
+        stmt = stmt.where(Notification.id.in_(ids))
+    await session.execute(stmt)
+
+
+async def due_emails(session: AsyncSession, limit: int) -> list[int]:
+    stmt = (
+        select(Notification.id)
+        .where(Notification.email_state == EmailState.PENDING)
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def move_email(
+    session: AsyncSession,
+    notification_id: int,
+    *,
+    from_state: EmailState,
+    to_state: EmailState,
+    now: datetime | None = None,
+) -> bool:
+    """A conditional update: True only for the one caller that moved it."""
+    values: dict[str, Any] = {"email_state": to_state}
+    if now is not None:
+        values["emailed_at"] = now
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.email_state == from_state)
+            .values(**values)
+        ),
+    )
+    return int(result.rowcount) == 1
+
+
+async def notification(session: AsyncSession, notification_id: int) -> Notification | None:
+    return await session.get(Notification, notification_id)
+
+
+async def person(session: AsyncSession, user_id: int) -> tuple[str, str, str, bool] | None:
+    """(email, username, locale, email verified) of a user."""
+    row = (
+        await session.execute(
+            select(User.email, User.username, User.locale, User.email_verified_at).where(
+                User.id == user_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return str(row[0]), str(row[1]), str(row[2] or "en"), row[3] is not None
