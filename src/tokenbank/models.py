@@ -6,9 +6,8 @@ from tokenbank.chat.models import Chat, Message, ReplyRefund
 from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
 from tokenbank.meter.models import MeterHold
-from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
-from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.notifications.models import Notification, NotificationSettings
+from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from tokenbank.payments.models import (
     AutoTopup,
     AutoTopupSettings,
