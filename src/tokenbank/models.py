@@ -7,6 +7,7 @@ from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
 from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.ratelimit.models import RateLimitBucket
+from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice
 from tokenbank.v1.models import Customer
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "Payment",
     "RateLimitBucket",
     "RefreshToken",
+    "Subscription",
+    "SubscriptionInvoice",
     "TokenAccount",
     "TokenReservation",
     "TokenTransaction",
