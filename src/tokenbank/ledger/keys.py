@@ -27,7 +27,25 @@ ADMIN = "admin:"
 #: The hold for an AI reply, under the client's ``Idempotency-Key`` (a reservation key).
 GENERATION = "gen:"
 
-PREFIXES = (PURCHASE, COMMITTED_HOLD, REVERSAL, REINSTATEMENT, SIGNUP, ADMIN, GENERATION)
+#: A paid subscription invoice's allotment (one per invoice).
+ALLOTMENT = "allotment:"
+#: Allotment tokens taken back (money returned on the invoice), at a version of its row.
+ALLOTMENT_REVERSAL = "allotment_reversal:"
+#: Allotment tokens given back (a dispute won), at a version of the invoice's row.
+ALLOTMENT_REINSTATEMENT = "allotment_reinstatement:"
+
+PREFIXES = (
+    PURCHASE,
+    COMMITTED_HOLD,
+    REVERSAL,
+    REINSTATEMENT,
+    SIGNUP,
+    ADMIN,
+    GENERATION,
+    ALLOTMENT,
+    ALLOTMENT_REVERSAL,
+    ALLOTMENT_REINSTATEMENT,
+)
 
 
 def purchase(payment_intent_id: str) -> str:
@@ -62,3 +80,15 @@ def admin(admin_id: int, client_key: str) -> str:
 def generation(chat_id: int, attempt: int, client_key: str) -> str:
     # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
     return f"{GENERATION}{chat_id}:{attempt}:{client_key}"
+
+
+def allotment(invoice_id: str) -> str:
+    return f"{ALLOTMENT}{invoice_id}"
+
+
+def allotment_reversal(invoice_id: str, version: int) -> str:
+    return f"{ALLOTMENT_REVERSAL}{invoice_id}:v{version}"
+
+
+def allotment_reinstatement(invoice_id: str, version: int) -> str:
+    return f"{ALLOTMENT_REINSTATEMENT}{invoice_id}:v{version}"

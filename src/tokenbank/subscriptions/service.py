@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Plan, Settings
+from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.payments.stripe_client import IntentSnapshot
 from tokenbank.payments.sync import reversal_target
@@ -74,18 +75,6 @@ def find_plan(settings: Settings, plan_id: str) -> Plan:
 # --- the ledger: one function in, one function out -----------------------------------
 
 
-def allotment_key(invoice_id: str) -> str:
-    return f"allotment:{invoice_id}"
-
-
-def allotment_reversal_key(invoice_id: str, version: int) -> str:
-    return f"allotment_reversal:{invoice_id}:v{version}"
-
-
-def allotment_reinstatement_key(invoice_id: str, version: int) -> str:
-    return f"allotment_reinstatement:{invoice_id}:v{version}"
-
-
 async def grant_allotment(
     session: AsyncSession,
     *,
@@ -107,7 +96,7 @@ async def grant_allotment(
         tokens,
         f"{plan} plan: {tokens} tokens for invoice {invoice_id}"
         f" (expire {expires_at.date().isoformat()})",
-        idempotency_key=allotment_key(invoice_id),
+        idempotency_key=keys.allotment(invoice_id),
     )
     return 0 if entry.replayed else tokens
 
@@ -130,7 +119,7 @@ async def take_back_allotment(
         tokens,
         payment_intent_id,
         f"{tokens} allotment tokens taken back on invoice {invoice_id}: {why}",
-        idempotency_key=allotment_reversal_key(invoice_id, version),
+        idempotency_key=keys.allotment_reversal(invoice_id, version),
     )
 
 
@@ -151,7 +140,7 @@ async def give_back_allotment(
         tokens,
         payment_intent_id,
         f"{tokens} allotment tokens given back on invoice {invoice_id}: {why}",
-        idempotency_key=allotment_reinstatement_key(invoice_id, version),
+        idempotency_key=keys.allotment_reinstatement(invoice_id, version),
     )
 
 
