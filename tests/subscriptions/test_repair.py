@@ -76,3 +76,30 @@ async def test_reconcile_grants_what_lost_webhooks_never_did(env: PayEnv) -> Non
     assert len(await s.allotments()) == 3
     row = await s.row()
     assert row.status == "active" and row.current_period_end is not None
+
+
+async def test_a_refund_of_an_invoice_we_never_heard_of_is_applied(env: PayEnv) -> None:
+    s = await subscriber(env)
+    await s.subscribe("basic")
+    await s.wait_allotments(1)
+    env.settle()
+    url = f"{env.http.base_url}/api/payment/webhook"
+    env.sim.set_webhook(None)  # the renewal's events are lost
+    await s.advance(32)
+    assert len(await s.invoices()) == 1
+    renewal = (await env.server.v1.invoices.list_async(
+        {"subscription": (await s.row()).id, "limit": 1}
+    )).data[0]
+    assert renewal.billing_reason == "subscription_cycle" and renewal.status == "paid"
+    payments = (await env.server.v1.invoice_payments.list_async(
+        {"invoice": renewal.id}
+    )).data
+    pi_id = str(payments[0].payment.payment_intent)
+
+    env.sim.set_webhook(url, env.sim.webhook_secret)
+    await env.refund(pi_id)  # only the refund's events arrive
+    entries = await s.wait_allotments(3)
+    assert [a for _, a in entries] == [300, 300, -300]
+    env.settle()
+    rows = await s.invoices()
+    assert rows[-1].id == renewal.id and rows[-1].reversed_tokens == 300

@@ -63,6 +63,8 @@ from tokenbank.subscriptions.service import SubscriptionView, SyncOutcome
 log = logging.getLogger(__name__)
 
 _PLANS_BY_PRICE: dict[str, str | None] = {}
+#: Events about money going back on a charge (refunds, disputes).
+MONEY_BACK_PREFIXES = ("charge.refund", "charge.dispute.", "refund.")
 
 
 def _billing(gateway: StripeGateway) -> Billing:
@@ -391,11 +393,22 @@ async def apply_event(
             h.db, gateway, settings, sub_id, invoice_ids=invoice_ids, also=mark_done
         )
         return True
-    if h.payment_intent_id is None:
+    pi_id = h.payment_intent_id
+    if pi_id is None:
         return False
     async with h.db.transaction() as session:
-        inv = await repo.invoice_by_intent(session, h.payment_intent_id)
+        inv = await repo.invoice_by_intent(session, pi_id)
         found = (inv.subscription_id, inv.id) if inv is not None else None
+        purchase = found is None and await repo.is_purchase(session, pi_id)
+    if found is None and not purchase and event.type.startswith(MONEY_BACK_PREFIXES):
+        # Money going back on an intent that is neither a purchase nor an invoice we
+        # know: ask Stripe whether it pays an invoice (its row may never have reached us).
+        billing = _billing(gateway)
+        invoice_id = await billing.invoice_of_intent(pi_id)
+        if invoice_id is not None:
+            inv_snap = await billing.retrieve_invoice(invoice_id)
+            if inv_snap.subscription_id is not None:
+                found = (inv_snap.subscription_id, invoice_id)
     if found is None:
         return False
     await sync_subscription(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.payments.models import StripeCustomer, WebhookEvent
+from tokenbank.payments.models import Payment, StripeCustomer, WebhookEvent
 from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice, SubscriptionStatus
 
 ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
@@ -121,3 +121,9 @@ async def event_payload(session: AsyncSession, event_id: str) -> dict[str, Any] 
         await session.execute(select(WebhookEvent.payload).where(WebhookEvent.id == event_id))
     ).scalar_one_or_none()
     return found if isinstance(found, dict) else None
+
+
+async def is_purchase(session: AsyncSession, payment_intent_id: str) -> bool:
+    """Whether the intent is a token purchase of ours (payments applies its events)."""
+    stmt = select(Payment.id).where(Payment.stripe_payment_intent_id == payment_intent_id)
+    return (await session.execute(stmt)).first() is not None
