@@ -109,3 +109,20 @@ async def test_admin_sees_a_users_subscription(env: PayEnv) -> None:
     assert r.json()["subscription"]["plan"] == "pro"
     r = await env.http.get(path, headers=s.headers)
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("pay_settings", [CLOCKS], indirect=True)
+async def test_racing_creates_make_one_subscription(env: PayEnv) -> None:
+    import asyncio
+
+    s = await subscriber(env)
+    answers = await asyncio.gather(*(
+        s.post("/payment/create-subscription", {"plan": "basic"}) for _ in range(6)
+    ))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert len({r.json()["subscription_id"] for r in answers}) == 1
+    row = await s.row()
+    listed = await env.server.v1.subscriptions.list_async(
+        {"customer": row.customer_id, "status": "all"}
+    )
+    assert len(listed.data) == 1
