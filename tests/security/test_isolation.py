@@ -98,6 +98,7 @@ ADMIN_PREFIX = "/api/admin/"
 BY_API_KEY: set[Route] = {
     ("PUT", "/api/v1/customers/{external_id}"),
     ("GET", "/api/v1/customers/{external_id}/balance"),
+    ("GET", "/api/v1/customers/{external_id}/subscription"),
     ("GET", "/api/v1/customers/{external_id}/transactions"),
     ("POST", "/api/v1/customers/{external_id}/holds"),
     ("GET", "/api/v1/holds/{hold_id}"),
