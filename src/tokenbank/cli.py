@@ -421,14 +421,24 @@ app.add_typer(stripe_app, name="stripe")
 def stripe_sync_catalog() -> None:
     """Create each configured plan's Stripe Product and Price unless it exists (found by
     lookup key); a changed price gets a new Price that takes the key over. Idempotent."""
+    from tokenbank.payments.stripe_client import StripeGateway
     from tokenbank.subscriptions.flows import CatalogEntry, sync_catalog
 
     settings = get_settings()
 
-    async def work(db: Database, gateway: StripeGateway) -> list[CatalogEntry]:
-        return await sync_catalog(gateway, settings)
+    async def work() -> list[CatalogEntry]:  # Stripe only: no database needed
+        gateway = StripeGateway(settings)
+        try:
+            return await sync_catalog(gateway, settings)
+        finally:
+            await gateway.aclose()
 
-    for entry in _with_stripe(settings, work):
+    try:
+        entries = asyncio.run(work())
+    except AppError as exc:
+        err.print(f"{exc.code}: {exc.detail}")
+        raise typer.Exit(1) from exc
+    for entry in entries:
         typer.echo(f"{entry.plan}: {entry.price_id} ({'created' if entry.created else 'exists'})")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from payments.kit import PayEnv
-
 from subscriptions.kit import CLOCKS, subscriber
 
 pytestmark = [

@@ -8,11 +8,10 @@ import asyncio
 import pytest
 
 from payments.kit import PayEnv
+from subscriptions.kit import CLOCKS, subscriber
 from tokenbank.payments.flows import reconcile
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.subscriptions.flows import sync_subscription
-
-from subscriptions.kit import CLOCKS, subscriber
 
 pytestmark = [
     pytest.mark.anyio,

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from payments.kit import PayEnv
-from tokenbank.auth.models import User
-
 from subscriptions.kit import CLOCKS, subscriber
+from tokenbank.auth.models import User
 
 pytestmark = pytest.mark.anyio
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 
 from payments.kit import PayEnv
+from subscriptions.kit import CLOCKS, Subscriber
 from tokenbank.apikeys import service as apikeys
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.subscriptions import flows
 from tokenbank.v1 import service as v1
-
-from subscriptions.kit import CLOCKS, Subscriber
 
 pytestmark = [
     pytest.mark.anyio,
