@@ -159,3 +159,22 @@ async def test_a_refunded_invoice_takes_its_allotment_back(env: PayEnv) -> None:
     assert await env.balance(s.user) == before - 1000
     row = (await s.invoices())[0]
     assert row.reversed_tokens == 1000 and row.amount_returned == 999
+
+
+async def test_a_disputed_invoice_takes_its_allotment_back_until_won(env: PayEnv) -> None:
+    s = await subscriber(env)
+    await s.subscribe("basic")
+    await s.wait_allotments(1)
+    (first,) = await s.invoices()
+    assert first.payment_intent_id is not None
+    pi = await env.server.v1.payment_intents.retrieve_async(first.payment_intent_id)
+    dispute = env.sim.open_dispute(str(pi.latest_charge))  # funds withdrawn at once
+    entries = await s.wait_allotments(2)
+    assert [a for _, a in entries] == [300, -300]
+
+    env.sim.close_dispute(dispute["id"], "won")
+    entries = await s.wait_allotments(3)
+    assert [a for _, a in entries] == [300, -300, 300]
+    env.settle()
+    row = (await s.invoices())[0]
+    assert row.reversed_tokens == 0 and row.amount_returned == 0
