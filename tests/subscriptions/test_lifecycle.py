@@ -178,3 +178,31 @@ async def test_a_disputed_invoice_takes_its_allotment_back_until_won(env: PayEnv
     env.settle()
     row = (await s.invoices())[0]
     assert row.reversed_tokens == 0 and row.amount_returned == 0
+
+
+async def test_an_upgrade_whose_charge_fails_changes_nothing_until_paid(env: PayEnv) -> None:
+    s = await subscriber(env)
+    started = await s.subscribe("basic")
+    await s.wait_subscription("paid", status="active")
+    await s.wait_allotments(1)
+    row = await s.row()
+    bad = await env.server.v1.payment_methods.attach_async(
+        "pm_card_chargeCustomerFail", {"customer": row.customer_id}
+    )
+    await env.server.v1.subscriptions.update_async(
+        started["subscription_id"], {"default_payment_method": bad.id}
+    )
+    await s.advance(10)
+
+    r = await s.post("/payment/update-subscription", {"plan": "pro"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["plan"] == "basic" and body["status"] == "active"
+    assert body["problem"] == "payment_failed" and body["client_secret"]
+    env.settle()
+    assert [a for _, a in await s.allotments()] == [300]
+
+    paid = await s.pay(body["client_secret"], "pm_card_visa")
+    assert paid.status == "succeeded"
+    await s.wait_subscription("upgraded", plan="pro", problem=None, status="active")
+    assert [a for _, a in await s.wait_allotments(2)] == [300, 700]
