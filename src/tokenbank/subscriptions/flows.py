@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
 from tokenbank.db import Database
+from tokenbank.observability import ALLOTMENTS, TOKENS_ALLOTTED
 from tokenbank.payments import flows as payment_flows
 from tokenbank.payments.errors import PaymentError, StripeRequestRefused, StripeUnavailable
 from tokenbank.payments.models import EventStatus
@@ -129,6 +130,9 @@ async def sync_subscription(
         outcome = await service.apply(session, settings, sub, list(snaps.values()), plans, latest)
         if also is not None:
             await also(session, outcome)
+    if outcome.granted:
+        ALLOTMENTS.inc(outcome.allotments)
+        TOKENS_ALLOTTED.inc(outcome.granted)
     if outcome.granted or outcome.taken_back or outcome.given_back:
         log.info(
             "subscription %s: granted %d, taken back %d, given back %d",

@@ -152,6 +152,8 @@ class SyncOutcome:
     subscription_id: str
     ignored: str | None = None
     granted: int = 0
+    #: How many invoices' allotments were granted by this sync.
+    allotments: int = 0
     taken_back: int = 0
     given_back: int = 0
     changed: bool = False
@@ -349,7 +351,7 @@ async def _apply_invoice(
         days = plan.allotment_expires_after_days if plan else 60
         paid_at = inv.paid_at or utcnow()
         row.expires_at = paid_at + timedelta(days=days)
-        outcome.granted += await grant_allotment(
+        got = await grant_allotment(
             session,
             user_id=row.user_id,
             tokens=row.tokens,
@@ -357,6 +359,8 @@ async def _apply_invoice(
             plan=row.plan or sub.plan,
             expires_at=row.expires_at,
         )
+        outcome.granted += got
+        outcome.allotments += 1 if got else 0
         row.tokens_granted = row.tokens
     fresh = row.stripe_read_at is None or inv.read_at >= row.stripe_read_at
     if fresh:
