@@ -287,11 +287,14 @@ class Billing:
         intent = await self.gateway.retrieve_intent(snap.payment_intent_id)
         return invoice_snapshot(data, read_at, intent)
 
-    async def list_invoice_ids(self, subscription_id: str) -> list[str]:
+    async def list_invoices(self, subscription_id: str) -> list[tuple[str, str, int]]:
+        """Every invoice of the subscription: (id, status, created)."""
         page = await stripe_call(
             self._client.v1.invoices.list_async({"subscription": subscription_id, "limit": 100})
         )
-        return [str(inv.id) async for inv in pages(page)]
+        return [
+            (str(inv.id), str(inv.status or ""), int(inv.created or 0)) async for inv in pages(page)
+        ]
 
     async def invoice_of_intent(self, payment_intent_id: str) -> str | None:
         """The invoice a PaymentIntent pays, if any (``/v1/invoice_payments``)."""

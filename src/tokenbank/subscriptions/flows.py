@@ -425,16 +425,24 @@ async def reconcile_subscriptions(
     db: Database, gateway: StripeGateway, settings: Settings, report: ReconcileReport
 ) -> None:
     """Repair what lost webhooks left behind: every subscription of every customer of
-    ours is synced with all its invoices (each paid one grants once, whoever sees it
-    first)."""
+    ours is synced, with each invoice we lack or whose status changed, and every invoice
+    of the reconcile window (a refund or dispute of it may have been missed); each paid
+    one grants once, whoever sees it first."""
     async with db.transaction() as session:
         customers = await repo.all_customers(session)
     billing = _billing(gateway)
+    recent = int(report.since.timestamp())
     for user_id, customer_id in customers:
         try:
             subs = await billing.list_subscriptions(customer_id)
             for sub in subs:
-                invoice_ids = await billing.list_invoice_ids(sub.id)
+                async with db.transaction() as session:
+                    ours = {r.id: r.status for r in await repo.invoices_of(session, sub.id)}
+                invoice_ids = [
+                    inv_id
+                    for inv_id, status, created in await billing.list_invoices(sub.id)
+                    if ours.get(inv_id) != status or created >= recent
+                ]
                 outcome = await sync_subscription(
                     db, gateway, settings, sub.id, snapshot=sub, invoice_ids=invoice_ids
                 )
