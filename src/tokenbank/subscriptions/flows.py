@@ -322,7 +322,11 @@ async def current_subscription(
     needs_page = view.problem is not None or view.status == SubscriptionStatus.INCOMPLETE
     if not needs_page or not view.live:
         return Current(view, None)
-    inv = await _billing(gateway).retrieve_invoice(view.latest_invoice_id)
+    try:
+        inv = await _billing(gateway).retrieve_invoice(view.latest_invoice_id)
+    except StripeUnavailable:  # the page still shows the subscription and its problem
+        log.warning("no client secret for %s: Stripe is not answering", view.id)
+        return Current(view, None)
     return Current(view, inv.client_secret if inv.status == "open" else None)
 
 
