@@ -4,6 +4,8 @@ reconcile grants what lost webhooks never did."""
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import pytest
 
@@ -102,3 +104,35 @@ async def test_a_refund_of_an_invoice_we_never_heard_of_is_applied(env: PayEnv) 
     env.settle()
     rows = await s.invoices()
     assert rows[-1].id == renewal.id and rows[-1].reversed_tokens == 300
+
+
+async def test_an_event_body_is_never_trusted(env: PayEnv) -> None:
+    env.sim.set_webhook(None)
+    s = await subscriber(env)
+    started = await s.subscribe("basic")
+    (paid,) = [
+        e for e in await env.events(type_="invoice.paid")
+        if e["data"]["object"]["parent"]["subscription_details"]["subscription"]
+        == started["subscription_id"]
+    ]
+    # A body that claims more than Stripe says: a premium line and a bigger amount.
+    lying = json_copy(paid)
+    lying["id"] = f"{paid['id']}lie"
+    lying["data"]["object"]["amount_paid"] = 1999
+    for line in lying["data"]["object"]["lines"]["data"]:
+        line["amount"] = 1999
+    assert (await env.post_event(lying)).status_code == 200
+    # One naming a subscription Stripe does not have can never be applied.
+    ghost = json_copy(paid)
+    ghost["id"] = f"{paid['id']}ghost"
+    ghost["data"]["object"]["id"] = "in_ghost"
+    ghost["data"]["object"]["parent"]["subscription_details"]["subscription"] = "sub_ghost"
+    assert (await env.post_event(ghost)).status_code == 200
+    await env.wait_event(lying["id"], "handled")
+    await env.wait_event(ghost["id"], "unprocessable")
+    assert [a for _, a in await s.allotments()] == [300]
+
+
+def json_copy(event: dict[str, object]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(event))
+    return copied
