@@ -59,6 +59,8 @@ class SubscriptionSnapshot:
     customer_id: str
     status: str
     price_id: str | None
+    #: The subscription item whose price a plan change replaces (ours have one).
+    item_id: str | None
     metadata: dict[str, str]
     cancel_at_period_end: bool
     current_period_start: datetime | None
@@ -104,6 +106,7 @@ def subscription_snapshot(sub: dict[str, Any], read_at: datetime) -> Subscriptio
         customer_id=str(_id_of(sub.get("customer")) or ""),
         status=str(sub.get("status") or ""),
         price_id=_id_of(price),
+        item_id=_id_of(first) if isinstance(first, dict) else None,
         metadata={str(k): str(v) for k, v in (sub.get("metadata") or {}).items()},
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         current_period_start=_ts(start),
@@ -154,9 +157,12 @@ def invoice_snapshot(
 class Billing:
     """The Billing half of the Stripe gateway (same client, same typed errors)."""
 
-    def __init__(self, gateway: StripeGateway) -> None:
+    def __init__(
+        self, gateway: StripeGateway, plans_by_price: dict[str, str | None] | None = None
+    ) -> None:
         self.gateway = gateway
-        self._plans_by_price: dict[str, str | None] = {}
+        #: Which plan each Price is (a Price's plan never changes, so a shared cache).
+        self._plans_by_price = {} if plans_by_price is None else plans_by_price
 
     @property
     def _client(self) -> Any:

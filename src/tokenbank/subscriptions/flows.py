@@ -69,9 +69,7 @@ MONEY_BACK_PREFIXES = ("charge.refund", "charge.dispute.", "refund.")
 
 
 def _billing(gateway: StripeGateway) -> Billing:
-    billing = Billing(gateway)
-    billing._plans_by_price = _PLANS_BY_PRICE  # price -> plan never changes: shared
-    return billing
+    return Billing(gateway, _PLANS_BY_PRICE)
 
 
 # --- the catalog ---------------------------------------------------------------------
@@ -218,11 +216,10 @@ async def _live(db: Database, user_id: int) -> SubscriptionView:
 
 
 async def _item_of(billing: Billing, sub_id: str) -> str:
-    data = await billing._raw("get", f"/v1/subscriptions/{sub_id}")
-    items = (data.get("items") or {}).get("data") or []
-    if not items:  # pragma: no cover - every subscription of ours has its one item
+    item = (await billing.retrieve_subscription(sub_id)).item_id
+    if item is None:  # pragma: no cover - every subscription of ours has its one item
         raise SubscriptionNotFound()
-    return str(items[0]["id"])
+    return item
 
 
 async def change_plan(
