@@ -26,7 +26,12 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.deliverer = WebhookDeliverer(config, self._payload_for, self._delivered)
-        self.state = SimState(sink=self.deliverer, async_delay_s=config.async_delay_s)
+        self.state = SimState(
+            sink=self.deliverer,
+            async_delay_s=config.async_delay_s,
+            invoice_retry_days=tuple(config.invoice_retry_days),
+            after_retries=config.after_retries,
+        )
 
     def _payload_for(self, event_id: str) -> bytes | None:
         with self.state.lock:

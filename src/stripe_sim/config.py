@@ -39,6 +39,12 @@ class SimConfig:
     ``async_delay_s``: the delay of Stripe's later transitions (pending refund →
     succeeded, succeeded refund → failed, inquiry → closed, ...); defaults to
     ``STRIPE_SIM_ASYNC_DELAY_S`` or 2 seconds.
+    ``invoice_retry_days``: the account's custom retry schedule for failed subscription
+    payments (Dashboard → Billing → Revenue recovery): retry a renewal this many days
+    after each failed attempt; empty (the default) = no automatic retries.
+    ``after_retries``: what happens to the subscription when its last retry fails:
+    ``past_due`` (leave it), ``unpaid`` (mark it unpaid; later invoices are not
+    attempted) or ``cancel``.
     """
 
     webhook_url: str | None = None
@@ -52,6 +58,14 @@ class SimConfig:
     webhook_timeout_s: float = 10.0
     async_delay_s: float = field(default_factory=async_delay_from_env)
     idempotency_ttl_s: float = 24 * 3600.0  # Stripe keeps keys for 24 hours
+    invoice_retry_days: list[int] = field(default_factory=list)
+    after_retries: str = "past_due"
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(d, int) or d < 1 for d in self.invoice_retry_days):
+            raise ValueError("invoice_retry_days must be whole days >= 1")
+        if self.after_retries not in ("past_due", "unpaid", "cancel"):
+            raise ValueError("after_retries must be past_due, unpaid or cancel")
 
 
 @dataclass

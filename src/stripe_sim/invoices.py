@@ -256,7 +256,7 @@ def attempt(state: SimState, inv: Obj, pm_id: str | None, ctx: RequestContext | 
         # Nothing to charge: Stripe records a failed attempt, no charge.
         inv["attempted"] = True
         inv["attempt_count"] += 1
-        inv["next_payment_attempt"] = None
+        schedule_retry(state, inv)
         state.emit("invoice.payment_failed", inv, ctx)
         _subscription_after_failure(state, inv, ctx)
         return False
@@ -288,7 +288,7 @@ def payment_failed(state: SimState, pi: Obj, ctx: RequestContext | None) -> None
     inv = _attempted(state, pi)
     if inv is None:
         return
-    inv["next_payment_attempt"] = None  # no automatic retries here (see the fidelity page)
+    schedule_retry(state, inv)
     state.emit("invoice.payment_failed", inv, ctx)
     _subscription_after_failure(state, inv, ctx)
 
@@ -462,6 +462,30 @@ def list_invoice_payments(state: SimState, p: Params) -> Obj:
 
 
 # ---- helpers ----
+
+
+def schedule_retry(state: SimState, inv: Obj) -> None:
+    """After a failed attempt: the next automatic one by the account's retry schedule
+    (``invoice_retry_days``, days after this attempt), or none when the schedule is used
+    up or the invoice is a subscription's first (the page pays that one)."""
+    from . import test_clocks
+
+    retries = state.invoice_retry_days
+    made = int(inv["attempt_count"]) - 1  # retries made so far (the first is no retry)
+    if _sub_id(inv) is None or inv["billing_reason"] == "subscription_create" or made >= len(
+        retries
+    ):
+        inv["next_payment_attempt"] = None
+        return
+    now = test_clocks.now_for(state, inv["customer"])
+    inv["next_payment_attempt"] = now + retries[made] * 86400
+
+
+def retries_exhausted(state: SimState, inv: Obj) -> bool:
+    """The account retries failed renewals and this invoice's last retry failed."""
+    return bool(state.invoice_retry_days) and int(inv["attempt_count"]) > len(
+        state.invoice_retry_days
+    )
 
 
 def _mark_paid(

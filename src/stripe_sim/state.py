@@ -69,6 +69,10 @@ class SimState:
     async_delay_s: float = 2.0
     later: Later = field(init=False)
     api_faults: ApiFaults = field(default_factory=ApiFaults)
+    # The account's retry schedule for failed renewals (SimConfig.invoice_retry_days),
+    # and what the last failed retry does to the subscription (SimConfig.after_retries).
+    invoice_retry_days: tuple[int, ...] = ()
+    after_retries: str = "past_due"
     # Sim-only: shift the clock (negative = the past) to make objects that are old.
     clock_offset_s: float = 0.0
     # Where clients reach the server (the last request's base URL): links in objects

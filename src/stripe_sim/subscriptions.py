@@ -492,6 +492,15 @@ def invoice_failed(state: SimState, sub: Obj, inv: Obj, ctx: RequestContext | No
         return  # a pending update that could not be paid changes nothing
     if sub["status"] == "active" and inv["billing_reason"] != "subscription_create":
         _set_status(state, sub, "past_due", ctx)
+    if (
+        sub["status"] == "past_due"
+        and sub["latest_invoice"] == inv["id"]
+        and invoices.retries_exhausted(state, inv)
+    ):
+        if state.after_retries == "unpaid":
+            _set_status(state, sub, "unpaid", ctx)
+        elif state.after_retries == "cancel":
+            end(state, sub, ctx)
 
 
 def next_due(state: SimState, clock_id: str, until: int) -> tuple[int, Obj] | None:
@@ -500,7 +509,7 @@ def next_due(state: SimState, clock_id: str, until: int) -> tuple[int, Obj] | No
     for sub in state.store.subscriptions.all():
         if sub["test_clock"] != clock_id:
             continue
-        at = _due_at(sub)
+        at = _due_at(state, sub)
         if at is not None and at <= until and (best is None or at < best[0]):
             best = (at, sub)
     return best
@@ -508,7 +517,10 @@ def next_due(state: SimState, clock_id: str, until: int) -> tuple[int, Obj] | No
 
 def run_due(state: SimState, sub: Obj, at: int) -> None:
     pending = sub["pending_update"]
-    if pending is not None and pending["expires_at"] <= at:
+    retry = _retry_due(state, sub)
+    if retry is not None and retry[0] <= at and retry[0] < current_period(sub)[1]:
+        invoices.attempt(state, retry[1], payment_method_for(state, sub), None)
+    elif pending is not None and pending["expires_at"] <= at:
         _expire_pending_update(state, sub, at)
     elif sub["status"] == "incomplete":
         _expire(state, sub)
@@ -555,7 +567,20 @@ def period_end(anchor: int, start: int, interval: str, count: int) -> int:
 # ---- helpers ----
 
 
-def _due_at(sub: Obj) -> int | None:
+def _retry_due(state: SimState, sub: Obj) -> tuple[int, Obj] | None:
+    """A past_due subscription's latest invoice, when its automatic retry is scheduled."""
+    if sub["status"] != "past_due" or not state.invoice_retry_days:
+        return None
+    inv = state.store.invoices.find(sub["latest_invoice"] or "")
+    if inv is None or inv["status"] != "open" or not inv["next_payment_attempt"]:
+        return None
+    return int(inv["next_payment_attempt"]), inv
+
+
+def _due_at(state: SimState, sub: Obj) -> int | None:
+    retry = _retry_due(state, sub)
+    if retry is not None and retry[0] < current_period(sub)[1]:
+        return retry[0]
     pending = sub["pending_update"]
     if pending is not None and sub["status"] not in ENDED:
         return min(int(pending["expires_at"]), current_period(sub)[1])
@@ -592,7 +617,8 @@ def _renew(state: SimState, sub: Obj, at: int) -> None:
     inv = _invoice(
         state, sub, cus, "subscription_cycle", lines, period, at, None, {"items": before["items"]}
     )
-    if inv["status"] == "open":
+    if inv["status"] == "open" and sub["status"] != "unpaid":
+        # An unpaid subscription keeps invoicing, but its payments are not attempted.
         invoices.attempt(state, inv, payment_method_for(state, sub), None)
 
 

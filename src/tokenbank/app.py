@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,10 @@ from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.ratelimit.flows import start_limiter
+from tokenbank.subscriptions.flows import sync_catalog
+from tokenbank.subscriptions.routes import admin_router as subscriptions_admin_router
+from tokenbank.subscriptions.routes import dev_router as subscriptions_dev_router
+from tokenbank.subscriptions.routes import router as subscriptions_router
 from tokenbank.v1.cors import WidgetCORS
 from tokenbank.v1.routes import checkout_router as v1_checkout_router
 from tokenbank.v1.routes import router as v1_router
@@ -48,6 +53,15 @@ log = logging.getLogger(__name__)
 
 #: How long shutdown waits for replies still being charged and saved.
 SETTLE_GRACE_S = 30.0
+
+
+async def _sync_catalog(gateway: StripeGateway, settings: Settings) -> None:
+    try:
+        for entry in await sync_catalog(gateway, settings):
+            if entry.created:
+                log.info("plan %s: created Stripe price %s", entry.plan, entry.price_id)
+    except Exception:  # Stripe is away: the first subscription creates its price instead
+        log.warning("could not sync the plans' Stripe catalog at start-up", exc_info=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -88,6 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "reconcile",
                     lambda job_db: reconcile_job(job_db, stripe_gateway, settings),
                 )
+        catalog_sync: asyncio.Task[None] | None = None
+        if settings.app_env == "development" and stripe_gateway.configured:
+            # Development only: the plans' Products and Prices exist before the first
+            # subscription (production runs ``tokenbank stripe sync-catalog`` on deploy).
+            catalog_sync = asyncio.create_task(_sync_catalog(stripe_gateway, settings))
         webhook_worker: WebhookWorker | None = None
         if settings.webhook_worker and stripe_gateway.configured:
             webhook_worker = WebhookWorker(db, stripe_gateway, settings)
@@ -112,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Replies whose clients left are still being charged and saved: finish them.
             if unfinished := await wait_for_settles(SETTLE_GRACE_S):
                 log.error("shutting down with %s reply settles unfinished", unfinished)
+            if catalog_sync is not None and not catalog_sync.done():
+                catalog_sync.cancel()
             if webhook_worker is not None:
                 await webhook_worker.stop()
             await scheduler.stop()
@@ -141,7 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(meter_router)
     app.include_router(notifications_router)
+    app.include_router(subscriptions_router)
     app.include_router(admin_router)
+    app.include_router(subscriptions_admin_router)
+    app.include_router(subscriptions_dev_router)  # 404 unless test clocks are on
     app.include_router(api_keys_router)
     app.include_router(outbound_router)
     app.include_router(v1_router)

@@ -332,6 +332,9 @@ def _since(value: str) -> datetime:
 def _with_stripe(settings: Settings, work: Callable[[Database, StripeGateway], Awaitable[T]]) -> T:
     from tokenbank.payments.stripe_client import StripeGateway
 
+    # Registers the subscriptions' webhook applier and reconciler with payments' flows.
+    from tokenbank.subscriptions import flows as _subscriptions  # noqa: F401
+
     async def run(db: Database) -> T:
         gateway = StripeGateway(settings)
         try:
@@ -475,6 +478,37 @@ def webhooks_replay(event_id: Annotated[str, typer.Argument(help="evt_...")]) ->
         f"{result.event_id}: {result.status}"
         + (f" ({result.payment_intent_id})" if result.payment_intent_id else "")
     )
+
+
+# --- the Stripe catalog ------------------------------------------------------------------
+
+stripe_app = typer.Typer(no_args_is_help=True, help="The Stripe catalog of subscription plans.")
+app.add_typer(stripe_app, name="stripe")
+
+
+@stripe_app.command("sync-catalog")
+def stripe_sync_catalog() -> None:
+    """Create each configured plan's Stripe Product and Price unless it exists (found by
+    lookup key); a changed price gets a new Price that takes the key over. Idempotent."""
+    from tokenbank.payments.stripe_client import StripeGateway
+    from tokenbank.subscriptions.flows import CatalogEntry, sync_catalog
+
+    settings = get_settings()
+
+    async def work() -> list[CatalogEntry]:  # Stripe only: no database needed
+        gateway = StripeGateway(settings)
+        try:
+            return await sync_catalog(gateway, settings)
+        finally:
+            await gateway.aclose()
+
+    try:
+        entries = asyncio.run(work())
+    except AppError as exc:
+        err.print(f"{exc.code}: {exc.detail}")
+        raise typer.Exit(1) from exc
+    for entry in entries:
+        typer.echo(f"{entry.plan}: {entry.price_id} ({'created' if entry.created else 'exists'})")
 
 
 # --- users and exports -----------------------------------------------------------------

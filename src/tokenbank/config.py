@@ -45,6 +45,25 @@ DEFAULT_TIERS: dict[str, Tier] = {
 }
 
 
+class Plan(BaseModel):
+    """A monthly subscription plan: a Stripe Product and Price (``lookup_key``
+    ``tokenbank_plan_<id>``), and the tokens each paid month allots."""
+
+    name: str = Field(min_length=1, max_length=100)
+    price: StrictInt = Field(gt=0, description="Price per month in minor units (cents).")
+    currency: str = Field(default="usd", min_length=3, max_length=3)
+    monthly_tokens: StrictInt = Field(gt=0)
+    #: An allotment's tokens expire this many days after the invoice that granted them.
+    allotment_expires_after_days: StrictInt = Field(default=60, gt=0, le=3650)
+
+
+DEFAULT_PLANS: dict[str, Plan] = {
+    "basic": Plan(name="Basic", price=499, monthly_tokens=300),
+    "pro": Plan(name="Pro", price=999, monthly_tokens=1000),
+    "premium": Plan(name="Premium", price=1999, monthly_tokens=3000),
+}
+
+
 class ProductionConfigError(ConfigError, RuntimeError):
     """Raised at start-up when production settings are missing or placeholders."""
 
@@ -97,6 +116,8 @@ class Settings(BaseSettings):
 
     signup_bonus_tokens: int = Field(default=10, ge=0)
     pricing_tiers: dict[str, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+    #: Monthly plans (``SUBSCRIPTION_PLANS``, a JSON object of id -> plan).
+    subscription_plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
 
     reservation_ttl_s: int = Field(default=120, gt=0)
     sweeper_interval_s: float = Field(default=10.0, ge=0)

@@ -7,6 +7,7 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
 
     AppError (400 bad_request)
     ├── NotFound (404)
+    │   └── ClockRouteOff (404)           tokenbank.subscriptions.errors (dev clock route)
     ├── IdempotencyKeyReused (409)        one key, two different requests (every domain)
     ├── Unavailable (503, Retry-After)    nothing was changed: send the same request again
     │   ├── DatabaseUnavailable (503)
@@ -59,6 +60,9 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     ├── OutboundError                     tokenbank.outbound.errors (webhooks we send)
     │   ├── WebhookEndpointNotFound, WebhookDeliveryNotFound (404)
     │   └── WebhookUrlRefused, UnknownEventType (422)
+    ├── SubscriptionError                 tokenbank.subscriptions.errors
+    │   ├── UnknownPlan (422), SubscriptionNotFound (404)
+    │   └── SubscriptionExists, PortalUnavailable (409)
     ├── RateLimited (429, Retry-After)    tokenbank.ratelimit.service
     └── MetricsForbidden (403)            tokenbank.health
 

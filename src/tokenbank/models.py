@@ -15,6 +15,7 @@ from tokenbank.payments.models import (
     WebhookEvent,
 )
 from tokenbank.ratelimit.models import RateLimitBucket
+from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice
 from tokenbank.v1.models import Customer
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "RateLimitBucket",
     "RefreshToken",
     "ReplyRefund",
+    "Subscription",
+    "SubscriptionInvoice",
     "TokenAccount",
     "TokenReservation",
     "TokenTransaction",

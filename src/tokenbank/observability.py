@@ -110,6 +110,12 @@ TOKENS_PURCHASED = Counter(
     "tokenbank_tokens_purchased", "Tokens credited by purchases.", registry=registry
 )
 PURCHASES = Counter("tokenbank_purchases", "Purchases credited.", registry=registry)
+ALLOTMENTS = Counter(
+    "tokenbank_allotments", "Subscription invoices whose allotment was granted.", registry=registry
+)
+TOKENS_ALLOTTED = Counter(
+    "tokenbank_tokens_allotted", "Tokens granted by paid subscription invoices.", registry=registry
+)
 TOKENS_SPENT = Counter(
     "tokenbank_tokens_spent", "Tokens deducted for AI replies.", registry=registry
 )

@@ -39,6 +39,9 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "reply_refund": st.tuples(ids),
     "meter_hold": st.tuples(features, client_keys),
     "meter_charge": st.tuples(features, client_keys),
+    "allotment": st.tuples(stripe_ids),
+    "allotment_reversal": st.tuples(stripe_ids, st.integers(0, 10**6)),
+    "allotment_reinstatement": st.tuples(stripe_ids, st.integers(0, 10**6)),
 }
 a_key = st.sampled_from(sorted(ARGUMENTS)).flatmap(
     lambda name: ARGUMENTS[name].map(lambda args: (name, args))

@@ -52,6 +52,7 @@ PUBLIC: set[Route] = {
     ("POST", "/api/auth/login"),
     ("GET", "/api/payment/pricing-tiers"),
     ("GET", "/api/payment/config"),
+    ("GET", "/api/payment/subscription-plans"),
     ("POST", "/api/payment/webhook"),  # authenticated by its Stripe signature instead
     ("POST", "/api/auth/refresh"),  # authenticated by the refresh cookie instead
     ("POST", "/api/auth/logout"),  # ends the session its cookie or token names, if any
@@ -71,6 +72,12 @@ OWN: set[Route] = {
     ("GET", "/api/payment/user/transactions"),
     ("GET", "/api/payment/payments"),
     ("POST", "/api/payment/create-payment-intent"),
+    ("POST", "/api/payment/create-subscription"),
+    ("GET", "/api/payment/user/subscription"),
+    ("POST", "/api/payment/update-subscription"),
+    ("POST", "/api/payment/cancel-subscription"),
+    ("POST", "/api/payment/resume-subscription"),
+    ("POST", "/api/payment/customer-portal"),
     ("GET", "/api/chats/config"),
     ("GET", "/api/chats"),
     ("POST", "/api/chats"),
@@ -105,6 +112,7 @@ ADMIN_PREFIX = "/api/admin/"
 BY_API_KEY: set[Route] = {
     ("PUT", "/api/v1/customers/{external_id}"),
     ("GET", "/api/v1/customers/{external_id}/balance"),
+    ("GET", "/api/v1/customers/{external_id}/subscription"),
     ("GET", "/api/v1/customers/{external_id}/transactions"),
     ("POST", "/api/v1/customers/{external_id}/holds"),
     ("GET", "/api/v1/holds/{hold_id}"),

@@ -232,6 +232,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("PUT", "/api/v1/customers/{cid}", None, "write"),
     ("GET", "/api/v1/customers/{cid}/balance", None, "read"),
     ("GET", "/api/v1/customers/{cid}/transactions", None, "read"),
+    ("GET", "/api/v1/customers/{cid}/subscription", None, "read"),
     ("GET", "/api/v1/holds/{hold}", None, "read"),
     ("POST", "/api/v1/customers/{cid}/holds", {"amount": 1, "idempotency_key": "s1"}, "charge"),
     ("POST", "/api/v1/holds/{hold}/commit", {}, "charge"),

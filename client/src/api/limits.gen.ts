@@ -149,6 +149,12 @@ export const limits = {
       "maxLength": 200
     }
   },
+  "PlanRequest": {
+    "plan": {
+      "minLength": 1,
+      "maxLength": 64
+    }
+  },
   "PurchaseIn": {
     "idempotency_key": {
       "pattern": "^[\\x21-\\x7e]{1,200}$"

@@ -33,6 +33,12 @@ REPLY_REFUND = "refund:"
 METER_HOLD = "meter-hold:"
 #: A metered feature's one-shot charge, under the caller's idempotency key.
 METER_CHARGE = "meter-charge:"
+#: A paid subscription invoice's allotment (one per invoice).
+ALLOTMENT = "allotment:"
+#: Allotment tokens taken back (money returned on the invoice), at a version of its row.
+ALLOTMENT_REVERSAL = "allotment_reversal:"
+#: Allotment tokens given back (a dispute won), at a version of the invoice's row.
+ALLOTMENT_REINSTATEMENT = "allotment_reinstatement:"
 
 PREFIXES = (
     PURCHASE,
@@ -45,6 +51,9 @@ PREFIXES = (
     REPLY_REFUND,
     METER_HOLD,
     METER_CHARGE,
+    ALLOTMENT,
+    ALLOTMENT_REVERSAL,
+    ALLOTMENT_REINSTATEMENT,
 )
 
 
@@ -94,3 +103,13 @@ def meter_hold(feature: str, client_key: str) -> str:
 
 def meter_charge(feature: str, client_key: str) -> str:
     return f"{METER_CHARGE}{feature}:{client_key}"
+def allotment(invoice_id: str) -> str:
+    return f"{ALLOTMENT}{invoice_id}"
+
+
+def allotment_reversal(invoice_id: str, version: int) -> str:
+    return f"{ALLOTMENT_REVERSAL}{invoice_id}:v{version}"
+
+
+def allotment_reinstatement(invoice_id: str, version: int) -> str:
+    return f"{ALLOTMENT_REINSTATEMENT}{invoice_id}:v{version}"

@@ -441,10 +441,16 @@ async def refund_fraud_warnings(db: Database, gateway: StripeGateway, snap: Inte
 # --- reconcile -------------------------------------------------------------------------
 
 
+#: Other domains' reconcilers (subscriptions), run after the payments' own, same report.
+Reconciler = Callable[[Database, StripeGateway, Settings, ReconcileReport], Awaitable[None]]
+RECONCILERS: list[Reconciler] = []
+
+
 async def reconcile(
     db: Database, gateway: StripeGateway, settings: Settings, *, since: datetime | None = None
 ) -> ReconcileReport:
-    """Sync every payment the three lists of :mod:`tokenbank.payments.reconcile` name."""
+    """Sync every payment the three lists of :mod:`tokenbank.payments.reconcile` name, then
+    run the other domains' :data:`RECONCILERS`."""
     started = utcnow()
     start = since or (started - timedelta(seconds=settings.reconcile_window_s))
     report = ReconcileReport(since=start)
@@ -461,6 +467,8 @@ async def reconcile(
             seen.add(pi_id)
             await _sync_one(db, gateway, settings, pi_id, report)
     await _catch_up_events(db, gateway, settings, report, seen, started=started, since=since)
+    for other in RECONCILERS:
+        await other(db, gateway, settings, report)
     if report.changes or report.errors or report.warnings:
         log.info("reconcile: %s", report.lines()[-1])
     return report
@@ -686,6 +694,13 @@ async def _record_failure(db: Database, settings: Settings, h: Handling, exc: Ex
         log.exception("could not record the failure of webhook %s", event.id)
 
 
+#: Other domains' appliers (subscriptions: billing events, and refunds or disputes of an
+#: invoice's charge). Each is asked first and answers True when it applied the event
+#: (marking it done inside its own effect's transaction, as a payment's sync does).
+EventApplier = Callable[[Handling, StripeGateway, Settings], Awaitable[bool]]
+EVENT_APPLIERS: list[EventApplier] = []
+
+
 async def _apply_event(
     h: Handling,
     gateway: StripeGateway,
@@ -700,6 +715,9 @@ async def _apply_event(
     event = h.event
     if h.payment_intent_id is None and event.charge_id is not None:
         h.payment_intent_id = await gateway.charge_payment_intent(event.charge_id)
+    for applier in EVENT_APPLIERS:
+        if await applier(h, gateway, settings):
+            return
     pi_id = h.payment_intent_id
     if pi_id is None:
         await h.done(EventStatus.IGNORED, "no payment intent for its charge")

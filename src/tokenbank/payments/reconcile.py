@@ -64,6 +64,10 @@ class ReconcileReport:
     events_since: datetime | None = None
     events_read: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: Subscriptions synced by the reconcilers other domains add (subscriptions), and how
+    #: many of them changed our books.
+    subscriptions_checked: int = 0
+    subscriptions_changed: int = 0
 
     @property
     def credited_tokens(self) -> int:
@@ -101,6 +105,11 @@ class ReconcileReport:
         out += [f"skipped {pi}: {reason}" for pi, reason in self.skipped]
         out += [f"error on {pi}: {reason}" for pi, reason in self.errors]
         out += [f"warning: {w}" for w in self.warnings]
+        if self.subscriptions_checked:
+            out.append(
+                f"checked {self.subscriptions_checked} subscription(s): "
+                f"{self.subscriptions_changed} changed"
+            )
         events = (
             f" and {self.events_read} refund/dispute/fraud-warning event(s) since "
             f"{self.events_since:%Y-%m-%d %H:%M:%S} UTC"

@@ -287,6 +287,11 @@ async def _call(request: Awaitable[T], *, missing_ok: bool = False) -> T:
         raise StripeRequestRefused() from exc
 
 
+#: One SDK call with our typed errors, for the other domains that talk to Stripe through
+#: the gateway's client (subscriptions).
+stripe_call = _call
+
+
 class AsyncHTTPXClient(stripe.HTTPXClient):
     """The SDK's httpx transport, sending the form body as ``content=``.
 
@@ -655,3 +660,7 @@ async def _pages(page: Any) -> AsyncIterator[Any]:
         except StopAsyncIteration:
             return
         yield obj
+
+
+#: Every object of a list, all pages, errors typed (for subscriptions).
+pages = _pages

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 #: Events that can change what a payment is worth; anything else is recorded and ignored.
 RELEVANT_PREFIXES = ("payment_intent.", "charge.", "refund.", "radar.early_fraud_warning.")
+#: Billing events: about a subscription or its invoice, never naming a payment intent;
+#: recorded for the subscriptions domain's applier (``flows.EVENT_APPLIERS``).
+BILLING_PREFIXES = ("invoice.", "customer.subscription.")
 MAX_PAYLOAD_BYTES = 512 * 1024
 #: What a Stripe object id looks like; an event naming anything else can never be applied.
 STRIPE_ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9]{1,250}$")
@@ -183,7 +186,9 @@ async def record(
     event_id, event_type = str(event["id"]), str(event["type"])
     relevant = event_type.startswith(RELEVANT_PREFIXES)
     ref = intent_reference(event) if relevant else Reference()
-    if not relevant:
+    if event_type.startswith(BILLING_PREFIXES):
+        status, note = EventStatus.RECEIVED, None
+    elif not relevant:
         status, note = EventStatus.IGNORED, "not a payment event"
     elif ref.invalid:
         status, note = EventStatus.UNPROCESSABLE, ref.invalid

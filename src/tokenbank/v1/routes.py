@@ -36,6 +36,8 @@ from tokenbank.v1.schemas import (
     CommitOut,
     CustomerIn,
     CustomerOut,
+    CustomerSubscription,
+    CustomerSubscriptionOut,
     GrantIn,
     HoldIn,
     HoldOut,
@@ -162,6 +164,31 @@ async def put_customer(
 @router.get("/customers/{external_id}/balance", operation_id="v1_get_balance", dependencies=[READ])
 async def get_balance(external_id: ExternalId, session: SessionDep) -> BalanceOut:
     return balance_out(external_id, await v1.balance(session, external_id))
+
+
+@router.get(
+    "/customers/{external_id}/subscription",
+    operation_id="v1_get_subscription",
+    dependencies=[READ],
+)
+async def get_subscription(external_id: ExternalId, session: SessionDep) -> CustomerSubscriptionOut:
+    """The customer's monthly plan (the live one, else the latest ended one), or null."""
+    found = await v1.subscription(session, external_id)
+    if found is None:
+        return CustomerSubscriptionOut(external_id=external_id, subscription=None)
+    return CustomerSubscriptionOut(
+        external_id=external_id,
+        subscription=CustomerSubscription(
+            id=found.id,
+            plan=found.plan,
+            status=found.status,
+            current_period_start=found.current_period_start,
+            current_period_end=found.current_period_end,
+            cancel_at_period_end=found.cancel_at_period_end,
+            scheduled_plan=found.scheduled_plan,
+            problem=found.problem,
+        ),
+    )
 
 
 @router.get(

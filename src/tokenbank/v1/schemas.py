@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator
 
@@ -54,6 +54,25 @@ class BalanceOut(BaseModel):
     balance: int
     reserved: int
     available: int
+
+
+class CustomerSubscription(BaseModel):
+    """A customer's monthly plan, as Stripe last said (no client secret: paying happens in
+    the customer's own session)."""
+
+    id: str
+    plan: str
+    status: str
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    scheduled_plan: str | None
+    problem: Literal["payment_failed", "requires_action"] | None
+
+
+class CustomerSubscriptionOut(BaseModel):
+    external_id: str
+    subscription: CustomerSubscription | None
 
 
 class TransactionOut(BaseModel):

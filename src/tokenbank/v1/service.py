@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.db import Unit
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import Balance, Entry, Reservation
+from tokenbank.subscriptions import service as subscriptions
+from tokenbank.subscriptions.service import SubscriptionView
 from tokenbank.types import utcnow
 from tokenbank.v1 import repository as repo
 from tokenbank.v1.errors import CustomerConflict, CustomerNotFound, HoldNotFound
@@ -164,6 +166,12 @@ async def get_customer(session: AsyncSession, external_id: str) -> CustomerView:
 async def balance(session: AsyncSession, external_id: str) -> Balance:
     customer = await get_customer(session, external_id)
     return await ledger.balance(session, customer.user_id)
+
+
+async def subscription(session: AsyncSession, external_id: str) -> SubscriptionView | None:
+    """The customer's subscription that has not ended, else their latest one (or None)."""
+    customer = await get_customer(session, external_id)
+    return await subscriptions.current(session, customer.user_id)
 
 
 async def transactions(

@@ -1,0 +1,129 @@
+"""SQL for subscriptions and their invoices (takes the caller's session, never commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.payments.models import Payment, StripeCustomer, WebhookEvent
+from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice, SubscriptionStatus
+
+ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
+
+
+def _insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
+
+
+async def lock_subscription(session: AsyncSession, sub_id: str) -> Subscription | None:
+    """The row, locked (``FOR UPDATE``; SQLite's BEGIN IMMEDIATE already serialises)."""
+    stmt = (
+        select(Subscription)
+        .where(Subscription.id == sub_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_subscription(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(_insert_ignoring_conflicts(session, Subscription).values(**values))
+
+
+async def lock_invoice(session: AsyncSession, invoice_id: str) -> SubscriptionInvoice | None:
+    stmt = (
+        select(SubscriptionInvoice)
+        .where(SubscriptionInvoice.id == invoice_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        _insert_ignoring_conflicts(session, SubscriptionInvoice).values(**values)
+    )
+
+
+async def current_for_user(session: AsyncSession, user_id: int) -> Subscription | None:
+    """The user's subscription that has not ended (else their latest one)."""
+    rows = (
+        await session.execute(
+            select(Subscription)
+            .where(Subscription.user_id == user_id)
+            .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+        )
+    ).scalars().all()
+    live = [r for r in rows if r.status not in ENDED]
+    if live:
+        return live[0]
+    return rows[0] if rows else None
+
+
+async def live_for_user(session: AsyncSession, user_id: int) -> list[Subscription]:
+    rows = (
+        await session.execute(
+            select(Subscription).where(
+                Subscription.user_id == user_id, Subscription.status.not_in(ENDED)
+            )
+        )
+    ).scalars().all()
+    return list(rows)
+
+
+async def count_for_user(session: AsyncSession, user_id: int) -> int:
+    rows = await session.execute(select(Subscription.id).where(Subscription.user_id == user_id))
+    return len(rows.all())
+
+
+async def invoice_by_intent(
+    session: AsyncSession, payment_intent_id: str
+) -> SubscriptionInvoice | None:
+    stmt = select(SubscriptionInvoice).where(
+        SubscriptionInvoice.payment_intent_id == payment_intent_id
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def invoices_of(session: AsyncSession, sub_id: str) -> Sequence[SubscriptionInvoice]:
+    stmt = (
+        select(SubscriptionInvoice)
+        .where(SubscriptionInvoice.subscription_id == sub_id)
+        .order_by(SubscriptionInvoice.created_at)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def user_of_customer(session: AsyncSession, customer_id: str) -> int | None:
+    stmt = select(StripeCustomer.user_id).where(StripeCustomer.customer_id == customer_id)
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+async def customer_of_user(session: AsyncSession, user_id: int) -> StripeCustomer | None:
+    return await session.get(StripeCustomer, user_id)
+
+
+async def all_customers(session: AsyncSession) -> list[tuple[int, str]]:
+    rows = await session.execute(select(StripeCustomer.user_id, StripeCustomer.customer_id))
+    return [(int(r.user_id), str(r.customer_id)) for r in rows]
+
+
+async def event_payload(session: AsyncSession, event_id: str) -> dict[str, Any] | None:
+    found = (
+        await session.execute(select(WebhookEvent.payload).where(WebhookEvent.id == event_id))
+    ).scalar_one_or_none()
+    return found if isinstance(found, dict) else None
+
+
+async def is_purchase(session: AsyncSession, payment_intent_id: str) -> bool:
+    """Whether the intent is a token purchase of ours (payments applies its events)."""
+    stmt = select(Payment.id).where(Payment.stripe_payment_intent_id == payment_intent_id)
+    return (await session.execute(stmt)).first() is not None
