@@ -135,6 +135,43 @@ _ALERTS: dict[str, dict[str, Mail]] = {
             "您可以更换银行卡后重新开启：\n\n{link}\n",
         ),
     },
+    "subscription_renewed": {
+        "en": Mail(
+            "Your {plan} plan renewed: {tokens} tokens added",
+            "Hello {username},\n\nYour {plan} plan renewed and {tokens} tokens were added "
+            "to your balance. They expire on {expires_on}.\n\n{link}\n",
+        ),
+        "zh": Mail(
+            "您的 {plan} 方案已续订：已添加 {tokens} 个令牌",
+            "{username}，您好：\n\n您的 {plan} 方案已续订，{tokens} 个令牌已加入您的余额，"
+            "将于 {expires_on} 过期。\n\n{link}\n",
+        ),
+    },
+    "renewal_failed": {
+        "en": Mail(
+            "Your {plan} plan could not be renewed",
+            "Hello {username},\n\nWe could not charge your card for your {plan} plan, so "
+            "this month's tokens have not been added. Update your card here and we will "
+            "try again:\n\n{link}\n",
+        ),
+        "zh": Mail(
+            "您的 {plan} 方案续订失败",
+            "{username}，您好：\n\n我们未能从您的银行卡扣款续订 {plan} 方案，本月的令牌尚未"
+            "添加。请在此更新银行卡，我们会再次尝试：\n\n{link}\n",
+        ),
+    },
+    "lots_expiring": {
+        "en": Mail(
+            "{tokens} of your tokens expire on {expires_on}",
+            "Hello {username},\n\n{tokens} tokens in your balance expire on {expires_on}. "
+            "Tokens that expire soonest are spent first.\n\n{link}\n",
+        ),
+        "zh": Mail(
+            "您有 {tokens} 个令牌将于 {expires_on} 过期",
+            "{username}，您好：\n\n您余额中的 {tokens} 个令牌将于 {expires_on} 过期。"
+            "最早过期的令牌会最先使用。\n\n{link}\n",
+        ),
+    },
 }
 
 _ALERT_FALLBACK = {

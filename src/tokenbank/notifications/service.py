@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.mail.templates import Mail, alert
 from tokenbank.notifications import repository as repo
 from tokenbank.notifications.models import EmailState, Notification, NotificationKind
+from tokenbank.outbound import service as outbound
+from tokenbank.outbound.models import EventType
 from tokenbank.types import utcnow
 
 MAX_THRESHOLDS = 3
@@ -52,19 +54,38 @@ def payment_page(origin: str | None, **query: str) -> str:
 
 def render(row: Notification, *, username: str, locale: str, origin: str | None) -> Mail:
     data = dict(row.data or {})
-    link = str(data.get("action_url") or payment_page(origin))
+    # ``action_url``: a link made for this alert; ``page``: one of the app's pages.
+    page = f"{(origin or '').rstrip('/')}{data['page']}" if data.get("page") else None
+    link = str(data.get("action_url") or page or payment_page(origin))
     return alert(locale, row.kind, username=username, link=link, data=data)
+
+
+#: The operator's webhook event each alert also is (same transaction, so sent iff the
+#: alert is recorded); alerts without one concern the person only.
+OPERATOR_EVENTS: dict[NotificationKind, EventType] = {
+    NotificationKind.BALANCE_LOW: EventType.BALANCE_LOW,
+    NotificationKind.TOPUP_SUCCEEDED: EventType.TOPUP_SUCCEEDED,
+    NotificationKind.TOPUP_FAILED: EventType.TOPUP_FAILED,
+    NotificationKind.TOPUP_PAUSED: EventType.TOPUP_FAILED,
+    NotificationKind.TOPUP_DISABLED: EventType.TOPUP_FAILED,
+    NotificationKind.SUBSCRIPTION_RENEWED: EventType.SUBSCRIPTION_RENEWED,
+}
 
 
 async def notify(
     session: AsyncSession, user_id: int, kind: NotificationKind, data: dict[str, Any]
 ) -> int:
-    """Record a notification (and its email, unless the person turned email alerts off)."""
+    """Record a notification (and its email, unless the person turned email alerts off),
+    and the operator's webhook event it corresponds to, if any (``OPERATOR_EVENTS``)."""
     prefs = await repo.settings_row(session, user_id)
     email = EmailState.PENDING if prefs is None or prefs.email_alerts else EmailState.SKIPPED
-    return await repo.insert(
+    found = await repo.insert(
         session, user_id=user_id, kind=kind, data=data, email_state=email, now=utcnow()
     )
+    event = OPERATOR_EVENTS.get(kind)
+    if event is not None:
+        await outbound.emit(session, event, {"kind": str(kind), **data}, user_id=user_id)
+    return found
 
 
 async def list_for(

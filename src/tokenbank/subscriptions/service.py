@@ -41,6 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokenbank.config import Plan, Settings
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
+from tokenbank.notifications import service as notifications
+from tokenbank.notifications.models import NotificationKind
 from tokenbank.payments.stripe_client import IntentSnapshot
 from tokenbank.payments.sync import reversal_target
 from tokenbank.subscriptions import repository as repo
@@ -243,6 +245,15 @@ async def apply(
         touched = [k for k, v in fields.items() if getattr(row, k) != v]
         for k in touched:
             setattr(row, k, fields[k])
+        if "problem" in touched and problem == Problem.PAYMENT_FAILED and _renewal(latest):
+            # Once per transition into the problem (a retry failing again is no news).
+            await notifications.notify(
+                session,
+                row.user_id,
+                NotificationKind.RENEWAL_FAILED,
+                {"plan": row.plan, "subscription_id": row.id,
+                 "page": "/subscription"},
+            )
         if touched:
             row.updated_at = utcnow()
             outcome.changed = True
@@ -253,6 +264,11 @@ async def apply(
         await _apply_invoice(session, settings, row, inv, plans, outcome)
     await session.flush()
     return outcome
+
+
+def _renewal(inv: InvoiceSnapshot | None) -> bool:
+    """A period's invoice (not the first one, not an upgrade's proration)."""
+    return inv is not None and inv.billing_reason == "subscription_cycle"
 
 
 async def _locked_row(
@@ -361,6 +377,15 @@ async def _apply_invoice(
         )
         outcome.granted += got
         outcome.allotments += 1 if got else 0
+        if got and _renewal(inv):
+            await notifications.notify(
+                session,
+                row.user_id,
+                NotificationKind.SUBSCRIPTION_RENEWED,
+                {"plan": row.plan or sub.plan, "tokens": got, "invoice_id": inv.id,
+                 "subscription_id": sub.id, "expires_on": row.expires_at.date().isoformat(),
+                 "page": "/subscription"},
+            )
         row.tokens_granted = row.tokens
     fresh = row.stripe_read_at is None or inv.read_at >= row.stripe_read_at
     if fresh:
