@@ -4,6 +4,8 @@ refunds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from payments.kit import PayEnv
@@ -42,6 +44,8 @@ async def test_subscribe_then_three_renewals_grant_one_allotment_each(env: PayEn
     assert all(i.status == "paid" and i.tokens_granted == 300 for i in invoices)
     assert all(i.expires_at is not None for i in invoices)
     assert await env.balance(s.user) == before + 1200
+    # Each renewal (not the first invoice) told the person once, whatever the webhooks did.
+    assert await _alerts(env, s.user) == ["subscription_renewed"] * 3
     r = await s.post("/payment/create-subscription", {"plan": "pro"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "subscription_exists"
 
@@ -132,6 +136,7 @@ async def test_a_failed_renewal_gives_nothing_until_the_card_is_fixed(env: PayEn
     assert len(await s.allotments()) == 1  # past_due: no allotment
     renewal = (await s.invoices())[-1]
     assert renewal.status == "open" and renewal.tokens_granted == 0
+    assert await _alerts(env, s.user) == ["renewal_failed"]
 
     paid = await s.pay(sub["client_secret"], "pm_card_visa")
     assert paid.status == "succeeded"
@@ -206,3 +211,9 @@ async def test_an_upgrade_whose_charge_fails_changes_nothing_until_paid(env: Pay
     assert paid.status == "succeeded"
     await s.wait_subscription("upgraded", plan="pro", problem=None, status="active")
     assert [a for _, a in await s.wait_allotments(2)] == [300, 700]
+
+
+async def _alerts(env: PayEnv, user: dict[str, Any]) -> list[str]:
+    r = await env.http.get("/api/notifications", headers=user["headers"])
+    assert r.status_code == 200, r.text
+    return [n["kind"] for n in r.json()["items"]]
