@@ -29,6 +29,7 @@ from tokenbank.observability import BodySizeLimit, RequestContext, configure_log
 from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.pricing.routes import router as price_book_router
 from tokenbank.ratelimit.flows import start_limiter
 from tokenbank.v1.cors import WidgetCORS
 from tokenbank.v1.routes import checkout_router as v1_checkout_router
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(chat_router)
     app.include_router(admin_router)
+    app.include_router(price_book_router)
     app.include_router(api_keys_router)
     app.include_router(v1_router)
     app.include_router(v1_widget_router)

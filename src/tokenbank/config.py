@@ -16,7 +16,7 @@ import secrets
 from collections import Counter
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, StrictInt, field_validator
@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     ai_system_prompt: str = "You are a helpful assistant."
     reply_cost_tokens: int = Field(default=1, ge=0)
     model_costs: dict[str, StrictInt] = Field(default_factory=dict)
+    #: The price book's first version (JSON, see ``pricing.book``); None: every model costs
+    #: ``REPLY_COST_TOKENS`` (or its ``MODEL_COSTS`` entry) per reply.
+    price_book: dict[str, Any] | None = None
+    #: How stale a process's copy of the price book may be (seconds) before it checks.
+    price_book_cache_s: float = Field(default=5.0, ge=0)
+    #: Most output tokens a usage-priced reply may use (the hold's upper bound).
+    ai_max_output_tokens: int = Field(default=1024, ge=1, le=1_000_000)
     max_message_chars: int = Field(default=4000, gt=0)
 
     signup_bonus_tokens: int = Field(default=10, ge=0)

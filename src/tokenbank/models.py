@@ -6,6 +6,7 @@ from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Base
 from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
 from tokenbank.payments.models import Payment, WebhookEvent
+from tokenbank.pricing.models import PriceVersion
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.v1.models import Customer
 
@@ -19,6 +20,7 @@ __all__ = [
     "EmailToken",
     "Message",
     "Payment",
+    "PriceVersion",
     "RateLimitBucket",
     "RefreshToken",
     "TokenAccount",
