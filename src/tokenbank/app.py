@@ -16,6 +16,7 @@ from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
 from tokenbank.chat.flows import wait_for_settles
+from tokenbank.chat.routes import models_router
 from tokenbank.chat.routes import router as chat_router
 from tokenbank.chat.service import start_provider
 from tokenbank.config import Settings, get_settings
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(payments_router)
     app.include_router(chat_router)
+    app.include_router(models_router)
     app.include_router(admin_router)
     app.include_router(price_book_router)
     app.include_router(api_keys_router)

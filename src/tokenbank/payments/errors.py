@@ -52,7 +52,6 @@ class StripeObjectUnusable(PaymentNotFound):
         self.reason = reason
 
 
-
 class WebhookSignatureInvalid(PaymentError):
     """Only events signed with our webhook secret, recently, are read at all."""
 

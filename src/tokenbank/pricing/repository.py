@@ -29,14 +29,12 @@ async def newest_id(unit: Unit) -> int | None:
 
 async def newest(session: AsyncSession) -> Mapping[str, Any] | None:
     """The version in force, book included (read through the ORM's JSON type)."""
-    row: Mapping[str, Any] | None = (await session.execute(_NEWEST)).mappings().first()
-    return row
+    return _mapping((await session.execute(_NEWEST)).mappings().first())
 
 
 async def by_id(session: AsyncSession, version: int) -> Mapping[str, Any] | None:
     stmt = select(*_COLUMNS).where(versions.c.id == version)
-    row: Mapping[str, Any] | None = (await session.execute(stmt)).mappings().first()
-    return row
+    return _mapping((await session.execute(stmt)).mappings().first())
 
 
 async def insert(
@@ -52,6 +50,8 @@ async def insert(
         stmt: Any = sqlite.insert(versions).values(values).on_conflict_do_nothing()
     else:
         stmt = postgresql.insert(versions).values(values).on_conflict_do_nothing()
-    result = await session.execute(stmt.returning(*_COLUMNS))
-    row: Mapping[str, Any] | None = result.mappings().first()
-    return row
+    return _mapping((await session.execute(stmt.returning(*_COLUMNS))).mappings().first())
+
+
+def _mapping(row: object) -> Mapping[str, Any] | None:
+    return None if row is None else cast(Mapping[str, Any], row)
