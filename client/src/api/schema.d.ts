@@ -82,6 +82,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/price-book": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Price Book */
+        get: operations["admin_get_price_book"];
+        /**
+         * Put Price Book
+         * @description Write a new version (``price_book_invalid`` if it does not parse). New replies are
+         *     charged at it; replies already held keep the version they were held at.
+         */
+        put: operations["admin_put_price_book"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/stats": {
         parameters: {
             query?: never;
@@ -454,6 +476,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/chats/{chat_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Chat
+         * @description Rename the chat, choose its model (`unknown_model` if the price book has no such
+         *     model; `null`: the default) or set its cost cap per reply (`null`: none).
+         */
+        patch: operations["update_chat"];
+        trace?: never;
+    };
     "/api/chats/{chat_id}/generate": {
         parameters: {
             query?: never;
@@ -507,6 +550,48 @@ export interface paths {
         };
         /** List Messages */
         get: operations["list_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chats/{chat_id}/quote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Quote
+         * @description What a reply to `content` would cost now: `min` (the prompt alone) to `max` (what is
+         *     held when sent: the most output within the chat's cap). Nothing is held or charged.
+         */
+        post: operations["quote_reply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description The models a reply can use, with their prices in the book in force and the caller's
+         *     recent average charge per reply on each.
+         */
+        get: operations["list_models"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1299,12 +1384,22 @@ export interface components {
         /** ChatOut */
         ChatOut: {
             /**
+             * Cost Cap
+             * @description The most tokens one reply may cost; null: no cap.
+             */
+            cost_cap?: number | null;
+            /**
              * Created At
              * Format: date-time
              */
             created_at: string;
             /** Id */
             id: number;
+            /**
+             * Model
+             * @description The model this chat's replies use; null: the default.
+             */
+            model?: string | null;
             /** Title */
             title: string;
             /**
@@ -1316,6 +1411,11 @@ export interface components {
         /** ChatSummary */
         ChatSummary: {
             /**
+             * Cost Cap
+             * @description The most tokens one reply may cost; null: no cap.
+             */
+            cost_cap?: number | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1324,6 +1424,11 @@ export interface components {
             id: number;
             /** Last Message Preview */
             last_message_preview?: string | null;
+            /**
+             * Model
+             * @description The model this chat's replies use; null: the default.
+             */
+            model?: string | null;
             /** Title */
             title: string;
             /**
@@ -1331,6 +1436,18 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /**
+         * ChatUpdate
+         * @description Only the fields sent change; ``null`` resets ``model`` and ``cost_cap``.
+         */
+        ChatUpdate: {
+            /** Cost Cap */
+            cost_cap?: number | null;
+            /** Model */
+            model?: string | null;
+            /** Title */
+            title?: string | null;
         };
         /** CheckoutConfirmOut */
         CheckoutConfirmOut: {
@@ -1502,7 +1619,7 @@ export interface components {
              * @description Machine-readable; the enum lists every code the API answers with.
              * @enum {string}
              */
-            code: "account_not_found" | "admin_required" | "ai_unavailable" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "method_not_allowed" | "metrics_forbidden" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_not_found" | "payments_not_configured" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "unavailable" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "widgets_not_configured" | "wrong_current_password";
+            code: "account_not_found" | "admin_required" | "ai_unavailable" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "cost_cap_too_low" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "method_not_allowed" | "metrics_forbidden" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_not_found" | "payments_not_configured" | "price_book_invalid" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "unavailable" | "unknown_model" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "widgets_not_configured" | "wrong_current_password";
             /** Message */
             message: string;
         } & {
@@ -1529,6 +1646,11 @@ export interface components {
              * @example What is 12 * (3 + 4)?
              */
             content: string;
+            /**
+             * Model
+             * @description A model from `GET /api/models` (422 `unknown_model` otherwise); default: the chat's model, else the default model.
+             */
+            model?: string | null;
         };
         /** GenerateResponse */
         GenerateResponse: {
@@ -1538,6 +1660,11 @@ export interface components {
              * @description Tokens available after the charge.
              */
             balance: number;
+            /**
+             * Price Version
+             * @description The price book version the reply was charged at.
+             */
+            price_version?: number | null;
             /**
              * Replayed
              * @description True when an Idempotency-Key returned a stored reply.
@@ -1645,10 +1772,20 @@ export interface components {
             /** Content */
             content: string;
             /**
+             * Cost
+             * @description Tokens this reply was charged; null for the person's messages.
+             */
+            cost?: number | null;
+            /**
              * Created At
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Finish Reason
+             * @description How a reply ended: `stop` (finished), `length` (its output limit), `content_filter` (withheld part way), `error` (the AI failed part way), `cut` (the client left); null for the person's messages.
+             */
+            finish_reason?: ("stop" | "length" | "content_filter" | "error" | "cut") | null;
             /** Id */
             id: number;
             /**
@@ -1660,6 +1797,11 @@ export interface components {
             /** Model */
             model?: string | null;
             /**
+             * Price Version
+             * @description The price book version the reply was charged at.
+             */
+            price_version?: number | null;
+            /**
              * Role
              * @enum {string}
              */
@@ -1669,6 +1811,29 @@ export interface components {
              * @default 0
              */
             tokens_charged: number;
+        };
+        /** ModelOut */
+        ModelOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Price */
+            price: components["schemas"]["PerReplyPriceOut"] | components["schemas"]["UsagePriceOut"];
+            /**
+             * Recent Average
+             * @description The caller's average charge per reply on this model (30 days).
+             */
+            recent_average: number | null;
+        };
+        /** ModelsOut */
+        ModelsOut: {
+            /** Default */
+            default: string;
+            /** Items */
+            items: components["schemas"]["ModelOut"][];
+            /** Price Version */
+            price_version: number;
         };
         /** PasswordResetComplete */
         PasswordResetComplete: {
@@ -1762,12 +1927,51 @@ export interface components {
          * @enum {string}
          */
         PaymentStatus: "created" | "requires_payment_method" | "requires_confirmation" | "requires_action" | "processing" | "requires_capture" | "canceled" | "succeeded" | "failed";
+        /** PerReplyPriceOut */
+        PerReplyPriceOut: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "per_reply";
+            /** Per Reply */
+            per_reply: number;
+        };
         /** PostedOut */
         PostedOut: {
             balance: components["schemas"]["BalanceOut"];
             /** Replayed */
             replayed: boolean;
             transaction: components["schemas"]["tokenbank__v1__schemas__TransactionOut"];
+        };
+        /** PriceBookIn */
+        PriceBookIn: {
+            /** Book */
+            book: {
+                [key: string]: unknown;
+            };
+        };
+        /** PriceBookOut */
+        PriceBookOut: {
+            /**
+             * Book
+             * @description `{"models": {"<model>": {"per_reply": n} | {"per_1k_input", "per_1k_output", "per_1k_cached", "minimum"}}, "features": {"<feature>": n}}`
+             */
+            book: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By
+             * @description The admin who wrote it; null: configuration.
+             */
+            created_by: number | null;
+            /** Version */
+            version: number;
         };
         /** PurchaseIn */
         PurchaseIn: {
@@ -1806,6 +2010,28 @@ export interface components {
             tier: string;
             /** Tokens */
             tokens: number;
+        };
+        /** QuoteOut */
+        QuoteOut: {
+            /**
+             * Cap
+             * @description The chat's cost cap, if any.
+             */
+            cap: number | null;
+            /**
+             * Max
+             * @description The most it can cost: what is held when it is sent.
+             */
+            max: number;
+            /**
+             * Min
+             * @description The least the reply can cost (the prompt alone).
+             */
+            min: number;
+            /** Model */
+            model: string;
+            /** Price Version */
+            price_version: number;
         };
         /** RegisterRequest */
         RegisterRequest: {
@@ -1890,6 +2116,22 @@ export interface components {
              * @enum {string}
              */
             locale: "en" | "zh";
+        };
+        /** UsagePriceOut */
+        UsagePriceOut: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "usage";
+            /** Minimum */
+            minimum: number;
+            /** Per 1K Cached */
+            per_1k_cached: number;
+            /** Per 1K Input */
+            per_1k_input: number;
+            /** Per 1K Output */
+            per_1k_output: number;
         };
         /** UserMe */
         UserMe: {
@@ -2499,6 +2741,122 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_get_price_book: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceBookOut"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_put_price_book: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PriceBookIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceBookOut"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4278,6 +4636,113 @@ export interface operations {
             };
         };
     };
+    update_chat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not enough tokens */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     generate_reply: {
         parameters: {
             query?: never;
@@ -4565,6 +5030,149 @@ export interface operations {
             };
             /** @description AI provider failed */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    quote_reply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GenerateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuoteOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not enough tokens */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unknown_model`, `cost_cap_too_low` or a bad content. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_models: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelsOut"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
