@@ -31,6 +31,7 @@ from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
 from tokenbank.pricing.routes import router as price_book_router
+from tokenbank.pricing.service import configured_book
 from tokenbank.ratelimit.flows import start_limiter
 from tokenbank.v1.cors import WidgetCORS
 from tokenbank.v1.routes import checkout_router as v1_checkout_router
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Built once per process: its HTTP client is shared by every reply.
         ai_provider = start_provider(settings)
+        # A PRICE_BOOK that does not parse stops the start, not every reply.
+        configured_book(settings, ai_provider.model)
         app.state.ai_provider = ai_provider
         db = Database(
             settings.database_url,

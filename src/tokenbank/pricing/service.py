@@ -85,9 +85,14 @@ async def write_version(
     raise RuntimeError("could not take a price book version number")  # pragma: no cover
 
 
-async def seed(session: AsyncSession, configured: Mapping[str, Any]) -> VersionInfo:
-    """The version in force, first writing the configured book if it must be (see above)."""
+async def seed(
+    session: AsyncSession, configured: Mapping[str, Any], *, apply_changes: bool = False
+) -> VersionInfo:
+    """The version in force, first writing the configured book if there is none yet or
+    (with ``apply_changes``: a process's first load) if configuration changed it."""
     current = await newest(session)
+    if current is not None and not apply_changes:
+        return current
     if current is not None and (current.created_by is not None or current.book == configured):
         if current.created_by is not None and current.book != configured:
             log.info(
@@ -148,7 +153,7 @@ class PriceBooks:
             if self._seeded:
                 info = await newest(session)
             else:
-                info = await seed(session, self._configured)
+                info = await seed(session, self._configured, apply_changes=True)
                 self._seeded = True
             assert info is not None
         return pb.parse(info.book, info.version)
