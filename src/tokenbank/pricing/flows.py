@@ -11,7 +11,7 @@ from tokenbank.pricing.service import VersionInfo
 async def book_in_force(db: Database, settings: Settings, default_model: str) -> VersionInfo:
     configured = service.configured_book(settings, default_model)
     async with db.transaction() as session:
-        return await service.seed(session, configured)
+        return await service.in_force(session, configured)
 
 
 async def put_book(
@@ -20,7 +20,6 @@ async def put_book(
     """Write ``raw`` as the next version; this process charges new replies at it at once."""
     books = service.books(db, settings, default_model)
     async with db.transaction() as session:
-        await service.seed(session, service.configured_book(settings, default_model))
         written = await service.write_version(session, raw, created_by=admin_id)
     books.forget()
     return written

@@ -32,6 +32,14 @@ async def newest(session: AsyncSession) -> Mapping[str, Any] | None:
     return _mapping((await session.execute(_NEWEST)).mappings().first())
 
 
+async def configured_versions(session: AsyncSession) -> list[Mapping[str, Any]]:
+    """Versions seeded from configuration, newest first (a handful: one per config)."""
+    stmt = (
+        select(*_COLUMNS).where(versions.c.created_by.is_(None)).order_by(versions.c.id.desc())
+    )
+    return [cast(Mapping[str, Any], row) for row in (await session.execute(stmt)).mappings()]
+
+
 async def by_id(session: AsyncSession, version: int) -> Mapping[str, Any] | None:
     stmt = select(*_COLUMNS).where(versions.c.id == version)
     return _mapping((await session.execute(stmt)).mappings().first())

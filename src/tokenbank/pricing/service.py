@@ -1,10 +1,12 @@
 """The price book in force: versions, seeding from configuration, and the process's cache.
 
 - The newest ``price_versions`` row is in force; every charge records its number.
-- Version 1 is seeded from ``PRICE_BOOK`` (or, without it, from ``REPLY_COST_TOKENS`` and
-  ``MODEL_COSTS``: every model one per-reply price) on first use. When the configured book
-  changes and the newest version was itself seeded from configuration, a new version is
-  written from it; a version written by an admin is never overridden by configuration.
+- Until an admin writes a version, each process charges its configured book: ``PRICE_BOOK``
+  (or, without it, ``REPLY_COST_TOKENS`` and ``MODEL_COSTS``: every model one per-reply
+  price), recorded as a version on first use (version 1 on a new database; a changed
+  configuration gets a version of its own). Once an admin has written a version
+  (``PUT /api/admin/price-book``), the newest admin version is in force in every process
+  and configuration no longer applies.
 - Each process keeps the book in memory (:class:`PriceBooks`) and checks at most every
   ``PRICE_BOOK_CACHE_S`` seconds whether a newer version exists (one index look-up), so a
   charged reply costs no extra statement; an admin's change is seen at once by the process
@@ -85,20 +87,22 @@ async def write_version(
     raise RuntimeError("could not take a price book version number")  # pragma: no cover
 
 
-async def seed(
-    session: AsyncSession, configured: Mapping[str, Any], *, apply_changes: bool = False
-) -> VersionInfo:
-    """The version in force, first writing the configured book if there is none yet or
-    (with ``apply_changes``: a process's first load) if configuration changed it."""
+async def in_force(session: AsyncSession, configured: Mapping[str, Any]) -> VersionInfo:
+    """The version a process with this configuration charges at.
+
+    The newest version if an admin wrote it; otherwise the configured book, as the
+    version that records it (written now if no version holds exactly this book). So two
+    processes configured differently (as the benchmark's free and paid servers are) each
+    charge their own configured prices, until an admin's version applies to all.
+    """
     current = await newest(session)
-    if current is not None and not apply_changes:
+    if current is not None and current.created_by is not None:
         return current
-    if current is not None and (current.created_by is not None or current.book == configured):
-        if current.created_by is not None and current.book != configured:
-            log.info(
-                "price book v%s was set by an admin; configuration not applied", current.version
-            )
+    if current is not None and current.book == configured:
         return current
+    for row in await repo.configured_versions(session):
+        if row["book"] == configured:
+            return _info(row)
     return await write_version(session, dict(configured), created_by=None)
 
 
@@ -110,8 +114,9 @@ class PriceBooks:
         self._check_every_s = check_every_s
         self._book: pb.Book | None = None
         self._checked = 0.0
+        #: The newest version number when the book was last loaded (a new one: reload).
+        self._newest_seen: int | None = None
         self._lock = asyncio.Lock()
-        self._seeded = False
 
     def forget(self) -> None:
         """Check the database on next use (after this process wrote a version)."""
@@ -130,10 +135,10 @@ class PriceBooks:
                 async def newest_id(unit: Unit) -> int | None:
                     return await repo.newest_id(unit)
 
-                if await db.run(newest_id) == book.version:
+                if await db.run(newest_id) == self._newest_seen:
                     self._checked = time.monotonic()
                     return book
-            book = await self._load(db)
+            book, self._newest_seen = await self._load(db)
             self._book, self._checked = book, time.monotonic()
             return book
 
@@ -148,15 +153,12 @@ class PriceBooks:
             raise LookupError(f"price book version {version}")
         return pb.parse(row["book"], int(row["id"]))
 
-    async def _load(self, db: Database) -> pb.Book:
+    async def _load(self, db: Database) -> tuple[pb.Book, int | None]:
+        """The book in force for this process, and the newest version number now."""
         async with db.transaction() as session:
-            if self._seeded:
-                info = await newest(session)
-            else:
-                info = await seed(session, self._configured, apply_changes=True)
-                self._seeded = True
-            assert info is not None
-        return pb.parse(info.book, info.version)
+            info = await in_force(session, self._configured)
+            newest_now = await repo.newest_id(session)
+        return pb.parse(info.book, info.version), newest_now
 
 
 _books: weakref.WeakKeyDictionary[Database, PriceBooks] = weakref.WeakKeyDictionary()
