@@ -293,6 +293,8 @@ async def test_models_list_prices_and_a_model_can_be_chosen(make_api: MakeApi) -
              "recent_average": 3.0},
         ],
     }
+    config = (await api.client.get("/api/chats/config", headers=user["headers"])).json()
+    assert (config["model"], config["reply_cost_tokens"]) == ("gpt-test", 1)  # the minimum
     other = await api.client.patch(
         f"/api/chats/{chat_id}", json={"model": "gpt-flat"}, headers=(await api.user())["headers"]
     )
@@ -334,6 +336,8 @@ async def test_without_a_price_book_the_reply_costs_stay_per_reply(make_api: Mak
     assert (body["tokens_charged"], body["price_version"]) == (2, 1)
     models = (await api.client.get("/api/models", headers=user["headers"])).json()
     assert models["default"] == "gpt-test"
+    config = (await api.client.get("/api/chats/config", headers=user["headers"])).json()
+    assert (config["model"], config["reply_cost_tokens"]) == ("gpt-test", 2)
     assert [(m["id"], m["price"]) for m in models["items"]] == [
         ("gpt-test", {"kind": "per_reply", "per_reply": 2}),
         ("gpt-cheap", {"kind": "per_reply", "per_reply": 1}),

@@ -466,7 +466,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Config */
+        /**
+         * Get Config
+         * @description The default model and its price per reply (for a usage price: its minimum; the
+         *     models and their full prices are at `GET /api/models`).
+         */
         get: operations["get_chat_config"];
         put?: never;
         post?: never;

@@ -109,12 +109,17 @@ def chat_out(c: service.ChatInfo) -> ChatOut:
 
 @router.get("/config", operation_id="get_chat_config")
 async def get_config(
-    _user_id: UserIdDep, settings: SettingsDep, provider: ProviderDep
+    _user_id: UserIdDep, db: DatabaseDep, settings: SettingsDep, provider: ProviderDep
 ) -> ChatConfig:
+    """The default model and its price per reply (for a usage price: its minimum; the
+    models and their full prices are at `GET /api/models`)."""
     c = service.reply_config(settings, provider)
+    book = await pricing.current(db, settings, provider.model)
+    model = service.default_model(book, provider.model)
+    price = book.models[model]
     return ChatConfig(
-        reply_cost_tokens=c.reply_cost_tokens,
-        model=c.model,
+        reply_cost_tokens=price.tokens if isinstance(price, pb.PerReply) else price.minimum,
+        model=model,
         provider=c.provider,
         offline=c.offline,
         max_message_chars=c.max_message_chars,
