@@ -343,3 +343,29 @@ async def test_without_a_price_book_the_reply_costs_stay_per_reply(make_api: Mak
         ("gpt-cheap", {"kind": "per_reply", "per_reply": 1}),
     ]
     assert models["items"][0]["recent_average"] == 2.0
+
+
+async def test_a_client_leaving_mid_stream_pays_the_estimate_of_what_it_got(
+    make_api: MakeApi,
+) -> None:
+    from chat.test_stream import _leave_after, _settled
+
+    api = await priced(make_api, ai_timeout_s=30)
+    user = await api.user(tokens=200)
+    chat_id = await api.chat(user)
+    full = "word " * 60
+    api.fake.set(text=full, chunks=60, delay_s=0.1, usage=(20, 1000))
+
+    received = await _leave_after(api, user, chat_id, deltas=2)
+
+    await _settled(api, user)
+    reply = (await api.messages(user, chat_id))[1]
+    assert (reply["finish_reason"], reply["interrupted"]) == ("cut", True)
+    assert reply["content"].startswith(received)
+    # The usage (which said 1000 output tokens) never came: the prompt's estimate for
+    # "Tell me a story" and the estimate of the text saved, within the hold.
+    prompt = 3 + (4 + 10) + (4 + 5)
+    expected = -(-(prompt * 100 + pb.estimate_tokens(reply["content"]) * 1000) // 1000)
+    assert reply["cost"] == expected < HOLD
+    assert (await api.account(user)).available == 200 - expected
+    assert await api.violations() == []
