@@ -369,3 +369,33 @@ async def test_a_client_leaving_mid_stream_pays_the_estimate_of_what_it_got(
     assert reply["cost"] == expected < HOLD
     assert (await api.account(user)).available == 200 - expected
     assert await api.violations() == []
+
+
+async def test_a_gemini_reply_is_charged_from_its_usage_metadata(make_api: MakeApi) -> None:
+    from chat.providers.fake_ai_servers import FakeServer, gemini_app, serve
+
+    gemini = FakeServer(url="")
+    with serve(gemini_app(gemini)) as url:
+        gemini.url = url
+        api = await make_api(
+            ai_provider="gemini",
+            gemini_base_url=url,
+            gemini_api_key="test-key",
+            gemini_model="gemini-test",
+            price_book={"models": {"gemini-test": {**USAGE, "per_1k_output": 2000}}},
+            ai_max_output_tokens=MAX_OUTPUT,
+        )
+        user = await api.user(tokens=500)
+        chat_id = await api.chat(user)
+
+        body = (await api.generate(user, chat_id, QUESTION)).json()
+        r, events = await api.stream(user, chat_id, QUESTION)
+
+    # usageMetadata: 7 prompt tokens (3 cached), 4 candidate + 2 thinking tokens:
+    # 4 x 0.1 + 3 x 0.01 + 6 x 2 = 12.43 -> 13, streamed (its last chunk) or not.
+    assert (body["tokens_charged"], body["ai_message"]["model"]) == (13, "gemini-test")
+    assert events[-1][0] == "done" and events[-1][1]["tokens_charged"] == 13
+    sent = gemini.requests[0].body["generationConfig"]
+    assert sent["maxOutputTokens"] == MAX_OUTPUT
+    assert (await api.account(user)).available == 500 - 26
+    assert await api.violations() == []
