@@ -2790,6 +2790,15 @@ export interface operations {
                     "application/json": components["schemas"]["PriceBookOut"];
                 };
             };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Not signed in, or the token is invalid */
             401: {
                 headers: {
@@ -2848,6 +2857,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PriceBookOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not signed in, or the token is invalid */

@@ -13,7 +13,7 @@ from tokenbank.pricing.service import VersionInfo
 router = APIRouter(
     prefix="/api/admin",
     tags=["admin"],
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 
 
