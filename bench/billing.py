@@ -14,6 +14,7 @@ generate requests after the billing rounds warmed it up.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,22 @@ from bench.ledger import check_clean
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 
+#: ``BENCH_USAGE_PRICE=1`` prices the paid server's replies by usage (a price book), so
+#: ``billing_added_*`` measures a usage-priced reply: a larger hold fitted to the prompt,
+#: then a partial commit of the estimated usage (the offline model reports none).
+USAGE_BOOK = (
+    '{"models": {"offline-1": {"per_1k_input": 1, "per_1k_output": 1, "minimum": 1}}}'
+)
+
 USERS = 256
 CONCURRENCY = (1, 64)
 FUNDS = 10**9
+
+
+def paid_price() -> dict[str, str]:
+    if os.environ.get("BENCH_USAGE_PRICE") == "1":
+        return {"PRICE_BOOK": USAGE_BOOK}
+    return {"REPLY_COST_TOKENS": "1"}
 
 
 def register_users(server: AppServer, count: int) -> list[tuple[int, str, int]]:
@@ -80,7 +94,7 @@ async def bench_billing(mode: Mode) -> dict[str, Any]:
     async with scratch_database("billing") as url:
         free = AppServer({"DATABASE_URL": url, "REPLY_COST_TOKENS": "0"}).start()
         try:
-            paid = AppServer({"DATABASE_URL": url, "REPLY_COST_TOKENS": "1"}).start()
+            paid = AppServer({"DATABASE_URL": url, **paid_price()}).start()
             try:
                 users = register_users(free, USERS)
                 await fund(url, [u for u, _, _ in users], FUNDS)

@@ -19,6 +19,7 @@ from tokenbank.auth.security import configure_password_hashing
 from tokenbank.balance_watch import BalanceWatch
 from tokenbank.balance_watch import install as install_balance_watch
 from tokenbank.chat.flows import wait_for_settles
+from tokenbank.chat.routes import models_router
 from tokenbank.chat.routes import router as chat_router
 from tokenbank.chat.service import start_provider
 from tokenbank.config import Settings, get_settings
@@ -37,6 +38,8 @@ from tokenbank.outbound.routes import router as outbound_router
 from tokenbank.payments.flows import WebhookWorker, reconcile_job
 from tokenbank.payments.routes import router as payments_router
 from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.pricing.routes import router as price_book_router
+from tokenbank.pricing.service import configured_book
 from tokenbank.ratelimit.flows import start_limiter
 from tokenbank.subscriptions.flows import sync_catalog
 from tokenbank.subscriptions.routes import admin_router as subscriptions_admin_router
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Built once per process: its HTTP client is shared by every reply.
         ai_provider = start_provider(settings)
+        # A PRICE_BOOK that does not parse stops the start, not every reply.
+        configured_book(settings, ai_provider.model)
         app.state.ai_provider = ai_provider
         db = Database(
             settings.database_url,
@@ -166,6 +171,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(subscriptions_admin_router)
     app.include_router(subscriptions_dev_router)  # 404 unless test clocks are on
+    app.include_router(models_router)
+    app.include_router(admin_router)
+    app.include_router(price_book_router)
     app.include_router(api_keys_router)
     app.include_router(outbound_router)
     app.include_router(v1_router)

@@ -547,6 +547,7 @@ def users_list(
 export_app = typer.Typer(no_args_is_help=True, help="Export data for accounting.")
 app.add_typer(export_app, name="export")
 
+
 @export_app.command("transactions")
 def export_transactions(
     since: Annotated[str, typer.Option(help="7d, 12h or an ISO date.")] = "30d",

@@ -107,12 +107,16 @@ class Settings(BaseSettings):
     ai_system_prompt: str = "You are a helpful assistant."
     reply_cost_tokens: int = Field(default=1, ge=0)
     model_costs: dict[str, StrictInt] = Field(default_factory=dict)
+    #: The price book's first version (JSON, see ``pricing.book``); None: every model costs
+    #: ``REPLY_COST_TOKENS`` (or its ``MODEL_COSTS`` entry) per reply.
+    price_book: dict[str, Any] | None = None
+    #: How stale a process's copy of the price book may be (seconds) before it checks.
+    price_book_cache_s: float = Field(default=5.0, ge=0)
+    #: Most output tokens a usage-priced reply may use (the hold's upper bound).
+    ai_max_output_tokens: int = Field(default=1024, ge=1, le=1_000_000)
     max_message_chars: int = Field(default=4000, gt=0)
     #: Refunds of AI replies a person may ask for in 24 hours (0: none).
     reply_refunds_per_day: int = Field(default=5, ge=0)
-    #: Prices (JSON): ``{"models": {...}, "features": {"tts_clip": 20}}``; the metered
-    #: features' prices are read through ``tokenbank.meter.prices.feature_price``.
-    price_book: dict[str, Any] = Field(default_factory=dict)
 
     signup_bonus_tokens: int = Field(default=10, ge=0)
     pricing_tiers: dict[str, Tier] = Field(default_factory=lambda: dict(DEFAULT_TIERS))

@@ -21,6 +21,7 @@ from tokenbank.auth import sessions as auth_sessions
 from tokenbank.auth.errors import AdminRequired, AuthError, InvalidToken, SessionRevoked
 from tokenbank.auth.models import User
 from tokenbank.auth.security import AccessClaims, decode_access_claims
+from tokenbank.chat.providers import AIProvider
 from tokenbank.client_address import request_client_key
 from tokenbank.config import Settings
 from tokenbank.db import Database
@@ -65,6 +66,15 @@ async def get_gateway(request: Request) -> StripeGateway:
 
 #: The process's Stripe client (for routes whose flows call Stripe).
 GatewayDep = Annotated[StripeGateway, Depends(get_gateway)]
+
+
+async def get_provider(request: Request) -> AIProvider:
+    """The process's AI provider (its model is the price book's default model)."""
+    provider: AIProvider = request.app.state.ai_provider
+    return provider
+
+
+ProviderDep = Annotated[AIProvider, Depends(get_provider)]
 
 
 # --- the caller ------------------------------------------------------------------------

@@ -63,6 +63,8 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     ├── SubscriptionError                 tokenbank.subscriptions.errors
     │   ├── UnknownPlan (422), SubscriptionNotFound (404)
     │   └── SubscriptionExists, PortalUnavailable (409)
+    ├── PricingError                      tokenbank.pricing.errors
+    │   └── PriceBookInvalid, UnknownModel, CostCapTooLow (422)
     ├── RateLimited (429, Retry-After)    tokenbank.ratelimit.service
     └── MetricsForbidden (403)            tokenbank.health
 
@@ -70,7 +72,8 @@ The whole tree (status, then ``code`` where it is not the class name in snake ca
     ├── ProductionConfigError             tokenbank.config
     ├── UnsupportedDatabaseURL            tokenbank.db
     ├── ProviderNotConfigured             tokenbank.chat.providers
-    └── HoldShorterThanAITimeout          tokenbank.chat.errors
+    ├── HoldShorterThanAITimeout          tokenbank.chat.errors
+    └── PriceBookConfigInvalid            tokenbank.pricing.errors
 
 Not ``AppError`` and still answered here: request validation (422 ``validation_error``),
 Starlette's HTTP errors, database errors (a data exception is :class:`InvalidInput`, an

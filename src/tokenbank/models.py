@@ -14,6 +14,7 @@ from tokenbank.payments.models import (
     Payment,
     WebhookEvent,
 )
+from tokenbank.pricing.models import PriceVersion
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice
 from tokenbank.v1.models import Customer
@@ -33,6 +34,7 @@ __all__ = [
     "Notification",
     "NotificationSettings",
     "Payment",
+    "PriceVersion",
     "RateLimitBucket",
     "RefreshToken",
     "ReplyRefund",

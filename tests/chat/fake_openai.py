@@ -45,6 +45,12 @@ class Behaviour:
     #: stream's end), so a client can leave at those moments.
     first_delay_s: float = 0.0
     finish_delay_s: float = 0.0
+    #: The usage reported (JSON replies, and streams asking for it with
+    #: ``stream_options.include_usage``); None reports no usage at all.
+    usage: tuple[int, int] | None = (20, 10)
+    cached_tokens: int = 0
+    #: The finish reason sent at the end ("stop", "length", "content_filter").
+    finish: str = "stop"
 
 
 @dataclass
@@ -81,11 +87,18 @@ class FakeOpenAI:
         if b.mode == "hang":
             return await hang_until_disconnected(request)
         if body.get("stream"):
-            return StreamingResponse(self._stream(model, b), media_type="text/event-stream")
+            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                self._stream(model, b, with_usage), media_type="text/event-stream"
+            )
         await asyncio.sleep(b.delay_s)
-        return JSONResponse(openai_completion(model, "" if b.mode == "empty" else b.text))
+        completion = openai_completion(model, "" if b.mode == "empty" else b.text, b.finish)
+        completion["usage"] = _usage(b)
+        if completion["usage"] is None:
+            del completion["usage"]
+        return JSONResponse(completion)
 
-    async def _stream(self, model: str, b: Behaviour) -> AsyncIterator[bytes]:
+    async def _stream(self, model: str, b: Behaviour, with_usage: bool) -> AsyncIterator[bytes]:
         yield sse(openai_chunk(model, {"role": "assistant", "content": ""}))
         parts = [] if b.mode == "empty" else pieces(b.text, b.chunks)
         try:
@@ -99,5 +112,20 @@ class FakeOpenAI:
             # Starlette cancels the body when the client disconnects.
             self.abandoned_streams += 1
             raise
-        yield sse(openai_chunk(model, {}, "stop"))
+        yield sse(openai_chunk(model, {}, b.finish))
+        if with_usage and b.usage is not None:
+            # OpenAI's last chunk with include_usage: no choices, the whole reply's usage.
+            yield sse({**openai_chunk(model, {}), "choices": [], "usage": _usage(b)})
         yield sse("[DONE]")
+
+
+def _usage(b: Behaviour) -> dict[str, Any] | None:
+    if b.usage is None:
+        return None
+    prompt, completion = b.usage
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": b.cached_tokens},
+    }

@@ -55,7 +55,8 @@ async def _chat_with(db: Database, user_id: int, contents: list[str]) -> int:
 
 async def _read(db: Database, user_id: int, chat_id: int, limit: int, budget: int) -> object:
     async with db.transaction() as session:
-        return await repo.history(session, user_id, chat_id, limit, budget)
+        found = await repo.history(session, user_id, chat_id, limit, budget)
+    return None if found is None else found.turns
 
 
 async def test_the_read_keeps_exactly_what_the_prompt_would(db: Database) -> None:

@@ -90,12 +90,15 @@ OWN: set[Route] = {
     ("POST", "/api/notifications/read"),
     ("GET", "/api/notifications/settings"),
     ("PUT", "/api/notifications/settings"),
+    ("GET", "/api/models"),  # the price book, and the caller's own averages
 }
 #: Name a user's chat or payment: anyone else gets 404 (see ``_foreign_requests``).
 OWNED_BY_ID: set[Route] = {
     ("GET", "/api/chats/{chat_id}/messages"),
     ("POST", "/api/chats/{chat_id}/generate"),
     ("POST", "/api/chats/{chat_id}/generate/stream"),
+    ("PATCH", "/api/chats/{chat_id}"),
+    ("POST", "/api/chats/{chat_id}/quote"),
     ("GET", "/api/payment/payments/{payment_intent_id}"),
     ("POST", "/api/payment/confirm-payment"),
     ("POST", "/api/chats/{chat_id}/messages/{message_id}/refund"),
@@ -292,6 +295,10 @@ def _foreign_requests(
             (f"/api/chats/{chat_id}/generate", "chat_not_found", ask),
         ("POST", "/api/chats/{chat_id}/generate/stream"):
             (f"/api/chats/{chat_id}/generate/stream", "chat_not_found", ask),
+        ("PATCH", "/api/chats/{chat_id}"):
+            (f"/api/chats/{chat_id}", "chat_not_found", {"json": {"title": "Bob's now"}}),
+        ("POST", "/api/chats/{chat_id}/quote"):
+            (f"/api/chats/{chat_id}/quote", "chat_not_found", ask),
         ("GET", "/api/payment/payments/{payment_intent_id}"):
             (f"/api/payment/payments/{pi_id}", "payment_not_found", {}),
         ("POST", "/api/payment/confirm-payment"):

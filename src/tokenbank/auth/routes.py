@@ -106,9 +106,7 @@ def _locale_from(request: Request, chosen: str | None) -> str:
     return "zh" if accept.startswith("zh") else "en"
 
 
-async def _send_verification(
-    request: Request, settings: Settings, user: User, token: str
-) -> None:
+async def _send_verification(request: Request, settings: Settings, user: User, token: str) -> None:
     """After the response: the transaction that made the link has committed."""
     mail = templates.verify_email(
         user.locale,
@@ -307,9 +305,7 @@ async def complete_password_reset(
 
 
 def _me(user: User) -> UserMe:
-    return UserMe(
-        **_public(user).model_dump(), is_admin=user.is_admin, created_at=user.created_at
-    )
+    return UserMe(**_public(user).model_dump(), is_admin=user.is_admin, created_at=user.created_at)
 
 
 @router.get("/me", operation_id="me")

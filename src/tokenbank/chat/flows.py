@@ -54,7 +54,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from tokenbank import balance_watch
 from tokenbank.chat import service
 from tokenbank.chat.errors import AIUnavailable
-from tokenbank.chat.providers import AIProvider, ProviderError, build_prompt, history_budget
+from tokenbank.chat.models import FinishReason
+from tokenbank.chat.providers import (
+    AIProvider,
+    ProviderError,
+    ReplyReport,
+    build_prompt,
+    history_budget,
+)
 from tokenbank.chat.service import (
     Generation,
     Held,
@@ -75,6 +82,7 @@ from tokenbank.observability import (
     REPLIES_INTERRUPTED,
     TOKENS_SPENT,
 )
+from tokenbank.pricing import service as pricing
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -95,6 +103,7 @@ async def generate(
     chat_id: int,
     content: str,
     idempotency_key: str | None,
+    model: str | None = None,
 ) -> Generation:
     """Answer ``content`` in the chat and charge for the reply (see the module docstring)."""
     started = await start_reply(
@@ -105,11 +114,15 @@ async def generate(
         chat_id=chat_id,
         content=content,
         idempotency_key=idempotency_key,
+        model=model,
     )
     if isinstance(started, Generation):
         return started
+    report = ReplyReport()
     try:
-        reply = await provider.complete(started.turns)
+        reply = await provider.complete(
+            started.turns, model=started.model, max_tokens=started.max_tokens, report=report
+        )
     except ProviderError as exc:
         failure = _failed(started, exc)
         await release_hold(db, started)
@@ -120,7 +133,13 @@ async def generate(
         raise
     # There is a reply: it is charged and saved whatever happens to this request now,
     # and a retry with the same Idempotency-Key returns it.
-    outcome = await settle_reply(db, started, reply)
+    outcome = await settle_reply(
+        db,
+        started,
+        reply,
+        finish_reason=_finish(report),
+        charge=service.charge_of(started, reply, report),
+    )
     if isinstance(outcome, AIUnavailable):
         raise outcome
     return outcome
@@ -140,10 +159,13 @@ async def stream_reply(
     parts: list[str] = []
     text_sent = False
     ending: asyncio.Task[Any] | None = None  # the settle or the release, once begun
+    report = ReplyReport()
     try:
         yield ReplyStarted()
         failure: ProviderError | None = None
-        chunks = provider.stream(pending.turns)
+        chunks = provider.stream(
+            pending.turns, model=pending.model, max_tokens=pending.max_tokens, report=report
+        )
         try:
             async for chunk in chunks:
                 parts.append(chunk)
@@ -166,7 +188,23 @@ async def stream_reply(
                 pending.chat_id,
                 failure,
             )
-        ending = _outliving(_settle(db, pending, "".join(parts), interrupted=failure is not None))
+        reply = "".join(parts)
+        if failure is None:
+            finish = _finish(report)
+        elif report.finish_reason == FinishReason.CONTENT_FILTER:
+            finish = FinishReason.CONTENT_FILTER
+        else:  # failed mid-reply: no usage came, so the delivered text's estimate
+            finish, report = FinishReason.ERROR, ReplyReport()
+        ending = _outliving(
+            _settle(
+                db,
+                pending,
+                reply,
+                interrupted=failure is not None,
+                finish_reason=finish,
+                charge=service.charge_of(pending, reply, report),
+            )
+        )
         outcome = await asyncio.shield(ending)
         yield ReplyFailed(outcome) if isinstance(outcome, AIUnavailable) else ReplyDone(outcome)
     finally:
@@ -174,7 +212,19 @@ async def stream_reply(
             # Closed or cancelled mid-reply (the client left). Not awaited: the task is
             # kept referenced, and this may run inside a cancelled scope or a close.
             if text_sent:
-                _outliving(_settle(db, pending, "".join(parts), interrupted=True))
+                # The client left: the provider's usage never came (the stream was closed),
+                # so a usage price charges the estimate of what was delivered.
+                reply = "".join(parts)
+                _outliving(
+                    _settle(
+                        db,
+                        pending,
+                        reply,
+                        interrupted=True,
+                        finish_reason=FinishReason.CUT,
+                        charge=service.charge_of(pending, reply, None),
+                    )
+                )
             else:
                 _outliving(_release(db, pending.reservation_id))
 
@@ -192,6 +242,13 @@ async def _close(chunks: AsyncIterator[str]) -> None:
         await close()
 
 
+def _finish(report: ReplyReport) -> str:
+    """A finished reply's recorded end: ``length`` when the output limit cut it."""
+    if report.finish_reason == FinishReason.LENGTH:
+        return FinishReason.LENGTH
+    return FinishReason.STOP
+
+
 def _failed(pending: PendingReply, exc: ProviderError) -> AIUnavailable:
     log.warning("AI reply failed in chat %s (nothing charged): %s", pending.chat_id, exc)
     AI_FAILURES.labels(exc.reason).inc()
@@ -207,11 +264,15 @@ async def start_reply(
     chat_id: int,
     content: str,
     idempotency_key: str | None,
+    model: str | None = None,
 ) -> PendingReply | Generation:
-    """Transaction 1: ownership, history and the hold. A stored reply returns as is."""
+    """Transaction 1: ownership, history, the price and the hold. A stored reply returns
+    as is. The price book in force now prices the reply, whatever changes before it ends."""
     text = service.check_content(content, settings.max_message_chars)
     key = idempotency_key or uuid.uuid4().hex
-    cost = settings.reply_cost_for(provider.model)
+    book = await pricing.current(db, settings, provider.model)
+    if model is not None:
+        service.check_model(book, model)
     asked_at = utcnow()
     budget = history_budget(settings.ai_history_budget_chars, text, settings.ai_system_prompt)
 
@@ -222,7 +283,9 @@ async def start_reply(
             chat_id=chat_id,
             key=key,
             text=text,
-            cost=cost,
+            book=book,
+            model=model,
+            fallback_model=service.default_model(book, provider.model),
             history_budget_chars=budget,
             replay=idempotency_key is not None,
             settings=settings,
@@ -242,11 +305,15 @@ async def start_reply(
         chat_id=chat_id,
         content=text,
         key=key,
-        cost=cost,
-        model=provider.model,
+        cost=started.quote.max,
+        model=started.model,
         turns=turns,
         asked_at=asked_at,
         reservation_id=started.reservation_id,
+        price=started.price,
+        price_version=book.version,
+        max_tokens=started.quote.max_tokens,
+        input_estimate=started.quote.input_tokens,
     )
 
 
@@ -276,7 +343,13 @@ def _release_unowned(db: Database, task: asyncio.Task[Held | Generation]) -> Non
 
 
 async def save_reply(
-    db: Database, pending: PendingReply, reply: str, *, interrupted: bool = False
+    db: Database,
+    pending: PendingReply,
+    reply: str,
+    *,
+    interrupted: bool = False,
+    finish_reason: str = FinishReason.STOP,
+    charge: int | None = None,
 ) -> Generation:
     """Transaction 2: the deduction and both messages, all or nothing."""
     if not reply.strip():  # whitespace is no answer, whatever the provider thought
@@ -284,7 +357,15 @@ async def save_reply(
     now = utcnow()
 
     async def work(unit: Unit) -> Generation:
-        return await service.record_reply(unit, pending, reply, now, interrupted=interrupted)
+        return await service.record_reply(
+            unit,
+            pending,
+            reply,
+            now,
+            interrupted=interrupted,
+            finish_reason=finish_reason,
+            charge=charge,
+        )
 
     try:
         generation = await db.run(work)
@@ -302,8 +383,8 @@ async def save_reply(
     REPLIES_CHARGED.inc()
     if interrupted:
         REPLIES_INTERRUPTED.inc()
-    if pending.cost:
-        TOKENS_SPENT.inc(pending.cost)
+    if generation.tokens_charged:
+        TOKENS_SPENT.inc(generation.tokens_charged)
     return generation
 
 
@@ -344,20 +425,50 @@ async def wait_for_settles(timeout_s: float) -> int:
 
 
 async def settle_reply(
-    db: Database, pending: PendingReply, reply: str, *, interrupted: bool = False
+    db: Database,
+    pending: PendingReply,
+    reply: str,
+    *,
+    interrupted: bool = False,
+    finish_reason: str = FinishReason.STOP,
+    charge: int | None = None,
 ) -> Generation | AIUnavailable:
     """Charge and save ``reply``; if it cannot be (blank, hold expired), release the hold.
 
     Runs as its own task: cancelling the caller interrupts only the wait, never the settle.
     """
-    return await asyncio.shield(_outliving(_settle(db, pending, reply, interrupted=interrupted)))
+    return await asyncio.shield(
+        _outliving(
+            _settle(
+                db,
+                pending,
+                reply,
+                interrupted=interrupted,
+                finish_reason=finish_reason,
+                charge=charge,
+            )
+        )
+    )
 
 
 async def _settle(
-    db: Database, pending: PendingReply, reply: str, *, interrupted: bool
+    db: Database,
+    pending: PendingReply,
+    reply: str,
+    *,
+    interrupted: bool,
+    finish_reason: str = FinishReason.STOP,
+    charge: int | None = None,
 ) -> Generation | AIUnavailable:
     try:
-        result = await save_reply(db, pending, reply, interrupted=interrupted)
+        result = await save_reply(
+            db,
+            pending,
+            reply,
+            interrupted=interrupted,
+            finish_reason=finish_reason,
+            charge=charge,
+        )
     except AIUnavailable as failure:
         await _release(db, pending.reservation_id)
         return failure

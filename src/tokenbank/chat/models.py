@@ -22,16 +22,36 @@ from tokenbank.types import BigIntPK, UTCDateTime, check_in, utcnow
 #: The longest note a person can leave with a refund request.
 MAX_REFUND_NOTE = 500
 
+class FinishReason(StrEnum):
+    """Why a charged reply ended (the make-good policy charges by it, see ``chat.flows``)."""
+
+    STOP = "stop"  # the model finished
+    LENGTH = "length"  # the output limit (the cap's max tokens) stopped it
+    CONTENT_FILTER = "content_filter"  # the provider withheld the rest
+    ERROR = "error"  # the provider failed after some text was sent
+    CUT = "cut"  # the client left after some text was sent
+
 
 class Chat(Base):
     __tablename__ = "chats"
-    __table_args__ = (Index("ix_chats_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_chats_user_id_id", "user_id", "id"),
+        CheckConstraint("cost_cap IS NULL OR cost_cap >= 1", name="cost_cap_positive"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(String(200), default="New chat")
+    #: A reply's end (see :class:`FinishReason`); None for the person's messages.
+    finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: The price book version a reply was charged at; None for the person's messages.
+    price_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The model this chat's replies use; None: the default model.
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: The most tokens one reply may cost in this chat; None: no cap of the person's own.
+    cost_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Message(Base):
@@ -42,6 +62,7 @@ class Message(Base):
         Index(
             "uq_messages_chat_role_idempotency", "chat_id", "role", "idempotency_key", unique=True
         ),
+        check_in("finish_reason", FinishReason, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -54,6 +75,10 @@ class Message(Base):
     model: Mapped[str | None] = mapped_column(String(100), nullable=True)
     #: A reply cut short after some of its text was sent: saved (and charged) as far as it got.
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: A reply's end (see :class:`FinishReason`); None for the person's messages.
+    finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: The price book version a reply was charged at; None for the person's messages.
+    price_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

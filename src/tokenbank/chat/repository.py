@@ -8,11 +8,12 @@ PostgreSQL, straight on the driver (:meth:`~tokenbank.db.Database.run`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, exists, func, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +29,14 @@ refunds = cast(Table, ReplyRefund.__table__)
 
 PREVIEW_CHARS = 120
 
-CHAT_COLUMNS = (chats.c.id, chats.c.title, chats.c.created_at, chats.c.updated_at)
+CHAT_COLUMNS = (
+    chats.c.id,
+    chats.c.title,
+    chats.c.created_at,
+    chats.c.updated_at,
+    chats.c.model,
+    chats.c.cost_cap,
+)
 MESSAGE_COLUMNS = (
     messages.c.id,
     messages.c.role,
@@ -38,6 +46,8 @@ MESSAGE_COLUMNS = (
     messages.c.reply_to_id,
     messages.c.idempotency_key,
     messages.c.interrupted,
+    messages.c.finish_reason,
+    messages.c.price_version,
     messages.c.created_at,
 )
 
@@ -106,8 +116,14 @@ def _history() -> Select[Any]:
     )
     used = func.sum(func.length(recent.c.content)).over(order_by=recent.c.id.desc())
     fitting = select(recent, used.label("used")).subquery("fitting")
+    # The chat's model and cap ride along on every row (the reply's price needs them).
     return (
-        select(fitting.c.role, fitting.c.content)
+        select(
+            fitting.c.role,
+            fitting.c.content,
+            chats.c.model.label("chat_model"),
+            chats.c.cost_cap.label("chat_cost_cap"),
+        )
         .select_from(chats.outerjoin(fitting, fitting.c.used <= bindparam("budget")))
         .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
         .order_by(fitting.c.id.asc())
@@ -137,6 +153,8 @@ _MESSAGE_VALUES: dict[str, Any] = {
         "reply_to_id",
         "idempotency_key",
         "interrupted",
+        "finish_reason",
+        "price_version",
         "created_at",
     )
 }
@@ -164,18 +182,32 @@ async def chat_messages(unit: Unit, user_id: int, chat_id: int) -> list[Mapping[
     return _owned(await _ALL.all(unit, chat_id=chat_id, user_id=user_id))
 
 
+@dataclass(frozen=True)
+class History:
+    turns: list[ChatTurn]
+    #: The chat's chosen model and cost cap (None: the defaults).
+    model: str | None
+    cost_cap: int | None
+
+
 async def history(
     unit: Unit, user_id: int, chat_id: int, limit: int, budget_chars: int
-) -> list[ChatTurn] | None:
+) -> History | None:
     """The turns of the newest ``limit`` messages that fit in ``budget_chars`` (newest
-    kept first, see :func:`_history`), oldest first; None unless ``user_id`` owns the chat.
+    kept first, see :func:`_history`), oldest first, with the chat's model and cap; None
+    unless ``user_id`` owns the chat.
     """
     rows = await _HISTORY.all(
         unit, chat_id=chat_id, user_id=user_id, limit=limit, budget=budget_chars
     )
     if not rows:
         return None
-    return [_turn((row["role"], row["content"])) for row in rows if row["role"] is not None]
+    first = rows[0]
+    return History(
+        [_turn((row["role"], row["content"])) for row in rows if row["role"] is not None],
+        first["chat_model"],
+        first["chat_cost_cap"],
+    )
 
 
 #: ``ChatTurn(role, content)`` in one C call (a named tuple's own ``__new__`` is a Python
@@ -197,13 +229,54 @@ async def find_generation(unit: Unit, chat_id: int, key: str) -> list[Mapping[st
 async def insert_message(unit: Unit, values: dict[str, Any]) -> Mapping[str, Any] | None:
     """Insert a message; None when its generation key is already stored in this chat.
 
-    ``values`` names every column of :data:`_MESSAGE_VALUES`.
+    ``values`` names every column of :data:`_MESSAGE_VALUES` (a reply's end and price
+    version default to None).
     """
-    return await _INSERT_MESSAGE.first(unit, **values)
+    return await _INSERT_MESSAGE.first(
+        unit, **{"finish_reason": None, "price_version": None, **values}
+    )
 
 
 async def touch_chat(unit: Unit, chat_id: int, now: datetime) -> None:
     await _TOUCH_CHAT.first(unit, chat_id=chat_id, now=now)
+
+
+async def update_chat(
+    session: AsyncSession, user_id: int, chat_id: int, values: dict[str, Any]
+) -> AnyRow | None:
+    """Change the caller's chat (title, model, cost cap); None if it is not theirs."""
+    stmt = (
+        update(chats)
+        .where(chats.c.id == chat_id, chats.c.user_id == user_id)
+        .values(**values)
+        .returning(*CHAT_COLUMNS)
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def get_chat(session: AsyncSession, user_id: int, chat_id: int) -> AnyRow | None:
+    stmt = select(*CHAT_COLUMNS).where(chats.c.id == chat_id, chats.c.user_id == user_id)
+    return (await session.execute(stmt)).first()
+
+
+async def average_cost_by_model(
+    session: AsyncSession, user_id: int, since: datetime
+) -> dict[str, float]:
+    """The caller's average charge per reply since ``since``, per model (charged replies)."""
+    stmt = (
+        select(messages.c.model, func.avg(messages.c.tokens_charged))
+        .select_from(chats.join(messages, messages.c.chat_id == chats.c.id))
+        .where(
+            and_(
+                chats.c.user_id == user_id,
+                messages.c.role == "assistant",
+                messages.c.created_at >= since,
+                messages.c.model.is_not(None),
+            )
+        )
+        .group_by(messages.c.model)
+    )
+    return {str(model): float(avg) for model, avg in (await session.execute(stmt)).all()}
 
 
 # --- refunds of replies (see :mod:`tokenbank.chat.refunds`) ---------------------------

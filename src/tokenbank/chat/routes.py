@@ -7,25 +7,34 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, status
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from tokenbank.chat import flows, refunds, service
-from tokenbank.chat.providers import AIProvider
+from tokenbank.chat.providers import history_budget
 from tokenbank.chat.schemas import (
     ChatConfig,
     ChatCreate,
     ChatOut,
     ChatSummary,
+    ChatUpdate,
     GenerateRequest,
     GenerateResponse,
     MessageOut,
+    ModelOut,
+    ModelsOut,
+    PerReplyPriceOut,
+    QuoteOut,
     RefundRequest,
     RefundResponse,
+    UsagePriceOut,
 )
-from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep, limit
+from tokenbank.deps import DatabaseDep, ProviderDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
+from tokenbank.pricing import book as pb
+from tokenbank.pricing import service as pricing
+from tokenbank.types import utcnow
 
 router = APIRouter(
     prefix="/api/chats",
@@ -36,12 +45,6 @@ router = APIRouter(
 MAX_IDEMPOTENCY_KEY = 200
 
 
-async def get_provider(request: Request) -> AIProvider:
-    provider: AIProvider = request.app.state.ai_provider
-    return provider
-
-
-ProviderDep = Annotated[AIProvider, Depends(get_provider)]
 ChatId = Annotated[int, Path(ge=1, le=2**62)]
 MessageId = Annotated[int, Path(ge=1, le=2**62)]
 IdempotencyKey = Annotated[
@@ -74,6 +77,9 @@ def message_out(m: service.StoredMessage) -> MessageOut:
         model=m.model,
         interrupted=m.interrupted,
         refunded=m.refunded,
+        cost=m.tokens_charged if m.role == "assistant" else None,
+        finish_reason=m.finish_reason,
+        price_version=m.price_version,
     )
 
 
@@ -84,21 +90,34 @@ def generation_out(g: service.Generation) -> GenerateResponse:
         tokens_charged=g.tokens_charged,
         balance=g.balance,
         replayed=g.replayed,
+        price_version=g.price_version,
     )
 
 
 def chat_out(c: service.ChatInfo) -> ChatOut:
-    return ChatOut(id=c.id, title=c.title, created_at=c.created_at, updated_at=c.updated_at)
+    return ChatOut(
+        id=c.id,
+        title=c.title,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        model=c.model,
+        cost_cap=c.cost_cap,
+    )
 
 
 @router.get("/config", operation_id="get_chat_config")
 async def get_config(
-    _user_id: UserIdDep, settings: SettingsDep, provider: ProviderDep
+    _user_id: UserIdDep, db: DatabaseDep, settings: SettingsDep, provider: ProviderDep
 ) -> ChatConfig:
+    """The default model and its price per reply (for a usage price: its minimum; the
+    models and their full prices are at `GET /api/models`)."""
     c = service.reply_config(settings, provider)
+    book = await pricing.current(db, settings, provider.model)
+    model = service.default_model(book, provider.model)
+    price = book.models[model]
     return ChatConfig(
-        reply_cost_tokens=c.reply_cost_tokens,
-        model=c.model,
+        reply_cost_tokens=price.tokens if isinstance(price, pb.PerReply) else price.minimum,
+        model=model,
         provider=c.provider,
         offline=c.offline,
         max_message_chars=c.max_message_chars,
@@ -121,6 +140,56 @@ async def list_chats(
         ChatSummary(**chat_out(c).model_dump(), last_message_preview=c.last_message_preview)
         for c in chats
     ]
+
+
+@router.patch("/{chat_id}", operation_id="update_chat")
+async def update_chat(
+    chat_id: ChatId,
+    body: ChatUpdate,
+    session: SessionDep,
+    db: DatabaseDep,
+    user_id: UserIdDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+) -> ChatOut:
+    """Rename the chat, choose its model (`unknown_model` if the price book has no such
+    model; `null`: the default) or set its cost cap per reply (`null`: none)."""
+    book = await pricing.current(db, settings, provider.model)
+    changes = body.model_dump(include=body.model_fields_set)
+    return chat_out(await service.update_chat(session, user_id, chat_id, changes, book))
+
+
+@router.post(
+    "/{chat_id}/quote",
+    operation_id="quote_reply",
+    responses={422: {"description": "`unknown_model`, `cost_cap_too_low` or a bad content."}},
+)
+async def quote(
+    chat_id: ChatId,
+    body: GenerateRequest,
+    session: SessionDep,
+    db: DatabaseDep,
+    user_id: UserIdDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+) -> QuoteOut:
+    """What a reply to `content` would cost now: `min` (the prompt alone) to `max` (what is
+    held when sent: the most output within the chat's cap). Nothing is held or charged."""
+    text = service.check_content(body.content, settings.max_message_chars)
+    book = await pricing.current(db, settings, provider.model)
+    budget = history_budget(settings.ai_history_budget_chars, text, settings.ai_system_prompt)
+    model, q = await service.quote_reply(
+        session,
+        user_id=user_id,
+        chat_id=chat_id,
+        text=text,
+        book=book,
+        model=body.model,
+        fallback_model=service.default_model(book, provider.model),
+        history_budget_chars=budget,
+        settings=settings,
+    )
+    return QuoteOut(min=q.min, max=q.max, cap=q.cap, model=model, price_version=book.version)
 
 
 @router.get("/{chat_id}/messages", operation_id="list_messages")
@@ -190,6 +259,7 @@ async def generate(
         chat_id=chat_id,
         content=body.content,
         idempotency_key=idempotency_key,
+        model=body.model,
     )
     return generation_out(result)
 
@@ -229,6 +299,7 @@ async def generate_stream(
         chat_id=chat_id,
         content=body.content,
         idempotency_key=idempotency_key,
+        model=body.model,
     )
     if isinstance(started, service.Generation):
         events = flows.replay_events(started)
@@ -238,6 +309,47 @@ async def generate_stream(
     # client that leaves before the body starts still gets it released.
     first = await anext(events)
     return EventStream(first, events)
+
+
+models_router = APIRouter(prefix="/api", tags=["chats"], responses=error_responses(401, 503))
+
+
+def _price_out(price: pb.Price) -> PerReplyPriceOut | UsagePriceOut:
+    if isinstance(price, pb.PerReply):
+        return PerReplyPriceOut(per_reply=price.tokens)
+    return UsagePriceOut(
+        per_1k_input=price.per_1k_input,
+        per_1k_output=price.per_1k_output,
+        per_1k_cached=price.per_1k_cached,
+        minimum=price.minimum,
+    )
+
+
+@models_router.get("/models", operation_id="list_models")
+async def list_models(
+    session: SessionDep,
+    db: DatabaseDep,
+    user_id: UserIdDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+) -> ModelsOut:
+    """The models a reply can use, with their prices in the book in force and the caller's
+    recent average charge per reply on each."""
+    book = await pricing.current(db, settings, provider.model)
+    averages = await service.average_costs(session, user_id, utcnow())
+    return ModelsOut(
+        default=service.default_model(book, provider.model),
+        items=[
+            ModelOut(
+                id=model,
+                name=price.name or model,
+                price=_price_out(price),
+                recent_average=averages.get(model),
+            )
+            for model, price in book.models.items()
+        ],
+        price_version=book.version,
+    )
 
 
 class EventStream(StreamingResponse):

@@ -30,12 +30,16 @@ class ChatCreate(BaseModel):
     @field_validator("title")
     @classmethod
     def _title(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = storable_text(value).strip()
-        if len(value) > MAX_TITLE_CHARS:
-            raise ValueError(f"title must be at most {MAX_TITLE_CHARS} characters")
-        return value or None
+        return clean_title(value)
+
+
+def clean_title(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = storable_text(value).strip()
+    if len(value) > MAX_TITLE_CHARS:
+        raise ValueError(f"title must be at most {MAX_TITLE_CHARS} characters")
+    return value or None
 
 
 class ChatOut(BaseModel):
@@ -43,6 +47,27 @@ class ChatOut(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
+    model: str | None = Field(
+        default=None, description="The model this chat's replies use; null: the default."
+    )
+    cost_cap: int | None = Field(
+        default=None, description="The most tokens one reply may cost; null: no cap."
+    )
+
+
+class ChatUpdate(BaseModel):
+    """Only the fields sent change; ``null`` resets ``model`` and ``cost_cap``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    model: str | None = Field(default=None, max_length=100)
+    cost_cap: int | None = Field(default=None, ge=1, le=1_000_000_000)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return clean_title(value)
 
 
 class ChatSummary(ChatOut):
@@ -62,6 +87,18 @@ class MessageOut(BaseModel):
         "text was sent): saved and charged as far as it got.",
     )
     refunded: bool = Field(default=False, description="Its owner had the reply's tokens back.")
+    cost: int | None = Field(
+        default=None, description="Tokens this reply was charged; null for the person's messages."
+    )
+    finish_reason: Literal["stop", "length", "content_filter", "error", "cut"] | None = Field(
+        default=None,
+        description="How a reply ended: `stop` (finished), `length` (its output limit), "
+        "`content_filter` (withheld part way), `error` (the AI failed part way), `cut` (the "
+        "client left); null for the person's messages.",
+    )
+    price_version: int | None = Field(
+        default=None, description="The price book version the reply was charged at."
+    )
 
 
 class GenerateRequest(BaseModel):
@@ -69,6 +106,12 @@ class GenerateRequest(BaseModel):
 
     # The length limit is a setting, checked by the service so the error can state it.
     content: str = Field(examples=["What is 12 * (3 + 4)?"])
+    model: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A model from `GET /api/models` (422 `unknown_model` otherwise); "
+        "default: the chat's model, else the default model.",
+    )
 
     @field_validator("content")
     @classmethod
@@ -84,6 +127,45 @@ class GenerateResponse(BaseModel):
     replayed: bool = Field(
         default=False, description="True when an Idempotency-Key returned a stored reply."
     )
+    price_version: int | None = Field(
+        default=None, description="The price book version the reply was charged at."
+    )
+
+
+class QuoteOut(BaseModel):
+    min: int = Field(description="The least the reply can cost (the prompt alone).")
+    max: int = Field(description="The most it can cost: what is held when it is sent.")
+    cap: int | None = Field(description="The chat's cost cap, if any.")
+    model: str
+    price_version: int
+
+
+class PerReplyPriceOut(BaseModel):
+    kind: Literal["per_reply"] = "per_reply"
+    per_reply: int
+
+
+class UsagePriceOut(BaseModel):
+    kind: Literal["usage"] = "usage"
+    per_1k_input: int
+    per_1k_output: int
+    per_1k_cached: int
+    minimum: int
+
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    price: PerReplyPriceOut | UsagePriceOut = Field(discriminator="kind")
+    recent_average: float | None = Field(
+        description="The caller's average charge per reply on this model (30 days)."
+    )
+
+
+class ModelsOut(BaseModel):
+    default: str
+    items: list[ModelOut]
+    price_version: int
 
 
 class ChatConfig(BaseModel):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,7 @@ from tokenbank.chat.providers import (
     AIProvider,
     ChatTurn,
     ProviderSettings,
+    ReplyReport,
     Role,
     build_provider,
 )
@@ -52,7 +53,10 @@ from tokenbank.config import Settings
 from tokenbank.db import Unit
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.errors import InsufficientTokens
 from tokenbank.ledger.models import ReservationStatus
+from tokenbank.pricing import book as pb
+from tokenbank.pricing.errors import CostCapTooLow, UnknownModel
 from tokenbank.types import utcnow
 
 #: Most messages read as history; the character budget usually stops far earlier.
@@ -60,6 +64,8 @@ HISTORY_MESSAGES = 100
 #: Failed attempts allowed under one idempotency key before a new key is required.
 MAX_ATTEMPTS = 20
 MAX_CHATS_LISTED = 200
+#: The window of a person's "recent average" cost per reply.
+RECENT = timedelta(days=30)
 
 
 # --- data -------------------------------------------------------------------------
@@ -71,6 +77,8 @@ class ChatInfo:
     title: str
     created_at: datetime
     updated_at: datetime
+    model: str | None = None
+    cost_cap: int | None = None
     last_message_preview: str | None = None
 
 
@@ -84,6 +92,8 @@ class StoredMessage:
     model: str | None
     interrupted: bool = False
     refunded: bool = False
+    finish_reason: str | None = None
+    price_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,10 @@ class Generation:
     #: True when an idempotency key returned the reply stored by an earlier request.
     replayed: bool = False
 
+    @property
+    def price_version(self) -> int | None:
+        return self.ai_message.price_version
+
 
 @dataclass(frozen=True)
 class PendingReply:
@@ -107,11 +121,20 @@ class PendingReply:
     chat_id: int
     content: str
     key: str
+    #: Tokens held (the most this reply can cost); 0 for a free model (nothing held).
     cost: int
     model: str
     turns: Sequence[ChatTurn]
     asked_at: datetime
     reservation_id: int | None
+    #: The price the reply is charged at, and its book's version: the version in force
+    #: when the hold was taken, whatever changes meanwhile.
+    price: pb.Price = pb.PerReply(0)
+    price_version: int | None = None
+    #: The output limit sent to the provider (None: the provider's own).
+    max_tokens: int | None = None
+    #: The prompt's estimated input tokens (charged when the provider reports no usage).
+    input_estimate: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +179,8 @@ def _message(row: Mapping[str, Any]) -> StoredMessage:
         model=row["model"],
         interrupted=bool(row["interrupted"]),
         refunded=bool(row.get("refunded", False)),
+        finish_reason=row["finish_reason"],
+        price_version=row["price_version"],
     )
 
 
@@ -213,6 +238,40 @@ async def list_chats(
     return [ChatInfo(**row._asdict()) for row in await repo.list_chats(session, user_id, limit)]
 
 
+async def get_chat(session: AsyncSession, user_id: int, chat_id: int) -> ChatInfo:
+    row = await repo.get_chat(session, user_id, chat_id)
+    if row is None:
+        raise ChatNotFound()
+    return ChatInfo(**row._asdict())
+
+
+async def update_chat(
+    session: AsyncSession,
+    user_id: int,
+    chat_id: int,
+    changes: Mapping[str, Any],
+    book: pb.Book,
+) -> ChatInfo:
+    """Change a chat's title, model (one the book prices, or None for the default) or cost
+    cap (None: no cap). Only the keys in ``changes`` change."""
+    values = dict(changes)
+    if "title" in values:
+        values["title"] = values["title"] or DEFAULT_TITLE
+    if values.get("model") is not None:
+        check_model(book, values["model"])
+    if not values:
+        return await get_chat(session, user_id, chat_id)
+    row = await repo.update_chat(session, user_id, chat_id, values)
+    if row is None:
+        raise ChatNotFound()
+    return ChatInfo(**row._asdict())
+
+
+async def average_costs(session: AsyncSession, user_id: int, now: datetime) -> dict[str, float]:
+    """The caller's average charge per reply over the last 30 days, per model."""
+    return await repo.average_cost_by_model(session, user_id, now - RECENT)
+
+
 async def list_messages(session: AsyncSession, user_id: int, chat_id: int) -> list[StoredMessage]:
     rows = await repo.chat_messages(session, user_id, chat_id)
     if rows is None:
@@ -234,11 +293,54 @@ def check_content(content: str, max_chars: int) -> str:
 
 @dataclass(frozen=True)
 class Held:
-    """Transaction 1's result when there is a reply to compute: the history to send and
-    the hold on the reply's cost (None for a free model)."""
+    """Transaction 1's result when there is a reply to compute: the history to send, the
+    price and quote it is held at, and the hold (None for a free reply)."""
 
     history: list[ChatTurn]
     reservation_id: int | None
+    model: str
+    price: pb.Price
+    quote: pb.Quote
+
+
+def default_model(book: pb.Book, provider_model: str) -> str:
+    """The provider's configured model if the book prices it, else the book's first."""
+    return provider_model if provider_model in book.models else next(iter(book.models))
+
+
+def check_model(book: pb.Book, model: str) -> str:
+    """``model`` if the book prices it (422 ``unknown_model`` otherwise)."""
+    if model not in book.models:
+        raise UnknownModel(model, sorted(book.models))
+    return model
+
+
+def _choose(book: pb.Book, requested: str | None, chat_model: str | None, fallback: str) -> str:
+    if requested is not None:
+        return check_model(book, requested)
+    # A chat's model dropped from the book since it was chosen falls back to the default.
+    if chat_model is not None and chat_model in book.models:
+        return chat_model
+    return fallback
+
+
+def price_reply(
+    book: pb.Book,
+    *,
+    model: str,
+    history: Sequence[ChatTurn],
+    text: str,
+    system_prompt: str,
+    max_output_tokens: int,
+    cap: int | None,
+) -> tuple[pb.Price, pb.Quote]:
+    """The price and quote of a reply to ``text`` after ``history`` on ``model``."""
+    price = book.models[model]
+    contents = [system_prompt, *(turn.content for turn in history), text]
+    try:
+        return price, pb.quote(price, contents, max_output_tokens=max_output_tokens, cap=cap)
+    except pb.CapTooLow as exc:
+        raise CostCapTooLow(exc.cap, exc.required) from exc
 
 
 async def hold_reply(
@@ -248,24 +350,100 @@ async def hold_reply(
     chat_id: int,
     key: str,
     text: str,
-    cost: int,
+    book: pb.Book,
+    model: str | None,
+    fallback_model: str,
     history_budget_chars: int,
     replay: bool,
     settings: Settings,
 ) -> Held | Generation:
-    """Transaction 1's work: ownership, history and the hold. With ``replay`` (the caller
-    sent an Idempotency-Key) a reply already stored under the key returns as is."""
-    history = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, history_budget_chars)
-    if history is None:
+    """Transaction 1's work: ownership, history, the price and the hold. With ``replay``
+    (the caller sent an Idempotency-Key) a reply already stored under the key returns as
+    is.
+
+    The hold is the quote's ``max``. When that is more than is available but the quote's
+    ``min`` is not (a usage price), the reply is held at what is available: the cap the
+    provider's ``max_tokens`` is fitted to. Only when even the ``min`` is more than is
+    available is it a 402 (``required`` is the ``min``).
+    """
+    found = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, history_budget_chars)
+    if found is None:
         raise ChatNotFound()
     if replay:
         stored = await stored_reply(unit, user_id, chat_id, key, text)
         if stored is not None:
             return stored
-    if cost == 0:
-        return Held(history, None)
-    hold = await _hold(unit, user_id, chat_id, key, text, cost, settings)
-    return hold if isinstance(hold, Generation) else Held(history, hold)
+    chosen = _choose(book, model, found.model, fallback_model)
+    price, quote = price_reply(
+        book,
+        model=chosen,
+        history=found.turns,
+        text=text,
+        system_prompt=settings.ai_system_prompt,
+        max_output_tokens=settings.ai_max_output_tokens,
+        cap=found.cost_cap,
+    )
+    if quote.max == 0:
+        return Held(found.turns, None, chosen, price, quote)
+    try:
+        hold = await _hold(unit, user_id, chat_id, key, text, quote.max, settings)
+    except InsufficientTokens as refused:
+        if quote.min > refused.balance or isinstance(price, pb.PerReply):
+            _requires(refused, quote.min)
+            raise
+        _, quote = price_reply(
+            book,
+            model=chosen,
+            history=found.turns,
+            text=text,
+            system_prompt=settings.ai_system_prompt,
+            max_output_tokens=settings.ai_max_output_tokens,
+            cap=refused.balance,
+        )
+        quote = pb.Quote(quote.min, quote.max, found.cost_cap, quote.max_tokens, quote.input_tokens)
+        hold = await _hold(unit, user_id, chat_id, key, text, quote.max, settings)
+    if isinstance(hold, Generation):
+        return hold
+    return Held(found.turns, hold, chosen, price, quote)
+
+
+def _requires(refused: InsufficientTokens, required: int) -> None:
+    """The refusal states the least the reply could cost (the quote's ``min``), which a
+    usage price could be held at, rather than the ``max`` that was asked for first."""
+    if refused.required != required:
+        refused.required = required
+        refused.extra["required"] = required
+        refused.detail = f"This needs {required} token(s); {max(refused.balance, 0)} available."
+        refused.args = (refused.detail,)
+
+
+async def quote_reply(
+    unit: Unit,
+    *,
+    user_id: int,
+    chat_id: int,
+    text: str,
+    book: pb.Book,
+    model: str | None,
+    fallback_model: str,
+    history_budget_chars: int,
+    settings: Settings,
+) -> tuple[str, pb.Quote]:
+    """What a reply to ``text`` would cost now (the same reads and sums as the hold)."""
+    found = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, history_budget_chars)
+    if found is None:
+        raise ChatNotFound()
+    chosen = _choose(book, model, found.model, fallback_model)
+    _, quote = price_reply(
+        book,
+        model=chosen,
+        history=found.turns,
+        text=text,
+        system_prompt=settings.ai_system_prompt,
+        max_output_tokens=settings.ai_max_output_tokens,
+        cap=found.cost_cap,
+    )
+    return chosen, quote
 
 
 async def _hold(
@@ -322,11 +500,37 @@ async def stored_reply(
     return Generation(asked, answer, answer.tokens_charged, current.available, replayed=True)
 
 
+def charge_of(pending: PendingReply, reply: str, report: ReplyReport | None) -> int:
+    """What ``reply`` is charged: the hold for a per-reply price; by the provider's usage
+    (else the estimate of prompt and delivered text) for a usage price; never above the
+    hold, never below zero."""
+    usage = None
+    if report is not None and report.has_usage:
+        assert report.input_tokens is not None and report.output_tokens is not None
+        usage = pb.Usage(report.input_tokens, report.output_tokens, report.cached_tokens)
+    return pb.charge_for(
+        pending.price,
+        pending.cost,
+        usage,
+        input_estimate=pending.input_estimate,
+        delivered=reply,
+    )
+
+
 async def record_reply(
-    unit: Unit, pending: PendingReply, reply: str, now: datetime, *, interrupted: bool = False
+    unit: Unit,
+    pending: PendingReply,
+    reply: str,
+    now: datetime,
+    *,
+    interrupted: bool = False,
+    finish_reason: str | None = "stop",
+    charge: int | None = None,
 ) -> Generation:
-    """Transaction 2's work: the deduction and both messages, all or nothing. A hold no
-    longer pending raises the ledger's error and nothing is saved."""
+    """Transaction 2's work: the deduction (``charge``, default the whole hold; the rest of
+    the hold is released in the same statement) and both messages, all or nothing. A hold
+    no longer pending raises the ledger's error and nothing is saved."""
+    charged = pending.cost if charge is None else charge
     asked = await repo.insert_message(
         unit, _message_values(pending, "user", pending.content, pending.asked_at)
     )
@@ -339,18 +543,26 @@ async def record_reply(
             raise GenerationInProgress()
         return stored
     available: int | None = None
-    if pending.reservation_id is not None:
+    if pending.reservation_id is not None and charged > 0:
         settled = await ledger.settle(
-            unit, pending.reservation_id, f"AI reply in chat {pending.chat_id}"
+            unit,
+            pending.reservation_id,
+            _description(pending),
+            tokens=None if charged == pending.cost else charged,
+            held=pending.cost,
         )
         available = settled.available
+    elif pending.reservation_id is not None:  # a usage price that came to nothing
+        await ledger.release(unit, pending.reservation_id)
     answer = await repo.insert_message(
         unit,
         {
             **_message_values(pending, "assistant", reply, now, interrupted),
-            "tokens_charged": pending.cost,
+            "tokens_charged": charged,
             "model": pending.model,
             "reply_to_id": asked["id"],
+            "finish_reason": finish_reason,
+            "price_version": pending.price_version,
         },
     )
     if answer is None:  # pragma: no cover - the user message above was new
@@ -358,7 +570,13 @@ async def record_reply(
     await repo.touch_chat(unit, pending.chat_id, now)
     if available is None:  # a free reply: nothing settled, so read what is left
         available = (await ledger.balance(unit, pending.user_id)).available
-    return Generation(_message(asked), _message(answer), pending.cost, available)
+    return Generation(_message(asked), _message(answer), charged, available)
+
+
+def _description(pending: PendingReply) -> str:
+    """The ledger entry names the model and the price version it was charged at."""
+    version = "" if pending.price_version is None else f", price v{pending.price_version}"
+    return f"AI reply in chat {pending.chat_id} ({pending.model}{version})"
 
 
 def _message_values(
@@ -373,5 +591,7 @@ def _message_values(
         "reply_to_id": None,
         "idempotency_key": pending.key,
         "interrupted": interrupted,
+        "finish_reason": None,
+        "price_version": None,
         "created_at": created_at,
     }

@@ -485,15 +485,23 @@ class Settled:
 
 
 async def settle(
-    session: Unit, reservation_id: int, description: str, *, tokens: int | None = None
+    session: Unit,
+    reservation_id: int,
+    description: str,
+    *,
+    tokens: int | None = None,
+    held: int | None = None,
 ) -> Settled:
     """:func:`commit`, and the balance left to spend after it (what a reply reports).
+
+    ``held``: the hold's amount, when the caller knows it (it took the hold), so a
+    partial commit is checked against it without reading the reservation first.
 
     The commit's statement returns the account's new ``reserved`` beside the entry's
     ``balance_after``, so a charged reply needs no separate balance read (a replay reads
     it).
     """
-    entry, reserved = await _commit(session, reservation_id, description, tokens)
+    entry, reserved = await _commit(session, reservation_id, description, tokens, held)
     if reserved is None:
         return Settled(entry, (await balance(session, entry.user_id)).available)
     return Settled(entry, entry.balance_after - reserved)
@@ -515,13 +523,17 @@ async def settle_once(
 
 
 async def _commit(
-    session: Unit, reservation_id: int, description: str, tokens: int | None = None
+    session: Unit,
+    reservation_id: int,
+    description: str,
+    tokens: int | None = None,
+    held: int | None = None,
 ) -> tuple[Entry, int | None]:
     """The entry, and the account's ``reserved`` right after it (None for a replay)."""
     now = utcnow()
     description = description[:MAX_DESCRIPTION]
     if tokens is not None:
-        await _check_partial(session, reservation_id, tokens)
+        await _check_partial(session, reservation_id, tokens, held)
     if repo.is_postgresql(session):
         outcome = await repo.commit_pg(session, reservation_id, description, now, tokens)
     else:
@@ -542,11 +554,15 @@ async def _commit(
     raise AssertionError(outcome)  # pragma: no cover - every outcome is matched above
 
 
-async def _check_partial(session: Unit, reservation_id: int, tokens: int) -> None:
+async def _check_partial(
+    session: Unit, reservation_id: int, tokens: int, held: int | None = None
+) -> None:
     """A partial commit charges a whole number of tokens, at most the hold's amount (which
-    never changes, so reading it first races nothing)."""
+    never changes, so reading it first races nothing; a caller that knows it skips the
+    read)."""
     check_amount(tokens)
-    held = await repo.reservation_amount(session, reservation_id)
+    if held is None:
+        held = await repo.reservation_amount(session, reservation_id)
     if held is None:
         raise ReservationNotFound()
     if tokens > held:

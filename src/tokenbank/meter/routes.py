@@ -10,8 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from tokenbank.chat.providers import AIProvider
 from tokenbank.config import Settings
-from tokenbank.deps import DatabaseDep, SessionDep, SettingsDep, UserIdDep, limit
+from tokenbank.db import Database
+from tokenbank.deps import DatabaseDep, ProviderDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.meter import flows, service
 from tokenbank.meter.errors import UnknownFeature
@@ -26,6 +28,7 @@ from tokenbank.meter.schemas import (
     MeterReserveIn,
     MeterReserveOut,
 )
+from tokenbank.pricing import service as pricing
 
 router = APIRouter(
     prefix="/api/meter",
@@ -39,8 +42,9 @@ Feature = Annotated[
 ]
 
 
-def _price(settings: Settings, feature: str) -> int:
-    price = feature_price(settings, feature)
+async def _price(db: Database, settings: Settings, provider: AIProvider, feature: str) -> int:
+    """The feature's price in the book in force (its default model is the provider's)."""
+    price = feature_price(await pricing.current(db, settings, provider.model), feature)
     if price is None:
         raise UnknownFeature(feature)
     return price
@@ -53,13 +57,14 @@ async def reserve(
     user_id: UserIdDep,
     db: DatabaseDep,
     settings: SettingsDep,
+    provider: ProviderDep,
 ) -> MeterReserveOut:
     """Hold the price of ``quantity`` units (402 when not enough); 404 ``unknown_feature``."""
     held = await flows.reserve(
         db,
         user_id=user_id,
         feature=feature,
-        unit_tokens=_price(settings, feature),
+        unit_tokens=await _price(db, settings, provider, feature),
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
         ttl_s=body.ttl_s or settings.reservation_ttl_s,
@@ -115,14 +120,17 @@ async def charge(
     body: MeterChargeIn,
     user_id: UserIdDep,
     session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
+    provider: ProviderDep,
 ) -> MeterChargeOut:
     """Charge ``quantity`` units at once (402 when not enough), once per idempotency key."""
+    unit_tokens = await _price(db, settings, provider, feature)
     done = await service.charge(
         session,
         user_id=user_id,
         feature=feature,
-        unit_tokens=_price(settings, feature),
+        unit_tokens=unit_tokens,
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
     )

@@ -675,8 +675,15 @@ async def _record_failure(db: Database, settings: Settings, h: Handling, exc: Ex
     event, now = h.event, utcnow()
     status, next_at, reason = failure_verdict(settings, event, exc, now)
     level = logging.WARNING if status is EventStatus.FAILED else logging.ERROR
-    log.log(level, "webhook %s (%s) %s after attempt %d: %s",
-            event.id, event.type, status, event.attempts, reason)
+    log.log(
+        level,
+        "webhook %s (%s) %s after attempt %d: %s",
+        event.id,
+        event.type,
+        status,
+        event.attempts,
+        reason,
+    )
     try:
         async with db.transaction() as session:
             ours = await repo.finish_event(
@@ -881,15 +888,11 @@ class WebhookWorker:
             if h is not None and h.snapshot is not None:
                 snapshot = h.snapshot
 
-    async def _apply(
-        self, event: ClaimedEvent, snapshot: IntentSnapshot | None
-    ) -> Handling | None:
+    async def _apply(self, event: ClaimedEvent, snapshot: IntentSnapshot | None) -> Handling | None:
         if event.attempts > self.settings.webhook_max_attempts:
             await self._give_up(event)
             return None
-        return await process_claimed(
-            self.db, self.gateway, self.settings, event, snapshot=snapshot
-        )
+        return await process_claimed(self.db, self.gateway, self.settings, event, snapshot=snapshot)
 
     async def _give_up(self, event: ClaimedEvent) -> None:
         # Only a claim that ran out gets here: its workers died applying it, again and

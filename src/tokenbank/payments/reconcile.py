@@ -145,9 +145,7 @@ def describe(o: SyncOutcome) -> str:
     return f"{o.payment_intent_id} {who}: " + ", ".join(parts)
 
 
-def events_window(
-    stored: int | None, since: datetime | None, now_s: int
-) -> tuple[int, str | None]:
+def events_window(stored: int | None, since: datetime | None, now_s: int) -> tuple[int, str | None]:
     """Where to start reading Stripe's events (unix seconds), from the stored checkpoint
     (None: never run) and an explicit ``--since``; and a warning when events were missed
     because they are older than Stripe keeps them."""

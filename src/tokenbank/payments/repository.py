@@ -235,10 +235,7 @@ _EVENT_VALUES = {
 #: The acknowledgement's one statement: the event inserted once, its id returned only
 #: when this delivery inserted it.
 _RECORD_EVENT = Query.of(
-    postgresql.insert(inbox)
-    .values(_EVENT_VALUES)
-    .on_conflict_do_nothing()
-    .returning(inbox.c.id),
+    postgresql.insert(inbox).values(_EVENT_VALUES).on_conflict_do_nothing().returning(inbox.c.id),
     sqlite=sqlite.insert(inbox)
     .values(_EVENT_VALUES)
     .on_conflict_do_nothing()
@@ -324,10 +321,7 @@ async def claim_events(
     """
     if event_id is None:
         candidates = (
-            select(inbox.c.id)
-            .where(_claimable(now))
-            .order_by(inbox.c.next_attempt_at)
-            .limit(limit)
+            select(inbox.c.id).where(_claimable(now)).order_by(inbox.c.next_attempt_at).limit(limit)
         )
     else:
         candidates = select(inbox.c.id).where(

@@ -39,8 +39,6 @@ router = APIRouter(
 )
 
 
-
-
 def payment_out(p: PaymentView) -> PaymentOut:
     return PaymentOut(
         id=p.id,
@@ -158,9 +156,7 @@ async def list_payments(
     limit_: Annotated[int, Query(alias="limit", ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> PaymentPage:
-    items, next_before = await service.list_payments(
-        session, user_id, limit=limit_, before=before
-    )
+    items, next_before = await service.list_payments(session, user_id, limit=limit_, before=before)
     return PaymentPage(items=[payment_out(p) for p in items], next_before=next_before)
 
 

@@ -68,7 +68,6 @@ STRIPE_ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9]{1,250}$")
 NEVER_APPLICABLE: tuple[type[Exception], ...] = (PaymentNotFound,)
 
 
-
 @dataclass(frozen=True)
 class WebhookResult:
     event_id: str

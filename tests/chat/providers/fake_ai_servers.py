@@ -129,7 +129,17 @@ def openai_error(status: int) -> JSONResponse:
     return JSONResponse({"error": error}, status_code=status)
 
 
-async def openai_stream_body(model: str, text: str) -> AsyncIterator[bytes]:
+OPENAI_USAGE = {
+    "prompt_tokens": 5,
+    "completion_tokens": 5,
+    "total_tokens": 10,
+    "prompt_tokens_details": {"cached_tokens": 2},
+}
+
+
+async def openai_stream_body(
+    model: str, text: str, with_usage: bool = False
+) -> AsyncIterator[bytes]:
     yield sse(openai_chunk(model, {"role": "assistant", "content": ""}))
     parts = pieces(text)
     if model == "stream-error-event":
@@ -146,6 +156,8 @@ async def openai_stream_body(model: str, text: str) -> AsyncIterator[bytes]:
         yield sse(openai_chunk(model, {"content": part}))
     finish = "content_filter" if model == "stream-content-filter" else "stop"
     yield sse(openai_chunk(model, {}, finish))
+    if with_usage:
+        yield sse({**openai_chunk(model, {}), "choices": [], "usage": OPENAI_USAGE})
     yield sse("[DONE]")
 
 
@@ -171,8 +183,9 @@ def openai_app(server: FakeServer) -> Starlette:
             return JSONResponse(openai_completion(model, None, finish="content_filter"))
         text = reply_for(body["messages"][-1]["content"])
         if body.get("stream"):
+            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                openai_stream_body(model, text), media_type="text/event-stream"
+                openai_stream_body(model, text, with_usage), media_type="text/event-stream"
             )
         return JSONResponse(openai_completion(model, text))
 
@@ -188,7 +201,19 @@ def gemini_response(text: str | None, finish: str | None = "STOP") -> dict[str, 
         candidate["content"] = {"role": "model", "parts": [{"text": text}]}
     if finish is not None:
         candidate["finishReason"] = finish
-    return {"candidates": [candidate], "modelVersion": "fake-gemini"}
+    response: dict[str, Any] = {"candidates": [candidate], "modelVersion": "fake-gemini"}
+    if finish is not None:  # the whole reply's usage comes with its end
+        response["usageMetadata"] = GEMINI_USAGE
+    return response
+
+
+GEMINI_USAGE = {
+    "promptTokenCount": 7,
+    "candidatesTokenCount": 4,
+    "thoughtsTokenCount": 2,
+    "cachedContentTokenCount": 3,
+    "totalTokenCount": 13,
+}
 
 
 def gemini_error(status: int) -> JSONResponse:

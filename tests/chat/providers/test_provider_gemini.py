@@ -253,3 +253,23 @@ async def test_stopping_a_stream_early_leaves_the_provider_usable(
 
     assert EXPECTED.startswith(first)
     assert await provider.complete(HISTORY) == EXPECTED
+
+
+async def test_usage_metadata_is_reported_and_max_tokens_sent(
+    make_provider: MakeProvider, gemini_server: FakeServer
+) -> None:
+    from tokenbank.chat.providers import ReplyReport
+
+    provider = make_provider("gemini-test")
+    report = ReplyReport()
+    assert await provider.complete(HISTORY, max_tokens=33, report=report) == EXPECTED
+    assert gemini_server.last_request().body["generationConfig"]["maxOutputTokens"] == 33
+    # Thinking tokens are billed as output: 4 + 2.
+    assert report == ReplyReport(7, 6, 3, "stop")
+
+    streamed = ReplyReport()
+    chunks: list[str] = []
+    await drain(provider.stream(HISTORY, model="gemini-stream", report=streamed), chunks)
+    assert "".join(chunks) == EXPECTED
+    assert "gemini-stream" in gemini_server.last_request().path
+    assert streamed == ReplyReport(7, 6, 3, "stop")

@@ -240,3 +240,38 @@ async def test_stopping_a_stream_early_leaves_the_provider_usable(
 
     assert EXPECTED.startswith(first)
     assert await provider.complete(HISTORY) == EXPECTED
+
+
+async def test_usage_finish_model_and_max_tokens_travel_both_ways(
+    make_provider: MakeProvider, openai_server: FakeServer
+) -> None:
+    from tokenbank.chat.providers import ReplyReport
+
+    provider = make_provider("gpt-test")
+    report = ReplyReport()
+    reply = await provider.complete(HISTORY, model="gpt-other", max_tokens=77, report=report)
+    assert reply == EXPECTED
+    assert openai_server.last_request().body["model"] == "gpt-other"
+    assert openai_server.last_request().body["max_tokens"] == 77
+    assert report == ReplyReport(5, 5, 0, "stop")
+
+    streamed = ReplyReport()
+    chunks: list[str] = []
+    await drain(provider.stream(HISTORY, max_tokens=9, report=streamed), chunks)
+    assert "".join(chunks) == EXPECTED
+    sent = openai_server.last_request().body
+    assert sent["stream_options"] == {"include_usage": True}
+    assert sent["max_tokens"] == 9
+    # The usage chunk after the finish chunk (no choices) is read, cached tokens included.
+    assert streamed == ReplyReport(5, 5, 2, "stop")
+
+
+async def test_a_content_filter_mid_stream_is_reported_with_its_usage(
+    make_provider: MakeProvider,
+) -> None:
+    from tokenbank.chat.providers import ReplyReport
+
+    report = ReplyReport()
+    with pytest.raises(EmptyReply):
+        await drain(make_provider("stream-content-filter").stream(HISTORY, report=report), [])
+    assert report == ReplyReport(5, 5, 2, "content_filter")

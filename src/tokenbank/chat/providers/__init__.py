@@ -12,6 +12,7 @@ from tokenbank.chat.providers.base import (
     ProviderNotConfigured,
     ProviderTimeout,
     ProviderUnavailable,
+    ReplyReport,
     Role,
 )
 from tokenbank.chat.providers.factory import (
@@ -41,6 +42,7 @@ __all__ = [
     "ProviderSettings",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ReplyReport",
     "Role",
     "build_prompt",
     "history_budget",

@@ -9,11 +9,16 @@ Guarantees (every provider):
 - No exception from a vendor SDK escapes: each is mapped to a `ProviderError` subclass,
   chained with `from` so the cause stays in the logs.
 - Each call has a deadline; a hung server ends in `ProviderTimeout`.
+- `model` (default: the provider's own) and `max_tokens` (default: the provider's own
+  limit) are passed on as asked. A `ReplyReport` given as `report` is filled in as the
+  reply ends: the usage the provider reported (if it did) and its finish reason, even
+  when the call then raises (a reply withheld part way by a content filter).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from tokenbank.errors import ConfigError
@@ -32,6 +37,24 @@ class ChatTurn(NamedTuple):
     content: str
 
 
+@dataclass
+class ReplyReport:
+    """What a provider says about a reply as it ends (filled in by the provider).
+
+    Usage is None unless the provider reported it; ``finish_reason`` is ``stop``,
+    ``length`` (the output limit) or ``content_filter`` (withheld part way), else None.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int = 0
+    finish_reason: str | None = None
+
+    @property
+    def has_usage(self) -> bool:
+        return self.input_tokens is not None and self.output_tokens is not None
+
+
 @runtime_checkable
 class AIProvider(Protocol):
     """A source of AI replies, chosen by configuration (see `build_provider`)."""
@@ -40,11 +63,25 @@ class AIProvider(Protocol):
     model: str
     is_offline: bool
 
-    async def complete(self, turns: Sequence[ChatTurn]) -> str:
+    async def complete(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> str:
         """The whole reply to `turns` (chronological, the last one is the user's)."""
         ...
 
-    def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[str]:
+    def stream(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> AsyncIterator[str]:
         """The reply to `turns` as text chunks that join to the whole reply."""
         ...
 

@@ -16,6 +16,7 @@ from tokenbank.chat.providers.base import (
     EmptyReply,
     ProviderTimeout,
     ProviderUnavailable,
+    ReplyReport,
     reason_for_status,
 )
 from tokenbank.chat.providers.deadline import Deadline
@@ -66,15 +67,25 @@ class GeminiProvider:
         # vertexai=False: never let an environment variable reroute to Vertex AI.
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
 
-    async def complete(self, turns: Sequence[ChatTurn]) -> str:
-        contents, config = _request(turns)
+    async def complete(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> str:
+        contents, config = _request(turns, max_tokens)
         deadline = Deadline(self.name, total_s=self._timeout_s)
         with _mapped_errors(self.name):
             response = await deadline.wait(
                 self._client.aio.models.generate_content(
-                    model=self.model, contents=contents, config=config
+                    model=model or self.model, contents=contents, config=config
                 )
             )
+        if report is not None:
+            _read_usage(response, report)
+            report.finish_reason = _finish(_read_chunk(response)[1] or types.FinishReason.STOP)
         _raise_if_blocked(self.name, response)
         if not response.candidates:
             raise EmptyReply(self.name, "empty", "response has no candidates")
@@ -84,25 +95,36 @@ class GeminiProvider:
         _check_end(self.name, finish or types.FinishReason.STOP, bool(text.strip()))
         return text
 
-    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        contents, config = _request(turns)
+    async def stream(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> AsyncIterator[str]:
+        contents, config = _request(turns, max_tokens)
         deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
         finish: types.FinishReason | None = None
         produced = False
+        report = report if report is not None else ReplyReport()
         with _mapped_errors(self.name):
             chunks = await deadline.wait(
                 self._client.aio.models.generate_content_stream(
-                    model=self.model, contents=contents, config=config
+                    model=model or self.model, contents=contents, config=config
                 )
             )
             try:
                 async for response in deadline.iterate(chunks):
+                    # Each chunk's usage_metadata counts the reply so far; the last one wins.
+                    _read_usage(response, report)
                     _raise_if_blocked(self.name, response)
                     text, chunk_finish = _read_chunk(response)
                     if text:
                         produced = produced or bool(text.strip())
                         yield text
                     finish = chunk_finish or finish
+                    report.finish_reason = _finish(finish)
             finally:
                 # Closing the SDK's generator closes the HTTP response under it.
                 if isinstance(chunks, AsyncGenerator):
@@ -114,7 +136,7 @@ class GeminiProvider:
 
 
 def _request(
-    turns: Sequence[ChatTurn],
+    turns: Sequence[ChatTurn], max_tokens: int | None = None
 ) -> tuple[list[types.Content], types.GenerateContentConfig]:
     """Gemini's shape: system turns become the system instruction, the rest `contents`."""
     system = "\n\n".join(turn.content for turn in turns if turn.role == "system")
@@ -128,10 +150,31 @@ def _request(
     ]
     config = types.GenerateContentConfig(
         system_instruction=system or None,
+        max_output_tokens=max_tokens,
         # No tools are offered, so nothing may be called automatically.
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )
     return contents, config
+
+
+def _read_usage(response: types.GenerateContentResponse, report: ReplyReport) -> None:
+    """Gemini's ``usage_metadata`` into ``report``: thinking tokens are billed as output."""
+    usage = response.usage_metadata
+    if usage is None or usage.prompt_token_count is None:
+        return
+    report.input_tokens = usage.prompt_token_count
+    report.output_tokens = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+    report.cached_tokens = usage.cached_content_token_count or 0
+
+
+def _finish(finish: types.FinishReason | None) -> str | None:
+    if finish is None:
+        return None
+    if finish == types.FinishReason.MAX_TOKENS:
+        return "length"
+    if finish in _WITHHELD_FINISH:
+        return "content_filter"
+    return "stop"
 
 
 def _raise_if_blocked(provider: str, response: types.GenerateContentResponse) -> None:

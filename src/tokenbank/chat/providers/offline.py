@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from tokenbank.chat.providers.base import ChatTurn
+from tokenbank.chat.providers.base import ChatTurn, ReplyReport
 
 OFFLINE_LABEL = "[offline model]"
 OFFLINE_MODEL = "offline-1"
@@ -53,12 +53,32 @@ class OfflineProvider:
         self.name = "offline"
         self.model = OFFLINE_MODEL
 
-    async def complete(self, turns: Sequence[ChatTurn]) -> str:
+    # The offline model has one model and no output limit, and reports no usage (a
+    # usage price charges it by the estimate of the delivered text).
+    async def complete(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> str:
+        if report is not None:
+            report.finish_reason = "stop"
         return offline_reply(turns)
 
-    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> AsyncIterator[str]:
         for chunk in _chunks(offline_reply(turns)):
             yield chunk
+        if report is not None:
+            report.finish_reason = "stop"
 
     async def aclose(self) -> None:
         return None

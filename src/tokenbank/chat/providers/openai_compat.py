@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -17,6 +18,7 @@ from tokenbank.chat.providers.base import (
     EmptyReply,
     ProviderTimeout,
     ProviderUnavailable,
+    ReplyReport,
     reason_for_status,
 )
 from tokenbank.chat.providers.deadline import Deadline
@@ -48,26 +50,59 @@ class OpenAICompatProvider:
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
 
-    async def complete(self, turns: Sequence[ChatTurn]) -> str:
+    def _request(
+        self, turns: Sequence[ChatTurn], model: str | None, max_tokens: int | None
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {"model": model or self.model, "messages": _messages(turns)}
+        if max_tokens is not None:
+            # `max_tokens` rather than the newer `max_completion_tokens`: every compatible
+            # server (Ollama, vLLM, llama.cpp) reads it, and OpenAI still does.
+            request["max_tokens"] = max_tokens
+        return request
+
+    async def complete(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> str:
         deadline = Deadline(self.name, total_s=self._timeout_s)
         with _mapped_errors(self.name):
             completion = await deadline.wait(
-                self._client.chat.completions.create(model=self.model, messages=_messages(turns))
+                self._client.chat.completions.create(**self._request(turns, model, max_tokens))
             )
+        if report is not None:
+            _read_usage(getattr(completion, "usage", None), report)
+            choices = getattr(completion, "choices", None) or [None]
+            report.finish_reason = _finish(getattr(choices[0], "finish_reason", None))
         return _reply_text(self.name, completion)
 
-    async def stream(self, turns: Sequence[ChatTurn]) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        report: ReplyReport | None = None,
+    ) -> AsyncIterator[str]:
         deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
         finish_reason: str | None = None
         produced = False
+        report = report if report is not None else ReplyReport()
         with _mapped_errors(self.name):
             chunks = await deadline.wait(
                 self._client.chat.completions.create(
-                    model=self.model, messages=_messages(turns), stream=True
+                    **self._request(turns, model, max_tokens),
+                    stream=True,
+                    # The last chunk then carries the reply's usage (no choices).
+                    stream_options={"include_usage": True},
                 )
             )
             try:
                 async for chunk in deadline.iterate(chunks):
+                    _read_usage(getattr(chunk, "usage", None), report)
                     for choice in chunk.choices or ():
                         if choice.index != 0:
                             continue
@@ -75,6 +110,7 @@ class OpenAICompatProvider:
                             produced = True
                             yield choice.delta.content
                         finish_reason = choice.finish_reason or finish_reason
+                        report.finish_reason = _finish(finish_reason)
             finally:
                 await chunks.close()
         _check_stream_end(self.name, finish_reason, produced)
@@ -93,6 +129,25 @@ def _messages(turns: Sequence[ChatTurn]) -> list[ChatCompletionMessageParam]:
         else:
             messages.append({"role": "user", "content": turn.content})
     return messages
+
+
+def _read_usage(usage: object, report: ReplyReport) -> None:
+    """OpenAI's ``usage`` (``prompt_tokens``, ``completion_tokens``, cached prompt tokens in
+    ``prompt_tokens_details``) into ``report``; a missing or partial one is left out."""
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None)
+    report.input_tokens, report.output_tokens = prompt, completion
+    report.cached_tokens = cached if isinstance(cached, int) else 0
+
+
+def _finish(reason: object) -> str | None:
+    if reason in ("stop", "length", "content_filter"):
+        return str(reason)
+    return "stop" if isinstance(reason, str) else None
 
 
 def _reply_text(provider: str, completion: ChatCompletion) -> str:

@@ -25,9 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("stripe_charge_id", sa.String(length=255), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "next_attempt_at", tokenbank.types.UTCDateTime(timezone=True), nullable=True
-            )
+            sa.Column("next_attempt_at", tokenbank.types.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("claim_token", sa.String(length=36), nullable=True))
         batch_op.add_column(

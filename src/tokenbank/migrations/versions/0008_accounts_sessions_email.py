@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("revoked_at", _TS, nullable=True),
         sa.Column("revoked_reason", sa.String(length=32), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_auth_sessions_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_auth_sessions_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
@@ -49,8 +51,10 @@ def upgrade() -> None:
         sa.Column("issued_at", _TS, nullable=False),
         sa.Column("used_at", _TS, nullable=True),
         sa.ForeignKeyConstraint(
-            ["session_id"], ["auth_sessions.id"],
-            name=op.f("fk_auth_refresh_tokens_session_id_auth_sessions"), ondelete="CASCADE",
+            ["session_id"],
+            ["auth_sessions.id"],
+            name=op.f("fk_auth_refresh_tokens_session_id_auth_sessions"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_auth_refresh_tokens")),
     )
@@ -70,7 +74,9 @@ def upgrade() -> None:
             name=op.f("ck_auth_email_tokens_purpose_known"),
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_auth_email_tokens_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_auth_email_tokens_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_auth_email_tokens")),

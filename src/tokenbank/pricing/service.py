@@ -1,0 +1,177 @@
+"""The price book in force: versions, seeding from configuration, and the process's cache.
+
+- The newest ``price_versions`` row is in force; every charge records its number.
+- Until an admin writes a version, each process charges its configured book: ``PRICE_BOOK``
+  (or, without it, ``REPLY_COST_TOKENS`` and ``MODEL_COSTS``: every model one per-reply
+  price), recorded as a version on first use (version 1 on a new database; a changed
+  configuration gets a version of its own). Once an admin has written a version
+  (``PUT /api/admin/price-book``), the newest admin version is in force in every process
+  and configuration no longer applies.
+- Each process keeps the book in memory (:class:`PriceBooks`) and checks at most every
+  ``PRICE_BOOK_CACHE_S`` seconds whether a newer version exists (one index look-up), so a
+  charged reply costs no extra statement; an admin's change is seen at once by the process
+  that wrote it and within that interval by every other.
+- A change applies to new replies only: a reply is charged at the version it was held at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.config import Settings
+from tokenbank.db import Database, Unit
+from tokenbank.pricing import book as pb
+from tokenbank.pricing import repository as repo
+from tokenbank.pricing.errors import PriceBookConfigInvalid, PriceBookInvalid
+from tokenbank.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Attempts to take the next version number when admins write at the same moment.
+MAX_WRITE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    book: Mapping[str, Any]
+    created_at: datetime
+    created_by: int | None
+
+
+def configured_book(settings: Settings, default_model: str) -> dict[str, Any]:
+    """The book configuration describes (validated: a bad ``PRICE_BOOK`` stops the start)."""
+    raw = settings.price_book
+    if raw is None:
+        raw = pb.from_reply_costs(default_model, settings.reply_cost_tokens, settings.model_costs)
+    try:
+        pb.parse(raw)
+    except pb.BookInvalid as exc:
+        raise PriceBookConfigInvalid(f"PRICE_BOOK: {exc}") from exc
+    return dict(raw)
+
+
+def _info(row: Mapping[str, Any]) -> VersionInfo:
+    return VersionInfo(int(row["id"]), row["book"], row["created_at"], row["created_by"])
+
+
+async def newest(session: AsyncSession) -> VersionInfo | None:
+    row = await repo.newest(session)
+    return None if row is None else _info(row)
+
+
+async def write_version(
+    session: AsyncSession, raw: object, *, created_by: int | None
+) -> VersionInfo:
+    """Validate ``raw`` and write it as the next version (422 ``price_book_invalid``)."""
+    try:
+        pb.parse(raw)
+    except pb.BookInvalid as exc:
+        raise PriceBookInvalid(str(exc)) from exc
+    assert isinstance(raw, dict)
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        current = await repo.newest(session)
+        number = 1 if current is None else int(current["id"]) + 1
+        row = await repo.insert(session, number, raw, utcnow(), created_by)
+        if row is not None:
+            return _info(row)
+    raise RuntimeError("could not take a price book version number")  # pragma: no cover
+
+
+async def in_force(session: AsyncSession, configured: Mapping[str, Any]) -> VersionInfo:
+    """The version a process with this configuration charges at.
+
+    The newest version if an admin wrote it; otherwise the configured book, as the
+    version that records it (written now if no version holds exactly this book). So two
+    processes configured differently (as the benchmark's free and paid servers are) each
+    charge their own configured prices, until an admin's version applies to all.
+    """
+    current = await newest(session)
+    if current is not None and current.created_by is not None:
+        return current
+    if current is not None and current.book == configured:
+        return current
+    for row in await repo.configured_versions(session):
+        if row["book"] == configured:
+            return _info(row)
+    return await write_version(session, dict(configured), created_by=None)
+
+
+class PriceBooks:
+    """One process's cache of the book in force, for one database."""
+
+    def __init__(self, configured: Mapping[str, Any], check_every_s: float) -> None:
+        self._configured = configured
+        self._check_every_s = check_every_s
+        self._book: pb.Book | None = None
+        self._checked = 0.0
+        #: The newest version number when the book was last loaded (a new one: reload).
+        self._newest_seen: int | None = None
+        self._lock = asyncio.Lock()
+
+    def forget(self) -> None:
+        """Check the database on next use (after this process wrote a version)."""
+        self._checked = 0.0
+
+    async def current(self, db: Database) -> pb.Book:
+        book = self._book
+        if book is not None and time.monotonic() - self._checked < self._check_every_s:
+            return book
+        async with self._lock:
+            book = self._book
+            if book is not None and time.monotonic() - self._checked < self._check_every_s:
+                return book
+            if book is not None:
+
+                async def newest_id(unit: Unit) -> int | None:
+                    return await repo.newest_id(unit)
+
+                if await db.run(newest_id) == self._newest_seen:
+                    self._checked = time.monotonic()
+                    return book
+            book, self._newest_seen = await self._load(db)
+            self._book, self._checked = book, time.monotonic()
+            return book
+
+    async def at(self, db: Database, version: int) -> pb.Book:
+        """A given version (a reply held at an older one is charged at it)."""
+        book = self._book
+        if book is not None and book.version == version:
+            return book
+        async with db.transaction() as session:
+            row = await repo.by_id(session, version)
+        if row is None:
+            raise LookupError(f"price book version {version}")
+        return pb.parse(row["book"], int(row["id"]))
+
+    async def _load(self, db: Database) -> tuple[pb.Book, int | None]:
+        """The book in force for this process, and the newest version number now."""
+        async with db.transaction() as session:
+            info = await in_force(session, self._configured)
+            newest_now = await repo.newest_id(session)
+        return pb.parse(info.book, info.version), newest_now
+
+
+_books: weakref.WeakKeyDictionary[Database, PriceBooks] = weakref.WeakKeyDictionary()
+
+
+def books(db: Database, settings: Settings, default_model: str) -> PriceBooks:
+    """The process's cache of the book for ``db`` (made on first use)."""
+    found = _books.get(db)
+    if found is None:
+        found = PriceBooks(configured_book(settings, default_model), settings.price_book_cache_s)
+        _books[db] = found
+    return found
+
+
+async def current(db: Database, settings: Settings, default_model: str) -> pb.Book:
+    return await books(db, settings, default_model).current(db)
