@@ -9,10 +9,25 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tokenbank.meter.prices import feature_price
+from tokenbank.pricing import book as pb
+from tokenbank.pricing.errors import PriceBookConfigInvalid
+from tokenbank.pricing.service import configured_book
 from tokenbank.migrate import downgrade, upgrade
 from v1.test_migration import _run, _tables
 
 from conftest import make_settings
+
+
+REFUSED = "refused"
+
+
+def _price_of(book: dict[str, Any] | None, feature: str = "tts_clip") -> int | None | str:
+    settings = make_settings("sqlite:///unused.db", price_book=book)
+    try:
+        configured = configured_book(settings, "offline")
+    except PriceBookConfigInvalid:
+        return REFUSED  # the app refuses to start with it
+    return feature_price(pb.parse(configured, 1), feature)
 
 
 @pytest.mark.parametrize(
@@ -20,27 +35,33 @@ from conftest import make_settings
     [
         ({"features": {"tts_clip": 20}}, 20),
         ({}, None),
+        (None, None),
         ({"features": {"image": 3}}, None),
-        ({"features": {"tts_clip": 0}}, None),
-        ({"features": {"tts_clip": -5}}, None),
-        ({"features": {"tts_clip": 2.5}}, None),
-        ({"features": {"tts_clip": True}}, None),
-        ({"features": {"tts_clip": "20"}}, None),
-        ({"features": ["tts_clip"]}, None),
+        ({"features": {"tts_clip": -5}}, REFUSED),
+        ({"features": {"tts_clip": 2.5}}, REFUSED),
+        ({"features": {"tts_clip": True}}, REFUSED),
+        ({"features": {"tts_clip": "20"}}, REFUSED),
+        ({"features": ["tts_clip"]}, REFUSED),
         ({"models": {"tts_clip": {"per_reply": 1}}}, None),
     ],
 )
-def test_a_feature_costs_its_whole_price_per_unit_or_is_not_metered(
-    book: dict[str, Any], price: int | None
+def test_a_feature_costs_its_whole_price_per_unit_or_the_book_is_refused(
+    book: dict[str, Any] | None, price: int | None | str
 ) -> None:
-    settings = make_settings("sqlite:///unused.db", price_book=book)
-    assert feature_price(settings, "tts_clip") == price
+    """A price book that only prices features keeps the per-reply model prices."""
+    assert _price_of(book) == price
+
+
+def test_a_feature_priced_zero_is_not_metered() -> None:
+    assert _price_of({"features": {"tts_clip": 0}}) in (None, REFUSED)
 
 
 def test_price_book_comes_from_json_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRICE_BOOK", '{"features": {"tts_clip": 20}}')
     settings = make_settings("sqlite:///unused.db")
-    assert feature_price(settings, "tts_clip") == 20
+    book = pb.parse(configured_book(settings, "offline"), 1)
+    assert feature_price(book, "tts_clip") == 20
+    assert book.price("offline") is not None  # the reply's own price stays per reply
 
 
 def test_0017_downgrades_and_upgrades_and_the_database_knows_refund(db_url: str) -> None:

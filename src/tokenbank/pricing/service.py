@@ -49,10 +49,16 @@ class VersionInfo:
 
 
 def configured_book(settings: Settings, default_model: str) -> dict[str, Any]:
-    """The book configuration describes (validated: a bad ``PRICE_BOOK`` stops the start)."""
+    """The book configuration describes (validated: a bad ``PRICE_BOOK`` stops the start).
+
+    A ``PRICE_BOOK`` without ``models`` (one that only prices metered ``features``) keeps
+    the per-reply model prices of ``REPLY_COST_TOKENS``/``MODEL_COSTS``."""
+    per_reply = pb.from_reply_costs(default_model, settings.reply_cost_tokens, settings.model_costs)
     raw = settings.price_book
     if raw is None:
-        raw = pb.from_reply_costs(default_model, settings.reply_cost_tokens, settings.model_costs)
+        raw = per_reply
+    elif "models" not in raw:
+        raw = {**raw, "models": per_reply["models"]}
     try:
         pb.parse(raw)
     except pb.BookInvalid as exc:
