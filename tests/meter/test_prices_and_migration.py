@@ -9,14 +9,13 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tokenbank.meter.prices import feature_price
+from tokenbank.migrate import downgrade, upgrade
 from tokenbank.pricing import book as pb
 from tokenbank.pricing.errors import PriceBookConfigInvalid
 from tokenbank.pricing.service import configured_book
-from tokenbank.migrate import downgrade, upgrade
 from v1.test_migration import _run, _tables
 
 from conftest import make_settings
-
 
 REFUSED = "refused"
 
