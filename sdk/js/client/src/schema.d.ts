@@ -160,6 +160,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/customers/{external_id}/subscription": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Subscription
+         * @description The customer's monthly plan (the live one, else the latest ended one), or null.
+         */
+        get: operations["v1_get_subscription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/customers/{external_id}/transactions": {
         parameters: {
             query?: never;
@@ -454,6 +474,35 @@ export interface components {
             updated_at: string;
         };
         /**
+         * CustomerSubscription
+         * @description A customer's monthly plan, as Stripe last said (no client secret: paying happens in
+         *     the customer's own session).
+         */
+        CustomerSubscription: {
+            /** Cancel At Period End */
+            cancel_at_period_end: boolean;
+            /** Current Period End */
+            current_period_end: string | null;
+            /** Current Period Start */
+            current_period_start: string | null;
+            /** Id */
+            id: string;
+            /** Plan */
+            plan: string;
+            /** Problem */
+            problem: ("payment_failed" | "requires_action") | null;
+            /** Scheduled Plan */
+            scheduled_plan: string | null;
+            /** Status */
+            status: string;
+        };
+        /** CustomerSubscriptionOut */
+        CustomerSubscriptionOut: {
+            /** External Id */
+            external_id: string;
+            subscription: components["schemas"]["CustomerSubscription"] | null;
+        };
+        /**
          * ErrorBody
          * @description Every error response: ``{"error": {"code", "message", ...}}``.
          */
@@ -467,7 +516,7 @@ export interface components {
              * @description Machine-readable; the enum lists every code the API answers with.
              * @enum {string}
              */
-            code: "account_not_found" | "admin_required" | "ai_unavailable" | "already_refunded" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "message_not_found" | "method_not_allowed" | "metrics_forbidden" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_not_found" | "payments_not_configured" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "refund_limit_reached" | "reply_not_refundable" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "unavailable" | "unknown_event_type" | "unknown_feature" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "webhook_delivery_not_found" | "webhook_endpoint_not_found" | "webhook_url_refused" | "widgets_not_configured" | "wrong_current_password";
+            code: "account_not_found" | "admin_required" | "ai_unavailable" | "already_refunded" | "api_key_not_active" | "api_key_not_found" | "api_key_required" | "api_key_revoked" | "bad_request" | "chat_not_found" | "cost_cap_too_low" | "customer_conflict" | "customer_not_found" | "database_unavailable" | "email_link_invalid" | "email_taken" | "forbidden" | "generation_in_progress" | "generation_retries_exhausted" | "hold_not_found" | "http_error" | "idempotency_key_reused" | "insufficient_scope" | "insufficient_tokens" | "internal_error" | "invalid_amount" | "invalid_api_key" | "invalid_checkout_token" | "invalid_credentials" | "invalid_input" | "invalid_key_name" | "invalid_payload" | "invalid_scopes" | "invalid_signature" | "invalid_token" | "invalid_widget_token" | "jwks_unavailable" | "login_locked" | "message_not_found" | "method_not_allowed" | "metrics_forbidden" | "no_saved_card" | "not_authenticated" | "not_found" | "payload_too_large" | "payment_method_not_found" | "payment_not_found" | "payments_not_configured" | "portal_unavailable" | "price_book_invalid" | "rate_limited" | "refresh_token_invalid" | "refresh_token_reused" | "refund_limit_reached" | "reply_not_refundable" | "reservation_expired" | "reservation_not_found" | "reservation_not_pending" | "retry_later" | "return_url_not_allowed" | "session_revoked" | "signup_limit_reached" | "stripe_error" | "stripe_unavailable" | "subscription_exists" | "subscription_not_found" | "unavailable" | "unknown_event_type" | "unknown_feature" | "unknown_model" | "unknown_plan" | "unknown_tier" | "unsupported_media_type" | "user_not_found" | "username_taken" | "validation_error" | "webhook_delivery_not_found" | "webhook_endpoint_not_found" | "webhook_url_refused" | "widgets_not_configured" | "wrong_current_password";
             /** Message */
             message: string;
         } & {
@@ -1468,6 +1517,101 @@ export interface operations {
             };
             /** @description AI provider failed */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    v1_get_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The host app's own id for its user */
+                external_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerSubscriptionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
