@@ -172,7 +172,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions_admin_router)
     app.include_router(subscriptions_dev_router)  # 404 unless test clocks are on
     app.include_router(models_router)
-    app.include_router(admin_router)
     app.include_router(price_book_router)
     app.include_router(api_keys_router)
     app.include_router(outbound_router)
