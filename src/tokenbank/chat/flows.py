@@ -82,7 +82,7 @@ from tokenbank.observability import (
     REPLIES_INTERRUPTED,
     TOKENS_SPENT,
 )
-from tokenbank.pricing import service as pricing
+from tokenbank.pricing import flows as pricing
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from tokenbank.chat.schemas import (
 from tokenbank.deps import DatabaseDep, ProviderDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.pricing import book as pb
-from tokenbank.pricing import service as pricing
+from tokenbank.pricing import flows as pricing
 from tokenbank.types import utcnow
 
 router = APIRouter(

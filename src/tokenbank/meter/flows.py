@@ -7,9 +7,12 @@ reply's hold do: the hot path of every metered call."""
 
 from __future__ import annotations
 
+from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
 from tokenbank.meter import service
+from tokenbank.meter.prices import feature_price
 from tokenbank.meter.service import MeterCommitted, MeterHoldView
+from tokenbank.pricing import flows as pricing
 
 
 async def reserve(
@@ -58,3 +61,9 @@ async def release_hold(db: Database, *, user_id: int, feature: str, reservation_
         )
 
     return await db.run(work)
+
+
+async def unit_price(db: Database, settings: Settings, model: str, feature: str) -> int | None:
+    """Tokens per unit of ``feature`` in the price book in force (its default model is the
+    provider's ``model``); None when the book does not price it."""
+    return feature_price(await pricing.current(db, settings, model), feature)

@@ -10,14 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from tokenbank.chat.providers import AIProvider
-from tokenbank.config import Settings
-from tokenbank.db import Database
 from tokenbank.deps import DatabaseDep, ProviderDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.meter import flows, service
 from tokenbank.meter.errors import UnknownFeature
-from tokenbank.meter.prices import FEATURE_PATTERN, feature_price
+from tokenbank.meter.prices import FEATURE_PATTERN
 from tokenbank.meter.schemas import (
     MeterChargeIn,
     MeterChargeOut,
@@ -28,7 +25,6 @@ from tokenbank.meter.schemas import (
     MeterReserveIn,
     MeterReserveOut,
 )
-from tokenbank.pricing import service as pricing
 
 router = APIRouter(
     prefix="/api/meter",
@@ -42,9 +38,8 @@ Feature = Annotated[
 ]
 
 
-async def _price(db: Database, settings: Settings, provider: AIProvider, feature: str) -> int:
-    """The feature's price in the book in force (its default model is the provider's)."""
-    price = feature_price(await pricing.current(db, settings, provider.model), feature)
+def _priced(price: int | None, feature: str) -> int:
+    """A feature's price in the price book in force; 404 ``unknown_feature`` without one."""
     if price is None:
         raise UnknownFeature(feature)
     return price
@@ -64,7 +59,9 @@ async def reserve(
         db,
         user_id=user_id,
         feature=feature,
-        unit_tokens=await _price(db, settings, provider, feature),
+        unit_tokens=_priced(
+            await flows.unit_price(db, settings, provider.model, feature), feature
+        ),
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
         ttl_s=body.ttl_s or settings.reservation_ttl_s,
@@ -125,7 +122,7 @@ async def charge(
     provider: ProviderDep,
 ) -> MeterChargeOut:
     """Charge ``quantity`` units at once (402 when not enough), once per idempotency key."""
-    unit_tokens = await _price(db, settings, provider, feature)
+    unit_tokens = _priced(await flows.unit_price(db, settings, provider.model, feature), feature)
     done = await service.charge(
         session,
         user_id=user_id,

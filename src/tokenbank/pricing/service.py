@@ -7,19 +7,16 @@
   configuration gets a version of its own). Once an admin has written a version
   (``PUT /api/admin/price-book``), the newest admin version is in force in every process
   and configuration no longer applies.
-- Each process keeps the book in memory (:class:`PriceBooks`) and checks at most every
-  ``PRICE_BOOK_CACHE_S`` seconds whether a newer version exists (one index look-up), so a
-  charged reply costs no extra statement; an admin's change is seen at once by the process
-  that wrote it and within that interval by every other.
+- Each process keeps the book in memory (:class:`tokenbank.pricing.flows.PriceBooks`)
+  and checks at most every ``PRICE_BOOK_CACHE_S`` seconds whether a newer version exists
+  (one index look-up), so a charged reply costs no extra statement; an admin's change is
+  seen at once by the process that wrote it and within that interval by every other.
 - A change applies to new replies only: a reply is charged at the version it was held at.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +25,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
-from tokenbank.db import Database, Unit
 from tokenbank.pricing import book as pb
 from tokenbank.pricing import repository as repo
 from tokenbank.pricing.errors import PriceBookConfigInvalid, PriceBookInvalid
@@ -66,13 +62,13 @@ def configured_book(settings: Settings, default_model: str) -> dict[str, Any]:
     return dict(raw)
 
 
-def _info(row: Mapping[str, Any]) -> VersionInfo:
+def info_of(row: Mapping[str, Any]) -> VersionInfo:
     return VersionInfo(int(row["id"]), row["book"], row["created_at"], row["created_by"])
 
 
 async def newest(session: AsyncSession) -> VersionInfo | None:
     row = await repo.newest(session)
-    return None if row is None else _info(row)
+    return None if row is None else info_of(row)
 
 
 async def write_version(
@@ -89,7 +85,7 @@ async def write_version(
         number = 1 if current is None else int(current["id"]) + 1
         row = await repo.insert(session, number, raw, utcnow(), created_by)
         if row is not None:
-            return _info(row)
+            return info_of(row)
     raise RuntimeError("could not take a price book version number")  # pragma: no cover
 
 
@@ -108,76 +104,5 @@ async def in_force(session: AsyncSession, configured: Mapping[str, Any]) -> Vers
         return current
     for row in await repo.configured_versions(session):
         if row["book"] == configured:
-            return _info(row)
+            return info_of(row)
     return await write_version(session, dict(configured), created_by=None)
-
-
-class PriceBooks:
-    """One process's cache of the book in force, for one database."""
-
-    def __init__(self, configured: Mapping[str, Any], check_every_s: float) -> None:
-        self._configured = configured
-        self._check_every_s = check_every_s
-        self._book: pb.Book | None = None
-        self._checked = 0.0
-        #: The newest version number when the book was last loaded (a new one: reload).
-        self._newest_seen: int | None = None
-        self._lock = asyncio.Lock()
-
-    def forget(self) -> None:
-        """Check the database on next use (after this process wrote a version)."""
-        self._checked = 0.0
-
-    async def current(self, db: Database) -> pb.Book:
-        book = self._book
-        if book is not None and time.monotonic() - self._checked < self._check_every_s:
-            return book
-        async with self._lock:
-            book = self._book
-            if book is not None and time.monotonic() - self._checked < self._check_every_s:
-                return book
-            if book is not None:
-
-                async def newest_id(unit: Unit) -> int | None:
-                    return await repo.newest_id(unit)
-
-                if await db.run(newest_id) == self._newest_seen:
-                    self._checked = time.monotonic()
-                    return book
-            book, self._newest_seen = await self._load(db)
-            self._book, self._checked = book, time.monotonic()
-            return book
-
-    async def at(self, db: Database, version: int) -> pb.Book:
-        """A given version (a reply held at an older one is charged at it)."""
-        book = self._book
-        if book is not None and book.version == version:
-            return book
-        async with db.transaction() as session:
-            row = await repo.by_id(session, version)
-        if row is None:
-            raise LookupError(f"price book version {version}")
-        return pb.parse(row["book"], int(row["id"]))
-
-    async def _load(self, db: Database) -> tuple[pb.Book, int | None]:
-        """The book in force for this process, and the newest version number now."""
-        async with db.transaction() as session:
-            info = await in_force(session, self._configured)
-            newest_now = await repo.newest_id(session)
-        return pb.parse(info.book, info.version), newest_now
-
-
-_books: weakref.WeakKeyDictionary[Database, PriceBooks] = weakref.WeakKeyDictionary()
-
-
-def books(db: Database, settings: Settings, default_model: str) -> PriceBooks:
-    """The process's cache of the book for ``db`` (made on first use)."""
-    found = _books.get(db)
-    if found is None:
-        found = PriceBooks(configured_book(settings, default_model), settings.price_book_cache_s)
-        _books[db] = found
-    return found
-
-
-async def current(db: Database, settings: Settings, default_model: str) -> pb.Book:
-    return await books(db, settings, default_model).current(db)
