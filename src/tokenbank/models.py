@@ -4,7 +4,14 @@ from tokenbank.apikeys.models import ApiKey
 from tokenbank.auth.models import AuthSession, AuthThrottle, EmailToken, RefreshToken, User
 from tokenbank.chat.models import Chat, Message
 from tokenbank.db import Base
-from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
+from tokenbank.ledger.models import (
+    TokenAccount,
+    TokenLot,
+    TokenLotMove,
+    TokenReservation,
+    TokenReservationLot,
+    TokenTransaction,
+)
 from tokenbank.payments.models import Payment, WebhookEvent
 from tokenbank.ratelimit.models import RateLimitBucket
 from tokenbank.v1.models import Customer
@@ -22,7 +29,10 @@ __all__ = [
     "RateLimitBucket",
     "RefreshToken",
     "TokenAccount",
+    "TokenLot",
+    "TokenLotMove",
     "TokenReservation",
+    "TokenReservationLot",
     "TokenTransaction",
     "User",
     "WebhookEvent",

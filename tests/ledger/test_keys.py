@@ -34,6 +34,9 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "signup": st.tuples(ids),
     "admin": st.tuples(ids, client_keys),
     "generation": st.tuples(ids, st.integers(1, 100), client_keys),
+    "lot_expiry": st.tuples(ids),
+    "allotment": st.tuples(stripe_ids),
+    "allotment_reversal": st.tuples(stripe_ids, st.integers(0, 10**6)),
 }
 a_key = st.sampled_from(sorted(ARGUMENTS)).flatmap(
     lambda name: ARGUMENTS[name].map(lambda args: (name, args))

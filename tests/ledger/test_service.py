@@ -326,7 +326,12 @@ async def test_check_reports_a_tampered_balance(db: Database) -> None:
         )
     async with db.transaction() as session:
         rules = {v.rule for v in await ledger.check(session)}
-    assert rules == {"balance_equals_sum", "reserved_equals_pending", "balance_after_chain"}
+    assert rules == {
+        "balance_equals_sum",
+        "reserved_equals_pending",
+        "balance_after_chain",
+        "lots_hold_balance",
+    }
 
 
 async def test_history_pages_newest_first(db: Database) -> None:

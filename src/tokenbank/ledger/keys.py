@@ -26,8 +26,25 @@ SIGNUP = "signup:"
 ADMIN = "admin:"
 #: The hold for an AI reply, under the client's ``Idempotency-Key`` (a reservation key).
 GENERATION = "gen:"
+#: A lot's ``expiry`` entry (one per lot).
+LOT_EXPIRY = "lot-expiry:"
+#: A subscription invoice's ``allotment`` credit (one per invoice).
+ALLOTMENT = "allotment:"
+#: Taking an invoice's allotment back (refund, dispute), at a version of the caller's row.
+ALLOTMENT_REVERSAL = "allotment-reversal:"
 
-PREFIXES = (PURCHASE, COMMITTED_HOLD, REVERSAL, REINSTATEMENT, SIGNUP, ADMIN, GENERATION)
+PREFIXES = (
+    PURCHASE,
+    COMMITTED_HOLD,
+    REVERSAL,
+    REINSTATEMENT,
+    SIGNUP,
+    ADMIN,
+    GENERATION,
+    LOT_EXPIRY,
+    ALLOTMENT,
+    ALLOTMENT_REVERSAL,
+)
 
 
 def purchase(payment_intent_id: str) -> str:
@@ -62,3 +79,15 @@ def admin(admin_id: int, client_key: str) -> str:
 def generation(chat_id: int, attempt: int, client_key: str) -> str:
     # Chat and attempt are digits before the key, so no two (chat, attempt, key) share one.
     return f"{GENERATION}{chat_id}:{attempt}:{client_key}"
+
+
+def lot_expiry(lot_id: int) -> str:
+    return f"{LOT_EXPIRY}{lot_id}"
+
+
+def allotment(invoice_id: str) -> str:
+    return f"{ALLOTMENT}{invoice_id}"
+
+
+def allotment_reversal(invoice_id: str, version: int) -> str:
+    return f"{ALLOTMENT_REVERSAL}{invoice_id}:v{version}"
