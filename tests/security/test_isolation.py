@@ -69,6 +69,7 @@ OWN: set[Route] = {
     ("GET", "/api/payment/user/tokens"),
     ("GET", "/api/user/tokens"),
     ("GET", "/api/payment/user/transactions"),
+    ("GET", "/api/payment/user/lots"),
     ("GET", "/api/payment/payments"),
     ("POST", "/api/payment/create-payment-intent"),
     ("GET", "/api/chats/config"),

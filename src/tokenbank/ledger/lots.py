@@ -175,9 +175,7 @@ INSERT_LOT = Query.of(
 TAKE = Query.of(
     update(lots)
     .where(lots.c.id == bindparam("lot_id"))
-    .values(
-        remaining=lots.c.remaining - bindparam("take"), held=lots.c.held - bindparam("unhold")
-    )
+    .values(remaining=lots.c.remaining - bindparam("take"), held=lots.c.held - bindparam("unhold"))
     .returning(lots.c.id)
 )
 INSERT_MOVE = Query.of(
@@ -220,7 +218,9 @@ UNHOLD = Query.of(
     .values(held=lots.c.held - bindparam("part"))
     .returning(lots.c.id)
 )
-LOT_OF_CREDIT = Query.of(select(lots.c.id).where(lots.c.transaction_id == bindparam("transaction_id")))
+LOT_OF_CREDIT = Query.of(
+    select(lots.c.id).where(lots.c.transaction_id == bindparam("transaction_id"))
+)
 LOT_COLUMNS = (
     lots.c.id,
     lots.c.user_id,
@@ -448,7 +448,9 @@ def list_query(user_id: int, *, active: bool, now: datetime, limit: int) -> Any:
 # --- the charge path's arithmetic (SQLite runs it in Python; PostgreSQL in its SQL) ------
 
 
-def allocate(rows: Iterable[Mapping[str, Any]], tokens: int, now: datetime) -> list[tuple[int, int]]:
+def allocate(
+    rows: Iterable[Mapping[str, Any]], tokens: int, now: datetime
+) -> list[tuple[int, int]]:
     """A new hold's allocation: free tokens of live lots in the spend order, up to
     ``tokens`` (fewer when the lots cannot cover it)."""
     parts: list[tuple[int, int]] = []

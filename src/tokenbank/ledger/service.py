@@ -201,9 +201,7 @@ async def _post(
         )
         if first is not None:
             return _same_request(first, amount, transaction_type)
-        raise InsufficientTokens(
-            balance=await _spendable(session, user_id, now), required=-amount
-        )
+        raise InsufficientTokens(balance=await _spendable(session, user_id, now), required=-amount)
 
     row = await repo.insert_transaction(
         session,
@@ -856,9 +854,7 @@ async def check(session: AsyncSession) -> list[Violation]:
         found.append(Violation(user_id, "account_exists", "transactions without an account"))
     for user_id in await repo.negative_without_reversal(session):
         found.append(
-            Violation(
-                user_id, "negative_only_by_reversal", "negative balance without a reversal"
-            )
+            Violation(user_id, "negative_only_by_reversal", "negative balance without a reversal")
         )
     for user_id, bal, remaining in await lots.balance_mismatches(session):
         found.append(
