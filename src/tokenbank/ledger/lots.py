@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.db import Query, Unit
@@ -146,6 +146,9 @@ def is_live(lot: Mapping[str, Any], now: datetime) -> bool:
 # --- statements (Core, for any unit) ---------------------------------------------------
 
 _now = bindparam("now", type_=lots.c.created_at.type)
+# Constants as SQL text: a statement for the driver names every parameter it takes.
+_ZERO = literal_column("0")
+_PENDING = literal_column(f"'{ReservationStatus.PENDING}'")
 
 LOCK_ACCOUNT = Query.of(
     select(accounts.c.user_id, accounts.c.balance)
@@ -154,7 +157,7 @@ LOCK_ACCOUNT = Query.of(
 )
 LIVE_LOTS = Query.of(
     select(lots.c.id, lots.c.remaining, lots.c.held, lots.c.priority, lots.c.expires_at)
-    .where(lots.c.user_id == bindparam("user_id"), lots.c.remaining > 0)
+    .where(lots.c.user_id == bindparam("user_id"), lots.c.remaining > _ZERO)
     .with_for_update()
 )
 INSERT_LOT = Query.of(
@@ -164,7 +167,7 @@ INSERT_LOT = Query.of(
         source=bindparam("source"),
         amount=bindparam("amount"),
         remaining=bindparam("remaining"),
-        held=0,
+        held=_ZERO,
         priority=bindparam("priority"),
         expires_at=bindparam("expires_at", type_=lots.c.expires_at.type),
         created_at=_now,
@@ -193,23 +196,24 @@ PENDING_ALLOCATIONS_ON_LOT = Query.of(
     .select_from(allocations.join(reservations, reservations.c.id == allocations.c.reservation_id))
     .where(
         allocations.c.lot_id == bindparam("lot_id"),
-        allocations.c.amount > 0,
-        reservations.c.status == ReservationStatus.PENDING,
+        allocations.c.amount > _ZERO,
+        reservations.c.status == _PENDING,
     )
     .order_by(allocations.c.reservation_id.desc())
 )
 SHRINK_ALLOCATION = Query.of(
     update(allocations)
     .where(
-        allocations.c.reservation_id == bindparam("reservation_id"),
-        allocations.c.lot_id == bindparam("lot_id"),
+        allocations.c.reservation_id == bindparam("hold"),
+        allocations.c.lot_id == bindparam("lot"),
     )
     .values(amount=allocations.c.amount - bindparam("by"))
     .returning(allocations.c.lot_id)
 )
 ALLOCATIONS_OF_HOLD = Query.of(
     select(allocations.c.lot_id, allocations.c.amount).where(
-        allocations.c.reservation_id == bindparam("reservation_id"), allocations.c.amount > 0
+        allocations.c.reservation_id == bindparam("reservation_id"),
+        allocations.c.amount > _ZERO,
     )
 )
 UNHOLD = Query.of(
@@ -238,8 +242,8 @@ DUE_LOTS = Query.of(
     select(lots.c.id, lots.c.user_id)
     .where(
         lots.c.expires_at <= _now,
-        lots.c.remaining > 0,
-        lots.c.held == 0,
+        lots.c.remaining > _ZERO,
+        lots.c.held == _ZERO,
         lots.c.expired_transaction_id.is_(None),
     )
     .order_by(lots.c.user_id, lots.c.id)
@@ -251,7 +255,7 @@ LOT_FOR_UPDATE = Query.of(
 MARK_EXPIRED = Query.of(
     update(lots)
     .where(lots.c.id == bindparam("lot_id"))
-    .values(expired_transaction_id=bindparam("transaction_id"))
+    .values(expired_transaction_id=bindparam("entry_id"))
     .returning(lots.c.id)
 )
 
@@ -393,9 +397,7 @@ async def _shrink_allocations(unit: Unit, lot_id: int, tokens: int) -> None:
         if need <= 0:
             break
         part = min(int(row["amount"]), need)
-        await SHRINK_ALLOCATION.first(
-            unit, reservation_id=int(row["reservation_id"]), lot_id=lot_id, by=part
-        )
+        await SHRINK_ALLOCATION.first(unit, hold=int(row["reservation_id"]), lot=lot_id, by=part)
         need -= part
     assert need <= 0, "a lot's held tokens are its pending holds' allocations"
 
@@ -422,7 +424,7 @@ async def expire(unit: Unit, lot_id: int, tokens: int, transaction_id: int, now:
     await INSERT_MOVE.first(
         unit, lot_id=lot_id, transaction_id=transaction_id, amount=-tokens, now=now
     )
-    await MARK_EXPIRED.first(unit, lot_id=lot_id, transaction_id=transaction_id)
+    await MARK_EXPIRED.first(unit, lot_id=lot_id, entry_id=transaction_id)
 
 
 async def unhold(unit: Unit, reservation_ids: Iterable[int]) -> None:
