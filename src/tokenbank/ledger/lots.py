@@ -50,6 +50,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnClause
 
 from tokenbank.db import Query, Unit
 from tokenbank.ledger.models import (
@@ -147,8 +148,8 @@ def is_live(lot: Mapping[str, Any], now: datetime) -> bool:
 
 _now = bindparam("now", type_=lots.c.created_at.type)
 # Constants as SQL text: a statement for the driver names every parameter it takes.
-_ZERO = literal_column("0")
-_PENDING = literal_column(f"'{ReservationStatus.PENDING}'")
+_ZERO: ColumnClause[Any] = literal_column("0")
+_PENDING: ColumnClause[Any] = literal_column(f"'{ReservationStatus.PENDING}'")
 
 LOCK_ACCOUNT = Query.of(
     select(accounts.c.user_id, accounts.c.balance)
