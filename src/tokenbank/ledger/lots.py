@@ -161,6 +161,13 @@ LIVE_LOTS = Query.of(
     .where(lots.c.user_id == bindparam("user_id"), lots.c.remaining > _ZERO)
     .with_for_update()
 )
+#: The same, unlocked: a refusal's number, read without the account's lock (locking lots
+#: without it first would break the lock order).
+FREE_LOTS = Query.of(
+    select(lots.c.id, lots.c.remaining, lots.c.held, lots.c.priority, lots.c.expires_at).where(
+        lots.c.user_id == bindparam("user_id"), lots.c.remaining > _ZERO
+    )
+)
 INSERT_LOT = Query.of(
     insert(lots)
     .values(
@@ -324,10 +331,13 @@ class Plan:
         self.takes[lot_id] = (t + take, u + unhold)
 
 
-async def plan_spend(unit: Unit, user_id: int, tokens: int, now: datetime) -> Plan:
+async def plan_spend(
+    unit: Unit, user_id: int, tokens: int, now: datetime, *, lock: bool = True
+) -> Plan:
     """Free (unheld) tokens of live lots, in the spend order, up to ``tokens``: what a
-    direct spend takes. ``plan.total < tokens`` means the lots cannot pay it."""
-    rows = await LIVE_LOTS.all(unit, user_id=user_id)
+    direct spend takes. ``plan.total < tokens`` means the lots cannot pay it. ``lock``
+    (the account is locked already): lock the lots too; otherwise only read them."""
+    rows = await (LIVE_LOTS if lock else FREE_LOTS).all(unit, user_id=user_id)
     plan = Plan()
     need = tokens
     for lot in sorted((r for r in rows if is_live(r, now)), key=spend_key):

@@ -248,7 +248,7 @@ async def _spendable(session: AsyncSession, user_id: int, now: datetime) -> int:
     """What a spend could take now: the account's available tokens, at most the free
     tokens of its live lots."""
     current = await balance(session, user_id)
-    plan = await lots.plan_spend(session, user_id, max(current.available, 0), now)
+    plan = await lots.plan_spend(session, user_id, max(current.available, 0), now, lock=False)
     return min(current.available, plan.total)
 
 
