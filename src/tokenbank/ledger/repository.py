@@ -454,19 +454,20 @@ WITH prior AS (
 ), lots AS (
     -- Locked after the account: their newest versions (what committed while this
     -- statement waited for the account).
-    SELECT l.id, l.remaining - l.held AS free, l.priority, l.expires_at
+    SELECT l.id, l.remaining, l.held, l.priority, l.expires_at
     FROM token_lots AS l
     WHERE l.user_id = (SELECT user_id FROM locked) AND l.remaining > l.held
       AND (l.expires_at IS NULL OR l.expires_at > $5)
     FOR UPDATE
 ), ranked AS (
     -- The spend order (ledger.lots.spend_key), and the free tokens up to each lot.
-    SELECT id, free, SUM(free) OVER (ORDER BY priority, expires_at NULLS LAST, id) AS upto
+    SELECT id, remaining - held AS free,
+           SUM(remaining - held) OVER (ORDER BY priority, expires_at NULLS LAST, id) AS upto
     FROM lots
 ), held AS (
     UPDATE token_accounts SET reserved = reserved + $2, updated_at = $5
     WHERE user_id = (SELECT user_id FROM locked) AND balance - reserved >= $2
-      AND (SELECT COALESCE(SUM(free), 0) FROM lots) >= $2
+      AND (SELECT COALESCE(SUM(remaining - held), 0) FROM lots) >= $2
     RETURNING user_id
 ), created AS (
     INSERT INTO token_reservations
@@ -496,7 +497,7 @@ SELECT EXISTS (SELECT FROM held) AS held,
        CASE WHEN NOT EXISTS (SELECT FROM held) THEN
            (SELECT balance - reserved FROM token_accounts WHERE user_id = $1)
        END AS available,
-       (SELECT COALESCE(SUM(free), 0) FROM lots) AS lots_free,
+       (SELECT COALESCE(SUM(remaining - held), 0) FROM lots) AS lots_free,
        found.*
 FROM (VALUES (1)) AS one LEFT JOIN found ON true
 """
@@ -508,7 +509,7 @@ SELECT EXISTS (SELECT FROM held) AS held,
        CASE WHEN NOT EXISTS (SELECT FROM held) THEN
            (SELECT balance - reserved FROM token_accounts WHERE user_id = $1)
        END AS available,
-       (SELECT COALESCE(SUM(free), 0) FROM lots) AS lots_free,
+       (SELECT COALESCE(SUM(remaining - held), 0) FROM lots) AS lots_free,
        found.*,
        set_config('synchronous_commit', 'off', true) AS synchronous_commit
 FROM (VALUES (1)) AS one LEFT JOIN found ON true
