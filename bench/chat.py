@@ -101,6 +101,14 @@ async def seed(url: str) -> dict[str, Any]:
                 FUNDED,
                 FUNDS,
             )
+            await conn.execute(  # each grant's lot, as ledger.grant makes it
+                """
+                INSERT INTO token_lots (user_id, source, amount, remaining, held, priority,
+                    created_at, transaction_id)
+                SELECT user_id, 'grant', amount, amount, 0, 20, created_at, id
+                FROM token_transactions WHERE idempotency_key = 'bench-seed'
+                """
+            )
             short = await conn.fetch(
                 """
                 INSERT INTO chats (user_id, title, created_at, updated_at)

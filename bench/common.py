@@ -167,7 +167,8 @@ async def drop_leftover_databases() -> list[str]:
 
 
 async def seed_users(url: str, count: int, tokens: int) -> None:
-    """``count`` users with ids 1..count, each funded by one grant (balance = sum)."""
+    """``count`` users with ids 1..count, each funded by one grant and its lot (balance =
+    sum)."""
     conn = await asyncpg.connect(libpq_url(url))
     try:
         async with conn.transaction():
@@ -199,6 +200,14 @@ async def seed_users(url: str, count: int, tokens: int) -> None:
                 """,
                 count,
                 tokens,
+            )
+            await conn.execute(  # each grant's lot, as ledger.grant makes it
+                """
+                INSERT INTO token_lots (user_id, source, amount, remaining, held, priority,
+                    created_at, transaction_id)
+                SELECT user_id, 'grant', amount, amount, 0, 20, created_at, id
+                FROM token_transactions WHERE idempotency_key = 'bench-seed'
+                """
             )
         await conn.execute("ANALYZE")
     finally:

@@ -26,7 +26,8 @@ from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import install_error_handlers
 from tokenbank.health import router as health_router
-from tokenbank.jobs import BalanceLook, Scheduler, purge_auth, sweep_once
+from tokenbank.jobs import BalanceLook, Scheduler, expire_lots_once, purge_auth, sweep_once
+from tokenbank.ledger import lots as ledger_lots
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.meter.routes import router as meter_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.app_env != "test":
         configure_logging(settings.log_level, json_logs=settings.json_logs)
     configure_password_hashing(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+    ledger_lots.configure(settings.lot_priorities, settings.grant_expires_days)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.outbound_webhook_interval_s, "outbound-webhooks", deliverer.drain
             )
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
+            scheduler.every(settings.lot_expiry_interval_s, "lot-expiry", expire_lots_once)
             scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", purge_auth)
             if stripe_gateway.configured:
                 scheduler.every(

@@ -300,6 +300,15 @@ def ledger_check() -> None:
     console.print(f"ledger ok: {accounts} account(s) checked, 0 violations")
 
 
+@ledger_app.command("expire-lots")
+def ledger_expire_lots() -> None:
+    """Write off expired token lots now (what the app's lot-expiry job does on its own)."""
+    from tokenbank.jobs import expire_lots_once
+
+    written = _with_db(get_settings(), expire_lots_once)
+    console.print(f"{written} expired lot(s) written off")
+
+
 @app.command()
 def openapi() -> None:
     """Print the app's OpenAPI schema (the web client's types are generated from it)."""

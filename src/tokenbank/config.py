@@ -125,6 +125,11 @@ class Settings(BaseSettings):
 
     reservation_ttl_s: int = Field(default=120, gt=0)
     sweeper_interval_s: float = Field(default=10.0, ge=0)
+    #: Token lots: priority per source (JSON; lower spends first), days a grant's lot
+    #: lives (unset: never expires), and how often the expiry job runs.
+    lot_priorities: dict[str, int] = Field(default_factory=dict)
+    grant_expires_days: float | None = Field(default=None, gt=0)
+    lot_expiry_interval_s: float = Field(default=60.0, ge=0)
     reconcile_interval_s: float = Field(default=600.0, ge=0)
     reconcile_window_s: int = Field(default=7 * 24 * 3600, gt=0)
     #: Refund a charge as soon as Radar sends an early fraud warning for it.
@@ -233,6 +238,14 @@ class Settings(BaseSettings):
     #: The host app's origins: CORS for the widget routes, and where a hosted payment page
     #: may return to (``return_url``). JSON list or comma-separated.
     widget_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("lot_priorities")
+    @classmethod
+    def _known_lot_sources(cls, value: dict[str, int]) -> dict[str, int]:
+        from tokenbank.ledger.lots import parse_priorities
+
+        parse_priorities(value)  # refuses an unknown source
+        return value
 
     @field_validator("widget_allowed_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -48,6 +48,21 @@ async def sweep_once(db: Database) -> int:
     return released
 
 
+async def expire_lots_once(db: Database, *, batch: int = 200) -> int:
+    """Write off expired token lots: one ``expiry`` entry per lot, exactly once (see
+    :func:`tokenbank.ledger.service.expire_lots`); returns how many were written."""
+    written = 0
+    while True:
+        async with db.transaction() as session:
+            n = await ledger.expire_lots(session, limit=batch)
+        written += n
+        if n < batch:
+            break
+    if written:
+        log.info("lot expiry wrote %d expiry entr%s", written, "y" if written == 1 else "ies")
+    return written
+
+
 async def purge_auth(db: Database) -> None:
     """Forget ended sessions, spent email links and idle sign-in counters."""
     async with db.transaction() as session:

@@ -4,7 +4,14 @@ from tokenbank.apikeys.models import ApiKey
 from tokenbank.auth.models import AuthSession, AuthThrottle, EmailToken, RefreshToken, User
 from tokenbank.chat.models import Chat, Message, ReplyRefund
 from tokenbank.db import Base
-from tokenbank.ledger.models import TokenAccount, TokenReservation, TokenTransaction
+from tokenbank.ledger.models import (
+    TokenAccount,
+    TokenLot,
+    TokenLotMove,
+    TokenReservation,
+    TokenReservationLot,
+    TokenTransaction,
+)
 from tokenbank.meter.models import MeterHold
 from tokenbank.notifications.models import Notification, NotificationSettings
 from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
@@ -41,7 +48,10 @@ __all__ = [
     "Subscription",
     "SubscriptionInvoice",
     "TokenAccount",
+    "TokenLot",
+    "TokenLotMove",
     "TokenReservation",
+    "TokenReservationLot",
     "TokenTransaction",
     "User",
     "WebhookDelivery",

@@ -116,3 +116,32 @@ async def test_users_list_and_export_transactions(db_url: str, tmp_path: object)
     ]
     bad = tokenbank(db_url, "export", "transactions", "--format", "xml")
     assert bad.returncode == 2
+
+
+async def test_ledger_expire_lots_writes_expired_lots_off_once(db_url: str, db: Database) -> None:
+    from datetime import timedelta
+
+    from ledger.test_service import new_account
+    from tokenbank.ledger import keys
+    from tokenbank.ledger import service as ledger
+    from tokenbank.types import utcnow
+
+    user_id = await new_account(db, 5)
+    async with db.transaction() as session:
+        await ledger.credit_allotment(
+            session,
+            user_id,
+            30,
+            idempotency_key=keys.allotment("in_cli"),
+            expires_at=utcnow() - timedelta(seconds=1),
+            description="monthly tokens",
+        )
+    r = tokenbank(db_url, "ledger", "expire-lots")
+    assert r.returncode == 0, r.stderr
+    assert "1 expired lot(s) written off" in r.stdout
+    r = tokenbank(db_url, "ledger", "expire-lots")
+    assert "0 expired lot(s) written off" in r.stdout
+    async with db.transaction() as session:
+        assert (await ledger.balance(session, user_id)).balance == 5
+    r = tokenbank(db_url, "ledger", "check")
+    assert r.returncode == 0 and "0 violations" in r.stdout

@@ -42,6 +42,7 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "allotment": st.tuples(stripe_ids),
     "allotment_reversal": st.tuples(stripe_ids, st.integers(0, 10**6)),
     "allotment_reinstatement": st.tuples(stripe_ids, st.integers(0, 10**6)),
+    "lot_expiry": st.tuples(ids),
 }
 a_key = st.sampled_from(sorted(ARGUMENTS)).flatmap(
     lambda name: ARGUMENTS[name].map(lambda args: (name, args))

@@ -1,7 +1,9 @@
 """Hypothesis state machine: random sequences of ledger operations keep every guarantee.
 
 A plain in-memory model runs beside the real ledger; after every step the balances must
-match the model and ``ledger.check`` must find nothing wrong.
+match the model and ``ledger.check`` must find nothing wrong (the lot rules included).
+The ledger runs on the machine's clock, which only the machine moves: allotments expire,
+holds outlive their time, and the expiry job writes expired lots off.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
 from tokenbank.db import Database
+from tokenbank.ledger import keys as ledger_keys
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import (
     IdempotencyKeyReused,
@@ -42,9 +46,25 @@ class Model:
     balance: int = 0
     reserved: int = 0
     spends: dict[str, int] = field(default_factory=dict)
-    holds: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # key -> (id, n, status)
+    # key -> (id, n, status, expires_at)
+    holds: dict[str, tuple[int, int, str, datetime]] = field(default_factory=dict)
     purchases: dict[str, tuple[int, int]] = field(default_factory=dict)  # pi -> (tokens, reversed)
     moves: int = 0
+    allotments: int = 0
+
+
+LIVE_FREE = text(
+    "SELECT COALESCE(SUM(remaining - held), 0) FROM token_lots "
+    "WHERE user_id = :u AND (expires_at IS NULL OR expires_at > :now)"
+)
+EXPIRED_TOTAL = text(
+    "SELECT COALESCE(SUM(amount), 0) FROM token_transactions "
+    "WHERE user_id = :u AND transaction_type = 'expiry'"
+)
+LEFT_DUE = text(
+    "SELECT count(*) FROM token_lots WHERE expires_at <= :now AND remaining > 0 "
+    "AND held = 0 AND expired_transaction_id IS NULL"
+)
 
 
 def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
@@ -53,6 +73,9 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
             super().__init__()
             self.loop = asyncio.new_event_loop()
             self.db = Database(db_url, pool_size=2)
+            self.now = utcnow()
+            self._real_clock = ledger.utcnow
+            ledger.utcnow = lambda: self.now  # type: ignore[assignment]
             self.users = [self.run(self._new_user()) for _ in range(USERS)]
             self.model = {u: Model() for u in self.users}
 
@@ -79,6 +102,7 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
                 return user.id
 
         def teardown(self) -> None:
+            ledger.utcnow = self._real_clock  # type: ignore[assignment]
             self.run(self.db.dispose())
             self.loop.close()
 
@@ -88,13 +112,23 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
             self.tx(lambda s: ledger.grant(s, uid, n, "promo"))
             self.model[uid].balance += n
 
+        def spendable(self, uid: int) -> int:
+            """What a spend may take: the available tokens, at most the live lots' free ones."""
+            m = self.model[uid]
+
+            async def read(s: AsyncSession) -> int:
+                return int((await s.execute(LIVE_FREE, {"u": uid, "now": self.now})).scalar_one())
+
+            return min(m.balance - m.reserved, self.tx(read))
+
         @rule(u=users, n=amounts, key=keys)
         def spend(self, u: int, n: int, key: str) -> None:
             uid, m = self.users[u], self.model[self.users[u]]
+            spendable = self.spendable(uid)
             try:
                 self.tx(lambda s: ledger.spend(s, uid, n, "reply", idempotency_key=f"spend:{key}"))
             except InsufficientTokens:
-                assert key not in m.spends and m.balance - m.reserved < n
+                assert key not in m.spends and spendable < n
                 return
             except IdempotencyKeyReused:
                 assert m.spends.get(key) not in (None, n)
@@ -102,17 +136,18 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
             if key in m.spends:
                 assert m.spends[key] == n
                 return
-            assert m.balance - m.reserved >= n
+            assert spendable >= n
             m.spends[key] = n
             m.balance -= n
 
         @rule(u=users, n=amounts, key=keys)
         def reserve(self, u: int, n: int, key: str) -> None:
             uid, m = self.users[u], self.model[self.users[u]]
+            spendable = self.spendable(uid)
             try:
                 r = self.tx(lambda s: ledger.reserve(s, uid, n, idempotency_key=key, ttl_s=3600))
             except InsufficientTokens:
-                assert key not in m.holds and m.balance - m.reserved < n
+                assert key not in m.holds and spendable < n
                 return
             except IdempotencyKeyReused:
                 assert m.holds[key][1] != n
@@ -120,14 +155,15 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
             if key in m.holds:
                 assert r.replayed and r.id == m.holds[key][0]
                 return
-            m.holds[key] = (r.id, n, "pending")
+            assert spendable >= n
+            m.holds[key] = (r.id, n, "pending", r.expires_at)
             m.reserved += n
 
         def _resolve(self, u: int, key: str, action: str) -> None:
             m = self.model[self.users[u]]
             if key not in m.holds:
                 return
-            rid, n, status = m.holds[key]
+            rid, n, status, expires_at = m.holds[key]
             try:
                 if action == "commit":
                     self.tx(lambda s: ledger.commit(s, rid, "reply"))
@@ -149,9 +185,9 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
             m.reserved -= n
             if action == "commit":
                 m.balance -= n
-                m.holds[key] = (rid, n, "committed")
+                m.holds[key] = (rid, n, "committed", expires_at)
             else:
-                m.holds[key] = (rid, n, "released")
+                m.holds[key] = (rid, n, "released", expires_at)
 
         @rule(u=users, key=keys)
         def commit(self, u: int, key: str) -> None:
@@ -161,15 +197,57 @@ def machine_for(db_url: str) -> type[RuleBasedStateMachine]:
         def release(self, u: int, key: str) -> None:
             self._resolve(u, key, "release")
 
-        @rule()
-        def expire_all(self) -> None:
-            later = utcnow() + timedelta(hours=2)
-            self.tx(lambda s: ledger.expire_reservations(s, now=later))
+        @rule(hours=st.sampled_from([0.5, 2, 12, 30]))
+        def advance_clock(self, hours: float) -> None:
+            """Time passes; the sweeper expires the holds that outlived it."""
+            self.now += timedelta(hours=hours)
+            self.tx(lambda s: ledger.expire_reservations(s, now=self.now))
             for m in self.model.values():
-                for key, (rid, n, status) in list(m.holds.items()):
-                    if status == "pending":
-                        m.holds[key] = (rid, n, "expired")
+                for key, (rid, n, status, expires_at) in list(m.holds.items()):
+                    if status == "pending" and expires_at <= self.now:
+                        m.holds[key] = (rid, n, "expired", expires_at)
                         m.reserved -= n
+
+        @rule(u=users, n=st.sampled_from([20, 50]), hours=st.sampled_from([1, 24, 48]))
+        def allot(self, u: int, n: int, hours: int) -> None:
+            uid, m = self.users[u], self.model[self.users[u]]
+            m.allotments += 1
+            invoice = f"in_{uid}_{m.allotments}"
+            entry = self.tx(
+                lambda s: ledger.credit_allotment(
+                    s,
+                    uid,
+                    n,
+                    idempotency_key=ledger_keys.allotment(invoice),
+                    expires_at=self.now + timedelta(hours=hours),
+                    description="monthly tokens",
+                )
+            )
+            assert entry.amount == n and not entry.replayed
+            m.balance += n
+
+        @rule()
+        def expire_lots(self) -> None:
+            """The expiry job: writes off what expired lots have left (not what holds
+            hold), once; a second run finds nothing."""
+
+            async def totals(s: AsyncSession) -> dict[int, int]:
+                return {
+                    uid: int((await s.execute(EXPIRED_TOTAL, {"u": uid})).scalar_one())
+                    for uid in self.users
+                }
+
+            before = self.tx(totals)
+            self.tx(lambda s: ledger.expire_lots(s, now=self.now))
+            assert self.tx(lambda s: ledger.expire_lots(s, now=self.now)) == 0
+            after = self.tx(totals)
+            for uid in self.users:
+                self.model[uid].balance += after[uid] - before[uid]
+
+            async def left(s: AsyncSession) -> int:
+                return int((await s.execute(LEFT_DUE, {"now": self.now})).scalar_one())
+
+            assert self.tx(left) == 0
 
         @rule(u=users, pi=st.sampled_from(["pi_a", "pi_b", "pi_c"]), n=st.sampled_from([100, 500]))
         def purchase(self, u: int, pi: str, n: int) -> None:

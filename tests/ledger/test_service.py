@@ -28,8 +28,11 @@ pytestmark = pytest.mark.anyio
 
 async def new_account(db: Database, tokens: int = 0) -> int:
     async with db.transaction() as session:
-        user = User(username=f"u{uuid.uuid4().hex[:12]}", email=f"{uuid.uuid4().hex}@x.test",
-                    password_hash="-")
+        user = User(
+            username=f"u{uuid.uuid4().hex[:12]}",
+            email=f"{uuid.uuid4().hex}@x.test",
+            password_hash="-",
+        )
         session.add(user)
         await session.flush()
         await ledger.open_account(session, user.id)
@@ -92,8 +95,9 @@ async def test_concurrent_reservations_never_overdraw(db: Database) -> None:
     async def one(i: int) -> None:
         try:
             async with db.transaction() as session:
-                results.append(await ledger.reserve(session, user_id, 1,
-                                                    idempotency_key=f"r{i}", ttl_s=60))
+                results.append(
+                    await ledger.reserve(session, user_id, 1, idempotency_key=f"r{i}", ttl_s=60)
+                )
         except InsufficientTokens as exc:
             results.append(exc)
 
@@ -276,8 +280,9 @@ async def test_only_a_purchase_reversal_makes_a_balance_negative(db: Database) -
         async with db.transaction() as session:
             await ledger.adjust(session, user_id, -50, "correction")
     async with db.transaction() as session:
-        await ledger.reverse_purchase(session, user_id, 100, "pi_1", "refunded",
-                                      idempotency_key="pi_1:rev:1")
+        await ledger.reverse_purchase(
+            session, user_id, 100, "pi_1", "refunded", idempotency_key="pi_1:rev:1"
+        )
     b = await balance_of(db, user_id)
     assert b.balance == -80
     with pytest.raises(InsufficientTokens) as refused:
@@ -326,7 +331,12 @@ async def test_check_reports_a_tampered_balance(db: Database) -> None:
         )
     async with db.transaction() as session:
         rules = {v.rule for v in await ledger.check(session)}
-    assert rules == {"balance_equals_sum", "reserved_equals_pending", "balance_after_chain"}
+    assert rules == {
+        "balance_equals_sum",
+        "reserved_equals_pending",
+        "balance_after_chain",
+        "lots_hold_balance",
+    }
 
 
 async def test_history_pages_newest_first(db: Database) -> None:

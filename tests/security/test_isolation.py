@@ -70,6 +70,7 @@ OWN: set[Route] = {
     ("GET", "/api/payment/user/tokens"),
     ("GET", "/api/user/tokens"),
     ("GET", "/api/payment/user/transactions"),
+    ("GET", "/api/payment/user/lots"),
     ("GET", "/api/payment/payments"),
     ("POST", "/api/payment/create-payment-intent"),
     ("POST", "/api/payment/create-subscription"),

@@ -35,6 +35,7 @@ from tokenbank.errors import ErrorBody, error_responses
 from tokenbank.ledger.schemas import (
     AdminTokensRequest,
     AdminTokensResponse,
+    LotList,
     TokenBalance,
     TransactionOut,
 )
@@ -129,6 +130,17 @@ async def admin_get_user(
         next_before=detail.history.next_before,
         payments=[_payment_out(p, settings) for p in detail.payments],
     )
+
+
+@router.get("/users/{user_id}/lots", operation_id="admin_list_user_lots")
+async def admin_list_user_lots(
+    user_id: UserIdPath,
+    session: SessionDep,
+    _admin: AdminUser,
+    active: Annotated[bool, Query()] = False,
+) -> LotList:
+    """The user's token lots, as the user sees them (``GET /api/payment/user/lots``)."""
+    return LotList.of(await service.user_lots(session, user_id, active=active))
 
 
 @router.get("/payments", operation_id="admin_list_payments")

@@ -23,7 +23,7 @@ from tokenbank.errors import IdempotencyKeyReused
 from tokenbank.ledger import keys
 from tokenbank.ledger import repository as ledger_repo
 from tokenbank.ledger import service as ledger
-from tokenbank.ledger.models import MAX_DESCRIPTION, Balance, Entry
+from tokenbank.ledger.models import MAX_DESCRIPTION, Balance, Entry, Lot
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,12 @@ async def user_detail(
             session, user_id=user_id, status=None, limit=100, before=None
         ),
     )
+
+
+async def user_lots(session: AsyncSession, user_id: int, *, active: bool) -> list[Lot]:
+    if await repo.get_user(session, user_id) is None:
+        raise UserNotFound()
+    return await ledger.list_lots(session, user_id, active=active)
 
 
 async def create_admin(

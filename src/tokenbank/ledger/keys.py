@@ -26,7 +26,6 @@ SIGNUP = "signup:"
 ADMIN = "admin:"
 #: The hold for an AI reply, under the client's ``Idempotency-Key`` (a reservation key).
 GENERATION = "gen:"
-
 #: The ``refund`` entry of a charged AI reply (one per reply message).
 REPLY_REFUND = "refund:"
 #: A metered feature's hold, under the caller's idempotency key (a reservation key).
@@ -39,6 +38,8 @@ ALLOTMENT = "allotment:"
 ALLOTMENT_REVERSAL = "allotment_reversal:"
 #: Allotment tokens given back (a dispute won), at a version of the invoice's row.
 ALLOTMENT_REINSTATEMENT = "allotment_reinstatement:"
+#: A lot's ``expiry`` entry (one per lot, by the expiry job).
+LOT_EXPIRY = "lot-expiry:"
 
 PREFIXES = (
     PURCHASE,
@@ -54,6 +55,7 @@ PREFIXES = (
     ALLOTMENT,
     ALLOTMENT_REVERSAL,
     ALLOTMENT_REINSTATEMENT,
+    LOT_EXPIRY,
 )
 
 
@@ -103,6 +105,10 @@ def meter_hold(feature: str, client_key: str) -> str:
 
 def meter_charge(feature: str, client_key: str) -> str:
     return f"{METER_CHARGE}{feature}:{client_key}"
+
+
+def lot_expiry(lot_id: int) -> str:
+    return f"{LOT_EXPIRY}{lot_id}"
 def allotment(invoice_id: str) -> str:
     return f"{ALLOTMENT}{invoice_id}"
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokenbank.db import Base
@@ -51,6 +51,30 @@ class TransactionType(StrEnum):
     REFUND = "refund"
     """Tokens given back for a charged AI reply its owner asked to refund (one per reply,
     keyed by the message: :func:`tokenbank.ledger.keys.reply_refund`)."""
+    ALLOTMENT = "allotment"
+    """A subscription invoice's monthly tokens (one per invoice; its lot expires per plan)."""
+    ALLOTMENT_REVERSAL = "allotment_reversal"
+    """Tokens of an allotment taken back (its invoice refunded or disputed); like a
+    ``purchase_reversal``, it may leave a balance negative (guarantee 4)."""
+    EXPIRY = "expiry"
+    """A lot's unspent, unheld remainder, written off when it expired; one per lot, by the
+    expiry job (:func:`tokenbank.ledger.service.expire_lots`)."""
+
+
+class LotSource(StrEnum):
+    """``token_lots.source``: which kind of credit made a lot."""
+
+    PURCHASE = "purchase"
+    """A paid pack (never expires by default)."""
+    ALLOTMENT = "allotment"
+    """A subscription's monthly tokens (expire per plan)."""
+    GRANT = "grant"
+    """A sign-up bonus, promotion or an admin's grant (``GRANT_EXPIRES_DAYS``)."""
+    ADJUSTMENT = "adjustment"
+    """An admin's positive correction; also the one lot per account the lots migration
+    made from each balance that existed before lots."""
+    REINSTATEMENT = "reinstatement"
+    """Tokens given back when a reversed payment's money returned."""
 
 
 class ReservationStatus(StrEnum):
@@ -134,6 +158,88 @@ class TokenReservation(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TokenLot(Base):
+    """One credit's tokens, spent in the order of :data:`SPEND_ORDER`.
+
+    ``remaining`` is what is left of ``amount`` (every take is a :class:`TokenLotMove`);
+    ``held`` is the part of it pending holds set aside (their allocations are
+    :class:`TokenReservationLot` rows). A refund that needs held tokens takes them and
+    shrinks those holds' allocations, so ``held <= remaining`` always; such a hold's
+    commit takes the rest from other lots (:func:`tokenbank.ledger.lots.take`)."""
+
+    __tablename__ = "token_lots"
+    __table_args__ = (
+        Index("ix_token_lots_user_id_id", "user_id", "id"),
+        Index("ix_token_lots_expires_at", "expires_at"),
+        Index("ix_token_lots_transaction_id", "transaction_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_amount"),
+        CheckConstraint("held >= 0 AND held <= remaining", name="held_in_remaining"),
+        check_in("source", LotSource),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    held: Mapped[int] = mapped_column(BigInteger, default=0)
+    priority: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The credit that made the lot (None for the lots the lots migration made).
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Its ``expiry`` entry, once the expiry job wrote it.
+    expired_transaction_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class TokenLotMove(Base):
+    """Tokens taken from a lot (``amount`` < 0): by a spend, a refund, an expiry, or a
+    credit paying off a negative balance. Append-only, like the entries."""
+
+    __tablename__ = "token_lot_moves"
+    __table_args__ = (
+        Index("ix_token_lot_moves_lot_id", "lot_id"),
+        CheckConstraint("amount < 0", name="amount_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("token_lots.id"))
+    transaction_id: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TokenReservationLot(Base):
+    """A pending hold's tokens in one lot (its allocation, made at reserve time)."""
+
+    __tablename__ = "token_reservation_lots"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_non_negative"),)
+
+    reservation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("token_reservations.id"), primary_key=True
+    )
+    lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("token_lots.id"), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+@dataclass(frozen=True)
+class Lot:
+    """A ``token_lots`` row, as the ledger returns it."""
+
+    id: int
+    user_id: int
+    source: str
+    amount: int
+    remaining: int
+    held: int
+    priority: int
+    expires_at: datetime | None
+    created_at: datetime
+    transaction_id: int | None
+    expired_transaction_id: int | None
 
 
 # --- what the ledger reads: plain records (no validation on the charge path) ----------

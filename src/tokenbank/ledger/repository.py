@@ -32,13 +32,16 @@ from tokenbank.db import (
     Unit,
     call_sync,
 )
-from tokenbank.ledger import keys
+from tokenbank.ledger import keys, lots
 from tokenbank.ledger.models import (
     ENTRY_FIELDS,
     RESERVATION_FIELDS,
     ReservationStatus,
     TokenAccount,
+    TokenLot,
+    TokenLotMove,
     TokenReservation,
+    TokenReservationLot,
     TokenTransaction,
     TransactionType,
 )
@@ -48,6 +51,9 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 accounts = cast(Table, TokenAccount.__table__)
 transactions = cast(Table, TokenTransaction.__table__)
 reservations = cast(Table, TokenReservation.__table__)
+lot_table = cast(Table, TokenLot.__table__)
+lot_move_table = cast(Table, TokenLotMove.__table__)
+allocation_table = cast(Table, TokenReservationLot.__table__)
 
 # The columns an entry and a hold are read with: the records' fields (ledger.models),
 # as Core columns here and as SQL text in the charge path's statements below.
@@ -316,12 +322,15 @@ async def orphan_transaction_users(session: AsyncSession) -> list[int]:
 
 
 async def negative_without_reversal(session: AsyncSession) -> list[int]:
-    """Guarantee 4: only a purchase_reversal may leave a balance below zero."""
+    """Guarantee 4: only a reversal (of a purchase or an allotment) may leave a balance
+    below zero."""
     has_reversal = (
         select(transactions.c.id)
         .where(
             transactions.c.user_id == accounts.c.user_id,
-            transactions.c.transaction_type == TransactionType.PURCHASE_REVERSAL,
+            transactions.c.transaction_type.in_(
+                (TransactionType.PURCHASE_REVERSAL, TransactionType.ALLOTMENT_REVERSAL)
+            ),
         )
         .exists()
     )
@@ -407,10 +416,13 @@ class KeyTaken:
 @dataclass(frozen=True, slots=True)
 class Committed:
     """commit (6): the hold became ``row``, a deduction; ``reserved_after`` is the
-    account's ``reserved`` right after it (None when not read)."""
+    account's ``reserved`` right after it (None when not read). ``short``: the tokens
+    charged beyond the hold's allocation (a refund took some of it), which the caller
+    takes from the other lots (:func:`tokenbank.ledger.lots.take_back`)."""
 
     row: Mapping[str, Any]
     reserved_after: int | None
+    short: int = 0
 
 
 CommitOutcome: TypeAlias = NotFound | Replayed | AlreadyResolved | Expired | KeyTaken | Committed
@@ -434,9 +446,28 @@ _PG_RESERVE_STEPS = f"""
 WITH prior AS (
     SELECT {_HOLD}
     FROM token_reservations WHERE user_id = $1 AND idempotency_key = $3
+), locked AS (
+    -- Lock order: the account row first, then its lots, as everywhere in the ledger.
+    SELECT a.user_id FROM token_accounts AS a
+    WHERE a.user_id = $1 AND NOT EXISTS (SELECT FROM prior)
+    FOR UPDATE
+), lots AS (
+    -- Locked after the account: their newest versions (what committed while this
+    -- statement waited for the account).
+    SELECT l.id, l.remaining, l.held, l.priority, l.expires_at
+    FROM token_lots AS l
+    WHERE l.user_id = (SELECT user_id FROM locked) AND l.remaining > l.held
+      AND (l.expires_at IS NULL OR l.expires_at > $5)
+    FOR UPDATE
+), ranked AS (
+    -- The spend order (ledger.lots.spend_key), and the free tokens up to each lot.
+    SELECT id, remaining - held AS free,
+           SUM(remaining - held) OVER (ORDER BY priority, expires_at NULLS LAST, id) AS upto
+    FROM lots
 ), held AS (
     UPDATE token_accounts SET reserved = reserved + $2, updated_at = $5
-    WHERE user_id = $1 AND balance - reserved >= $2 AND NOT EXISTS (SELECT FROM prior)
+    WHERE user_id = (SELECT user_id FROM locked) AND balance - reserved >= $2
+      AND (SELECT COALESCE(SUM(remaining - held), 0) FROM lots) >= $2
     RETURNING user_id
 ), created AS (
     INSERT INTO token_reservations
@@ -444,17 +475,29 @@ WITH prior AS (
     SELECT user_id, $2, {_PENDING}, $3, $4, $6, $5 FROM held
     ON CONFLICT DO NOTHING
     RETURNING {_HOLD}
+), alloc AS (
+    SELECT c.id AS reservation_id, r.id AS lot_id, LEAST(r.free, $2 - (r.upto - r.free)) AS part
+    FROM created AS c, ranked AS r
+    WHERE r.upto - r.free < $2
+), allocated AS (
+    INSERT INTO token_reservation_lots (reservation_id, lot_id, amount)
+    SELECT reservation_id, lot_id, part FROM alloc
+), lots_held AS (
+    UPDATE token_lots AS l SET held = l.held + alloc.part
+    FROM alloc WHERE l.id = alloc.lot_id
 ), found AS (
     SELECT * FROM created UNION ALL SELECT * FROM prior
 )"""
 
-#: What the hold's statement returns: whether it held, what was available when it did
-#: not (NULL without an account), and the new or the earlier reservation.
+#: What the hold's statement returns: whether it held, what the account had available
+#: when it did not (NULL without an account) and what its live lots had free, and the
+#: new or the earlier reservation.
 _PG_RESERVE_RESULT = """
 SELECT EXISTS (SELECT FROM held) AS held,
        CASE WHEN NOT EXISTS (SELECT FROM held) THEN
            (SELECT balance - reserved FROM token_accounts WHERE user_id = $1)
        END AS available,
+       (SELECT COALESCE(SUM(remaining - held), 0) FROM lots) AS lots_free,
        found.*
 FROM (VALUES (1)) AS one LEFT JOIN found ON true
 """
@@ -466,6 +509,7 @@ SELECT EXISTS (SELECT FROM held) AS held,
        CASE WHEN NOT EXISTS (SELECT FROM held) THEN
            (SELECT balance - reserved FROM token_accounts WHERE user_id = $1)
        END AS available,
+       (SELECT COALESCE(SUM(remaining - held), 0) FROM lots) AS lots_free,
        found.*,
        set_config('synchronous_commit', 'off', true) AS synchronous_commit
 FROM (VALUES (1)) AS one LEFT JOIN found ON true
@@ -498,8 +542,14 @@ WHERE r.user_id = (SELECT user_id FROM undone) AND r.idempotency_key = $3
 #: What the account has available now (a refused hold's number, when its statement's
 #: snapshot was older than the row version that refused it).
 PG_AVAILABLE = PgStatement(
-    sql="SELECT balance - reserved AS available FROM token_accounts WHERE user_id = $1",
-    params=("user_id",),
+    sql="""
+SELECT LEAST(a.balance - a.reserved, (
+    SELECT COALESCE(SUM(l.remaining - l.held), 0) FROM token_lots AS l
+    WHERE l.user_id = a.user_id AND (l.expires_at IS NULL OR l.expires_at > $2)
+)) AS available
+FROM token_accounts AS a WHERE a.user_id = $1
+""",
+    params=("user_id", "now"),
 )
 
 #: Resolve a pending, unexpired hold, move it from ``reserved`` to the balance and write
@@ -512,7 +562,8 @@ PG_AVAILABLE = PgStatement(
 PG_COMMIT = PgStatement(
     sql=f"""
 WITH locked AS (
-    -- Lock order: the account row first, then the hold, as everywhere in the ledger.
+    -- Lock order: the account row first, then the hold and the lots, as everywhere in
+    -- the ledger.
     SELECT a.user_id FROM token_accounts AS a
     WHERE a.user_id = (SELECT r.user_id FROM token_reservations AS r WHERE r.id = $1)
     FOR UPDATE
@@ -522,6 +573,23 @@ WITH locked AS (
       AND amount >= COALESCE($4::bigint, amount)
       AND EXISTS (SELECT FROM locked)
     RETURNING id, user_id, amount, COALESCE($4::bigint, amount) AS charged
+), backing AS (
+    -- The hold's allocation, locked (so: newest versions) after the account.
+    SELECT rl.lot_id, rl.amount AS part, l.priority, l.expires_at
+    FROM token_reservation_lots AS rl JOIN token_lots AS l ON l.id = rl.lot_id
+    WHERE rl.reservation_id = (SELECT id FROM resolved) AND rl.amount > 0
+    FOR UPDATE OF rl, l
+), takes AS (
+    -- The charge comes from the allocation in the spend order; all of it leaves held.
+    SELECT b.lot_id, b.part, GREATEST(LEAST(b.part, s.charged - (b.upto - b.part)), 0) AS take
+    FROM (
+        SELECT lot_id, part,
+               SUM(part) OVER (ORDER BY priority, expires_at NULLS LAST, lot_id) AS upto
+        FROM backing
+    ) AS b, resolved AS s
+), lots_taken AS (
+    UPDATE token_lots AS l SET remaining = l.remaining - t.take, held = l.held - t.part
+    FROM takes AS t WHERE l.id = t.lot_id
 ), moved AS (
     -- One row at most (``id`` is the key): scalar subqueries keep this a key lookup of
     -- the account, where a join made the planner hash the whole accounts table.
@@ -540,8 +608,12 @@ WITH locked AS (
     FROM moved
     ON CONFLICT DO NOTHING
     RETURNING {_TX}
+), lot_moves AS (
+    INSERT INTO token_lot_moves (lot_id, transaction_id, amount, created_at)
+    SELECT t.lot_id, p.id, -t.take, $2 FROM takes AS t, posted AS p WHERE t.take > 0
 )
 SELECT EXISTS (SELECT FROM resolved) AS resolved, (SELECT reserved FROM moved) AS reserved_after,
+       (SELECT charged FROM resolved) - (SELECT COALESCE(SUM(take), 0) FROM takes) AS short,
        posted.*
 FROM (VALUES (1)) AS one LEFT JOIN posted ON true
 """,
@@ -564,7 +636,8 @@ WHERE r.id = $1
     params=("reservation_id",),
 )
 
-#: Give a pending hold back: lock the account, resolve the hold, lower ``reserved``.
+#: Give a pending hold back: lock the account, resolve the hold, lower ``reserved``, and
+#: give its allocation back to its lots.
 PG_RELEASE = PgStatement(
     sql=f"""
 WITH locked AS (
@@ -574,12 +647,19 @@ WITH locked AS (
 ), resolved AS (
     UPDATE token_reservations SET status = {_RELEASED}, resolved_at = $2
     WHERE id = $1 AND status = {_PENDING} AND EXISTS (SELECT FROM locked)
-    RETURNING user_id, amount
+    RETURNING id, user_id, amount
 ), moved AS (
     UPDATE token_accounts AS a
     SET reserved = a.reserved - (SELECT amount FROM resolved), updated_at = $2
     WHERE a.user_id = (SELECT user_id FROM resolved)
     RETURNING a.user_id
+), backing AS (
+    SELECT lot_id, amount FROM token_reservation_lots
+    WHERE reservation_id = (SELECT id FROM resolved) AND amount > 0
+    FOR UPDATE
+), unheld AS (
+    UPDATE token_lots AS l SET held = l.held - b.amount
+    FROM backing AS b WHERE l.id = b.lot_id
 )
 SELECT EXISTS (SELECT FROM moved) AS released
 """,
@@ -632,10 +712,14 @@ async def reserve_pg(
 ) -> ReserveOutcome:
     """PostgreSQL's reserve: one statement (two when the key races a concurrent hold)."""
     statement = PG_RESERVE if durable else PG_RESERVE_RELAXED
-    row = await statement.first(
-        unit, user_id, tokens, idempotency_key, description, now, expires_at
-    )
+    args = (user_id, tokens, idempotency_key, description, now, expires_at)
+    row = await statement.first(unit, *args)
     assert row is not None  # the statement always returns its one row
+    if _stale_refusal(row, tokens):
+        # Refused while the statement's own numbers say enough: its snapshot missed a
+        # commit (a newer account version, or a new lot). Once more, with a new snapshot.
+        row = await statement.first(unit, *args)
+        assert row is not None
     if row["id"] is not None:
         if row["held"]:
             return Held(row)
@@ -645,16 +729,27 @@ async def reserve_pg(
         if first is None:  # pragma: no cover - the unique index fired, so the row exists
             raise RuntimeError("reservation conflicted but cannot be found")
         return Replayed(first) if first["amount"] == tokens else KeyReused(first)
-    available = row["available"]
-    if available is not None and available >= tokens:
-        # Refused on the account's newest version, while this statement's snapshot saw
-        # an older one with enough: read what is available now (a statement of its own
-        # sees every commit so far), so the refusal reports a true number.
-        now_row = await PG_AVAILABLE.first(unit, user_id)
-        available = None if now_row is None else now_row["available"]
-    if available is None:
+    if row["available"] is None:
         return NoAccount()
-    return Refused(available=int(available), required=tokens)
+    available = min(int(row["available"]), int(row["lots_free"]))
+    if _stale_refusal(row, tokens):
+        # Still: read what is available now (a statement of its own sees every commit so
+        # far), so the refusal reports a true number.
+        now_row = await PG_AVAILABLE.first(unit, user_id, now)
+        if now_row is None:
+            return NoAccount()
+        available = int(now_row["available"])
+    return Refused(available=available, required=tokens)
+
+
+def _stale_refusal(row: Mapping[str, Any], tokens: int) -> bool:
+    """Refused, though the account (as the statement read it) had enough available."""
+    return (
+        row["id"] is None
+        and not row["held"]
+        and row["available"] is not None
+        and int(row["available"]) >= tokens
+    )
 
 
 async def commit_pg(
@@ -666,7 +761,7 @@ async def commit_pg(
     row = await PG_COMMIT.first(unit, reservation_id, now, description, tokens)
     assert row is not None
     if row["id"] is not None:
-        return Committed(row, int(row["reserved_after"]))
+        return Committed(row, int(row["reserved_after"]), int(row["short"]))
     if row["resolved"]:
         return KeyTaken()
     why = await PG_COMMIT_REFUSED.first(unit, reservation_id)
@@ -788,6 +883,57 @@ LITE_INSERT_DEDUCTION = SqliteStatement(
     )
     .returning(*TX_COLUMNS)
 )
+#: An account's lots with free tokens (the live ones are chosen in Python: lots.allocate).
+LITE_FREE_LOTS = SqliteStatement(
+    select(
+        lot_table.c.id,
+        lot_table.c.remaining,
+        lot_table.c.held,
+        lot_table.c.priority,
+        lot_table.c.expires_at,
+    ).where(
+        lot_table.c.user_id == bindparam("user_id"),
+        lot_table.c.remaining > lot_table.c.held,
+    )
+)
+LITE_INSERT_ALLOCATION = SqliteStatement(
+    sqlite.insert(allocation_table).values(
+        reservation_id=bindparam("reservation_id"),
+        lot_id=bindparam("lot_id"),
+        amount=bindparam("part"),
+    )
+)
+#: Move a lot's ``remaining`` and ``held`` (a hold's allocation, a commit's take).
+LITE_LOT_MOVE = SqliteStatement(
+    update(lot_table)
+    .where(lot_table.c.id == bindparam("lot_id"))
+    .values(
+        remaining=lot_table.c.remaining - bindparam("take"),
+        held=lot_table.c.held + bindparam("held_delta"),
+    )
+)
+LITE_INSERT_LOT_MOVE = SqliteStatement(
+    sqlite.insert(lot_move_table).values(
+        lot_id=bindparam("lot_id"),
+        transaction_id=bindparam("transaction_id"),
+        amount=bindparam("amount"),
+        created_at=_now,
+    )
+)
+#: A hold's allocation, with what the spend order needs of each lot.
+LITE_ALLOCATION = SqliteStatement(
+    select(
+        lot_table.c.id,
+        allocation_table.c.amount.label("part"),
+        lot_table.c.priority,
+        lot_table.c.expires_at,
+    )
+    .select_from(allocation_table.join(lot_table, lot_table.c.id == allocation_table.c.lot_id))
+    .where(
+        allocation_table.c.reservation_id == bindparam("reservation_id"),
+        allocation_table.c.amount > 0,
+    )
+)
 LITE_ENTRY_BY_KEY = SqliteStatement(
     select(*TX_COLUMNS).where(
         transactions.c.user_id == bindparam("user_id"),
@@ -805,7 +951,8 @@ def _reserve_sqlite(
     now: datetime,
     expires_at: datetime,
 ) -> ReserveOutcome:
-    """SQLite's reserve: the conditional UPDATE, then the INSERT (two statements held)."""
+    """SQLite's reserve: the conditional UPDATE, the live lots' free tokens, then the
+    INSERT and its allocation (lots.allocate)."""
     values = {
         "user_id": user_id,
         "tokens": tokens,
@@ -814,11 +961,21 @@ def _reserve_sqlite(
         "now": now,
         "expires_at": expires_at,
     }
-    if LITE_HOLD.first(conn, values) is not None:
+    on_hold = LITE_HOLD.first(conn, values) is not None
+    parts = lots.allocate(LITE_FREE_LOTS.all(conn, values), tokens, now)
+    lots_free = sum(part for _, part in parts)
+    if on_hold and lots_free >= tokens:
         created = LITE_INSERT_HOLD.first(conn, values)
         if created is not None:
+            for lot_id, part in parts:
+                LITE_INSERT_ALLOCATION.first(
+                    conn, {"reservation_id": created["id"], "lot_id": lot_id, "part": part}
+                )
+                LITE_LOT_MOVE.first(conn, {"lot_id": lot_id, "take": 0, "held_delta": part})
             return Held(created)
-        # The key exists: give back the hold taken a moment ago in this transaction.
+    if on_hold:
+        # The key exists, or the lots cannot cover it: give back the hold taken a moment
+        # ago in this transaction.
         LITE_MOVE.first(
             conn, {"user_id": user_id, "balance_delta": 0, "reserved_delta": -tokens, "now": now}
         )
@@ -828,7 +985,7 @@ def _reserve_sqlite(
     account = LITE_AVAILABLE.first(conn, values)
     if account is None:
         return NoAccount()
-    return Refused(available=int(account["available"]), required=tokens)
+    return Refused(available=min(int(account["available"]), lots_free), required=tokens)
 
 
 async def reserve_sqlite(
@@ -886,7 +1043,17 @@ def _commit_sqlite(
     )
     if entry is None:
         return KeyTaken()
-    return Committed(entry, int(moved["reserved"]))
+    allocation = LITE_ALLOCATION.all(conn, {"reservation_id": reservation_id})
+    taken = 0
+    for lot_id, part, take in lots.commit_takes(allocation, charged):
+        LITE_LOT_MOVE.first(conn, {"lot_id": lot_id, "take": take, "held_delta": -part})
+        if take:
+            LITE_INSERT_LOT_MOVE.first(
+                conn,
+                {"lot_id": lot_id, "transaction_id": entry["id"], "amount": -take, "now": now},
+            )
+        taken += take
+    return Committed(entry, int(moved["reserved"]), charged - taken)
 
 
 async def commit_sqlite(
@@ -932,6 +1099,8 @@ def _release_sqlite(conn: Any, reservation_id: int, now: datetime) -> ReleaseOut
                 "now": now,
             },
         )
+        for lot in LITE_ALLOCATION.all(conn, values):
+            LITE_LOT_MOVE.first(conn, {"lot_id": lot["id"], "take": 0, "held_delta": -lot["part"]})
         return Released()
     current = LITE_HOLD_BY_ID.first(conn, values)
     return NotFound() if current is None else AlreadyResolved(str(current["status"]))

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from tokenbank.deps import SessionDep, UserIdDep
 from tokenbank.errors import error_responses
 from tokenbank.ledger import service
-from tokenbank.ledger.schemas import TokenBalance, TransactionPage
+from tokenbank.ledger.schemas import LotList, TokenBalance, TransactionPage
 
 router = APIRouter(tags=["tokens"], responses=error_responses(401, 404, 422, 503))
 
@@ -31,3 +31,15 @@ async def list_transactions(
 ) -> TransactionPage:
     page = await service.history(session, user_id, limit=limit, before=before)
     return TransactionPage.model_validate(page)
+
+
+@router.get("/api/payment/user/lots", operation_id="list_lots")
+async def list_lots(
+    session: SessionDep,
+    user_id: UserIdDep,
+    active: Annotated[bool, Query(description="Only lots with tokens left, not expired")] = False,
+) -> LotList:
+    """The user's token lots, newest first: where the balance came from, what is left of
+    each credit and when it expires (spent and expired lots too, with ``remaining`` 0,
+    unless ``active``)."""
+    return LotList.of(await service.list_lots(session, user_id, active=active))

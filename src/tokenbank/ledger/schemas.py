@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -41,6 +42,27 @@ class TransactionPage(BaseModel):
 
     items: list[TransactionOut]
     next_before: int | None
+
+
+class LotOut(BaseModel):
+    # The public fields of a ledger.models.Lot.
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    source: Literal["purchase", "allotment", "grant", "adjustment", "reinstatement"]
+    amount: int
+    remaining: int
+    priority: int
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class LotList(BaseModel):
+    items: list[LotOut]
+
+    @classmethod
+    def of(cls, lots: Iterable[object]) -> LotList:
+        return cls(items=[LotOut.model_validate(lot) for lot in lots])
 
 
 class AdminTokensRequest(BaseModel):

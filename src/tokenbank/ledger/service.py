@@ -10,8 +10,9 @@ live database):
    balance - reserved >= :n`` (:func:`repository.move_balance`; on PostgreSQL a hold's
    UPDATE is a step of :data:`repository.PG_RESERVE`, after the key look-up), never
    read-then-write.
-4. Only a ``purchase_reversal`` can make a balance negative (tokens already spent, then
-   the money was refunded); a negative balance blocks spending until topped up.
+4. Only a reversal (``purchase_reversal``, ``allotment_reversal``) can make a balance
+   negative (tokens already spent, then the money was refunded); a negative balance
+   blocks spending until topped up.
 5. One PaymentIntent credits tokens at most once, enforced by a unique index on purchase
    entries, whichever path (webhook, confirm-payment, reconcile) gets there first.
 6. The same idempotency key never charges twice; a reservation resolves once
@@ -20,6 +21,15 @@ live database):
 7. Transactions are never updated or deleted (database triggers refuse it); mistakes are
    fixed by new entries.
 8. Tokens are integers; every amount is checked to be a whole number within limits.
+9. Every positive credit makes a lot in the same unit (:mod:`tokenbank.ledger.lots`); the
+   sum of an account's lots' ``remaining`` is its balance while that is >= 0 (0 while it
+   is negative: the negative part has no lot).
+10. A lot's ``remaining`` is its ``amount`` less what was taken from it (its moves); its
+    ``held`` is what pending holds were allocated from it, never more than ``remaining``.
+    Spends, holds and commits take from lots in the spend order (priority, soonest
+    expiry, oldest); a commit or release resolves exactly its hold's allocation.
+11. Nothing is held or spent from a lot at or after its ``expires_at``; the expiry job
+    writes what is left of it off as ONE ``expiry`` entry.
 
 Every function here runs inside the caller's transaction and never commits: the request,
 CLI command or background job that calls it owns the unit of work. When a unique key
@@ -35,7 +45,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.db import Unit
-from tokenbank.ledger import keys
+from tokenbank.ledger import keys, lots
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger.errors import (
     AccountNotFound,
@@ -52,6 +62,8 @@ from tokenbank.ledger.models import (
     MAX_TOKENS,
     Balance,
     Entry,
+    Lot,
+    LotSource,
     Reservation,
     ReservationStatus,
     TransactionType,
@@ -111,6 +123,37 @@ async def history(
 # --- posting entries -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Credit:
+    """A positive entry makes a lot."""
+
+    source: LotSource
+    expires_at: datetime | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
+class _Spend:
+    """A spend takes free tokens of live lots in the spend order, or is refused."""
+
+
+@dataclass(frozen=True)
+class _TakeBack:
+    """A refund takes from ``first_lot_id`` first, then the other lots (lots.take_back)."""
+
+    first_lot_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Expire:
+    """An expiry takes what is left of its lot and marks the lot expired."""
+
+    lot_id: int
+
+
+_LotAction = _Credit | _Spend | _TakeBack | _Expire
+
+
 async def _post(
     session: AsyncSession,
     user_id: int,
@@ -119,17 +162,21 @@ async def _post(
     description: str,
     *,
     require_available: bool,
+    lot: _LotAction,
     idempotency_key: str | None = None,
     payment_intent_id: str | None = None,
     reservation_id: int | None = None,
     actor_user_id: int | None = None,
     reserved_delta: int = 0,
 ) -> Entry:
-    """Change the balance and write the entry that explains it, atomically.
+    """Change the balance, write the entry that explains it and do its lot work
+    (``lot``), atomically.
 
-    The UPDATE comes first so that a refused spend writes nothing at all; the INSERT
-    then either records the entry or, on a unique-key conflict (a replay), the UPDATE is
-    reversed in the same transaction and the first entry is returned.
+    The UPDATE comes first so that a refused spend writes nothing at all (it also locks
+    the account, before any of its lots); a spend the live lots cannot pay (tokens of
+    an expired lot the expiry job has not written off yet) is refused the same way. The
+    INSERT then either records the entry or, on a unique-key conflict (a replay), the
+    UPDATE is reversed in the same transaction and the first entry is returned.
     """
     _check_key(idempotency_key)
     now = utcnow()
@@ -142,14 +189,19 @@ async def _post(
         require_available=needed,
         now=now,
     )
+    plan: lots.Plan | None = None
+    if new_balance is not None and isinstance(lot, _Spend):
+        plan = await lots.plan_spend(session, user_id, -amount, now)
+        if plan.total < -amount:
+            await _undo_move(session, user_id, amount, reserved_delta, now)
+            new_balance = None
     if new_balance is None:
         first = await _find_first(
             session, user_id, idempotency_key, payment_intent_id, transaction_type
         )
         if first is not None:
             return _same_request(first, amount, transaction_type)
-        current = await balance(session, user_id)
-        raise InsufficientTokens(balance=current.available, required=-amount)
+        raise InsufficientTokens(balance=await _spendable(session, user_id, now), required=-amount)
 
     row = await repo.insert_transaction(
         session,
@@ -167,7 +219,21 @@ async def _post(
         },
     )
     if row is not None:
-        return Entry.of(row._mapping)
+        entry = Entry.of(row._mapping)
+        await _lot_work(session, entry, lot, plan, now)
+        return entry
+    await _undo_move(session, user_id, amount, reserved_delta, now)
+    first = await _find_first(
+        session, user_id, idempotency_key, payment_intent_id, transaction_type
+    )
+    if first is None:  # pragma: no cover - a unique index fired, so the row exists
+        raise RuntimeError("ledger entry conflicted but cannot be found")
+    return _same_request(first, amount, transaction_type)
+
+
+async def _undo_move(
+    session: AsyncSession, user_id: int, amount: int, reserved_delta: int, now: datetime
+) -> None:
     await repo.move_balance(
         session,
         user_id,
@@ -176,12 +242,41 @@ async def _post(
         require_available=None,
         now=now,
     )
-    first = await _find_first(
-        session, user_id, idempotency_key, payment_intent_id, transaction_type
-    )
-    if first is None:  # pragma: no cover - a unique index fired, so the row exists
-        raise RuntimeError("ledger entry conflicted but cannot be found")
-    return _same_request(first, amount, transaction_type)
+
+
+async def _spendable(session: AsyncSession, user_id: int, now: datetime) -> int:
+    """What a spend could take now: the account's available tokens, at most the free
+    tokens of its live lots."""
+    current = await balance(session, user_id)
+    plan = await lots.plan_spend(session, user_id, max(current.available, 0), now, lock=False)
+    return min(current.available, plan.total)
+
+
+async def _lot_work(
+    session: AsyncSession, entry: Entry, lot: _LotAction, plan: lots.Plan | None, now: datetime
+) -> None:
+    match lot:
+        case _Credit(source, expires_at, priority):
+            await lots.add_lot(
+                session,
+                user_id=entry.user_id,
+                source=source,
+                amount=entry.amount,
+                transaction_id=entry.id,
+                balance_after=entry.balance_after,
+                now=now,
+                expires_at=expires_at,
+                priority=priority,
+            )
+        case _Spend():
+            assert plan is not None
+            await lots.apply(session, plan, entry.id, now)
+        case _TakeBack(first_lot_id):
+            await lots.take_back(
+                session, entry.user_id, -entry.amount, entry.id, now, first_lot_id=first_lot_id
+            )
+        case _Expire(lot_id):
+            await lots.expire(session, lot_id, -entry.amount, entry.id, now)
 
 
 async def _find_first(
@@ -226,6 +321,7 @@ async def grant(
         TransactionType.GRANT,
         description,
         require_available=False,
+        lot=_Credit(LotSource.GRANT, lots.policy().expires_at(LotSource.GRANT, utcnow())),
         idempotency_key=idempotency_key,
         actor_user_id=actor_user_id,
     )
@@ -249,6 +345,7 @@ async def adjust(
         TransactionType.ADJUSTMENT,
         reason,
         require_available=True,
+        lot=_Credit(LotSource.ADJUSTMENT) if tokens > 0 else _Spend(),
         idempotency_key=idempotency_key,
         actor_user_id=actor_user_id,
     )
@@ -263,7 +360,8 @@ async def refund(
     idempotency_key: str,
 ) -> Entry:
     """Give back what a charge took (a ``refund`` entry); once per key: a second call is a
-    replay (``replayed``) and gives nothing more."""
+    replay (``replayed``) and gives nothing more. The tokens come back as a lot of their
+    own that never expires (source ``reinstatement``), whatever lots the charge took."""
     check_amount(tokens)
     return await _post(
         session,
@@ -272,6 +370,7 @@ async def refund(
         TransactionType.REFUND,
         description,
         require_available=False,
+        lot=_Credit(LotSource.REINSTATEMENT),
         idempotency_key=idempotency_key,
     )
 
@@ -293,6 +392,7 @@ async def spend(
         TransactionType.DEDUCTION,
         description,
         require_available=True,
+        lot=_Spend(),
         idempotency_key=idempotency_key,
     )
 
@@ -316,6 +416,7 @@ async def credit_purchase(
         TransactionType.PURCHASE,
         description,
         require_available=False,
+        lot=_Credit(LotSource.PURCHASE),
         payment_intent_id=payment_intent_id,
         idempotency_key=keys.purchase(payment_intent_id),
     )
@@ -330,8 +431,14 @@ async def reverse_purchase(
     *,
     idempotency_key: str,
 ) -> Entry:
-    """Take back tokens of a refunded or disputed payment. May leave the balance negative."""
+    """Take back tokens of a refunded or disputed payment. May leave the balance negative.
+
+    They come from the purchase's own lot first, then from the other lots (free tokens
+    before held ones: :func:`tokenbank.ledger.lots.plan_take_back`); what the lots cannot
+    give is the negative balance, which has no lot."""
     check_amount(tokens)
+    purchase = await repo.find_purchase(session, payment_intent_id)
+    own = None if purchase is None else await lots.lot_of_credit(session, int(purchase.id))
     return await _post(
         session,
         user_id,
@@ -339,6 +446,7 @@ async def reverse_purchase(
         TransactionType.PURCHASE_REVERSAL,
         description,
         require_available=False,
+        lot=_TakeBack(own),
         payment_intent_id=payment_intent_id,
         idempotency_key=idempotency_key,
     )
@@ -362,9 +470,116 @@ async def reinstate_purchase(
         TransactionType.PURCHASE_REINSTATEMENT,
         description,
         require_available=False,
+        lot=_Credit(LotSource.REINSTATEMENT),
         payment_intent_id=payment_intent_id,
         idempotency_key=idempotency_key,
     )
+
+
+# --- subscriptions' allotments (called by the subscriptions domain) --------------------
+
+
+async def credit_allotment(
+    session: AsyncSession,
+    user_id: int,
+    tokens: int,
+    *,
+    idempotency_key: str,
+    expires_at: datetime | None,
+    description: str,
+    reference: str | None = None,
+    priority: int | None = None,
+) -> Entry:
+    """Credit a subscription's allotment: an ``allotment`` entry and its lot (source
+    ``allotment``, expiring at ``expires_at``), in one unit. ``idempotency_key`` (e.g.
+    :func:`keys.allotment` of the invoice) makes a second call a replay; ``reference``
+    (the invoice's PaymentIntent or the invoice id) is kept on the entry."""
+    check_amount(tokens)
+    return await _post(
+        session,
+        user_id,
+        tokens,
+        TransactionType.ALLOTMENT,
+        description,
+        require_available=False,
+        lot=_Credit(LotSource.ALLOTMENT, expires_at, priority),
+        idempotency_key=idempotency_key,
+        payment_intent_id=reference,
+    )
+
+
+async def reverse_allotment(
+    session: AsyncSession,
+    user_id: int,
+    tokens: int,
+    *,
+    allotment_key: str,
+    idempotency_key: str,
+    description: str,
+) -> Entry:
+    """Take back tokens of an allotment (its invoice refunded or disputed): from that
+    allotment's own lot first (found by ``allotment_key``, the key it was credited
+    with), then from the other lots, as :func:`reverse_purchase`. May leave the balance
+    negative."""
+    check_amount(tokens)
+    credit = await repo.find_transaction_by_key(session, user_id, allotment_key)
+    own = None if credit is None else await lots.lot_of_credit(session, int(credit.id))
+    return await _post(
+        session,
+        user_id,
+        -tokens,
+        TransactionType.ALLOTMENT_REVERSAL,
+        description,
+        require_available=False,
+        lot=_TakeBack(own),
+        idempotency_key=idempotency_key,
+    )
+
+
+# --- lots ------------------------------------------------------------------------------
+
+
+async def list_lots(
+    session: AsyncSession, user_id: int, *, active: bool = False, limit: int = 200
+) -> list[Lot]:
+    """The account's lots, newest first (``active``: with tokens left, not expired)."""
+    rows = await session.execute(lots.list_query(user_id, active=active, now=utcnow(), limit=limit))
+    return [Lot(**row._mapping) for row in rows]
+
+
+async def expire_lots(
+    session: AsyncSession, *, now: datetime | None = None, limit: int = 200
+) -> int:
+    """Write one ``expiry`` entry per expired lot for what is left of it; returns how
+    many. A lot some pending hold still draws on waits (its held tokens are the hold's:
+    a commit may still charge them); once its holds resolve, the next run writes off
+    what they left. Exactly once per lot: the entry's key is :func:`keys.lot_expiry`,
+    and the lot is re-read under its account's lock."""
+    when = now or utcnow()
+    written = 0
+    for due in await lots.DUE_LOTS.all(session, now=when, limit=limit):
+        user_id, lot_id = int(due["user_id"]), int(due["id"])
+        await lots.LOCK_ACCOUNT.first(session, user_id=user_id)
+        lot = await lots.LOT_FOR_UPDATE.first(session, lot_id=lot_id)
+        if (
+            lot is None
+            or lot["expired_transaction_id"] is not None
+            or int(lot["remaining"]) <= 0
+            or int(lot["held"]) > 0
+        ):
+            continue
+        entry = await _post(
+            session,
+            user_id,
+            -int(lot["remaining"]),
+            TransactionType.EXPIRY,
+            f"{lot['remaining']} {lot['source']} token(s) expired",
+            require_available=False,
+            lot=_Expire(lot_id),
+            idempotency_key=keys.lot_expiry(lot_id),
+        )
+        written += 0 if entry.replayed else 1
+    return written
 
 
 # --- reservations --------------------------------------------------------------------
@@ -539,8 +754,13 @@ async def _commit(
     else:
         outcome = await repo.commit_sqlite(session, reservation_id, description, now, tokens)
     match outcome:
-        case repo.Committed(row, reserved_after):
-            return Entry.of(row), reserved_after
+        case repo.Committed(row, reserved_after, short):
+            entry = Entry.of(row)
+            if short > 0:
+                # A refund took some of this hold's allocation: the rest of the charge
+                # comes from the other lots (or is the negative balance).
+                await lots.take_back(session, entry.user_id, short, entry.id, now)
+            return entry, reserved_after
         case repo.Replayed(row):
             return Entry.of(row, replayed=True), None
         case repo.NotFound():
@@ -619,6 +839,8 @@ async def expire_reservations(
             require_available=None,
             now=when,
         )
+    # Their allocations go back to their lots (each account is locked by now).
+    await lots.unhold(session, sorted(int(row.id) for row in expired))
     return len(expired)
 
 
@@ -643,8 +865,16 @@ async def check(session: AsyncSession) -> list[Violation]:
       (guarantee 2);
     - ``balance_after_chain``: its newest entry's ``balance_after`` is its ``balance``;
     - ``account_exists``: every entry belongs to an account;
-    - ``negative_only_by_reversal``: a negative balance has a ``purchase_reversal``
-      (guarantee 4).
+    - ``negative_only_by_reversal``: a negative balance has a ``purchase_reversal`` or an
+      ``allotment_reversal`` (guarantee 4);
+    - ``lots_hold_balance``: the sum of its lots' ``remaining`` is its balance while that
+      is >= 0, and 0 while it is negative (guarantee 9);
+    - ``lot_remaining_equals_amount_less_taken``: a lot's ``remaining`` is its ``amount``
+      less what its moves took (guarantee 10);
+    - ``lot_held_equals_allocations``: a lot's ``held`` is what pending holds were
+      allocated from it (guarantee 10);
+    - ``nothing_spent_after_expiry``: no spend took tokens of a lot at or after its
+      ``expires_at`` (guarantee 11).
 
     The other guarantees are kept by the schema (3, 5, 6, 7: conditional updates, unique
     indexes, triggers) and by :func:`check_amount` (8), and are tested, not re-checked.
@@ -679,8 +909,36 @@ async def check(session: AsyncSession) -> list[Violation]:
         found.append(Violation(user_id, "account_exists", "transactions without an account"))
     for user_id in await repo.negative_without_reversal(session):
         found.append(
+            Violation(user_id, "negative_only_by_reversal", "negative balance without a reversal")
+        )
+    for user_id, bal, remaining in await lots.balance_mismatches(session):
+        found.append(
             Violation(
-                user_id, "negative_only_by_reversal", "negative balance without a purchase_reversal"
+                user_id, "lots_hold_balance", f"balance {bal} but lots have {remaining} remaining"
+            )
+        )
+    for user_id, lot_id, remaining, expected in await lots.remaining_mismatches(session):
+        found.append(
+            Violation(
+                user_id,
+                "lot_remaining_equals_amount_less_taken",
+                f"lot {lot_id} has {remaining} remaining but amount less taken is {expected}",
+            )
+        )
+    for user_id, lot_id, held, allocated in await lots.held_mismatches(session):
+        found.append(
+            Violation(
+                user_id,
+                "lot_held_equals_allocations",
+                f"lot {lot_id} holds {held} but pending holds were allocated {allocated}",
+            )
+        )
+    for user_id, lot_id, entry_id in await lots.spent_after_expiry(session):
+        found.append(
+            Violation(
+                user_id,
+                "nothing_spent_after_expiry",
+                f"entry {entry_id} spent from lot {lot_id} after it expired",
             )
         )
     return found

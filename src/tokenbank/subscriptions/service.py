@@ -86,19 +86,16 @@ async def grant_allotment(
     plan: str,
     expires_at: datetime,
 ) -> int:
-    """Credit one paid invoice's allotment (once: the key is the invoice). Returns the
-    tokens credited now (0 for a replay).
-
-    ``expires_at`` is when the allotment's tokens expire; the ledger of this branch has no
-    lots yet, so it is recorded on the invoice row and passed here for the lot API.
-    """
-    entry = await ledger.grant(
+    """Credit one paid invoice's allotment (once: the key is the invoice), as a lot that
+    expires at ``expires_at``. Returns the tokens credited now (0 for a replay)."""
+    entry = await ledger.credit_allotment(
         session,
         user_id,
         tokens,
-        f"{plan} plan: {tokens} tokens for invoice {invoice_id}"
-        f" (expire {expires_at.date().isoformat()})",
         idempotency_key=keys.allotment(invoice_id),
+        expires_at=expires_at,
+        description=f"{plan} plan: {tokens} tokens for invoice {invoice_id}"
+        f" (expire {expires_at.date().isoformat()})",
     )
     return 0 if entry.replayed else tokens
 
@@ -113,15 +110,17 @@ async def take_back_allotment(
     version: int,
     why: str,
 ) -> None:
-    """Take back (part of) an invoice's allotment whose money went back; may leave the
-    balance negative, as a purchase's reversal may."""
-    await ledger.reverse_purchase(
+    """Take back (part of) an invoice's allotment whose money went back: from that
+    allotment's own lot first, then the others; may leave the balance negative, as a
+    purchase's reversal may."""
+    await ledger.reverse_allotment(
         session,
         user_id,
         tokens,
-        payment_intent_id,
-        f"{tokens} allotment tokens taken back on invoice {invoice_id}: {why}",
+        allotment_key=keys.allotment(invoice_id),
         idempotency_key=keys.allotment_reversal(invoice_id, version),
+        description=f"{tokens} allotment tokens taken back on invoice {invoice_id}"
+        f" ({payment_intent_id}): {why}",
     )
 
 

@@ -28,6 +28,9 @@ TRANSACTION_TYPES_BEFORE = (
     "adjustment",
     "purchase_reversal",
     "purchase_reinstatement",
+    "allotment",
+    "allotment_reversal",
+    "expiry",
 )
 TRANSACTION_TYPES = (*TRANSACTION_TYPES_BEFORE, "refund")
 REFUND_REASONS = ("wrong", "incomplete", "harmful", "other")
