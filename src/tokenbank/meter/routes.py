@@ -29,7 +29,7 @@ from tokenbank.meter.schemas import (
 router = APIRouter(
     prefix="/api/meter",
     tags=["meter"],
-    responses=error_responses(401, 402, 404, 409, 422, 429, 503),
+    responses=error_responses(400, 401, 402, 404, 409, 422, 429, 503),
     dependencies=[limit("meter")],
 )
 

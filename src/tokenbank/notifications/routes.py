@@ -21,7 +21,7 @@ from tokenbank.notifications.schemas import (
 router = APIRouter(
     prefix="/api/notifications",
     tags=["notifications"],
-    responses=error_responses(401, 422),
+    responses=error_responses(400, 401, 422),
 )
 
 @router.get("", operation_id="list_notifications")

@@ -28,7 +28,7 @@ from tokenbank.subscriptions.service import SubscriptionView
 router = APIRouter(
     prefix="/api/payment",
     tags=["subscriptions"],
-    responses=error_responses(401, 404, 409, 422, 429, 502, 503),
+    responses=error_responses(400, 401, 404, 409, 422, 429, 502, 503),
 )
 admin_router = APIRouter(
     prefix="/api/admin", tags=["admin"], responses=error_responses(401, 403, 404)
