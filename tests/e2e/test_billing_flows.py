@@ -88,7 +88,9 @@ def test_save_card_buy_again_in_one_click_and_auto_top_up(page: Page, stack: Sta
     topup.get_by_test_id("auto-topup-enabled").check()
     topup.locator("input[name=threshold]").fill(str(threshold))
     topup.locator("select[name=tier]").select_option("starter")
-    topup.locator("input[name=monthly_max_count]").fill("3")
+    # Never set: the form suggests limits (three packs a month); the person lowers the amount.
+    expect(topup.locator("input[name=monthly_max_count]")).to_have_value("3")
+    expect(topup.locator("input[name=monthly_max_amount]")).to_have_value(re.compile(r"^[1-9]\d*\.\d\d$"))
     topup.locator("input[name=monthly_max_amount]").fill("20")
     topup.get_by_test_id("auto-topup-save").click()
     expect(page.get_by_test_id("auto-topup-saved")).to_be_visible()
