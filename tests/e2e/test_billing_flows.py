@@ -90,7 +90,9 @@ def test_save_card_buy_again_in_one_click_and_auto_top_up(page: Page, stack: Sta
     topup.locator("select[name=tier]").select_option("starter")
     # Never set: the form suggests limits (three packs a month); the person lowers the amount.
     expect(topup.locator("input[name=monthly_max_count]")).to_have_value("3")
-    expect(topup.locator("input[name=monthly_max_amount]")).to_have_value(re.compile(r"^[1-9]\d*\.\d\d$"))
+    expect(topup.locator("input[name=monthly_max_amount]")).to_have_value(
+        re.compile(r"^[1-9]\d*\.\d\d$")
+    )
     topup.locator("input[name=monthly_max_amount]").fill("20")
     topup.get_by_test_id("auto-topup-save").click()
     expect(page.get_by_test_id("auto-topup-saved")).to_be_visible()
@@ -110,9 +112,10 @@ def test_save_card_buy_again_in_one_click_and_auto_top_up(page: Page, stack: Sta
     # 6. The balance refills on its own (off-session charge, then Stripe's webhook), and
     #    the page shows it without a reload.
     expect(page.get_by_test_id("token-balance").first).to_have_text(
-        re.compile(rf"^\D*{refilled}\D*$"), timeout=30_000)
+        re.compile(rf"^\D*{refilled}\D*$"), timeout=30_000
+    )
     page.get_by_test_id("nav-subscription").first.click()
-    expect(page.get_by_test_id("auto-topup-usage")).to_contain_text("1")
+    expect(page.get_by_test_id("auto-topup-usage")).to_contain_text("1 top-up, $5.00")
     expect(page.get_by_test_id("auto-topup-state")).to_have_text(re.compile("on|active", re.I))
 
 
@@ -135,8 +138,11 @@ def _subscribe_to_basic(page: Page, stack: Stack) -> dict[str, Any]:
 def _advance_clock(stack: Stack, user: dict[str, Any], days: int) -> None:
     """Move the person's Stripe test clock (development only)."""
     with stack.api() as c:
-        r = c.post("/api/dev/advance-clock", json={"days": days},
-                   headers={"Authorization": f"Bearer {user['access_token']}"})
+        r = c.post(
+            "/api/dev/advance-clock",
+            json={"days": days},
+            headers={"Authorization": f"Bearer {user['access_token']}"},
+        )
         assert r.status_code == 200, r.text
 
 

@@ -130,12 +130,14 @@ def test_model_picker_quote_markdown_reply_and_its_cost(
 
     # Its cost: the usage the provider reported, at the model's price, within the quote.
     expect(page.get_by_test_id("message-cost").last).to_have_text(
-        re.compile(rf"^\s*{USAGE_COST} tokens\s*$"))
+        re.compile(rf"^\s*{USAGE_COST} tokens\s*$")
+    )
     assert low <= USAGE_COST <= high
     expect_balance(page, SIGNUP_BONUS - 2 - USAGE_COST)
     assert fake.requests[-1]["model"] == USAGE_MODEL
     page.reload()  # the server remembers the cost and the model
     expect(page.get_by_test_id("message-cost").last).to_have_text(
-        re.compile(rf"^\s*{USAGE_COST} tokens\s*$"))
+        re.compile(rf"^\s*{USAGE_COST} tokens\s*$")
+    )
     expect(page.get_by_test_id("model-picker")).to_have_value(USAGE_MODEL)
     assert balance(page) == SIGNUP_BONUS - 2 - USAGE_COST
