@@ -1,6 +1,7 @@
 /**
  * React Query hooks for the server state the pages share. The balance lives
- * under ['tokenBalance'] and is refreshed after every AI reply and payment.
+ * under ['tokenBalance'] and is refreshed after every AI reply and payment (and, while
+ * an automatic top-up is due, every few seconds: useAutoTopupRefill).
  */
 import {
   useInfiniteQuery,

@@ -4,6 +4,7 @@ import { useApi } from "../../api/ApiProvider";
 import { unwrap } from "../../api/client";
 import { useMe } from "../../api/queries";
 import { useI18n } from "../../i18n/useI18n";
+import { useAutoTopupRefill } from "../payment/useAutoTopupRefill";
 import { Alert } from "../ui/Alert";
 import { TabNavigation } from "./TabNavigation";
 
@@ -39,6 +40,7 @@ function VerifyEmailBanner() {
 
 export function AppShell({ children }: { children: ReactNode }) {
   const { t } = useI18n();
+  useAutoTopupRefill();
   return (
     <div className="flex min-h-dvh flex-col">
       <a

@@ -16,6 +16,9 @@ import { errorText } from "../../lib/errorText";
 import { formatMoney, fractionDigits } from "../../lib/format";
 import { cardLabel } from "../../components/billing/cards";
 
+/** Top-ups a month the form suggests to someone who never set the caps. */
+const SUGGESTED_MONTHLY_COUNT = 3;
+
 const stateTones: Record<string, BadgeTone> = { off: "neutral", active: "success", paused: "warning" };
 
 /** Automatic top-up: the settings form, and what it is doing (on / paused and why / this month). */
@@ -116,8 +119,14 @@ function TopupForm({ topup, tiers, cards, save, currency }: {
   const [threshold, setThreshold] = useState(String(topup.threshold));
   const [tier, setTier] = useState(topup.tier in tiers ? topup.tier : (views[0]?.id ?? ""));
   const [card, setCard] = useState(topup.payment_method_id ?? (cards.find((c) => c.is_default) ?? cards[0])?.id ?? "");
-  const [maxCount, setMaxCount] = useState(String(topup.monthly_max_count));
-  const [maxAmount, setMaxAmount] = useState((topup.monthly_max_amount / 10 ** digits).toFixed(digits));
+  // Caps of 0 are a person who never set them (no top-up could run): start from a
+  // suggestion the form accepts (three of the chosen pack a month), not from invalid zeros.
+  const unset = topup.monthly_max_count === 0 && topup.monthly_max_amount === 0;
+  const [maxCount, setMaxCount] = useState(String(unset ? SUGGESTED_MONTHLY_COUNT : topup.monthly_max_count));
+  const [maxAmount, setMaxAmount] = useState(() => {
+    const cents = unset ? SUGGESTED_MONTHLY_COUNT * (tiers[tier]?.price ?? 0) : topup.monthly_max_amount;
+    return (cents / 10 ** digits).toFixed(digits);
+  });
   const [errors, setErrors] = useState<Record<string, string>>({});
 
   const submit = (event: FormEvent) => {

@@ -218,6 +218,25 @@ describe("automatic top-up", () => {
     expect(screen.getByTestId("auto-topup-usage")).toHaveTextContent("This month: 0 top-ups, $0.00");
   });
 
+  it("suggests monthly limits to someone who never set them, so ticking on and saving works", async () => {
+    api.on("GET", "/api/payment/saved-payment-methods", { json: { items: [visa] } });
+    api.on("GET", "/api/payment/auto-topup", { json: autoTopup({ monthly_max_count: 0, monthly_max_amount: 0 }) });
+    api.on("PUT", "/api/payment/auto-topup", (request) => ({
+      json: { ...autoTopup(), ...(request.body as object), state: "active" },
+    }));
+    const { user } = renderApp(api, "/subscription");
+
+    await user.click(await screen.findByTestId("auto-topup-enabled"));
+    expect(screen.getByLabelText("At most this many top-ups a month")).toHaveValue("3");
+    expect(screen.getByLabelText("At most this much a month (USD)")).toHaveValue("60.00");
+    await user.click(screen.getByTestId("auto-topup-save"));
+
+    expect(await screen.findByTestId("auto-topup-saved")).toHaveTextContent("Saved.");
+    expect(api.requestsTo("PUT", "/api/payment/auto-topup")[0]?.body).toMatchObject({
+      enabled: true, tier: "standard", monthly_max_count: 3, monthly_max_amount: 6000,
+    });
+  });
+
   it("refuses a threshold that is not a whole number", async () => {
     api.on("GET", "/api/payment/saved-payment-methods", { json: { items: [visa] } });
     api.on("GET", "/api/payment/auto-topup", { json: autoTopup({ enabled: true, state: "active" }) });
