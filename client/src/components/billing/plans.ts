@@ -8,12 +8,21 @@ import {
 } from "../../api/billing";
 import type { Api } from "../../api/client";
 import { ApiError } from "../../api/errors";
+import { formatDate } from "../../lib/format";
 import { sleep } from "../../lib/sleep";
 
 export function planName(i18n: Pick<I18n, "t" | "has">, id: string, fallback?: string): string {
   const key = `plan.${id}`;
   if (i18n.has(key)) return i18n.t(key);
   return fallback ?? id.charAt(0).toUpperCase() + id.slice(1);
+}
+
+/**
+ * The end of the subscription's current period as a date. Stripe has no period for a
+ * subscription whose first payment is not through yet (the server sends null): a dash.
+ */
+export function formatPeriodEnd(subscription: Pick<Subscription, "current_period_end">, locale: string): string {
+  return subscription.current_period_end === null ? "—" : formatDate(subscription.current_period_end, locale);
 }
 
 /** Statuses in which the person has a plan (and must change it rather than subscribe again). */

@@ -16,7 +16,8 @@ fakeApiPerTest((started) => {
   api = started.on("GET", "/api/payment/subscription-plans", { json: { items: plans } });
 });
 
-function dateOf(iso: string): string {
+function dateOf(iso: string | null): string {
+  if (iso === null) throw new Error("the fixture's subscription has no period");
   return new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}) }).format(new Date(iso));
 }
 
@@ -288,9 +289,12 @@ describe("in Chinese", () => {
 
     expect(await screen.findByTestId("subscription-status")).toHaveTextContent("有效");
     expect(screen.getByTestId("subscription-plan")).toHaveTextContent("高级版");
-    const zhDate = (iso: string) => new Intl.DateTimeFormat("zh-CN", {
-      month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}),
-    }).format(new Date(iso));
+    const zhDate = (iso: string | null) => {
+      if (iso === null) throw new Error("the fixture's subscription has no period");
+      return new Intl.DateTimeFormat("zh-CN", {
+        month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}),
+      }).format(new Date(iso));
+    };
     expect(screen.getByTestId("subscription-renewal")).toHaveTextContent(`${zhDate(sub.current_period_end)} 续订`);
     await waitFor(() => expect(screen.getByTestId("allotment-left")).toHaveTextContent("1,200 个代币"));
     expect(screen.getByTestId("allotment-expiry")).toHaveTextContent(`最早一批于 ${zhDate(expiry)} 过期`);
