@@ -39,6 +39,19 @@ function serveSubscription(initial: Subscription | null) {
 }
 
 describe("the subscription", () => {
+  it("shows a subscription Stripe has no period for yet, and a paused one, in words", async () => {
+    const served = serveSubscription(subscription({ status: "incomplete", current_period_start: null, current_period_end: null }));
+    const { unmount } = renderApp(api, "/subscription");
+
+    expect(await screen.findByTestId("subscription-status")).toHaveTextContent("Awaiting first payment");
+    expect(screen.getByTestId("subscription-renewal")).toHaveTextContent("Renews on —");
+    unmount();
+
+    served.set(subscription({ status: "paused" }));
+    renderApp(api, "/subscription");
+    expect(await screen.findByTestId("subscription-status")).toHaveTextContent("Paused");
+  });
+
   it("shows the plan, its status, the next renewal and the allotment left with its expiry", async () => {
     const sub = subscription({ plan: "pro" });
     serveSubscription(sub);
