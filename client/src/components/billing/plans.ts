@@ -25,8 +25,11 @@ export function formatPeriodEnd(subscription: Pick<Subscription, "current_period
   return subscription.current_period_end === null ? "—" : formatDate(subscription.current_period_end, locale);
 }
 
-/** Statuses in which the person has a plan (and must change it rather than subscribe again). */
-export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["active", "trialing", "past_due", "unpaid"]);
+/**
+ * Statuses in which the person has a plan (and must change it rather than subscribe again:
+ * the server refuses a second subscription while one is in any of these).
+ */
+export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["active", "trialing", "past_due", "unpaid", "paused"]);
 
 export function hasLivePlan(subscription: Subscription | null | undefined): subscription is Subscription {
   return !!subscription && LIVE_STATUSES.has(subscription.status);
