@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeApi, balance, now, withDefaults } from "../../test/fakeApi";
+import { FakeApi, balance, chatMessage, now, withDefaults } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 import type { ModelList } from "../../api/pricing";
 import type { Chat, GenerateResult, Message } from "../../api/types";
@@ -23,26 +23,10 @@ function chat(id: number, extra: Partial<Chat> = {}): Chat {
   return { id, title: `Chat ${id}`, created_at: now, updated_at: now, last_message_preview: null, model: null, cost_cap: null, ...extra };
 }
 
-/** A message as the server sends it. */
-function message(fields: Pick<Message, "id" | "role" | "content"> & Partial<Message>): Message {
-  const mine = fields.role === "user";
-  return {
-    created_at: now,
-    tokens_charged: 0,
-    model: mine ? null : "mini",
-    interrupted: false,
-    refunded: false,
-    cost: null,
-    finish_reason: mine ? null : "stop",
-    price_version: mine ? null : 3,
-    ...fields,
-  };
-}
-
 function reply(content: string, userText: string, remaining: number, cost = 1): GenerateResult {
   return {
-    user_message: message({ id: 11, role: "user", content: userText }),
-    ai_message: message({ id: 12, role: "assistant", content, cost, tokens_charged: cost, model: "big" }),
+    user_message: chatMessage({ id: 11, role: "user", content: userText }),
+    ai_message: chatMessage({ id: 12, role: "assistant", content, cost, tokens_charged: cost, model: "big" }),
     tokens_charged: cost,
     balance: remaining,
     replayed: false,
@@ -226,10 +210,10 @@ describe("the cap", () => {
 
 describe("after a reply", () => {
   const history: Message[] = [
-    message({ id: 1, role: "user", content: "Q1" }),
-    message({ id: 2, role: "assistant", content: "A1", tokens_charged: 4, cost: 4 }),
-    message({ id: 3, role: "user", content: "Q2" }),
-    message({ id: 4, role: "assistant", content: "A2", tokens_charged: 2, cost: 2, refunded: true, finish_reason: "length" }),
+    chatMessage({ id: 1, role: "user", content: "Q1" }),
+    chatMessage({ id: 2, role: "assistant", content: "A1", tokens_charged: 4, cost: 4 }),
+    chatMessage({ id: 3, role: "user", content: "Q2" }),
+    chatMessage({ id: 4, role: "assistant", content: "A2", tokens_charged: 2, cost: 2, refunded: true, finish_reason: "length" }),
   ];
 
   it("shows what each reply cost, and a refunded reply as refunded", async () => {
@@ -323,8 +307,8 @@ describe("after a reply", () => {
   it("renders the reply as Markdown while the person's own message stays plain text", async () => {
     api.on("GET", "/api/chats/:id/messages", {
       json: [
-        message({ id: 1, role: "user", content: "**not bold** <b>x</b>" }),
-        message({ id: 2, role: "assistant", content: "**bold** and `code`", tokens_charged: 1, cost: 1 }),
+        chatMessage({ id: 1, role: "user", content: "**not bold** <b>x</b>" }),
+        chatMessage({ id: 2, role: "assistant", content: "**bold** and `code`", tokens_charged: 1, cost: 1 }),
       ],
     });
     renderApp(api, "/chat/7");
