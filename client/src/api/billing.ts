@@ -1,22 +1,25 @@
 /**
  * Subscriptions, token lots, saved cards, auto top-up and notifications.
  *
- * These types are HAND-WRITTEN from the shapes agreed with the server for this
- * release, because the server routes land at the same time as this client. When
- * the server's schema includes them (`make client-types`), replace each type below
- * with its generated `OkJson<...>` / `components["schemas"][...]` twin and the
- * untyped `call` with `api.client.GET|POST|PUT|DELETE` on the typed paths. Nothing
- * else in the client needs to change: every page imports these names from here.
+ * Every shape is the server's, from the generated schema, and every request goes through
+ * the typed client, except token lots: their endpoints are not in the schema yet, so the
+ * Lot types below are hand-written (marked) until they are.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
 import { queryKeys, refreshTokenState } from "./queries";
-import type { PaymentIntentCreated } from "./types";
+import type { components } from "./schema";
+import type { BodyJson, PaymentIntentCreated } from "./types";
+
+type Schemas = components["schemas"];
 
 // ---------------------------------------------------------------- types
 
+// HAND-WRITTEN until the server's schema lists GET /api/payment/user/lots and
+// GET /api/admin/users/{user_id}/lots: then these become the generated types and
+// fetchLots/useAdminLots use api.client.GET like everything else here.
 export type LotSource = "purchase" | "allotment" | "grant" | "adjustment" | "reinstatement";
 
 export interface Lot {
@@ -33,102 +36,26 @@ export interface Lot {
 export interface LotList {
   items: Lot[];
 }
+// ---------------------------------------------------------------- end of hand-written types
 
-export type PlanId = "basic" | "pro" | "premium";
-
-export interface SubscriptionPlan {
-  id: PlanId;
-  name: string;
-  price_cents: number;
-  currency: string;
-  monthly_tokens: number;
-  interval: "month";
-  allotment_expires_after_days: number;
-}
-
-export interface SubscriptionPlanList {
-  items: SubscriptionPlan[];
-}
-
-export type SubscriptionStatus =
-  | "incomplete"
-  | "active"
-  | "past_due"
-  | "unpaid"
-  | "canceled"
-  | "incomplete_expired"
-  | "trialing";
-
-export interface Subscription {
-  id: string;
-  plan: PlanId;
-  status: SubscriptionStatus;
-  current_period_start: string;
-  current_period_end: string;
-  cancel_at_period_end: boolean;
-  /** The plan a downgrade switches to at the period's end. */
-  scheduled_plan: PlanId | null;
-  problem: null | "payment_failed" | "requires_action";
-  /** Finishes a failed or 3D Secure payment in the page. */
-  client_secret: string | null;
-  portal_available: boolean;
-}
-
-export interface SubscriptionEnvelope {
-  subscription: Subscription | null;
-}
-
-export interface SubscriptionCreated {
-  subscription_id: string;
-  client_secret: string | null;
-  status: SubscriptionStatus;
-}
-
-export interface SavedCard {
-  id: string;
-  brand: string;
-  last4: string;
-  exp_month: number;
-  exp_year: number;
-  is_default: boolean;
-}
-
-export interface SavedCardList {
-  items: SavedCard[];
-}
-
-export interface PaymentIntentBody {
-  tier: string;
-  payment_method_id?: string;
-  save_card?: boolean;
-}
-
+export type SubscriptionPlan = Schemas["PlanOut"];
+export type SubscriptionPlanList = Schemas["PlanList"];
+/** A plan's id; the server's plans are configuration, not a fixed list. */
+export type PlanId = SubscriptionPlan["id"];
+export type Subscription = Schemas["SubscriptionOut"];
+export type SubscriptionStatus = Subscription["status"];
+export type SubscriptionEnvelope = Schemas["SubscriptionEnvelope"];
+export type SubscriptionCreated = Schemas["CreateSubscriptionResponse"];
+export type SavedCard = Schemas["SavedPaymentMethodOut"];
+export type SavedCardList = Schemas["SavedPaymentMethods"];
+export type PaymentIntentBody = BodyJson<"/api/payment/create-payment-intent", "post">;
 /** create-payment-intent's answer; `status` says where a saved-card payment got to. */
-export type PaymentIntentWithStatus = PaymentIntentCreated & {
-  status?: "succeeded" | "requires_action" | "processing" | "requires_payment_method" | string;
-};
-
-export type AutoTopupState = "off" | "active" | "paused";
-
-export interface AutoTopupSettings {
-  enabled: boolean;
-  threshold: number;
-  tier: string;
-  monthly_max_count: number;
-  /** Cents. */
-  monthly_max_amount: number;
-  payment_method_id?: string | null;
-}
-
-export interface AutoTopup extends AutoTopupSettings {
-  payment_method_id: string | null;
-  state: AutoTopupState;
-  paused_reason: string | null;
-  consecutive_failures: number;
-  this_month: { count: number; amount: number };
-  action_url: string | null;
-}
-
+export type PaymentIntentWithStatus = PaymentIntentCreated;
+export type AutoTopup = Schemas["AutoTopupOut"];
+export type AutoTopupSettings = Schemas["AutoTopupIn"];
+export type AutoTopupState = AutoTopup["state"];
+export type AppNotification = Schemas["NotificationOut"];
+/** The kinds the server sends today (`kind` is a plain string: newer servers may add more). */
 export type NotificationKind =
   | "balance_low"
   | "topup_succeeded"
@@ -138,47 +65,25 @@ export type NotificationKind =
   | "lots_expiring"
   | "renewal_failed"
   | "subscription_renewed";
-
-export interface AppNotification {
-  id: number;
-  kind: NotificationKind | string;
-  title: string;
-  body: string;
-  data: Record<string, unknown>;
-  created_at: string;
-  read_at: string | null;
-}
-
-export interface NotificationPage {
-  items: AppNotification[];
-  unread: number;
-  next_before: number | string | null;
-}
-
-export interface NotificationSettings {
-  /** At most three. */
-  low_balance_thresholds: number[];
-  email_alerts: boolean;
-}
+export type NotificationPage = Schemas["NotificationPage"];
+export type NotificationSettings = Schemas["NotificationSettingsIO"];
 
 // ---------------------------------------------------------------- transport
 
-type Method = "GET" | "POST" | "PUT" | "DELETE";
 interface UntypedResult {
   data?: unknown;
   error?: unknown;
   response: Response;
 }
-type UntypedCall = (path: string, init?: { body?: unknown; headers?: Record<string, string> }) => Promise<UntypedResult>;
+type UntypedGet = (path: string) => Promise<UntypedResult>;
 
 /**
- * A call through the app's own client (its auth header and session renewal), for a
- * path the generated schema does not list yet.
+ * A GET through the app's own client (its auth header and session renewal) for a path
+ * the generated schema does not list yet. Only the lots endpoints use it.
  */
-export function call<T>(api: Api, method: Method, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
-  const client = api.client as unknown as Record<Method, UntypedCall>;
-  const init = { ...(body === undefined ? {} : { body }), ...(headers ? { headers } : {}) };
-  return unwrap(client[method](path, init) as Promise<{ data?: T; error?: unknown; response: Response }>);
+function getUnlisted<T>(api: Api, path: string): Promise<T> {
+  const get = api.client.GET as unknown as UntypedGet;
+  return unwrap(get(path) as Promise<{ data?: T; error?: unknown; response: Response }>);
 }
 
 // ---------------------------------------------------------------- requests
@@ -195,18 +100,32 @@ export const billingKeys = {
   adminSubscription: (userId: number) => ["admin", "user", userId, "subscription"] as const,
 };
 
-export const fetchLots = (api: Api) => call<LotList>(api, "GET", "/api/payment/user/lots");
-export const fetchPlans = (api: Api) => call<SubscriptionPlanList>(api, "GET", "/api/payment/subscription-plans");
-export const fetchSubscription = (api: Api) => call<SubscriptionEnvelope>(api, "GET", "/api/payment/user/subscription");
+export const fetchLots = (api: Api) => getUnlisted<LotList>(api, "/api/payment/user/lots");
+export const fetchPlans = (api: Api): Promise<SubscriptionPlanList> =>
+  unwrap(api.client.GET("/api/payment/subscription-plans"));
+export const fetchSubscription = (api: Api): Promise<SubscriptionEnvelope> =>
+  unwrap(api.client.GET("/api/payment/user/subscription"));
 
-export function createSubscription(api: Api, plan: PlanId, idempotencyKey: string) {
-  return call<SubscriptionCreated>(api, "POST", "/api/payment/create-subscription", { plan }, { "Idempotency-Key": idempotencyKey });
+export function createSubscription(api: Api, plan: PlanId, idempotencyKey: string): Promise<SubscriptionCreated> {
+  return unwrap(
+    api.client.POST("/api/payment/create-subscription", {
+      body: { plan },
+      headers: { "Idempotency-Key": idempotencyKey },
+    }),
+  );
 }
 
-export function createPaymentIntent(api: Api, body: PaymentIntentBody, idempotencyKey: string) {
-  return call<PaymentIntentWithStatus>(api, "POST", "/api/payment/create-payment-intent", body, {
-    "Idempotency-Key": idempotencyKey,
-  });
+export function createPaymentIntent(
+  api: Api,
+  body: PaymentIntentBody,
+  idempotencyKey: string,
+): Promise<PaymentIntentWithStatus> {
+  return unwrap(
+    api.client.POST("/api/payment/create-payment-intent", {
+      body,
+      headers: { "Idempotency-Key": idempotencyKey },
+    }),
+  );
 }
 
 // ---------------------------------------------------------------- hooks
@@ -242,8 +161,10 @@ export function useSubscriptionAction() {
   return useMutation({
     mutationFn: (action: { kind: "update"; plan: PlanId } | { kind: "cancel" } | { kind: "resume" }) =>
       action.kind === "update"
-        ? call<Subscription>(api, "POST", "/api/payment/update-subscription", { plan: action.plan })
-        : call<Subscription>(api, "POST", `/api/payment/${action.kind}-subscription`),
+        ? unwrap(api.client.POST("/api/payment/update-subscription", { body: { plan: action.plan } }))
+        : action.kind === "cancel"
+          ? unwrap(api.client.POST("/api/payment/cancel-subscription"))
+          : unwrap(api.client.POST("/api/payment/resume-subscription")),
     onSuccess: (subscription) => {
       queryClient.setQueryData<SubscriptionEnvelope>(billingKeys.subscription, { subscription });
     },
@@ -254,7 +175,7 @@ export function useSubscriptionAction() {
 export function useCustomerPortal() {
   const api = useApi();
   return useMutation({
-    mutationFn: () => call<{ url: string }>(api, "POST", "/api/payment/customer-portal"),
+    mutationFn: () => unwrap(api.client.POST("/api/payment/customer-portal")),
     onSuccess: ({ url }) => window.location.assign(url),
   });
 }
@@ -263,7 +184,7 @@ export function useSavedCards() {
   const api = useApi();
   return useQuery({
     queryKey: billingKeys.savedCards,
-    queryFn: () => call<SavedCardList>(api, "GET", "/api/payment/saved-payment-methods"),
+    queryFn: (): Promise<SavedCardList> => unwrap(api.client.GET("/api/payment/saved-payment-methods")),
   });
 }
 
@@ -272,7 +193,11 @@ export function useRemoveCard() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: (id: string) =>
-      call<null>(api, "DELETE", `/api/payment/saved-payment-methods/${encodeURIComponent(id)}`),
+      unwrap(
+        api.client.DELETE("/api/payment/saved-payment-methods/{payment_method_id}", {
+          params: { path: { payment_method_id: id } },
+        }),
+      ),
     onSettled: () =>
       Promise.all([
         queryClient.invalidateQueries({ queryKey: billingKeys.savedCards }),
@@ -285,7 +210,7 @@ export function useAutoTopup() {
   const api = useApi();
   return useQuery({
     queryKey: billingKeys.autoTopup,
-    queryFn: () => call<AutoTopup>(api, "GET", "/api/payment/auto-topup"),
+    queryFn: (): Promise<AutoTopup> => unwrap(api.client.GET("/api/payment/auto-topup")),
   });
 }
 
@@ -293,12 +218,14 @@ export function useSaveAutoTopup() {
   const api = useApi();
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (settings: AutoTopupSettings) => call<AutoTopup>(api, "PUT", "/api/payment/auto-topup", settings),
+    mutationFn: (settings: AutoTopupSettings): Promise<AutoTopup> =>
+      unwrap(api.client.PUT("/api/payment/auto-topup", { body: settings })),
     onSuccess: (saved) => queryClient.setQueryData(billingKeys.autoTopup, saved),
   });
 }
 
 export const NOTIFICATIONS_POLL_MS = 60_000;
+const NOTIFICATIONS_PAGE = 20;
 
 /** The bell's list and unread count: asked for every minute and whenever the window gets focus. */
 export function useNotifications() {
@@ -306,7 +233,8 @@ export function useNotifications() {
   const token = useSessionToken();
   return useQuery({
     queryKey: billingKeys.notifications,
-    queryFn: () => call<NotificationPage>(api, "GET", "/api/notifications?limit=20"),
+    queryFn: (): Promise<NotificationPage> =>
+      unwrap(api.client.GET("/api/notifications", { params: { query: { limit: NOTIFICATIONS_PAGE } } })),
     enabled: token !== null,
     refetchInterval: NOTIFICATIONS_POLL_MS,
     refetchIntervalInBackground: false,
@@ -321,7 +249,7 @@ export function useMarkNotificationsRead() {
   return useMutation({
     /** No ids marks every notification read. */
     mutationFn: (ids?: number[]) =>
-      call<{ unread: number }>(api, "POST", "/api/notifications/read", ids ? { ids } : {}),
+      unwrap(api.client.POST("/api/notifications/read", { body: ids ? { ids } : {} })),
     onSuccess: ({ unread }, ids) => {
       const readAt = new Date().toISOString();
       queryClient.setQueryData<NotificationPage>(billingKeys.notifications, (page) =>
@@ -343,7 +271,7 @@ export function useNotificationSettings() {
   const api = useApi();
   return useQuery({
     queryKey: billingKeys.notificationSettings,
-    queryFn: () => call<NotificationSettings>(api, "GET", "/api/notifications/settings"),
+    queryFn: (): Promise<NotificationSettings> => unwrap(api.client.GET("/api/notifications/settings")),
   });
 }
 
@@ -352,7 +280,7 @@ export function useSaveNotificationSettings() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: (settings: NotificationSettings) =>
-      call<NotificationSettings>(api, "PUT", "/api/notifications/settings", settings),
+      unwrap(api.client.PUT("/api/notifications/settings", { body: settings })),
     onSuccess: (saved) => queryClient.setQueryData(billingKeys.notificationSettings, saved),
   });
 }
@@ -361,7 +289,7 @@ export function useAdminLots(userId: number) {
   const api = useApi();
   return useQuery({
     queryKey: billingKeys.adminLots(userId),
-    queryFn: () => call<LotList>(api, "GET", `/api/admin/users/${userId}/lots`),
+    queryFn: () => getUnlisted<LotList>(api, `/api/admin/users/${userId}/lots`),
   });
 }
 
@@ -369,7 +297,8 @@ export function useAdminSubscription(userId: number) {
   const api = useApi();
   return useQuery({
     queryKey: billingKeys.adminSubscription(userId),
-    queryFn: () => call<SubscriptionEnvelope>(api, "GET", `/api/admin/users/${userId}/subscription`),
+    queryFn: (): Promise<SubscriptionEnvelope> =>
+      unwrap(api.client.GET("/api/admin/users/{user_id}/subscription", { params: { path: { user_id: userId } } })),
   });
 }
 

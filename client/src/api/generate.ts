@@ -8,6 +8,7 @@ import { readSse } from "../lib/sse";
 import { unwrap, type Api } from "./client";
 import { ApiError, networkError, toApiError } from "./errors";
 import { toChatId } from "./queries";
+import type { components } from "./schema";
 import type { GenerateResult } from "./types";
 
 export interface GenerateOptions {
@@ -19,9 +20,11 @@ export interface GenerateOptions {
   model?: string;
 }
 
-/** The request body; `model` is hand-added until the generated schema has it (see pricing.ts). */
-function generateBody(content: string, model: string | undefined): { content: string } {
-  return model ? ({ content, model } as { content: string }) : { content };
+type GenerateBody = components["schemas"]["GenerateRequest"];
+
+/** The request body: without `model` the server answers with the chat's model. */
+function generateBody(content: string, model: string | undefined): GenerateBody {
+  return model ? { content, model } : { content };
 }
 
 function isGenerateResult(value: unknown): value is GenerateResult {

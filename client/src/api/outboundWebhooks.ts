@@ -11,6 +11,8 @@ export type WebhookEndpoint = components["schemas"]["WebhookEndpointOut"];
 export type WebhookEndpointCreated = components["schemas"]["WebhookEndpointCreated"];
 export type WebhookDelivery = components["schemas"]["WebhookDeliveryOut"];
 export type DeliveryStatus = components["schemas"]["DeliveryStatus"];
+/** What the admin form sends; a new endpoint is enabled. */
+export type NewWebhookEndpoint = Omit<components["schemas"]["WebhookEndpointCreate"], "enabled">;
 
 /** Every delivery status (checked against the schema below). */
 export const DELIVERY_STATUSES = [
@@ -47,7 +49,7 @@ export function useCreateWebhookEndpoint() {
   const api = useApi();
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (body: { url: string; enabled_events: string[] }) =>
+    mutationFn: (body: NewWebhookEndpoint) =>
       unwrap(api.client.POST("/api/admin/webhook-endpoints", { body: { ...body, enabled: true } })),
     onSettled: () => queryClient.invalidateQueries({ queryKey: endpointsKey }),
   });

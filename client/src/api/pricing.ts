@@ -1,127 +1,61 @@
 /**
- * Prices per model, quotes, a chat's model and cap, and refunding a reply.
- *
- * HAND-WRITTEN TYPES, TEMPORARILY: the server's pricing endpoints are not in the
- * generated schema yet. At merge these types move to the generated ones (`make
- * client-types`), the requests below become `api.client.GET/POST/PATCH` calls, and the
- * codes in PRICING_ERROR_CODES are in the schema's ErrorDetail.code. Nothing else in the
- * client declares these shapes: it imports them from here.
+ * Prices per model, quotes, a chat's model and cap, and refunding a reply. Every shape
+ * here is the server's, from the generated schema.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
-import type { Api } from "./client";
-import { ApiError, networkError, toApiError } from "./errors";
-import { queryKeys, refreshTokenState } from "./queries";
-import type { Chat, Message } from "./types";
+import { unwrap, type Api } from "./client";
+import { ApiError } from "./errors";
+import { queryKeys, refreshTokenState, toChatId } from "./queries";
+import type { components } from "./schema";
+import type { Chat, Message, RefundReason } from "./types";
 
-export type ModelPrice =
-  | { kind: "per_reply"; per_reply: number }
-  | { kind: "usage"; per_1k_input: number; per_1k_output: number; per_1k_cached: number; minimum: number };
+type Schemas = components["schemas"];
+export type ModelList = Schemas["ModelsOut"];
+export type ModelInfo = Schemas["ModelOut"];
+export type ModelPrice = ModelInfo["price"];
+export type UsagePrice = Schemas["UsagePriceOut"];
+export type Quote = Schemas["QuoteOut"];
+/** What PATCH /api/chats/{id} may change (absent: unchanged; null: back to the default). */
+export type ChatChanges = Schemas["ChatUpdate"];
+export type SavedChat = Schemas["ChatOut"];
+export type FinishReason = NonNullable<Message["finish_reason"]>;
+export type RefundResult = Schemas["RefundResponse"];
+export type { RefundReason };
 
-export interface ModelInfo {
-  id: string;
-  name: string;
-  price: ModelPrice;
-  /** What a reply on this model has cost this person lately; null before any. */
-  recent_average: number | null;
-}
-
-export interface ModelList {
-  default: string;
-  items: ModelInfo[];
-  price_version: number;
-}
-
-export interface Quote {
-  min: number;
-  max: number;
-  cap: number | null;
-  model: string;
-  price_version: number;
-}
-
-/** What the chat object gains (GET /api/chats items, PATCH /api/chats/{id}). */
-export interface ChatPricing {
-  model?: string | null;
-  cost_cap?: number | null;
-}
-export type PricedChat = Chat & ChatPricing;
-
-export type FinishReason = "stop" | "length" | "content_filter" | "error" | "cut";
-
-/** What a message gains: the model, what it cost (null for the person's own), and refunds. */
-export interface MessagePricing {
-  model?: string | null;
-  cost?: number | null;
-  finish_reason?: FinishReason | null;
-  refunded?: boolean;
-}
-export type PricedMessage = Message & MessagePricing;
-
-export const REFUND_REASONS = ["wrong", "incomplete", "harmful", "other"] as const;
-export type RefundReason = (typeof REFUND_REASONS)[number];
-
-export interface RefundResult {
-  refunded: number;
-  balance: number;
-  transaction_id: number | string;
-}
-
-/** Error codes of these endpoints that the generated schema does not list yet. */
-export const PRICING_ERROR_CODES = ["already_refunded", "refund_limit_reached"] as const;
+/** Every refund reason, in the order the form offers them (checked against the schema). */
+export const REFUND_REASONS = ["wrong", "incomplete", "harmful", "other"] as const satisfies readonly RefundReason[];
+type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
+const reasonsComplete: Missing<RefundReason, (typeof REFUND_REASONS)[number]> = true;
+void reasonsComplete;
 
 export const pricingKeys = {
   models: ["models"] as const,
 };
 
-/** A signed-in JSON request, renewing the session once on a 401 (as the generated client does). */
-async function send<T>(api: Api, method: "GET" | "POST" | "PATCH", path: string, body?: unknown): Promise<T> {
-  const request = () =>
-    fetch(`${api.baseUrl}${path}`, {
-      method,
-      headers: {
-        ...api.authHeaders(),
-        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  let response: Response;
-  try {
-    const sentToken = api.authHeaders().Authorization?.slice("Bearer ".length) ?? null;
-    response = await request();
-    if (response.status === 401 && sentToken) {
-      const renewal = await api.renew(sentToken);
-      if (renewal.kind === "renewed") response = await request();
-    }
-  } catch (cause) {
-    throw networkError(cause);
-  }
-  let json: unknown = null;
-  try {
-    json = await response.json();
-  } catch {
-    json = null;
-  }
-  if (!response.ok) {
-    if (response.status === 401) api.onUnauthorized();
-    throw toApiError(response.status, json);
-  }
-  return json as T;
-}
-
-const chatPath = (chatId: string) => `/api/chats/${encodeURIComponent(chatId)}`;
+const messageIdOf = (raw: string): number => Number(raw);
 
 export function fetchModels(api: Api): Promise<ModelList> {
-  return send<ModelList>(api, "GET", "/api/models");
+  return unwrap(api.client.GET("/api/models"));
 }
 
 export function fetchQuote(api: Api, chatId: string, content: string, model?: string): Promise<Quote> {
-  return send<Quote>(api, "POST", `${chatPath(chatId)}/quote`, model ? { content, model } : { content });
+  return unwrap(
+    api.client.POST("/api/chats/{chat_id}/quote", {
+      params: { path: { chat_id: toChatId(chatId) } },
+      body: model ? { content, model } : { content },
+    }),
+  );
 }
 
-export function patchChat(api: Api, chatId: string, changes: ChatPricing & { title?: string }): Promise<PricedChat> {
-  return send<PricedChat>(api, "PATCH", chatPath(chatId), changes);
+export function patchChat(api: Api, chatId: string, changes: ChatChanges): Promise<SavedChat> {
+  return unwrap(
+    api.client.PATCH("/api/chats/{chat_id}", {
+      params: { path: { chat_id: toChatId(chatId) } },
+      body: changes,
+    }),
+  );
 }
 
 export function refundReply(
@@ -131,8 +65,12 @@ export function refundReply(
   reason: RefundReason,
   note?: string,
 ): Promise<RefundResult> {
-  const body = note ? { reason, note } : { reason };
-  return send<RefundResult>(api, "POST", `${chatPath(chatId)}/messages/${encodeURIComponent(messageId)}/refund`, body);
+  return unwrap(
+    api.client.POST("/api/chats/{chat_id}/messages/{message_id}/refund", {
+      params: { path: { chat_id: toChatId(chatId), message_id: messageIdOf(messageId) } },
+      body: note ? { reason, note } : { reason },
+    }),
+  );
 }
 
 /** Models and their prices; prices change rarely (and only for new replies). */
@@ -155,12 +93,12 @@ export function useModels() {
 export function useUpdateChat(chatId: string | undefined) {
   const api = useApi();
   const queryClient = useQueryClient();
-  const merge = (changes: Partial<PricedChat>) =>
-    queryClient.setQueryData<PricedChat[]>(queryKeys.chats, (old) =>
+  const merge = (changes: Partial<Chat>) =>
+    queryClient.setQueryData<Chat[]>(queryKeys.chats, (old) =>
       old?.map((chat) => (String(chat.id) === chatId ? { ...chat, ...changes } : chat)),
     );
   return useMutation({
-    mutationFn: (changes: ChatPricing) => patchChat(api, chatId ?? "", changes),
+    mutationFn: (changes: ChatChanges) => patchChat(api, chatId ?? "", changes),
     onMutate: (changes) => {
       if (changes.model !== undefined) merge({ model: changes.model });
     },
@@ -176,7 +114,7 @@ export function useRefundReply(chatId: string, messageId: string) {
   const api = useApi();
   const queryClient = useQueryClient();
   const markRefunded = () =>
-    queryClient.setQueryData<PricedMessage[]>(queryKeys.messages(chatId), (old) =>
+    queryClient.setQueryData<Message[]>(queryKeys.messages(chatId), (old) =>
       old?.map((message) => (String(message.id) === messageId ? { ...message, refunded: true } : message)),
     );
   return useMutation({
@@ -211,6 +149,6 @@ export function repliesLeft(available: number, model: ModelInfo): number | null 
 const MODEL_TOKENS_PER_1K_WORDS = 4 / 3;
 
 /** Tokens for about 1,000 words of reply on a usage-priced model (rounded up). */
-export function tokensPer1kWords(price: Extract<ModelPrice, { kind: "usage" }>): number {
+export function tokensPer1kWords(price: UsagePrice): number {
   return Math.ceil(price.per_1k_output * MODEL_TOKENS_PER_1K_WORDS);
 }

@@ -77,6 +77,7 @@ export const billingEn = {
   "subscriptionStatus.canceled": "Canceled",
   "subscriptionStatus.incomplete_expired": "Expired before payment",
   "subscriptionStatus.trialing": "Trial",
+  "subscriptionStatus.paused": "Paused",
   "subscriptionStatus.cancelling": "Active until {date}",
 
   "cards.title": "Saved cards",
@@ -248,6 +249,7 @@ export const billingZh: Record<Exclude<BillingKey, PluralForm>, string> = {
   "subscriptionStatus.canceled": "已取消",
   "subscriptionStatus.incomplete_expired": "付款前已过期",
   "subscriptionStatus.trialing": "试用中",
+  "subscriptionStatus.paused": "已暂停",
   "subscriptionStatus.cancelling": "有效至 {date}",
 
   "cards.title": "已保存的银行卡",

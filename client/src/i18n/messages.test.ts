@@ -2,20 +2,12 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../api/errors";
-import { PRICING_ERROR_CODES } from "../api/pricing";
 import { errorText } from "../lib/errorText";
 import { translator } from "./I18nProvider";
 import { en, zh } from "./messages";
 
-/**
- * The codes the server's OpenAPI schema lists on every error body (`make client-types`),
- * plus the pricing endpoints' codes until the schema has them (see api/pricing.ts).
- */
+/** The codes the server's OpenAPI schema lists on every error body (`make client-types`). */
 function schemaErrorCodes(): string[] {
-  return [...new Set([...generatedErrorCodes(), ...PRICING_ERROR_CODES])];
-}
-
-function generatedErrorCodes(): string[] {
   const schema = JSON.parse(readFileSync(resolve(import.meta.dirname, "../../openapi.json"), "utf8"));
   const codes: unknown = schema.components?.schemas?.ErrorDetail?.properties?.code?.enum;
   if (!Array.isArray(codes)) throw new Error("openapi.json lists no error codes on ErrorDetail.code");

@@ -1,4 +1,4 @@
-/** Billing answers for component tests, shaped as agreed with the server (see api/billing.ts). */
+/** Billing answers for component tests, typed by the server's generated schema (see api/billing.ts). */
 import type { AutoTopup, Lot, SavedCard, Subscription, SubscriptionPlan } from "../api/billing";
 import { now } from "./fakeApi";
 

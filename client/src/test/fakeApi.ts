@@ -6,6 +6,7 @@
 import { afterEach, beforeEach } from "vitest";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Message } from "../api/types";
 
 export interface RecordedRequest {
   method: string;
@@ -136,6 +137,22 @@ export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => voi
 
 export const now = "2025-06-01T12:00:00Z";
 
+/** A chat message as the server sends it (a reply's defaults: finished, on "mini", price book 3). */
+export function chatMessage(fields: Pick<Message, "id" | "role" | "content"> & Partial<Message>): Message {
+  const mine = fields.role === "user";
+  return {
+    created_at: now,
+    tokens_charged: 0,
+    model: mine ? null : "mini",
+    interrupted: false,
+    refunded: false,
+    cost: null,
+    finish_reason: mine ? null : "stop",
+    price_version: mine ? null : 3,
+    ...fields,
+  };
+}
+
 export function balance(available: number) {
   return { user_id: 1, balance: available, reserved: 0, available, created_at: now, updated_at: now };
 }
@@ -167,7 +184,7 @@ export function withDefaults(api: FakeApi, available = 42): FakeApi {
       },
     })
     .on("GET", "/api/chats/config", {
-      json: { reply_cost_tokens: 1, model: "offline-echo", provider: "offline", offline: true },
+      json: { reply_cost_tokens: 1, model: "offline-echo", provider: "offline", offline: true, max_message_chars: 4000 },
     })
     .on("GET", "/api/chats", { json: [] })
     .on("GET", "/api/payment/user/lots", { json: { items: [] } })

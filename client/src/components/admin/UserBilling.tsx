@@ -1,9 +1,8 @@
 import { useAdminLots, useAdminSubscription } from "../../api/billing";
 import { useI18n } from "../../i18n/useI18n";
-import { formatDate } from "../../lib/format";
 import { SubscriptionStatusBadge } from "../billing/SubscriptionStatusBadge";
 import { LotTable } from "../billing/LotTable";
-import { planName } from "../billing/plans";
+import { formatPeriodEnd, planName } from "../billing/plans";
 import { Card } from "../ui/Card";
 import { QueryError } from "../ui/QueryError";
 import { Skeleton } from "../ui/Skeleton";
@@ -29,10 +28,10 @@ export function AdminSubscriptionCard({ userId }: { userId: number }) {
             <span className="font-medium text-slate-900">{planName(i18n, sub.plan)}</span>
             <SubscriptionStatusBadge subscription={sub} />
           </p>
-          <p className="text-slate-600">{t("admin.user.periodEnd", { date: formatDate(sub.current_period_end, locale) })}</p>
+          <p className="text-slate-600">{t("admin.user.periodEnd", { date: formatPeriodEnd(sub, locale) })}</p>
           {sub.scheduled_plan ? (
             <p className="text-slate-600">
-              {t("subscription.switchesTo", { plan: planName(i18n, sub.scheduled_plan), date: formatDate(sub.current_period_end, locale) })}
+              {t("subscription.switchesTo", { plan: planName(i18n, sub.scheduled_plan), date: formatPeriodEnd(sub, locale) })}
             </p>
           ) : null}
           <p className="break-all font-mono text-xs text-slate-400">{sub.id}</p>

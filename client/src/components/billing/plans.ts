@@ -8,6 +8,7 @@ import {
 } from "../../api/billing";
 import type { Api } from "../../api/client";
 import { ApiError } from "../../api/errors";
+import { formatDate } from "../../lib/format";
 import { sleep } from "../../lib/sleep";
 
 export function planName(i18n: Pick<I18n, "t" | "has">, id: string, fallback?: string): string {
@@ -16,8 +17,19 @@ export function planName(i18n: Pick<I18n, "t" | "has">, id: string, fallback?: s
   return fallback ?? id.charAt(0).toUpperCase() + id.slice(1);
 }
 
-/** Statuses in which the person has a plan (and must change it rather than subscribe again). */
-export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["active", "trialing", "past_due", "unpaid"]);
+/**
+ * The end of the subscription's current period as a date. Stripe has no period for a
+ * subscription whose first payment is not through yet (the server sends null): a dash.
+ */
+export function formatPeriodEnd(subscription: Pick<Subscription, "current_period_end">, locale: string): string {
+  return subscription.current_period_end === null ? "—" : formatDate(subscription.current_period_end, locale);
+}
+
+/**
+ * Statuses in which the person has a plan (and must change it rather than subscribe again:
+ * the server refuses a second subscription while one is in any of these).
+ */
+export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["active", "trialing", "past_due", "unpaid", "paused"]);
 
 export function hasLivePlan(subscription: Subscription | null | undefined): subscription is Subscription {
   return !!subscription && LIVE_STATUSES.has(subscription.status);

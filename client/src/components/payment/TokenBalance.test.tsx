@@ -2,7 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeApi, balance, gate } from "../../test/fakeApi";
 import { renderWithProviders } from "../../test/render";
-import { pricingKeys } from "../../api/pricing";
+import { pricingKeys, type ModelInfo, type UsagePrice } from "../../api/pricing";
 import { RepliesLeft } from "./RepliesLeft";
 import { TokenBalance } from "./TokenBalance";
 
@@ -85,8 +85,8 @@ describe("TokenBalance", () => {
 });
 
 describe("replies left", () => {
-  const usage = { kind: "usage", per_1k_input: 500, per_1k_output: 1000, per_1k_cached: 100, minimum: 1 };
-  function withModels(items: unknown[], fallback = "mini") {
+  const usage: UsagePrice = { kind: "usage", per_1k_input: 500, per_1k_output: 1000, per_1k_cached: 100, minimum: 1 };
+  function withModels(items: ModelInfo[], fallback = "mini") {
     api.on("GET", "/api/models", { json: { default: fallback, items, price_version: 1 } });
   }
 

@@ -1,7 +1,8 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { draftKey } from "../../components/chat/drafts";
-import { FakeApi, balance, now, withDefaults } from "../../test/fakeApi";
+import { FakeApi, balance, chatMessage, now, withDefaults } from "../../test/fakeApi";
+import type { GenerateResult } from "../../api/types";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
@@ -25,12 +26,14 @@ const outOfTokens = {
   json: { error: { code: "insufficient_tokens", message: "Not enough tokens", balance: 0, required: 1 } },
 };
 
-function reply(content: string, userText: string, remaining: number) {
+function reply(content: string, userText: string, remaining: number): GenerateResult {
   return {
-    user_message: { id: 1, role: "user", content: userText, created_at: now },
-    ai_message: { id: 2, role: "assistant", content, created_at: now },
+    user_message: chatMessage({ id: 1, role: "user", content: userText }),
+    ai_message: chatMessage({ id: 2, role: "assistant", content, tokens_charged: 1, cost: 1, model: "gpt-test" }),
     tokens_charged: 1,
     balance: remaining,
+    replayed: false,
+    price_version: 3,
   };
 }
 
@@ -190,10 +193,10 @@ describe("history", () => {
   it("marks a reply that was cut short as interrupted, with the text it got to", async () => {
     api.on("GET", "/api/chats/:id/messages", {
       json: [
-        { id: 1, role: "user", content: "Tell me a story", created_at: now, tokens_charged: 0, model: null, interrupted: false },
-        { id: 2, role: "assistant", content: "Once upon a", created_at: now, tokens_charged: 1, model: "gpt-test", interrupted: true },
-        { id: 3, role: "user", content: "Again", created_at: now, tokens_charged: 0, model: null, interrupted: false },
-        { id: 4, role: "assistant", content: "The end.", created_at: now, tokens_charged: 1, model: "gpt-test", interrupted: false },
+        chatMessage({ id: 1, role: "user", content: "Tell me a story" }),
+        chatMessage({ id: 2, role: "assistant", content: "Once upon a", tokens_charged: 1, cost: 1, model: "gpt-test", interrupted: true, finish_reason: "cut" }),
+        chatMessage({ id: 3, role: "user", content: "Again" }),
+        chatMessage({ id: 4, role: "assistant", content: "The end.", tokens_charged: 1, cost: 1, model: "gpt-test" }),
       ],
     });
     renderApp(api, "/chat/7");

@@ -1,9 +1,11 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeApi, balance, now, withDefaults } from "../../test/fakeApi";
+import { FakeApi, balance, chatMessage, now, withDefaults } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
+import type { ModelList } from "../../api/pricing";
+import type { Chat, GenerateResult, Message } from "../../api/types";
 
-const models = {
+const models: ModelList = {
   default: "mini",
   price_version: 3,
   items: [
@@ -17,16 +19,17 @@ const models = {
   ],
 };
 
-function chat(id: number, extra: Record<string, unknown> = {}) {
+function chat(id: number, extra: Partial<Chat> = {}): Chat {
   return { id, title: `Chat ${id}`, created_at: now, updated_at: now, last_message_preview: null, model: null, cost_cap: null, ...extra };
 }
 
-function reply(content: string, userText: string, remaining: number, cost = 1) {
+function reply(content: string, userText: string, remaining: number, cost = 1): GenerateResult {
   return {
-    user_message: { id: 11, role: "user", content: userText, created_at: now, cost: null, refunded: false },
-    ai_message: { id: 12, role: "assistant", content, created_at: now, cost, model: "big", refunded: false },
+    user_message: chatMessage({ id: 11, role: "user", content: userText }),
+    ai_message: chatMessage({ id: 12, role: "assistant", content, cost, tokens_charged: cost, model: "big" }),
     tokens_charged: cost,
     balance: remaining,
+    replayed: false,
     price_version: 3,
   };
 }
@@ -206,11 +209,11 @@ describe("the cap", () => {
 });
 
 describe("after a reply", () => {
-  const history = [
-    { id: 1, role: "user", content: "Q1", created_at: now, tokens_charged: 0, cost: null, refunded: false, interrupted: false },
-    { id: 2, role: "assistant", content: "A1", created_at: now, tokens_charged: 4, cost: 4, model: "mini", refunded: false, interrupted: false },
-    { id: 3, role: "user", content: "Q2", created_at: now, tokens_charged: 0, cost: null, refunded: false, interrupted: false },
-    { id: 4, role: "assistant", content: "A2", created_at: now, tokens_charged: 2, cost: 2, model: "mini", refunded: true, interrupted: false, finish_reason: "length" },
+  const history: Message[] = [
+    chatMessage({ id: 1, role: "user", content: "Q1" }),
+    chatMessage({ id: 2, role: "assistant", content: "A1", tokens_charged: 4, cost: 4 }),
+    chatMessage({ id: 3, role: "user", content: "Q2" }),
+    chatMessage({ id: 4, role: "assistant", content: "A2", tokens_charged: 2, cost: 2, refunded: true, finish_reason: "length" }),
   ];
 
   it("shows what each reply cost, and a refunded reply as refunded", async () => {
@@ -304,8 +307,8 @@ describe("after a reply", () => {
   it("renders the reply as Markdown while the person's own message stays plain text", async () => {
     api.on("GET", "/api/chats/:id/messages", {
       json: [
-        { id: 1, role: "user", content: "**not bold** <b>x</b>", created_at: now, tokens_charged: 0, cost: null },
-        { id: 2, role: "assistant", content: "**bold** and `code`", created_at: now, tokens_charged: 1, cost: 1 },
+        chatMessage({ id: 1, role: "user", content: "**not bold** <b>x</b>" }),
+        chatMessage({ id: 2, role: "assistant", content: "**bold** and `code`", tokens_charged: 1, cost: 1 }),
       ],
     });
     renderApp(api, "/chat/7");

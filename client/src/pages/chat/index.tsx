@@ -9,7 +9,6 @@ import { MessageBubble, PendingReply } from "../../components/chat/MessageBubble
 import { CostCap, ModelPicker, priceLabel, QuoteText } from "../../components/chat/PricingControls";
 import { ReplyFooter } from "../../components/chat/ReplyFooter";
 import { preloadMarkdown } from "../../components/chat/ReplyText";
-import type { PricedMessage } from "../../api/pricing";
 import { Alert } from "../../components/ui/Alert";
 import { Icon } from "../../components/ui/Icon";
 import { QueryError } from "../../components/ui/QueryError";
@@ -59,7 +58,7 @@ export default function ChatPage() {
     inputRef.current?.focus();
   };
 
-  const list: PricedMessage[] = messages.data ?? [];
+  const list = messages.data ?? [];
   const notFound = messages.error instanceof ApiError && messages.error.code === "chat_not_found";
   const returnPath = chatId ? `/chat/${chatId}` : "/chat";
 

@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useApi } from "../../api/ApiProvider";
 import { queryKeys, useChats } from "../../api/queries";
-import { patchChat, useModels, useUpdateChat, type ModelInfo, type PricedChat } from "../../api/pricing";
+import { patchChat, useModels, useUpdateChat, type ModelInfo } from "../../api/pricing";
 import { setChosenModel, useChosenModel } from "../../components/chat/chosenModel";
 import { useQuote } from "../../components/chat/useQuote";
 
@@ -20,7 +20,7 @@ export function useChatPricing(chatId: string | undefined, draft: string, availa
   const update = useUpdateChat(chatId);
   const [newChatCap, setNewChatCap] = useState<number | null>(null);
 
-  const chat = (chats.data as PricedChat[] | undefined)?.find((c) => String(c.id) === chatId);
+  const chat = chats.data?.find((c) => String(c.id) === chatId);
   const items = models.data?.items ?? [];
   const known = (id: string | null | undefined): ModelInfo | undefined =>
     id ? items.find((model) => model.id === id) : undefined;

@@ -48,7 +48,7 @@ export function OneClickBuy({ tier, amount, currency, cards, stripe, locked, onP
     setError(null);
     try {
       const intent = await createPaymentIntent(api, { tier, payment_method_id: card.id }, newIdempotencyKey());
-      const status = intent.status ?? "processing";
+      const { status } = intent;
       if (PAID_STATUSES.has(status)) {
         onPaid(intent.payment_intent_id);
         return;

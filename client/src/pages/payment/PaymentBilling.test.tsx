@@ -16,8 +16,9 @@ fakeApiPerTest((started) => {
     return {
       json: {
         client_secret: `pi_${body.tier}${suffix}_secret_abc`, payment_intent_id: `pi_${body.tier}${suffix}`,
-        amount, currency: "usd", tokens, publishable_key: "pk_test_local",
-        ...(body.payment_method_id ? { status: "succeeded" } : {}),
+        amount, currency: "usd", tokens, publishable_key: "pk_test_local", tier: body.tier,
+        // Stripe's status: a saved card is charged at once; a new one awaits the page's card.
+        status: body.payment_method_id ? "succeeded" : "requires_payment_method",
       },
     };
   });
@@ -108,7 +109,7 @@ describe("buy again in one click", () => {
       return {
         json: {
           client_secret: `pi_3ds_secret_${body.payment_method_id ?? "new"}`, payment_intent_id: "pi_3ds", amount: 500,
-          currency: "usd", tokens: 100, publishable_key: "pk_test_local",
+          currency: "usd", tokens: 100, publishable_key: "pk_test_local", tier: body.tier,
           status: body.payment_method_id ? "requires_action" : "requires_payment_method",
         },
       };
@@ -132,7 +133,7 @@ describe("buy again in one click", () => {
     api.on("POST", "/api/payment/create-payment-intent", {
       json: {
         client_secret: "pi_x_secret", payment_intent_id: "pi_x", amount: 500, currency: "usd", tokens: 100,
-        publishable_key: "pk_test_local", status: "requires_action",
+        publishable_key: "pk_test_local", tier: "starter", status: "requires_action",
       },
     });
     const fake = createFakeStripe([], [declined("payment_intent_authentication_failure", "Auth failed")]);
@@ -151,7 +152,7 @@ describe("buy again in one click", () => {
     api.on("POST", "/api/payment/create-payment-intent", {
       json: {
         client_secret: "pi_d_secret", payment_intent_id: "pi_d", amount: 500, currency: "usd", tokens: 100,
-        publishable_key: "pk_test_local", status: "requires_payment_method",
+        publishable_key: "pk_test_local", tier: "starter", status: "requires_payment_method",
       },
     });
     const { user } = renderApp(api, "/payment", { stripe: createFakeStripe().stripe });

@@ -20,6 +20,8 @@ beforeEach(async () => {
         currency: "usd",
         tokens,
         publishable_key: "pk_test_local",
+        tier,
+        status: "requires_payment_method",
       },
     };
   });

@@ -16,7 +16,7 @@ import {
   type Subscription,
 } from "../../api/billing";
 import { ApiError } from "../../api/errors";
-import { awaitSubscription, hasLivePlan, isUpgrade, planName } from "../../components/billing/plans";
+import { awaitSubscription, formatPeriodEnd, hasLivePlan, isUpgrade, planName } from "../../components/billing/plans";
 import { SubscriptionStatusBadge } from "../../components/billing/SubscriptionStatusBadge";
 import { CheckoutForm } from "../../components/payment/CheckoutForm";
 import { elementsOptions } from "../../components/payment/elementsOptions";
@@ -66,7 +66,7 @@ export function SubscriptionCard({ stripe }: { stripe: Promise<Stripe | null> | 
 
   const planList = plans.data?.items ?? [];
   const allotment = allotmentLeft(lots.data?.items ?? []);
-  const periodEnd = formatDate(sub.current_period_end, locale);
+  const periodEnd = formatPeriodEnd(sub, locale);
   const live = hasLivePlan(sub);
   const others = planList.filter((plan) => plan.id !== sub.plan);
 

@@ -16,7 +16,8 @@ fakeApiPerTest((started) => {
   api = started.on("GET", "/api/payment/subscription-plans", { json: { items: plans } });
 });
 
-function dateOf(iso: string): string {
+function dateOf(iso: string | null): string {
+  if (iso === null) throw new Error("the fixture's subscription has no period");
   return new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}) }).format(new Date(iso));
 }
 
@@ -38,6 +39,19 @@ function serveSubscription(initial: Subscription | null) {
 }
 
 describe("the subscription", () => {
+  it("shows a subscription Stripe has no period for yet, and a paused one, in words", async () => {
+    const served = serveSubscription(subscription({ status: "incomplete", current_period_start: null, current_period_end: null }));
+    const { unmount } = renderApp(api, "/subscription");
+
+    expect(await screen.findByTestId("subscription-status")).toHaveTextContent("Awaiting first payment");
+    expect(screen.getByTestId("subscription-renewal")).toHaveTextContent("Renews on —");
+    unmount();
+
+    served.set(subscription({ status: "paused" }));
+    renderApp(api, "/subscription");
+    expect(await screen.findByTestId("subscription-status")).toHaveTextContent("Paused");
+  });
+
   it("shows the plan, its status, the next renewal and the allotment left with its expiry", async () => {
     const sub = subscription({ plan: "pro" });
     serveSubscription(sub);
@@ -307,9 +321,12 @@ describe("in Chinese", () => {
 
     expect(await screen.findByTestId("subscription-status")).toHaveTextContent("有效");
     expect(screen.getByTestId("subscription-plan")).toHaveTextContent("高级版");
-    const zhDate = (iso: string) => new Intl.DateTimeFormat("zh-CN", {
-      month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}),
-    }).format(new Date(iso));
+    const zhDate = (iso: string | null) => {
+      if (iso === null) throw new Error("the fixture's subscription has no period");
+      return new Intl.DateTimeFormat("zh-CN", {
+        month: "short", day: "numeric", ...(new Date(iso).getFullYear() !== new Date().getFullYear() ? { year: "numeric" } : {}),
+      }).format(new Date(iso));
+    };
     expect(screen.getByTestId("subscription-renewal")).toHaveTextContent(`${zhDate(sub.current_period_end)} 续订`);
     await waitFor(() => expect(screen.getByTestId("allotment-left")).toHaveTextContent("1,200 个代币"));
     expect(screen.getByTestId("allotment-expiry")).toHaveTextContent(`最早一批于 ${zhDate(expiry)} 过期`);
