@@ -2,8 +2,7 @@
  * Subscriptions, token lots, saved cards, auto top-up and notifications.
  *
  * Every shape is the server's, from the generated schema, and every request goes through
- * the typed client, except token lots: their endpoints are not in the schema yet, so the
- * Lot types below are hand-written (marked) until they are.
+ * the typed client.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
@@ -17,26 +16,9 @@ type Schemas = components["schemas"];
 
 // ---------------------------------------------------------------- types
 
-// HAND-WRITTEN until the server's schema lists GET /api/payment/user/lots and
-// GET /api/admin/users/{user_id}/lots: then these become the generated types and
-// fetchLots/useAdminLots use api.client.GET like everything else here.
-export type LotSource = "purchase" | "allotment" | "grant" | "adjustment" | "reinstatement";
-
-export interface Lot {
-  id: number;
-  source: LotSource;
-  amount: number;
-  remaining: number;
-  priority: number;
-  /** ISO time; null for a lot that never expires. */
-  expires_at: string | null;
-  created_at: string;
-}
-
-export interface LotList {
-  items: Lot[];
-}
-// ---------------------------------------------------------------- end of hand-written types
+export type Lot = Schemas["LotOut"];
+export type LotSource = Lot["source"];
+export type LotList = Schemas["LotList"];
 
 export type SubscriptionPlan = Schemas["PlanOut"];
 export type SubscriptionPlanList = Schemas["PlanList"];
@@ -70,22 +52,6 @@ export type NotificationSettings = Schemas["NotificationSettingsIO"];
 
 // ---------------------------------------------------------------- transport
 
-interface UntypedResult {
-  data?: unknown;
-  error?: unknown;
-  response: Response;
-}
-type UntypedGet = (path: string) => Promise<UntypedResult>;
-
-/**
- * A GET through the app's own client (its auth header and session renewal) for a path
- * the generated schema does not list yet. Only the lots endpoints use it.
- */
-function getUnlisted<T>(api: Api, path: string): Promise<T> {
-  const get = api.client.GET as unknown as UntypedGet;
-  return unwrap(get(path) as Promise<{ data?: T; error?: unknown; response: Response }>);
-}
-
 // ---------------------------------------------------------------- requests
 
 export const billingKeys = {
@@ -100,7 +66,7 @@ export const billingKeys = {
   adminSubscription: (userId: number) => ["admin", "user", userId, "subscription"] as const,
 };
 
-export const fetchLots = (api: Api) => getUnlisted<LotList>(api, "/api/payment/user/lots");
+export const fetchLots = (api: Api): Promise<LotList> => unwrap(api.client.GET("/api/payment/user/lots"));
 export const fetchPlans = (api: Api): Promise<SubscriptionPlanList> =>
   unwrap(api.client.GET("/api/payment/subscription-plans"));
 export const fetchSubscription = (api: Api): Promise<SubscriptionEnvelope> =>
@@ -289,7 +255,8 @@ export function useAdminLots(userId: number) {
   const api = useApi();
   return useQuery({
     queryKey: billingKeys.adminLots(userId),
-    queryFn: () => getUnlisted<LotList>(api, `/api/admin/users/${userId}/lots`),
+    queryFn: (): Promise<LotList> =>
+      unwrap(api.client.GET("/api/admin/users/{user_id}/lots", { params: { path: { user_id: userId } } })),
   });
 }
 
