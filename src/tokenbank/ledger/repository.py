@@ -544,9 +544,16 @@ WHERE r.user_id = (SELECT user_id FROM undone) AND r.idempotency_key = $3
 #: (each locks the account first). Waiting for the account inside PG_RESERVE itself left
 #: its lot reads to EvalPlanQual on a snapshot older than the lots, and about one run in
 #: five of 200 concurrent charges held tokens a concurrent charge had just taken.
+#: A key that exists takes no lock (its hold is replayed; nothing waits on a sweeper).
 PG_LOCK_ACCOUNT = PgStatement(
-    sql="SELECT user_id FROM token_accounts WHERE user_id = $1 FOR UPDATE",
-    params=("user_id",),
+    sql="""
+SELECT a.user_id FROM token_accounts AS a
+WHERE a.user_id = $1 AND NOT EXISTS (
+    SELECT FROM token_reservations WHERE user_id = $1 AND idempotency_key = $2
+)
+FOR UPDATE OF a
+""",
+    params=("user_id", "idempotency_key"),
 )
 
 #: What the account has available now (a refused hold's number, when its statement's
@@ -724,7 +731,7 @@ async def reserve_pg(
     statement (two when the key races a concurrent hold)."""
     statement = PG_RESERVE if durable else PG_RESERVE_RELAXED
     args = (user_id, tokens, idempotency_key, description, now, expires_at)
-    await PG_LOCK_ACCOUNT.first(unit, user_id)
+    await PG_LOCK_ACCOUNT.first(unit, user_id, idempotency_key)
     row = await statement.first(unit, *args)
     assert row is not None  # the statement always returns its one row
     if _stale_refusal(row, tokens):
