@@ -543,7 +543,8 @@ WHERE r.user_id = (SELECT user_id FROM undone) AND r.idempotency_key = $3
 #: (and takes its snapshot) only after every writer of the account's lots has committed
 #: (each locks the account first). Waiting for the account inside PG_RESERVE itself left
 #: its lot reads to EvalPlanQual on a snapshot older than the lots, and about one run in
-#: five of 200 concurrent charges held tokens a concurrent charge had just taken.
+#: five of 200 concurrent charges held tokens a concurrent charge had just taken (which
+#: step of the re-check went stale is not pinned down; with this lock none is needed).
 #: A key that exists takes no lock (its hold is replayed; nothing waits on a sweeper).
 PG_LOCK_ACCOUNT = PgStatement(
     sql="""
