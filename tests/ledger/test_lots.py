@@ -318,13 +318,6 @@ def test_lot_priorities_refuse_unknown_sources() -> None:
         lots.parse_priorities('{"gift": 5}')
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG, open: about 1 run in 6, PG_RESERVE allocates from a lot a version "
-    "that a concurrent take (seen: amount 11, remaining 10, held 11) already changed; the "
-    "CHECK ck_token_lots_held_in_remaining refuses the row, so the hold fails with an "
-    "error and nothing is overdrawn",
-)
 async def test_concurrent_charges_across_many_lots_never_overdraw(postgres_url: str) -> None:
     """200 concurrent charges (holds then commits, and direct spends) on one account of
     many lots with different priorities and expiries: never overdrawn, and the lots

@@ -614,8 +614,9 @@ async def reserve(
     otherwise                 a new pending reservation
     ========================  =============================================
 
-    Only the last writes anything. On PostgreSQL each is one statement (a refusal too:
-    one transaction, one round trip); on SQLite a few, in one transaction.
+    Only the last writes anything. On PostgreSQL each is one statement after the one that
+    locks the account (a refusal too: one transaction, two round trips); on SQLite a few,
+    in one transaction.
 
     ``durable=False`` (PostgreSQL) lets the caller's transaction commit without waiting for
     the disk, saving a WAL flush per charged reply. Use it only for a transaction whose
