@@ -108,7 +108,12 @@ async def test_a_failed_reply_charges_nothing_and_saves_nothing(
     assert await api.stored_messages() == 0  # neither the reply nor an orphan question
     assert await api.deductions(user) == 0
     assert await api.violations() == []
-    assert len(api.fake.requests) == 1
+    if mode == "hang":
+        # Never retried; on a loaded machine the deadline can pass before the fake server
+        # has even read the one request.
+        assert len(api.fake.requests) <= 1
+    else:
+        assert len(api.fake.requests) == 1
 
 
 async def test_out_of_tokens_is_402_before_the_provider_is_called(api: Api) -> None:

@@ -88,15 +88,15 @@ async def test_versions_are_seeded_from_configuration_and_seen_by_every_process(
     db_url: str, db: Database
 ) -> None:
     first = _settings(db_url, reply_cost_tokens=2)
-    mine = service.PriceBooks(service.configured_book(first, "m"), check_every_s=0)
-    theirs = service.PriceBooks(service.configured_book(first, "m"), check_every_s=0)
+    mine = flows.PriceBooks(service.configured_book(first, "m"), check_every_s=0)
+    theirs = flows.PriceBooks(service.configured_book(first, "m"), check_every_s=0)
     book = await mine.current(db)
     assert (book.version, book.models) == (1, {"m": pb.PerReply(2)})
     assert (await theirs.current(db)).version == 1  # seeded once, not twice
 
     # A process configured otherwise charges its own configuration, as a version of its own
     # (the benchmark runs a free and a paid server on one database).
-    changed = service.PriceBooks(
+    changed = flows.PriceBooks(
         service.configured_book(_settings(db_url, reply_cost_tokens=3), "m"), check_every_s=0
     )
     assert (await changed.current(db)).version == 2
@@ -114,7 +114,7 @@ async def test_versions_are_seeded_from_configuration_and_seen_by_every_process(
     assert written.version == 3
     assert (await theirs.current(db)).price("n") == pb.UsagePrice(500, 1000, 100, 1)
     assert (await changed.current(db)).version == 3  # an admin's version applies to all
-    again = service.PriceBooks(service.configured_book(first, "m"), check_every_s=0)
+    again = flows.PriceBooks(service.configured_book(first, "m"), check_every_s=0)
     assert (await again.current(db)).version == 3
     assert (await again.at(db, 1)).models == {"m": pb.PerReply(2)}
     with pytest.raises(PriceBookInvalid):

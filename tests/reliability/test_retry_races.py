@@ -17,7 +17,7 @@ import uuid
 
 from tokenbank.auth.models import User
 from tokenbank.db import Database
-from tokenbank.ledger import keys
+from tokenbank.ledger import keys, lots
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger import service as ledger
 from tokenbank.types import utcnow
@@ -71,9 +71,11 @@ async def _race(url: str) -> None:
             # it replays the first hold as it stood before the sweeper commits...
             during = await asyncio.wait_for(retry(), timeout=10)
             assert (during.id, during.status, during.replayed) == (first.id, "pending", True)
-            # ...and the sweeper's second statement gives the tokens back.
+            # ...and the sweeper's next statements give the tokens back: to the account,
+            # then the hold's allocation to its lots.
             await repo.move_balance(sweeper, user_id, balance_delta=0, reserved_delta=-1,
                                     require_available=None, now=utcnow())
+            await lots.unhold(sweeper, [first.id])
             await sweeper.commit()
         finally:
             await sweeper.close()
