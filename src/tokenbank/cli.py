@@ -17,6 +17,7 @@ from tokenbank.apikeys.cli import app as api_keys_app
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import AppError
+from tokenbank.ledger import lots as ledger_lots
 
 if TYPE_CHECKING:
     from tokenbank.payments.stripe_client import StripeGateway
@@ -39,6 +40,9 @@ err = Console(stderr=True)
 
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    # Credits made here (an operator's grant) make lots by the same policy as the app's.
+    ledger_lots.configure(settings.lot_priorities, settings.grant_expires_days)
+
     async def _run() -> T:
         db = Database(settings.database_url, pool_size=2, pgbouncer=settings.database_pgbouncer)
         try:

@@ -239,14 +239,6 @@ class Settings(BaseSettings):
     #: may return to (``return_url``). JSON list or comma-separated.
     widget_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("lot_priorities")
-    @classmethod
-    def _known_lot_sources(cls, value: dict[str, int]) -> dict[str, int]:
-        from tokenbank.ledger.lots import parse_priorities
-
-        parse_priorities(value)  # refuses an unknown source
-        return value
-
     @field_validator("widget_allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _env_list(cls, value: object) -> object:
