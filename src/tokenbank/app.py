@@ -31,7 +31,7 @@ from tokenbank.ledger import lots as ledger_lots
 from tokenbank.ledger.routes import router as ledger_router
 from tokenbank.mail.devsink import router as dev_mail_router
 from tokenbank.meter.routes import router as meter_router
-from tokenbank.notifications.flows import Mailer
+from tokenbank.notifications.flows import Mailer, alert_expiring_lots
 from tokenbank.notifications.routes import router as notifications_router
 from tokenbank.observability import BodySizeLimit, RequestContext, configure_logging
 from tokenbank.outbound.flows import Deliverer
@@ -103,6 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             scheduler.every(settings.sweeper_interval_s, "sweeper", sweep_once)
             scheduler.every(settings.lot_expiry_interval_s, "lot-expiry", expire_lots_once)
+            scheduler.every(
+                settings.lot_expiry_interval_s, "lot-expiry-alerts", alert_expiring_lots
+            )
             scheduler.every(auth_maintenance.INTERVAL_S, "auth-purge", purge_auth)
             if stripe_gateway.configured:
                 scheduler.every(

@@ -13,7 +13,11 @@ from tokenbank.ledger.models import (
     TokenTransaction,
 )
 from tokenbank.meter.models import MeterHold
-from tokenbank.notifications.models import Notification, NotificationSettings
+from tokenbank.notifications.models import (
+    LotExpiryAlert,
+    Notification,
+    NotificationSettings,
+)
 from tokenbank.outbound.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from tokenbank.payments.models import (
     AutoTopup,
@@ -38,6 +42,7 @@ __all__ = [
     "EmailToken",
     "Message",
     "MeterHold",
+    "LotExpiryAlert",
     "Notification",
     "NotificationSettings",
     "Payment",

@@ -110,3 +110,14 @@ class Mailer:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
             except TimeoutError:
                 pass
+
+
+async def alert_expiring_lots(db: Database, *, batch: int = 200) -> int:
+    """Announce lots that expire within a week, once each (a background job)."""
+    told = 0
+    while True:
+        async with db.transaction() as session:
+            n = await service.alert_expiring_lots(session, now=utcnow(), limit=batch)
+        told += n
+        if n < batch:
+            return told

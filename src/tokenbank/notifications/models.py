@@ -67,3 +67,16 @@ class NotificationSettings(Base):
     email_alerts: Mapped[bool] = mapped_column(Boolean, default=True)
     fired_thresholds: Mapped[list[int]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LotExpiryAlert(Base):
+    """A lot whose coming expiry the person was told about: once per lot."""
+
+    __tablename__ = "lot_expiry_alerts"
+
+    lot_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("token_lots.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    notification_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

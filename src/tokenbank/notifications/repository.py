@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
-from tokenbank.notifications.models import EmailState, Notification, NotificationSettings
+from tokenbank.ledger.models import TokenLot
+from tokenbank.notifications.models import (
+    EmailState,
+    LotExpiryAlert,
+    Notification,
+    NotificationSettings,
+)
 
 
 async def settings_row(
@@ -149,3 +156,48 @@ async def person(session: AsyncSession, user_id: int) -> tuple[str, str, str, bo
     if row is None:
         return None
     return str(row[0]), str(row[1]), str(row[2] or "en"), row[3] is not None
+
+
+# --- lots about to expire -----------------------------------------------------------------
+
+_alerts = cast(Table, LotExpiryAlert.__table__)
+_lots = cast(Table, TokenLot.__table__)
+
+
+async def lots_expiring_unalerted(
+    session: AsyncSession, *, now: datetime, until: datetime, limit: int
+) -> list[tuple[int, int, int, datetime]]:
+    """Live lots with tokens left that expire in ``(now, until]`` and were never alerted:
+    ``(lot id, user id, remaining, expires_at)``, soonest first."""
+    stmt = (
+        select(_lots.c.id, _lots.c.user_id, _lots.c.remaining, _lots.c.expires_at)
+        .where(
+            _lots.c.expires_at > now,
+            _lots.c.expires_at <= until,
+            _lots.c.remaining > 0,
+            ~select(_alerts.c.lot_id).where(_alerts.c.lot_id == _lots.c.id).exists(),
+        )
+        .order_by(_lots.c.expires_at, _lots.c.id)
+        .limit(limit)
+    )
+    return [(int(i), int(u), int(r), e) for i, u, r, e in (await session.execute(stmt)).all()]
+
+
+async def claim_lot_alert(session: AsyncSession, lot_id: int, user_id: int, now: datetime) -> bool:
+    """Record that ``lot_id`` is being alerted; False when another process did it first."""
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(_alerts)
+        .values(lot_id=lot_id, user_id=user_id, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(_alerts.c.lot_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def set_lot_alert_notification(
+    session: AsyncSession, lot_id: int, notification_id: int
+) -> None:
+    await session.execute(
+        update(_alerts).where(_alerts.c.lot_id == lot_id).values(notification_id=notification_id)
+    )

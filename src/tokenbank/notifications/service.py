@@ -9,7 +9,7 @@ balance that stays low alerts once, and one that recovers and falls again alerts
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,3 +164,29 @@ async def watch_balance(
         )
     await session.flush()
     return newly
+
+
+#: How far ahead a lot's expiry is announced.
+EXPIRY_NOTICE = timedelta(days=7)
+
+
+async def alert_expiring_lots(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """Tell each person, once per lot, that tokens of theirs expire within
+    ``EXPIRY_NOTICE`` (in the app and by email); returns how many lots were announced."""
+    found = await repo.lots_expiring_unalerted(
+        session, now=now, until=now + EXPIRY_NOTICE, limit=limit
+    )
+    told = 0
+    for lot_id, user_id, remaining, expires_at in found:
+        if not await repo.claim_lot_alert(session, lot_id, user_id, now):
+            continue  # another process announced it
+        notification_id = await notify(
+            session,
+            user_id,
+            NotificationKind.LOTS_EXPIRING,
+            {"lot_id": lot_id, "tokens": remaining, "expires_on": expires_at.date().isoformat(),
+             "page": "/history"},
+        )
+        await repo.set_lot_alert_notification(session, lot_id, notification_id)
+        told += 1
+    return told
