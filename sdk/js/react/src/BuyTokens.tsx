@@ -141,7 +141,7 @@ export function BuyTokens({ onPurchased, returnUrl, confirmDeadlineMs = 15_000 }
       {purchase && stripePromise && elementsOptions ? (
         <Elements key={purchase.client_secret} stripe={stripePromise} options={elementsOptions}>
           <CheckoutForm
-            intent={{ ...purchase, status: "requires_payment_method" }}
+            intent={purchase}
             returnUrl={returnUrl ?? window.location.href}
             locked={phase.name === "checkout" && phase.confirming}
             initialError={error}
