@@ -17,13 +17,15 @@ Guarantees (every provider):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Generic, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from tokenbank.errors import ConfigError
 
 Role = Literal["user", "assistant", "system"]
+#: A vendor's own finish reason (an enum member, a string).
+F = TypeVar("F")
 
 
 class ChatTurn(NamedTuple):
@@ -146,3 +148,51 @@ def reason_for_status(status_code: int) -> str:
     if status_code >= 500:
         return "server_error"
     return "rejected"
+
+
+def check_reply_end(
+    provider: str, finish_reason: str | None, produced: bool, *, detail: str | None = None
+) -> None:
+    """Raise unless a reply ended usable: finished (``finish_reason`` as in `ReplyReport`:
+    None when the provider never said the reply was done), not withheld part way
+    (``content_filter``), and with text. ``detail`` says more of a withheld reply."""
+    if finish_reason is None:
+        # The body ended without the final chunk: the reply may be cut anywhere.
+        raise ProviderUnavailable(provider, "stream_interrupted", "ended before finishing")
+    if finish_reason == "content_filter":
+        why = f": {detail}" if detail else ""
+        raise EmptyReply(provider, "blocked", f"reply withheld by the content filter{why}")
+    if not produced:
+        raise EmptyReply(provider, "empty", "reply has no text")
+
+
+class StreamedReply(Generic[F]):
+    """One streamed reply as every remote provider follows it.
+
+    The provider sets ``produced`` once text came and hands each chunk's own finish
+    reason to `finished`: the last one given wins, and ``report.finish_reason`` follows
+    it as it comes (through ``label``, the provider's mapping to ``stop``, ``length`` or
+    ``content_filter``, None for None), so a reply that then fails still reports how it ended. `end`
+    raises unless the stream ended as a usable reply. ``report`` is the caller's, or a
+    private one when none was given (usage is then read and dropped).
+    """
+
+    __slots__ = ("provider", "report", "finish", "produced", "_label")
+
+    def __init__(
+        self, provider: str, report: ReplyReport | None, label: Callable[[F | None], str | None]
+    ) -> None:
+        self.provider = provider
+        self.report = report if report is not None else ReplyReport()
+        self.finish: F | None = None
+        self.produced = False
+        self._label = label
+
+    def finished(self, reason: F | None) -> None:
+        """A chunk's finish reason; an absent one (most chunks') keeps the last."""
+        if reason:
+            self.finish = reason
+        self.report.finish_reason = self._label(self.finish)
+
+    def end(self, *, detail: str | None = None) -> None:
+        check_reply_end(self.provider, self._label(self.finish), self.produced, detail=detail)

@@ -17,6 +17,8 @@ from tokenbank.chat.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     ReplyReport,
+    StreamedReply,
+    check_reply_end,
     reason_for_status,
 )
 from tokenbank.chat.providers.deadline import Deadline
@@ -105,9 +107,7 @@ class GeminiProvider:
     ) -> AsyncIterator[str]:
         contents, config = _request(turns, max_tokens)
         deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
-        finish: types.FinishReason | None = None
-        produced = False
-        report = report if report is not None else ReplyReport()
+        reply: StreamedReply[types.FinishReason] = StreamedReply(self.name, report, _finish)
         with _mapped_errors(self.name):
             chunks = await deadline.wait(
                 self._client.aio.models.generate_content_stream(
@@ -117,19 +117,18 @@ class GeminiProvider:
             try:
                 async for response in deadline.iterate(chunks):
                     # Each chunk's usage_metadata counts the reply so far; the last one wins.
-                    _read_usage(response, report)
+                    _read_usage(response, reply.report)
                     _raise_if_blocked(self.name, response)
                     text, chunk_finish = _read_chunk(response)
                     if text:
-                        produced = produced or bool(text.strip())
+                        reply.produced = reply.produced or bool(text.strip())
                         yield text
-                    finish = chunk_finish or finish
-                    report.finish_reason = _finish(finish)
+                    reply.finished(chunk_finish)
             finally:
                 # Closing the SDK's generator closes the HTTP response under it.
                 if isinstance(chunks, AsyncGenerator):
                     await chunks.aclose()
-        _check_end(self.name, finish, produced)
+        _check_end(self.name, reply.finish, reply.produced)
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
@@ -194,14 +193,12 @@ def _read_chunk(response: types.GenerateContentResponse) -> tuple[str, types.Fin
 
 
 def _check_end(provider: str, finish: types.FinishReason | None, produced: bool) -> None:
-    if finish is None:
-        raise ProviderUnavailable(provider, "stream_interrupted", "ended without a finish reason")
-    if finish in _WITHHELD_FINISH:
-        raise EmptyReply(provider, "blocked", f"finish reason {finish.value}")
-    if finish not in _USABLE_FINISH:
+    # Gemini's reasons for stopping beyond done, the limit and a policy (a malformed
+    # function call, "other") are no usable reply either.
+    if finish is not None and finish not in _USABLE_FINISH and finish not in _WITHHELD_FINISH:
         raise EmptyReply(provider, "unusable", f"finish reason {finish.value}")
-    if not produced:
-        raise EmptyReply(provider, "empty", "reply has no text")
+    detail = f"finish reason {finish.value}" if finish is not None else None
+    check_reply_end(provider, _finish(finish), produced, detail=detail)
 
 
 @contextmanager

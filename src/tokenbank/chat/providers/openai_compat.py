@@ -19,6 +19,7 @@ from tokenbank.chat.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     ReplyReport,
+    StreamedReply,
     reason_for_status,
 )
 from tokenbank.chat.providers.deadline import Deadline
@@ -88,9 +89,7 @@ class OpenAICompatProvider:
         report: ReplyReport | None = None,
     ) -> AsyncIterator[str]:
         deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
-        finish_reason: str | None = None
-        produced = False
-        report = report if report is not None else ReplyReport()
+        reply: StreamedReply[str] = StreamedReply(self.name, report, _finish)
         with _mapped_errors(self.name):
             chunks = await deadline.wait(
                 self._client.chat.completions.create(
@@ -102,18 +101,19 @@ class OpenAICompatProvider:
             )
             try:
                 async for chunk in deadline.iterate(chunks):
-                    _read_usage(getattr(chunk, "usage", None), report)
+                    _read_usage(getattr(chunk, "usage", None), reply.report)
                     for choice in chunk.choices or ():
                         if choice.index != 0:
                             continue
                         if choice.delta is not None and choice.delta.content:
-                            produced = True
+                            reply.produced = True
                             yield choice.delta.content
-                        finish_reason = choice.finish_reason or finish_reason
-                        report.finish_reason = _finish(finish_reason)
+                        reply.finished(choice.finish_reason)
             finally:
                 await chunks.close()
-        _check_stream_end(self.name, finish_reason, produced)
+        # Any finish reason ("stop", "length", a compatible server's own) with text is a
+        # usable reply; "content_filter" means the reply was withheld part way.
+        reply.end()
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -145,9 +145,13 @@ def _read_usage(usage: object, report: ReplyReport) -> None:
 
 
 def _finish(reason: object) -> str | None:
-    if reason in ("stop", "length", "content_filter"):
+    """Any finish reason but ``length`` and ``content_filter`` (a compatible server's own
+    among them) ended the reply normally: ``stop``."""
+    if reason is None:
+        return None
+    if reason in ("length", "content_filter"):
         return str(reason)
-    return "stop" if isinstance(reason, str) else None
+    return "stop"
 
 
 def _reply_text(provider: str, completion: ChatCompletion) -> str:
@@ -166,18 +170,6 @@ def _reply_text(provider: str, completion: ChatCompletion) -> str:
     if not isinstance(content, str) or not content.strip():
         raise EmptyReply(provider, "empty", "reply has no text")
     return content
-
-
-def _check_stream_end(provider: str, finish_reason: str | None, produced: bool) -> None:
-    if finish_reason is None:
-        # The body ended without the final chunk: the reply may be cut anywhere.
-        raise ProviderUnavailable(provider, "stream_interrupted", "stream ended before finishing")
-    # Any other finish reason ("stop", "length", a compatible server's own) with text
-    # is a usable reply; "content_filter" means the reply was withheld part way.
-    if finish_reason == "content_filter":
-        raise EmptyReply(provider, "blocked", "reply withheld by the content filter")
-    if not produced:
-        raise EmptyReply(provider, "empty", "stream carried no text")
 
 
 @contextmanager
