@@ -4,6 +4,7 @@ import type { AdminPayment } from "../../api/types";
 import { useI18n } from "../../i18n/useI18n";
 import { formatDateTime, formatMoney, formatNumber } from "../../lib/format";
 import { tierName } from "../payment/tiers";
+import { DataTable } from "../ui/DataTable";
 import { Icon } from "../ui/Icon";
 import { DisputeBadge, PaymentStatusBadge, inWords } from "./labels";
 
@@ -20,22 +21,16 @@ export function PaymentsTable({ payments, showUser, testId }: {
   const { t } = useI18n();
   return (
     <div className="@container overflow-x-auto" data-testid={testId}>
-      <table className="w-full text-left text-sm">
-        <caption className="sr-only">{t("admin.payments.caption")}</caption>
-        <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-          <tr>
-            <th scope="col" className="px-4 py-3">{t("admin.payments.col.payment")}</th>
-            <th scope="col" className="hidden px-4 py-3 text-right @md:table-cell">{t("admin.payments.col.amount")}</th>
-            <th scope="col" className="px-4 py-3">{t("admin.payments.col.status")}</th>
-            <th scope="col" className="hidden px-4 py-3 text-right @md:table-cell">{t("admin.payments.col.tokens")}</th>
-            <th scope="col" className="hidden px-4 py-3 @3xl:table-cell">{t("admin.payments.col.refunds")}</th>
-            <th scope="col" className="hidden px-4 py-3 @3xl:table-cell">{t("admin.payments.col.stripe")}</th>
-          </tr>
-        </thead>
-        <tbody className="divide-y divide-slate-100">
-          {payments.map((payment) => <PaymentRow key={payment.id} payment={payment} showUser={showUser} />)}
-        </tbody>
-      </table>
+      <DataTable caption={t("admin.payments.caption")} columns={[
+        { label: t("admin.payments.col.payment"), className: "px-4 py-3" },
+        { label: t("admin.payments.col.amount"), className: "hidden px-4 py-3 text-right @md:table-cell" },
+        { label: t("admin.payments.col.status"), className: "px-4 py-3" },
+        { label: t("admin.payments.col.tokens"), className: "hidden px-4 py-3 text-right @md:table-cell" },
+        { label: t("admin.payments.col.refunds"), className: "hidden px-4 py-3 @3xl:table-cell" },
+        { label: t("admin.payments.col.stripe"), className: "hidden px-4 py-3 @3xl:table-cell" },
+      ]}>
+        {payments.map((payment) => <PaymentRow key={payment.id} payment={payment} showUser={showUser} />)}
+      </DataTable>
     </div>
   );
 }

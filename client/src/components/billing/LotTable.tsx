@@ -3,6 +3,7 @@ import type { I18n } from "../../i18n/I18nProvider";
 import { useI18n } from "../../i18n/useI18n";
 import { formatDate, formatNumber } from "../../lib/format";
 import { Badge, type BadgeTone } from "../ui/Badge";
+import { DataTable } from "../ui/DataTable";
 
 /** When a lot's tokens expire, in words: "120 tokens expire on Feb 1", "Never expires", … */
 export function lotExpiryText(i18n: Pick<I18n, "t" | "plural" | "locale">, lot: Lot, now: number = Date.now()): string {
@@ -41,35 +42,29 @@ export function LotTable({ lots, caption, rowTestId = "lot-row" }: LotTableProps
   const { t, locale } = i18n;
   const now = Date.now();
   return (
-    <table className="w-full text-left text-sm">
-      <caption className="sr-only">{caption}</caption>
-      <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-        <tr>
-          <th scope="col" className="px-4 py-3 sm:px-5">{t("lots.col.source")}</th>
-          <th scope="col" className="px-4 py-3 text-right">{t("lots.col.remaining")}</th>
-          <th scope="col" className="px-4 py-3">{t("lots.col.expiry")}</th>
-          <th scope="col" className="hidden px-4 py-3 sm:table-cell sm:px-5">{t("lots.col.added")}</th>
-        </tr>
-      </thead>
-      <tbody className="divide-y divide-slate-100">
-        {lots.map((lot) => {
-          const active = isActiveLot(lot, now);
-          return (
-            <tr key={lot.id} data-testid={rowTestId} className={active ? "" : "text-slate-400"}>
-              <td className="px-4 py-3 sm:px-5">
-                <Badge tone={active ? (sourceTones[lot.source] ?? "neutral") : "neutral"}>
-                  {lotSourceLabel(i18n, lot.source)}
-                </Badge>
-              </td>
-              <td className="px-4 py-3 text-right tabular-nums">
-                {t("lots.ofAmount", { remaining: formatNumber(lot.remaining, locale), amount: formatNumber(lot.amount, locale) })}
-              </td>
-              <td className="px-4 py-3" data-testid="lot-expiry">{lotExpiryText(i18n, lot, now)}</td>
-              <td className="hidden px-4 py-3 text-slate-500 sm:table-cell sm:px-5">{formatDate(lot.created_at, locale)}</td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <DataTable caption={caption} columns={[
+      { label: t("lots.col.source"), className: "px-4 py-3 sm:px-5" },
+      { label: t("lots.col.remaining"), className: "px-4 py-3 text-right" },
+      { label: t("lots.col.expiry"), className: "px-4 py-3" },
+      { label: t("lots.col.added"), className: "hidden px-4 py-3 sm:table-cell sm:px-5" },
+    ]}>
+      {lots.map((lot) => {
+        const active = isActiveLot(lot, now);
+        return (
+          <tr key={lot.id} data-testid={rowTestId} className={active ? "" : "text-slate-400"}>
+            <td className="px-4 py-3 sm:px-5">
+              <Badge tone={active ? (sourceTones[lot.source] ?? "neutral") : "neutral"}>
+                {lotSourceLabel(i18n, lot.source)}
+              </Badge>
+            </td>
+            <td className="px-4 py-3 text-right tabular-nums">
+              {t("lots.ofAmount", { remaining: formatNumber(lot.remaining, locale), amount: formatNumber(lot.amount, locale) })}
+            </td>
+            <td className="px-4 py-3" data-testid="lot-expiry">{lotExpiryText(i18n, lot, now)}</td>
+            <td className="hidden px-4 py-3 text-slate-500 sm:table-cell sm:px-5">{formatDate(lot.created_at, locale)}</td>
+          </tr>
+        );
+      })}
+    </DataTable>
   );
 }

@@ -3,6 +3,7 @@ import type { Transaction } from "../../api/types";
 import { useI18n } from "../../i18n/useI18n";
 import { formatDateTime, formatNumber, formatSigned } from "../../lib/format";
 import { inWords } from "../admin/labels";
+import { DataTable } from "../ui/DataTable";
 
 interface TransactionTableProps {
   items: Transaction[];
@@ -20,23 +21,17 @@ export function TransactionTable({ items, caption, rowTestId, paymentLinks = fal
   const { t } = useI18n();
   const balanceCell = balanceAlways ? "" : "hidden sm:table-cell ";
   return (
-    <table className="w-full text-left text-sm">
-      {caption ? <caption className="sr-only">{caption}</caption> : null}
-      <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-        <tr>
-          <th scope="col" className="hidden px-4 py-3 sm:table-cell sm:px-5">{t("history.col.date")}</th>
-          <th scope="col" className="px-4 py-3">{t("history.col.type")}</th>
-          <th scope="col" className="px-4 py-3 text-right">{t("history.col.amount")}</th>
-          <th scope="col" className={`${balanceCell}px-4 py-3 text-right sm:px-5`}>{t("history.col.balance")}</th>
-        </tr>
-      </thead>
-      <tbody className="divide-y divide-slate-100">
-        {items.map((item) => (
-          <TransactionRow key={String(item.id)} item={item} testId={rowTestId} paymentLink={paymentLinks}
-            balanceCell={balanceCell} />
-        ))}
-      </tbody>
-    </table>
+    <DataTable caption={caption} columns={[
+      { label: t("history.col.date"), className: "hidden px-4 py-3 sm:table-cell sm:px-5" },
+      { label: t("history.col.type"), className: "px-4 py-3" },
+      { label: t("history.col.amount"), className: "px-4 py-3 text-right" },
+      { label: t("history.col.balance"), className: `${balanceCell}px-4 py-3 text-right sm:px-5` },
+    ]}>
+      {items.map((item) => (
+        <TransactionRow key={String(item.id)} item={item} testId={rowTestId} paymentLink={paymentLinks}
+          balanceCell={balanceCell} />
+      ))}
+    </DataTable>
   );
 }
 

@@ -14,6 +14,7 @@ import { Badge } from "../../components/ui/Badge";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { ConfirmDialog } from "../../components/ui/ConfirmDialog";
+import { DataTable } from "../../components/ui/DataTable";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
@@ -95,40 +96,34 @@ function CreateKeyForm({ onCreated }: { onCreated: (made: ApiKeyCreated) => void
 function KeysTable({ keys, onAsk }: { keys: ApiKey[]; onAsk: (pending: Pending) => void }) {
   const { t, locale } = useI18n();
   return (
-    <table className="w-full text-left text-sm" data-testid="api-keys">
-      <caption className="sr-only">{t("admin.apiKeys.caption")}</caption>
-      <thead className="bg-slate-50 text-xs uppercase text-slate-500">
-        <tr>
-          <th scope="col" className="px-4 py-2">{t("admin.apiKeys.name")}</th>
-          <th scope="col" className="px-4 py-2">{t("admin.apiKeys.key")}</th>
-          <th scope="col" className="px-4 py-2">{t("admin.apiKeys.scopes")}</th>
-          <th scope="col" className="px-4 py-2">{t("admin.apiKeys.created")}</th>
-          <th scope="col" className="px-4 py-2"><span className="sr-only">{t("admin.apiKeys.actions")}</span></th>
+    <DataTable caption={t("admin.apiKeys.caption")} testId="api-keys" columns={[
+      { label: t("admin.apiKeys.name"), className: "px-4 py-2" },
+      { label: t("admin.apiKeys.key"), className: "px-4 py-2" },
+      { label: t("admin.apiKeys.scopes"), className: "px-4 py-2" },
+      { label: t("admin.apiKeys.created"), className: "px-4 py-2" },
+      { label: <span className="sr-only">{t("admin.apiKeys.actions")}</span>, className: "px-4 py-2" },
+    ]}>
+      {keys.map((key) => (
+        <tr key={key.id} data-testid={`api-key-${key.id}`}>
+          <td className="px-4 py-2 font-medium text-slate-900">{key.name}</td>
+          <td className="px-4 py-2 font-mono text-xs">{key.prefix}…</td>
+          <td className="px-4 py-2 font-mono text-xs">{key.scopes.join(", ")}</td>
+          <td className="px-4 py-2 text-xs text-slate-600">{formatDateTime(key.created_at, locale)}</td>
+          <td className="px-4 py-2 text-right">
+            {key.active ? (
+              <span className="inline-flex gap-2">
+                <Button size="sm" variant="secondary" onClick={() => onAsk({ kind: "rotate", key })}
+                  data-testid={`api-key-rotate-${key.id}`}>{t("admin.apiKeys.rotate")}</Button>
+                <Button size="sm" variant="danger" onClick={() => onAsk({ kind: "revoke", key })}
+                  data-testid={`api-key-revoke-${key.id}`}>{t("admin.apiKeys.revoke")}</Button>
+              </span>
+            ) : (
+              <Badge tone="neutral">{t("admin.apiKeys.revoked")}</Badge>
+            )}
+          </td>
         </tr>
-      </thead>
-      <tbody className="divide-y divide-slate-100">
-        {keys.map((key) => (
-          <tr key={key.id} data-testid={`api-key-${key.id}`}>
-            <td className="px-4 py-2 font-medium text-slate-900">{key.name}</td>
-            <td className="px-4 py-2 font-mono text-xs">{key.prefix}…</td>
-            <td className="px-4 py-2 font-mono text-xs">{key.scopes.join(", ")}</td>
-            <td className="px-4 py-2 text-xs text-slate-600">{formatDateTime(key.created_at, locale)}</td>
-            <td className="px-4 py-2 text-right">
-              {key.active ? (
-                <span className="inline-flex gap-2">
-                  <Button size="sm" variant="secondary" onClick={() => onAsk({ kind: "rotate", key })}
-                    data-testid={`api-key-rotate-${key.id}`}>{t("admin.apiKeys.rotate")}</Button>
-                  <Button size="sm" variant="danger" onClick={() => onAsk({ kind: "revoke", key })}
-                    data-testid={`api-key-revoke-${key.id}`}>{t("admin.apiKeys.revoke")}</Button>
-                </span>
-              ) : (
-                <Badge tone="neutral">{t("admin.apiKeys.revoked")}</Badge>
-              )}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </DataTable>
   );
 }
 

@@ -4,6 +4,7 @@ import { ADMIN_USERS_LIMIT, useAdminUsers } from "../../api/admin";
 import type { AdminUser } from "../../api/types";
 import { Badge } from "../../components/ui/Badge";
 import { Card } from "../../components/ui/Card";
+import { DataTable } from "../../components/ui/DataTable";
 import { Icon } from "../../components/ui/Icon";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { Spinner } from "../../components/ui/Spinner";
@@ -59,22 +60,16 @@ export function UsersTab() {
       ) : (
         <>
           <Card className="overflow-x-auto" data-testid="admin-users">
-            <table className="w-full text-left text-sm">
-              <caption className="sr-only">{t("admin.users.caption")}</caption>
-              <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-                <tr>
-                  <th scope="col" className="px-3 py-3 sm:px-4">{t("admin.users.col.user")}</th>
-                  <th scope="col" className="hidden px-3 py-3 sm:px-4 md:table-cell">{t("admin.users.col.email")}</th>
-                  <th scope="col" className="hidden px-3 py-3 sm:px-4 text-right sm:table-cell">{t("admin.users.col.balance")}</th>
-                  <th scope="col" className="hidden px-3 py-3 sm:px-4 text-right sm:table-cell">{t("admin.users.col.reserved")}</th>
-                  <th scope="col" className="px-3 py-3 sm:px-4 text-right">{t("admin.users.col.available")}</th>
-                  <th scope="col" className="px-3 py-3 sm:px-4 text-right">{t("admin.users.col.spent")}</th>
-                </tr>
-              </thead>
-              <tbody className="divide-y divide-slate-100">
-                {rows.map((user) => <UserRow key={user.id} user={user} />)}
-              </tbody>
-            </table>
+            <DataTable caption={t("admin.users.caption")} columns={[
+              { label: t("admin.users.col.user"), className: "px-3 py-3 sm:px-4" },
+              { label: t("admin.users.col.email"), className: "hidden px-3 py-3 sm:px-4 md:table-cell" },
+              { label: t("admin.users.col.balance"), className: "hidden px-3 py-3 sm:px-4 text-right sm:table-cell" },
+              { label: t("admin.users.col.reserved"), className: "hidden px-3 py-3 sm:px-4 text-right sm:table-cell" },
+              { label: t("admin.users.col.available"), className: "px-3 py-3 sm:px-4 text-right" },
+              { label: t("admin.users.col.spent"), className: "px-3 py-3 sm:px-4 text-right" },
+            ]}>
+              {rows.map((user) => <UserRow key={user.id} user={user} />)}
+            </DataTable>
           </Card>
           {rows.length >= ADMIN_USERS_LIMIT ? (
             <p className="mt-3 text-xs text-slate-500">{t("admin.users.limited", { n: ADMIN_USERS_LIMIT })}</p>

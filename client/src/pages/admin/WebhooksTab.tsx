@@ -5,6 +5,7 @@ import type { WebhookEvent, WebhookStatus } from "../../api/types";
 import { WebhookStatusBadge, inWords } from "../../components/admin/labels";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
+import { DataTable } from "../../components/ui/DataTable";
 import { Icon } from "../../components/ui/Icon";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
@@ -98,23 +99,17 @@ export function WebhooksTab() {
       ) : wide ? (
         <Card className="overflow-hidden">
           <div className="overflow-x-auto" data-testid="admin-webhooks">
-            <table className="w-full text-left text-sm">
-              <caption className="sr-only">{t("admin.webhooks.caption")}</caption>
-              <thead className="bg-slate-50 text-xs font-medium uppercase tracking-wide text-slate-500">
-                <tr>
-                  <th scope="col" className="px-4 py-3">{t("admin.webhooks.col.event")}</th>
-                  <th scope="col" className="px-4 py-3">{t("admin.webhooks.col.status")}</th>
-                  <th scope="col" className="px-4 py-3">{t("admin.webhooks.col.lastError")}</th>
-                  <th scope="col" className="hidden px-4 py-3 lg:table-cell">{t("admin.webhooks.col.times")}</th>
-                  <th scope="col" className="px-4 py-3 text-right"><span className="sr-only">{t("admin.webhooks.col.action")}</span></th>
-                </tr>
-              </thead>
-              <tbody className="divide-y divide-slate-100">
-                {rows.map((event) => (
-                  <WebhookRow key={event.id} event={event} action={action(event)} />
-                ))}
-              </tbody>
-            </table>
+            <DataTable caption={t("admin.webhooks.caption")} columns={[
+              { label: t("admin.webhooks.col.event"), className: "px-4 py-3" },
+              { label: t("admin.webhooks.col.status"), className: "px-4 py-3" },
+              { label: t("admin.webhooks.col.lastError"), className: "px-4 py-3" },
+              { label: t("admin.webhooks.col.times"), className: "hidden px-4 py-3 lg:table-cell" },
+              { label: <span className="sr-only">{t("admin.webhooks.col.action")}</span>, className: "px-4 py-3 text-right" },
+            ]}>
+              {rows.map((event) => (
+                <WebhookRow key={event.id} event={event} action={action(event)} />
+              ))}
+            </DataTable>
           </div>
         </Card>
       ) : (
