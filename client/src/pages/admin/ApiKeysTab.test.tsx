@@ -1,8 +1,8 @@
 import { screen, waitFor, within } from "@testing-library/react";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { ApiKey } from "../../api/apiKeys";
 import { asAdmin } from "../../test/adminFixtures";
-import { FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { FakeApi, fakeApiPerTest, now } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 beforeAll(async () => {
@@ -10,13 +10,8 @@ beforeAll(async () => {
 });
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
-  asAdmin(api);
-});
-afterEach(async () => {
-  await api.close();
+fakeApiPerTest((started) => {
+  api = asAdmin(started);
 });
 
 function key(id: number, name: string, overrides: Partial<ApiKey> = {}): ApiKey {

@@ -1,8 +1,8 @@
 import { screen, waitFor, within } from "@testing-library/react";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { WebhookDelivery, WebhookEndpoint } from "../../api/outboundWebhooks";
 import { asAdmin } from "../../test/adminFixtures";
-import { FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { FakeApi, fakeApiPerTest, now } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 beforeAll(async () => {
@@ -10,14 +10,8 @@ beforeAll(async () => {
 });
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
-  asAdmin(api);
-  api.on("GET", "/api/admin/webhooks", () => ({ json: [] }));
-});
-afterEach(async () => {
-  await api.close();
+fakeApiPerTest((started) => {
+  api = asAdmin(started).on("GET", "/api/admin/webhooks", () => ({ json: [] }));
 });
 
 function endpoint(id: number, url: string): WebhookEndpoint {

@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { linkToken } from "../../api/checkout";
-import { FakeApi, withDefaults } from "../../test/fakeApi";
+import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { createFakeStripe, paid } from "../../test/fakeStripe";
 import { renderApp } from "../../test/render";
 
@@ -10,13 +10,11 @@ beforeAll(async () => {
 });
 
 let api: FakeApi;
-beforeEach(async () => {
-  api = await FakeApi.start();
-  withDefaults(api);
+fakeApiPerTest((started) => {
+  api = started;
 });
-afterEach(async () => {
+afterEach(() => {
   window.location.hash = "";
-  await api.close();
 });
 
 const checkout = {
