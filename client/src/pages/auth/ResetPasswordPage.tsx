@@ -1,22 +1,20 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { Link, useLocation } from "wouter";
+import { useLocation } from "wouter";
 import { useApi } from "../../api/ApiProvider";
 import { unwrap } from "../../api/client";
 import { setSessionToken } from "../../auth/session";
 import { Alert } from "../../components/ui/Alert";
-import { Button } from "../../components/ui/Button";
 import { TextField } from "../../components/ui/TextField";
 import { useI18n } from "../../i18n/useI18n";
-import { errorText } from "../../lib/errorText";
 import { authLimitVars, validateAuthFields } from "./authErrors";
 import { AuthLayout } from "./AuthLayout";
+import { BackToSignIn, OneFieldForm } from "./ResetFlow";
 import { useLinkToken } from "./VerifyEmailPage";
 
 /** The emailed reset link opens this: a new password, every session ended, signed in here. */
 export default function ResetPasswordPage() {
-  const i18n = useI18n();
-  const { t } = i18n;
+  const { t } = useI18n();
   const api = useApi();
   const queryClient = useQueryClient();
   const [, navigate] = useLocation();
@@ -46,17 +44,12 @@ export default function ResetPasswordPage() {
     <AuthLayout
       title={t("auth.reset.title")}
       subtitle={t("auth.reset.subtitle")}
-      footer={
-        <Link href="/login" className="font-medium text-brand-700 hover:underline">
-          {t("auth.forgot.back")}
-        </Link>
-      }
+      footer={<BackToSignIn />}
     >
       {!token ? (
         <Alert tone="error" role="alert">{t("auth.reset.missing")}</Alert>
       ) : (
-        <form onSubmit={onSubmit} noValidate className="space-y-5">
-          {reset.isError ? <Alert tone="error" role="alert">{errorText(i18n, reset.error)}</Alert> : null}
+        <OneFieldForm request={reset} onSubmit={onSubmit} submitLabel={t("auth.reset.submit")}>
           <TextField
             label={t("auth.reset.newPassword")}
             name="new-password"
@@ -67,10 +60,7 @@ export default function ResetPasswordPage() {
             error={fieldError}
             hint={t("auth.passwordHint", authLimitVars)}
           />
-          <Button type="submit" size="lg" className="w-full" busy={reset.isPending} disabled={reset.isPending}>
-            {t("auth.reset.submit")}
-          </Button>
-        </form>
+        </OneFieldForm>
       )}
     </AuthLayout>
   );
