@@ -6,9 +6,8 @@ import { PaymentsTable } from "../../components/admin/PaymentsTable";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { SelectField } from "../../components/ui/SelectField";
-import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
-import { QueryError } from "../../components/ui/QueryError";
+import { ListStates } from "../../components/admin/ListStates";
 
 const ALL = "all";
 
@@ -34,33 +33,22 @@ export function PaymentsTab() {
           onChange={(event) => pick(event.target.value)} className="w-full sm:w-64" data-testid="admin-payments-filter" />
         {payments.isFetching && !payments.isPending ? <p className="text-xs text-slate-500">{t("common.loading")}</p> : null}
       </div>
-      {payments.isPending ? (
-        <Card className="space-y-3 p-5" aria-busy="true">
-          {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
+      <ListStates query={payments} count={rows.length} loadError={t("admin.payments.loadError")} testId="admin-payments"
+        empty={status ? t("admin.payments.noneWithStatus") : t("admin.payments.empty")}>
+        <Card className="overflow-hidden">
+          <PaymentsTable payments={rows} showUser testId="admin-payments" />
         </Card>
-      ) : payments.isError ? (
-        <QueryError title={t("admin.payments.loadError")} error={payments.error} onRetry={() => void payments.refetch()} />
-      ) : rows.length === 0 ? (
-        <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-payments">
-          {status ? t("admin.payments.noneWithStatus") : t("admin.payments.empty")}
-        </Card>
-      ) : (
-        <>
-          <Card className="overflow-hidden">
-            <PaymentsTable payments={rows} showUser testId="admin-payments" />
-          </Card>
-          <div className="mt-4 flex justify-center">
-            {payments.hasNextPage ? (
-              <Button variant="secondary" busy={payments.isFetchingNextPage} disabled={payments.isFetchingNextPage}
-                onClick={() => void payments.fetchNextPage()}>
-                {payments.isFetchingNextPage ? t("history.loadingMore") : t("history.loadMore")}
-              </Button>
-            ) : (
-              <p className="text-xs text-slate-400">{t("history.end")}</p>
-            )}
-          </div>
-        </>
-      )}
+        <div className="mt-4 flex justify-center">
+          {payments.hasNextPage ? (
+            <Button variant="secondary" busy={payments.isFetchingNextPage} disabled={payments.isFetchingNextPage}
+              onClick={() => void payments.fetchNextPage()}>
+              {payments.isFetchingNextPage ? t("history.loadingMore") : t("history.loadMore")}
+            </Button>
+          ) : (
+            <p className="text-xs text-slate-400">{t("history.end")}</p>
+          )}
+        </div>
+      </ListStates>
     </section>
   );
 }

@@ -6,12 +6,11 @@ import { Badge } from "../../components/ui/Badge";
 import { Card } from "../../components/ui/Card";
 import { DataTable } from "../../components/ui/DataTable";
 import { Icon } from "../../components/ui/Icon";
-import { Skeleton } from "../../components/ui/Skeleton";
 import { Spinner } from "../../components/ui/Spinner";
 import { useI18n } from "../../i18n/useI18n";
 import { formatNumber } from "../../lib/format";
 import { useDebounced } from "../../lib/useDebounced";
-import { QueryError } from "../../components/ui/QueryError";
+import { ListStates } from "../../components/admin/ListStates";
 
 const SEARCH_DELAY_MS = 250;
 
@@ -47,35 +46,24 @@ export function UsersTab() {
         </div>
       </form>
 
-      {users.isPending ? (
-        <Card className="space-y-3 p-5" aria-busy="true">
-          {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
+      <ListStates query={users} count={rows.length} loadError={t("admin.users.loadError")} testId="admin-users"
+        empty={query ? t("admin.users.noMatch", { query }) : t("admin.users.none")}>
+        <Card className="overflow-x-auto" data-testid="admin-users">
+          <DataTable caption={t("admin.users.caption")} columns={[
+            { label: t("admin.users.col.user"), className: "px-3 py-3 sm:px-4" },
+            { label: t("admin.users.col.email"), className: "hidden px-3 py-3 sm:px-4 md:table-cell" },
+            { label: t("admin.users.col.balance"), className: "hidden px-3 py-3 sm:px-4 text-right sm:table-cell" },
+            { label: t("admin.users.col.reserved"), className: "hidden px-3 py-3 sm:px-4 text-right sm:table-cell" },
+            { label: t("admin.users.col.available"), className: "px-3 py-3 sm:px-4 text-right" },
+            { label: t("admin.users.col.spent"), className: "px-3 py-3 sm:px-4 text-right" },
+          ]}>
+            {rows.map((user) => <UserRow key={user.id} user={user} />)}
+          </DataTable>
         </Card>
-      ) : users.isError ? (
-        <QueryError title={t("admin.users.loadError")} error={users.error} onRetry={() => void users.refetch()} />
-      ) : rows.length === 0 ? (
-        <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-users">
-          {query ? t("admin.users.noMatch", { query }) : t("admin.users.none")}
-        </Card>
-      ) : (
-        <>
-          <Card className="overflow-x-auto" data-testid="admin-users">
-            <DataTable caption={t("admin.users.caption")} columns={[
-              { label: t("admin.users.col.user"), className: "px-3 py-3 sm:px-4" },
-              { label: t("admin.users.col.email"), className: "hidden px-3 py-3 sm:px-4 md:table-cell" },
-              { label: t("admin.users.col.balance"), className: "hidden px-3 py-3 sm:px-4 text-right sm:table-cell" },
-              { label: t("admin.users.col.reserved"), className: "hidden px-3 py-3 sm:px-4 text-right sm:table-cell" },
-              { label: t("admin.users.col.available"), className: "px-3 py-3 sm:px-4 text-right" },
-              { label: t("admin.users.col.spent"), className: "px-3 py-3 sm:px-4 text-right" },
-            ]}>
-              {rows.map((user) => <UserRow key={user.id} user={user} />)}
-            </DataTable>
-          </Card>
-          {rows.length >= ADMIN_USERS_LIMIT ? (
-            <p className="mt-3 text-xs text-slate-500">{t("admin.users.limited", { n: ADMIN_USERS_LIMIT })}</p>
-          ) : null}
-        </>
-      )}
+        {rows.length >= ADMIN_USERS_LIMIT ? (
+          <p className="mt-3 text-xs text-slate-500">{t("admin.users.limited", { n: ADMIN_USERS_LIMIT })}</p>
+        ) : null}
+      </ListStates>
     </section>
   );
 }

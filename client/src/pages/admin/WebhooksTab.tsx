@@ -7,12 +7,11 @@ import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
 import { DataTable } from "../../components/ui/DataTable";
 import { Icon } from "../../components/ui/Icon";
-import { Skeleton } from "../../components/ui/Skeleton";
 import { useI18n } from "../../i18n/useI18n";
 import { errorText } from "../../lib/errorText";
 import { formatDateTime } from "../../lib/format";
 import { useMediaQuery } from "../../lib/useMediaQuery";
-import { QueryError } from "../../components/ui/QueryError";
+import { ListStates } from "../../components/admin/ListStates";
 import { OutboundWebhooks } from "./OutboundWebhooks";
 
 /** Events that did not finish (waiting, retrying, or given up on: a dead letter) can be
@@ -86,39 +85,32 @@ export function WebhooksTab() {
           {t("admin.refresh")}
         </Button>
       </div>
-      {events.isPending ? (
-        <Card className="space-y-3 p-5" aria-busy="true">
-          {[0, 1, 2, 3].map((i) => <Skeleton key={i} className="h-8 w-full" />)}
-        </Card>
-      ) : events.isError ? (
-        <QueryError title={t("admin.webhooks.loadError")} error={events.error} onRetry={() => void events.refetch()} />
-      ) : rows.length === 0 ? (
-        <Card className="px-6 py-12 text-center text-sm text-slate-600" data-testid="admin-webhooks">
-          {status ? t("admin.webhooks.noneWithStatus") : t("admin.webhooks.none")}
-        </Card>
-      ) : wide ? (
-        <Card className="overflow-hidden">
-          <div className="overflow-x-auto" data-testid="admin-webhooks">
-            <DataTable caption={t("admin.webhooks.caption")} columns={[
-              { label: t("admin.webhooks.col.event"), className: "px-4 py-3" },
-              { label: t("admin.webhooks.col.status"), className: "px-4 py-3" },
-              { label: t("admin.webhooks.col.lastError"), className: "px-4 py-3" },
-              { label: t("admin.webhooks.col.times"), className: "hidden px-4 py-3 lg:table-cell" },
-              { label: <span className="sr-only">{t("admin.webhooks.col.action")}</span>, className: "px-4 py-3 text-right" },
-            ]}>
-              {rows.map((event) => (
-                <WebhookRow key={event.id} event={event} action={action(event)} />
-              ))}
-            </DataTable>
-          </div>
-        </Card>
-      ) : (
-        <Card className="overflow-hidden">
-          <ul className="divide-y divide-slate-100" data-testid="admin-webhooks" aria-label={t("admin.webhooks.caption")}>
-            {rows.map((event) => <WebhookItem key={event.id} event={event} action={action(event)} />)}
-          </ul>
-        </Card>
-      )}
+      <ListStates query={events} count={rows.length} loadError={t("admin.webhooks.loadError")} testId="admin-webhooks"
+        empty={status ? t("admin.webhooks.noneWithStatus") : t("admin.webhooks.none")}>
+        {wide ? (
+          <Card className="overflow-hidden">
+            <div className="overflow-x-auto" data-testid="admin-webhooks">
+              <DataTable caption={t("admin.webhooks.caption")} columns={[
+                { label: t("admin.webhooks.col.event"), className: "px-4 py-3" },
+                { label: t("admin.webhooks.col.status"), className: "px-4 py-3" },
+                { label: t("admin.webhooks.col.lastError"), className: "px-4 py-3" },
+                { label: t("admin.webhooks.col.times"), className: "hidden px-4 py-3 lg:table-cell" },
+                { label: <span className="sr-only">{t("admin.webhooks.col.action")}</span>, className: "px-4 py-3 text-right" },
+              ]}>
+                {rows.map((event) => (
+                  <WebhookRow key={event.id} event={event} action={action(event)} />
+                ))}
+              </DataTable>
+            </div>
+          </Card>
+        ) : (
+          <Card className="overflow-hidden">
+            <ul className="divide-y divide-slate-100" data-testid="admin-webhooks" aria-label={t("admin.webhooks.caption")}>
+              {rows.map((event) => <WebhookItem key={event.id} event={event} action={action(event)} />)}
+            </ul>
+          </Card>
+        )}
+      </ListStates>
       <OutboundWebhooks />
     </section>
   );
