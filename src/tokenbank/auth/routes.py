@@ -94,9 +94,11 @@ def _signed_out(request: Request, response: Response, settings: Settings) -> Non
         )
 
 
-def _origin(request: Request, settings: Settings) -> str:
+def _link(request: Request, settings: Settings, page: str, token: str) -> str:
+    """The emailed link that opens the app's ``page`` with ``token``."""
     # Production requires APP_ORIGIN: a link built from the Host header could point anywhere.
-    return (settings.app_origin or str(request.base_url)).rstrip("/")
+    origin = (settings.app_origin or str(request.base_url)).rstrip("/")
+    return f"{origin}/{page}?token={token}"
 
 
 def _locale_from(request: Request, chosen: str | None) -> str:
@@ -111,7 +113,7 @@ async def _send_verification(request: Request, settings: Settings, user: User, t
     mail = templates.verify_email(
         user.locale,
         username=user.username,
-        link=f"{_origin(request, settings)}/verify-email?token={token}",
+        link=_link(request, settings, "verify-email", token),
         bonus=settings.signup_bonus_tokens,
         ttl_s=settings.email_verify_ttl_s,
     )
@@ -261,7 +263,7 @@ async def _send_reset(request: Request, settings: Settings, user: User, token: s
     mail = templates.reset_password(
         user.locale,
         username=user.username,
-        link=f"{_origin(request, settings)}/reset-password?token={token}",
+        link=_link(request, settings, "reset-password", token),
         ttl_s=settings.password_reset_ttl_s,
     )
     await sender.send(settings, user.email, mail)
