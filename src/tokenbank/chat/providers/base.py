@@ -126,6 +126,11 @@ class ProviderUnavailable(ProviderError):
 
     default_reason = "unavailable"
 
+    @classmethod
+    def for_status(cls, provider: str, status_code: int, message: str) -> ProviderUnavailable:
+        """The failure for an HTTP error status, its reason from `reason_for_status`."""
+        return cls(provider, reason_for_status(status_code), message, status_code=status_code)
+
 
 class EmptyReply(ProviderError):
     """The provider answered but with nothing usable (empty, no candidates, blocked)."""

@@ -53,3 +53,24 @@ class Deadline:
             except StopAsyncIteration:
                 return
             yield item
+
+
+class RemoteProvider:
+    """What the providers that call a server share: their name and model, the deadline of
+    each call (``timeout_s`` for a whole reply) and, when streaming, the idle limit
+    between chunks (``idle_timeout_s``; default: the whole deadline)."""
+
+    is_offline = False
+
+    def __init__(
+        self, name: str, model: str, *, timeout_s: float, idle_timeout_s: float | None
+    ) -> None:
+        self.name = name
+        self.model = model
+        self._timeout_s = timeout_s
+        self._idle_timeout_s = idle_timeout_s
+
+    def _deadline(self, *, streaming: bool = False) -> Deadline:
+        """A deadline for one call, started now."""
+        idle_s = self._idle_timeout_s if streaming else None
+        return Deadline(self.name, total_s=self._timeout_s, idle_s=idle_s)

@@ -19,9 +19,8 @@ from tokenbank.chat.providers.base import (
     ReplyReport,
     StreamedReply,
     check_reply_end,
-    reason_for_status,
 )
-from tokenbank.chat.providers.deadline import Deadline
+from tokenbank.chat.providers.deadline import RemoteProvider
 
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
 GEMINI_API_VERSION = "v1beta"
@@ -42,10 +41,8 @@ _WITHHELD_FINISH = frozenset(
 )
 
 
-class GeminiProvider:
+class GeminiProvider(RemoteProvider):
     """An `AIProvider` over `google-genai` (the Gemini Developer API)."""
-
-    is_offline = False
 
     def __init__(
         self,
@@ -56,10 +53,7 @@ class GeminiProvider:
         timeout_s: float = 30.0,
         idle_timeout_s: float | None = None,
     ) -> None:
-        self.name = "gemini"
-        self.model = model
-        self._timeout_s = timeout_s
-        self._idle_timeout_s = idle_timeout_s
+        super().__init__("gemini", model, timeout_s=timeout_s, idle_timeout_s=idle_timeout_s)
         # HttpOptions.timeout is in milliseconds. The SDK does not retry unless
         # retry_options are given, which keeps a failure fast (see openai_compat).
         # The API version is pinned so the wire format does not move with SDK defaults.
@@ -78,7 +72,7 @@ class GeminiProvider:
         report: ReplyReport | None = None,
     ) -> str:
         contents, config = _request(turns, max_tokens)
-        deadline = Deadline(self.name, total_s=self._timeout_s)
+        deadline = self._deadline()
         with _mapped_errors(self.name):
             response = await deadline.wait(
                 self._client.aio.models.generate_content(
@@ -106,7 +100,7 @@ class GeminiProvider:
         report: ReplyReport | None = None,
     ) -> AsyncIterator[str]:
         contents, config = _request(turns, max_tokens)
-        deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
+        deadline = self._deadline(streaming=True)
         reply: StreamedReply[types.FinishReason] = StreamedReply(self.name, report, _finish)
         with _mapped_errors(self.name):
             chunks = await deadline.wait(
@@ -211,10 +205,7 @@ def _mapped_errors(provider: str) -> Iterator[None]:
     try:
         yield
     except errors.APIError as exc:
-        status = exc.code
-        raise ProviderUnavailable(
-            provider, reason_for_status(status), str(exc), status_code=status
-        ) from exc
+        raise ProviderUnavailable.for_status(provider, exc.code, str(exc)) from exc
     except (httpx2.TimeoutException, httpx.TimeoutException) as exc:
         raise ProviderTimeout(provider, message=repr(exc)) from exc
     except (httpx2.HTTPError, httpx2.StreamError, httpx.HTTPError, httpx.StreamError) as exc:

@@ -20,17 +20,14 @@ from tokenbank.chat.providers.base import (
     ProviderUnavailable,
     ReplyReport,
     StreamedReply,
-    reason_for_status,
 )
-from tokenbank.chat.providers.deadline import Deadline
+from tokenbank.chat.providers.deadline import RemoteProvider
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(RemoteProvider):
     """An `AIProvider` over the official `openai` SDK."""
-
-    is_offline = False
 
     def __init__(
         self,
@@ -41,10 +38,7 @@ class OpenAICompatProvider:
         timeout_s: float = 30.0,
         idle_timeout_s: float | None = None,
     ) -> None:
-        self.name = "openai"
-        self.model = model
-        self._timeout_s = timeout_s
-        self._idle_timeout_s = idle_timeout_s
+        super().__init__("openai", model, timeout_s=timeout_s, idle_timeout_s=idle_timeout_s)
         # No SDK retries: a retry would spend the caller's deadline while the person
         # waits; failing fast lets them retry, and nothing is charged for a failure.
         self._client = openai.AsyncOpenAI(
@@ -69,7 +63,7 @@ class OpenAICompatProvider:
         max_tokens: int | None = None,
         report: ReplyReport | None = None,
     ) -> str:
-        deadline = Deadline(self.name, total_s=self._timeout_s)
+        deadline = self._deadline()
         with _mapped_errors(self.name):
             completion = await deadline.wait(
                 self._client.chat.completions.create(**self._request(turns, model, max_tokens))
@@ -88,7 +82,7 @@ class OpenAICompatProvider:
         max_tokens: int | None = None,
         report: ReplyReport | None = None,
     ) -> AsyncIterator[str]:
-        deadline = Deadline(self.name, total_s=self._timeout_s, idle_s=self._idle_timeout_s)
+        deadline = self._deadline(streaming=True)
         reply: StreamedReply[str] = StreamedReply(self.name, report, _finish)
         with _mapped_errors(self.name):
             chunks = await deadline.wait(
@@ -180,10 +174,7 @@ def _mapped_errors(provider: str) -> Iterator[None]:
     except openai.APITimeoutError as exc:
         raise ProviderTimeout(provider, message=str(exc)) from exc
     except openai.APIStatusError as exc:
-        status = exc.status_code
-        raise ProviderUnavailable(
-            provider, reason_for_status(status), str(exc), status_code=status
-        ) from exc
+        raise ProviderUnavailable.for_status(provider, exc.status_code, str(exc)) from exc
     except openai.APIConnectionError as exc:
         raise ProviderUnavailable(provider, "network_error", str(exc)) from exc
     except openai.APIError as exc:
