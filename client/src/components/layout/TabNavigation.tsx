@@ -9,6 +9,7 @@ import { useMediaQuery } from "../../lib/useMediaQuery";
 import { RepliesLeft } from "../payment/RepliesLeft";
 import { TokenBalance } from "../payment/TokenBalance";
 import { Icon, type IconName } from "../ui/Icon";
+import { BrandMark } from "./BrandMark";
 import { LanguageToggle } from "./LanguageToggle";
 import { NotificationsBell } from "./NotificationsBell";
 
@@ -55,9 +56,7 @@ export function TabNavigation() {
     <header className="sticky top-0 z-30 border-b border-slate-200 bg-white/90 backdrop-blur">
       <div className="mx-auto flex max-w-6xl flex-wrap items-center gap-x-4 gap-y-2 px-4 py-2.5">
         <Link href="/chat" className="order-1 flex items-center gap-2 rounded-lg font-semibold text-slate-900">
-          <span className="grid size-8 place-items-center rounded-lg bg-brand-600 text-white">
-            <Icon name="coin" className="size-5" />
-          </span>
+          <BrandMark />
           <span className="text-lg tracking-tight">{t("app.name")}</span>
         </Link>
 

@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { BrandMark } from "../../components/layout/BrandMark";
 import { LanguageToggle } from "../../components/layout/LanguageToggle";
 import { Icon } from "../../components/ui/Icon";
 import { useI18n } from "../../i18n/useI18n";
@@ -16,9 +17,7 @@ export function AuthLayout({ title, subtitle, children, footer }: {
     <div className="grid min-h-dvh lg:grid-cols-2">
       <aside className="relative hidden overflow-hidden bg-gradient-to-br from-brand-700 via-brand-800 to-slate-900 p-12 text-white lg:flex lg:flex-col lg:justify-between">
         <div className="flex items-center gap-2 text-lg font-semibold">
-          <span className="grid size-9 place-items-center rounded-lg bg-white/15">
-            <Icon name="coin" className="size-5" />
-          </span>
+          <BrandMark onBrand />
           {t("app.name")}
         </div>
         <div className="max-w-md space-y-6">
@@ -42,9 +41,7 @@ export function AuthLayout({ title, subtitle, children, footer }: {
       <div className="flex flex-col">
         <div className="flex items-center justify-between px-4 py-3 sm:px-6">
           <span className="flex items-center gap-2 font-semibold text-slate-900 lg:invisible">
-            <span className="grid size-8 place-items-center rounded-lg bg-brand-600 text-white">
-              <Icon name="coin" className="size-5" />
-            </span>
+            <BrandMark />
             {t("app.name")}
           </span>
           <LanguageToggle />
