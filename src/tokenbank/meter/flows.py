@@ -10,6 +10,7 @@ from __future__ import annotations
 from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
 from tokenbank.meter import service
+from tokenbank.meter.errors import UnknownFeature
 from tokenbank.meter.prices import feature_price
 from tokenbank.meter.service import MeterCommitted, MeterHoldView
 from tokenbank.pricing import flows as pricing
@@ -63,7 +64,10 @@ async def release_hold(db: Database, *, user_id: int, feature: str, reservation_
     return await db.run(work)
 
 
-async def unit_price(db: Database, settings: Settings, model: str, feature: str) -> int | None:
+async def unit_price(db: Database, settings: Settings, model: str, feature: str) -> int:
     """Tokens per unit of ``feature`` in the price book in force (its default model is the
-    provider's ``model``); None when the book does not price it."""
-    return feature_price(await pricing.current(db, settings, model), feature)
+    provider's ``model``); 404 ``unknown_feature`` when the book does not price it."""
+    price = feature_price(await pricing.current(db, settings, model), feature)
+    if price is None:
+        raise UnknownFeature(feature)
+    return price

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Path
 from tokenbank.deps import DatabaseDep, ProviderDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.meter import flows, service
-from tokenbank.meter.errors import UnknownFeature
 from tokenbank.meter.prices import FEATURE_PATTERN
 from tokenbank.meter.schemas import (
     MeterChargeIn,
@@ -38,13 +37,6 @@ Feature = Annotated[
 ]
 
 
-def _priced(price: int | None, feature: str) -> int:
-    """A feature's price in the price book in force; 404 ``unknown_feature`` without one."""
-    if price is None:
-        raise UnknownFeature(feature)
-    return price
-
-
 @router.post("/{feature}/reserve", operation_id="meter_reserve")
 async def reserve(
     feature: Feature,
@@ -59,9 +51,7 @@ async def reserve(
         db,
         user_id=user_id,
         feature=feature,
-        unit_tokens=_priced(
-            await flows.unit_price(db, settings, provider.model, feature), feature
-        ),
+        unit_tokens=await flows.unit_price(db, settings, provider.model, feature),
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
         ttl_s=body.ttl_s or settings.reservation_ttl_s,
@@ -122,7 +112,7 @@ async def charge(
     provider: ProviderDep,
 ) -> MeterChargeOut:
     """Charge ``quantity`` units at once (402 when not enough), once per idempotency key."""
-    unit_tokens = _priced(await flows.unit_price(db, settings, provider.model, feature), feature)
+    unit_tokens = await flows.unit_price(db, settings, provider.model, feature)
     done = await service.charge(
         session,
         user_id=user_id,
