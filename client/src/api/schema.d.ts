@@ -620,6 +620,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/chats/quote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Quote New Chat
+         * @description What the reply to a new chat's first message would cost now, before the chat exists:
+         *     the same `min`–`max` as `POST /api/chats/{chat_id}/quote` for a chat with no messages,
+         *     the `model` and `cost_cap` given (`null`: the default model, no cap). Nothing is held,
+         *     charged or created.
+         */
+        post: operations["quote_first_reply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/chats/{chat_id}": {
         parameters: {
             query?: never;
@@ -2655,6 +2678,28 @@ export interface components {
             items: components["schemas"]["ModelOut"][];
             /** Price Version */
             price_version: number;
+        };
+        /**
+         * NewChatQuoteRequest
+         * @description A quote before the chat exists: the draft of its first message, and the model and
+         *     cost cap the new chat will have.
+         */
+        NewChatQuoteRequest: {
+            /**
+             * Content
+             * @example What is 12 * (3 + 4)?
+             */
+            content: string;
+            /**
+             * Cost Cap
+             * @description The cost cap per reply the new chat will have (`null`: none).
+             */
+            cost_cap?: number | null;
+            /**
+             * Model
+             * @description A model from `GET /api/models` (422 `unknown_model` otherwise); default: the chat's model, else the default model.
+             */
+            model?: string | null;
         };
         /** NotificationOut */
         NotificationOut: {
@@ -6345,6 +6390,109 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    quote_first_reply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChatQuoteRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuoteOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not enough tokens */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unknown_model`, `cost_cap_too_low` or a bad content. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Rate limited (see Retry-After) */
             429: {
