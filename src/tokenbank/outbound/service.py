@@ -15,7 +15,10 @@ Guarantees:
   Receivers deduplicate by the event id.
 - **No SSRF.** Outside development an endpoint must be https on a public address
   (:func:`check_url`, at creation and again before every attempt); redirects are not
-  followed.
+  followed. An attempt connects to the very address that was checked
+  (:func:`check_target`; TLS SNI, certificate and ``Host`` stay the endpoint's name), so
+  a name that answers a public address to the check and an internal one a moment later
+  (DNS rebinding) cannot steer it inside.
 
 Every function here takes a session (or nothing) and never commits; the delivery, which
 calls the endpoint, is in :mod:`tokenbank.outbound.flows`.
@@ -31,7 +34,7 @@ import json
 import random
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,26 +118,56 @@ def _refused_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-async def _addresses(host: str) -> list[str]:
+#: ``resolve(host)`` -> the addresses the name has now (raises ``OSError`` if none).
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str) -> list[str]:
+    """The operating system's answer for ``host`` (``getaddrinfo``)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def _addresses(host: str, resolve: Resolver) -> list[str]:
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        found = await resolve(host)
     except OSError as exc:
         raise WebhookUrlRefused(f"The endpoint's host {host!r} does not resolve.") from exc
-    return sorted({str(info[4][0]) for info in infos})
+    return sorted(set(found))
 
 
-async def check_url(url: str, *, local_ok: bool) -> str:
-    """The URL, if events may be sent there; :class:`WebhookUrlRefused` otherwise.
+@dataclass(frozen=True)
+class Target:
+    """Where an attempt may go: the endpoint's URL and the addresses its host was checked
+    at (None in development, where any address is allowed and none is pinned)."""
+
+    url: str
+    host: str
+    addresses: tuple[str, ...] | None = None
+
+
+async def check_url(url: str, *, local_ok: bool, resolve: Resolver = system_resolver) -> str:
+    """The URL, if events may be sent there; :class:`WebhookUrlRefused` otherwise (see
+    :func:`check_target`)."""
+    return (await check_target(url, local_ok=local_ok, resolve=resolve)).url
+
+
+async def check_target(
+    url: str, *, local_ok: bool, resolve: Resolver = system_resolver
+) -> Target:
+    """The URL and the addresses to connect to, if events may be sent there;
+    :class:`WebhookUrlRefused` otherwise.
 
     Outside development (``local_ok`` false): https only, no credentials in it, and every
     address its host resolves to is public (not loopback, private, link-local, shared,
     reserved or multicast). Checked when the endpoint is made and again before each
-    attempt (the name may have been pointed elsewhere since)."""
+    attempt (the name may have been pointed elsewhere since); the attempt then connects
+    to one of these addresses, never to what the name answers next."""
     url = url.strip()
     if not url or len(url) > MAX_URL_CHARS:
         raise WebhookUrlRefused("The endpoint URL is empty or too long.")
@@ -149,17 +182,17 @@ async def check_url(url: str, *, local_ok: bool) -> str:
     if parts.username is not None or parts.password is not None:
         raise WebhookUrlRefused("The endpoint URL must not carry credentials.")
     if local_ok:
-        return url
+        return Target(url, host)
     if parts.scheme != "https":
         raise WebhookUrlRefused("The endpoint URL must use https.")
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         raise WebhookUrlRefused("The endpoint URL names this machine or an internal host.")
-    addresses = await _addresses(host)
+    addresses = await _addresses(host, resolve)
     if not addresses or any(_refused_address(a) for a in addresses):
         raise WebhookUrlRefused(
             "The endpoint's host is on a loopback, private or reserved address."
         )
-    return url
+    return Target(url, host, tuple(addresses))
 
 
 async def create_endpoint(
