@@ -362,3 +362,58 @@ async def test_a_pinned_request_reaches_the_checked_address_without_a_second_loo
         (got,) = r.received
         assert got.headers["host"] == f"hooks.invalid:{port}"
         assert got.headers["connection"] == "close"
+
+
+async def test_a_rolled_secret_signs_beside_the_new_one_until_it_expires(
+    db: Database, db_url: str
+) -> None:
+    settings = fast_settings(db_url)
+    with receiver(200) as r:
+        old = await endpoint(db, settings, r.url, ["*"])
+        async with db.transaction() as session:
+            (listed,) = await service.list_endpoints(session)
+            rolled = await service.roll_secret(session, listed.id)
+        new = rolled.secret
+        assert new != old and new.startswith("whsec_")
+        assert rolled.endpoint.secret_prefix == new[:10]
+        hours = (rolled.previous_expires_at - utcnow()).total_seconds() / 3600
+        assert 23.9 < hours <= 24  # the default: a day
+        assert rolled.endpoint.previous_secret_expires_at == rolled.previous_expires_at
+
+        during = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 1})
+        async with running(settings) as deliverer:
+            await drain_until(db, deliverer, during, DeliveryStatus.DELIVERED)
+        rec = r.received[-1]
+        header = rec.headers["tokenbank-signature"]
+        assert header.count("v1=") == 2
+        # A receiver that has the new secret, and one that still has the old one, both
+        # accept it (the SDK and Stripe's own library alike).
+        for secret in (new, old):
+            assert verify_webhook(rec.body, header, secret)["id"] == during
+            stripe.WebhookSignature.verify_header(rec.body.decode(), header, secret, 300)
+        with pytest.raises(WebhookVerificationError):
+            verify_webhook(rec.body, header, "whsec_someone_else")
+
+        # Rolled again with no overlap: only the newest secret signs from now on.
+        async with db.transaction() as session:
+            again = await service.roll_secret(session, listed.id, expires_in=timedelta(0))
+        assert again.endpoint.previous_secret_expires_at is None
+        after = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 2})
+        async with running(settings) as deliverer:
+            await drain_until(db, deliverer, after, DeliveryStatus.DELIVERED)
+        rec = r.received[-1]
+        header = rec.headers["tokenbank-signature"]
+        assert header.count("v1=") == 1
+        assert verify_webhook(rec.body, header, again.secret)["id"] == after
+        for stale in (new, old):
+            with pytest.raises(WebhookVerificationError):
+                verify_webhook(rec.body, header, stale)
+
+    with pytest.raises(ValueError):
+        async with db.transaction() as session:
+            await service.roll_secret(session, listed.id, expires_in=timedelta(days=8))
+    from tokenbank.outbound.errors import WebhookEndpointNotFound
+
+    with pytest.raises(WebhookEndpointNotFound):
+        async with db.transaction() as session:
+            await service.roll_secret(session, 10**9)

@@ -318,6 +318,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/webhook-endpoints/{endpoint_id}/roll-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll Webhook Secret
+         * @description A new signing secret for the endpoint, in this answer only. The current one keeps
+         *     signing beside it (two `v1=` signatures) for `expires_in_hours` (default 24, at most
+         *     168), so the receiver can switch without refusing a delivery.
+         */
+        post: operations["admin_roll_webhook_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/webhooks": {
         parameters: {
             query?: never;
@@ -3404,6 +3426,11 @@ export interface components {
             /** Id */
             id: number;
             /**
+             * Previous Secret Expires At
+             * @description Until when the secret replaced by the last roll still signs beside this one (a second `v1=` in the signature header); null when it does not.
+             */
+            previous_secret_expires_at?: string | null;
+            /**
              * Secret Prefix
              * @description The signing secret's first characters
              */
@@ -3433,6 +3460,30 @@ export interface components {
             stripe_payment_intent_id: string | null;
             /** Type */
             type: string;
+        };
+        /** WebhookSecretRoll */
+        WebhookSecretRoll: {
+            /**
+             * Expires In Hours
+             * @description How long the current secret keeps signing beside the new one (0: it stops now; at most 7 days).
+             * @default 24
+             */
+            expires_in_hours: number;
+        };
+        /** WebhookSecretRolled */
+        WebhookSecretRolled: {
+            endpoint: components["schemas"]["WebhookEndpointOut"];
+            /**
+             * Previous Secret Expires At
+             * Format: date-time
+             * @description Until when the secret it replaces still signs beside it.
+             */
+            previous_secret_expires_at: string;
+            /**
+             * Secret
+             * @description The new signing secret (whsec_...). Shown this once.
+             */
+            secret: string;
         };
         /** WidgetConfirmIn */
         WidgetConfirmIn: {
@@ -4980,6 +5031,77 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_roll_webhook_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WebhookSecretRoll"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecretRolled"];
+                };
             };
             /** @description Bad request */
             400: {

@@ -105,7 +105,10 @@ async def _post(
             "Content-Type": "application/json",
             service.EVENT_ID_HEADER: delivery.event_id,
             service.SIGNATURE_HEADER: service.signature_header(
-                delivery.payload, delivery.secret, int(time.time())
+                delivery.payload,
+                delivery.secret,
+                int(time.time()),
+                previous=delivery.previous_secret,
             ),
         }
         addresses: tuple[str | None, ...] = target.addresses or (None,)

@@ -73,6 +73,8 @@ class EndpointView:
     created_at: datetime
     #: The secret's first characters, to recognise it.
     secret_prefix: str
+    #: Until when the secret rolled last still signs beside this one (None: it does not).
+    previous_secret_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,25 @@ class CreatedEndpoint:
     secret: str
 
 
-def _endpoint_view(row: Any) -> EndpointView:
+@dataclass(frozen=True)
+class RolledSecret:
+    """An endpoint's new signing secret, shown in this answer only, and until when the
+    one it replaces keeps signing beside it."""
+
+    endpoint: EndpointView
+    secret: str
+    previous_expires_at: datetime
+
+
+#: How long a rolled secret keeps signing, unless the operator says otherwise, and at most.
+ROLL_DEFAULT = timedelta(hours=24)
+ROLL_MAX = timedelta(days=7)
+
+
+def _endpoint_view(row: Any, now: datetime | None = None) -> EndpointView:
+    until = row.previous_secret_expires_at
+    if until is not None and until <= (now or utcnow()):
+        until = None
     return EndpointView(
         id=int(row.id),
         url=row.url,
@@ -92,6 +112,7 @@ def _endpoint_view(row: Any) -> EndpointView:
         enabled=bool(row.enabled),
         created_at=row.created_at,
         secret_prefix=row.secret[: len(SECRET_PREFIX) + 4],
+        previous_secret_expires_at=until,
     )
 
 
@@ -227,6 +248,25 @@ async def list_endpoints(session: AsyncSession) -> list[EndpointView]:
     return [_endpoint_view(r) for r in await repo.list_endpoints(session)]
 
 
+async def roll_secret(
+    session: AsyncSession, endpoint_id: int, *, expires_in: timedelta = ROLL_DEFAULT
+) -> RolledSecret:
+    """Give the endpoint a new signing secret, as Stripe rolls one: the current secret
+    keeps signing beside the new one — each attempt carries both ``v1=`` signatures —
+    for ``expires_in`` (at most :data:`ROLL_MAX`; zero: it stops at once), so receivers
+    can move to the new one without refusing a delivery. A secret rolled before and
+    still in force stops now: two secrets sign at most."""
+    if expires_in < timedelta(0) or expires_in > ROLL_MAX:
+        raise ValueError("a rolled secret expires within 7 days")
+    now = utcnow()
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    until = now + expires_in
+    if not await repo.roll_secret(session, endpoint_id, secret, until):
+        raise WebhookEndpointNotFound()
+    row = await repo.get_endpoint(session, endpoint_id)
+    return RolledSecret(_endpoint_view(row, now), secret, until)
+
+
 async def delete_endpoint(session: AsyncSession, endpoint_id: int) -> None:
     """Stop sending to it at once; deliveries still waiting for it are canceled, and its
     log is kept."""
@@ -305,12 +345,19 @@ async def emit(
 # --- delivering: the rules the worker follows (its flow is in flows.py) -------------------
 
 
-def signature_header(payload: str, secret: str, timestamp: int) -> str:
+def signature_header(
+    payload: str, secret: str, timestamp: int, *, previous: str | None = None
+) -> str:
     """``t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<payload>">``, as Stripe signs
-    (the whole ``whsec_...`` string is the key, as in Stripe's libraries)."""
+    (the whole ``whsec_...`` string is the key, as in Stripe's libraries). With the
+    ``previous`` secret of a roll still in force, a second ``v1=`` signed with it
+    follows; a receiver accepts the event if any ``v1`` matches its secret."""
     signed = f"{timestamp}.{payload}".encode()
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    if previous is None:
+        return f"t={timestamp},v1={digest}"
+    old = hmac.new(previous.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest},v1={old}"
 
 
 def retry_delay_s(
