@@ -7,7 +7,8 @@ the endpoint's ``whsec_...`` secret — the scheme Stripe uses, so a ``v1`` valu
 checked the same way. While a rolled secret still signs beside the new one the header
 carries two ``v1`` values; the event is accepted if any matches your secret, so either
 secret verifies until the old one expires. Check the signature over the raw bytes (before
-parsing), refuse old timestamps, and deduplicate by the event id: a delivery may arrive more than once.
+parsing), refuse old timestamps, and deduplicate by the event id: a delivery may arrive
+more than once.
 """
 
 from __future__ import annotations
