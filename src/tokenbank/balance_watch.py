@@ -1,7 +1,10 @@
 """After a charge commits: is the balance now below one of the person's thresholds?
 
-The charged reply's hot path calls :func:`charged` with the tokens available after its
-charge: a dictionary look-up and a few comparisons against the person's thresholds
+Every spend is watched, whatever path made it (a chat reply, the service API's charges
+and hold commits, the meter's): the ledger notes each spend on its unit of work
+(:func:`tokenbank.db.note_spent`) and, once that unit commits, the database calls
+:func:`charged` with the tokens available after it — a rolled-back spend tells nothing.
+:func:`charged` is a dictionary look-up and a few comparisons against the person's thresholds
 (auto top-up and low-balance alerts) as this process last read them, no I/O. When the
 balance crossed one (or came back above one that fired, which re-arms it), or the
 thresholds are not known here yet, the person is queued; one background task per process

@@ -417,6 +417,9 @@ def _endpoint_row(e: Any) -> dict[str, object]:
         "enabled": e.enabled,
         "created_at": e.created_at.isoformat(),
         "secret_prefix": e.secret_prefix,
+        "previous_secret_expires_at": (
+            e.previous_secret_expires_at.isoformat() if e.previous_secret_expires_at else None
+        ),
     }
 
 
@@ -456,6 +459,37 @@ def webhooks_list() -> None:
 
     for e in _with_db(get_settings(), work):
         typer.echo(json.dumps(_endpoint_row(e)))
+
+
+@webhooks_app.command("roll-secret")
+def webhooks_roll_secret(
+    endpoint_id: Annotated[int, typer.Argument(min=1, help="The endpoint's id (see list).")],
+    expires_in_hours: Annotated[
+        int,
+        typer.Option(
+            min=0, max=168, help="How long the current secret still signs beside the new one."
+        ),
+    ] = 24,
+) -> None:
+    """Give the endpoint a new signing secret (printed once); the current one keeps
+    signing beside it for --expires-in-hours (default 24, at most 168; 0: stops now)."""
+    from datetime import timedelta
+
+    from tokenbank.outbound import service
+
+    async def work(db: Database) -> Any:
+        async with db.transaction() as session:
+            return await service.roll_secret(
+                session, endpoint_id, expires_in=timedelta(hours=expires_in_hours)
+            )
+
+    rolled = _with_db(get_settings(), work)
+    typer.echo(json.dumps(_endpoint_row(rolled.endpoint)))
+    typer.echo(rolled.secret)
+    err.print(
+        "This is the only time the new signing secret is shown; store it now. The previous "
+        f"one keeps signing beside it until {rolled.previous_expires_at.isoformat()}."
+    )
 
 
 @webhooks_app.command("remove")

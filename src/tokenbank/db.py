@@ -69,6 +69,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.util import await_, greenlet_spawn
 
+from tokenbank import balance_watch
 from tokenbank.errors import ConfigError
 from tokenbank.observability import UNITS_OF_WORK
 
@@ -339,12 +340,14 @@ class DriverTransaction:
     invalidated and answers 503, a data exception 422, a deadlock 503 ``retry_later``.
     """
 
-    __slots__ = ("_conn", "_driver", "_pool")
+    __slots__ = ("_conn", "_driver", "_pool", "spent")
 
     def __init__(self, conn: PoolProxiedConnection, driver: asyncpg.Connection, pool: Pool) -> None:
         self._conn = conn
         self._driver = driver
         self._pool = pool  # the pool it came from (the engine's may be replaced meanwhile)
+        #: Spends in this unit, for the balance watch once it commits (:func:`note_spent`).
+        self.spent: dict[int, int] | None = None
 
     async def fetchrow(self, statement: PgStatement, *args: Any) -> asyncpg.Record | None:
         try:
@@ -711,11 +714,13 @@ class SqliteTransaction:
     ``DBAPIError`` (``database is locked`` as its ``OperationalError``), as from a session.
     """
 
-    __slots__ = ("_conn", "_begun")
+    __slots__ = ("_conn", "_begun", "spent")
 
     def __init__(self, conn: _SqliteConnection) -> None:
         self._conn = conn
         self._begun = False
+        #: Spends in this unit, for the balance watch once it commits (:func:`note_spent`).
+        self.spent: dict[int, int] | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)``, synchronous, on the connection's thread, in this
@@ -751,6 +756,34 @@ async def call_sync(unit: Unit, fn: Callable[..., T], *args: Any) -> T:
 
 #: A unit of work's handle: a session, or (the hot path) a driver transaction.
 Unit: TypeAlias = AsyncSession | DriverTransaction | SqliteTransaction
+
+#: Where a session keeps its spends (``AsyncSession.info``) until it commits.
+_SPENT = "tokenbank.spent"
+
+
+def note_spent(unit: Unit, user_id: int, available: int) -> None:
+    """Tokens were spent in ``unit`` and ``available`` are left: once the unit commits,
+    the balance watch hears of it (:func:`tokenbank.balance_watch.charged`, a look-up
+    against cached thresholds, no I/O); a unit that rolls back tells it nothing.
+
+    The ledger calls this for every spend (a deduction at once, a committed hold), so
+    every path that spends — a chat reply, the service API, the meter — is watched the
+    same way, after its commit, whichever kind of unit it ran in.
+    """
+    if isinstance(unit, AsyncSession):
+        spent: dict[int, int] = unit.info.setdefault(_SPENT, {})
+        spent[user_id] = available
+    elif unit.spent is None:
+        unit.spent = {user_id: available}
+    else:
+        unit.spent[user_id] = available
+
+
+def _tell_spent(spent: dict[int, int] | None) -> None:
+    """After a commit: the unit's spends to the balance watch."""
+    if spent:
+        for user_id, available in spent.items():
+            balance_watch.charged(user_id, available)
 
 
 @dataclass(frozen=True)
@@ -855,6 +888,8 @@ class Database:
             await asyncio.shield(_end_session(session, exc))
             raise
         await session.close()
+        if _SPENT in session.info:
+            _tell_spent(session.info.pop(_SPENT))
 
     @asynccontextmanager
     async def driver_transaction(self) -> AsyncIterator[DriverTransaction]:
@@ -877,6 +912,7 @@ class Database:
             await asyncio.shield(tx._abandon(exc))
             raise
         await tx._close()  # committed: nothing to roll back, only the hand-back
+        _tell_spent(tx.spent)
 
     async def _checkout(self) -> DriverTransaction:
         """A connection from the engine's own pool (its size, its timeout, its checkout
@@ -926,6 +962,7 @@ class Database:
             raise
         await tx._close()
         _ON_DRIVER.inc()
+        _tell_spent(tx.spent)
         return done
 
     async def read(self, query: Query, **values: Any) -> Mapping[str, Any] | None:
@@ -979,6 +1016,7 @@ class Database:
             raise
         pool.release(conn)
         _ON_DRIVER.inc()
+        _tell_spent(tx.spent)
         return done
 
     async def _abandon_sqlite(

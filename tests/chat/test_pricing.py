@@ -399,3 +399,50 @@ async def test_a_gemini_reply_is_charged_from_its_usage_metadata(make_api: MakeA
     assert sent["maxOutputTokens"] == MAX_OUTPUT
     assert (await api.account(user)).available == 500 - 26
     assert await api.violations() == []
+
+
+async def test_a_new_chat_is_quoted_before_it_exists_as_its_first_message_is_charged(
+    make_api: MakeApi,
+) -> None:
+    api = await priced(make_api)
+    user = await api.user(tokens=200)
+    ask = {"content": QUESTION}
+
+    r = await api.client.post("/api/chats/quote", json=ask, headers=user["headers"])
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "min": 4, "max": HOLD, "cap": None, "model": "gpt-test", "price_version": 1
+    }
+    # The same quote as the chat's once it exists (no history either way) ...
+    chat_id = await api.chat(user)
+    in_chat = await api.client.post(
+        f"/api/chats/{chat_id}/quote", json=ask, headers=user["headers"]
+    )
+    assert in_chat.json() == r.json()
+    # ... and with the model and the cap the new chat will have.
+    capped = await api.client.post(
+        "/api/chats/quote", json=ask | {"cost_cap": 10}, headers=user["headers"]
+    )
+    assert capped.json() == {
+        "min": 4, "max": 10, "cap": 10, "model": "gpt-test", "price_version": 1
+    }
+    flat = await api.client.post(
+        "/api/chats/quote", json=ask | {"model": "gpt-flat"}, headers=user["headers"]
+    )
+    assert (flat.json()["min"], flat.json()["max"], flat.json()["model"]) == (3, 3, "gpt-flat")
+
+    for body, code in (
+        (ask | {"model": "nope"}, "unknown_model"),
+        (ask | {"cost_cap": 1}, "cost_cap_too_low"),
+    ):
+        refused = await api.client.post("/api/chats/quote", json=body, headers=user["headers"])
+        assert (refused.status_code, refused.json()["error"]["code"]) == (422, code), body
+    nobody = await api.client.post("/api/chats/quote", json=ask)
+    assert nobody.status_code == 401
+
+    # Nothing was held, charged or created.
+    assert (await api.account(user)).available == 200
+    chats = await api.client.get("/api/chats", headers=user["headers"])
+    assert [c["id"] for c in chats.json()] == [chat_id]
+    body = (await api.generate(user, chat_id, QUESTION)).json()
+    assert r.json()["min"] <= body["tokens_charged"] <= r.json()["max"]

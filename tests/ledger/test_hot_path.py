@@ -162,3 +162,47 @@ async def test_settling_a_hold_reports_what_is_left_beside_other_pending_holds(
     b = await balance_of(db, user_id)
     assert (b.balance, b.reserved) == (8, other.amount)
     await assert_ledger_clean(db)
+
+
+async def test_the_balance_watch_hears_of_committed_spends_only(db: Database) -> None:
+    """Every spend, in any kind of unit, reaches the balance watch once its unit commits
+    (with what is left to spend); a spend that rolls back, a replay or a credit does not."""
+    from tokenbank import balance_watch
+
+    heard: list[tuple[int, int]] = []
+
+    class Ear(balance_watch.BalanceWatch):
+        def charged(self, user_id: int, available: int) -> None:
+            heard.append((user_id, available))
+
+    async def never(_u: int, _a: int, _h: int) -> balance_watch.Thresholds:
+        raise AssertionError("not started")
+
+    balance_watch.install(Ear(never))
+    try:
+        user_id = await new_account(db, 20)
+        async with db.transaction() as session:
+            held = await ledger.reserve(session, user_id, 3, idempotency_key="h", ttl_s=60)
+        assert heard == []  # credits and holds are not spends
+        with pytest.raises(Abandon):
+            async with db.transaction() as session:
+                await ledger.spend(session, user_id, 4, "x", idempotency_key="gone")
+                assert heard == []  # not before the commit
+                raise Abandon()
+        assert heard == []
+        async with db.transaction() as session:
+            await ledger.spend(session, user_id, 4, "x", idempotency_key="c")
+        assert heard == [(user_id, 20 - 4 - 3)]
+
+        async def settle(unit: Unit) -> ledger.Settled:
+            return await ledger.settle(unit, held.id, "reply", tokens=2)
+
+        await db.run(settle)  # a driver unit (or SQLite's own connection)
+        assert heard[1:] == [(user_id, 20 - 4 - 2)]
+        await db.run(settle)  # a replay: spent before
+        async with db.transaction() as session:
+            await ledger.spend(session, user_id, 4, "x", idempotency_key="c")  # replay
+        assert len(heard) == 2
+    finally:
+        balance_watch.install(None)
+    await assert_ledger_clean(db)

@@ -326,3 +326,34 @@ async def test_a_commit_and_a_release_racing_resolve_the_hold_once(api: Api) -> 
     b = await api.account(user)
     assert (b.balance, b.reserved) == (200 - 20 * committed, 0)
     assert await api.violations() == []
+
+
+async def test_metered_spending_below_an_alert_threshold_alerts_once(api: Api) -> None:
+    """The meter's charges and commits reach the balance watch as a reply's do."""
+    from support import wait_for
+
+    user = await api.user(tokens=100)
+    r = await api.client.put(
+        "/api/notifications/settings",
+        json={"low_balance_thresholds": [50], "email_alerts": False},
+        headers=user["headers"],
+    )
+    assert r.status_code == 200, r.text
+    charged = await _post(api, user, "image", "charge", idempotency_key="i-1", quantity=4)
+    assert charged.json()["balance"] == 72  # above 50: nothing
+    held = await _post(api, user, "tts_clip", "reserve", idempotency_key="c-1", quantity=2)
+    done = await _post(api, user, "tts_clip", "commit", reservation_id=held.json()["id"])
+    assert done.json()["balance"] == 32  # the commit crossed 50
+
+    async def alerts() -> list[dict[str, Any]]:
+        got = await api.client.get("/api/notifications", headers=user["headers"])
+        return [n for n in got.json()["items"] if n["kind"] == "balance_low"]
+
+    async def alerted() -> bool:
+        return len(await alerts()) >= 1
+
+    await wait_for(alerted, what="the low-balance alert")
+    again = await _post(api, user, "image", "charge", idempotency_key="i-2", quantity=1)
+    assert again.json()["balance"] == 25
+    assert len(await alerts()) == 1
+    assert await api.violations() == []

@@ -117,6 +117,40 @@ async def test_endpoints_and_the_delivery_log(client: httpx.AsyncClient) -> None
     assert missing.json()["error"]["code"] == "webhook_delivery_not_found"
 
 
+async def test_rolling_an_endpoints_secret(client: httpx.AsyncClient) -> None:
+    headers = await _admin(client)
+    made = await client.post(
+        "/api/admin/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]},
+        headers=headers,
+    )
+    endpoint_id, first = made.json()["endpoint"]["id"], made.json()["secret"]
+    assert made.json()["endpoint"]["previous_secret_expires_at"] is None
+
+    path = f"/api/admin/webhook-endpoints/{endpoint_id}/roll-secret"
+    rolled = await client.post(path, json={"expires_in_hours": 2}, headers=headers)
+    assert rolled.status_code == 200, rolled.text
+    body = rolled.json()
+    assert body["secret"].startswith("whsec_") and body["secret"] != first
+    assert body["endpoint"]["secret_prefix"] == body["secret"][:10]
+    until = body["previous_secret_expires_at"]
+    assert body["endpoint"]["previous_secret_expires_at"] == until
+    listed = (await client.get("/api/admin/webhook-endpoints", headers=headers)).json()
+    assert listed["items"][0]["previous_secret_expires_at"] == until
+    assert body["secret"] not in str(listed) and first not in str(listed)
+
+    default = await client.post(path, headers=headers)  # no body: a day
+    assert default.status_code == 200
+    for bad in ({"expires_in_hours": 169}, {"expires_in_hours": -1}, {"hours": 1}):
+        r = await client.post(path, json=bad, headers=headers)
+        assert r.status_code == 422, bad
+    gone = await client.post(
+        "/api/admin/webhook-endpoints/999999/roll-secret", json={}, headers=headers
+    )
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "webhook_endpoint_not_found"
+
+
 async def test_refusals_at_the_edge(db_url: str) -> None:
     async with app_client(make_settings(db_url)) as client:  # APP_ENV=test: no local URLs
         headers = await _admin(client)
@@ -144,6 +178,7 @@ async def test_refusals_at_the_edge(db_url: str) -> None:
             ("DELETE", "/api/admin/webhook-endpoints/1"),
             ("GET", "/api/admin/webhook-deliveries"),
             ("POST", "/api/admin/webhook-deliveries/1/retry"),
+            ("POST", "/api/admin/webhook-endpoints/1/roll-secret"),
         ):
             body = {"url": "https://8.8.8.8/h", "enabled_events": ["*"]}
             kwargs = {"json": body} if method == "POST" else {}
@@ -174,6 +209,15 @@ def test_cli_add_list_remove(db_url: str) -> None:
     assert secret not in listed.stdout
     refused = _cli(db_url, "add", "--url", "https://10.1.2.3/hooks")
     assert refused.returncode == 2 and "webhook_url_refused" in refused.stderr
+    rolled = _cli(db_url, "roll-secret", str(row["id"]), "--expires-in-hours", "48")
+    assert rolled.returncode == 0, rolled.stderr
+    rolled_line, new_secret = rolled.stdout.strip().splitlines()
+    assert new_secret.startswith("whsec_") and new_secret != secret
+    assert json.loads(rolled_line)["secret_prefix"] == new_secret[:10]
+    assert json.loads(rolled_line)["previous_secret_expires_at"] is not None
+    assert "keeps signing beside it until" in rolled.stderr
+    too_long = _cli(db_url, "roll-secret", str(row["id"]), "--expires-in-hours", "169")
+    assert too_long.returncode != 0
     assert _cli(db_url, "remove", str(row["id"])).returncode == 0
     assert _cli(db_url, "list").stdout.strip() == ""
     again = _cli(db_url, "remove", str(row["id"]))

@@ -291,3 +291,129 @@ async def test_an_address_that_became_internal_is_refused_before_sending(
     row = await delivery(db, event_id)
     assert row.status == DeliveryStatus.FAILED
     assert row.last_error is not None and row.last_error.startswith("refused:")
+
+
+class Rebinding:
+    """A name server for ``hooks.example.com`` that answers a public address to the first
+    lookup and loopback to every later one (DNS rebinding)."""
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str) -> list[str]:
+        self.lookups.append(host)
+        return ["93.184.216.34"] if len(self.lookups) == 1 else ["127.0.0.1"]
+
+
+async def test_an_attempt_connects_to_the_address_checked_and_a_rebound_name_is_refused(
+    db: Database, db_url: str
+) -> None:
+    import httpx
+
+    sent: list[httpx.Request] = []
+
+    def endpoint_server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    url = "https://hooks.example.com:8443/hooks?x=1"
+    await endpoint(db, fast_settings(db_url), url, ["*"])  # added in development
+    strict = fast_settings(db_url, outbound_webhook_allow_local=False)
+    dns = Rebinding()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(endpoint_server))
+    deliverer = Deliverer(strict, client, resolve=dns)
+    try:
+        first = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 1})
+        assert await deliverer.drain(db) == 1
+        # One lookup, for the check; the request goes to the address it approved, under
+        # the endpoint's own name (Host, TLS SNI and the certificate's check).
+        assert dns.lookups == ["hooks.example.com"]
+        (request,) = sent
+        assert str(request.url) == "https://93.184.216.34:8443/hooks?x=1"
+        assert request.headers["host"] == "hooks.example.com:8443"
+        assert request.extensions["sni_hostname"] == "hooks.example.com"
+        assert (await delivery(db, first)).status == DeliveryStatus.DELIVERED
+
+        # The name now answers loopback: refused before anything is sent.
+        second = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 2})
+        assert await deliverer.drain(db) == 1
+        assert len(sent) == 1
+        row = await delivery(db, second)
+        assert row.status == DeliveryStatus.FAILED
+        assert row.last_error is not None and row.last_error.startswith("refused:")
+    finally:
+        await deliverer.aclose()
+
+
+async def test_a_pinned_request_reaches_the_checked_address_without_a_second_lookup() -> None:
+    """Through the real HTTP client: the name does not resolve at all (``.invalid``), so
+    the request can only arrive by the checked address, and arrives under the name."""
+    from tokenbank.outbound.flows import _pinned, http_client
+
+    with receiver(200) as r:
+        port = r.url.split(":")[2].split("/")[0]
+        target = service.Target(f"http://hooks.invalid:{port}/hooks", "hooks.invalid",
+                                ("127.0.0.1",))
+        url, headers, extensions = _pinned(target, "127.0.0.1")
+        async with http_client(fast_settings("sqlite://")) as client:
+            response = await client.post(url, content=b"{}", headers=headers,
+                                         extensions=extensions)
+        assert response.status_code == 200
+        (got,) = r.received
+        assert got.headers["host"] == f"hooks.invalid:{port}"
+        assert got.headers["connection"] == "close"
+
+
+async def test_a_rolled_secret_signs_beside_the_new_one_until_it_expires(
+    db: Database, db_url: str
+) -> None:
+    settings = fast_settings(db_url)
+    with receiver(200) as r:
+        old = await endpoint(db, settings, r.url, ["*"])
+        async with db.transaction() as session:
+            (listed,) = await service.list_endpoints(session)
+            rolled = await service.roll_secret(session, listed.id)
+        new = rolled.secret
+        assert new != old and new.startswith("whsec_")
+        assert rolled.endpoint.secret_prefix == new[:10]
+        hours = (rolled.previous_expires_at - utcnow()).total_seconds() / 3600
+        assert 23.9 < hours <= 24  # the default: a day
+        assert rolled.endpoint.previous_secret_expires_at == rolled.previous_expires_at
+
+        during = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 1})
+        async with running(settings) as deliverer:
+            await drain_until(db, deliverer, during, DeliveryStatus.DELIVERED)
+        rec = r.received[-1]
+        header = rec.headers["tokenbank-signature"]
+        assert header.count("v1=") == 2
+        # A receiver that has the new secret, and one that still has the old one, both
+        # accept it (the SDK and Stripe's own library alike).
+        for secret in (new, old):
+            assert verify_webhook(rec.body, header, secret)["id"] == during
+            stripe.WebhookSignature.verify_header(rec.body.decode(), header, secret, 300)
+        with pytest.raises(WebhookVerificationError):
+            verify_webhook(rec.body, header, "whsec_someone_else")
+
+        # Rolled again with no overlap: only the newest secret signs from now on.
+        async with db.transaction() as session:
+            again = await service.roll_secret(session, listed.id, expires_in=timedelta(0))
+        assert again.endpoint.previous_secret_expires_at is None
+        after = await emit(db, EventType.PURCHASE_SUCCEEDED, {"id": 2})
+        async with running(settings) as deliverer:
+            await drain_until(db, deliverer, after, DeliveryStatus.DELIVERED)
+        rec = r.received[-1]
+        header = rec.headers["tokenbank-signature"]
+        assert header.count("v1=") == 1
+        assert verify_webhook(rec.body, header, again.secret)["id"] == after
+        for stale in (new, old):
+            with pytest.raises(WebhookVerificationError):
+                verify_webhook(rec.body, header, stale)
+
+    with pytest.raises(ValueError):
+        async with db.transaction() as session:
+            await service.roll_secret(session, listed.id, expires_in=timedelta(days=8))
+    from tokenbank.outbound.errors import WebhookEndpointNotFound
+
+    with pytest.raises(WebhookEndpointNotFound):
+        async with db.transaction() as session:
+            await service.roll_secret(session, 10**9)

@@ -139,6 +139,41 @@ def test_the_sdk_refuses_malformed_headers() -> None:
     assert verify_webhook(body, both, "whsec_k", now=1700000000)["id"] == "evt_1"
 
 
+def test_during_a_roll_both_secrets_sign_and_either_verifies() -> None:
+    """The header of a rolled endpoint: the new secret's ``v1``, then the old one's; the
+    SDK, Stripe's library and the integration guide's own checker accept either secret,
+    and no other."""
+    import json
+    import re
+    from pathlib import Path
+
+    import stripe
+
+    from tokenbank_client import WebhookVerificationError, verify_webhook
+
+    body = '{"id":"evt_1"}'
+    header = service.signature_header(body, "whsec_new", 1700000000, previous="whsec_old")
+    new_only = service.signature_header(body, "whsec_new", 1700000000)
+    old_only = service.signature_header(body, "whsec_old", 1700000000)
+    assert header == new_only + "," + old_only.split(",")[1]
+
+    guide = Path(__file__).parents[2] / "docs" / "integration.md"
+    sample = re.search(r"```python\n(import hashlib.*?)\n\n@app", guide.read_text(), re.S)
+    assert sample is not None
+    scope: dict[str, object] = {}
+    exec(sample.group(1), scope)  # noqa: S102 - the guide's own sample, run as written
+    guide_verify = scope["verify"]
+    assert callable(guide_verify)
+    for secret in ("whsec_new", "whsec_old"):
+        assert verify_webhook(body, header, secret, now=1700000000)["id"] == "evt_1"
+        stripe.WebhookSignature.verify_header(body, header, secret, 0)
+        assert guide_verify(body.encode(), header, secret, tolerance=10**10) == json.loads(body)
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(body, header, "whsec_other", now=1700000000)
+    with pytest.raises(ValueError):
+        guide_verify(body.encode(), header, "whsec_other", tolerance=10**10)
+
+
 def test_a_claim_outlasts_an_attempt() -> None:
     from tokenbank.outbound.flows import lease
 

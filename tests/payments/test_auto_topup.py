@@ -561,3 +561,135 @@ async def test_the_database_refuses_a_second_attempt_in_flight(env: PayEnv) -> N
             s.add(attempt("pending"))
     async with env.db.transaction() as s:
         s.add(attempt("succeeded"))  # finished ones are not limited
+
+
+# --- the service API's spends are watched too ------------------------------------------
+
+
+async def v1_customer(env: PayEnv, tokens: int) -> tuple[dict[str, str], str, int]:
+    """An API key, and a new customer of the service API granted ``tokens`` (its external
+    id and user id)."""
+    from tokenbank.apikeys import service as apikeys
+    from tokenbank.v1 import service as v1
+
+    async with env.db.transaction() as s:
+        made = await apikeys.create_key(s, "host", ("read", "charge", "grant"))
+    key = {"Authorization": f"Bearer {made.secret}"}
+    external_id = f"host-user-{random.getrandbits(48):x}"
+    r = await env.http.put(f"/api/v1/customers/{external_id}", json={}, headers=key)
+    assert r.status_code == 200, r.text
+    r = await env.http.post(
+        f"/api/v1/customers/{external_id}/grants",
+        json={"amount": tokens, "idempotency_key": f"seed-{external_id}", "reason": "seed"},
+        headers=key,
+    )
+    assert r.status_code == 200, r.text
+    async with env.db.transaction() as s:
+        user_id = (await v1.get_customer(s, external_id)).user_id
+    return key, external_id, user_id
+
+
+async def v1_available(env: PayEnv, key: dict[str, str], external_id: str) -> int:
+    r = await env.http.get(f"/api/v1/customers/{external_id}/balance", headers=key)
+    assert r.status_code == 200, r.text
+    return int(r.json()["available"])
+
+
+async def v1_spend(env: PayEnv, key: dict[str, str], external_id: str, i: int) -> int:
+    """One token: a charge at once (even ``i``) or a hold then its commit (odd ``i``)."""
+    base = f"/api/v1/customers/{external_id}"
+    if i % 2 == 0:
+        r = await env.http.post(
+            f"{base}/charges",
+            json={"amount": 1, "idempotency_key": f"c{i}", "description": "work"},
+            headers=key,
+        )
+        return r.status_code
+    r = await env.http.post(
+        f"{base}/holds", json={"amount": 1, "idempotency_key": f"h{i}"}, headers=key
+    )
+    if r.status_code != 200:
+        return r.status_code
+    r = await env.http.post(f"/api/v1/holds/{r.json()['id']}/commit", json={}, headers=key)
+    return r.status_code
+
+
+async def test_service_api_charges_below_the_threshold_top_up_exactly_once(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    from tokenbank.payments.autotopup import AutoTopupChoice
+    from tokenbank.payments.flows import choose_auto_topup
+
+    key, external_id, user_id = await v1_customer(env, 200)
+    customer = await ensure_customer(env.db, gateway, env.settings, user_id)
+    pm = await env.server.v1.payment_methods.attach_async(
+        "pm_card_visa", {"customer": customer.customer_id}
+    )
+    await choose_auto_topup(
+        env.db,
+        gateway,
+        env.settings,
+        user_id,
+        AutoTopupChoice(
+            enabled=True,
+            threshold=170,
+            tier="starter",
+            monthly_max_count=5,
+            monthly_max_amount=5000,
+            payment_method_id=str(pm.id),
+        ),
+    )
+
+    statuses = await asyncio.gather(*(v1_spend(env, key, external_id, i) for i in range(50)))
+    assert list(statuses) == [200] * 50
+
+    async def topped_up() -> bool:
+        return await v1_available(env, key, external_id) == 200 - 50 + 100
+
+    await wait_for(topped_up, what="one top-up credited to the customer")
+    env.settle()
+    async with env.db.transaction() as s:
+        found = list(
+            (await s.execute(select(AutoTopup).where(AutoTopup.user_id == user_id))).scalars()
+        )
+    assert [a.state for a in found] == ["succeeded"]
+    assert await v1_available(env, key, external_id) == 250
+
+
+async def test_service_api_charges_below_an_alert_threshold_alert_once(env: PayEnv) -> None:
+    from tokenbank.notifications import service as notifications_service
+
+    key, external_id, user_id = await v1_customer(env, 100)
+    async with env.db.transaction() as s:
+        await notifications_service.set_alert_settings(
+            s, user_id, thresholds=[90], email_alerts=False
+        )
+
+    statuses = await asyncio.gather(*(v1_spend(env, key, external_id, i) for i in range(20)))
+    assert list(statuses) == [200] * 20  # 100 -> 80: below 90 once
+
+    async def alerts() -> int:
+        async with env.db.transaction() as s:
+            return int(
+                await s.scalar(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(Notification.user_id == user_id, Notification.kind == "balance_low")
+                )
+                or 0
+            )
+
+    async def one_alert() -> bool:
+        return await alerts() >= 1
+
+    await wait_for(one_alert, what="the low-balance alert")
+    # More spending below the threshold does not alert again.
+    assert await v1_spend(env, key, external_id, 100) == 200
+    assert await v1_spend(env, key, external_id, 101) == 200
+
+    async def watched_again() -> bool:  # the watch has looked at the last spend (78 left)
+        return await v1_available(env, key, external_id) == 78
+
+    await wait_for(watched_again, what="the last spends")
+    env.settle()
+    assert await alerts() == 1

@@ -82,6 +82,7 @@ OWN: set[Route] = {
     ("GET", "/api/chats/config"),
     ("GET", "/api/chats"),
     ("POST", "/api/chats"),
+    ("POST", "/api/chats/quote"),  # a draft and a model: no chat yet
     ("POST", "/api/meter/{feature}/reserve"),
     ("POST", "/api/meter/{feature}/charge"),
     ("GET", "/api/payment/saved-payment-methods"),

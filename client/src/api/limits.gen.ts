@@ -190,6 +190,12 @@ export const limits = {
       "maxLength": 2048
     }
   },
+  "WebhookSecretRoll": {
+    "expires_in_hours": {
+      "minimum": 0,
+      "maximum": 168
+    }
+  },
   "WidgetConfirmIn": {
     "payment_intent_id": {
       "maxLength": 255,

@@ -1,6 +1,6 @@
 /**
  * Outbound webhooks (admin): the endpoints events are sent to, and the delivery log. A
- * signing secret exists only in the answer to create; it is never cached.
+ * signing secret exists only in the answer to create (or to a roll); it is never cached.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useApi } from "./ApiProvider";
@@ -9,6 +9,7 @@ import type { components } from "./schema";
 
 export type WebhookEndpoint = components["schemas"]["WebhookEndpointOut"];
 export type WebhookEndpointCreated = components["schemas"]["WebhookEndpointCreated"];
+export type WebhookSecretRolled = components["schemas"]["WebhookSecretRolled"];
 export type WebhookDelivery = components["schemas"]["WebhookDeliveryOut"];
 export type DeliveryStatus = components["schemas"]["DeliveryStatus"];
 /** What the admin form sends; a new endpoint is enabled. */
@@ -76,5 +77,23 @@ export function useRetryWebhookDelivery() {
         params: { path: { delivery_id: deliveryId } },
       })),
     onSettled: () => queryClient.invalidateQueries({ queryKey: deliveriesKey }),
+  });
+}
+
+/** How long a rolled secret may keep signing beside the new one, in hours (the server allows 0–168). */
+export const ROLL_OVERLAP_HOURS = [0, 1, 24, 72, 168] as const;
+export type RollOverlap = (typeof ROLL_OVERLAP_HOURS)[number];
+
+/** A new signing secret; the current one keeps signing beside it for `hours`. */
+export function useRollWebhookSecret() {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: ({ endpointId, hours }: { endpointId: number; hours: RollOverlap }) =>
+      unwrap(api.client.POST("/api/admin/webhook-endpoints/{endpoint_id}/roll-secret", {
+        params: { path: { endpoint_id: endpointId } },
+        body: { expires_in_hours: hours },
+      })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: endpointsKey }),
   });
 }

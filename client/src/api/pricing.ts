@@ -49,6 +49,18 @@ export function fetchQuote(api: Api, chatId: string, content: string, model?: st
   );
 }
 
+/**
+ * A quote before the chat exists (the new-chat composer): the draft of its first message,
+ * with the model and cap the new chat will be given.
+ */
+export function fetchNewChatQuote(api: Api, content: string, model?: string, cap?: number | null): Promise<Quote> {
+  return unwrap(
+    api.client.POST("/api/chats/quote", {
+      body: { content, ...(model ? { model } : {}), ...(cap ? { cost_cap: cap } : {}) },
+    }),
+  );
+}
+
 export function patchChat(api: Api, chatId: string, changes: ChatChanges): Promise<SavedChat> {
   return unwrap(
     api.client.PATCH("/api/chats/{chat_id}", {

@@ -318,6 +318,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/webhook-endpoints/{endpoint_id}/roll-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll Webhook Secret
+         * @description A new signing secret for the endpoint, in this answer only. The current one keeps
+         *     signing beside it (two `v1=` signatures) for `expires_in_hours` (default 24, at most
+         *     168), so the receiver can switch without refusing a delivery.
+         */
+        post: operations["admin_roll_webhook_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/webhooks": {
         parameters: {
             query?: never;
@@ -614,6 +636,29 @@ export interface paths {
         get: operations["get_chat_config"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chats/quote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Quote New Chat
+         * @description What the reply to a new chat's first message would cost now, before the chat exists:
+         *     the same `min`–`max` as `POST /api/chats/{chat_id}/quote` for a chat with no messages,
+         *     the `model` and `cost_cap` given (`null`: the default model, no cap). Nothing is held,
+         *     charged or created.
+         */
+        post: operations["quote_first_reply"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2656,6 +2701,28 @@ export interface components {
             /** Price Version */
             price_version: number;
         };
+        /**
+         * NewChatQuoteRequest
+         * @description A quote before the chat exists: the draft of its first message, and the model and
+         *     cost cap the new chat will have.
+         */
+        NewChatQuoteRequest: {
+            /**
+             * Content
+             * @example What is 12 * (3 + 4)?
+             */
+            content: string;
+            /**
+             * Cost Cap
+             * @description The cost cap per reply the new chat will have (`null`: none).
+             */
+            cost_cap?: number | null;
+            /**
+             * Model
+             * @description A model from `GET /api/models` (422 `unknown_model` otherwise); default: the chat's model, else the default model.
+             */
+            model?: string | null;
+        };
         /** NotificationOut */
         NotificationOut: {
             /** Body */
@@ -3359,6 +3426,11 @@ export interface components {
             /** Id */
             id: number;
             /**
+             * Previous Secret Expires At
+             * @description Until when the secret replaced by the last roll still signs beside this one (a second `v1=` in the signature header); null when it does not.
+             */
+            previous_secret_expires_at?: string | null;
+            /**
              * Secret Prefix
              * @description The signing secret's first characters
              */
@@ -3388,6 +3460,30 @@ export interface components {
             stripe_payment_intent_id: string | null;
             /** Type */
             type: string;
+        };
+        /** WebhookSecretRoll */
+        WebhookSecretRoll: {
+            /**
+             * Expires In Hours
+             * @description How long the current secret keeps signing beside the new one (0: it stops now; at most 7 days).
+             * @default 24
+             */
+            expires_in_hours: number;
+        };
+        /** WebhookSecretRolled */
+        WebhookSecretRolled: {
+            endpoint: components["schemas"]["WebhookEndpointOut"];
+            /**
+             * Previous Secret Expires At
+             * Format: date-time
+             * @description Until when the secret it replaces still signs beside it.
+             */
+            previous_secret_expires_at: string;
+            /**
+             * Secret
+             * @description The new signing secret (whsec_...). Shown this once.
+             */
+            secret: string;
         };
         /** WidgetConfirmIn */
         WidgetConfirmIn: {
@@ -4983,6 +5079,77 @@ export interface operations {
             };
         };
     };
+    admin_roll_webhook_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WebhookSecretRoll"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecretRolled"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     admin_list_webhook_events: {
         parameters: {
             query?: {
@@ -6345,6 +6512,109 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description AI provider failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency (database, Stripe) is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    quote_first_reply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChatQuoteRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuoteOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not enough tokens */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unknown_model`, `cost_cap_too_low` or a bad content. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Rate limited (see Retry-After) */
             429: {

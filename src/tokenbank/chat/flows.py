@@ -51,7 +51,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tokenbank import balance_watch
 from tokenbank.chat import service
 from tokenbank.chat.errors import AIUnavailable
 from tokenbank.chat.models import FinishReason
@@ -377,9 +376,6 @@ async def save_reply(
         raise AIUnavailable("hold_expired", exc.code) from exc
     if generation.replayed:
         return generation
-    if pending.cost:
-        # Committed: a look-up against the cached thresholds; any work is the watch's.
-        balance_watch.charged(pending.user_id, generation.balance)
     REPLIES_CHARGED.inc()
     if interrupted:
         REPLIES_INTERRUPTED.inc()

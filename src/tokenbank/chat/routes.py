@@ -24,6 +24,7 @@ from tokenbank.chat.schemas import (
     MessageOut,
     ModelOut,
     ModelsOut,
+    NewChatQuoteRequest,
     PerReplyPriceOut,
     QuoteOut,
     RefundRequest,
@@ -157,6 +158,35 @@ async def update_chat(
     book = await pricing.current(db, settings, provider.model)
     changes = body.model_dump(include=body.model_fields_set)
     return chat_out(await service.update_chat(session, user_id, chat_id, changes, book))
+
+
+@router.post(
+    "/quote",
+    operation_id="quote_first_reply",
+    responses={422: {"description": "`unknown_model`, `cost_cap_too_low` or a bad content."}},
+)
+async def quote_new_chat(
+    body: NewChatQuoteRequest,
+    db: DatabaseDep,
+    _user_id: UserIdDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+) -> QuoteOut:
+    """What the reply to a new chat's first message would cost now, before the chat exists:
+    the same `min`–`max` as `POST /api/chats/{chat_id}/quote` for a chat with no messages,
+    the `model` and `cost_cap` given (`null`: the default model, no cap). Nothing is held,
+    charged or created."""
+    text = service.check_content(body.content, settings.max_message_chars)
+    book = await pricing.current(db, settings, provider.model)
+    model, q = service.quote_first_reply(
+        text=text,
+        book=book,
+        model=body.model,
+        fallback_model=service.default_model(book, provider.model),
+        cap=body.cost_cap,
+        settings=settings,
+    )
+    return QuoteOut(min=q.min, max=q.max, cap=q.cap, model=model, price_version=book.version)
 
 
 @router.post(

@@ -119,6 +119,18 @@ class GenerateRequest(BaseModel):
         return storable_text(value)
 
 
+class NewChatQuoteRequest(GenerateRequest):
+    """A quote before the chat exists: the draft of its first message, and the model and
+    cost cap the new chat will have."""
+
+    cost_cap: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000_000,
+        description="The cost cap per reply the new chat will have (`null`: none).",
+    )
+
+
 class GenerateResponse(BaseModel):
     user_message: MessageOut
     ai_message: MessageOut

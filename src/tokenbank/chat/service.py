@@ -446,6 +446,30 @@ async def quote_reply(
     return chosen, quote
 
 
+def quote_first_reply(
+    *,
+    text: str,
+    book: pb.Book,
+    model: str | None,
+    fallback_model: str,
+    cap: int | None,
+    settings: Settings,
+) -> tuple[str, pb.Quote]:
+    """What the reply to a new chat's first message would cost now: the same sums as
+    :func:`quote_reply`, with no history yet (nothing to read: no chat exists)."""
+    chosen = _choose(book, model, None, fallback_model)
+    _, quote = price_reply(
+        book,
+        model=chosen,
+        history=(),
+        text=text,
+        system_prompt=settings.ai_system_prompt,
+        max_output_tokens=settings.ai_max_output_tokens,
+        cap=cap,
+    )
+    return chosen, quote
+
+
 async def _hold(
     unit: Unit,
     user_id: int,

@@ -111,12 +111,13 @@ async def move_balance(
     reserved_delta: int,
     require_available: int | None,
     now: datetime,
-) -> int | None:
+) -> tuple[int, int] | None:
     """The one conditional UPDATE every balance change goes through.
 
     With ``require_available=n`` the row changes only if ``balance - reserved >= n`` at
     the moment of the update: check and change are one statement, so no interleaving
-    of concurrent requests can overdraw. Returns the new balance, or None if refused.
+    of concurrent requests can overdraw. Returns the new balance and reserved, or None
+    if refused.
     """
     condition = accounts.c.user_id == user_id
     if require_available is not None:
@@ -129,10 +130,10 @@ async def move_balance(
             reserved=accounts.c.reserved + reserved_delta,
             updated_at=now,
         )
-        .returning(accounts.c.balance)
+        .returning(accounts.c.balance, accounts.c.reserved)
     )
     row = (await session.execute(stmt)).first()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 async def insert_transaction(session: AsyncSession, values: dict[str, Any]) -> AnyRow | None:

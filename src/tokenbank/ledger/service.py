@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.db import Unit
+from tokenbank.db import Unit, note_spent
 from tokenbank.ledger import keys, lots
 from tokenbank.ledger import repository as repo
 from tokenbank.ledger.errors import (
@@ -181,7 +181,7 @@ async def _post(
     _check_key(idempotency_key)
     now = utcnow()
     needed = -amount if (require_available and amount < 0) else None
-    new_balance = await repo.move_balance(
+    moved = await repo.move_balance(
         session,
         user_id,
         balance_delta=amount,
@@ -189,6 +189,7 @@ async def _post(
         require_available=needed,
         now=now,
     )
+    new_balance = None if moved is None else moved[0]
     plan: lots.Plan | None = None
     if new_balance is not None and isinstance(lot, _Spend):
         plan = await lots.plan_spend(session, user_id, -amount, now)
@@ -221,6 +222,8 @@ async def _post(
     if row is not None:
         entry = Entry.of(row._mapping)
         await _lot_work(session, entry, lot, plan, now)
+        if needed is not None and moved is not None:  # a spend: watched once committed
+            note_spent(session, user_id, moved[0] - moved[1])
         return entry
     await _undo_move(session, user_id, amount, reserved_delta, now)
     first = await _find_first(
@@ -688,7 +691,9 @@ async def commit(
     otherwise                 the new deduction
     ========================  =============================================
     """
-    entry, _reserved = await _commit(session, reservation_id, description, tokens)
+    entry, reserved = await _commit(session, reservation_id, description, tokens)
+    if reserved is not None:
+        note_spent(session, entry.user_id, entry.balance_after - reserved)
     return entry
 
 
@@ -718,9 +723,11 @@ async def settle(
     it).
     """
     entry, reserved = await _commit(session, reservation_id, description, tokens, held)
-    if reserved is None:
+    if reserved is None:  # a replay: spent before, and watched then
         return Settled(entry, (await balance(session, entry.user_id)).available)
-    return Settled(entry, entry.balance_after - reserved)
+    available = entry.balance_after - reserved
+    note_spent(session, entry.user_id, available)  # the balance watch, once committed
+    return Settled(entry, available)
 
 
 async def settle_once(

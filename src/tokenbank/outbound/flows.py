@@ -70,25 +70,64 @@ async def claim_due(db: Database, settings: Settings, limit: int) -> list[Claime
         )
 
 
+def _pinned(
+    target: service.Target, address: str | None
+) -> tuple[httpx.URL, dict[str, str], dict[str, object]]:
+    """The request's URL, extra headers and extensions to reach ``target`` at ``address``
+    (one it was checked at): the connection goes to that address, while the ``Host``
+    header, TLS SNI and the certificate's check keep the endpoint's own name. Nothing is
+    resolved again, so the name cannot answer differently in between.
+
+    The connection is not kept for another request: the pool knows it by the address
+    alone, and another endpoint's name on the same address must get a TLS session (and
+    a certificate check) of its own."""
+    url = httpx.URL(target.url)
+    if address is None or address == target.host:
+        return url, {}, {}
+    host = {"Host": url.netloc.decode("ascii"), "Connection": "close"}
+    return url.copy_with(host=address), host, {"sni_hostname": target.host}
+
+
 async def _post(
-    client: httpx.AsyncClient, settings: Settings, delivery: ClaimedDelivery
+    client: httpx.AsyncClient,
+    settings: Settings,
+    delivery: ClaimedDelivery,
+    resolve: service.Resolver = service.system_resolver,
 ) -> tuple[int | None, str | None]:
     """One POST: the endpoint's status code, and why it is not a success (None if it is).
-    The response body is never read."""
+    The response body is never read. It goes to an address the check just approved
+    (the next one if that one refuses the connection), never to a second lookup's."""
     try:
-        await service.check_url(delivery.url, local_ok=settings.outbound_webhooks_local_ok)
+        target = await service.check_target(
+            delivery.url, local_ok=settings.outbound_webhooks_local_ok, resolve=resolve
+        )
         headers = {
             "Content-Type": "application/json",
             service.EVENT_ID_HEADER: delivery.event_id,
             service.SIGNATURE_HEADER: service.signature_header(
-                delivery.payload, delivery.secret, int(time.time())
+                delivery.payload,
+                delivery.secret,
+                int(time.time()),
+                previous=delivery.previous_secret,
             ),
         }
+        addresses: tuple[str | None, ...] = target.addresses or (None,)
         async with asyncio.timeout(settings.outbound_webhook_timeout_s):
-            async with client.stream(
-                "POST", delivery.url, content=delivery.payload.encode(), headers=headers
-            ) as response:
-                code = response.status_code
+            for i, address in enumerate(addresses):
+                url, host, extensions = _pinned(target, address)
+                try:
+                    async with client.stream(
+                        "POST",
+                        url,
+                        content=delivery.payload.encode(),
+                        headers=headers | host,
+                        extensions=extensions,
+                    ) as response:
+                        code = response.status_code
+                    break
+                except httpx.ConnectError:
+                    if i == len(addresses) - 1:
+                        raise
     except WebhookUrlRefused as exc:
         return None, f"refused: {exc.detail}"
     except (TimeoutError, httpx.TimeoutException):
@@ -99,10 +138,15 @@ async def _post(
 
 
 async def deliver_claimed(
-    db: Database, settings: Settings, client: httpx.AsyncClient, delivery: ClaimedDelivery
+    db: Database,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    delivery: ClaimedDelivery,
+    resolve: service.Resolver = service.system_resolver,
 ) -> DeliveryStatus | None:
     """Send a claimed delivery once and record the attempt; where it was left (None when
-    another worker had taken it over meanwhile)."""
+    another worker had taken it over meanwhile). ``resolve``: how the endpoint's name is
+    looked up for the check (the system's resolver; tests give their own)."""
     if not delivery.endpoint_active:
         return await _end(db, delivery, DeliveryStatus.CANCELED, "endpoint disabled or removed")
     if delivery.attempts > settings.outbound_webhook_max_attempts:
@@ -111,7 +155,7 @@ async def deliver_claimed(
         return await _end(db, delivery, DeliveryStatus.DEAD, note)
     started, t0 = utcnow(), time.monotonic()
     try:
-        code, error = await _post(client, settings, delivery)
+        code, error = await _post(client, settings, delivery, resolve)
     except asyncio.CancelledError:
         await asyncio.shield(_give_back(db, delivery))
         raise
@@ -176,9 +220,15 @@ class Deliverer:
     """The background job that sends due deliveries (one per app process; many processes
     share the work through their claims)."""
 
-    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient | None = None,
+        resolve: service.Resolver = service.system_resolver,
+    ) -> None:
         self.settings = settings
         self.client = client or http_client(settings)
+        self.resolve = resolve
 
     async def drain(self, db: Database) -> int:
         """Send every due delivery, ``OUTBOUND_WEBHOOK_CONCURRENCY`` at a time; returns how
@@ -190,7 +240,7 @@ class Deliverer:
                 return total
             total += len(batch)
             results = await asyncio.gather(
-                *(deliver_claimed(db, self.settings, self.client, d) for d in batch),
+                *(deliver_claimed(db, self.settings, self.client, d, self.resolve) for d in batch),
                 return_exceptions=True,
             )
             for d, result in zip(batch, results, strict=True):

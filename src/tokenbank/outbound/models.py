@@ -55,13 +55,19 @@ FINAL_STATUSES = (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.
 
 class WebhookEndpoint(Base):
     """A URL of the operator's that receives signed events. The secret is kept in clear
-    (it signs every delivery) and shown to the operator once, when the endpoint is made."""
+    (it signs every delivery) and shown to the operator once, when the endpoint is made
+    or its secret rolled. A rolled secret (``previous_secret``) keeps signing beside the
+    new one until ``previous_secret_expires_at``, so receivers can switch without a gap."""
 
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(String(2048))
     secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True
+    )
     #: Comma-separated :class:`EventType` values, sorted, or ``*`` for every event.
     enabled_events: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -68,6 +68,26 @@ async def subscribed_endpoints(session: AsyncSession) -> list[tuple[int, str]]:
     return [(int(r[0]), str(r[1])) for r in (await session.execute(stmt)).all()]
 
 
+async def roll_secret(
+    session: AsyncSession, endpoint_id: int, secret: str, previous_until: datetime
+) -> bool:
+    """The endpoint's secret becomes ``secret``; the one it had signs on beside it until
+    ``previous_until``. False when there is no such endpoint (or it was removed)."""
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id, endpoints.c.deleted_at.is_(None))
+            .values(
+                previous_secret=endpoints.c.secret,
+                previous_secret_expires_at=previous_until,
+                secret=secret,
+            )
+        ),
+    )
+    return bool(result.rowcount)
+
+
 async def delete_endpoint(session: AsyncSession, endpoint_id: int, now: datetime) -> bool:
     """Remove an endpoint (kept, with its log, as deleted) and cancel what still waits to
     go to it; True when this call removed it."""
@@ -125,6 +145,8 @@ class ClaimedDelivery:
     secret: str
     #: False when its endpoint was disabled or removed after the event was written.
     endpoint_active: bool
+    #: A rolled secret still in force when claimed: it signs beside ``secret``.
+    previous_secret: str | None = None
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -192,6 +214,8 @@ async def claim_deliveries(
     out = []
     for r in claimed:
         e = found[int(r.endpoint_id)]
+        until = e.previous_secret_expires_at
+        previous = e.previous_secret if until is not None and until > now else None
         out.append(
             ClaimedDelivery(
                 id=int(r.id),
@@ -204,6 +228,7 @@ async def claim_deliveries(
                 url=str(e.url),
                 secret=str(e.secret),
                 endpoint_active=bool(e.enabled) and e.deleted_at is None,
+                previous_secret=None if previous is None else str(previous),
             )
         )
     return out

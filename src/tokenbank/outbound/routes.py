@@ -4,6 +4,7 @@ and an operator's retry (admins only)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -19,6 +20,8 @@ from tokenbank.outbound.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointList,
     WebhookEndpointOut,
+    WebhookSecretRoll,
+    WebhookSecretRolled,
 )
 from tokenbank.outbound.service import DeliveryView, EndpointView
 
@@ -63,6 +66,27 @@ async def create_webhook_endpoint(
         enabled=body.enabled,
     )
     return WebhookEndpointCreated(endpoint=_endpoint_out(made.endpoint), secret=made.secret)
+
+
+@router.post(
+    "/webhook-endpoints/{endpoint_id}/roll-secret",
+    operation_id="admin_roll_webhook_secret",
+)
+async def roll_webhook_secret(
+    endpoint_id: Id, _admin: AdminUser, session: SessionDep, body: WebhookSecretRoll | None = None
+) -> WebhookSecretRolled:
+    """A new signing secret for the endpoint, in this answer only. The current one keeps
+    signing beside it (two `v1=` signatures) for `expires_in_hours` (default 24, at most
+    168), so the receiver can switch without refusing a delivery."""
+    body = body or WebhookSecretRoll()
+    rolled = await service.roll_secret(
+        session, endpoint_id, expires_in=timedelta(hours=body.expires_in_hours)
+    )
+    return WebhookSecretRolled(
+        endpoint=_endpoint_out(rolled.endpoint),
+        secret=rolled.secret,
+        previous_secret_expires_at=rolled.previous_expires_at,
+    )
 
 
 @router.delete(

@@ -34,11 +34,36 @@ class WebhookEndpointOut(BaseModel):
     enabled: bool
     created_at: datetime
     secret_prefix: str = Field(description="The signing secret's first characters")
+    previous_secret_expires_at: datetime | None = Field(
+        default=None,
+        description="Until when the secret replaced by the last roll still signs beside "
+        "this one (a second `v1=` in the signature header); null when it does not.",
+    )
 
 
 class WebhookEndpointCreated(BaseModel):
     endpoint: WebhookEndpointOut
     secret: str = Field(description="The signing secret (whsec_...). Shown this once.")
+
+
+class WebhookSecretRoll(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in_hours: int = Field(
+        default=24,
+        ge=0,
+        le=168,
+        description="How long the current secret keeps signing beside the new one "
+        "(0: it stops now; at most 7 days).",
+    )
+
+
+class WebhookSecretRolled(BaseModel):
+    endpoint: WebhookEndpointOut
+    secret: str = Field(description="The new signing secret (whsec_...). Shown this once.")
+    previous_secret_expires_at: datetime = Field(
+        description="Until when the secret it replaces still signs beside it."
+    )
 
 
 class WebhookEndpointList(BaseModel):

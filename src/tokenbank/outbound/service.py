@@ -15,7 +15,10 @@ Guarantees:
   Receivers deduplicate by the event id.
 - **No SSRF.** Outside development an endpoint must be https on a public address
   (:func:`check_url`, at creation and again before every attempt); redirects are not
-  followed.
+  followed. An attempt connects to the very address that was checked
+  (:func:`check_target`; TLS SNI, certificate and ``Host`` stay the endpoint's name), so
+  a name that answers a public address to the check and an internal one a moment later
+  (DNS rebinding) cannot steer it inside.
 
 Every function here takes a session (or nothing) and never commits; the delivery, which
 calls the endpoint, is in :mod:`tokenbank.outbound.flows`.
@@ -31,7 +34,7 @@ import json
 import random
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +73,8 @@ class EndpointView:
     created_at: datetime
     #: The secret's first characters, to recognise it.
     secret_prefix: str
+    #: Until when the secret rolled last still signs beside this one (None: it does not).
+    previous_secret_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,25 @@ class CreatedEndpoint:
     secret: str
 
 
-def _endpoint_view(row: Any) -> EndpointView:
+@dataclass(frozen=True)
+class RolledSecret:
+    """An endpoint's new signing secret, shown in this answer only, and until when the
+    one it replaces keeps signing beside it."""
+
+    endpoint: EndpointView
+    secret: str
+    previous_expires_at: datetime
+
+
+#: How long a rolled secret keeps signing, unless the operator says otherwise, and at most.
+ROLL_DEFAULT = timedelta(hours=24)
+ROLL_MAX = timedelta(days=7)
+
+
+def _endpoint_view(row: Any, now: datetime | None = None) -> EndpointView:
+    until = row.previous_secret_expires_at
+    if until is not None and until <= (now or utcnow()):
+        until = None
     return EndpointView(
         id=int(row.id),
         url=row.url,
@@ -89,6 +112,7 @@ def _endpoint_view(row: Any) -> EndpointView:
         enabled=bool(row.enabled),
         created_at=row.created_at,
         secret_prefix=row.secret[: len(SECRET_PREFIX) + 4],
+        previous_secret_expires_at=until,
     )
 
 
@@ -115,26 +139,56 @@ def _refused_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-async def _addresses(host: str) -> list[str]:
+#: ``resolve(host)`` -> the addresses the name has now (raises ``OSError`` if none).
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str) -> list[str]:
+    """The operating system's answer for ``host`` (``getaddrinfo``)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def _addresses(host: str, resolve: Resolver) -> list[str]:
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        found = await resolve(host)
     except OSError as exc:
         raise WebhookUrlRefused(f"The endpoint's host {host!r} does not resolve.") from exc
-    return sorted({str(info[4][0]) for info in infos})
+    return sorted(set(found))
 
 
-async def check_url(url: str, *, local_ok: bool) -> str:
-    """The URL, if events may be sent there; :class:`WebhookUrlRefused` otherwise.
+@dataclass(frozen=True)
+class Target:
+    """Where an attempt may go: the endpoint's URL and the addresses its host was checked
+    at (None in development, where any address is allowed and none is pinned)."""
+
+    url: str
+    host: str
+    addresses: tuple[str, ...] | None = None
+
+
+async def check_url(url: str, *, local_ok: bool, resolve: Resolver = system_resolver) -> str:
+    """The URL, if events may be sent there; :class:`WebhookUrlRefused` otherwise (see
+    :func:`check_target`)."""
+    return (await check_target(url, local_ok=local_ok, resolve=resolve)).url
+
+
+async def check_target(
+    url: str, *, local_ok: bool, resolve: Resolver = system_resolver
+) -> Target:
+    """The URL and the addresses to connect to, if events may be sent there;
+    :class:`WebhookUrlRefused` otherwise.
 
     Outside development (``local_ok`` false): https only, no credentials in it, and every
     address its host resolves to is public (not loopback, private, link-local, shared,
     reserved or multicast). Checked when the endpoint is made and again before each
-    attempt (the name may have been pointed elsewhere since)."""
+    attempt (the name may have been pointed elsewhere since); the attempt then connects
+    to one of these addresses, never to what the name answers next."""
     url = url.strip()
     if not url or len(url) > MAX_URL_CHARS:
         raise WebhookUrlRefused("The endpoint URL is empty or too long.")
@@ -149,17 +203,17 @@ async def check_url(url: str, *, local_ok: bool) -> str:
     if parts.username is not None or parts.password is not None:
         raise WebhookUrlRefused("The endpoint URL must not carry credentials.")
     if local_ok:
-        return url
+        return Target(url, host)
     if parts.scheme != "https":
         raise WebhookUrlRefused("The endpoint URL must use https.")
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         raise WebhookUrlRefused("The endpoint URL names this machine or an internal host.")
-    addresses = await _addresses(host)
+    addresses = await _addresses(host, resolve)
     if not addresses or any(_refused_address(a) for a in addresses):
         raise WebhookUrlRefused(
             "The endpoint's host is on a loopback, private or reserved address."
         )
-    return url
+    return Target(url, host, tuple(addresses))
 
 
 async def create_endpoint(
@@ -192,6 +246,25 @@ async def create_endpoint(
 
 async def list_endpoints(session: AsyncSession) -> list[EndpointView]:
     return [_endpoint_view(r) for r in await repo.list_endpoints(session)]
+
+
+async def roll_secret(
+    session: AsyncSession, endpoint_id: int, *, expires_in: timedelta = ROLL_DEFAULT
+) -> RolledSecret:
+    """Give the endpoint a new signing secret, as Stripe rolls one: the current secret
+    keeps signing beside the new one — each attempt carries both ``v1=`` signatures —
+    for ``expires_in`` (at most :data:`ROLL_MAX`; zero: it stops at once), so receivers
+    can move to the new one without refusing a delivery. A secret rolled before and
+    still in force stops now: two secrets sign at most."""
+    if expires_in < timedelta(0) or expires_in > ROLL_MAX:
+        raise ValueError("a rolled secret expires within 7 days")
+    now = utcnow()
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    until = now + expires_in
+    if not await repo.roll_secret(session, endpoint_id, secret, until):
+        raise WebhookEndpointNotFound()
+    row = await repo.get_endpoint(session, endpoint_id)
+    return RolledSecret(_endpoint_view(row, now), secret, until)
 
 
 async def delete_endpoint(session: AsyncSession, endpoint_id: int) -> None:
@@ -272,12 +345,19 @@ async def emit(
 # --- delivering: the rules the worker follows (its flow is in flows.py) -------------------
 
 
-def signature_header(payload: str, secret: str, timestamp: int) -> str:
+def signature_header(
+    payload: str, secret: str, timestamp: int, *, previous: str | None = None
+) -> str:
     """``t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<payload>">``, as Stripe signs
-    (the whole ``whsec_...`` string is the key, as in Stripe's libraries)."""
+    (the whole ``whsec_...`` string is the key, as in Stripe's libraries). With the
+    ``previous`` secret of a roll still in force, a second ``v1=`` signed with it
+    follows; a receiver accepts the event if any ``v1`` matches its secret."""
     signed = f"{timestamp}.{payload}".encode()
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    if previous is None:
+        return f"t={timestamp},v1={digest}"
+    old = hmac.new(previous.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest},v1={old}"
 
 
 def retry_delay_s(

@@ -47,7 +47,7 @@ export function ConfirmDialog({
       return;
     }
     if (event.key !== "Tab" || !boxRef.current) return;
-    const focusable = Array.from(boxRef.current.querySelectorAll<HTMLElement>("button:not(:disabled)"));
+    const focusable = Array.from(boxRef.current.querySelectorAll<HTMLElement>("button:not(:disabled), select:not(:disabled), input:not(:disabled)"));
     const first = focusable[0];
     const last = focusable[focusable.length - 1];
     if (!first || !last) return;

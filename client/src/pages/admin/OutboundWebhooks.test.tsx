@@ -63,6 +63,39 @@ describe("Events we send", () => {
     await waitFor(() => expect(screen.getByTestId("outbound-endpoints")).toHaveTextContent("No endpoints yet."));
   });
 
+  it("rolls an endpoint's secret: asks how long the old one keeps signing, shows the new one once", async () => {
+    const until = "2030-01-02T03:04:00Z";
+    let endpoints: WebhookEndpoint[] = [endpoint(4, "https://crm.example.com/hooks")];
+    api.on("GET", "/api/admin/webhook-endpoints", () => ({ json: { items: endpoints, event_types: [] } }));
+    api.on("GET", "/api/admin/webhook-deliveries", () => ({ json: { items: [], next_before: null } }));
+    api.on("POST", "/api/admin/webhook-endpoints/4/roll-secret", () => {
+      endpoints = [{ ...endpoint(4, "https://crm.example.com/hooks"), secret_prefix: "whsec_newx", previous_secret_expires_at: until }];
+      return { json: { endpoint: endpoints[0], secret: "whsec_newx-the-new-one", previous_secret_expires_at: until } };
+    });
+    const { user } = renderApp(api, "/admin/webhooks");
+
+    const row = await screen.findByTestId("outbound-endpoint-4");
+    expect(screen.queryByTestId("outbound-previous-signs")).not.toBeInTheDocument();
+    await user.click(within(row).getByRole("button", { name: "Roll the signing secret of https://crm.example.com/hooks" }));
+    const dialog = await screen.findByRole("alertdialog");
+    expect(dialog).toHaveTextContent("keeps signing beside it until it expires");
+    const overlap = within(dialog).getByTestId("outbound-roll-overlap");
+    expect(overlap).toHaveValue("24");
+    expect(within(overlap).getAllByRole("option").map((o) => o.textContent)).toEqual([
+      "Now", "In 1 hour", "In 24 hours", "In 3 days", "In 7 days",
+    ]);
+    await user.selectOptions(overlap, "72");
+    await user.click(within(dialog).getByRole("button", { name: "Roll secret" }));
+
+    expect(await screen.findByTestId("outbound-secret-value")).toHaveTextContent("whsec_newx-the-new-one");
+    expect(screen.getByTestId("outbound-secret")).toHaveTextContent("The endpoint's new signing secret");
+    expect(screen.getByTestId("outbound-previous-until")).toHaveTextContent("The previous secret keeps signing beside it until");
+    expect(api.requestsTo("POST", "/api/admin/webhook-endpoints/4/roll-secret")[0]?.body).toEqual({ expires_in_hours: 72 });
+    expect(screen.queryByRole("alertdialog")).not.toBeInTheDocument();
+    expect(await screen.findByTestId("outbound-previous-signs")).toHaveTextContent("Previous secret still signs until");
+    expect(screen.getByTestId("outbound-endpoint-4")).not.toHaveTextContent("whsec_newx-the-new-one");
+  });
+
   it("lists recent deliveries and retries a dead one", async () => {
     let current = delivery(9);
     api.on("GET", "/api/admin/webhook-endpoints", () => ({ json: { items: [endpoint(1, "https://a.example/h")], event_types: [] } }));

@@ -1,19 +1,24 @@
 import { useState, type FormEvent } from "react";
 import {
+  ROLL_OVERLAP_HOURS,
   useCreateWebhookEndpoint,
   useDeleteWebhookEndpoint,
   useRetryWebhookDelivery,
+  useRollWebhookSecret,
   useWebhookDeliveries,
   useWebhookEndpoints,
   type DeliveryStatus,
+  type RollOverlap,
   type WebhookDelivery,
-  type WebhookEndpointCreated,
+  type WebhookEndpoint,
 } from "../../api/outboundWebhooks";
 import { Alert } from "../../components/ui/Alert";
 import { Badge, type BadgeTone } from "../../components/ui/Badge";
 import { Button } from "../../components/ui/Button";
 import { Card } from "../../components/ui/Card";
+import { ConfirmDialog } from "../../components/ui/ConfirmDialog";
 import { QueryError } from "../../components/ui/QueryError";
+import { SelectField } from "../../components/ui/SelectField";
 import { Skeleton } from "../../components/ui/Skeleton";
 import { TextField } from "../../components/ui/TextField";
 import type { MessageKey } from "../../i18n/messages";
@@ -30,16 +35,65 @@ function StatusBadge({ status }: { status: DeliveryStatus }) {
   return <Badge tone={TONES[status]}>{t(`admin.outbound.status.${status}` as MessageKey)}</Badge>;
 }
 
-/** A new endpoint's signing secret, shown once. */
-function SecretOnce({ made, onDone }: { made: WebhookEndpointCreated; onDone: () => void }) {
-  const { t } = useI18n();
+/** A signing secret, shown once: a new endpoint's, or the new one of a roll (with until when the old one still signs). */
+interface Shown {
+  secret: string;
+  previousUntil?: string;
+}
+
+function SecretOnce({ shown, onDone }: { shown: Shown; onDone: () => void }) {
+  const { t, locale } = useI18n();
   return (
-    <Alert tone="warning" title={t("admin.outbound.secretTitle")} data-testid="outbound-secret">
+    <Alert tone="warning" title={t(shown.previousUntil ? "admin.outbound.newSecretTitle" : "admin.outbound.secretTitle")}
+      data-testid="outbound-secret">
       <p>{t("admin.outbound.secretOnce")}</p>
+      {shown.previousUntil ? (
+        <p data-testid="outbound-previous-until">
+          {t("admin.outbound.previousUntil", { time: formatDateTime(shown.previousUntil, locale) })}
+        </p>
+      ) : null}
       <code className="mt-2 block break-all rounded bg-white/70 px-2 py-1 font-mono text-xs"
-        data-testid="outbound-secret-value">{made.secret}</code>
+        data-testid="outbound-secret-value">{shown.secret}</code>
       <Button size="sm" variant="secondary" className="mt-2" onClick={onDone}>{t("admin.outbound.stored")}</Button>
     </Alert>
+  );
+}
+
+const OVERLAP_LABELS: Record<RollOverlap, MessageKey> = {
+  0: "admin.outbound.rollNow",
+  1: "admin.outbound.rollIn1h",
+  24: "admin.outbound.rollIn24h",
+  72: "admin.outbound.rollIn3d",
+  168: "admin.outbound.rollIn7d",
+};
+
+/** Asks how long the current secret keeps signing, then rolls it. */
+function RollSecret({ endpoint, onRolled, onCancel }: {
+  endpoint: WebhookEndpoint;
+  onRolled: (shown: Shown) => void;
+  onCancel: () => void;
+}) {
+  const i18n = useI18n();
+  const { t } = i18n;
+  const roll = useRollWebhookSecret();
+  const [hours, setHours] = useState<RollOverlap>(24);
+  return (
+    <ConfirmDialog
+      title={t("admin.outbound.rollTitle", { url: endpoint.url })}
+      confirmLabel={t("admin.outbound.roll")}
+      cancelLabel={t("admin.outbound.cancel")}
+      busy={roll.isPending}
+      onConfirm={() => roll.mutate({ endpointId: endpoint.id, hours }, {
+        onSuccess: (result) => onRolled({ secret: result.secret, previousUntil: result.previous_secret_expires_at }),
+      })}
+      onCancel={onCancel}
+    >
+      <p>{t("admin.outbound.rollBody")}</p>
+      <SelectField className="mt-3" label={t("admin.outbound.rollOverlap")} value={String(hours)}
+        onChange={(e) => setHours(Number(e.target.value) as RollOverlap)} data-testid="outbound-roll-overlap"
+        options={ROLL_OVERLAP_HOURS.map((h) => ({ value: String(h), label: t(OVERLAP_LABELS[h]) }))} />
+      {roll.isError ? <p role="status" className="mt-2 text-xs text-rose-700">{errorText(i18n, roll.error)}</p> : null}
+    </ConfirmDialog>
   );
 }
 
@@ -51,20 +105,25 @@ function Endpoints() {
   const remove = useDeleteWebhookEndpoint();
   const [url, setUrl] = useState("");
   const [events, setEvents] = useState("*");
-  const [made, setMade] = useState<WebhookEndpointCreated | null>(null);
+  const [shown, setShown] = useState<Shown | null>(null);
+  const [rolling, setRolling] = useState<WebhookEndpoint | null>(null);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const enabled_events = events.split(",").map((s) => s.trim()).filter(Boolean);
     create.mutate({ url: url.trim(), enabled_events }, {
-      onSuccess: (result) => { setMade(result); setUrl(""); },
+      onSuccess: (result) => { setShown({ secret: result.secret }); setUrl(""); },
     });
   };
   const items = endpoints.data?.items ?? [];
   return (
     <div className="space-y-3">
       <h3 className="text-base font-semibold text-slate-900">{t("admin.outbound.endpoints")}</h3>
-      {made ? <SecretOnce made={made} onDone={() => setMade(null)} /> : null}
+      {shown ? <SecretOnce shown={shown} onDone={() => setShown(null)} /> : null}
+      {rolling ? (
+        <RollSecret endpoint={rolling} onCancel={() => setRolling(null)}
+          onRolled={(next) => { setRolling(null); setShown(next); }} />
+      ) : null}
       <Card className="p-4">
         <form onSubmit={submit} className="grid gap-3 sm:grid-cols-[2fr_1fr_auto] sm:items-end">
           <TextField label={t("admin.outbound.url")} value={url} onChange={(e) => setUrl(e.target.value)}
@@ -90,12 +149,23 @@ function Endpoints() {
                   <p className="text-xs text-slate-500">
                     {endpoint.enabled_events.join(", ")} · {endpoint.secret_prefix}… · {formatDateTime(endpoint.created_at, locale)}
                   </p>
+                  {endpoint.previous_secret_expires_at ? (
+                    <p className="text-xs text-amber-700" data-testid="outbound-previous-signs">
+                      {t("admin.outbound.previousSigns", { time: formatDateTime(endpoint.previous_secret_expires_at, locale) })}
+                    </p>
+                  ) : null}
                 </div>
-                <Button size="sm" variant="secondary" busy={remove.isPending && remove.variables === endpoint.id}
-                  onClick={() => remove.mutate(endpoint.id)}
-                  aria-label={t("admin.outbound.removeLabel", { url: endpoint.url })}>
-                  {t("admin.outbound.remove")}
-                </Button>
+                <div className="flex shrink-0 gap-2">
+                  <Button size="sm" variant="secondary" onClick={() => setRolling(endpoint)}
+                    aria-label={t("admin.outbound.rollLabel", { url: endpoint.url })}>
+                    {t("admin.outbound.roll")}
+                  </Button>
+                  <Button size="sm" variant="secondary" busy={remove.isPending && remove.variables === endpoint.id}
+                    onClick={() => remove.mutate(endpoint.id)}
+                    aria-label={t("admin.outbound.removeLabel", { url: endpoint.url })}>
+                    {t("admin.outbound.remove")}
+                  </Button>
+                </div>
               </li>
             ))}
           </ul>

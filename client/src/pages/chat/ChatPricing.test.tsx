@@ -170,6 +170,48 @@ describe("the quote", () => {
   });
 });
 
+describe("the quote on a new chat", () => {
+  beforeEach(() => {
+    api.on("POST", "/api/chats/quote", (request) => {
+      const body = request.body as { content: string; model?: string; cost_cap?: number };
+      const cap = body.cost_cap ?? null;
+      return { json: { min: 2, max: cap ?? 9, cap, model: body.model ?? "mini", price_version: 3 } };
+    });
+  });
+
+  it("shows the range before the first send, for the model and cap chosen, and creates nothing", async () => {
+    const { user } = renderApp(api, "/chat");
+    const input = await screen.findByTestId("chat-input");
+    expect(await screen.findByTestId("model-picker")).toHaveValue("mini");
+
+    await user.type(input, "Hello there");
+    expect(await screen.findByTestId("quote")).toHaveTextContent(/^≈ 2–9 tokens$/);
+    expect(api.requestsTo("POST", "/api/chats/quote").at(-1)?.body).toEqual({ content: "Hello there", model: "mini" });
+
+    await user.selectOptions(screen.getByTestId("model-picker"), "big");
+    await user.type(screen.getByTestId("cost-cap"), "8{Enter}");
+    await waitFor(() => expect(screen.getByTestId("quote")).toHaveTextContent("≈ 2–8 tokens (capped at 8)"));
+    expect(api.requestsTo("POST", "/api/chats/quote").at(-1)?.body).toEqual({ content: "Hello there", model: "big", cost_cap: 8 });
+
+    expect(api.requestsTo("POST", "/api/chats")).toHaveLength(0);
+    expect(api.requests.filter((r) => r.method === "PATCH")).toHaveLength(0);
+  });
+
+  it("shows the out-of-tokens prompt before the chat is created when the balance is below the minimum", async () => {
+    api.on("GET", "/api/payment/user/tokens", { json: balance(1) });
+    const { user } = renderApp(api, "/chat");
+
+    const input = await screen.findByTestId("chat-input");
+    await user.type(input, "Write me a long poem");
+    expect(await screen.findByTestId("quote")).toHaveTextContent("≈ 2–9 tokens");
+    await user.click(screen.getByTestId("send-button"));
+
+    expect(await screen.findByTestId("insufficient-tokens")).toHaveTextContent("This reply needs at least 2 tokens and you have 1 token");
+    expect(api.requestsTo("POST", "/api/chats")).toHaveLength(0);
+    expect(input).toHaveValue("Write me a long poem");
+  });
+});
+
 describe("the cap", () => {
   it("is saved on the chat, asked for again in the quote, and can be removed", async () => {
     let cap: number | null = null;

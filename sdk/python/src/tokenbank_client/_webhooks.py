@@ -4,8 +4,11 @@ Each delivery is a POST whose JSON body is the event (``{id, object: "event", ty
 created, data: {object, customer?}}``) with two headers: ``Tokenbank-Event-Id`` and
 ``Tokenbank-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` keyed by
 the endpoint's ``whsec_...`` secret — the scheme Stripe uses, so a ``v1`` value is
-checked the same way. Check the signature over the raw bytes (before parsing), refuse
-old timestamps, and deduplicate by the event id: a delivery may arrive more than once.
+checked the same way. While a rolled secret still signs beside the new one the header
+carries two ``v1`` values; the event is accepted if any matches your secret, so either
+secret verifies until the old one expires. Check the signature over the raw bytes (before
+parsing), refuse old timestamps, and deduplicate by the event id: a delivery may arrive
+more than once.
 """
 
 from __future__ import annotations
