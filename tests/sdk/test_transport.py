@@ -214,3 +214,25 @@ async def wait_for(condition: Any, timeout_s: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_a_request_goes_out_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head, JSON body and end of a POST leave in one send (one segment for the server
+    to wake up to, not three)."""
+    from httpcore._backends.anyio import AnyIOStream
+
+    writes: list[bytes] = []
+    real = AnyIOStream.write
+
+    async def counted(self: Any, buffer: bytes, timeout: float | None = None) -> None:
+        writes.append(buffer)
+        await real(self, buffer, timeout)
+
+    monkeypatch.setattr(AnyIOStream, "write", counted)
+    with serving(KeepAliveServer()) as server:
+        async with async_http_client() as client:
+            for n in range(3):
+                response = await client.post(server.url, json={"amount": n, "key": "k" * 40})
+                assert response.json() == {"ok": True}
+    assert len(writes) == 3
+    assert all(w.startswith(b"POST /ping HTTP/1.1\r\n") and w.endswith(b'"}') for w in writes)

@@ -14,7 +14,11 @@ timeouts, cancellation and response handling) and replace only its assignment pa
 one that walks the connections once, gives each idle connection to one request, and
 probes a connection's socket only when it is about to be reused (plus a full sweep of
 the idle ones at most every :data:`SWEEP_EVERY_S`, so connections past their keep-alive
-are still closed). The pass is a private method of httpcore: it is replaced only on the
+are still closed). The async client also writes each request in one ``send()``
+(:class:`_AsyncStream`): httpcore writes a request's head, body and end separately, and
+on loopback each write is a segment the server wakes up and reads for.
+
+The pass is a private method of httpcore: it is replaced only on the
 httpcore versions it was written against, and when the environment sets a proxy (which
 httpx honours only for its own default transport) the stock client is used as before.
 """
@@ -95,6 +99,59 @@ def assign_requests(pool: Any) -> list[Any]:
     return closing
 
 
+class _AsyncStream(httpcore.AsyncNetworkStream):
+    """A connection's socket whose writes wait for the next read: a request's head,
+    body and end go out in one ``send()`` (one segment for the server to wake up to),
+    not three. HTTP/1.1 reads only after the whole request is written."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+        self._pending: list[bytes] = []
+
+    async def _flush(self, timeout: float | None) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            await self._stream.write(data, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        await self._flush(timeout)
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            self._pending.append(buffer)
+
+    async def aclose(self) -> None:
+        self._pending.clear()
+        await self._stream.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        await self._flush(timeout)
+        return _AsyncStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        return _AsyncStream(await self._backend.connect_tcp(*args, **kwargs))
+
+    async def connect_unix_socket(
+        self, *args: Any, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
+        return _AsyncStream(await self._backend.connect_unix_socket(*args, **kwargs))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
 class _AsyncPool(httpcore.AsyncConnectionPool):
     def _assign_requests_to_connections(self) -> list[Any]:
         return assign_requests(self)
@@ -128,6 +185,7 @@ def async_http_client(
     pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool:
         pool.__class__ = _AsyncPool
+        pool._network_backend = _AsyncBackend(pool._network_backend)
     return httpx.AsyncClient(timeout=timeout_s, transport=transport)
 
 
