@@ -164,7 +164,8 @@ class _SyncPool(httpcore.ConnectionPool):
 
 def _pool_replaceable() -> bool:
     version = getattr(httpcore, "__version__", "")
-    return version.startswith("1.0.") and not urllib.request.getproxies()
+    proxies = {k for k in urllib.request.getproxies() if k != "no"}  # NO_PROXY sets none
+    return version.startswith("1.0.") and not proxies
 
 
 def _limits(max_connections: int) -> httpx.Limits:
