@@ -23,7 +23,6 @@ import time
 from typing import Any
 
 import asyncpg
-import httpx
 
 from bench.common import (
     Mode,
@@ -39,7 +38,7 @@ from bench.http import NEVER_TRIPS, AppServer
 from bench.ledger import check_clean
 from tokenbank.apikeys import service as api_keys
 from tokenbank.db import Database
-from tokenbank_client import AsyncTokenbank
+from tokenbank_client import AsyncTokenbank, async_http_client
 
 CLIENTS = (1, 32)
 FUNDS = 10**8
@@ -74,9 +73,9 @@ async def bench_sdk(mode: Mode) -> dict[str, Any]:
         db = Database(url, pool_size=max(CLIENTS))
         server = AppServer({"DATABASE_URL": url, "RATE_LIMIT_API_KEY_PER_MIN": NEVER_TRIPS})
         server.start()
-        http = httpx.AsyncClient(
-            timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        )
+        # The SDK's own client (its connection pool), as ``AsyncTokenbank`` makes it when
+        # given none, with room for every client of the run.
+        http = async_http_client(timeout_s=60, max_connections=64)
         try:
             billing = AsyncTokenbank(await make_key(db), base_url=server.url, http_client=http)
             customers = [f"bench-sdk-{n}" for n in range(max(CLIENTS))]

@@ -18,6 +18,7 @@ from tokenbank.apikeys.errors import ApiKeyMissing, InsufficientScope
 from tokenbank.apikeys.models import ApiKeyScope
 from tokenbank.apikeys.service import KeyView
 from tokenbank.config import Settings
+from tokenbank.db import Database
 from tokenbank.deps import DatabaseDep
 from tokenbank.ratelimit.flows import Limiter
 
@@ -51,8 +52,23 @@ SecretDep = Annotated[str, Depends(counted_secret)]
 async def api_key(secret: SecretDep, db: DatabaseDep) -> KeyView:
     """The active key (after the count): one statement on its own, so no route holds a
     transaction open while it is read, and none waits for one to read it."""
+    return await _read_key(db, secret)
+
+
+async def _read_key(db: Database, secret: str) -> KeyView:
     digest = service.presented_digest(secret)
     return service.verified(await db.read(repository.KEY_BY_HASH, secret_hash=digest), digest)
+
+
+async def _counted_key(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> KeyView:
+    """:func:`counted_secret` then :func:`api_key` in one dependency (the framework
+    solves each dependency of a request at some cost; these two run on every service
+    API call): the count first, then the read, as ever."""
+    secret = await counted_secret(request, credentials)
+    database: Database = request.app.state.db
+    return await _read_key(database, secret)
 
 
 def _checked(key: KeyView, scope: ApiKeyScope) -> KeyView:
@@ -66,8 +82,8 @@ def scoped(scope: ApiKeyScope) -> Any:
     is read on its own, so this fits routes with a unit of work per request and routes
     that own their transactions (Stripe calls) alike."""
 
-    async def dependency(key: Annotated[KeyView, Depends(api_key)]) -> KeyView:
-        return _checked(key, scope)
+    async def dependency(request: Request, credentials: Credentials) -> KeyView:
+        return _checked(await _counted_key(request, credentials), scope)
 
     return Depends(dependency)
 
@@ -75,7 +91,8 @@ def scoped(scope: ApiKeyScope) -> Any:
 def any_scope(*scopes: ApiKeyScope) -> Any:
     """The caller's key, which must carry at least one of ``scopes``."""
 
-    async def dependency(key: Annotated[KeyView, Depends(api_key)]) -> KeyView:
+    async def dependency(request: Request, credentials: Credentials) -> KeyView:
+        key = await _counted_key(request, credentials)
         if not key.scopes & set(scopes):
             raise InsufficientScope(" or ".join(s.value for s in scopes))
         return key

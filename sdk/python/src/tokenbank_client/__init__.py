@@ -52,6 +52,7 @@ from tokenbank_client._models import (
     TransactionPage,
 )
 from tokenbank_client._sync import Tokenbank
+from tokenbank_client._transport import async_http_client, http_client
 from tokenbank_client._webhooks import WebhookVerificationError, verify_webhook
 from tokenbank_client._widget import customer_token
 
@@ -93,7 +94,9 @@ __all__ = [
     "UnknownTier",
     "ValidationError",
     "WebhookVerificationError",
+    "async_http_client",
     "customer_token",
+    "http_client",
     "new_idempotency_key",
     "verify_webhook",
 ]

@@ -24,6 +24,7 @@ from tokenbank_client._models import (
     Released,
     TransactionPage,
 )
+from tokenbank_client._transport import DEFAULT_MAX_CONNECTIONS, async_http_client
 
 
 class AsyncTokenbank:
@@ -39,11 +40,14 @@ class AsyncTokenbank:
         backoff_base_s: float = 0.1,
         backoff_max_s: float = 5.0,
         http_client: httpx.AsyncClient | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.settings = Settings.resolve(
             api_key, base_url, timeout_s, max_retries, backoff_base_s, backoff_max_s
         )
-        self._http = http_client or httpx.AsyncClient(timeout=timeout_s)
+        self._http = http_client or async_http_client(
+            timeout_s=timeout_s, max_connections=max_connections
+        )
         self._owns_http = http_client is None
 
     async def close(self) -> None:

@@ -23,6 +23,8 @@ from tokenbank_client._models import (
     Released,
     TransactionPage,
 )
+from tokenbank_client._transport import DEFAULT_MAX_CONNECTIONS
+from tokenbank_client._transport import http_client as default_http_client
 
 
 class Tokenbank:
@@ -38,11 +40,14 @@ class Tokenbank:
         backoff_base_s: float = 0.1,
         backoff_max_s: float = 5.0,
         http_client: httpx.Client | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.settings = Settings.resolve(
             api_key, base_url, timeout_s, max_retries, backoff_base_s, backoff_max_s
         )
-        self._http = http_client or httpx.Client(timeout=timeout_s)
+        self._http = http_client or default_http_client(
+            timeout_s=timeout_s, max_connections=max_connections
+        )
         self._owns_http = http_client is None
 
     def close(self) -> None:
