@@ -9,12 +9,13 @@ updates (and ``SKIP LOCKED`` on PostgreSQL), so running it twice is harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tokenbank.auth import maintenance as auth_maintenance
+from tokenbank.background import BackgroundLoop
 from tokenbank.balance_watch import Thresholds
 from tokenbank.config import Settings
 from tokenbank.db import Database
@@ -102,28 +103,25 @@ class BalanceLook:
 
 @dataclass
 class Scheduler:
+    """Each periodic job in a :class:`~tokenbank.background.BackgroundLoop` of its own:
+    run at once, then every ``interval_s`` after the last round ended."""
+
     db: Database
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _loops: list[BackgroundLoop] = field(default_factory=list)
 
     def every(self, interval_s: float, name: str, job: JobFn) -> None:
         if interval_s <= 0:
             return
-        self._tasks.append(asyncio.create_task(self._loop(interval_s, name, job), name=name))
-
-    async def _loop(self, interval_s: float, name: str, job: JobFn) -> None:
-        while True:
-            try:
-                await job(self.db)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a failed round is retried next interval, never fatal
-                log.exception("background job %s failed", name)
-            await asyncio.sleep(interval_s)
+        loop = BackgroundLoop(
+            name,
+            interval_s,
+            functools.partial(job, self.db),
+            failure=f"background job {name} failed",  # retried next interval, never fatal
+            logger=log,
+        )
+        loop.start()
+        self._loops.append(loop)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await asyncio.gather(*(loop.stop() for loop in self._loops))
+        self._loops.clear()

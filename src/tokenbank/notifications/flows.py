@@ -9,9 +9,9 @@ one may be someone else's). A process that dies between the two leaves it
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from tokenbank.background import BackgroundLoop
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.mail import sender
@@ -70,46 +70,22 @@ async def _send_one(db: Database, settings: Settings, notification_id: int) -> i
     return 1 if ok else 0
 
 
-class Mailer:
+class Mailer(BackgroundLoop):
     """Sends due emails in one app process: woken when this process records one, and
     every ``interval_s`` for the others'."""
 
     def __init__(self, db: Database, settings: Settings, interval_s: float = 5.0) -> None:
+        super().__init__(
+            "notification-mailer",
+            interval_s,
+            failure="notification mailer: a round failed",
+            logger=log,
+        )
         self.db = db
         self.settings = settings
-        self.interval_s = interval_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def notify(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="notification-mailer")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await send_due(self.db, self.settings)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notification mailer: a round failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                pass
+    async def round(self) -> int:
+        return await send_due(self.db, self.settings)
 
 
 async def alert_expiring_lots(db: Database, *, batch: int = 200) -> int:

@@ -24,6 +24,7 @@ from datetime import timedelta
 import httpx
 
 from tokenbank import __version__
+from tokenbank.background import uncut
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.observability import OUTBOUND_ATTEMPTS
@@ -232,10 +233,15 @@ class Deliverer:
 
     async def drain(self, db: Database) -> int:
         """Send every due delivery, ``OUTBOUND_WEBHOOK_CONCURRENCY`` at a time; returns how
-        many were claimed."""
+        many were claimed. Stopped while a claim's transaction ends, it waits for it and
+        hands what it claimed back (:func:`~tokenbank.background.uncut`), as a delivery
+        stopped mid-POST is handed back."""
         total = 0
         while True:
-            batch = await claim_due(db, self.settings, self.settings.outbound_webhook_concurrency)
+            batch = await uncut(
+                claim_due(db, self.settings, self.settings.outbound_webhook_concurrency),
+                lambda claimed: asyncio.gather(*(_give_back(db, d) for d in claimed)),
+            )
             if not batch:
                 return total
             total += len(batch)

@@ -8,19 +8,17 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     CursorResult,
     Table,
-    and_,
     column,
     insert,
-    or_,
     select,
     table,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokenbank.leases import LeasedQueue
 from tokenbank.outbound.models import (
     WAITING_STATUSES,
     DeliveryStatus,
@@ -149,12 +147,8 @@ class ClaimedDelivery:
     previous_secret: str | None = None
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    """Waiting and due, or claimed by a worker whose claim ran out (it died)."""
-    return or_(
-        and_(deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= now),
-        and_(deliveries.c.status == DeliveryStatus.PROCESSING, deliveries.c.claimed_until < now),
-    )
+#: The outbox as a leased queue (see :mod:`tokenbank.leases`): the inbound inbox's claim.
+OUTBOX = LeasedQueue(deliveries, waiting=WAITING_STATUSES, processing=DeliveryStatus.PROCESSING)
 
 
 async def claim_deliveries(
@@ -168,42 +162,23 @@ async def claim_deliveries(
 ) -> list[ClaimedDelivery]:
     """Claim up to ``limit`` due deliveries, oldest due first (or the one ``delivery_id``
     if no live worker holds it), counting an attempt on each — the inbound inbox's claim
-    (``SKIP LOCKED`` on PostgreSQL; SQLite's one writer makes it a plain claim)."""
-    if delivery_id is None:
-        candidates = (
-            select(deliveries.c.id)
-            .where(_claimable(now))
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-        )
-    else:
-        candidates = select(deliveries.c.id).where(
-            deliveries.c.id == delivery_id,
-            or_(
-                deliveries.c.status != DeliveryStatus.PROCESSING,
-                deliveries.c.claimed_until < now,
-            ),
-        )
-    candidates = candidates.with_for_update(skip_locked=True)
-    stmt = (
-        update(deliveries)
-        .where(deliveries.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            status=DeliveryStatus.PROCESSING,
-            attempts=deliveries.c.attempts + 1,
-            claim_token=token,
-            claimed_until=lease_until,
-        )
-        .returning(
+    (:meth:`tokenbank.leases.LeasedQueue.claim`, ``SKIP LOCKED`` on PostgreSQL)."""
+    claimed = await OUTBOX.claim(
+        session,
+        now=now,
+        lease_until=lease_until,
+        token=token,
+        limit=limit,
+        key=delivery_id,
+        returning=(
             deliveries.c.id,
             deliveries.c.endpoint_id,
             deliveries.c.event_id,
             deliveries.c.event_type,
             deliveries.c.payload,
             deliveries.c.attempts,
-        )
+        ),
     )
-    claimed = (await session.execute(stmt)).all()
     if not claimed:
         return []
     ids = {int(r.endpoint_id) for r in claimed}
@@ -248,8 +223,6 @@ async def finish_delivery(
     ours: it ran out and another worker took the delivery."""
     values: dict[str, Any] = {
         "status": status,
-        "claim_token": None,
-        "claimed_until": None,
         "last_error": error[:MAX_ERROR_CHARS] if error else None,
         "next_attempt_at": next_attempt_at,
     }
@@ -257,13 +230,7 @@ async def finish_delivery(
         values["last_status_code"] = status_code
     if status is DeliveryStatus.DELIVERED:
         values["delivered_at"] = now
-    stmt = (
-        update(deliveries)
-        .where(deliveries.c.id == delivery.id, deliveries.c.claim_token == delivery.token)
-        .values(**values)
-    )
-    result = cast(CursorResult[Any], await session.execute(stmt))
-    return int(result.rowcount) > 0
+    return await OUTBOX.end_claim(session, delivery.id, delivery.token, values)
 
 
 async def insert_attempt(
@@ -293,13 +260,7 @@ async def reset_for_retry(session: AsyncSession, delivery_id: int, now: datetime
     holds it); False when there is no such delivery or a worker holds it."""
     stmt = (
         update(deliveries)
-        .where(
-            deliveries.c.id == delivery_id,
-            or_(
-                deliveries.c.status != DeliveryStatus.PROCESSING,
-                deliveries.c.claimed_until < now,
-            ),
-        )
+        .where(deliveries.c.id == delivery_id, OUTBOX.unheld(now))
         .values(
             status=DeliveryStatus.PENDING,
             attempts=0,

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokenbank.background import BackgroundLoop, uncut
 from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
 from tokenbank.errors import AppError
@@ -818,32 +819,23 @@ async def process_again(
         await asyncio.sleep(0.05)  # polling the worker's claim, which holds no lock we can wait on
 
 
-class WebhookWorker:
-    """Drains the inbox in one app process; see :mod:`tokenbank.payments.webhooks`."""
+class WebhookWorker(BackgroundLoop):
+    """Drains the inbox in one app process; see :mod:`tokenbank.payments.webhooks`. Woken
+    (``notify``) when this process records an event, polling for the others'."""
 
     def __init__(self, db: Database, gateway: StripeGateway, settings: Settings) -> None:
+        super().__init__(
+            "webhook-worker",
+            settings.webhook_poll_interval_s,
+            failure="webhook worker: draining the inbox failed",
+            logger=log,
+        )
         self.db = db
         self.gateway = gateway
         self.settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def notify(self) -> None:
-        """An event was recorded in this process: drain now rather than at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook-worker")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+    async def round(self) -> int:
+        return await self.drain()
 
     async def drain(self) -> int:
         """Apply every due event, ``WEBHOOK_CONCURRENCY`` claimed at a time and applied at
@@ -866,15 +858,10 @@ class WebhookWorker:
         """A claim that a stop cannot cut in two: stopped while its transaction ends, the
         worker waits for it and hands every event it claimed back at once (rather than
         leaving them to their lease)."""
-        claim = asyncio.ensure_future(
-            claim_due(self.db, self.settings, self.settings.webhook_concurrency)
+        return await uncut(
+            claim_due(self.db, self.settings, self.settings.webhook_concurrency),
+            lambda claimed: asyncio.gather(*(_give_back(self.db, e) for e in claimed)),
         )
-        try:
-            return await asyncio.shield(claim)
-        except asyncio.CancelledError:
-            claimed = await claim
-            await asyncio.gather(*(_give_back(self.db, e) for e in claimed))
-            raise
 
     async def _apply_group(self, events: list[ClaimedEvent]) -> None:
         snapshot: IntentSnapshot | None = None
@@ -903,22 +890,6 @@ class WebhookWorker:
             await repo.finish_event(
                 session, event, status=EventStatus.DEAD, now=utcnow(), error=note
             )
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database is away: try again at the next wake or poll
-                log.exception("webhook worker: draining the inbox failed")
-            try:
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self.settings.webhook_poll_interval_s
-                )
-            except TimeoutError:
-                pass
 
 
 def _by_payment(events: list[ClaimedEvent]) -> list[list[ClaimedEvent]]:

@@ -8,14 +8,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     CursorResult,
     Table,
     Update,
-    and_,
     bindparam,
     func,
-    or_,
     select,
     update,
 )
@@ -25,6 +22,7 @@ from sqlalchemy.sql.dml import Insert
 
 from tokenbank.auth.models import User
 from tokenbank.db import DriverTransaction, Query, Unit
+from tokenbank.leases import LeasedQueue
 from tokenbank.payments.models import (
     FINAL_EVENT_STATUSES,
     PENDING_EVENT_STATUSES,
@@ -295,12 +293,8 @@ async def event_state(session: AsyncSession, event_id: str) -> tuple[str | None,
     return (None, None) if row is None else (str(row[0]), row[1])
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    """Waiting and due, or claimed by a worker whose claim ran out (it died)."""
-    return or_(
-        and_(inbox.c.status.in_(PENDING_EVENT_STATUSES), inbox.c.next_attempt_at <= now),
-        and_(inbox.c.status == EventStatus.PROCESSING, inbox.c.claimed_until < now),
-    )
+#: The inbox as a leased queue (see :mod:`tokenbank.leases`).
+INBOX = LeasedQueue(inbox, waiting=PENDING_EVENT_STATUSES, processing=EventStatus.PROCESSING)
 
 
 async def claim_events(
@@ -313,40 +307,23 @@ async def claim_events(
     event_id: str | None = None,
 ) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due events, oldest due first (or the one ``event_id``, in any
-    status but claimed by a live worker), counting an attempt on each.
-
-    On PostgreSQL the candidates are chosen ``FOR UPDATE SKIP LOCKED``, so workers in
-    other processes claim other rows instead of waiting; SQLite has one writer at a time
-    (``BEGIN IMMEDIATE``), which makes the same statement a plain claim.
-    """
-    if event_id is None:
-        candidates = (
-            select(inbox.c.id).where(_claimable(now)).order_by(inbox.c.next_attempt_at).limit(limit)
-        )
-    else:
-        candidates = select(inbox.c.id).where(
-            inbox.c.id == event_id,
-            or_(inbox.c.status != EventStatus.PROCESSING, inbox.c.claimed_until < now),
-        )
-    candidates = candidates.with_for_update(skip_locked=True)
-    stmt = (
-        update(inbox)
-        .where(inbox.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            status=EventStatus.PROCESSING,
-            attempts=inbox.c.attempts + 1,
-            claim_token=token,
-            claimed_until=lease_until,
-        )
-        .returning(
+    status but claimed by a live worker), counting an attempt on each: the shared leased
+    claim (:meth:`tokenbank.leases.LeasedQueue.claim`, ``SKIP LOCKED`` on PostgreSQL)."""
+    rows = await INBOX.claim(
+        session,
+        now=now,
+        lease_until=lease_until,
+        token=token,
+        limit=limit,
+        key=event_id,
+        returning=(
             inbox.c.id,
             inbox.c.type,
             inbox.c.stripe_payment_intent_id,
             inbox.c.stripe_charge_id,
             inbox.c.attempts,
-        )
+        ),
     )
-    rows = (await session.execute(stmt)).all()
     return [
         ClaimedEvent(
             id=str(r.id),
@@ -374,8 +351,6 @@ async def finish_event(
     and another worker took the event), in which case nothing is written."""
     values: dict[str, Any] = {
         "status": status,
-        "claim_token": None,
-        "claimed_until": None,
         "last_error": error[:MAX_ERROR_CHARS] if error else None,
         "next_attempt_at": next_attempt_at,
     }
@@ -383,12 +358,7 @@ async def finish_event(
         values["processed_at"] = now
     if payment_intent_id is not None:
         values["stripe_payment_intent_id"] = payment_intent_id
-    stmt = (
-        update(inbox)
-        .where(inbox.c.id == event.id, inbox.c.claim_token == event.token)
-        .values(**values)
-    )
-    return await _changed_rows(session, stmt) > 0
+    return await INBOX.end_claim(session, event.id, event.token, values)
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
