@@ -13,13 +13,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, exists, func, select, update
+from sqlalchemy import Boolean, Row, Select, Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.chat.models import Chat, Message, ReplyRefund
 from tokenbank.chat.providers.base import ChatTurn
 from tokenbank.db import Query, Unit
+from tokenbank.ledger import repository as ledger_repo
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
@@ -116,13 +117,20 @@ def _history() -> Select[Any]:
     )
     used = func.sum(func.length(recent.c.content)).over(order_by=recent.c.id.desc())
     fitting = select(recent, used.label("used")).subquery("fitting")
-    # The chat's model and cap ride along on every row (the reply's price needs them).
+    # The chat's model and cap ride along on every row (the reply's price needs them), and
+    # whether the account is locked for the hold that follows (the ledger's account_lock:
+    # the hold's unit then needs no statement of its own for it).
     return (
         select(
             fitting.c.role,
             fitting.c.content,
             chats.c.model.label("chat_model"),
             chats.c.cost_cap.label("chat_cost_cap"),
+            ledger_repo.account_lock(
+                bindparam("user_id"),
+                bindparam("hold_key"),
+                bindparam("lock_account", type_=Boolean()),
+            ).label("account_locked"),
         )
         .select_from(chats.outerjoin(fitting, fitting.c.used <= bindparam("budget")))
         .where(chats.c.id == bindparam("chat_id"), chats.c.user_id == bindparam("user_id"))
@@ -188,17 +196,37 @@ class History:
     #: The chat's chosen model and cost cap (None: the defaults).
     model: str | None
     cost_cap: int | None
+    #: The read locked the caller's token account for the hold (see :func:`history`).
+    account_locked: bool = False
 
 
 async def history(
-    unit: Unit, user_id: int, chat_id: int, limit: int, budget_chars: int
+    unit: Unit,
+    user_id: int,
+    chat_id: int,
+    limit: int,
+    budget_chars: int,
+    *,
+    hold_key: str = "",
+    lock_account: bool = False,
 ) -> History | None:
     """The turns of the newest ``limit`` messages that fit in ``budget_chars`` (newest
     kept first, see :func:`_history`), oldest first, with the chat's model and cap; None
     unless ``user_id`` owns the chat.
+
+    With ``lock_account`` the same statement locks the caller's token account for the hold
+    the unit takes next (unless a hold with ``hold_key`` exists: a replay takes no lock),
+    as the ledger's own lock statement would (:func:`tokenbank.ledger.repository.account_lock`);
+    ``History.account_locked`` says whether it did.
     """
     rows = await _HISTORY.all(
-        unit, chat_id=chat_id, user_id=user_id, limit=limit, budget=budget_chars
+        unit,
+        chat_id=chat_id,
+        user_id=user_id,
+        limit=limit,
+        budget=budget_chars,
+        hold_key=hold_key,
+        lock_account=lock_account,
     )
     if not rows:
         return None
@@ -207,6 +235,7 @@ async def history(
         [_turn((row["role"], row["content"])) for row in rows if row["role"] is not None],
         first["chat_model"],
         first["chat_cost_cap"],
+        bool(first["account_locked"]),
     )
 
 

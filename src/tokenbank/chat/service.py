@@ -308,6 +308,11 @@ def default_model(book: pb.Book, provider_model: str) -> str:
     return provider_model if provider_model in book.models else next(iter(book.models))
 
 
+def may_charge(book: pb.Book) -> bool:
+    """Whether any reply priced by ``book`` can cost tokens (a free book holds nothing)."""
+    return any(not isinstance(p, pb.PerReply) or p.tokens > 0 for p in book.models.values())
+
+
 def check_model(book: pb.Book, model: str) -> str:
     """``model`` if the book prices it (422 ``unknown_model`` otherwise)."""
     if model not in book.models:
@@ -366,7 +371,17 @@ async def hold_reply(
     provider's ``max_tokens`` is fitted to. Only when even the ``min`` is more than is
     available is it a 402 (``required`` is the ``min``).
     """
-    found = await repo.history(unit, user_id, chat_id, HISTORY_MESSAGES, history_budget_chars)
+    found = await repo.history(
+        unit,
+        user_id,
+        chat_id,
+        HISTORY_MESSAGES,
+        history_budget_chars,
+        # The hold's account lock rides on this read (one round trip less per charged
+        # reply), unless no price in the book can charge anything.
+        hold_key=keys.generation(chat_id, 1, key),
+        lock_account=may_charge(book),
+    )
     if found is None:
         raise ChatNotFound()
     if replay:
@@ -386,7 +401,9 @@ async def hold_reply(
     if quote.max == 0:
         return Held(found.turns, None, chosen, price, quote)
     try:
-        hold = await _hold(unit, user_id, chat_id, key, text, quote.max, settings)
+        hold = await _hold(
+            unit, user_id, chat_id, key, text, quote.max, settings, found.account_locked
+        )
     except InsufficientTokens as refused:
         if quote.min > refused.balance or isinstance(price, pb.PerReply):
             _requires(refused, quote.min)
@@ -401,7 +418,9 @@ async def hold_reply(
             cap=refused.balance,
         )
         quote = pb.Quote(quote.min, quote.max, found.cost_cap, quote.max_tokens, quote.input_tokens)
-        hold = await _hold(unit, user_id, chat_id, key, text, quote.max, settings)
+        hold = await _hold(
+            unit, user_id, chat_id, key, text, quote.max, settings, found.account_locked
+        )
     if isinstance(hold, Generation):
         return hold
     return Held(found.turns, hold, chosen, price, quote)
@@ -478,12 +497,15 @@ async def _hold(
     text: str,
     cost: int,
     settings: Settings,
+    account_locked: bool = False,
 ) -> int | Generation:
     """Hold the cost under the key's next attempt; the reservation id, or the stored reply.
 
     Attempts are tried in order: a released or expired one failed and charged nothing,
     so the next number is tried; a pending one is running now; a committed one means
     the reply was saved (a request with the same key finished a moment ago).
+    ``account_locked``: the unit's history read locked the account (a lock lasts until
+    the unit ends, so every attempt may skip the ledger's own lock statement).
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         held = await ledger.reserve(
@@ -497,6 +519,7 @@ async def _hold(
             # disk: a crash can only lose the hold (then nothing is charged), and
             # save_reply's synchronous commit flushes it first (see ``ledger.reserve``).
             durable=False,
+            account_locked=account_locked,
         )
         if not held.replayed:
             return held.id

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -558,6 +558,36 @@ FOR UPDATE OF a
     params=("user_id", "idempotency_key"),
 )
 
+def account_lock(
+    user_id: ColumnElement[Any], idempotency_key: ColumnElement[Any], enabled: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """:data:`PG_LOCK_ACCOUNT` as a column of another statement: true when it locked the
+    account row (``FOR UPDATE``) — only when ``enabled``, and unless a hold with
+    ``idempotency_key`` exists (a replay takes no lock).
+
+    For the statement a unit runs *before* its :func:`reserve_pg` (the chat's history read),
+    which then passes ``account_locked=True`` and saves the lock's own round trip. What
+    makes that safe is the same as for :data:`PG_LOCK_ACCOUNT`: the lock is taken in an
+    earlier statement of the unit, so ``PG_RESERVE`` takes its snapshot after every writer
+    of the account's lots has committed. On SQLite (writers are serial) it only reads.
+    """
+    key_exists = (
+        select(reservations.c.id)
+        .where(
+            reservations.c.user_id == user_id,
+            reservations.c.idempotency_key == idempotency_key,
+        )
+        .exists()
+    )
+    locked = (
+        select(accounts.c.user_id)
+        .where(enabled, accounts.c.user_id == user_id, ~key_exists)
+        .with_for_update(of=accounts)
+        .cte("account_lock")
+    )
+    return select(locked.c.user_id).exists()
+
+
 #: What the account has available now (a refused hold's number, when its statement's
 #: snapshot was older than the row version that refused it).
 PG_AVAILABLE = PgStatement(
@@ -728,12 +758,15 @@ async def reserve_pg(
     expires_at: datetime,
     *,
     durable: bool,
+    account_locked: bool = False,
 ) -> ReserveOutcome:
-    """PostgreSQL's reserve: the account's lock (:data:`PG_LOCK_ACCOUNT`), then one
+    """PostgreSQL's reserve: the account's lock (:data:`PG_LOCK_ACCOUNT`, unless an earlier
+    statement of the unit took it: ``account_locked``, see :func:`account_lock`), then one
     statement (two when the key races a concurrent hold)."""
     statement = PG_RESERVE if durable else PG_RESERVE_RELAXED
     args = (user_id, tokens, idempotency_key, description, now, expires_at)
-    await PG_LOCK_ACCOUNT.first(unit, user_id, idempotency_key)
+    if not account_locked:
+        await PG_LOCK_ACCOUNT.first(unit, user_id, idempotency_key)
     row = await statement.first(unit, *args)
     assert row is not None  # the statement always returns its one row
     if _stale_refusal(row, tokens):

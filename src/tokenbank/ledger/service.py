@@ -601,6 +601,7 @@ async def reserve(
     ttl_s: float,
     description: str = "",
     durable: bool = True,
+    account_locked: bool = False,
 ) -> Reservation:
     """Hold tokens before work whose cost must be paid only if it succeeds.
 
@@ -627,6 +628,11 @@ async def reserve(
     through the later ``commit``, whose synchronous commit flushes the WAL, hold included,
     first. A crash in between loses the hold and, with it, nothing but work that was never
     charged. Any other write in the same transaction would lose its durability too.
+
+    ``account_locked`` (PostgreSQL): an earlier statement of this unit locked the account
+    row as :func:`tokenbank.ledger.repository.account_lock` does (and said so), so the
+    lock's own statement is skipped; the hold then takes its snapshot after that lock, as
+    with the lock's own statement. Anything else must leave it False.
     """
     check_amount(tokens)
     _check_key(idempotency_key)
@@ -643,6 +649,7 @@ async def reserve(
             now,
             expires_at,
             durable=durable,
+            account_locked=account_locked,
         )
     else:
         outcome = await repo.reserve_sqlite(
