@@ -1,4 +1,4 @@
-"""Migration 0023 (a rolled webhook secret) goes down and up again on both databases."""
+"""Migration 0020 (a rolled webhook secret) goes down and up again on both databases."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ async def _columns(url: str) -> set[str]:
         await engine.dispose()
 
 
-def test_0023_downgrades_and_upgrades(db_url: str) -> None:
+def test_0020_downgrades_and_upgrades(db_url: str) -> None:
     """Sync: the migration runner starts its own event loop."""
     rolled = {"previous_secret", "previous_secret_expires_at"}
     assert rolled <= asyncio.run(_columns(db_url))

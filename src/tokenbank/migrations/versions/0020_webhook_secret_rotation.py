@@ -1,7 +1,7 @@
 """outbound webhooks: a rolled endpoint secret keeps signing beside the new one until it
 expires
 
-Revision ID: 0023
+Revision ID: 0020
 Revises: 0019
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import tokenbank.types
 
-revision: str = "0023"
+revision: str = "0020"
 down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
