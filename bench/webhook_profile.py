@@ -5,7 +5,8 @@ Set-up (untimed): the local Stripe server in its own process, one app server buy
 process, against the same PostgreSQL database: each round records N
 ``payment_intent.succeeded`` events through the real request handler
 (``payments.flows.acknowledge``) and applies them with ``WebhookWorker.drain`` (the
-worker's claim, the Stripe read, the sync's transaction, the inbox mark).
+worker's claim, the subscriptions domain's applier asking whether the intent pays an
+invoice, the Stripe read, the sync's transaction, the inbox mark).
 
 Printed per event: the apply's Python calls (cProfile, one round; they do not move with
 the machine's load) and its process CPU (``time.process_time``, without a profiler, the
@@ -21,6 +22,7 @@ import json
 import pstats
 import time
 
+import tokenbank.subscriptions.flows  # noqa: F401 - registers its applier, as the app does
 from bench.common import scratch_database
 from bench.http import AppServer
 from bench.webhooks import (
