@@ -295,6 +295,24 @@ async def _call(request: Awaitable[T], *, missing_ok: bool = False) -> T:
 stripe_call = _call
 
 
+class AsyncHTTPXClient(stripe.HTTPXClient):
+    """The SDK's httpx transport, sending the form body as ``content=`` (the tests' own
+    SDK clients use it; the gateway uses :class:`LeanHTTPClient`).
+
+    The SDK passes its already-encoded form body as ``data=``, which httpx deprecates for
+    raw bytes/text (and will drop); ``content=`` sends the very same bytes.
+    """
+
+    def _get_request_args_kwargs(  # type: ignore[no-untyped-def]
+        self, method: str, url: str, headers, post_data
+    ):
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        kwargs.pop("data", None)
+        if post_data:
+            kwargs["content"] = post_data
+        return args, kwargs
+
+
 @dataclass(frozen=True)
 class CreatedIntent:
     id: str
