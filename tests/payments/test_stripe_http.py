@@ -138,3 +138,35 @@ async def test_nothing_listening_is_a_connection_error() -> None:
     http = LeanHTTPClient(timeout=5)
     with pytest.raises(stripe.APIConnectionError):
         await http.request_async("GET", f"{base}/v1/x", {})
+
+
+def test_a_connection_kept_by_an_event_loop_that_ended_is_not_reused() -> None:
+    """The gateway outlives event loops (a CLI command, a test): the next loop's request
+    opens its own connection rather than failing on the last loop's."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    http = LeanHTTPClient(timeout=5)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1/x"
+    try:
+        for _ in range(2):
+            body, status, _ = asyncio.run(http.request_async("GET", url, {}))
+            assert (status, body) == (200, b"{}")
+    finally:
+        http.close()
+        server.shutdown()
+        server.server_close()

@@ -124,7 +124,7 @@ class LeanHTTPClient(stripe.HTTPClient):
     def close(self) -> None:
         for streams in self._idle.values():
             for _, writer in streams:
-                writer.close()
+                _close_quietly(writer)
         self._idle.clear()
 
     async def close_async(self) -> None:
@@ -233,8 +233,12 @@ class LeanHTTPClient(stripe.HTTPClient):
 
     def _take_idle(self, origin: Origin) -> Stream | None:
         streams = self._idle.get(origin)
+        loop = asyncio.get_running_loop()
         while streams:
             reader, writer = streams.pop()
+            if _loop_of(writer) is not loop:
+                _close_quietly(writer)  # a connection of another (maybe closed) event loop
+                continue
             if reader.at_eof() or writer.is_closing() or reader.exception() is not None:
                 writer.close()
                 continue
@@ -247,6 +251,17 @@ class LeanHTTPClient(stripe.HTTPClient):
             streams.append(stream)
         else:
             stream[1].close()
+
+
+def _loop_of(writer: asyncio.StreamWriter) -> asyncio.AbstractEventLoop | None:
+    return getattr(writer, "_loop", None)
+
+
+def _close_quietly(writer: asyncio.StreamWriter) -> None:
+    try:
+        writer.close()
+    except RuntimeError:  # its event loop is closed: the socket went with it
+        pass
 
 
 def _connection_error(exc: BaseException) -> NoReturn:
