@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -17,10 +18,13 @@ from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.models import TokenTransaction
+from tokenbank.payments.flows import sync_payment
+from tokenbank.payments.models import Payment
 from tokenbank.payments.stripe_client import (
     DisputeView,
     IntentSnapshot,
     RefundView,
+    StripeGateway,
     dispute_view,
 )
 from tokenbank.payments.sync import SyncOutcome, apply_snapshot, reversal_target
@@ -315,3 +319,84 @@ async def test_the_database_refuses_a_status_that_is_not_in_its_enum(
             values: dict[str, Any] = {"status": "created", column: value}
             session.add(Payment(user_id=uid, tier="starter", tokens=100, amount_cents=500,
                                 currency="usd", **values))
+
+
+# --- the common case on the driver (sync.apply_paid) -----------------------------------
+
+
+async def sync(db: Database, settings: Settings, snap: IntentSnapshot) -> SyncOutcome:
+    """The one sync with Stripe's state given (no Stripe call): a paid purchase's first
+    credit runs as a driver unit there."""
+    return await sync_payment(db, cast(StripeGateway, None), settings, snap.id, snapshot=snap)
+
+
+def comparable(outcome: SyncOutcome) -> tuple[Any, ...]:
+    p = outcome.payment
+    assert p is not None
+    return (outcome.status_before, outcome.credited_tokens, outcome.changed, p.status,
+            p.tokens_credited, p.reversed_tokens, p.amount_refunded_cents, p.dispute_status,
+            p.last_error_code, p.stripe_mismatch)
+
+
+@pytest.mark.anyio
+async def test_a_first_credit_on_the_driver_leaves_what_the_session_path_leaves(
+    db: Database, settings: Settings
+) -> None:
+    uids = [await new_user(db), await new_user(db)]
+    snaps = [paid(uid, status="processing") for uid in uids]
+    for snap in snaps:  # our rows, not yet paid
+        await apply(db, settings, snap)
+
+    on_driver = await sync(db, settings, later(snaps[0], status="succeeded"))
+    in_session = await apply(db, settings, later(snaps[1], status="succeeded"))
+
+    assert comparable(on_driver) == comparable(in_session)
+    assert comparable(on_driver)[:5] == ("processing", 500, True, "succeeded", 500)
+    for uid, snap in zip(uids, snaps, strict=True):
+        assert await entries(db, snap.id) == [("purchase", 500)]
+        assert await balance(db, uid) == 500
+    async with db.transaction() as session:
+        rows = (await session.execute(
+            select(Payment.version, Payment.stripe_read_at)
+            .where(Payment.stripe_payment_intent_id.in_([s.id for s in snaps]))
+        )).all()
+    assert rows[0][0] == rows[1][0]  # the version moved alike
+    assert {r[1] for r in rows} == {later(s).read_at for s in snaps}
+    await check(db)
+
+
+@pytest.mark.anyio
+async def test_a_paid_intent_synced_at_once_from_many_places_credits_once(
+    db: Database, settings: Settings
+) -> None:
+    uid = await new_user(db)
+    snap = paid(uid, status="processing")
+    await apply(db, settings, snap)
+    done = later(snap, status="succeeded")
+
+    outcomes = await asyncio.gather(*(sync(db, settings, done) for _ in range(6)))
+
+    assert sorted(o.credited_tokens for o in outcomes) == [0, 0, 0, 0, 0, 500]
+    assert await entries(db, snap.id) == [("purchase", 500)]
+    assert await balance(db, uid) == 500
+    again = await sync(db, settings, later(done))
+    assert not again.changed  # credited already: the session's path, which moves nothing
+    await check(db)
+
+
+@pytest.mark.anyio
+async def test_a_refund_seen_with_the_payment_still_goes_the_whole_way(
+    db: Database, settings: Settings
+) -> None:
+    """Not the common case (money went back): applied by the session's path, in full."""
+    uid = await new_user(db)
+    snap = paid(uid, status="processing")
+    await apply(db, settings, snap)
+
+    outcome = await sync(
+        db, settings, later(snap, status="succeeded", refunds=refunded(("succeeded", 2000)))
+    )
+
+    assert (outcome.credited_tokens, outcome.reversed_tokens) == (500, 500)
+    assert await entries(db, snap.id) == [("purchase", 500), ("purchase_reversal", -500)]
+    await check(db)

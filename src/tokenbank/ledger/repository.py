@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -103,8 +114,38 @@ async def get_account(unit: Unit, user_id: int) -> Mapping[str, Any] | None:
     return await ACCOUNT.first(unit, user_id=user_id)
 
 
+_MOVED = (
+    accounts.c.balance + bindparam("balance_delta"),
+    accounts.c.reserved + bindparam("reserved_delta"),
+)
+
+
+def _move(condition: Any) -> Query:
+    return Query.of(
+        update(accounts)
+        .where(condition)
+        .values(
+            balance=_MOVED[0],
+            reserved=_MOVED[1],
+            updated_at=bindparam("now", type_=accounts.c.updated_at.type),
+        )
+        .returning(accounts.c.balance, accounts.c.reserved)
+    )
+
+
+#: The one conditional UPDATE every balance change goes through (guarantee 3), with and
+#: without its condition.
+MOVE = _move(accounts.c.user_id == bindparam("account"))
+MOVE_IF_AVAILABLE = _move(
+    and_(
+        accounts.c.user_id == bindparam("account"),
+        accounts.c.balance - accounts.c.reserved >= bindparam("require_available"),
+    )
+)
+
+
 async def move_balance(
-    session: AsyncSession,
+    unit: Unit,
     user_id: int,
     *,
     balance_delta: int,
@@ -117,46 +158,75 @@ async def move_balance(
     With ``require_available=n`` the row changes only if ``balance - reserved >= n`` at
     the moment of the update: check and change are one statement, so no interleaving
     of concurrent requests can overdraw. Returns the new balance and reserved, or None
-    if refused.
+    if refused. In any kind of unit (a prepared statement on the driver, Core in a session).
     """
-    condition = accounts.c.user_id == user_id
-    if require_available is not None:
-        condition = and_(condition, accounts.c.balance - accounts.c.reserved >= require_available)
-    stmt = (
-        update(accounts)
-        .where(condition)
-        .values(
-            balance=accounts.c.balance + balance_delta,
-            reserved=accounts.c.reserved + reserved_delta,
-            updated_at=now,
-        )
-        .returning(accounts.c.balance, accounts.c.reserved)
+    values = {
+        "account": user_id,
+        "balance_delta": balance_delta,
+        "reserved_delta": reserved_delta,
+        "now": now,
+    }
+    if require_available is None:
+        row = await MOVE.first(unit, **values)
+    else:
+        row = await MOVE_IF_AVAILABLE.first(unit, require_available=require_available, **values)
+    return None if row is None else (int(row["balance"]), int(row["reserved"]))
+
+
+_ENTRY_VALUES = {
+    name: bindparam(name, type_=transactions.c[name].type)
+    for name in (
+        "user_id",
+        "transaction_type",
+        "amount",
+        "balance_after",
+        "description",
+        "stripe_payment_intent_id",
+        "idempotency_key",
+        "reservation_id",
+        "actor_user_id",
+        "created_at",
     )
-    row = (await session.execute(stmt)).first()
-    return None if row is None else (int(row[0]), int(row[1]))
+}
+#: A ledger entry, or nothing when a unique key says it exists already (a replay).
+INSERT_ENTRY = Query.of(
+    postgresql.insert(transactions)
+    .values(_ENTRY_VALUES)
+    .on_conflict_do_nothing()
+    .returning(*TX_COLUMNS),
+    sqlite=sqlite.insert(transactions)
+    .values(_ENTRY_VALUES)
+    .on_conflict_do_nothing()
+    .returning(*TX_COLUMNS),
+)
+ENTRY_BY_KEY = Query.of(
+    select(*TX_COLUMNS).where(
+        transactions.c.user_id == bindparam("user_id"),
+        transactions.c.idempotency_key == bindparam("idempotency_key"),
+    )
+)
+PURCHASE_ENTRY = Query.of(
+    select(*TX_COLUMNS).where(
+        transactions.c.stripe_payment_intent_id == bindparam("payment_intent_id"),
+        transactions.c.transaction_type == literal_column(f"'{TransactionType.PURCHASE}'"),
+    )
+)
 
 
-async def insert_transaction(session: AsyncSession, values: dict[str, Any]) -> AnyRow | None:
-    """Insert a ledger entry; None when a unique key says it already exists."""
-    stmt = insert_ignoring_conflicts(session, transactions).values(**values).returning(*TX_COLUMNS)
-    return (await session.execute(stmt)).first()
+async def insert_transaction(unit: Unit, values: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Insert a ledger entry (every column of :data:`INSERT_ENTRY` named in ``values``);
+    None when a unique key says it already exists."""
+    return await INSERT_ENTRY.first(unit, **values)
 
 
 async def find_transaction_by_key(
-    session: AsyncSession, user_id: int, idempotency_key: str
-) -> AnyRow | None:
-    stmt = select(*TX_COLUMNS).where(
-        transactions.c.user_id == user_id, transactions.c.idempotency_key == idempotency_key
-    )
-    return (await session.execute(stmt)).first()
+    unit: Unit, user_id: int, idempotency_key: str
+) -> Mapping[str, Any] | None:
+    return await ENTRY_BY_KEY.first(unit, user_id=user_id, idempotency_key=idempotency_key)
 
 
-async def find_purchase(session: AsyncSession, payment_intent_id: str) -> AnyRow | None:
-    stmt = select(*TX_COLUMNS).where(
-        transactions.c.stripe_payment_intent_id == payment_intent_id,
-        transactions.c.transaction_type == TransactionType.PURCHASE,
-    )
-    return (await session.execute(stmt)).first()
+async def find_purchase(unit: Unit, payment_intent_id: str) -> Mapping[str, Any] | None:
+    return await PURCHASE_ENTRY.first(unit, payment_intent_id=payment_intent_id)
 
 
 def history_query(user_id: int, limit: int, before: int | None) -> Select[Any]:

@@ -155,7 +155,7 @@ _LotAction = _Credit | _Spend | _TakeBack | _Expire
 
 
 async def _post(
-    session: AsyncSession,
+    session: Unit,
     user_id: int,
     amount: int,
     transaction_type: TransactionType,
@@ -220,7 +220,7 @@ async def _post(
         },
     )
     if row is not None:
-        entry = Entry.of(row._mapping)
+        entry = Entry.of(row)
         await _lot_work(session, entry, lot, plan, now)
         if needed is not None and moved is not None:  # a spend: watched once committed
             note_spent(session, user_id, moved[0] - moved[1])
@@ -235,7 +235,7 @@ async def _post(
 
 
 async def _undo_move(
-    session: AsyncSession, user_id: int, amount: int, reserved_delta: int, now: datetime
+    session: Unit, user_id: int, amount: int, reserved_delta: int, now: datetime
 ) -> None:
     await repo.move_balance(
         session,
@@ -247,7 +247,7 @@ async def _undo_move(
     )
 
 
-async def _spendable(session: AsyncSession, user_id: int, now: datetime) -> int:
+async def _spendable(session: Unit, user_id: int, now: datetime) -> int:
     """What a spend could take now: the account's available tokens, at most the free
     tokens of its live lots."""
     current = await balance(session, user_id)
@@ -256,7 +256,7 @@ async def _spendable(session: AsyncSession, user_id: int, now: datetime) -> int:
 
 
 async def _lot_work(
-    session: AsyncSession, entry: Entry, lot: _LotAction, plan: lots.Plan | None, now: datetime
+    session: Unit, entry: Entry, lot: _LotAction, plan: lots.Plan | None, now: datetime
 ) -> None:
     match lot:
         case _Credit(source, expires_at, priority):
@@ -283,7 +283,7 @@ async def _lot_work(
 
 
 async def _find_first(
-    session: AsyncSession,
+    session: Unit,
     user_id: int,
     idempotency_key: str | None,
     payment_intent_id: str | None,
@@ -292,11 +292,11 @@ async def _find_first(
     if idempotency_key is not None:
         row = await repo.find_transaction_by_key(session, user_id, idempotency_key)
         if row is not None:
-            return Entry.of(row._mapping, replayed=True)
+            return Entry.of(row, replayed=True)
     if transaction_type == TransactionType.PURCHASE and payment_intent_id is not None:
         row = await repo.find_purchase(session, payment_intent_id)
         if row is not None:
-            return Entry.of(row._mapping, replayed=True)
+            return Entry.of(row, replayed=True)
     return None
 
 
@@ -404,7 +404,7 @@ async def spend(
 
 
 async def credit_purchase(
-    session: AsyncSession,
+    session: Unit,
     user_id: int,
     tokens: int,
     payment_intent_id: str,
@@ -441,7 +441,7 @@ async def reverse_purchase(
     give is the negative balance, which has no lot."""
     check_amount(tokens)
     purchase = await repo.find_purchase(session, payment_intent_id)
-    own = None if purchase is None else await lots.lot_of_credit(session, int(purchase.id))
+    own = None if purchase is None else await lots.lot_of_credit(session, int(purchase["id"]))
     return await _post(
         session,
         user_id,
@@ -526,7 +526,7 @@ async def reverse_allotment(
     negative."""
     check_amount(tokens)
     credit = await repo.find_transaction_by_key(session, user_id, allotment_key)
-    own = None if credit is None else await lots.lot_of_credit(session, int(credit.id))
+    own = None if credit is None else await lots.lot_of_credit(session, int(credit["id"]))
     return await _post(
         session,
         user_id,

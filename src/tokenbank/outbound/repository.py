@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import (
     CursorResult,
     Table,
+    bindparam,
     column,
     insert,
     select,
@@ -18,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokenbank.db import Query, Unit
 from tokenbank.leases import LeasedQueue
 from tokenbank.outbound.models import (
     WAITING_STATUSES,
@@ -58,12 +60,19 @@ async def list_endpoints(session: AsyncSession) -> list[Any]:
     return list((await session.execute(stmt)).all())
 
 
-async def subscribed_endpoints(session: AsyncSession) -> list[tuple[int, str]]:
-    """``(id, enabled_events)`` of every endpoint that receives events now."""
-    stmt = select(endpoints.c.id, endpoints.c.enabled_events).where(
+SUBSCRIBED_ENDPOINTS = Query.of(
+    select(endpoints.c.id, endpoints.c.enabled_events).where(
         endpoints.c.enabled.is_(True), endpoints.c.deleted_at.is_(None)
     )
-    return [(int(r[0]), str(r[1])) for r in (await session.execute(stmt)).all()]
+)
+
+
+async def subscribed_endpoints(unit: Unit) -> list[tuple[int, str]]:
+    """``(id, enabled_events)`` of every endpoint that receives events now (in any kind
+    of unit: the payment sync's driver unit emits too)."""
+    return [
+        (int(r["id"]), str(r["enabled_events"])) for r in await SUBSCRIBED_ENDPOINTS.all(unit)
+    ]
 
 
 async def roll_secret(
@@ -114,18 +123,39 @@ async def delete_endpoint(session: AsyncSession, endpoint_id: int, now: datetime
     return True
 
 
-async def customer_external_id(session: AsyncSession, user_id: int) -> str | None:
-    stmt = select(_customers.c.external_id).where(_customers.c.user_id == user_id)
-    row = (await session.execute(stmt)).first()
-    return None if row is None else str(row[0])
+EXTERNAL_ID = Query.of(
+    select(_customers.c.external_id).where(_customers.c.user_id == bindparam("user_id"))
+)
+
+
+async def customer_external_id(unit: Unit, user_id: int) -> str | None:
+    row = await EXTERNAL_ID.first(unit, user_id=user_id)
+    return None if row is None else str(row["external_id"])
 
 
 # --- the outbox --------------------------------------------------------------------------
 
 
-async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(deliveries), list(rows))
+_DELIVERY_COLUMNS = (
+    "endpoint_id",
+    "event_id",
+    "event_type",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+INSERT_DELIVERY = Query.of(
+    insert(deliveries)
+    .values({name: bindparam(name, type_=deliveries.c[name].type) for name in _DELIVERY_COLUMNS})
+    .returning(deliveries.c.id)
+)
+
+
+async def insert_deliveries(unit: Unit, rows: Sequence[dict[str, Any]]) -> None:
+    for row in rows:
+        await INSERT_DELIVERY.first(unit, **row)
 
 
 @dataclass(frozen=True)

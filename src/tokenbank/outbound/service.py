@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
+from tokenbank.db import Unit
 from tokenbank.outbound import repository as repo
 from tokenbank.outbound.errors import (
     UnknownEventType,
@@ -286,7 +287,7 @@ def _subscribed(enabled_events: str, event_type: EventType) -> bool:
 
 
 async def emit(
-    session: AsyncSession,
+    session: Unit,
     event_type: EventType,
     obj: Mapping[str, Any],
     *,

@@ -28,8 +28,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tokenbank.background import BackgroundLoop, uncut
 from tokenbank.config import Settings
 from tokenbank.db import Database, Unit
@@ -74,8 +72,10 @@ from tokenbank.payments.stripe_client import IntentSnapshot, SavedCard, StripeGa
 from tokenbank.payments.sync import (
     PaymentView,
     SyncOutcome,
+    apply_paid,
     apply_snapshot,
     checks_fraud_warnings,
+    may_be_first_credit,
 )
 from tokenbank.payments.webhooks import (
     ClaimLost,
@@ -362,7 +362,7 @@ async def confirm_payment(
 
 # --- the one sync ----------------------------------------------------------------------
 
-AlsoInTransaction = Callable[[AsyncSession, SyncOutcome], Awaitable[None]]
+AlsoInTransaction = Callable[[Unit, SyncOutcome], Awaitable[None]]
 
 
 @logs_payment_intent
@@ -393,10 +393,21 @@ async def sync_payment(
         snap = await read_intent(
             db, gateway, settings, payment_intent_id, check_fraud_warnings=check_fraud_warnings
         )
-    async with db.transaction() as session:
-        outcome = await apply_snapshot(session, settings, snap)
-        if also is not None:
-            await also(session, outcome)
+    outcome = None
+    if may_be_first_credit(snap):
+        # The common case (a pack just paid for) as one driver unit: no ORM session.
+        async def credit(unit: Unit) -> SyncOutcome | None:
+            done = await apply_paid(unit, snap)
+            if done is not None and also is not None:
+                await also(unit, done)
+            return done
+
+        outcome = await db.run(credit)
+    if outcome is None:
+        async with db.transaction() as session:
+            outcome = await apply_snapshot(session, settings, snap)
+            if also is not None:
+                await also(session, outcome)
     if outcome.credited_tokens:
         PURCHASES.inc()
         TOKENS_PURCHASED.inc(outcome.credited_tokens)
@@ -610,7 +621,7 @@ class Handling:
 
     async def done_in(
         self,
-        session: AsyncSession,
+        session: Unit,
         status: EventStatus = EventStatus.HANDLED,
         note: str | None = None,
     ) -> None:
@@ -731,11 +742,11 @@ async def _apply_event(
         await h.done(EventStatus.IGNORED, "no payment intent for its charge")
         return
 
-    async def mark_done(session: AsyncSession, outcome: SyncOutcome) -> None:
+    async def mark_done(unit: Unit, outcome: SyncOutcome) -> None:
         if outcome.ignored:
-            await h.done_in(session, EventStatus.IGNORED, outcome.ignored)
+            await h.done_in(unit, EventStatus.IGNORED, outcome.ignored)
         else:
-            await h.done_in(session, EventStatus.HANDLED, outcome.refused)
+            await h.done_in(unit, EventStatus.HANDLED, outcome.refused)
 
     fraud = checks_fraud_warnings(event.type)
     if snapshot is None or snapshot.id != pi_id or fraud:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -12,7 +13,10 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    exists,
     func,
+    literal_column,
+    null,
     select,
     update,
 )
@@ -95,6 +99,93 @@ async def insert_payment(
     stmt = _insert_ignoring_conflicts(session, payments).values(**values).returning(payments.c.id)
     row = (await session.execute(stmt)).first()
     return None if row is None else int(row[0])
+
+
+# The common case of the sync (a paid purchase credited for the first time), on any unit:
+# a driver unit on the webhook worker's path (see ``sync.apply_paid``).
+
+#: The columns a payment is seen with (``sync.PaymentView``), plus what the sync decides by.
+_PAYMENT_COLUMNS = (
+    payments.c.id,
+    payments.c.user_id,
+    payments.c.stripe_payment_intent_id.label("payment_intent_id"),
+    payments.c.tier,
+    payments.c.tokens,
+    payments.c.amount_cents,
+    payments.c.currency,
+    payments.c.status,
+    payments.c.tokens_credited,
+    payments.c.reversed_tokens,
+    payments.c.amount_refunded_cents,
+    payments.c.dispute_status,
+    payments.c.last_error_code,
+    payments.c.stripe_mismatch,
+    payments.c.created_at,
+    payments.c.updated_at,
+)
+_topups = cast(Table, AutoTopup.__table__)
+
+#: Our row for an intent, locked, with when its Stripe state was last read and whether an
+#: auto top-up attempt paid with it (that attempt then learns its outcome: the general path).
+PAYMENT_TO_CREDIT = Query.of(
+    select(
+        *_PAYMENT_COLUMNS,
+        payments.c.stripe_read_at,
+        exists()
+        .where(_topups.c.payment_id == payments.c.id)
+        .label("auto_topup"),
+    )
+    .where(payments.c.stripe_payment_intent_id == bindparam("payment_intent_id"))
+    .with_for_update(of=payments)
+)
+
+#: The row once credited: its status and money as Stripe's state says, the tokens
+#: credited, a new version (every change moves it).
+CREDITED = Query.of(
+    update(payments)
+    .where(payments.c.id == bindparam("payment_id"))
+    .values(
+        status=bindparam("new_status"),
+        amount_refunded_cents=bindparam("refunded"),
+        dispute_status=bindparam("dispute"),
+        stripe_mismatch=null(),
+        last_error_code=bindparam("error_code"),
+        tokens_credited=payments.c.tokens,
+        version=payments.c.version + literal_column("1"),
+        updated_at=bindparam("now", type_=payments.c.updated_at.type),
+        stripe_read_at=bindparam("read_at", type_=payments.c.stripe_read_at.type),
+    )
+    .returning(*_PAYMENT_COLUMNS)
+)
+
+
+async def payment_to_credit(unit: Unit, payment_intent_id: str) -> Mapping[str, Any] | None:
+    return await PAYMENT_TO_CREDIT.first(unit, payment_intent_id=payment_intent_id)
+
+
+async def mark_credited(
+    unit: Unit,
+    payment_id: int,
+    *,
+    status: str,
+    refunded_cents: int,
+    dispute_status: str | None,
+    last_error_code: str | None,
+    read_at: datetime,
+    now: datetime,
+) -> Mapping[str, Any]:
+    row = await CREDITED.first(
+        unit,
+        payment_id=payment_id,
+        new_status=status,
+        refunded=refunded_cents,
+        dispute=dispute_status,
+        error_code=last_error_code,
+        read_at=read_at,
+        now=now,
+    )
+    assert row is not None  # locked in this unit
+    return row
 
 
 async def get_payment(session: AsyncSession, payment_id: int) -> Payment | None:
@@ -337,8 +428,31 @@ async def claim_events(
     ]
 
 
+#: End a claim (only the claim's holder may: its token), in any kind of unit — the sync's
+#: driver unit marks its event there. ``processed_at`` and the intent are kept when NULL.
+FINISH_EVENT = Query.of(
+    update(inbox)
+    .where(inbox.c.id == bindparam("event_id"), inbox.c.claim_token == bindparam("token"))
+    .values(
+        status=bindparam("new_status"),
+        claim_token=null(),
+        claimed_until=null(),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("next_at", type_=inbox.c.next_attempt_at.type),
+        processed_at=func.coalesce(
+            bindparam("processed_at", type_=inbox.c.processed_at.type), inbox.c.processed_at
+        ),
+        stripe_payment_intent_id=func.coalesce(
+            bindparam("pi", type_=inbox.c.stripe_payment_intent_id.type),
+            inbox.c.stripe_payment_intent_id,
+        ),
+    )
+    .returning(inbox.c.id)
+)
+
+
 async def finish_event(
-    session: AsyncSession,
+    unit: Unit,
     event: ClaimedEvent,
     *,
     status: EventStatus,
@@ -349,16 +463,17 @@ async def finish_event(
 ) -> bool:
     """End a claim with ``status``; False when the claim is no longer ours (it ran out
     and another worker took the event), in which case nothing is written."""
-    values: dict[str, Any] = {
-        "status": status,
-        "last_error": error[:MAX_ERROR_CHARS] if error else None,
-        "next_attempt_at": next_attempt_at,
-    }
-    if status in FINAL_EVENT_STATUSES:
-        values["processed_at"] = now
-    if payment_intent_id is not None:
-        values["stripe_payment_intent_id"] = payment_intent_id
-    return await INBOX.end_claim(session, event.id, event.token, values)
+    row = await FINISH_EVENT.first(
+        unit,
+        event_id=event.id,
+        token=event.token,
+        new_status=status,
+        error=error[:MAX_ERROR_CHARS] if error else None,
+        next_at=next_attempt_at,
+        processed_at=now if status in FINAL_EVENT_STATUSES else None,
+        pi=payment_intent_id,
+    )
+    return row is not None
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:

@@ -1,11 +1,13 @@
 """The one place that talks to Stripe (or the local Stripe server).
 
-The official SDK is used through its async methods on an httpx async client, so a call
-to Stripe never blocks the event loop. Every answer is turned into a small frozen
-snapshot of plain values straight away; the rest of the payments code never touches SDK
-objects. SDK errors become typed payment errors: an outage is 503 ``stripe_unavailable``
-(and never a 500), a refused request is 502 ``stripe_error``, an id Stripe refuses or an
-object it does not have is ``StripeObjectUnusable`` (a ``PaymentNotFound``).
+The official SDK is used through its async methods on a lean asyncio transport of ours
+(:mod:`tokenbank.payments.stripe_http`: the SDK builds and reads every request, the
+transport only moves its bytes), so a call to Stripe never blocks the event loop. Every
+answer is turned into a small frozen snapshot of plain values straight away; the rest of
+the payments code never touches SDK objects. SDK errors become typed payment errors: an
+outage is 503 ``stripe_unavailable`` (and never a 500), a refused request is 502
+``stripe_error``, an id Stripe refuses or an object it does not have is
+``StripeObjectUnusable`` (a ``PaymentNotFound``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tokenbank.payments.errors import (
 )
 from tokenbank.payments.models import DisputeStatus, PaymentDisputeState, RefundStatus
 from tokenbank.payments.purchase import is_token_purchase
+from tokenbank.payments.stripe_http import LeanHTTPClient
 from tokenbank.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -293,7 +296,8 @@ stripe_call = _call
 
 
 class AsyncHTTPXClient(stripe.HTTPXClient):
-    """The SDK's httpx transport, sending the form body as ``content=``.
+    """The SDK's httpx transport, sending the form body as ``content=`` (the tests' own
+    SDK clients use it; the gateway uses :class:`LeanHTTPClient`).
 
     The SDK passes its already-encoded form body as ``data=``, which httpx deprecates for
     raw bytes/text (and will drop); ``content=`` sends the very same bytes.
@@ -352,10 +356,10 @@ class StripeGateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._http: AsyncHTTPXClient | None = None
+        self._http: LeanHTTPClient | None = None
         self._client: stripe.StripeClient | None = None
         if settings.stripe_secret_key:
-            self._http = AsyncHTTPXClient(timeout=STRIPE_TIMEOUT_S)
+            self._http = LeanHTTPClient(timeout=STRIPE_TIMEOUT_S)
             bases: dict[str, str] = {}
             if settings.stripe_api_base:
                 bases["api"] = settings.stripe_api_base.rstrip("/")
@@ -383,7 +387,7 @@ class StripeGateway:
 
     async def aclose(self) -> None:
         if self._http is not None:
-            await self._http.close_async()  # type: ignore[no-untyped-call]
+            await self._http.close_async()
 
     async def create_intent(
         self,

@@ -59,6 +59,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
+from tokenbank.db import Unit
 from tokenbank.ledger import keys
 from tokenbank.ledger import service as ledger
 from tokenbank.outbound import service as outbound
@@ -118,12 +119,12 @@ def view_of(row: Payment) -> PaymentView:
     )
 
 
-def purchase_object(row: Payment) -> dict[str, object]:
+def purchase_object(row: PaymentView) -> dict[str, object]:
     """A purchase as the operator's webhooks show it (``data.object``)."""
     return {
         "object": "purchase",
         "id": row.id,
-        "payment_intent_id": row.stripe_payment_intent_id,
+        "payment_intent_id": row.payment_intent_id,
         "tier": row.tier,
         "tokens": row.tokens,
         "amount_cents": row.amount_cents,
@@ -237,13 +238,16 @@ async def apply_snapshot(
     # The operator's webhooks, in this same transaction: sent iff the change commits.
     if credited:
         await outbound.emit(
-            session, EventType.PURCHASE_SUCCEEDED, purchase_object(row), user_id=row.user_id
+            session,
+            EventType.PURCHASE_SUCCEEDED,
+            purchase_object(view_of(row)),
+            user_id=row.user_id,
         )
     if moved > 0:
         await outbound.emit(
             session,
             EventType.PURCHASE_REFUNDED,
-            purchase_object(row) | {"tokens_taken_back": moved},
+            purchase_object(view_of(row)) | {"tokens_taken_back": moved},
             user_id=row.user_id,
         )
     await autotopup.on_payment_synced(session, settings, row, snap, fresh=bool(fields))
@@ -256,6 +260,70 @@ async def apply_snapshot(
         reinstated_tokens=max(-moved, 0),
         adopted=adopted,
         refused=mismatch if row.tokens_credited == 0 else None,
+    )
+
+
+# --- the common case, on any unit ------------------------------------------------------
+
+
+def may_be_first_credit(snap: IntentSnapshot) -> bool:
+    """Whether Stripe's state is the common case :func:`apply_paid` applies: a succeeded
+    intent with no money given back and no dispute (a pack just paid for)."""
+    return (
+        snap.status == PaymentIntentStatus.SUCCEEDED
+        and snap.returned_cents == 0
+        and snap.dispute_state is None
+    )
+
+
+async def apply_paid(unit: Unit, snap: IntentSnapshot) -> SyncOutcome | None:
+    """:func:`apply_snapshot` for its common case, in any kind of unit — on the webhook
+    worker's path a driver unit, with no ORM session: a purchase of ours, paid
+    (:func:`may_be_first_credit`), matching our row and credited for the first time,
+    from a read not older than the row's last one, with no auto top-up attempt to tell.
+
+    It locks our row, credits once (``ledger.credit_purchase``, guarantee 5), writes the
+    row as :func:`apply_snapshot` would (status, money, ``tokens_credited``, a new
+    version, ``stripe_read_at``) and emits ``purchase.succeeded`` — the same statements'
+    effects, in the caller's unit. Returns None, having written nothing (only the row's
+    lock was taken), for every other case: the caller then runs :func:`apply_snapshot`.
+    """
+    row = await repo.payment_to_credit(unit, snap.id)
+    if row is None or row["tokens_credited"] or row["reversed_tokens"] or row["auto_topup"]:
+        return None
+    read_at = row["stripe_read_at"]
+    if read_at is not None and snap.read_at < read_at:
+        return None  # a stale read: apply_snapshot credits, and moves nothing else
+    user_id, tokens = int(row["user_id"]), int(row["tokens"])
+    if _mismatch_of(row["amount_cents"], row["currency"], user_id, tokens, snap) is not None:
+        return None
+    pi = snap.id
+    entry = await ledger.credit_purchase(
+        unit, user_id, tokens, pi, f"Bought the {row['tier']} pack: {tokens} tokens"
+    )
+    credited = 0 if entry.replayed else tokens
+    new_status = _next_status(row["status"], snap)
+    after = await repo.mark_credited(
+        unit,
+        int(row["id"]),
+        status=new_status,
+        refunded_cents=snap.returned_cents,
+        dispute_status=snap.dispute_state,
+        last_error_code=(snap.last_error_code if new_status == PaymentStatus.FAILED else None)
+        or row["last_error_code"],
+        read_at=snap.read_at,
+        now=utcnow(),
+    )
+    view = PaymentView(**after)
+    if credited:
+        await outbound.emit(
+            unit, EventType.PURCHASE_SUCCEEDED, purchase_object(view), user_id=user_id
+        )
+    return SyncOutcome(
+        payment_intent_id=pi,
+        payment=view,
+        status_before=row["status"],
+        credited_tokens=credited,
     )
 
 
@@ -274,13 +342,19 @@ def _next_status(current: str, snap: IntentSnapshot) -> str:
 
 def _mismatch(row: Payment, snap: IntentSnapshot) -> MoneyMismatch | None:
     """Why Stripe's intent is not the purchase we recorded (None when it is)."""
-    if snap.amount != row.amount_cents or (
-        snap.status == PaymentIntentStatus.SUCCEEDED and snap.amount_received != row.amount_cents
+    return _mismatch_of(row.amount_cents, row.currency, row.user_id, row.tokens, snap)
+
+
+def _mismatch_of(
+    amount_cents: int, currency: str, user_id: int, tokens: int, snap: IntentSnapshot
+) -> MoneyMismatch | None:
+    if snap.amount != amount_cents or (
+        snap.status == PaymentIntentStatus.SUCCEEDED and snap.amount_received != amount_cents
     ):
         return MoneyMismatch.AMOUNT
-    if snap.currency != row.currency.lower():
+    if snap.currency != currency.lower():
         return MoneyMismatch.CURRENCY
-    if not names_purchase(snap.metadata, user_id=row.user_id, tokens=row.tokens):
+    if not names_purchase(snap.metadata, user_id=user_id, tokens=tokens):
         return MoneyMismatch.METADATA
     return None
 

@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.config import Settings
 from tokenbank.db import Unit
@@ -222,7 +221,7 @@ class ClaimLost(Exception):  # noqa: N818 - a signal, not a failure
 
 
 async def finish(
-    session: AsyncSession,
+    session: Unit,
     event: ClaimedEvent,
     status: EventStatus,
     note: str | None,

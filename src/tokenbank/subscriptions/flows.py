@@ -401,10 +401,13 @@ async def apply_event(
     pi_id = h.payment_intent_id
     if pi_id is None:
         return False
-    async with h.db.transaction() as session:
-        inv = await repo.invoice_by_intent(session, pi_id)
-        found = (inv.subscription_id, inv.id) if inv is not None else None
-        purchase = found is None and await repo.is_purchase(session, pi_id)
+    # One read-only statement (every payment event asks it, a purchase's included).
+    owner = await h.db.read(repo.INTENT_OWNER, payment_intent_id=pi_id)
+    assert owner is not None  # a select without FROM: always its one row
+    found: tuple[str, str] | None = None
+    if owner["invoice_id"] is not None:
+        found = (str(owner["subscription_id"]), str(owner["invoice_id"]))
+    purchase = found is None and bool(owner["purchase"])
     if found is None and not purchase and event.type.startswith(MONEY_BACK_PREFIXES):
         # Money going back on an intent that is neither a purchase nor an invoice we
         # know: ask Stripe whether it pays an invoice (its row may never have reached us).

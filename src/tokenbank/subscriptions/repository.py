@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, exists, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokenbank.db import Query
 from tokenbank.payments.models import Payment, StripeCustomer, WebhookEvent
 from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice, SubscriptionStatus
 
@@ -121,6 +122,29 @@ async def event_payload(session: AsyncSession, event_id: str) -> dict[str, Any] 
         await session.execute(select(WebhookEvent.payload).where(WebhookEvent.id == event_id))
     ).scalar_one_or_none()
     return found if isinstance(found, dict) else None
+
+
+_invoices = cast(Table, SubscriptionInvoice.__table__)
+_payments = cast(Table, Payment.__table__)
+
+
+_ONE = select(literal_column("1").label("one")).subquery("one")
+
+#: Whose an intent is, in one read-only statement: the invoice it pays (and that
+#: invoice's subscription; NULLs when none), and whether it is a token purchase of ours.
+INTENT_OWNER = Query.of(
+    select(
+        _invoices.c.subscription_id,
+        _invoices.c.id.label("invoice_id"),
+        exists()
+        .where(_payments.c.stripe_payment_intent_id == bindparam("payment_intent_id"))
+        .label("purchase"),
+    ).select_from(
+        _ONE.outerjoin(
+            _invoices, _invoices.c.payment_intent_id == bindparam("payment_intent_id")
+        )
+    )
+)
 
 
 async def is_purchase(session: AsyncSession, payment_intent_id: str) -> bool:

@@ -1,0 +1,107 @@
+"""Where an applied webhook's CPU goes, in one process: ``python -m bench.webhook_profile``.
+
+Set-up (untimed): the local Stripe server in its own process, one app server buying
+``3 × N`` Starter packs (each confirmed at the simulator), then stopped. Then, in this
+process, against the same PostgreSQL database: each round records N
+``payment_intent.succeeded`` events through the real request handler
+(``payments.flows.acknowledge``) and applies them with ``WebhookWorker.drain`` (the
+worker's claim, the subscriptions domain's applier asking whether the intent pays an
+invoice, the Stripe read, the sync's transaction, the inbox mark).
+
+Printed per event: the apply's Python calls (cProfile, one round; they do not move with
+the machine's load) and its process CPU (``time.process_time``, without a profiler, the
+other rounds). ``--top`` prints the profile's heaviest functions by own calls too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import time
+
+import tokenbank.subscriptions.flows  # noqa: F401 - registers its applier, as the app does
+from bench.common import scratch_database
+from bench.http import AppServer
+from bench.webhooks import (
+    PUBLISHABLE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    StripeSim,
+    buy_packs,
+    sign,
+    succeeded_event,
+)
+from tokenbank.config import Settings
+from tokenbank.db import Database
+from tokenbank.payments import flows
+from tokenbank.payments.stripe_client import StripeGateway
+
+
+async def _profile(events: int, rounds: int, top: int, dump: str | None) -> None:
+    async with scratch_database("whprof") as url:
+        with StripeSim() as sim:
+            env = {
+                "DATABASE_URL": url,
+                "STRIPE_SECRET_KEY": SECRET_KEY,
+                "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "STRIPE_API_BASE": sim.url,
+                "SIGNUP_BONUS_TOKENS": "0",
+                "WEBHOOK_WORKER": "false",
+            }
+            with AppServer(env) as app:
+                _, intents = await buy_packs(app, sim, events * (rounds + 1))
+            settings = Settings(
+                database_url=url,
+                stripe_secret_key=SECRET_KEY,
+                stripe_publishable_key=PUBLISHABLE_KEY,
+                stripe_webhook_secret=WEBHOOK_SECRET,
+                stripe_api_base=sim.url,
+            )
+            db = Database(url, pool_size=10)
+            gateway = StripeGateway(settings)
+            worker = flows.WebhookWorker(db, gateway, settings)
+            try:
+                for r in range(rounds + 1):
+                    batch = intents[r * events : (r + 1) * events]
+                    for i, pi in enumerate(batch):
+                        payload = succeeded_event(r * events + i, pi)
+                        await flows.acknowledge(
+                            db, settings, payload, sign(payload, WEBHOOK_SECRET, int(time.time()))
+                        )
+                    if r == 0:
+                        profiler = cProfile.Profile()
+                        profiler.enable()
+                        applied = await worker.drain()
+                        profiler.disable()
+                        stats = pstats.Stats(profiler)
+                        calls = stats.total_calls / applied  # type: ignore[attr-defined]
+                        print(json.dumps({"applied": applied, "calls_per_event": round(calls)}))
+                        if top:
+                            stats.sort_stats("tottime").print_stats(top)
+                        if dump:
+                            stats.dump_stats(dump)
+                    else:
+                        c0 = time.process_time()
+                        applied = await worker.drain()
+                        cpu = 1000 * (time.process_time() - c0) / applied
+                        print(json.dumps({"applied": applied, "cpu_ms_per_event": round(cpu, 3)}))
+            finally:
+                await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="CPU rounds after the profiled one")
+    parser.add_argument("--top", type=int, default=0)
+    parser.add_argument("--dump", help="write the cProfile stats to this file")
+    args = parser.parse_args()
+    asyncio.run(_profile(args.events, args.rounds, args.top, args.dump))
+
+
+if __name__ == "__main__":
+    main()
