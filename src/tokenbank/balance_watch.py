@@ -3,7 +3,13 @@
 Every spend is watched, whatever path made it (a chat reply, the service API's charges
 and hold commits, the meter's): the ledger notes each spend on its unit of work
 (:func:`tokenbank.db.note_spent`) and, once that unit commits, the database calls
-:func:`charged` with the tokens available after it — a rolled-back spend tells nothing.
+:func:`charged` with the balance after it — a rolled-back spend tells nothing.
+
+The balance watched is the settled one (what committed charges and credits left), not
+the balance less the holds in flight: holds come and go, so a threshold compared with
+them would fire while replies are running, re-arm when they end and fire again, with
+no credit in between. The settled balance only rises with a credit, so each threshold
+fires once per fall below it.
 :func:`charged` is a dictionary look-up and a few comparisons against the person's thresholds
 (auto top-up and low-balance alerts) as this process last read them, no I/O. When the
 balance crossed one (or came back above one that fired, which re-arms it), or the
@@ -125,7 +131,7 @@ def install(watch: BalanceWatch | None) -> None:
 
 
 def charged(user_id: int, available: int) -> None:
-    """Called once a charge has committed, with the tokens available after it."""
+    """Called once a charge has committed, with the (settled) balance after it."""
     if _installed is not None:
         _installed.charged(user_id, available)
 

@@ -761,10 +761,10 @@ Unit: TypeAlias = AsyncSession | DriverTransaction | SqliteTransaction
 _SPENT = "tokenbank.spent"
 
 
-def note_spent(unit: Unit, user_id: int, available: int) -> None:
-    """Tokens were spent in ``unit`` and ``available`` are left: once the unit commits,
-    the balance watch hears of it (:func:`tokenbank.balance_watch.charged`, a look-up
-    against cached thresholds, no I/O); a unit that rolls back tells it nothing.
+def note_spent(unit: Unit, user_id: int, balance: int) -> None:
+    """Tokens were spent in ``unit``, leaving ``balance``: once the unit commits, the
+    balance watch hears of it (:func:`tokenbank.balance_watch.charged`, a look-up against
+    cached thresholds, no I/O); a unit that rolls back tells it nothing.
 
     The ledger calls this for every spend (a deduction at once, a committed hold), so
     every path that spends — a chat reply, the service API, the meter — is watched the
@@ -772,18 +772,18 @@ def note_spent(unit: Unit, user_id: int, available: int) -> None:
     """
     if isinstance(unit, AsyncSession):
         spent: dict[int, int] = unit.info.setdefault(_SPENT, {})
-        spent[user_id] = available
+        spent[user_id] = balance
     elif unit.spent is None:
-        unit.spent = {user_id: available}
+        unit.spent = {user_id: balance}
     else:
-        unit.spent[user_id] = available
+        unit.spent[user_id] = balance
 
 
 def _tell_spent(spent: dict[int, int] | None) -> None:
     """After a commit: the unit's spends to the balance watch."""
     if spent:
-        for user_id, available in spent.items():
-            balance_watch.charged(user_id, available)
+        for user_id, balance in spent.items():
+            balance_watch.charged(user_id, balance)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class BalanceLook:
 
     async def __call__(self, user_id: int, available: int, highest_seen: int) -> Thresholds:
         async with self.db.transaction() as session:
-            now = (await ledger.balance(session, user_id)).available
+            now = (await ledger.balance(session, user_id)).balance  # settled: see balance_watch
             fired = await notifications.watch_balance(
                 session, user_id, available=now, highest_seen=max(highest_seen, now)
             )

@@ -166,7 +166,8 @@ async def test_settling_a_hold_reports_what_is_left_beside_other_pending_holds(
 
 async def test_the_balance_watch_hears_of_committed_spends_only(db: Database) -> None:
     """Every spend, in any kind of unit, reaches the balance watch once its unit commits
-    (with what is left to spend); a spend that rolls back, a replay or a credit does not."""
+    (with the settled balance it left: holds in flight do not count); a spend that rolls
+    back, a replay or a credit does not."""
     from tokenbank import balance_watch
 
     heard: list[tuple[int, int]] = []
@@ -192,7 +193,7 @@ async def test_the_balance_watch_hears_of_committed_spends_only(db: Database) ->
         assert heard == []
         async with db.transaction() as session:
             await ledger.spend(session, user_id, 4, "x", idempotency_key="c")
-        assert heard == [(user_id, 20 - 4 - 3)]
+        assert heard == [(user_id, 20 - 4)]  # the pending hold of 3 is not subtracted
 
         async def settle(unit: Unit) -> ledger.Settled:
             return await ledger.settle(unit, held.id, "reply", tokens=2)

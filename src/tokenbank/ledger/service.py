@@ -223,7 +223,7 @@ async def _post(
         entry = Entry.of(row)
         await _lot_work(session, entry, lot, plan, now)
         if needed is not None and moved is not None:  # a spend: watched once committed
-            note_spent(session, user_id, moved[0] - moved[1])
+            note_spent(session, user_id, moved[0])
         return entry
     await _undo_move(session, user_id, amount, reserved_delta, now)
     first = await _find_first(
@@ -700,7 +700,7 @@ async def commit(
     """
     entry, reserved = await _commit(session, reservation_id, description, tokens)
     if reserved is not None:
-        note_spent(session, entry.user_id, entry.balance_after - reserved)
+        note_spent(session, entry.user_id, entry.balance_after)
     return entry
 
 
@@ -733,7 +733,7 @@ async def settle(
     if reserved is None:  # a replay: spent before, and watched then
         return Settled(entry, (await balance(session, entry.user_id)).available)
     available = entry.balance_after - reserved
-    note_spent(session, entry.user_id, available)  # the balance watch, once committed
+    note_spent(session, entry.user_id, entry.balance_after)  # watched once committed
     return Settled(entry, available)
 
 

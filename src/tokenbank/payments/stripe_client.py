@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import stripe
 from stripe.params import PaymentIntentCreateParamsAutomaticPaymentMethods
@@ -313,6 +315,17 @@ class AsyncHTTPXClient(stripe.HTTPXClient):
         return args, kwargs
 
 
+def stripe_transport(api_base: str | None) -> LeanHTTPClient | AsyncHTTPXClient:
+    """The gateway's HTTP client for Stripe: :class:`LeanHTTPClient`, unless the
+    environment routes the API's host through a proxy (``HTTPS_PROXY`` and ``NO_PROXY``),
+    which only the SDK's httpx transport honours: then that one, as before."""
+    host = urlsplit(api_base or "https://api.stripe.com").hostname or "api.stripe.com"
+    proxies = urllib.request.getproxies()
+    if (proxies.get("https") or proxies.get("http")) and not urllib.request.proxy_bypass(host):
+        return AsyncHTTPXClient(timeout=STRIPE_TIMEOUT_S)
+    return LeanHTTPClient(timeout=STRIPE_TIMEOUT_S)
+
+
 @dataclass(frozen=True)
 class CreatedIntent:
     id: str
@@ -356,10 +369,10 @@ class StripeGateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._http: LeanHTTPClient | None = None
+        self._http: LeanHTTPClient | AsyncHTTPXClient | None = None
         self._client: stripe.StripeClient | None = None
         if settings.stripe_secret_key:
-            self._http = LeanHTTPClient(timeout=STRIPE_TIMEOUT_S)
+            self._http = stripe_transport(settings.stripe_api_base)
             bases: dict[str, str] = {}
             if settings.stripe_api_base:
                 bases["api"] = settings.stripe_api_base.rstrip("/")
