@@ -9,7 +9,8 @@ round keeps its units whole across that with :func:`uncut` (a claim committed ju
 the stop arrives is handed back, not left to its lease).
 
 Used by the webhook inbox's ``payments.flows.WebhookWorker`` and the notifications'
-``notifications.flows.Mailer`` (woken by their own process, polling for the others'),
+``notifications.flows.Mailer`` (woken by their own process, polling for the others';
+both hand their claims back through :func:`uncut`),
 and by ``jobs.Scheduler`` for each periodic job (the sweeper, reconcile, the outbound
 webhooks' ``outbound.flows.Deliverer``, ...), which nothing wakes.
 

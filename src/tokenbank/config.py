@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     balance_watch_cache_s: float = Field(default=30.0, ge=0)
     #: How often each process sends the notification emails recorded by the others.
     notification_mail_interval_s: float = Field(default=5.0, gt=0)
+    #: How long an email may stay claimed (``sending``) before another process takes it
+    #: for sent-never (its process died before SMTP): sent again, at least once; never
+    #: less than the SMTP timeout + 30 s.
+    notification_mail_claim_lease_s: float = Field(default=300.0, gt=0)
 
     cors_origins: list[str] = Field(default_factory=list)
     client_dist: str | None = None

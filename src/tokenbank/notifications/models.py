@@ -25,7 +25,8 @@ class NotificationKind(StrEnum):
 
 
 class EmailState(StrEnum):
-    """``notifications.email_state``: its email, sent at most once."""
+    """``notifications.email_state``: its email, sent once by live processes; at least
+    once across a crash (``notifications.flows``)."""
 
     PENDING = "pending"
     SENDING = "sending"
@@ -51,6 +52,8 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     email_state: Mapped[str] = mapped_column(String(16), default=EmailState.PENDING)
+    #: When the email was claimed (while ``sending``: the claim's stamp, see
+    #: ``NOTIFICATION_MAIL_CLAIM_LEASE_S``), then when it was sent (or failed).
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

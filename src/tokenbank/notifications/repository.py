@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, select, update
+from sqlalchemy import CursorResult, Table, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,6 +117,24 @@ async def due_emails(session: AsyncSession, limit: int) -> list[int]:
     return list((await session.execute(stmt)).scalars())
 
 
+async def release_stale_emails(session: AsyncSession, *, claimed_before: datetime) -> int:
+    """Emails claimed (``sending``) before ``claimed_before`` go back to ``pending``: their
+    process died between the claim and SMTP (or during it). A claim without a stamp
+    predates the stamp and is as stale. Returns how many."""
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(Notification)
+            .where(
+                Notification.email_state == EmailState.SENDING,
+                or_(Notification.emailed_at.is_(None), Notification.emailed_at < claimed_before),
+            )
+            .values(email_state=EmailState.PENDING, emailed_at=None)
+        ),
+    )
+    return int(result.rowcount)
+
+
 async def move_email(
     session: AsyncSession,
     notification_id: int,
@@ -125,7 +143,8 @@ async def move_email(
     to_state: EmailState,
     now: datetime | None = None,
 ) -> bool:
-    """A conditional update: True only for the one caller that moved it."""
+    """A conditional update: True only for the one caller that moved it. ``now`` stamps
+    ``emailed_at``: the claim's time while ``sending``, the send's time once ``sent``."""
     values: dict[str, Any] = {"email_state": to_state}
     if now is not None:
         values["emailed_at"] = now
