@@ -82,10 +82,13 @@ class BalanceLook:
     mailer: Mailer
 
     async def __call__(self, user_id: int, available: int, highest_seen: int) -> Thresholds:
+        # The balance as it stands decides, not the figures the spends reported: those
+        # arrive after their commits in no fixed order, and a late one (a balance from
+        # before the latest spends) would re-arm an alert that no credit re-armed.
         async with self.db.transaction() as session:
             now = (await ledger.balance(session, user_id)).balance  # settled: see balance_watch
             fired = await notifications.watch_balance(
-                session, user_id, available=now, highest_seen=max(highest_seen, now)
+                session, user_id, available=now, highest_seen=now
             )
         if fired:
             self.mailer.notify()
