@@ -2,7 +2,8 @@
 
 :class:`BackgroundLoop` runs a round of work in one task, again and again: at once when
 something in this process wakes it (:meth:`~BackgroundLoop.notify`, an ``asyncio.Event``),
-otherwise every ``interval_s`` (work that other processes recorded). A round that fails
+otherwise every ``interval_s`` (work that other processes recorded; ``None``: only when
+woken). A round that fails
 is logged and tried again at the next wake or interval, never fatal: the database may be
 away for a while. :meth:`~BackgroundLoop.stop` cancels the round wherever it waits; a
 round keeps its units whole across that with :func:`uncut` (a claim committed just as
@@ -11,8 +12,9 @@ the stop arrives is handed back, not left to its lease).
 Used by the webhook inbox's ``payments.flows.WebhookWorker`` and the notifications'
 ``notifications.flows.Mailer`` (woken by their own process, polling for the others';
 both hand their claims back through :func:`uncut`),
-and by ``jobs.Scheduler`` for each periodic job (the sweeper, reconcile, the outbound
-webhooks' ``outbound.flows.Deliverer``, ...), which nothing wakes.
+by ``jobs.Scheduler`` for each periodic job (the sweeper, reconcile, the outbound
+webhooks' ``outbound.flows.Deliverer``, ...), which nothing wakes, and by
+``balance_watch.BalanceWatch``, which only its own process wakes.
 
 No unit of work here: a round is the owner's (a flow or a job), which opens its own.
 """
@@ -31,14 +33,15 @@ log = logging.getLogger(__name__)
 
 class BackgroundLoop:
     """A round of work run in one task until stopped: woken by :meth:`notify`, else every
-    ``interval_s``. Give the round as ``work``, or override :meth:`round`.
+    ``interval_s`` (``None``: only when woken). Give the round as ``work``, or override
+    :meth:`round`.
 
     ``failure`` is what ``logger`` says (with the traceback) when a round fails."""
 
     def __init__(
         self,
         name: str,
-        interval_s: float,
+        interval_s: float | None,
         work: Callable[[], Awaitable[object]] | None = None,
         *,
         failure: str | None = None,

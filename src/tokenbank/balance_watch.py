@@ -28,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tokenbank.background import BackgroundLoop
+
 log = logging.getLogger(__name__)
 
 #: ``handler(user_id, available_now, highest_seen)`` -> the person's thresholds as they
@@ -60,8 +62,9 @@ class BalanceWatch:
         self._cache: dict[int, tuple[float, Thresholds]] = {}
         #: user -> (latest available seen, highest available seen) since queued.
         self._queued: dict[int, tuple[int, int]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        #: Drains the queue when :meth:`charged` queues someone (no polling: nothing is
+        #: queued but by this process).
+        self._loop = BackgroundLoop("balance-watch", None, self.drain)
 
     # --- the hot path ------------------------------------------------------------------
 
@@ -75,7 +78,7 @@ class BalanceWatch:
             if not cached[1].wants_look(available):
                 return
         self._queued[user_id] = (available, available)
-        self._wake.set()
+        self._loop.notify()
 
     def forget(self, user_id: int) -> None:
         """The person changed their thresholds (in this process)."""
@@ -84,17 +87,10 @@ class BalanceWatch:
     # --- the background task -----------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="balance-watch")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await self._loop.stop()
 
     async def drain(self) -> int:
         """Handle everyone queued; returns how many were handled."""
@@ -112,12 +108,6 @@ class BalanceWatch:
             self._cache[user_id] = (time.monotonic(), found)
             done += 1
         return done
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.drain()
 
 
 _installed: BalanceWatch | None = None

@@ -46,29 +46,27 @@ AUTHENTICATION_REQUIRED = "authentication_required"
 
 
 @dataclass(frozen=True)
-class AutoTopupView:
+class AutoTopupChoice:
+    """What the person chooses (and what is saved of it)."""
+
     enabled: bool
     threshold: int
     tier: str
     monthly_max_count: int
     monthly_max_amount: int
     payment_method_id: str | None
+
+
+@dataclass(frozen=True)
+class AutoTopupView(AutoTopupChoice):
+    """The saved choice, with where it stands."""
+
     state: str
     paused_reason: str | None
     consecutive_failures: int
     this_month_count: int
     this_month_amount: int
     action_url: str | None
-
-
-@dataclass(frozen=True)
-class AutoTopupChoice:
-    enabled: bool
-    threshold: int
-    tier: str
-    monthly_max_count: int
-    monthly_max_amount: int
-    payment_method_id: str | None
 
 
 @dataclass(frozen=True)
