@@ -170,3 +170,97 @@ def test_a_connection_kept_by_an_event_loop_that_ended_is_not_reused() -> None:
         http.close()
         server.shutdown()
         server.server_close()
+        # A connection kept by a loop that has ended cannot be closed without that loop:
+        # its socket goes with the garbage collector, whose ResourceWarning is all it says.
+        import gc
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            del http
+            gc.collect()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for ``localhost`` (its own CA), made by openssl."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+         "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@asynccontextmanager
+async def serving_tls(handler: Handler, cert: str, key: str) -> AsyncIterator[str]:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"https://localhost:{port}"
+    finally:
+        server.close()
+
+
+async def test_https_is_verified_against_the_sdks_ca_bundle_and_kept_alive(
+    tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe is reached over TLS: the certificate is checked against the SDK's CA bundle
+    (here the test's own CA stands in for it), and the connection serves the next call."""
+    cert, key = tls_files
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                await read_request(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            writer.write(answer(b'{"ok": true}'))
+            await writer.drain()
+        writer.close()
+
+    monkeypatch.setattr(stripe, "ca_bundle_path", cert)
+    async with serving_tls(handler, cert, key) as base:
+        http = LeanHTTPClient(timeout=5)
+        for _ in range(2):
+            body, status, _ = await http.request_async("GET", f"{base}/v1/x", {})
+            assert (status, body) == (200, b'{"ok": true}')
+        await http.close_async()
+    assert connections == 1
+
+
+async def test_a_certificate_stripes_ca_bundle_does_not_vouch_for_is_refused(
+    tls_files: tuple[str, str],
+) -> None:
+    """A server whose certificate the SDK's CA bundle does not vouch for (a man in the
+    middle, say) gets no request: the SDK's retryable connection error instead."""
+    cert, key = tls_files
+    requests = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        try:
+            await read_request(reader)
+            requests += 1
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        writer.close()
+
+    async with serving_tls(handler, cert, key) as base:
+        http = LeanHTTPClient(timeout=5)
+        with pytest.raises(stripe.APIConnectionError):
+            await http.request_async("GET", f"{base}/v1/x", {})
+        await http.close_async()
+    assert requests == 0

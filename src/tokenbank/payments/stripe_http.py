@@ -22,6 +22,7 @@ same rule HTTP clients apply to idle keep-alive connections).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import textwrap
 from collections.abc import Mapping
@@ -51,12 +52,17 @@ class Headers(dict[str, str]):
 class _Answer:
     """httptools' callbacks for one response."""
 
-    __slots__ = ("headers", "body", "done", "_name")
+    __slots__ = ("headers", "body", "done", "keep_alive", "parser", "_name")
 
     def __init__(self) -> None:
         self.headers = Headers()
         self.body: list[bytes] = []
         self.done = False
+        #: Whether the connection may serve the next request: httptools answers this only
+        #: inside ``on_message_complete`` (once ``feed_data`` returns it has reset and
+        #: says False), so it is read there.
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
         self._name = ""
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -69,6 +75,7 @@ class _Answer:
 
     def on_message_complete(self) -> None:
         self.done = True
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
 
 
 class _StaleConnection(Exception):
@@ -128,7 +135,15 @@ class LeanHTTPClient(stripe.HTTPClient):
         self._idle.clear()
 
     async def close_async(self) -> None:
+        """Close the kept-alive connections and wait until they are closed (those of this
+        event loop: another loop's went with it), so none outlives its loop."""
+        loop = asyncio.get_running_loop()
+        writers = [w for streams in self._idle.values() for _, w in streams]
         self.close()
+        for writer in writers:
+            if _loop_of(writer) is loop:
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
 
     def sleep_async(self, secs: float) -> Any:
         return asyncio.sleep(secs)
@@ -177,6 +192,7 @@ class LeanHTTPClient(stripe.HTTPClient):
         reader, writer = stream
         answer = _Answer()
         parser = httptools.HttpResponseParser(answer)
+        answer.parser = parser
         got_any = False
         try:
             writer.write(head + body if len(body) < 65536 else head)
@@ -204,7 +220,7 @@ class LeanHTTPClient(stripe.HTTPClient):
             writer.close()  # cancelled or failed half way: never reuse it
             raise
         status = parser.get_status_code()
-        if parser.should_keep_alive() and not reader.at_eof():
+        if answer.keep_alive and not reader.at_eof():
             self._put_idle(origin, stream)
         else:
             writer.close()
