@@ -61,3 +61,23 @@ def test_production_never_honours_test_clocks() -> None:
     settings = Settings(app_env="production", subscription_test_clocks=True)
     assert not settings.test_clocks_enabled
     assert Settings(app_env="development", subscription_test_clocks=True).test_clocks_enabled
+
+
+async def test_a_clock_asked_for_in_the_next_minute_is_the_one_the_first_call_made(
+    env: PayEnv, gateway: StripeGateway
+) -> None:
+    """Racing first calls share the clock's idempotency key, so they must send Stripe the
+    same parameters, even when they straddle a minute."""
+    from tokenbank.types import utcnow
+
+    minute = int(utcnow().timestamp()) // 60 * 60
+    name, key = "tokenbank user 7", "test-clock:race-7"
+    # The first call of the race, made in the minute before this one.
+    first = await gateway.client.v1.test_helpers.test_clocks.create_async(
+        {"frozen_time": minute - 60, "name": name}, {"idempotency_key": key}
+    )
+    assert await gateway.create_test_clock(name=name, idempotency_key=key) == first.id
+    ids = await asyncio.gather(
+        *(gateway.create_test_clock(name=name, idempotency_key=key) for _ in range(6))
+    )
+    assert set(ids) == {first.id}

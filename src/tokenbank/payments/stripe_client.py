@@ -495,10 +495,25 @@ class StripeGateway:
         )
 
     async def create_test_clock(self, *, name: str, idempotency_key: str) -> str:
-        """A Stripe test clock frozen at now (test mode only), for a development Customer."""
+        """A Stripe test clock frozen at this minute (test mode only), for a development
+        Customer.
+
+        Racing first calls share ``idempotency_key``, and Stripe refuses a key reused with
+        other parameters, so the frozen time is the minute, not the second: racing calls
+        agree unless they straddle a minute, and then the later one asks again with the
+        earlier minute, which is what the first call sent."""
+        minute = int(utcnow().timestamp()) // 60 * 60
+        try:
+            return await self._create_test_clock(name, idempotency_key, minute)
+        except StripeRequestRefused as exc:
+            if not isinstance(exc.__cause__, stripe.IdempotencyError):
+                raise
+            return await self._create_test_clock(name, idempotency_key, minute - 60)
+
+    async def _create_test_clock(self, name: str, idempotency_key: str, frozen: int) -> str:
         clock = await _call(
             self.client.v1.test_helpers.test_clocks.create_async(
-                {"frozen_time": int(utcnow().timestamp()), "name": name[:300]},
+                {"frozen_time": frozen, "name": name[:300]},
                 {"idempotency_key": idempotency_key},
             )
         )
