@@ -30,6 +30,7 @@ from bench.webhooks import (
     SECRET_KEY,
     WEBHOOK_SECRET,
     StripeSim,
+    app_env,
     buy_packs,
     sign,
     succeeded_event,
@@ -43,15 +44,7 @@ from tokenbank.payments.stripe_client import StripeGateway
 async def _profile(events: int, rounds: int, top: int, dump: str | None) -> None:
     async with scratch_database("whprof") as url:
         with StripeSim() as sim:
-            env = {
-                "DATABASE_URL": url,
-                "STRIPE_SECRET_KEY": SECRET_KEY,
-                "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "STRIPE_API_BASE": sim.url,
-                "SIGNUP_BONUS_TOKENS": "0",
-                "WEBHOOK_WORKER": "false",
-            }
+            env = app_env(url, sim.url, WEBHOOK_WORKER="false")
             with AppServer(env) as app:
                 _, intents = await buy_packs(app, sim, events * (rounds + 1))
             settings = Settings(

@@ -249,6 +249,19 @@ async def balance_of(url: str, user_id: int) -> int:
         await db.dispose()
 
 
+def app_env(database_url: str, stripe_url: str, **extra: str) -> dict[str, str]:
+    """The app's settings for a webhook bench: its database, the local Stripe server."""
+    return {
+        "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": stripe_url,
+        "SIGNUP_BONUS_TOKENS": "0",
+        **extra,
+    }
+
+
 async def bench_webhooks(mode: Mode) -> dict[str, Any]:
     applied: list[float] = []
     app_cpu: list[float] = []
@@ -257,14 +270,7 @@ async def bench_webhooks(mode: Mode) -> dict[str, Any]:
     p50s: list[float] = []
     async with scratch_database("webhooks") as url:
         with StripeSim() as sim:
-            env = {
-                "DATABASE_URL": url,
-                "STRIPE_SECRET_KEY": SECRET_KEY,
-                "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "STRIPE_API_BASE": sim.url,
-                "SIGNUP_BONUS_TOKENS": "0",
-            }
+            env = app_env(url, sim.url)
             with AppServer(env) as app:
                 slow_events = SLOW_STRIPE_EVENTS
                 user_id, intents = await buy_packs(
