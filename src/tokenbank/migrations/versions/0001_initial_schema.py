@@ -1,36 +1,27 @@
-"""initial schema: accounts, ledger, payments, chats, rate limits
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-27 15:15:29.970771
-"""
-
-from collections.abc import Sequence
+"""initial schema: accounts, ledger, payments, chats, rate limits"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import tokenbank.types
+from tokenbank.migrations import _ops
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     op.create_table(
         "rate_limit_buckets",
         sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("window_start", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("window_start", _ops.TS, nullable=False),
         sa.Column("count", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("key", "window_start", name=op.f("pk_rate_limit_buckets")),
+        _ops.pk("rate_limit_buckets", "key", "window_start"),
     )
     op.create_table(
         "users",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            _ops.ID,
             autoincrement=True,
             nullable=False,
         ),
@@ -38,8 +29,8 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        _ops.pk("users", "id"),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -52,9 +43,9 @@ def upgrade() -> None:
         sa.Column("stripe_payment_intent_id", sa.String(length=255), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("received_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("processed_at", tokenbank.types.UTCDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
+        sa.Column("received_at", _ops.TS, nullable=False),
+        sa.Column("processed_at", _ops.TS, nullable=True),
+        _ops.pk("webhook_events", "id"),
     )
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.create_index(
@@ -65,16 +56,16 @@ def upgrade() -> None:
         "chats",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            _ops.ID,
             autoincrement=True,
             nullable=False,
         ),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_chats_user_id_users")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_chats")),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        sa.Column("updated_at", _ops.TS, nullable=False),
+        _ops.fk("chats", "user_id", "users"),
+        _ops.pk("chats", "id"),
     )
     with op.batch_alter_table("chats", schema=None) as batch_op:
         batch_op.create_index("ix_chats_user_id_id", ["user_id", "id"], unique=False)
@@ -83,7 +74,7 @@ def upgrade() -> None:
         "payments",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            _ops.ID,
             autoincrement=True,
             nullable=False,
         ),
@@ -101,10 +92,10 @@ def upgrade() -> None:
         sa.Column("last_error_code", sa.String(length=64), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_payments_user_id_users")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments")),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        sa.Column("updated_at", _ops.TS, nullable=False),
+        _ops.fk("payments", "user_id", "users"),
+        _ops.pk("payments", "id"),
         sa.UniqueConstraint(
             "stripe_payment_intent_id", name=op.f("uq_payments_stripe_payment_intent_id")
         ),
@@ -121,22 +112,17 @@ def upgrade() -> None:
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("balance", sa.BigInteger(), nullable=False),
         sa.Column("reserved", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        sa.Column("updated_at", _ops.TS, nullable=False),
         sa.CheckConstraint("reserved >= 0", name=op.f("ck_token_accounts_reserved_non_negative")),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_token_accounts_user_id_users"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_token_accounts")),
+        _ops.fk("token_accounts", "user_id", "users", ondelete="RESTRICT"),
+        _ops.pk("token_accounts", "user_id"),
     )
     op.create_table(
         "token_reservations",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            _ops.ID,
             autoincrement=True,
             nullable=False,
         ),
@@ -145,14 +131,12 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("idempotency_key", sa.String(length=255), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=False),
-        sa.Column("expires_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", tokenbank.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", _ops.TS, nullable=False),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        sa.Column("resolved_at", _ops.TS, nullable=True),
         sa.CheckConstraint("amount > 0", name=op.f("ck_token_reservations_amount_positive")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_token_reservations_user_id_users")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_token_reservations")),
+        _ops.fk("token_reservations", "user_id", "users"),
+        _ops.pk("token_reservations", "id"),
     )
     with op.batch_alter_table("token_reservations", schema=None) as batch_op:
         batch_op.create_index(
@@ -166,7 +150,7 @@ def upgrade() -> None:
         "token_transactions",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            _ops.ID,
             autoincrement=True,
             nullable=False,
         ),
@@ -179,12 +163,10 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("reservation_id", sa.BigInteger(), nullable=True),
         sa.Column("actor_user_id", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", _ops.TS, nullable=False),
         sa.CheckConstraint("amount <> 0", name=op.f("ck_token_transactions_amount_non_zero")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_token_transactions_user_id_users")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_token_transactions")),
+        _ops.fk("token_transactions", "user_id", "users"),
+        _ops.pk("token_transactions", "id"),
     )
     with op.batch_alter_table("token_transactions", schema=None) as batch_op:
         batch_op.create_index("ix_token_transactions_user_id_id", ["user_id", "id"], unique=False)
@@ -203,7 +185,7 @@ def upgrade() -> None:
         "messages",
         sa.Column(
             "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            _ops.ID,
             autoincrement=True,
             nullable=False,
         ),
@@ -214,11 +196,9 @@ def upgrade() -> None:
         sa.Column("reply_to_id", sa.BigInteger(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("model", sa.String(length=100), nullable=True),
-        sa.Column("created_at", tokenbank.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["chat_id"], ["chats.id"], name=op.f("fk_messages_chat_id_chats"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        _ops.fk("messages", "chat_id", "chats", ondelete="CASCADE"),
+        _ops.pk("messages", "id"),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_chat_id_id", ["chat_id", "id"], unique=False)

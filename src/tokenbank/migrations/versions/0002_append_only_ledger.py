@@ -1,17 +1,9 @@
-"""ledger entries are append-only: the database refuses UPDATE and DELETE
-
-Revision ID: 0002
-Revises: 0001
-"""
-
-from collections.abc import Sequence
+"""ledger entries are append-only: the database refuses UPDATE and DELETE"""
 
 from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,19 +1,12 @@
 """messages.interrupted: a reply cut short (client gone or provider failed mid-stream)
 after some of its text was sent, charged and saved as far as it got
-
-Revision ID: 0004
-Revises: 0002
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,36 +1,24 @@
-"""webhook inbox applied by a worker: claims, backoff, dead letters, known statuses
-
-Revision ID: 0007
-Revises: 0006
-"""
-
-from collections.abc import Sequence
+"""webhook inbox applied by a worker: claims, backoff, dead letters, known statuses"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import tokenbank.types
+from tokenbank.migrations import _ops
 
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 # Written out rather than imported: a migration must not change when the code does.
 STATUSES = ("received", "processing", "handled", "ignored", "failed", "unprocessable", "dead")
-STATUS_KNOWN = "status IN ({})".format(", ".join(f"'{s}'" for s in STATUSES))
+STATUS_KNOWN = _ops.in_list("status", STATUSES)
 
 
 def upgrade() -> None:
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("stripe_charge_id", sa.String(length=255), nullable=True))
-        batch_op.add_column(
-            sa.Column("next_attempt_at", tokenbank.types.UTCDateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("next_attempt_at", _ops.TS, nullable=True))
         batch_op.add_column(sa.Column("claim_token", sa.String(length=36), nullable=True))
-        batch_op.add_column(
-            sa.Column("claimed_until", tokenbank.types.UTCDateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("claimed_until", _ops.TS, nullable=True))
         batch_op.create_check_constraint(op.f("ck_webhook_events_status_known"), STATUS_KNOWN)
         batch_op.create_check_constraint(
             op.f("ck_webhook_events_attempts_non_negative"), "attempts >= 0"

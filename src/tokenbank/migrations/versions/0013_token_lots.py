@@ -6,90 +6,37 @@ holds of the account are allocated to it, oldest first, as far as it goes (a hol
 beyond it stays unallocated; its commit takes what it finds, as after a refund).
 The new transaction types "allotment", "allotment_reversal" and "expiry" join the
 type CHECK.
-
-Revision ID: 0013
-Revises: 0011
 """
-
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
 
 import tokenbank.types
+from tokenbank.migrations import _ops
 
 revision: str = "0013"
 down_revision: str | None = "0012"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_TS = tokenbank.types.UTCDateTime(timezone=True)
 
 # Written out rather than imported: a migration must not change when the code does.
-OLD_TYPES = (
-    "purchase",
-    "deduction",
-    "grant",
-    "adjustment",
-    "purchase_reversal",
-    "purchase_reinstatement",
-)
-NEW_TYPES = (*OLD_TYPES, "allotment", "allotment_reversal", "expiry")
 LOT_SOURCES = ("purchase", "allotment", "grant", "adjustment", "reinstatement")
 #: The default priority of an "adjustment" lot (tokenbank.ledger.lots.DEFAULT_PRIORITIES).
 ADJUSTMENT_PRIORITY = 50
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return "{} IN ({})".format(column, ", ".join(f"'{v}'" for v in values))
-
-
-@contextmanager
-def _sqlite_triggers_kept(table: str) -> Iterator[None]:
-    """SQLite's batch mode rebuilds the table and drops its triggers: make them again."""
-    bind = op.get_bind()
-    kept: list[str] = []
-    if bind.dialect.name == "sqlite":
-        kept = [
-            sql
-            for (sql,) in bind.execute(
-                sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"),
-                {"t": table},
-            )
-        ]
-    yield
-    for sql in kept:
-        bind.exec_driver_sql(sql)
-
-
-def _types_check(types: tuple[str, ...]) -> None:
-    with (
-        _sqlite_triggers_kept("token_transactions"),
-        op.batch_alter_table("token_transactions", schema=None) as batch_op,
-    ):
-        batch_op.drop_constraint(
-            op.f("ck_token_transactions_transaction_type_known"), type_="check"
-        )
-        batch_op.create_check_constraint(
-            op.f("ck_token_transactions_transaction_type_known"), _in("transaction_type", types)
-        )
-
-
 def upgrade() -> None:
-    _types_check(NEW_TYPES)
+    _ops.transaction_types(_ops.TRANSACTION_TYPES_0013)
     op.create_table(
         "token_lots",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("remaining", sa.BigInteger(), nullable=False),
         sa.Column("held", sa.BigInteger(), nullable=False),
         sa.Column("priority", sa.Integer(), nullable=False),
-        sa.Column("expires_at", _TS, nullable=True),
-        sa.Column("created_at", _TS, nullable=False),
+        sa.Column("expires_at", _ops.TS, nullable=True),
+        sa.Column("created_at", _ops.TS, nullable=False),
         sa.Column("transaction_id", sa.BigInteger(), nullable=True),
         sa.Column("expired_transaction_id", sa.BigInteger(), nullable=True),
         sa.CheckConstraint("amount > 0", name=op.f("ck_token_lots_amount_positive")),
@@ -99,27 +46,25 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "held >= 0 AND held <= remaining", name=op.f("ck_token_lots_held_in_remaining")
         ),
-        sa.CheckConstraint(_in("source", LOT_SOURCES), name=op.f("ck_token_lots_source_known")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_token_lots_user_id_users")
+        sa.CheckConstraint(
+            _ops.in_list("source", LOT_SOURCES), name=op.f("ck_token_lots_source_known")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_token_lots")),
+        _ops.fk("token_lots", "user_id", "users"),
+        _ops.pk("token_lots", "id"),
     )
     op.create_index("ix_token_lots_user_id_id", "token_lots", ["user_id", "id"])
     op.create_index("ix_token_lots_expires_at", "token_lots", ["expires_at"])
     op.create_index("ix_token_lots_transaction_id", "token_lots", ["transaction_id"])
     op.create_table(
         "token_lot_moves",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
         sa.Column("lot_id", sa.BigInteger(), nullable=False),
         sa.Column("transaction_id", sa.BigInteger(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", _TS, nullable=False),
+        sa.Column("created_at", _ops.TS, nullable=False),
         sa.CheckConstraint("amount < 0", name=op.f("ck_token_lot_moves_amount_negative")),
-        sa.ForeignKeyConstraint(
-            ["lot_id"], ["token_lots.id"], name=op.f("fk_token_lot_moves_lot_id_token_lots")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_token_lot_moves")),
+        _ops.fk("token_lot_moves", "lot_id", "token_lots"),
+        _ops.pk("token_lot_moves", "id"),
     )
     op.create_index("ix_token_lot_moves_lot_id", "token_lot_moves", ["lot_id"])
     op.create_table(
@@ -130,17 +75,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "amount >= 0", name=op.f("ck_token_reservation_lots_amount_non_negative")
         ),
-        sa.ForeignKeyConstraint(
-            ["reservation_id"],
-            ["token_reservations.id"],
-            name=op.f("fk_token_reservation_lots_reservation_id_token_reservations"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["lot_id"],
-            ["token_lots.id"],
-            name=op.f("fk_token_reservation_lots_lot_id_token_lots"),
-        ),
-        sa.PrimaryKeyConstraint("reservation_id", "lot_id", name=op.f("pk_token_reservation_lots")),
+        _ops.fk("token_reservation_lots", "reservation_id", "token_reservations"),
+        _ops.fk("token_reservation_lots", "lot_id", "token_lots"),
+        _ops.pk("token_reservation_lots", "reservation_id", "lot_id"),
     )
     _backfill()
 
@@ -159,7 +96,7 @@ def _backfill() -> None:
         sa.column("remaining", sa.BigInteger()),
         sa.column("held", sa.BigInteger()),
         sa.column("priority", sa.Integer()),
-        sa.column("created_at", _TS),
+        sa.column("created_at", _ops.TS),
     )
     allocations = sa.table(
         "token_reservation_lots",
@@ -213,4 +150,4 @@ def downgrade() -> None:
     op.drop_index("ix_token_lots_expires_at", table_name="token_lots")
     op.drop_index("ix_token_lots_user_id_id", table_name="token_lots")
     op.drop_table("token_lots")
-    _types_check(OLD_TYPES)
+    _ops.transaction_types(_ops.TRANSACTION_TYPES_0010)

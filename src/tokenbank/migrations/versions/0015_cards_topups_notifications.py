@@ -1,30 +1,20 @@
-"""payments: auto top-up settings and attempts (one in flight per user); notifications
-
-Revision ID: 0015
-Revises: 0012
-"""
-
-from collections.abc import Sequence
+"""payments: auto top-up settings and attempts (one in flight per user); notifications"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import tokenbank.types
+from tokenbank.migrations import _ops
 
 revision: str = "0015"
 down_revision: str | None = "0014"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_TS = tokenbank.types.UTCDateTime(timezone=True)
 _IN_FLIGHT = sa.text("state = 'pending'")
 
 
 def upgrade() -> None:
     op.create_table(
         "auto_topup_settings",
-        sa.Column("user_id", _ID, nullable=False),
+        sa.Column("user_id", _ops.ID, nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("paused_reason", sa.String(length=64), nullable=True),
@@ -35,7 +25,7 @@ def upgrade() -> None:
         sa.Column("payment_method_id", sa.String(length=255), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("action_url", sa.Text(), nullable=True),
-        sa.Column("updated_at", _TS, nullable=False),
+        sa.Column("updated_at", _ops.TS, nullable=False),
         sa.CheckConstraint(
             "state IN ('off', 'active', 'paused')",
             name=op.f("ck_auto_topup_settings_state_known"),
@@ -50,17 +40,12 @@ def upgrade() -> None:
             "monthly_max_amount >= 0",
             name=op.f("ck_auto_topup_settings_max_amount_non_negative"),
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_auto_topup_settings_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_auto_topup_settings")),
+        _ops.fk("auto_topup_settings", "user_id", "users", ondelete="CASCADE"),
+        _ops.pk("auto_topup_settings", "user_id"),
     )
     op.create_table(
         "auto_topups",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("tier", sa.String(length=64), nullable=False),
@@ -68,22 +53,15 @@ def upgrade() -> None:
         sa.Column("payment_id", sa.BigInteger(), nullable=True),
         sa.Column("payment_intent_id", sa.String(length=255), nullable=True),
         sa.Column("error_code", sa.String(length=64), nullable=True),
-        sa.Column("created_at", _TS, nullable=False),
-        sa.Column("resolved_at", _TS, nullable=True),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        sa.Column("resolved_at", _ops.TS, nullable=True),
         sa.CheckConstraint(
             "state IN ('pending', 'succeeded', 'failed', 'action_required')",
             name=op.f("ck_auto_topups_state_known"),
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_auto_topups_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["payment_id"], ["payments.id"], name=op.f("fk_auto_topups_payment_id_payments")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_auto_topups")),
+        _ops.fk("auto_topups", "user_id", "users", ondelete="CASCADE"),
+        _ops.fk("auto_topups", "payment_id", "payments"),
+        _ops.pk("auto_topups", "id"),
     )
     op.create_index(
         "uq_auto_topups_one_in_flight",
@@ -93,20 +71,18 @@ def upgrade() -> None:
         postgresql_where=_IN_FLIGHT,
         sqlite_where=_IN_FLIGHT,
     )
-    op.create_index(
-        "ix_auto_topups_user_id_created_at", "auto_topups", ["user_id", "created_at"]
-    )
+    op.create_index("ix_auto_topups_user_id_created_at", "auto_topups", ["user_id", "created_at"])
     op.create_index("uq_auto_topups_payment_id", "auto_topups", ["payment_id"], unique=True)
     op.create_table(
         "notifications",
-        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("created_at", _TS, nullable=False),
-        sa.Column("read_at", _TS, nullable=True),
+        sa.Column("created_at", _ops.TS, nullable=False),
+        sa.Column("read_at", _ops.TS, nullable=True),
         sa.Column("email_state", sa.String(length=16), nullable=False),
-        sa.Column("emailed_at", _TS, nullable=True),
+        sa.Column("emailed_at", _ops.TS, nullable=True),
         sa.CheckConstraint(
             "kind IN ('balance_low', 'topup_succeeded', 'topup_failed', 'topup_paused', "
             "'topup_disabled', 'lots_expiring', 'renewal_failed', 'subscription_renewed')",
@@ -116,30 +92,20 @@ def upgrade() -> None:
             "email_state IN ('pending', 'sending', 'sent', 'skipped', 'failed')",
             name=op.f("ck_notifications_email_state_known"),
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_notifications_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        _ops.fk("notifications", "user_id", "users", ondelete="CASCADE"),
+        _ops.pk("notifications", "id"),
     )
     op.create_index("ix_notifications_user_id_id", "notifications", ["user_id", "id"])
     op.create_index("ix_notifications_email_state", "notifications", ["email_state"])
     op.create_table(
         "notification_settings",
-        sa.Column("user_id", _ID, nullable=False),
+        sa.Column("user_id", _ops.ID, nullable=False),
         sa.Column("low_balance_thresholds", sa.JSON(), nullable=False),
         sa.Column("email_alerts", sa.Boolean(), nullable=False),
         sa.Column("fired_thresholds", sa.JSON(), nullable=False),
-        sa.Column("updated_at", _TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_notification_settings_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_notification_settings")),
+        sa.Column("updated_at", _ops.TS, nullable=False),
+        _ops.fk("notification_settings", "user_id", "users", ondelete="CASCADE"),
+        _ops.pk("notification_settings", "user_id"),
     )
 
 

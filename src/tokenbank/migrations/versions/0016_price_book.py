@@ -1,22 +1,13 @@
-"""price book: versioned prices, a chat's model and cost cap, a reply's end and price version
-
-Revision ID: 0016
-Revises: 0011
-"""
-
-from collections.abc import Sequence
+"""price book: versioned prices, a chat's model and cost cap, a reply's end and price version"""
 
 import sqlalchemy as sa
 from alembic import op
 
-import tokenbank.types
+from tokenbank.migrations import _ops
 
 revision: str = "0016"
 down_revision: str | None = "0015"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
-_TS = tokenbank.types.UTCDateTime(timezone=True)
 FINISH_REASONS = ("stop", "length", "content_filter", "error", "cut")
 
 
@@ -25,15 +16,10 @@ def upgrade() -> None:
         "price_versions",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("book", sa.JSON(), nullable=False),
-        sa.Column("created_at", _TS, nullable=False),
+        sa.Column("created_at", _ops.TS, nullable=False),
         sa.Column("created_by", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_price_versions_created_by_users"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_price_versions")),
+        _ops.fk("price_versions", "created_by", "users", ondelete="SET NULL"),
+        _ops.pk("price_versions", "id"),
     )
     with op.batch_alter_table("chats", schema=None) as batch_op:
         batch_op.add_column(sa.Column("model", sa.String(length=100), nullable=True))
@@ -41,13 +27,12 @@ def upgrade() -> None:
         batch_op.create_check_constraint(
             op.f("ck_chats_cost_cap_positive"), "cost_cap IS NULL OR cost_cap >= 1"
         )
-    known = ", ".join(repr(r) for r in FINISH_REASONS)
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("finish_reason", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("price_version", sa.Integer(), nullable=True))
         batch_op.create_check_constraint(
             op.f("ck_messages_finish_reason_known"),
-            f"finish_reason IS NULL OR finish_reason IN ({known})",
+            _ops.in_list("finish_reason", FINISH_REASONS, nullable=True),
         )
 
 
