@@ -5,20 +5,14 @@ hold that follows must be as safe as with that statement (the stale-lot race sta
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from datetime import timedelta
-
 import asyncpg
 import pytest
-from sqlalchemy import text
 
-from ledger.test_lots import allot, buy, commit, release, spend
-from ledger.test_service import assert_ledger_clean, balance_of, new_account
+from ledger.lots_kit import race_charges_across_lots
+from ledger.test_service import new_account
 from tokenbank.chat import repository as chat_repo
 from tokenbank.db import Database, Unit
 from tokenbank.ledger import service as ledger
-from tokenbank.ledger.errors import InsufficientTokens
 from tokenbank.ledger.models import Reservation
 from tokenbank.types import utcnow
 
@@ -118,45 +112,10 @@ async def test_concurrent_holds_through_the_history_lock_never_overdraw(
     try:
         user_id = await new_account(db, 7)
         chat_id = await new_chat(db, user_id)
-        now = utcnow()
-        for i in range(12):
-            await allot(db, user_id, 9 + i, now + timedelta(days=1 + i), f"in_{uuid.uuid4().hex}")
-            await buy(db, user_id, 5 + i, f"pi_{uuid.uuid4().hex}")
-        total = (await balance_of(db, user_id)).balance
-        outcomes: list[int] = []
 
-        async def charge(i: int) -> None:
-            try:
-                if i % 3 == 0:
-                    await spend(db, user_id, 1 + i % 4, f"spend-{i}")
-                else:
-                    size = 1 + i % 5
-                    hold = await hold_via_history(db, user_id, chat_id, size, f"hold-{i}")
-                    if i % 7 == 0:
-                        await release(db, hold.id)
-                        outcomes.append(0)
-                        return
-                    await commit(db, hold.id, tokens=max(size - 1, 1) if i % 2 else None)
-                outcomes.append(1)
-            except InsufficientTokens:
-                outcomes.append(-1)
+        async def hold(user_id: int, tokens: int, key: str) -> Reservation:
+            return await hold_via_history(db, user_id, chat_id, tokens, key)
 
-        errors = [
-            e
-            for e in await asyncio.gather(*(charge(i) for i in range(200)), return_exceptions=True)
-            if e is not None
-        ]
-        assert errors == []
-        b = await balance_of(db, user_id)
-        assert b.balance >= 0 and b.reserved == 0
-        assert -1 in outcomes and 1 in outcomes
-        async with db.transaction() as session:
-            left = await session.execute(
-                text("SELECT sum(remaining), sum(held) FROM token_lots WHERE user_id = :u"),
-                {"u": user_id},
-            )
-            assert tuple(left.one()) == (b.balance, 0)
-        assert b.balance < total
-        await assert_ledger_clean(db)
+        await race_charges_across_lots(db, user_id, hold)
     finally:
         await db.dispose()

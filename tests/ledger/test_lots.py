@@ -4,15 +4,23 @@ them in the documented order, and the ledger's lot rules hold (``ledger.check``)
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from ledger.lots_kit import (
+    allot,
+    buy,
+    commit,
+    race_charges_across_lots,
+    release,
+    reserve,
+    spend,
+)
 from ledger.test_service import assert_ledger_clean, balance_of, new_account
-from tokenbank.db import Database, Unit
+from tokenbank.db import Database
 from tokenbank.ledger import keys, lots
 from tokenbank.ledger import service as ledger
 from tokenbank.ledger.errors import InsufficientTokens
@@ -46,52 +54,6 @@ async def lots_of(db: Database, user_id: int) -> dict[str, Lot]:
     """The account's lots by source (one each in these tests), oldest last."""
     async with db.transaction() as session:
         return {lot.source: lot for lot in reversed(await ledger.list_lots(session, user_id))}
-
-
-async def allot(
-    db: Database, user_id: int, tokens: int, expires_at: datetime | None, invoice: str = "in_1"
-) -> None:
-    async with db.transaction() as session:
-        await ledger.credit_allotment(
-            session,
-            user_id,
-            tokens,
-            idempotency_key=keys.allotment(invoice),
-            expires_at=expires_at,
-            description="Pro plan, monthly tokens",
-            reference=invoice,
-        )
-
-
-async def buy(db: Database, user_id: int, tokens: int, pi: str = "pi_1") -> None:
-    async with db.transaction() as session:
-        await ledger.credit_purchase(session, user_id, tokens, pi, "pack")
-
-
-async def spend(db: Database, user_id: int, tokens: int, key: str) -> None:
-    async with db.transaction() as session:
-        await ledger.spend(session, user_id, tokens, "reply", idempotency_key=key)
-
-
-async def reserve(db: Database, user_id: int, tokens: int, key: str) -> Reservation:
-    async def work(unit: Unit) -> Reservation:
-        return await ledger.reserve(unit, user_id, tokens, idempotency_key=key, ttl_s=600)
-
-    return await db.run(work)
-
-
-async def commit(db: Database, reservation_id: int, tokens: int | None = None) -> None:
-    async def work(unit: Unit) -> None:
-        await ledger.commit(unit, reservation_id, "reply", tokens=tokens)
-
-    await db.run(work)
-
-
-async def release(db: Database, reservation_id: int) -> None:
-    async def work(unit: Unit) -> None:
-        await ledger.release(unit, reservation_id)
-
-    await db.run(work)
 
 
 def remaining(found: dict[str, Lot]) -> dict[str, int]:
@@ -275,9 +237,7 @@ async def test_a_refund_of_held_tokens_leaves_the_commit_to_take_the_rest(
     await assert_ledger_clean(db)
 
 
-async def test_an_allotment_reversal_takes_that_allotment_first(
-    db: Database, clock: Clock
-) -> None:
+async def test_an_allotment_reversal_takes_that_allotment_first(db: Database, clock: Clock) -> None:
     user_id = await new_account(db)
     await buy(db, user_id, 100)
     await allot(db, user_id, 300, clock.now + timedelta(days=60), "in_1")
@@ -324,49 +284,10 @@ async def test_concurrent_charges_across_many_lots_never_overdraw(postgres_url: 
     always hold exactly the balance."""
     db = Database(postgres_url, pool_size=24)
     try:
-        user_id = await new_account(db, 7)
-        now = utcnow()
-        for i in range(12):
-            await allot(db, user_id, 9 + i, now + timedelta(days=1 + i), f"in_{uuid.uuid4().hex}")
-            await buy(db, user_id, 5 + i, f"pi_{uuid.uuid4().hex}")
-        total = (await balance_of(db, user_id)).balance
-        outcomes: list[int] = []
 
-        async def charge(i: int) -> None:
-            try:
-                if i % 3 == 0:
-                    await spend(db, user_id, 1 + i % 4, f"spend-{i}")
-                else:
-                    size = 1 + i % 5
-                    hold = await reserve(db, user_id, size, f"hold-{i}")
-                    if i % 7 == 0:
-                        await release(db, hold.id)
-                        outcomes.append(0)
-                        return
-                    await commit(db, hold.id, tokens=max(size - 1, 1) if i % 2 else None)
-                    outcomes.append(1)
-                    return
-                outcomes.append(1)
-            except InsufficientTokens:
-                outcomes.append(-1)
+        async def hold(user_id: int, tokens: int, key: str) -> Reservation:
+            return await reserve(db, user_id, tokens, key)
 
-        # Every charge ends before the test looks (or fails): none is left running.
-        errors = [
-            e
-            for e in await asyncio.gather(*(charge(i) for i in range(200)), return_exceptions=True)
-            if e is not None
-        ]
-        assert errors == []
-        b = await balance_of(db, user_id)
-        assert b.balance >= 0 and b.reserved == 0
-        assert -1 in outcomes and 1 in outcomes  # it ran out, and some were served
-        async with db.transaction() as session:
-            left = await session.execute(
-                text("SELECT sum(remaining), sum(held) FROM token_lots WHERE user_id = :u"),
-                {"u": user_id},
-            )
-            assert tuple(left.one()) == (b.balance, 0)
-        assert b.balance < total
-        await assert_ledger_clean(db)
+        await race_charges_across_lots(db, await new_account(db, 7), hold)
     finally:
         await db.dispose()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from ledger.test_lots import allot
+from ledger.lots_kit import allot
 from ledger.test_service import new_account
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -74,39 +75,62 @@ async def _until(check: Callable[[], Awaitable[bool] | bool], timeout_s: float =
         await asyncio.sleep(0.01)
 
 
-async def test_a_mailer_stopped_between_claim_and_send_hands_the_email_back(
-    db: Database, mail_settings: Settings, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+async def _stop_a_mailer_paused_in(
+    db: Database,
+    mail_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    owner: Any,
+    name: str,
+    *,
+    after_it: bool,
+    while_paused: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    user_id, email = await _verified_person(db)
-    notification_id = await _alert(db, user_id)
+    """Start a mailer and pause it in ``owner.name`` (just after that call returns when
+    ``after_it``, else just before the call); check ``while_paused``; ask the mailer to stop
+    there, then let it go on and wait for the stop to end. ``owner.name`` is the real one
+    again after."""
+    paused, gate = asyncio.Event(), asyncio.Event()
+    real = getattr(owner, name)
 
-    # The claim commits, and the stop arrives before the mailer reaches SMTP.
-    claimed, gate = asyncio.Event(), asyncio.Event()
-    real_claim = flows._claim
-
-    async def claim_then_wait(*args: object) -> object:
-        result = await real_claim(*args)  # type: ignore[arg-type]
-        claimed.set()
+    async def pausing(*args: object) -> object:
+        result = await real(*args) if after_it else None
+        paused.set()
         await gate.wait()
-        return result
+        return result if after_it else await real(*args)
 
-    monkeypatch.setattr(flows, "_claim", claim_then_wait)
+    monkeypatch.setattr(owner, name, pausing)
     mailer = flows.Mailer(db, mail_settings, interval_s=3600)
     mailer.start()
-    await asyncio.wait_for(claimed.wait(), 10)
-    assert await _state(db, notification_id) == EmailState.SENDING
+    await asyncio.wait_for(paused.wait(), 10)
+    if while_paused is not None:
+        await while_paused()
     task = mailer._task
     assert task is not None
     stopping = asyncio.create_task(mailer.stop())
     await _until(lambda: task.cancelling() > 0)
     gate.set()
     await asyncio.wait_for(stopping, 10)
+    monkeypatch.setattr(owner, name, real)
+
+
+async def test_a_mailer_stopped_between_claim_and_send_hands_the_email_back(
+    db: Database, mail_settings: Settings, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, email = await _verified_person(db)
+    notification_id = await _alert(db, user_id)
+
+    async def claimed() -> None:
+        assert await _state(db, notification_id) == EmailState.SENDING
+
+    # The claim commits, and the stop arrives before the mailer reaches SMTP.
+    await _stop_a_mailer_paused_in(
+        db, mail_settings, monkeypatch, flows, "_claim", after_it=True, while_paused=claimed
+    )
 
     assert await _state(db, notification_id) == EmailState.PENDING
     assert smtp.messages(email) == []
 
     # The next mailer (this process restarted, or another one) sends it, once.
-    monkeypatch.setattr(flows, "_claim", real_claim)
     other = flows.Mailer(db, mail_settings, interval_s=3600)
     other.start()
     try:
@@ -125,29 +149,13 @@ async def test_a_mailer_stopped_during_smtp_finishes_that_email(
     user_id, email = await _verified_person(db)
     notification_id = await _alert(db, user_id)
 
-    sending, gate = asyncio.Event(), asyncio.Event()
-    real_send = flows.sender.send
-
-    async def slow_send(*args: object) -> bool:
-        sending.set()
-        await gate.wait()
-        return await real_send(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(flows.sender, "send", slow_send)
-    mailer = flows.Mailer(db, mail_settings, interval_s=3600)
-    mailer.start()
-    await asyncio.wait_for(sending.wait(), 10)
-    task = mailer._task
-    assert task is not None
-    stopping = asyncio.create_task(mailer.stop())
-    await _until(lambda: task.cancelling() > 0)
-    gate.set()
-    await asyncio.wait_for(stopping, 10)
+    await _stop_a_mailer_paused_in(
+        db, mail_settings, monkeypatch, flows.sender, "send", after_it=False
+    )
 
     # Handed to SMTP: finished and marked, not handed back (it would be sent twice).
     assert await _state(db, notification_id) == EmailState.SENT
     assert len(smtp.messages(email)) == 1
-    monkeypatch.setattr(flows.sender, "send", real_send)
     assert await flows.send_due(db, mail_settings) == 0
     assert len(smtp.messages(email)) == 1
 
