@@ -77,7 +77,7 @@ import html
 import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -91,6 +91,8 @@ from .objects import Obj
 from .routes import secret_key_of
 from .state import RequestContext, SimState
 from .webhooks import WebhookDeliverer
+
+_T = TypeVar("_T")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -157,7 +159,8 @@ class ControlApi:
         ]
 
     def _guarded(self, handler: Handler) -> Handler:
-        """Require the server's secret key, and a JSON body on POST."""
+        """Require the server's secret key, and a JSON body on POST; a StripeApiError the
+        handler raises is its answer (the error body, with its status)."""
 
         async def guarded(request: Request) -> Response:
             try:
@@ -171,9 +174,9 @@ class ControlApi:
                             param="content-type",
                         )
                     await _json_body(request)  # refuse malformed JSON before acting
+                return await handler(request)
             except StripeApiError as exc:
                 return _error(exc)
-            return await handler(request)
 
         return guarded
 
@@ -197,7 +200,7 @@ class ControlApi:
         body = await _json_body(request)
         url, secret = body.get("url"), body.get("secret")
         if not isinstance(url, str | None) or not isinstance(secret, str | None):
-            return _error(ControlRequestInvalid("url and secret must be strings or null"))
+            raise ControlRequestInvalid("url and secret must be strings or null")
         self._deliverer.set_endpoint(url, secret)
         return await self.get_config(request)
 
@@ -205,10 +208,7 @@ class ControlApi:
         return JSONResponse(self._deliverer.faults.to_json())
 
     async def set_faults(self, request: Request) -> Response:
-        try:
-            faults = WebhookFaults.from_json(await _json_body(request))
-        except (TypeError, ValueError) as exc:
-            return _error(ControlRequestInvalid(str(exc), param="faults"))
+        faults = await _parsed_body(request, WebhookFaults.from_json, "faults")
         self._deliverer.set_faults(faults)
         return JSONResponse(faults.to_json())
 
@@ -219,7 +219,7 @@ class ControlApi:
     async def set_clock(self, request: Request) -> Response:
         offset = (await _json_body(request)).get("offset_s", 0.0)
         if isinstance(offset, bool) or not isinstance(offset, int | float):
-            return _error(ControlRequestInvalid("offset_s must be a number", param="offset_s"))
+            raise ControlRequestInvalid("offset_s must be a number", param="offset_s")
         with self._state.lock:
             self._state.clock_offset_s = float(offset)
         return await self.get_clock(request)
@@ -228,10 +228,7 @@ class ControlApi:
         return JSONResponse(self._state.api_faults.to_json())
 
     async def set_api_faults(self, request: Request) -> Response:
-        try:
-            faults = ApiFaults.from_json(await _json_body(request))
-        except (TypeError, ValueError) as exc:
-            return _error(ControlRequestInvalid(str(exc), param="api_faults"))
+        faults = await _parsed_body(request, ApiFaults.from_json, "api_faults")
         self._state.api_faults = faults
         return JSONResponse(faults.to_json())
 
@@ -240,21 +237,16 @@ class ControlApi:
         body = await _json_body(request)
         outcome = body.get("outcome", "complete")
         if outcome not in ("complete", "fail"):
-            return _error(ControlRequestInvalid("outcome must be 'complete' or 'fail'"))
-        try:
-            pi = self._authenticate(request, outcome, body.get("client_secret"))
-        except StripeApiError as exc:
-            return _error(exc)
+            raise ControlRequestInvalid("outcome must be 'complete' or 'fail'")
+        pi = self._authenticate(request, outcome, body.get("client_secret"))
         return JSONResponse(pi)
 
     async def close_dispute(self, request: Request) -> Response:
         self._on_request()
         outcome = (await _json_body(request)).get("outcome")
         if outcome not in ("won", "lost", "warning_closed", "escalate"):
-            return _error(
-                ControlRequestInvalid(
-                    "outcome must be 'won', 'lost', 'warning_closed' or 'escalate'"
-                )
+            raise ControlRequestInvalid(
+                "outcome must be 'won', 'lost', 'warning_closed' or 'escalate'"
             )
         return self._with_dispute(
             request, lambda d: disputes.resolve(self._state, d, outcome, None)
@@ -266,12 +258,9 @@ class ControlApi:
 
     def _with_dispute(self, request: Request, change: Callable[[Obj], Obj]) -> Response:
         state = self._state
-        try:
-            with state.lock:
-                dispute = state.store.disputes.get(request.path_params["id"], "dispute")
-                snapshot = state.store.expand(change(dispute), [])
-        except StripeApiError as exc:
-            return _error(exc)
+        with state.lock:
+            dispute = state.store.disputes.get(request.path_params["id"], "dispute")
+            snapshot = state.store.expand(change(dispute), [])
         return JSONResponse(snapshot)
 
     async def open_dispute(self, request: Request) -> Response:
@@ -281,31 +270,26 @@ class ControlApi:
         amount, reason = body.get("amount"), body.get("reason", "fraudulent")
         inquiry, status = body.get("inquiry", False), body.get("status")
         if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-            return _error(ControlRequestInvalid("amount must be an integer", param="amount"))
+            raise ControlRequestInvalid("amount must be an integer", param="amount")
         if reason not in disputes.REASON_CODES:
-            return _error(
-                ControlRequestInvalid(
-                    f"reason must be one of {', '.join(disputes.REASON_CODES)}", param="reason"
-                )
+            raise ControlRequestInvalid(
+                f"reason must be one of {', '.join(disputes.REASON_CODES)}", param="reason"
             )
         if not isinstance(inquiry, bool) or status not in (None, "prevented"):
-            return _error(ControlRequestInvalid("inquiry is a boolean; status may be 'prevented'"))
+            raise ControlRequestInvalid("inquiry is a boolean; status may be 'prevented'")
         state = self._state
-        try:
-            with state.lock:
-                charge = state.store.charges.get(request.path_params["id"], "charge")
-                if charge["status"] != "succeeded":
-                    raise ControlRequestInvalid("Only a succeeded charge can be disputed.")
-                if amount is not None and not 0 < amount <= charge["amount"]:
-                    raise ControlRequestInvalid(
-                        "amount must be between 1 and the charge's amount", param="amount"
-                    )
-                dispute = disputes.open_for(
-                    state, charge, reason=reason, amount=amount, inquiry=inquiry, status=status
+        with state.lock:
+            charge = state.store.charges.get(request.path_params["id"], "charge")
+            if charge["status"] != "succeeded":
+                raise ControlRequestInvalid("Only a succeeded charge can be disputed.")
+            if amount is not None and not 0 < amount <= charge["amount"]:
+                raise ControlRequestInvalid(
+                    "amount must be between 1 and the charge's amount", param="amount"
                 )
-                snapshot = state.store.expand(dispute, [])
-        except StripeApiError as exc:
-            return _error(exc)
+            dispute = disputes.open_for(
+                state, charge, reason=reason, amount=amount, inquiry=inquiry, status=status
+            )
+            snapshot = state.store.expand(dispute, [])
         return JSONResponse(snapshot)
 
     async def transition_refund(self, request: Request) -> Response:
@@ -313,21 +297,16 @@ class ControlApi:
         body = await _json_body(request)
         to, reason = body.get("to"), body.get("failure_reason")
         if to not in refunds.STATUSES:
-            return _error(ControlRequestInvalid(f"to must be one of {', '.join(refunds.STATUSES)}"))
+            raise ControlRequestInvalid(f"to must be one of {', '.join(refunds.STATUSES)}")
         if reason is not None and reason not in refunds.FAILURE_REASONS:
-            return _error(
-                ControlRequestInvalid(
-                    f"failure_reason must be one of {', '.join(refunds.FAILURE_REASONS)}"
-                )
+            raise ControlRequestInvalid(
+                f"failure_reason must be one of {', '.join(refunds.FAILURE_REASONS)}"
             )
         state = self._state
-        try:
-            with state.lock:
-                refund = state.store.refunds.get(request.path_params["id"], "refund")
-                refunds.transition(state, refund, to, None, failure_reason=reason)
-                snapshot = state.store.expand(refund, [])
-        except StripeApiError as exc:
-            return _error(exc)
+        with state.lock:
+            refund = state.store.refunds.get(request.path_params["id"], "refund")
+            refunds.transition(state, refund, to, None, failure_reason=reason)
+            snapshot = state.store.expand(refund, [])
         return JSONResponse(snapshot)
 
     async def later(self, request: Request) -> Response:
@@ -344,21 +323,18 @@ class ControlApi:
         self._on_request()
         timeout = (await _json_body(request)).get("timeout_s", 10.0)
         if not isinstance(timeout, int | float):
-            return _error(ControlRequestInvalid("timeout_s must be a number"))
+            raise ControlRequestInvalid("timeout_s must be a number")
         idle = await self._deliverer.wait_idle(float(timeout))
         return JSONResponse({"idle": idle})
 
     async def resend_event(self, request: Request) -> Response:
         self._on_request()
         state = self._state
-        try:
-            with state.lock:
-                event = state.store.events.get(request.path_params["id"], "event")
-                queued = self._deliverer.enqueue(event["id"], event["type"])
-                if queued:
-                    event["pending_webhooks"] = 1
-        except StripeApiError as exc:
-            return _error(exc)
+        with state.lock:
+            event = state.store.events.get(request.path_params["id"], "event")
+            queued = self._deliverer.enqueue(event["id"], event["type"])
+            if queued:
+                event["pending_webhooks"] = 1
         return JSONResponse({"queued": queued})
 
     async def reset(self, request: Request) -> Response:
@@ -459,6 +435,16 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ControlRequestInvalid("The body must be a JSON object.", param="body")
     return data
+
+
+async def _parsed_body(request: Request, parse: Callable[[dict[str, Any]], _T], param: str) -> _T:
+    """The JSON body as ``parse`` reads it; what ``parse`` refuses (TypeError, ValueError) is
+    a ControlRequestInvalid of ``param``."""
+    data = await _json_body(request)
+    try:
+        return parse(data)
+    except (TypeError, ValueError) as exc:
+        raise ControlRequestInvalid(str(exc), param=param) from None
 
 
 def _error(exc: StripeApiError) -> Response:

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from urllib.parse import urlencode
 
-from .errors import ClientSecretMismatch, ParameterMissing, doc_url
+from .errors import ClientSecretMismatch, ParameterMissing, StripeApiError, doc_url
 from .ids import new_id
 from .objects import Obj
-from .state import RequestContext
+from .state import RequestContext, SimState
+
+_NAMES = {"payment_intent": "PaymentIntent", "setup_intent": "SetupIntent"}
 
 
 def check_client_secret(intent: Obj, client_secret: str | None, ctx: RequestContext) -> None:
@@ -20,6 +23,20 @@ def check_client_secret(intent: Obj, client_secret: str | None, ctx: RequestCont
         return
     if client_secret != intent["client_secret"]:
         raise ClientSecretMismatch()
+
+
+def check_awaits_challenge(
+    intent: Obj, client_secret: str | None, unexpected_state: Callable[[str], StripeApiError]
+) -> None:
+    """Only the intent's own client secret (when one is shown) answers its 3D Secure
+    challenge, and only while it waits for one (else ``unexpected_state(message)``)."""
+    if client_secret is not None and client_secret != intent["client_secret"]:
+        raise ClientSecretMismatch()
+    if intent["status"] != "requires_action":
+        raise unexpected_state(
+            f"This {_NAMES[intent['object']]} has no pending 3D Secure authentication "
+            f"(status {intent['status']})."
+        )
 
 
 def three_d_secure_action(
@@ -45,9 +62,20 @@ def three_d_secure_action(
     }
 
 
-def fail_authentication(intent: Obj, pm: Obj, error_field: str, code: str, message: str) -> None:
-    """The customer failed the challenge: the intent wants a payment method again, and
-    ``error_field`` (``last_payment_error`` | ``last_setup_error``) says why."""
+def fail_authentication(
+    state: SimState,
+    intent: Obj,
+    pm: Obj,
+    ctx: RequestContext,
+    *,
+    error_field: str,
+    code: str,
+    message: str,
+    event: str,
+) -> Obj:
+    """The customer failed the challenge: the intent wants a payment method again,
+    ``error_field`` (``last_payment_error`` | ``last_setup_error``) says why, and ``event``
+    tells the webhooks."""
     error = {
         "code": code,
         "doc_url": doc_url(code),
@@ -63,3 +91,5 @@ def fail_authentication(intent: Obj, pm: Obj, error_field: str, code: str, messa
             error_field: error,
         }
     )
+    state.emit(event, intent, ctx)
+    return intent

@@ -176,15 +176,19 @@ class Params:
             raise ParameterInvalid(f"Invalid boolean: {value}", self.name(key))
         return value == "true"
 
-    def str_list(self, key: str) -> list[str] | None:
+    def _array(self, key: str, item: type) -> list[Any] | None:
+        """An array whose every element is an ``item`` ("" sends an empty one)."""
         value = self.raw(key)
         if value is None:
             return None
         if value == "":
             return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
             raise ParameterInvalid(f"Invalid array: {self.name(key)}", self.name(key))
         return list(value)
+
+    def str_list(self, key: str) -> list[str] | None:
+        return self._array(key, str)
 
     def nested(self, key: str) -> Params | None:
         value = self.raw(key)
@@ -200,13 +204,9 @@ class Params:
 
     def object_list(self, key: str) -> list[Params] | None:
         """An array of hashes (``items[0][price]=...``), each read as nested params."""
-        value = self.raw(key)
+        value = self._array(key, dict)
         if value is None:
             return None
-        if value == "":
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ParameterInvalid(f"Invalid array: {self.name(key)}", self.name(key))
         children = [Params(v, f"{self.name(key)}[{i}]") for i, v in enumerate(value)]
         self._children.extend(children)
         return children

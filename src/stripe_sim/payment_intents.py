@@ -37,7 +37,12 @@ from .errors import (
     ResourceMissing,
     StripeApiError,
 )
-from .intents import check_client_secret, fail_authentication, three_d_secure_action
+from .intents import (
+    check_awaits_challenge,
+    check_client_secret,
+    fail_authentication,
+    three_d_secure_action,
+)
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_filtered
@@ -315,21 +320,26 @@ def authenticate(
 ) -> Obj:
     """The customer's answer to the 3D Secure challenge: ``complete`` or ``fail``."""
     pi = state.store.payment_intents.get(pi_id, "intent")
-    if client_secret is not None and client_secret != pi["client_secret"]:
-        raise ClientSecretMismatch()
-    if pi["status"] != "requires_action":
-        raise PaymentIntentUnexpectedState(
-            f"This PaymentIntent has no pending 3D Secure authentication (status {pi['status']}).",
-            extra={"payment_intent": copy.deepcopy(pi)},
-        )
+    check_awaits_challenge(
+        pi,
+        client_secret,
+        lambda message: PaymentIntentUnexpectedState(
+            message, extra={"payment_intent": copy.deepcopy(pi)}
+        ),
+    )
     pm = payment_methods.resolve(state, pi["payment_method"])
     if outcome == "complete":
         return _succeed(state, pi, pm, ctx, objects.three_d_secure_result())
-    fail_authentication(
-        pi, pm, "last_payment_error", "payment_intent_authentication_failure", AUTH_FAILURE_MESSAGE
+    return fail_authentication(
+        state,
+        pi,
+        pm,
+        ctx,
+        error_field="last_payment_error",
+        code="payment_intent_authentication_failure",
+        message=AUTH_FAILURE_MESSAGE,
+        event="payment_intent.payment_failed",
     )
-    state.emit("payment_intent.payment_failed", pi, ctx)
-    return pi
 
 
 def challenge_complete(state: SimState, p: Params, ctx: RequestContext) -> Obj:

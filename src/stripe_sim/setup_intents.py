@@ -18,12 +18,16 @@ from . import customers, objects, payment_methods
 from .cards import Behaviour, card_for
 from .errors import (
     CardError,
-    ClientSecretMismatch,
     ParameterMissing,
     PaymentIntentUnexpectedState,
     StripeApiError,
 )
-from .intents import check_client_secret, fail_authentication, three_d_secure_action
+from .intents import (
+    check_awaits_challenge,
+    check_client_secret,
+    fail_authentication,
+    three_d_secure_action,
+)
 from .objects import Obj
 from .params import Params, apply_metadata
 from .state import RequestContext, SimState, list_filtered
@@ -143,25 +147,25 @@ def authenticate(
 ) -> Obj:
     """The customer's answer to the 3D Secure challenge: ``complete`` or ``fail``."""
     seti = state.store.setup_intents.get(seti_id, "intent")
-    if client_secret is not None and client_secret != seti["client_secret"]:
-        raise ClientSecretMismatch()
-    if seti["status"] != "requires_action":
-        raise StripeApiError(
-            f"This SetupIntent has no pending 3D Secure authentication (status {seti['status']}).",
-            code="setup_intent_unexpected_state",
-        )
+    check_awaits_challenge(
+        seti,
+        client_secret,
+        lambda message: StripeApiError(message, code="setup_intent_unexpected_state"),
+    )
     pm = payment_methods.resolve(state, seti["payment_method"])
     if outcome == "complete":
         return _succeed(state, seti, pm, ctx)
-    fail_authentication(
+    return fail_authentication(
+        state,
         seti,
         pm,
-        "last_setup_error",
-        "setup_intent_authentication_failure",
-        "The latest attempt to set up the payment method has failed because authentication failed.",
+        ctx,
+        error_field="last_setup_error",
+        code="setup_intent_authentication_failure",
+        message="The latest attempt to set up the payment method has failed because "
+        "authentication failed.",
+        event="setup_intent.setup_failed",
     )
-    state.emit("setup_intent.setup_failed", seti, ctx)
-    return seti
 
 
 def _confirm(

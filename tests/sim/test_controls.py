@@ -80,3 +80,18 @@ def test_health_stays_open_for_probes(sim: SimServer) -> None:
     response = httpx.get(f"{sim.url}/_sim/health")
     assert response.status_code == 200
     assert response.json() == {"ok": True}
+
+
+@pytest.mark.parametrize(("path", "param"), [("faults", "faults"), ("api_faults", "api_faults")])
+def test_faults_the_simulator_cannot_read_are_refused_and_change_nothing(
+    sim: SimServer, path: str, param: str
+) -> None:
+    url = f"{sim.url}/_sim/{path}"
+    auth = {"Authorization": f"Bearer {SECRET_KEY}"}
+    before = httpx.get(url, headers=auth).json()
+
+    refused = httpx.post(url, headers=auth, json={"no_such_fault": 1})
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == param
+    assert httpx.get(url, headers=auth).json() == before

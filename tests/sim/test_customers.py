@@ -362,6 +362,8 @@ def test_setup_intent_lifecycle_and_events(
     assert failed.status == "requires_payment_method"
     assert failed.last_setup_error is not None
     assert failed.last_setup_error.code == "setup_intent_authentication_failure"
+    with pytest.raises(Exception, match="no pending 3D Secure authentication"):
+        sim.authenticate(failing_3ds.id, "complete")  # answered already: nothing to answer
     assert len(client.v1.customers.payment_methods.list(cus.id).data) == 1
 
 
