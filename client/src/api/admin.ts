@@ -12,9 +12,10 @@ import {
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
 import { ApiError } from "./errors";
-import { queryKeys } from "./queries";
+import { queryKeys, useRefreshingMutation } from "./queries";
 import type {
   AdminPaymentStatus,
+  Missing,
   AdminTokensBody,
   AdminTransactionCursor,
   WebhookReplay,
@@ -48,7 +49,6 @@ export const WEBHOOK_STATUSES = [
 ] as const satisfies readonly WebhookStatus[];
 
 // A status the server adds makes these lines fail to compile until the list follows.
-type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
 const paymentStatusesComplete: Missing<AdminPaymentStatus, (typeof PAYMENT_STATUSES)[number]> = true;
 const webhookStatusesComplete: Missing<WebhookStatus, (typeof WEBHOOK_STATUSES)[number]> = true;
 void paymentStatusesComplete;
@@ -197,10 +197,5 @@ export async function processWebhookEvent(api: Api, eventId: string): Promise<We
 }
 
 export function useProcessWebhook() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (eventId: string) => processWebhookEvent(api, eventId),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin", "webhooks"] }),
-  });
+  return useRefreshingMutation(processWebhookEvent, ["admin", "webhooks"]);
 }

@@ -2,10 +2,12 @@
  * Service API keys (admin): list, create, rotate, revoke. A secret exists only in the
  * answer to create or rotate; it is never cached in the query client.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useApi } from "./ApiProvider";
 import { unwrap } from "./client";
+import { useRefreshingMutation } from "./queries";
 import type { components } from "./schema";
+import type { Missing } from "./types";
 
 export type ApiKey = components["schemas"]["ApiKeyOut"];
 export type ApiKeyScope = components["schemas"]["ApiKeyScope"];
@@ -13,7 +15,6 @@ export type ApiKeyCreated = components["schemas"]["ApiKeyCreated"];
 
 /** Every scope a key may carry (checked against the schema below). */
 export const API_KEY_SCOPES = ["read", "charge", "grant", "checkout"] as const satisfies readonly ApiKeyScope[];
-type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
 const scopesComplete: Missing<ApiKeyScope, (typeof API_KEY_SCOPES)[number]> = true;
 void scopesComplete;
 
@@ -28,31 +29,25 @@ export function useApiKeys() {
 }
 
 export function useCreateApiKey() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (body: { name: string; scopes: ApiKeyScope[] }) =>
+  return useRefreshingMutation(
+    (api, body: { name: string; scopes: ApiKeyScope[] }) =>
       unwrap(api.client.POST("/api/admin/api-keys", { body })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: apiKeysKey }),
-  });
+    apiKeysKey,
+  );
 }
 
 export function useRotateApiKey() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (keyId: number) =>
+  return useRefreshingMutation(
+    (api, keyId: number) =>
       unwrap(api.client.POST("/api/admin/api-keys/{key_id}/rotate", { params: { path: { key_id: keyId } } })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: apiKeysKey }),
-  });
+    apiKeysKey,
+  );
 }
 
 export function useRevokeApiKey() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (keyId: number) =>
+  return useRefreshingMutation(
+    (api, keyId: number) =>
       unwrap(api.client.POST("/api/admin/api-keys/{key_id}/revoke", { params: { path: { key_id: keyId } } })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: apiKeysKey }),
-  });
+    apiKeysKey,
+  );
 }

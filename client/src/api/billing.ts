@@ -8,7 +8,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
-import { queryKeys, refreshTokenState } from "./queries";
+import { queryKeys, refreshTokenState, useRefreshingMutation } from "./queries";
 import type { components } from "./schema";
 import type { BodyJson, PaymentIntentCreated } from "./types";
 
@@ -155,21 +155,16 @@ export function useSavedCards() {
 }
 
 export function useRemoveCard() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) =>
+  return useRefreshingMutation(
+    (api, id: string) =>
       unwrap(
         api.client.DELETE("/api/payment/saved-payment-methods/{payment_method_id}", {
           params: { path: { payment_method_id: id } },
         }),
       ),
-    onSettled: () =>
-      Promise.all([
-        queryClient.invalidateQueries({ queryKey: billingKeys.savedCards }),
-        queryClient.invalidateQueries({ queryKey: billingKeys.autoTopup }),
-      ]),
-  });
+    billingKeys.savedCards,
+    billingKeys.autoTopup,
+  );
 }
 
 export function useAutoTopup() {

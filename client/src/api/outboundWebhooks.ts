@@ -2,10 +2,12 @@
  * Outbound webhooks (admin): the endpoints events are sent to, and the delivery log. A
  * signing secret exists only in the answer to create (or to a roll); it is never cached.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useApi } from "./ApiProvider";
 import { unwrap } from "./client";
+import { useRefreshingMutation } from "./queries";
 import type { components } from "./schema";
+import type { Missing } from "./types";
 
 export type WebhookEndpoint = components["schemas"]["WebhookEndpointOut"];
 export type WebhookEndpointCreated = components["schemas"]["WebhookEndpointCreated"];
@@ -19,7 +21,6 @@ export type NewWebhookEndpoint = Omit<components["schemas"]["WebhookEndpointCrea
 export const DELIVERY_STATUSES = [
   "pending", "processing", "delivered", "failed", "dead", "canceled",
 ] as const satisfies readonly DeliveryStatus[];
-type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
 const statusesComplete: Missing<DeliveryStatus, (typeof DELIVERY_STATUSES)[number]> = true;
 void statusesComplete;
 
@@ -47,37 +48,31 @@ export function useWebhookDeliveries() {
 }
 
 export function useCreateWebhookEndpoint() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (body: NewWebhookEndpoint) =>
+  return useRefreshingMutation(
+    (api, body: NewWebhookEndpoint) =>
       unwrap(api.client.POST("/api/admin/webhook-endpoints", { body: { ...body, enabled: true } })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: endpointsKey }),
-  });
+    endpointsKey,
+  );
 }
 
 export function useDeleteWebhookEndpoint() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (endpointId: number) =>
+  return useRefreshingMutation(
+    (api, endpointId: number) =>
       unwrap(api.client.DELETE("/api/admin/webhook-endpoints/{endpoint_id}", {
         params: { path: { endpoint_id: endpointId } },
       })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: ["admin"] }),
-  });
+    ["admin"],
+  );
 }
 
 export function useRetryWebhookDelivery() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (deliveryId: number) =>
+  return useRefreshingMutation(
+    (api, deliveryId: number) =>
       unwrap(api.client.POST("/api/admin/webhook-deliveries/{delivery_id}/retry", {
         params: { path: { delivery_id: deliveryId } },
       })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: deliveriesKey }),
-  });
+    deliveriesKey,
+  );
 }
 
 /** How long a rolled secret may keep signing beside the new one, in hours (the server allows 0–168). */
@@ -86,14 +81,12 @@ export type RollOverlap = (typeof ROLL_OVERLAP_HOURS)[number];
 
 /** A new signing secret; the current one keeps signing beside it for `hours`. */
 export function useRollWebhookSecret() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: ({ endpointId, hours }: { endpointId: number; hours: RollOverlap }) =>
+  return useRefreshingMutation(
+    (api, { endpointId, hours }: { endpointId: number; hours: RollOverlap }) =>
       unwrap(api.client.POST("/api/admin/webhook-endpoints/{endpoint_id}/roll-secret", {
         params: { path: { endpoint_id: endpointId } },
         body: { expires_in_hours: hours },
       })),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: endpointsKey }),
-  });
+    endpointsKey,
+  );
 }

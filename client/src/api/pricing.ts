@@ -9,7 +9,7 @@ import { unwrap, type Api } from "./client";
 import { ApiError } from "./errors";
 import { queryKeys, refreshTokenState, toChatId } from "./queries";
 import type { components } from "./schema";
-import type { Chat, Message, RefundReason } from "./types";
+import type { Chat, Message, Missing, RefundReason } from "./types";
 
 type Schemas = components["schemas"];
 export type ModelList = Schemas["ModelsOut"];
@@ -26,7 +26,6 @@ export type { RefundReason };
 
 /** Every refund reason, in the order the form offers them (checked against the schema). */
 export const REFUND_REASONS = ["wrong", "incomplete", "harmful", "other"] as const satisfies readonly RefundReason[];
-type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
 const reasonsComplete: Missing<RefundReason, (typeof REFUND_REASONS)[number]> = true;
 void reasonsComplete;
 

@@ -5,8 +5,11 @@
  */
 import {
   useInfiniteQuery,
+  useMutation,
   useQuery,
+  useQueryClient,
   type QueryClient,
+  type QueryKey,
 } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
@@ -152,4 +155,21 @@ export async function refreshTokenState(queryClient: QueryClient): Promise<void>
     queryClient.invalidateQueries({ queryKey: queryKeys.transactions }),
     queryClient.invalidateQueries({ queryKey: queryKeys.lots }),
   ]);
+}
+
+/**
+ * A mutation through the API that, once it settles (done or failed: a failed call may
+ * still have changed something), refreshes every query under each key of `refresh`.
+ */
+export function useRefreshingMutation<TVars, TResult>(
+  call: (api: Api, vars: TVars) => Promise<TResult>,
+  ...refresh: QueryKey[]
+) {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (vars: TVars) => call(api, vars),
+    onSettled: () =>
+      Promise.all(refresh.map((queryKey) => queryClient.invalidateQueries({ queryKey }))),
+  });
 }

@@ -59,3 +59,10 @@ export type AdminRefunds = OkJson<"/api/admin/refunds", "get">;
 export type WebhookReplay = OkJson<"/api/admin/webhooks/{event_id}/process", "post">;
 /** Every `error.code` the server answers with (the schema lists them all). */
 export type ErrorCode = components["schemas"]["ErrorDetail"]["code"];
+
+/**
+ * `true` when `Listed` names every member of `All`, else the members it misses: a
+ * `const x: Missing<Status, (typeof STATUSES)[number]> = true` line stops compiling when
+ * the server adds a status the list does not have yet.
+ */
+export type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
