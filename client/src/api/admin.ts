@@ -6,13 +6,12 @@ import {
   keepPreviousData,
   useInfiniteQuery,
   useMutation,
-  useQuery,
   useQueryClient,
 } from "@tanstack/react-query";
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
 import { ApiError } from "./errors";
-import { queryKeys, useRefreshingMutation } from "./queries";
+import { queryKeys, useApiQuery, useRefreshingMutation } from "./queries";
 import type {
   AdminPaymentStatus,
   Missing,
@@ -65,36 +64,33 @@ export const adminKeys = {
 };
 
 export function useAdminStats(days: number) {
-  const api = useApi();
-  return useQuery({
-    queryKey: adminKeys.stats(days),
-    queryFn: () => unwrap(api.client.GET("/api/admin/stats", { params: { query: { days } } })),
-    placeholderData: keepPreviousData,
-  });
+  return useApiQuery(
+    adminKeys.stats(days),
+    (api) => unwrap(api.client.GET("/api/admin/stats", { params: { query: { days } } })),
+    { placeholderData: keepPreviousData },
+  );
 }
 
 export function useAdminRefunds(days: number) {
-  const api = useApi();
-  return useQuery({
-    queryKey: adminKeys.refunds(days),
-    queryFn: () => unwrap(api.client.GET("/api/admin/refunds", { params: { query: { days } } })),
-    placeholderData: keepPreviousData,
-  });
+  return useApiQuery(
+    adminKeys.refunds(days),
+    (api) => unwrap(api.client.GET("/api/admin/refunds", { params: { query: { days } } })),
+    { placeholderData: keepPreviousData },
+  );
 }
 
 export function useAdminUsers(query: string) {
-  const api = useApi();
-  return useQuery({
-    queryKey: adminKeys.users(query),
-    queryFn: () =>
+  return useApiQuery(
+    adminKeys.users(query),
+    (api) =>
       unwrap(
         api.client.GET("/api/admin/users", {
           params: { query: { query: query || undefined, limit: ADMIN_USERS_LIMIT } },
         }),
       ),
     // Keep the last results on screen while the next search runs.
-    placeholderData: keepPreviousData,
-  });
+    { placeholderData: keepPreviousData },
+  );
 }
 
 /** One user: the first page carries the account and payments, later pages only add ledger rows. */
@@ -134,14 +130,13 @@ export function useAdminPayments(status: AdminPaymentStatus | null) {
 }
 
 export function useAdminWebhooks(status: WebhookStatus | null) {
-  const api = useApi();
-  return useQuery({
-    queryKey: adminKeys.webhooks(status),
-    queryFn: () =>
+  return useApiQuery(
+    adminKeys.webhooks(status),
+    (api) =>
       unwrap(
         api.client.GET("/api/admin/webhooks", { params: { query: { status, limit: 100 } } }),
       ),
-  });
+  );
 }
 
 /** Grant (amount > 0) or correct (amount < 0) a user's tokens, then refresh what shows them. */

@@ -2,10 +2,8 @@
  * Service API keys (admin): list, create, rotate, revoke. A secret exists only in the
  * answer to create or rotate; it is never cached in the query client.
  */
-import { useQuery } from "@tanstack/react-query";
-import { useApi } from "./ApiProvider";
 import { unwrap } from "./client";
-import { useRefreshingMutation } from "./queries";
+import { useApiQuery, useRefreshingMutation } from "./queries";
 import type { components } from "./schema";
 import type { Missing } from "./types";
 
@@ -21,11 +19,10 @@ void scopesComplete;
 const apiKeysKey = ["admin", "api-keys"] as const;
 
 export function useApiKeys() {
-  const api = useApi();
-  return useQuery({
-    queryKey: apiKeysKey,
-    queryFn: () => unwrap(api.client.GET("/api/admin/api-keys")),
-  });
+  return useApiQuery(
+    apiKeysKey,
+    (api) => unwrap(api.client.GET("/api/admin/api-keys")),
+  );
 }
 
 export function useCreateApiKey() {

@@ -4,11 +4,17 @@
  * Every shape is the server's, from the generated schema, and every request goes through
  * the typed client.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
-import { queryKeys, refreshTokenState, useRefreshingMutation } from "./queries";
+import {
+  queryKeys,
+  refreshTokenState,
+  useApiQuery,
+  useRefreshingMutation,
+  useStoringMutation,
+} from "./queries";
 import type { components } from "./schema";
 import type { BodyJson, PaymentIntentCreated } from "./types";
 
@@ -97,19 +103,16 @@ export function createPaymentIntent(
 // ---------------------------------------------------------------- hooks
 
 export function useLots() {
-  const api = useApi();
   const token = useSessionToken();
-  return useQuery({ queryKey: billingKeys.lots, queryFn: () => fetchLots(api), enabled: token !== null });
+  return useApiQuery(billingKeys.lots, fetchLots, { enabled: token !== null });
 }
 
 export function usePlans() {
-  const api = useApi();
-  return useQuery({ queryKey: billingKeys.plans, queryFn: () => fetchPlans(api), staleTime: 10 * 60_000 });
+  return useApiQuery(billingKeys.plans, fetchPlans, { staleTime: 10 * 60_000 });
 }
 
 export function useSubscription() {
-  const api = useApi();
-  return useQuery({ queryKey: billingKeys.subscription, queryFn: () => fetchSubscription(api) });
+  return useApiQuery(billingKeys.subscription, fetchSubscription);
 }
 
 /** After anything that changes a subscription: it, the lots and the balance are stale. */
@@ -147,11 +150,10 @@ export function useCustomerPortal() {
 }
 
 export function useSavedCards() {
-  const api = useApi();
-  return useQuery({
-    queryKey: billingKeys.savedCards,
-    queryFn: (): Promise<SavedCardList> => unwrap(api.client.GET("/api/payment/saved-payment-methods")),
-  });
+  return useApiQuery(
+    billingKeys.savedCards,
+    (api): Promise<SavedCardList> => unwrap(api.client.GET("/api/payment/saved-payment-methods")),
+  );
 }
 
 export function useRemoveCard() {
@@ -168,21 +170,18 @@ export function useRemoveCard() {
 }
 
 export function useAutoTopup() {
-  const api = useApi();
-  return useQuery({
-    queryKey: billingKeys.autoTopup,
-    queryFn: (): Promise<AutoTopup> => unwrap(api.client.GET("/api/payment/auto-topup")),
-  });
+  return useApiQuery(
+    billingKeys.autoTopup,
+    (api): Promise<AutoTopup> => unwrap(api.client.GET("/api/payment/auto-topup")),
+  );
 }
 
 export function useSaveAutoTopup() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (settings: AutoTopupSettings): Promise<AutoTopup> =>
+  return useStoringMutation(
+    (api, settings: AutoTopupSettings): Promise<AutoTopup> =>
       unwrap(api.client.PUT("/api/payment/auto-topup", { body: settings })),
-    onSuccess: (saved) => queryClient.setQueryData(billingKeys.autoTopup, saved),
-  });
+    billingKeys.autoTopup,
+  );
 }
 
 export const NOTIFICATIONS_POLL_MS = 60_000;
@@ -190,18 +189,19 @@ const NOTIFICATIONS_PAGE = 20;
 
 /** The bell's list and unread count: asked for every minute and whenever the window gets focus. */
 export function useNotifications() {
-  const api = useApi();
   const token = useSessionToken();
-  return useQuery({
-    queryKey: billingKeys.notifications,
-    queryFn: (): Promise<NotificationPage> =>
+  return useApiQuery(
+    billingKeys.notifications,
+    (api): Promise<NotificationPage> =>
       unwrap(api.client.GET("/api/notifications", { params: { query: { limit: NOTIFICATIONS_PAGE } } })),
-    enabled: token !== null,
-    refetchInterval: NOTIFICATIONS_POLL_MS,
-    refetchIntervalInBackground: false,
-    refetchOnWindowFocus: true,
-    staleTime: 15_000,
-  });
+    {
+      enabled: token !== null,
+      refetchInterval: NOTIFICATIONS_POLL_MS,
+      refetchIntervalInBackground: false,
+      refetchOnWindowFocus: true,
+      staleTime: 15_000,
+    },
+  );
 }
 
 export function useMarkNotificationsRead() {
@@ -229,39 +229,34 @@ export function useMarkNotificationsRead() {
 }
 
 export function useNotificationSettings() {
-  const api = useApi();
-  return useQuery({
-    queryKey: billingKeys.notificationSettings,
-    queryFn: (): Promise<NotificationSettings> => unwrap(api.client.GET("/api/notifications/settings")),
-  });
+  return useApiQuery(
+    billingKeys.notificationSettings,
+    (api): Promise<NotificationSettings> => unwrap(api.client.GET("/api/notifications/settings")),
+  );
 }
 
 export function useSaveNotificationSettings() {
-  const api = useApi();
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: (settings: NotificationSettings) =>
+  return useStoringMutation(
+    (api, settings: NotificationSettings) =>
       unwrap(api.client.PUT("/api/notifications/settings", { body: settings })),
-    onSuccess: (saved) => queryClient.setQueryData(billingKeys.notificationSettings, saved),
-  });
+    billingKeys.notificationSettings,
+  );
 }
 
 export function useAdminLots(userId: number) {
-  const api = useApi();
-  return useQuery({
-    queryKey: billingKeys.adminLots(userId),
-    queryFn: (): Promise<LotList> =>
+  return useApiQuery(
+    billingKeys.adminLots(userId),
+    (api): Promise<LotList> =>
       unwrap(api.client.GET("/api/admin/users/{user_id}/lots", { params: { path: { user_id: userId } } })),
-  });
+  );
 }
 
 export function useAdminSubscription(userId: number) {
-  const api = useApi();
-  return useQuery({
-    queryKey: billingKeys.adminSubscription(userId),
-    queryFn: (): Promise<SubscriptionEnvelope> =>
+  return useApiQuery(
+    billingKeys.adminSubscription(userId),
+    (api): Promise<SubscriptionEnvelope> =>
       unwrap(api.client.GET("/api/admin/users/{user_id}/subscription", { params: { path: { user_id: userId } } })),
-  });
+  );
 }
 
 // ---------------------------------------------------------------- derived

@@ -2,10 +2,8 @@
  * Outbound webhooks (admin): the endpoints events are sent to, and the delivery log. A
  * signing secret exists only in the answer to create (or to a roll); it is never cached.
  */
-import { useQuery } from "@tanstack/react-query";
-import { useApi } from "./ApiProvider";
 import { unwrap } from "./client";
-import { useRefreshingMutation } from "./queries";
+import { useApiQuery, useRefreshingMutation } from "./queries";
 import type { components } from "./schema";
 import type { Missing } from "./types";
 
@@ -29,22 +27,20 @@ const endpointsKey = ["admin", "webhook-endpoints"] as const;
 const deliveriesKey = ["admin", "webhook-deliveries"] as const;
 
 export function useWebhookEndpoints() {
-  const api = useApi();
-  return useQuery({
-    queryKey: endpointsKey,
-    queryFn: () => unwrap(api.client.GET("/api/admin/webhook-endpoints")),
-  });
+  return useApiQuery(
+    endpointsKey,
+    (api) => unwrap(api.client.GET("/api/admin/webhook-endpoints")),
+  );
 }
 
 export function useWebhookDeliveries() {
-  const api = useApi();
-  return useQuery({
-    queryKey: deliveriesKey,
-    queryFn: () =>
+  return useApiQuery(
+    deliveriesKey,
+    (api) =>
       unwrap(api.client.GET("/api/admin/webhook-deliveries", {
         params: { query: { limit: RECENT_DELIVERIES } },
       })),
-  });
+  );
 }
 
 export function useCreateWebhookEndpoint() {

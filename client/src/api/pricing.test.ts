@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { getSessionToken, setSessionToken } from "../auth/session";
-import { FakeApi } from "../test/fakeApi";
+import { apiError, FakeApi } from "../test/fakeApi";
 import { createApi, type Api } from "./client";
 import { ApiError } from "./errors";
 import { fetchQuote, patchChat, refundReply, repliesLeft, tokensPer1kWords, type ModelInfo } from "./pricing";
@@ -23,7 +23,7 @@ describe("pricing requests", () => {
     fake.on("POST", "/api/chats/:id/quote", (request) =>
       request.headers.authorization === "Bearer new-token"
         ? { json: { min: 2, max: 5, cap: null, model: "mini", price_version: 1 } }
-        : { status: 401, json: { error: { code: "invalid_token", message: "expired" } } },
+        : apiError(401, "invalid_token", "expired"),
     );
     fake.on("POST", "/api/auth/refresh", { json: { access_token: "new-token", token_type: "bearer" } });
 
@@ -39,18 +39,15 @@ describe("pricing requests", () => {
   });
 
   it("report a session that cannot be renewed", async () => {
-    fake.on("PATCH", "/api/chats/:id", { status: 401, json: { error: { code: "session_revoked", message: "ended" } } });
-    fake.on("POST", "/api/auth/refresh", { status: 401, json: { error: { code: "refresh_token_invalid", message: "no" } } });
+    fake.on("PATCH", "/api/chats/:id", apiError(401, "session_revoked", "ended"));
+    fake.on("POST", "/api/auth/refresh", apiError(401, "refresh_token_invalid", "no"));
 
     await expect(patchChat(api, "7", { cost_cap: 5 })).rejects.toMatchObject({ code: "session_revoked", status: 401 });
     expect(signedOut).toBe(1);
   });
 
   it("turn the server's error into an ApiError with its code", async () => {
-    fake.on("POST", "/api/chats/:id/messages/:mid/refund", {
-      status: 409,
-      json: { error: { code: "already_refunded", message: "Already refunded" } },
-    });
+    fake.on("POST", "/api/chats/:id/messages/:mid/refund", apiError(409, "already_refunded", "Already refunded"));
     const failure = await refundReply(api, "7", "2", "wrong").catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ApiError);
     expect(failure).toMatchObject({ code: "already_refunded", status: 409 });

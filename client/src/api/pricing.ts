@@ -2,12 +2,12 @@
  * Prices per model, quotes, a chat's model and cap, and refunding a reply. Every shape
  * here is the server's, from the generated schema.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
 import { unwrap, type Api } from "./client";
 import { ApiError } from "./errors";
-import { queryKeys, refreshTokenState, toChatId } from "./queries";
+import { queryKeys, refreshTokenState, toChatId, useApiQuery } from "./queries";
 import type { components } from "./schema";
 import type { Chat, Message, Missing, RefundReason } from "./types";
 
@@ -86,14 +86,12 @@ export function refundReply(
 
 /** Models and their prices; prices change rarely (and only for new replies). */
 export function useModels() {
-  const api = useApi();
   const token = useSessionToken();
-  return useQuery({
-    queryKey: pricingKeys.models,
-    queryFn: () => fetchModels(api),
-    enabled: token !== null,
-    staleTime: 5 * 60_000,
-  });
+  return useApiQuery(
+    pricingKeys.models,
+    fetchModels,
+    { enabled: token !== null, staleTime: 5 * 60_000 },
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   useQueryClient,
   type QueryClient,
   type QueryKey,
+  type UseQueryOptions,
 } from "@tanstack/react-query";
 import { useSessionToken } from "../auth/session";
 import { useApi } from "./ApiProvider";
@@ -39,59 +40,52 @@ export function fetchTokenBalance(api: Api) {
 }
 
 export function useTokenBalance() {
-  const api = useApi();
   const token = useSessionToken();
-  return useQuery({
-    queryKey: queryKeys.tokenBalance,
-    queryFn: () => fetchTokenBalance(api),
-    enabled: token !== null,
-  });
+  return useApiQuery(
+    queryKeys.tokenBalance,
+    fetchTokenBalance,
+    { enabled: token !== null },
+  );
 }
 
 export function useMe() {
-  const api = useApi();
   const token = useSessionToken();
-  return useQuery({
-    queryKey: queryKeys.me,
-    queryFn: () => unwrap(api.client.GET("/api/auth/me")),
-    enabled: token !== null,
-    staleTime: 5 * 60_000,
-  });
+  return useApiQuery(
+    queryKeys.me,
+    (api) => unwrap(api.client.GET("/api/auth/me")),
+    { enabled: token !== null, staleTime: 5 * 60_000 },
+  );
 }
 
 export function usePricingTiers() {
-  const api = useApi();
-  return useQuery({
-    queryKey: queryKeys.pricingTiers,
-    queryFn: () => unwrap(api.client.GET("/api/payment/pricing-tiers")),
-    staleTime: 10 * 60_000,
-  });
+  return useApiQuery(
+    queryKeys.pricingTiers,
+    (api) => unwrap(api.client.GET("/api/payment/pricing-tiers")),
+    { staleTime: 10 * 60_000 },
+  );
 }
 
 export function usePaymentConfig() {
-  const api = useApi();
-  return useQuery({
-    queryKey: queryKeys.paymentConfig,
-    queryFn: () => unwrap(api.client.GET("/api/payment/config")),
-    staleTime: Infinity,
-  });
+  return useApiQuery(
+    queryKeys.paymentConfig,
+    (api) => unwrap(api.client.GET("/api/payment/config")),
+    { staleTime: Infinity },
+  );
 }
 
 export function useChatConfig() {
-  const api = useApi();
-  return useQuery({
-    queryKey: queryKeys.chatConfig,
-    queryFn: () => unwrap(api.client.GET("/api/chats/config")),
-    staleTime: 10 * 60_000,
-  });
+  return useApiQuery(
+    queryKeys.chatConfig,
+    (api) => unwrap(api.client.GET("/api/chats/config")),
+    { staleTime: 10 * 60_000 },
+  );
 }
 
 export function useChats() {
-  const api = useApi();
-  return useQuery({
-    queryKey: queryKeys.chats,
-    queryFn: () => unwrap(api.client.GET("/api/chats")),
-  });
+  return useApiQuery(
+    queryKeys.chats,
+    (api) => unwrap(api.client.GET("/api/chats")),
+  );
 }
 
 /**
@@ -103,17 +97,16 @@ export function toChatId(raw: string): ChatId {
 }
 
 export function useMessages(chatId: string | undefined) {
-  const api = useApi();
-  return useQuery({
-    queryKey: queryKeys.messages(chatId ?? ""),
-    queryFn: () =>
+  return useApiQuery(
+    queryKeys.messages(chatId ?? ""),
+    (api) =>
       unwrap(
         api.client.GET("/api/chats/{chat_id}/messages", {
           params: { path: { chat_id: toChatId(chatId ?? "") } },
         }),
       ),
-    enabled: chatId !== undefined,
-  });
+    { enabled: chatId !== undefined },
+  );
 }
 
 export function useTransactions() {
@@ -140,12 +133,11 @@ export function fetchPayment(api: Api, paymentIntentId: string) {
 }
 
 export function usePayment(paymentIntentId: string | null) {
-  const api = useApi();
-  return useQuery({
-    queryKey: queryKeys.payment(paymentIntentId ?? ""),
-    queryFn: () => fetchPayment(api, paymentIntentId ?? ""),
-    enabled: paymentIntentId !== null,
-  });
+  return useApiQuery(
+    queryKeys.payment(paymentIntentId ?? ""),
+    (api) => fetchPayment(api, paymentIntentId ?? ""),
+    { enabled: paymentIntentId !== null },
+  );
 }
 
 /** After anything that moves tokens: the balance, the ledger and the lots are stale. */
@@ -172,4 +164,27 @@ export function useRefreshingMutation<TVars, TResult>(
     onSettled: () =>
       Promise.all(refresh.map((queryKey) => queryClient.invalidateQueries({ queryKey }))),
   });
+}
+
+/** A mutation through the API whose answer is the new value of the query at `queryKey`. */
+export function useStoringMutation<TVars, TResult>(
+  call: (api: Api, vars: TVars) => Promise<TResult>,
+  queryKey: QueryKey,
+) {
+  const api = useApi();
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (vars: TVars) => call(api, vars),
+    onSuccess: (saved: TResult) => queryClient.setQueryData(queryKey, saved),
+  });
+}
+
+/** The query at `queryKey`, read through the API by `read`. */
+export function useApiQuery<T>(
+  queryKey: QueryKey,
+  read: (api: Api) => Promise<T>,
+  options: Omit<UseQueryOptions<T, Error, T, QueryKey>, "queryKey" | "queryFn"> = {},
+) {
+  const api = useApi();
+  return useQuery({ ...options, queryKey, queryFn: () => read(api) });
 }

@@ -23,6 +23,16 @@ export interface Reply {
   sse?: { event: string; data: unknown }[];
 }
 
+/** The server's error answer: `{"error": {"code", "message", ...extra}}` with `status`. */
+export function apiError(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): Reply {
+  return { status, json: { error: { code, message, ...extra } } };
+}
+
 export type Handler = (
   request: RecordedRequest,
   params: Record<string, string>,

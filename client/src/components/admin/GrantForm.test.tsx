@@ -2,7 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Transaction } from "../../api/types";
 import { adminUser, asAdmin, entry } from "../../test/adminFixtures";
-import { FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { apiError, FakeApi, now, withDefaults } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 // The app loads the admin page (and Recharts) lazily; load it once up front so the
@@ -65,10 +65,7 @@ describe("grant form", () => {
   });
 
   it("shows the server's refusal in words and changes nothing", async () => {
-    api.on("POST", "/api/admin/users/7/tokens", {
-      status: 402,
-      json: { error: { code: "insufficient_tokens", message: "This needs 50 token(s); 10 available.", balance: 10, required: 50 } },
-    });
+    api.on("POST", "/api/admin/users/7/tokens", apiError(402, "insufficient_tokens", "This needs 50 token(s); 10 available.", { balance: 10, required: 50 }));
     const { user } = await openUser();
     await user.type(screen.getByTestId("admin-grant-amount"), "-50");
     await user.type(screen.getByTestId("admin-grant-reason"), "duplicate purchase credited by hand");

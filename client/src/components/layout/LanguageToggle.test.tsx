@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { LANG_STORAGE_KEY } from "../../i18n/I18nProvider";
-import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
+import { apiError, FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
@@ -40,10 +40,7 @@ describe("language toggle", () => {
 
   it("translates error codes from the server", async () => {
     window.localStorage.setItem(LANG_STORAGE_KEY, "zh");
-    api.on("POST", "/api/auth/login", {
-      status: 401,
-      json: { error: { code: "invalid_credentials", message: "Invalid username or password" } },
-    });
+    api.on("POST", "/api/auth/login", apiError(401, "invalid_credentials", "Invalid username or password"));
     const { user } = renderApp(api, "/login", { signedIn: false });
 
     await user.type(await screen.findByLabelText("用户名"), "ada");

@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeApi, balance, gate } from "../../test/fakeApi";
+import { apiError, balance, FakeApi, gate } from "../../test/fakeApi";
 import { renderWithProviders } from "../../test/render";
 import { pricingKeys, type ModelInfo, type UsagePrice } from "../../api/pricing";
 import { RepliesLeft } from "./RepliesLeft";
@@ -76,7 +76,7 @@ describe("TokenBalance", () => {
   });
 
   it("shows a dash rather than a wrong number when the balance can't be loaded", async () => {
-    api.on("GET", "/api/payment/user/tokens", { status: 500, json: { error: { code: "internal_error", message: "boom" } } });
+    api.on("GET", "/api/payment/user/tokens", apiError(500, "internal_error", "boom"));
     renderWithProviders(api, <TokenBalance />);
 
     expect(await screen.findByLabelText("Balance unavailable")).toHaveTextContent("—");

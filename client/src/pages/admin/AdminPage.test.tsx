@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { adminUser, asAdmin, busyStats, emptyStats, payment, webhookEvent } from "../../test/adminFixtures";
-import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
+import { apiError, FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 // The app loads the admin page (and Recharts) lazily; load it once up front so the
@@ -254,10 +254,7 @@ describe("webhook inbox", () => {
   it("explains when the server cannot process events again", async () => {
     asAdmin(api)
       .on("GET", "/api/admin/webhooks", { json: [webhookEvent("evt_stuck", "received")] })
-      .on("POST", "/api/admin/webhooks/:id/process", {
-        status: 405,
-        json: { error: { code: "method_not_allowed", message: "Method Not Allowed" } },
-      });
+      .on("POST", "/api/admin/webhooks/:id/process", apiError(405, "method_not_allowed", "Method Not Allowed"));
     const { user } = renderApp(api, "/admin/webhooks");
     await user.click(await screen.findByRole("button", { name: "Process event evt_stuck again" }));
     expect(await screen.findByText("This server can't process events again yet.")).toBeInTheDocument();
@@ -266,10 +263,7 @@ describe("webhook inbox", () => {
   it("says so when Stripe no longer knows the event", async () => {
     asAdmin(api)
       .on("GET", "/api/admin/webhooks", { json: [webhookEvent("evt_gone", "failed")] })
-      .on("POST", "/api/admin/webhooks/:id/process", {
-        status: 404,
-        json: { error: { code: "payment_not_found", message: "No such event: evt_gone" } },
-      });
+      .on("POST", "/api/admin/webhooks/:id/process", apiError(404, "payment_not_found", "No such event: evt_gone"));
     const { user } = renderApp(api, "/admin/webhooks");
     await user.click(await screen.findByRole("button", { name: "Process event evt_gone again" }));
     expect(await screen.findByRole("status")).toHaveTextContent("Stripe doesn't know this event (or its payment) any more.");

@@ -1,7 +1,7 @@
 import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { TOKEN_STORAGE_KEY } from "../../auth/session";
-import { balance, FakeApi, now, fakeApiPerTest } from "../../test/fakeApi";
+import { apiError, balance, FakeApi, fakeApiPerTest, now } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
@@ -44,10 +44,7 @@ describe("sign-up and sign-in", () => {
   });
 
   it("puts a taken username next to the Username field", async () => {
-    api.on("POST", "/api/auth/register", {
-      status: 409,
-      json: { error: { code: "username_taken", message: "Username already registered" } },
-    });
+    api.on("POST", "/api/auth/register", apiError(409, "username_taken", "Username already registered"));
     const { user } = renderApp(api, "/register", { signedIn: false });
 
     await user.type(await screen.findByLabelText("Username"), "ada");
@@ -99,10 +96,7 @@ describe("sign-up and sign-in", () => {
   });
 
   it("says so when the credentials are wrong and stays signed out", async () => {
-    api.on("POST", "/api/auth/login", {
-      status: 401,
-      json: { error: { code: "invalid_credentials", message: "Invalid username or password" } },
-    });
+    api.on("POST", "/api/auth/login", apiError(401, "invalid_credentials", "Invalid username or password"));
     const { user, location } = renderApp(api, "/login", { signedIn: false });
 
     await user.type(await screen.findByLabelText("Username"), "ada");
@@ -114,14 +108,8 @@ describe("sign-up and sign-in", () => {
   });
 
   it("signs out when the session has ended and cannot be renewed", async () => {
-    api.on("GET", "/api/payment/user/tokens", {
-      status: 401,
-      json: { error: { code: "session_revoked", message: "This session has ended" } },
-    });
-    api.on("POST", "/api/auth/refresh", {
-      status: 401,
-      json: { error: { code: "refresh_token_invalid", message: "Sign in again" } },
-    });
+    api.on("GET", "/api/payment/user/tokens", apiError(401, "session_revoked", "This session has ended"));
+    api.on("POST", "/api/auth/refresh", apiError(401, "refresh_token_invalid", "Sign in again"));
     const { location } = renderApp(api, "/chat");
 
     expect(await screen.findByLabelText("Username")).toBeInTheDocument();
@@ -133,13 +121,13 @@ describe("sign-up and sign-in", () => {
     api.on("GET", "/api/payment/user/tokens", (request) =>
       request.headers.authorization === "Bearer renewed-token"
         ? { json: balance(7) }
-        : { status: 401, json: { error: { code: "invalid_token", message: "expired" } } },
+        : apiError(401, "invalid_token", "expired"),
     );
     api.on("GET", "/api/auth/me", (request) =>
       request.headers.authorization === "Bearer renewed-token"
         ? { json: { id: 1, username: "ada", email: "ada@example.com", email_verified: true,
                     locale: "en", is_admin: false, created_at: now } }
-        : { status: 401, json: { error: { code: "invalid_token", message: "expired" } } },
+        : apiError(401, "invalid_token", "expired"),
     );
     api.on("POST", "/api/auth/refresh", { json: { ...authResult, access_token: "renewed-token" } });
     const { location } = renderApp(api, "/chat");

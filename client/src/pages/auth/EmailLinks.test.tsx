@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import { TOKEN_STORAGE_KEY } from "../../auth/session";
-import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
+import { apiError, FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
@@ -26,9 +26,7 @@ describe("emailed links", () => {
 
   it("says so when the link is used or expired", async () => {
     window.history.replaceState(null, "", "/verify-email?token=old");
-    api.on("POST", "/api/auth/verify-email", {
-      status: 400, json: { error: { code: "email_link_invalid", message: "no" } },
-    });
+    api.on("POST", "/api/auth/verify-email", apiError(400, "email_link_invalid", "no"));
     renderApp(api, "/verify-email", { signedIn: false });
     expect(await screen.findByTestId("verify-email-error")).toHaveTextContent(
       "This link is invalid, expired or already used.",

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { draftKey } from "../../components/chat/drafts";
-import { FakeApi, balance, chatMessage, now, withDefaults } from "../../test/fakeApi";
+import { apiError, balance, chatMessage, FakeApi, now, withDefaults } from "../../test/fakeApi";
 import type { GenerateResult } from "../../api/types";
 import { renderApp } from "../../test/render";
 
@@ -21,10 +21,7 @@ afterEach(async () => {
   await api.close();
 });
 
-const outOfTokens = {
-  status: 402,
-  json: { error: { code: "insufficient_tokens", message: "Not enough tokens", balance: 0, required: 1 } },
-};
+const outOfTokens = apiError(402, "insufficient_tokens", "Not enough tokens", { balance: 0, required: 1 });
 
 function reply(content: string, userText: string, remaining: number): GenerateResult {
   return {
@@ -113,7 +110,7 @@ describe("sending", () => {
   });
 
   it("reports an unavailable AI without losing the draft", async () => {
-    const unavailable = { status: 502, json: { error: { code: "ai_unavailable", message: "upstream down" } } };
+    const unavailable = apiError(502, "ai_unavailable", "upstream down");
     api.on("POST", "/api/chats/:id/generate/stream", unavailable);
     const { user } = renderApp(api, "/chat/7");
 
@@ -180,7 +177,7 @@ describe("what a reply costs", () => {
   });
 
   it("is not guessed when the server could not say", async () => {
-    api.on("GET", "/api/chats/config", { status: 503, json: { error: { code: "database_unavailable", message: "down" } } });
+    api.on("GET", "/api/chats/config", apiError(503, "database_unavailable", "down"));
     renderApp(api, "/chat");
     expect(await screen.findByText("Your balance is always in the top bar.")).toBeInTheDocument();
     await waitFor(() => expect(document.getElementById("chat-cost")).toHaveTextContent(""));

@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeApi, balance, chatMessage, now, withDefaults } from "../../test/fakeApi";
+import { apiError, balance, chatMessage, FakeApi, now, withDefaults } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 import type { ModelList } from "../../api/pricing";
 import type { Chat, GenerateResult, Message } from "../../api/types";
@@ -303,10 +303,7 @@ describe("after a reply", () => {
   it("says when the day's refunds are used up, in the person's language", async () => {
     window.localStorage.setItem("tokenbank.lang", "zh");
     api.on("GET", "/api/chats/:id/messages", { json: history.slice(0, 2) });
-    api.on("POST", "/api/chats/:id/messages/:mid/refund", {
-      status: 429,
-      json: { error: { code: "refund_limit_reached", message: "Refund limit reached" } },
-    });
+    api.on("POST", "/api/chats/:id/messages/:mid/refund", apiError(429, "refund_limit_reached", "Refund limit reached"));
     const { user } = renderApp(api, "/chat/7");
 
     await user.click(await screen.findByTestId("refund-reply"));
@@ -320,10 +317,7 @@ describe("after a reply", () => {
 
   it("shows a reply refunded elsewhere as refunded", async () => {
     api.on("GET", "/api/chats/:id/messages", { json: history.slice(0, 2) });
-    api.on("POST", "/api/chats/:id/messages/:mid/refund", {
-      status: 409,
-      json: { error: { code: "already_refunded", message: "Already refunded" } },
-    });
+    api.on("POST", "/api/chats/:id/messages/:mid/refund", apiError(409, "already_refunded", "Already refunded"));
     const { user } = renderApp(api, "/chat/7");
 
     await user.click(await screen.findByTestId("refund-reply"));

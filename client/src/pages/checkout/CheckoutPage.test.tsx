@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { linkToken } from "../../api/checkout";
-import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
+import { apiError, FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { createFakeStripe, paid } from "../../test/fakeStripe";
 import { renderApp } from "../../test/render";
 
@@ -54,9 +54,7 @@ describe("hosted checkout", () => {
   });
 
   it("explains a bad or missing link", async () => {
-    api.on("GET", "/api/v1/checkout", {
-      status: 401, json: { error: { code: "invalid_checkout_token", message: "x" } },
-    });
+    api.on("GET", "/api/v1/checkout", apiError(401, "invalid_checkout_token", "x"));
     window.location.hash = "#token=expired";
     renderApp(api, "/checkout", { signedIn: false });
     expect(await screen.findByTestId("payment-error")).toHaveTextContent("invalid or has expired");

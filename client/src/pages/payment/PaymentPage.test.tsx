@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeApi, balance, gate, now, withDefaults } from "../../test/fakeApi";
+import { apiError, balance, FakeApi, gate, now, withDefaults } from "../../test/fakeApi";
 import { createFakeStripe, declined, paid } from "../../test/fakeStripe";
 import { renderApp } from "../../test/render";
 
@@ -232,10 +232,7 @@ describe("paying", () => {
   });
 
   it("says so when a redirect back cannot be confirmed, and checks again on request", async () => {
-    api.on("POST", "/api/payment/confirm-payment", {
-      status: 404,
-      json: { error: { code: "payment_not_found", message: "Payment not found" } },
-    });
+    api.on("POST", "/api/payment/confirm-payment", apiError(404, "payment_not_found", "Payment not found"));
     const { user } = renderApp(api, "/payment?payment_intent=pi_standard&redirect_status=succeeded");
 
     const alert = await screen.findByRole("alert");

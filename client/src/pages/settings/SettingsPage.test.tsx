@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TOKEN_STORAGE_KEY } from "../../auth/session";
-import { FakeApi, now, withDefaults } from "../../test/fakeApi";
+import { apiError, FakeApi, now, withDefaults } from "../../test/fakeApi";
 import { renderApp } from "../../test/render";
 
 let api: FakeApi;
@@ -38,9 +38,7 @@ describe("settings", () => {
   });
 
   it("says when the current password is wrong, without signing out", async () => {
-    api.on("POST", "/api/auth/change-password", {
-      status: 400, json: { error: { code: "wrong_current_password", message: "no" } },
-    });
+    api.on("POST", "/api/auth/change-password", apiError(400, "wrong_current_password", "no"));
     const { user, location } = renderApp(api, "/settings");
 
     await user.type(await screen.findByLabelText("Current password"), "guess-pass-1");

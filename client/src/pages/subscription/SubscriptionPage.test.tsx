@@ -2,7 +2,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Subscription } from "../../api/billing";
 import { autoTopup, inDays, lot, plans, subscription, visa } from "../../test/billingFixtures";
-import { FakeApi, fakeApiPerTest } from "../../test/fakeApi";
+import { apiError, FakeApi, fakeApiPerTest } from "../../test/fakeApi";
 import { createFakeStripe, declined, paid } from "../../test/fakeStripe";
 import { LANG_STORAGE_KEY } from "../../i18n/I18nProvider";
 import { renderApp } from "../../test/render";
@@ -166,9 +166,7 @@ describe("the subscription", () => {
 
   it("offers the Customer Portal when available, and explains when the server cannot open it", async () => {
     serveSubscription(subscription({ portal_available: true }));
-    api.on("POST", "/api/payment/customer-portal", {
-      status: 409, json: { error: { code: "portal_unavailable", message: "no portal" } },
-    });
+    api.on("POST", "/api/payment/customer-portal", apiError(409, "portal_unavailable", "no portal"));
     const { user } = renderApp(api, "/subscription");
 
     await user.click(await screen.findByTestId("customer-portal"));
