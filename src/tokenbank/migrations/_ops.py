@@ -36,6 +36,11 @@ TRANSACTION_TYPES_0013 = (*TRANSACTION_TYPES_0010, "allotment", "allotment_rever
 TRANSACTION_TYPES_0017 = (*TRANSACTION_TYPES_0013, "refund")
 
 
+def id_column() -> sa.Column[int]:
+    """The surrogate key column ``id`` (a new one for each table)."""
+    return sa.Column("id", ID, autoincrement=True, nullable=False)
+
+
 def in_list(column: str, values: Sequence[str], *, nullable: bool = False) -> str:
     """The CHECK condition "column is one of values" (or NULL, when ``nullable``)."""
     condition = "{} IN ({})".format(column, ", ".join(f"'{v}'" for v in values))

@@ -19,12 +19,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "users",
-        sa.Column(
-            "id",
-            _ops.ID,
-            autoincrement=True,
-            nullable=False,
-        ),
+        _ops.id_column(),
         sa.Column("username", sa.String(length=32), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
@@ -54,12 +49,7 @@ def upgrade() -> None:
 
     op.create_table(
         "chats",
-        sa.Column(
-            "id",
-            _ops.ID,
-            autoincrement=True,
-            nullable=False,
-        ),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("created_at", _ops.TS, nullable=False),
@@ -72,12 +62,7 @@ def upgrade() -> None:
 
     op.create_table(
         "payments",
-        sa.Column(
-            "id",
-            _ops.ID,
-            autoincrement=True,
-            nullable=False,
-        ),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("tier", sa.String(length=64), nullable=False),
         sa.Column("tokens", sa.BigInteger(), nullable=False),
@@ -120,12 +105,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "token_reservations",
-        sa.Column(
-            "id",
-            _ops.ID,
-            autoincrement=True,
-            nullable=False,
-        ),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -148,12 +128,7 @@ def upgrade() -> None:
 
     op.create_table(
         "token_transactions",
-        sa.Column(
-            "id",
-            _ops.ID,
-            autoincrement=True,
-            nullable=False,
-        ),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("transaction_type", sa.String(length=32), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
@@ -183,12 +158,7 @@ def upgrade() -> None:
 
     op.create_table(
         "messages",
-        sa.Column(
-            "id",
-            _ops.ID,
-            autoincrement=True,
-            nullable=False,
-        ),
+        _ops.id_column(),
         sa.Column("chat_id", sa.BigInteger(), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),

@@ -12,7 +12,7 @@ down_revision: str | None = "0010"
 def upgrade() -> None:
     op.create_table(
         "api_keys",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),

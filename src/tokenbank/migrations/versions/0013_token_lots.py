@@ -28,7 +28,7 @@ def upgrade() -> None:
     _ops.transaction_types(_ops.TRANSACTION_TYPES_0013)
     op.create_table(
         "token_lots",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
@@ -57,7 +57,7 @@ def upgrade() -> None:
     op.create_index("ix_token_lots_transaction_id", "token_lots", ["transaction_id"])
     op.create_table(
         "token_lot_moves",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("lot_id", sa.BigInteger(), nullable=False),
         sa.Column("transaction_id", sa.BigInteger(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),

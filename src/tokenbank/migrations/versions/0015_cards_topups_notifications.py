@@ -45,7 +45,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "auto_topups",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("tier", sa.String(length=64), nullable=False),
@@ -75,7 +75,7 @@ def upgrade() -> None:
     op.create_index("uq_auto_topups_payment_id", "auto_topups", ["payment_id"], unique=True)
     op.create_table(
         "notifications",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),

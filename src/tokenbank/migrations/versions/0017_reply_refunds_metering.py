@@ -17,7 +17,7 @@ def upgrade() -> None:
     _ops.transaction_types(_ops.TRANSACTION_TYPES_0017)
     op.create_table(
         "reply_refunds",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("message_id", sa.BigInteger(), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("chat_id", sa.BigInteger(), nullable=False),

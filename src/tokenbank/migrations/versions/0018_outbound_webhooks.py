@@ -16,7 +16,7 @@ STATUS_KNOWN = _ops.in_list("status", STATUSES)
 def upgrade() -> None:
     op.create_table(
         "webhook_endpoints",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("secret", sa.String(length=100), nullable=False),
         sa.Column("enabled_events", sa.Text(), nullable=False),
@@ -28,7 +28,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_deliveries",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("endpoint_id", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("event_type", sa.String(length=100), nullable=False),
@@ -62,7 +62,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_delivery_attempts",
-        sa.Column("id", _ops.ID, autoincrement=True, nullable=False),
+        _ops.id_column(),
         sa.Column("delivery_id", sa.BigInteger(), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("started_at", _ops.TS, nullable=False),
