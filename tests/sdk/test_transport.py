@@ -38,6 +38,10 @@ class KeepAliveServer:
     most_open: int = 0
     served: int = 0
     port: int = 0
+    #: Extra response header lines (``name: value``).
+    extra_headers: bytes = b""
+    #: Each request's ``cookie`` header as received (b"" when none was sent).
+    cookies_seen: list[bytes] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,9 +61,13 @@ class KeepAliveServer:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = 0
+                cookie = b""
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
+                    if line.lower().startswith(b"cookie:"):
+                        cookie = line.split(b":", 1)[1].strip()
+                self.cookies_seen.append(cookie)
                 if length:
                     await reader.readexactly(length)
                 if self.delay_s:
@@ -70,6 +78,7 @@ class KeepAliveServer:
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                     + b"content-length: %d\r\n" % len(BODY)
                     + (b"connection: close\r\n" if last else b"")
+                    + self.extra_headers
                     + b"\r\n"
                     + BODY
                 )
@@ -193,6 +202,22 @@ async def test_the_pool_probes_a_few_connections_per_request_however_many_are_op
     # request); this one probes the connection it hands out.
     assert probes[0] <= 2 * 20
     assert server.accepted == 48
+
+
+async def test_the_clients_keep_no_cookies_unless_given_some() -> None:
+    """A service client authenticates by key: a ``Set-Cookie`` (a load balancer's, say)
+    is not sent back; cookies set on the client explicitly still are."""
+    server = KeepAliveServer(extra_headers=b"set-cookie: lb=node-7; Path=/\r\n")
+    with serving(server):
+        async with async_http_client() as client:
+            for _ in range(2):
+                assert (await client.get(server.url)).status_code == 200
+            client.cookies = {"mine": "1"}
+            assert (await client.get(server.url)).status_code == 200
+        with http_client() as sync_client:
+            for _ in range(2):
+                assert sync_client.get(server.url).status_code == 200
+    assert server.cookies_seen == [b"", b"", b"mine=1", b"", b""]
 
 
 def test_the_sync_client_shares_connections_between_threads_too() -> None:

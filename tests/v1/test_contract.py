@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -159,6 +160,58 @@ async def test_hold_commit_less_release_the_rest(client: httpx.AsyncClient) -> N
     assert (done["charged"], done["released"], done["available"]) == (17, 0, 0)
     async with client.app.state.db.transaction() as session:  # type: ignore[attr-defined]
         assert await ledger.check(session) == []
+
+
+async def test_racing_holds_never_hold_more_than_the_balance(client: httpx.AsyncClient) -> None:
+    """Each hold locks its customer's account in the statement that finds the customer:
+    holds racing on one account still take turns, and never overdraw it."""
+    key = await make_key(client)
+    cid = await make_customer(client, key, tokens=20)
+    answers = await asyncio.gather(*[
+        client.post(f"/api/v1/customers/{cid}/holds", headers=key,
+                    json={"amount": 3, "idempotency_key": f"race-{n}"})
+        for n in range(10)])
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] * 6 + [402] * 4, [a.text for a in answers]
+    assert await balance(client, key, cid) == {
+        "external_id": cid, "balance": 20, "reserved": 18, "available": 2}
+    held = [a.json()["id"] for a in answers if a.status_code == 200]
+    commits = await asyncio.gather(*[
+        client.post(f"/api/v1/holds/{h}/commit", headers=key) for h in held])
+    assert all(c.status_code == 200 for c in commits), [c.text for c in commits]
+    assert await balance(client, key, cid) == {
+        "external_id": cid, "balance": 2, "reserved": 0, "available": 2}
+    async with client.app.state.db.transaction() as session:  # type: ignore[attr-defined]
+        assert await ledger.check(session) == []
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_hold_and_its_commit_are_nine_statements(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every round trip costs both processes CPU: a hold is the key's read, BEGIN, the
+    customer's look-up that also locks its account, the hold, COMMIT; a commit is the
+    key's read with the hold's, BEGIN, the commit, COMMIT. The rate limit is off here
+    (with it, a Redis call or a transaction of its own per request)."""
+    key = await make_key(client)
+    cid = await make_customer(client, key, tokens=20)
+    sent: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        real = getattr(asyncpg.Connection, name)
+
+        async def recording(self: Any, query: str, *args: Any, _real: Any = real) -> Any:
+            sent.append(query.split(None, 1)[0])
+            return await _real(self, query, *args)
+
+        monkeypatch.setattr(asyncpg.Connection, name, recording)
+    r = await client.post(f"/api/v1/customers/{cid}/holds", headers=key,
+                          json={"amount": 2, "idempotency_key": "counted"})
+    assert r.status_code == 200, r.text
+    assert sent == ["SELECT", "BEGIN", "WITH", "WITH", "COMMIT"]
+    sent.clear()
+    r = await client.post(f"/api/v1/holds/{r.json()['id']}/commit", headers=key)
+    assert r.status_code == 200 and r.json()["available"] == 18, r.text
+    assert sent == ["SELECT", "BEGIN", "WITH", "COMMIT"]
 
 
 async def test_concurrent_replays_write_once(client: httpx.AsyncClient) -> None:

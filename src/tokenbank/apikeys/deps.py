@@ -8,6 +8,7 @@ work, and checked for the scope the route needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,7 +19,7 @@ from tokenbank.apikeys.errors import ApiKeyMissing, InsufficientScope
 from tokenbank.apikeys.models import ApiKeyScope
 from tokenbank.apikeys.service import KeyView
 from tokenbank.config import Settings
-from tokenbank.db import Database
+from tokenbank.db import Database, Query
 from tokenbank.deps import DatabaseDep
 from tokenbank.ratelimit.flows import Limiter
 
@@ -56,19 +57,33 @@ async def api_key(secret: SecretDep, db: DatabaseDep) -> KeyView:
 
 
 async def _read_key(db: Database, secret: str) -> KeyView:
+    return (await _read_key_row(db, secret, repository.KEY_BY_HASH, {}))[0]
+
+
+async def _read_key_row(
+    db: Database, secret: str, query: Query, values: Mapping[str, Any]
+) -> tuple[KeyView, Mapping[str, Any]]:
+    """The active key by ``query`` (the key's columns by name, found by ``secret_hash``,
+    maybe more beside them), and its whole row."""
     digest = service.presented_digest(secret)
-    return service.verified(await db.read(repository.KEY_BY_HASH, secret_hash=digest), digest)
+    row = await db.read(query, secret_hash=digest, **values)
+    key = service.verified(row, digest)
+    assert row is not None  # verified: a key was found
+    return key, row
 
 
 async def _counted_key(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> KeyView:
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    query: Query = repository.KEY_BY_HASH,
+    values: Mapping[str, Any] | None = None,
+) -> tuple[KeyView, Mapping[str, Any]]:
     """:func:`counted_secret` then :func:`api_key` in one dependency (the framework
     solves each dependency of a request at some cost; these two run on every service
     API call): the count first, then the read, as ever."""
     secret = await counted_secret(request, credentials)
     database: Database = request.app.state.db
-    return await _read_key(database, secret)
+    return await _read_key_row(database, secret, query, values or {})
 
 
 def _checked(key: KeyView, scope: ApiKeyScope) -> KeyView:
@@ -83,7 +98,24 @@ def scoped(scope: ApiKeyScope) -> Any:
     that own their transactions (Stripe calls) alike."""
 
     async def dependency(request: Request, credentials: Credentials) -> KeyView:
-        return _checked(await _counted_key(request, credentials), scope)
+        return _checked((await _counted_key(request, credentials))[0], scope)
+
+    return Depends(dependency)
+
+
+def scoped_row(
+    scope: ApiKeyScope, query: Query, values: Callable[[Request], Mapping[str, Any]]
+) -> Any:
+    """:func:`scoped`, with the key read by ``query``: the key's columns (found by
+    ``secret_hash``) and more on the same row — what the route reads next, found by
+    ``values(request)`` (the raw path, say), so that the key check and that read are one
+    statement. The dependency's value is the row; the key is refused (401, 403) before
+    the route sees any of it, exactly as with :func:`scoped`."""
+
+    async def dependency(request: Request, credentials: Credentials) -> Mapping[str, Any]:
+        key, row = await _counted_key(request, credentials, query, values(request))
+        _checked(key, scope)
+        return row
 
     return Depends(dependency)
 
@@ -92,7 +124,7 @@ def any_scope(*scopes: ApiKeyScope) -> Any:
     """The caller's key, which must carry at least one of ``scopes``."""
 
     async def dependency(request: Request, credentials: Credentials) -> KeyView:
-        key = await _counted_key(request, credentials)
+        key = (await _counted_key(request, credentials))[0]
         if not key.scopes & set(scopes):
             raise InsufficientScope(" or ".join(s.value for s in scopes))
         return key

@@ -50,12 +50,19 @@ async def hold(
 
 
 async def commit_hold(
-    db: Database, hold_id: int, *, amount: int | None, description: str | None
+    db: Database,
+    hold_id: int,
+    *,
+    amount: int | None,
+    description: str | None,
+    found: v1.HoldView | None = None,
 ) -> v1.Committed:
     """:func:`v1.commit_hold` as one unit."""
 
     async def work(unit: Unit) -> v1.Committed:
-        return await v1.commit_hold(unit, hold_id, amount=amount, description=description)
+        return await v1.commit_hold(
+            unit, hold_id, amount=amount, description=description, found=found
+        )
 
     return await db.run(work)
 

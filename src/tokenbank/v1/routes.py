@@ -9,12 +9,13 @@ customer token, a hosted link), call one service function, map the result.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tokenbank.apikeys.deps import any_scope, scoped
+from tokenbank.apikeys.deps import any_scope, scoped, scoped_row
 from tokenbank.apikeys.models import ApiKeyScope
 from tokenbank.config import Settings
 from tokenbank.deps import DatabaseDep, GatewayDep, SessionDep, SettingsDep
@@ -24,6 +25,7 @@ from tokenbank.ledger.service import Page
 from tokenbank.payments import catalog
 from tokenbank.ratelimit.flows import Limiter
 from tokenbank.v1 import flows
+from tokenbank.v1 import repository as v1_repo
 from tokenbank.v1 import service as v1
 from tokenbank.v1.errors import CheckoutTokenInvalid, WidgetTokenInvalid
 from tokenbank.v1.schemas import (
@@ -88,6 +90,18 @@ READ = scoped(ApiKeyScope.READ)
 CHARGE = scoped(ApiKeyScope.CHARGE)
 GRANT = scoped(ApiKeyScope.GRANT)
 WRITE_ANY = any_scope(ApiKeyScope.CHARGE, ApiKeyScope.GRANT, ApiKeyScope.CHECKOUT)
+
+
+def _path_hold_id(request: Request) -> dict[str, Any]:
+    """The path's hold id for the key's statement (None unless a valid id: then the route
+    reads the hold itself, after the framework's own validation has spoken)."""
+    raw = request.path_params.get("hold_id", "")
+    hold_id = int(raw) if raw.isascii() and raw.isdigit() else 0
+    return {"hold_id": hold_id if 1 <= hold_id <= 2**62 else None}
+
+
+#: :data:`CHARGE`, and the hold the path names read in the key's own statement.
+CHARGE_WITH_HOLD = scoped_row(ApiKeyScope.CHARGE, v1_repo.KEY_WITH_HOLD, _path_hold_id)
 
 
 def _base_origin(request: Request, settings: Settings) -> str:
@@ -227,11 +241,22 @@ async def get_hold(hold_id: HoldId, session: SessionDep) -> HoldOut:
     return hold_out(await v1.get_hold(session, hold_id))
 
 
-@router.post("/holds/{hold_id}/commit", operation_id="v1_commit_hold", dependencies=[CHARGE])
-async def commit_hold(hold_id: HoldId, db: DatabaseDep, body: CommitIn | None = None) -> CommitOut:
+@router.post("/holds/{hold_id}/commit", operation_id="v1_commit_hold")
+async def commit_hold(
+    hold_id: HoldId,
+    db: DatabaseDep,
+    key_row: Annotated[Mapping[str, Any], CHARGE_WITH_HOLD],
+    body: CommitIn | None = None,
+) -> CommitOut:
     """Charge the hold, or ``amount`` of it (the rest is released). Idempotent by hold."""
     body = body or CommitIn()
-    done = await flows.commit_hold(db, hold_id, amount=body.amount, description=body.description)
+    done = await flows.commit_hold(
+        db,
+        hold_id,
+        amount=body.amount,
+        description=body.description,
+        found=v1.hold_beside(key_row, hold_id),
+    )
     return CommitOut(
         hold=hold_out(done.hold),
         transaction=transaction_out(done.entry),

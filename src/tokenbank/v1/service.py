@@ -17,8 +17,10 @@ the ledger's guarantees hold unchanged, because everything here is a ledger call
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -213,14 +215,22 @@ async def hold(
     description: str = "",
 ) -> HoldView:
     """Hold ``amount`` tokens (402 when not available); the same key returns the first
-    hold, in its current status."""
+    hold, in its current status.
+
+    The customer's look-up locks its account for the hold (one statement for both), as
+    the ledger's reserve would first (``account_locked``)."""
+    key = HOLD_KEY.format(idempotency_key)
+    customer = await repo.CUSTOMER_FOR_HOLD.first(session, external_id=external_id, hold_key=key)
+    if customer is None:
+        raise CustomerNotFound()
     held = await ledger.reserve(
         session,
-        await user_id_of(session, external_id),
+        int(customer["user_id"]),
         amount,
-        idempotency_key=HOLD_KEY.format(idempotency_key),
+        idempotency_key=key,
         ttl_s=ttl_s,
         description=description,
+        account_locked=bool(customer["account_locked"]),
     )
     if held.replayed:  # the first hold as it is now, with its own description
         return _replayed(await get_hold(session, held.id))
@@ -235,27 +245,48 @@ async def get_hold(session: Unit, hold_id: int) -> HoldView:
     row = await repo.HOLD_OWNER.first(session, hold_id=hold_id)
     if row is None:
         raise HoldNotFound()
+    return _hold_view(row)
+
+
+def hold_beside(row: Mapping[str, Any], hold_id: int) -> HoldView | None:
+    """Hold ``hold_id`` from a row of :data:`repo.KEY_WITH_HOLD` (None when the row holds
+    another id, or none: the caller reads it in its unit instead)."""
+    p = repo.HOLD_PREFIX
+    if row[p + "id"] != hold_id:
+        return None
+    return _hold_view(row, p)
+
+
+def _hold_view(row: Mapping[str, Any], p: str = "") -> HoldView:
     return HoldView(
-        id=int(row["id"]),
-        external_id=row["external_id"],
-        amount=int(row["amount"]),
-        status=row["status"],
-        description=row["description"],
-        expires_at=row["expires_at"],
-        created_at=row["created_at"],
-        resolved_at=row["resolved_at"],
+        id=int(row[p + "id"]),
+        external_id=row[p + "external_id"],
+        amount=int(row[p + "amount"]),
+        status=row[p + "status"],
+        description=row[p + "description"],
+        expires_at=row[p + "expires_at"],
+        created_at=row[p + "created_at"],
+        resolved_at=row[p + "resolved_at"],
     )
 
 
 async def commit_hold(
-    session: Unit, hold_id: int, *, amount: int | None, description: str | None
+    session: Unit,
+    hold_id: int,
+    *,
+    amount: int | None,
+    description: str | None,
+    found: HoldView | None = None,
 ) -> Committed:
     """Charge the hold, or ``amount`` of it (the rest is available again at once).
 
     Committing again returns the first deduction; again with a different ``amount`` is
-    409 ``idempotency_key_reused``.
+    409 ``idempotency_key_reused``. ``found``: the hold as the caller read it already
+    (:func:`hold_beside`; its owner, amount and description never change), else it is
+    read here.
     """
-    found = await get_hold(session, hold_id)
+    if found is None:
+        found = await get_hold(session, hold_id)
     text = description if description is not None else found.description
     settled = await ledger.settle_once(session, hold_id, text, tokens=amount)
     charged = -settled.entry.amount

@@ -18,6 +18,11 @@ are still closed). The async client also writes each request in one ``send()``
 (:class:`_AsyncStream`): httpcore writes a request's head, body and end separately, and
 on loopback each write is a segment the server wakes up and reads for.
 
+Neither client keeps cookies (:class:`_NoCookies`): the service API authenticates each
+request by its key and sets none, and httpx otherwise copies every response's headers
+into a ``urllib`` request and response pair to look for them (≈ 20–30 µs per response,
+two per hold). A client you set ``cookies`` on, or pass yourself, keeps them as usual.
+
 The pass is a private method of httpcore: it is replaced only on the
 httpcore versions it was written against, and when the environment sets a proxy (which
 httpx honours only for its own default transport) the stock client is used as before.
@@ -162,6 +167,20 @@ class _SyncPool(httpcore.ConnectionPool):
         return assign_requests(self)
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps none: a response's ``Set-Cookie`` is not read."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+def _without_cookies(client: httpx.Client | httpx.AsyncClient) -> None:
+    # httpx 0.28 reads the jar from ``_cookies`` (public ``cookies``, whose setter puts an
+    # ordinary jar back); any other version keeps its own.
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _NoCookies()
+
+
 def _pool_replaceable() -> bool:
     version = getattr(httpcore, "__version__", "")
     proxies = {k for k in urllib.request.getproxies() if k != "no"}  # NO_PROXY sets none
@@ -181,13 +200,17 @@ def async_http_client(
     own ``http_client`` for proxies, TLS settings or event hooks; build it here to keep
     the linear pool)."""
     if not _pool_replaceable():
-        return httpx.AsyncClient(timeout=timeout_s, limits=_limits(max_connections))
+        stock = httpx.AsyncClient(timeout=timeout_s, limits=_limits(max_connections))
+        _without_cookies(stock)
+        return stock
     transport = httpx.AsyncHTTPTransport(limits=_limits(max_connections))
     pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool:
         pool.__class__ = _AsyncPool
         pool._network_backend = _AsyncBackend(pool._network_backend)
-    return httpx.AsyncClient(timeout=timeout_s, transport=transport)
+    client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
+    _without_cookies(client)
+    return client
 
 
 def http_client(
@@ -196,9 +219,13 @@ def http_client(
     """The ``httpx.Client`` a :class:`Tokenbank` makes for itself (see
     :func:`async_http_client`)."""
     if not _pool_replaceable():
-        return httpx.Client(timeout=timeout_s, limits=_limits(max_connections))
+        stock = httpx.Client(timeout=timeout_s, limits=_limits(max_connections))
+        _without_cookies(stock)
+        return stock
     transport = httpx.HTTPTransport(limits=_limits(max_connections))
     pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.ConnectionPool:
         pool.__class__ = _SyncPool
-    return httpx.Client(timeout=timeout_s, transport=transport)
+    client = httpx.Client(timeout=timeout_s, transport=transport)
+    _without_cookies(client)
+    return client
