@@ -80,14 +80,7 @@ async def commit(
         reservation_id=body.reservation_id,
         quantity=body.quantity,
     )
-    return MeterCommitOut(
-        reservation_id=done.reservation_id,
-        transaction_id=done.transaction_id,
-        amount=done.amount,
-        released=done.released,
-        balance=done.balance,
-        replayed=done.replayed,
-    )
+    return MeterCommitOut.model_validate(done, from_attributes=True)
 
 
 @router.post("/{feature}/release", operation_id="meter_release")
@@ -121,9 +114,4 @@ async def charge(
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
     )
-    return MeterChargeOut(
-        transaction_id=done.transaction_id,
-        amount=done.amount,
-        balance=done.balance,
-        replayed=done.replayed,
-    )
+    return MeterChargeOut.model_validate(done, from_attributes=True)
