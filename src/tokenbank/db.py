@@ -52,6 +52,7 @@ from typing import Any, TypeAlias, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
@@ -88,6 +89,14 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def insert_or_skip(session: AsyncSession, table: Any, **conflict: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (PostgreSQL or
+    SQLite): a row whose key is there already stays as it is. ``conflict`` goes to
+    ``on_conflict_do_nothing`` (``index_elements``: the one key that may clash)."""
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(**conflict)
 
 
 class UnsupportedDatabaseURL(ConfigError, ValueError):
