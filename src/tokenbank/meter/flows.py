@@ -7,8 +7,10 @@ reply's hold do: the hot path of every metered call."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from tokenbank.config import Settings
-from tokenbank.db import Database, Unit
+from tokenbank.db import Database
 from tokenbank.meter import service
 from tokenbank.meter.errors import UnknownFeature
 from tokenbank.meter.prices import feature_price
@@ -26,9 +28,9 @@ async def reserve(
     idempotency_key: str,
     ttl_s: float,
 ) -> MeterHoldView:
-    async def work(unit: Unit) -> MeterHoldView:
-        return await service.reserve(
-            unit,
+    return await db.run(
+        partial(
+            service.reserve,
             user_id=user_id,
             feature=feature,
             unit_tokens=unit_tokens,
@@ -36,32 +38,29 @@ async def reserve(
             idempotency_key=idempotency_key,
             ttl_s=ttl_s,
         )
-
-    return await db.run(work)
+    )
 
 
 async def commit_hold(
     db: Database, *, user_id: int, feature: str, reservation_id: int, quantity: int | None
 ) -> MeterCommitted:
-    async def work(unit: Unit) -> MeterCommitted:
-        return await service.commit_hold(
-            unit,
+    return await db.run(
+        partial(
+            service.commit_hold,
             user_id=user_id,
             feature=feature,
             reservation_id=reservation_id,
             quantity=quantity,
         )
-
-    return await db.run(work)
+    )
 
 
 async def release_hold(db: Database, *, user_id: int, feature: str, reservation_id: int) -> bool:
-    async def work(unit: Unit) -> bool:
-        return await service.release_hold(
-            unit, user_id=user_id, feature=feature, reservation_id=reservation_id
+    return await db.run(
+        partial(
+            service.release_hold, user_id=user_id, feature=feature, reservation_id=reservation_id
         )
-
-    return await db.run(work)
+    )
 
 
 async def unit_price(db: Database, settings: Settings, model: str, feature: str) -> int:
