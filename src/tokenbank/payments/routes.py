@@ -41,22 +41,7 @@ router = APIRouter(
 
 
 def payment_out(p: PaymentView) -> PaymentOut:
-    return PaymentOut(
-        id=p.id,
-        payment_intent_id=p.payment_intent_id,
-        status=p.status,
-        tier=p.tier,
-        tokens=p.tokens,
-        amount=p.amount_cents,
-        currency=p.currency,
-        tokens_credited=p.tokens_credited,
-        reversed_tokens=p.reversed_tokens,
-        amount_refunded=p.amount_refunded_cents,
-        dispute_status=p.dispute_status,
-        last_error_code=p.last_error_code,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
+    return PaymentOut(**asdict(p), amount=p.amount_cents, amount_refunded=p.amount_refunded_cents)
 
 
 @router.get("/pricing-tiers", operation_id="get_pricing_tiers")
