@@ -55,7 +55,7 @@ from tokenbank.subscriptions.models import (
     SubscriptionInvoice,
     SubscriptionStatus,
 )
-from tokenbank.types import utcnow
+from tokenbank.types import record_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -464,19 +464,7 @@ class SubscriptionView:
 
 
 def view_of(row: Subscription) -> SubscriptionView:
-    return SubscriptionView(
-        id=row.id,
-        user_id=row.user_id,
-        customer_id=row.customer_id,
-        plan=row.plan,
-        status=row.status,
-        current_period_start=row.current_period_start,
-        current_period_end=row.current_period_end,
-        cancel_at_period_end=row.cancel_at_period_end,
-        scheduled_plan=row.scheduled_plan,
-        problem=row.problem,
-        latest_invoice_id=row.latest_invoice_id,
-    )
+    return record_of(SubscriptionView, row)
 
 
 async def current(session: AsyncSession, user_id: int) -> SubscriptionView | None:
