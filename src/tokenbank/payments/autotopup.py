@@ -212,13 +212,12 @@ async def _stranded(
     payment = await repo.get_payment(session, attempt.payment_id)
     if payment is None or payment.stripe_payment_intent_id is not None:
         return None
-    return StartedAttempt(
+    # The pack is the one the payment row recorded (the tier may have changed since).
+    return record_of(
+        StartedAttempt,
+        payment,
         attempt_id=attempt.id,
         payment_id=payment.id,
-        tier=payment.tier,
-        tokens=payment.tokens,
-        amount_cents=payment.amount_cents,
-        currency=payment.currency,
         payment_method_id=payment_method_id,
     )
 
