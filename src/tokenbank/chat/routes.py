@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, status
@@ -87,7 +86,7 @@ def quote_out(quoted: tuple[str, pb.Quote], book: pb.Book) -> QuoteOut:
 
 
 def message_out(m: service.StoredMessage) -> MessageOut:
-    return MessageOut(**asdict(m), cost=m.tokens_charged if m.role == "assistant" else None)
+    return MessageOut(**vars(m), cost=m.tokens_charged if m.role == "assistant" else None)
 
 
 def generation_out(g: service.Generation) -> GenerateResponse:

@@ -6,7 +6,6 @@ only; every write is rate limited like a reply (``RATE_LIMIT_METER_PER_MIN``).""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -57,7 +56,7 @@ async def reserve(
         idempotency_key=body.idempotency_key,
         ttl_s=body.ttl_s or settings.reservation_ttl_s,
     )
-    return MeterReserveOut(**asdict(held), unit_price=held.unit_tokens)
+    return MeterReserveOut(**vars(held), unit_price=held.unit_tokens)
 
 
 @router.post("/{feature}/commit", operation_id="meter_commit")

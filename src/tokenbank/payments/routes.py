@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
@@ -41,7 +40,7 @@ router = APIRouter(
 
 
 def payment_out(p: PaymentView) -> PaymentOut:
-    return PaymentOut(**asdict(p), amount=p.amount_cents, amount_refunded=p.amount_refunded_cents)
+    return PaymentOut(**vars(p), amount=p.amount_cents, amount_refunded=p.amount_refunded_cents)
 
 
 @router.get("/pricing-tiers", operation_id="get_pricing_tiers")
@@ -211,7 +210,7 @@ async def delete_saved_payment_method(
 
 def auto_topup_out(v: AutoTopupView) -> AutoTopupOut:
     return AutoTopupOut(
-        **asdict(v),
+        **vars(v),
         this_month=AutoTopupThisMonth(count=v.this_month_count, amount=v.this_month_amount),
     )
 

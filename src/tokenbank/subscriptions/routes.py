@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -41,7 +40,7 @@ def subscription_out(
     view: SubscriptionView, settings: Settings, client_secret: str | None = None
 ) -> SubscriptionOut:
     return SubscriptionOut(
-        **asdict(view), client_secret=client_secret, portal_available=portal_available(settings)
+        **vars(view), client_secret=client_secret, portal_available=portal_available(settings)
     )
 
 
