@@ -48,7 +48,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import MetaData, event
@@ -75,6 +75,7 @@ from tokenbank.errors import ConfigError
 from tokenbank.observability import UNITS_OF_WORK
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 log = logging.getLogger(__name__)
 
@@ -1046,6 +1047,24 @@ class Database:
         if self._lite is not None:
             self._lite.close()
         await self.engine.dispose()
+
+
+def unit_flow(
+    work: Callable[Concatenate[Unit, P], Awaitable[T]],
+) -> Callable[Concatenate[Database, P], Awaitable[T]]:
+    """A flow that runs ``work`` (a service function taking the unit first) as one unit
+    of work through :meth:`Database.run`, with the arguments the flow is given after the
+    ``Database``. For flows that are nothing more (no provider or Stripe call beside)."""
+
+    async def flow(db: Database, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        async def in_unit(unit: Unit) -> T:
+            return await work(unit, *args, **kwargs)
+
+        return await db.run(in_unit)
+
+    flow.__name__ = flow.__qualname__ = getattr(work, "__name__", "flow")
+    flow.__doc__ = work.__doc__
+    return flow
 
 
 def _sqlite_pool(url: URL, size: int, timeout_s: float) -> _SqlitePool | None:
