@@ -48,10 +48,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
@@ -74,6 +75,7 @@ from tokenbank.errors import ConfigError
 from tokenbank.observability import UNITS_OF_WORK
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,14 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def insert_or_skip(session: AsyncSession, table: Any, **conflict: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the session's dialect (PostgreSQL or
+    SQLite): a row whose key is there already stays as it is. ``conflict`` goes to
+    ``on_conflict_do_nothing`` (``index_elements``: the one key that may clash)."""
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(**conflict)
 
 
 class UnsupportedDatabaseURL(ConfigError, ValueError):
@@ -1037,6 +1047,24 @@ class Database:
         if self._lite is not None:
             self._lite.close()
         await self.engine.dispose()
+
+
+def unit_flow(
+    work: Callable[Concatenate[Unit, P], Awaitable[T]],
+) -> Callable[Concatenate[Database, P], Awaitable[T]]:
+    """A flow that runs ``work`` (a service function taking the unit first) as one unit
+    of work through :meth:`Database.run`, with the arguments the flow is given after the
+    ``Database``. For flows that are nothing more (no provider or Stripe call beside)."""
+
+    async def flow(db: Database, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        async def in_unit(unit: Unit) -> T:
+            return await work(unit, *args, **kwargs)
+
+        return await db.run(in_unit)
+
+    flow.__name__ = flow.__qualname__ = getattr(work, "__name__", "flow")
+    flow.__doc__ = work.__doc__
+    return flow
 
 
 def _sqlite_pool(url: URL, size: int, timeout_s: float) -> _SqlitePool | None:

@@ -1,5 +1,6 @@
 """Request dependencies shared by every domain's routes: settings, the database and the
-request's unit of work, the caller, the rate limits and the Stripe gateway.
+request's unit of work, the caller, the rate limits, the Stripe gateway and the AI provider
+with the price book in force.
 
 This module is the HTTP edge's one way into process state (``app.state``). Routes import
 from here, never from each other; nothing below the routes imports this module. Like the
@@ -27,6 +28,8 @@ from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.observability import user_id_var
 from tokenbank.payments.stripe_client import StripeGateway
+from tokenbank.pricing import book as pricing_book
+from tokenbank.pricing import flows as pricing
 from tokenbank.ratelimit.flows import Limiter
 from tokenbank.types import utcnow
 
@@ -75,6 +78,17 @@ async def get_provider(request: Request) -> AIProvider:
 
 
 ProviderDep = Annotated[AIProvider, Depends(get_provider)]
+
+
+async def get_price_book(
+    db: DatabaseDep, settings: SettingsDep, provider: ProviderDep
+) -> pricing_book.Book:
+    """The price book this process charges at now (rechecked every ``PRICE_BOOK_CACHE_S``;
+    without ``PRICE_BOOK`` the provider's model prices the first version)."""
+    return await pricing.current(db, settings, provider.model)
+
+
+PriceBookDep = Annotated[pricing_book.Book, Depends(get_price_book)]
 
 
 # --- the caller ------------------------------------------------------------------------

@@ -107,11 +107,36 @@ class ConfigError(Exception):
 
 
 class AppError(Exception):
-    """Base of every error the API reports on purpose."""
+    """Base of every error the API reports on purpose.
+
+    A subclass says what it answers in its class line, and inherits what it leaves out::
+
+        class ChatNotFound(ChatError, status=404, code="chat_not_found", message="No such chat."):
+            ...
+
+    Every class name, status and code is part of the API (the OpenAPI enum of codes, the
+    clients' translations), so each stays one named class.
+    """
 
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     message: ClassVar[str] = "The request could not be processed."
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status_code = status
+        if code is not None:
+            cls.code = code
+        if message is not None:
+            cls.message = message
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.detail = message or self.message
@@ -124,27 +149,23 @@ class AppError(Exception):
     headers: dict[str, str] | None = None
 
 
-class NotFound(AppError):
-    status_code = 404
-    code = "not_found"
-    message = "Not found."
+class NotFound(AppError, status=404, code="not_found", message="Not found."): ...
 
 
-class IdempotencyKeyReused(AppError):
+class IdempotencyKeyReused(
+    AppError,
+    status=409,
+    code="idempotency_key_reused",
+    message="This idempotency key was already used for a different request.",
+):
     """The same idempotency key came back with a different request (another amount, tier,
     message or reason); a retry of the same request returns the first result instead."""
 
-    status_code = 409
-    code = "idempotency_key_reused"
-    message = "This idempotency key was already used for a different request."
 
-
-class Unavailable(AppError):
+class Unavailable(AppError, status=503, code="unavailable"):
     """503: a dependency will not serve us now. Nothing was changed, so the same request
     may simply be sent again after ``Retry-After``."""
 
-    status_code = 503
-    code = "unavailable"
     retry_after_s: ClassVar[int] = 2
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
@@ -152,33 +173,37 @@ class Unavailable(AppError):
         self.headers = {"Retry-After": str(self.retry_after_s)}
 
 
-class DatabaseUnavailable(Unavailable):
-    code = "database_unavailable"
-    message = "The database is not answering; try again shortly."
+class DatabaseUnavailable(
+    Unavailable,
+    code="database_unavailable",
+    message="The database is not answering; try again shortly.",
+):
+    ...
 
 
-class RetryLater(Unavailable):
+class RetryLater(
+    Unavailable,
+    code="retry_later",
+    message="A concurrent request got in the way; nothing was changed. Please retry.",
+):
     """A deadlock or serialization failure rolled the whole transaction back."""
 
-    code = "retry_later"
-    message = "A concurrent request got in the way; nothing was changed. Please retry."
     retry_after_s = 1
 
 
-class InvalidInput(AppError):
+class InvalidInput(
+    AppError,
+    status=422,
+    code="invalid_input",
+    message="The request contains characters or values that cannot be stored.",
+):
     """The input itself cannot be stored (a NUL character, an unpaired surrogate)."""
 
-    status_code = 422
-    code = "invalid_input"
-    message = "The request contains characters or values that cannot be stored."
 
-
-class InternalError(AppError):
+class InternalError(
+    AppError, status=500, code="internal_error", message="Something went wrong on our side."
+):
     """A bug: the request failed on our side (logged with its request id)."""
-
-    status_code = 500
-    code = "internal_error"
-    message = "Something went wrong on our side."
 
 
 def error_response(

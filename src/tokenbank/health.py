@@ -42,10 +42,13 @@ async def metrics(request: Request, settings: SettingsDep) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-class MetricsForbidden(AppError):
-    status_code = 403
-    code = "metrics_forbidden"
-    message = "Metrics need the metrics token (or a loopback caller)."
+class MetricsForbidden(
+    AppError,
+    status=403,
+    code="metrics_forbidden",
+    message="Metrics need the metrics token (or a loopback caller).",
+):
+    ...
 
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}

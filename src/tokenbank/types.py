@@ -1,13 +1,19 @@
-"""Column types shared by every domain."""
+"""Column types shared by every domain, and the one way a record is read off a row."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
 #: The languages we write to people in (emails, the client); the first is the default.
@@ -18,6 +24,13 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def record_of(cls: type[R], source: object, **given: Any) -> R:
+    """The dataclass ``cls`` with each field read from ``source``'s attribute of the same
+    name (a row, another record), but for the fields ``given``."""
+    read = {f.name: getattr(source, f.name) for f in fields(cls) if f.name not in given}
+    return cls(**read, **given)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -15,102 +15,100 @@ from __future__ import annotations
 from tokenbank.errors import AppError
 
 
-class AuthError(AppError):
+class AuthError(AppError, status=401, code="not_authenticated", message="Sign in to continue."):
     """Base of every authentication and authorisation rule."""
 
-    status_code = 401
-    code = "not_authenticated"
-    message = "Sign in to continue."
 
-
-class InvalidCredentials(AuthError):
+class InvalidCredentials(
+    AuthError, code="invalid_credentials", message="Wrong username or password."
+):
     """Uniform for unknown user and wrong password: never tell which."""
 
-    code = "invalid_credentials"
-    message = "Wrong username or password."
+
+class InvalidToken(
+    AuthError, code="invalid_token", message="The access token is invalid or expired."
+):
+    ...
 
 
-class InvalidToken(AuthError):
-    code = "invalid_token"
-    message = "The access token is invalid or expired."
+class AdminRequired(
+    AuthError, status=403, code="admin_required", message="This needs an administrator."
+):
+    ...
 
 
-class AdminRequired(AuthError):
-    status_code = 403
-    code = "admin_required"
-    message = "This needs an administrator."
+class UsernameTaken(
+    AuthError, status=409, code="username_taken", message="That username is taken."
+):
+    ...
 
 
-class UsernameTaken(AuthError):
-    status_code = 409
-    code = "username_taken"
-    message = "That username is taken."
+class EmailTaken(
+    AuthError, status=409, code="email_taken", message="That email is already registered."
+):
+    ...
 
 
-class EmailTaken(AuthError):
-    status_code = 409
-    code = "email_taken"
-    message = "That email is already registered."
+class UserNotFound(AuthError, status=404, code="user_not_found", message="No such user."): ...
 
 
-class UserNotFound(AuthError):
-    status_code = 404
-    code = "user_not_found"
-    message = "No such user."
-
-
-class SessionRevoked(AuthError):
+class SessionRevoked(
+    AuthError, code="session_revoked", message="This session has ended; sign in again."
+):
     """The access token's session was signed out (logout, sign-out everywhere, a password
     change or reset, or a reused refresh token)."""
 
-    code = "session_revoked"
-    message = "This session has ended; sign in again."
+
+class RefreshTokenInvalid(
+    AuthError, code="refresh_token_invalid", message="The session cannot be renewed; sign in again."
+):
+    ...
 
 
-class RefreshTokenInvalid(AuthError):
-    code = "refresh_token_invalid"
-    message = "The session cannot be renewed; sign in again."
-
-
-class RefreshTokenReused(AuthError):
+class RefreshTokenReused(
+    AuthError,
+    code="refresh_token_reused",
+    message="This session was ended for safety; sign in again.",
+):
     """A refresh token was presented a second time: someone else may hold a copy, so the
     whole session (every token descended from the first sign-in) is revoked."""
 
-    code = "refresh_token_reused"
-    message = "This session was ended for safety; sign in again."
 
-
-class EmailLinkInvalid(AuthError):
+class EmailLinkInvalid(
+    AuthError,
+    status=400,
+    code="email_link_invalid",
+    message="This link is invalid, expired or already used.",
+):
     """Unknown, expired or already used link (never says which)."""
 
-    status_code = 400
-    code = "email_link_invalid"
-    message = "This link is invalid, expired or already used."
 
-
-class WrongCurrentPassword(AuthError):
+class WrongCurrentPassword(
+    AuthError,
+    status=400,
+    code="wrong_current_password",
+    message="The current password is not right.",
+):
     """Not 401: the session is fine, only the password typed to confirm it is wrong."""
 
-    status_code = 400
-    code = "wrong_current_password"
-    message = "The current password is not right."
 
-
-class _TooMany(AuthError):
-    status_code = 429
-
+class _TooMany(AuthError, status=429):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(retry_after_s=retry_after_s)
         self.headers = {"Retry-After": str(retry_after_s)}
 
 
-class LoginLocked(_TooMany):
+class LoginLocked(
+    _TooMany,
+    code="login_locked",
+    message="Too many failed sign-ins for this account; wait and try again.",
+):
     """Too many failed sign-ins for this account; the wait doubles with each failure."""
 
-    code = "login_locked"
-    message = "Too many failed sign-ins for this account; wait and try again."
 
-
-class SignupLimitReached(_TooMany):
-    code = "signup_limit_reached"
-    message = "Too many accounts were created from this network today."
+class SignupLimitReached(
+    _TooMany,
+    code="signup_limit_reached",
+    message="Too many accounts were created from this network today.",
+):
+    ...

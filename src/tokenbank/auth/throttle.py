@@ -19,25 +19,23 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.errors import LoginLocked, SignupLimitReached
 from tokenbank.auth.models import AuthThrottle
 from tokenbank.config import Settings
+from tokenbank.db import insert_or_skip
 
 COUNTER_FORGOTTEN_AFTER = timedelta(days=1)
 
 
 async def _locked_row(session: AsyncSession, key: str, now: datetime) -> AuthThrottle:
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     await session.execute(
-        dialect.insert(AuthThrottle)
-        .values(key=key, count=0, locked_until=None, updated_at=now)
-        .on_conflict_do_nothing(index_elements=[AuthThrottle.key])
+        insert_or_skip(session, AuthThrottle, index_elements=[AuthThrottle.key]).values(
+            key=key, count=0, locked_until=None, updated_at=now
+        )
     )
     stmt = select(AuthThrottle).where(AuthThrottle.key == key).with_for_update()
     row = (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one()

@@ -11,44 +11,36 @@ class ChatError(AppError):
     """Base of every chat rule violation."""
 
 
-class ChatNotFound(ChatError):
+class ChatNotFound(ChatError, status=404, code="chat_not_found", message="No such chat."):
     """Only the owner sees or uses a chat: someone else's is reported as unknown."""
 
-    status_code = 404
-    code = "chat_not_found"
-    message = "No such chat."
 
-
-class MessageNotFound(ChatError):
+class MessageNotFound(ChatError, status=404, code="message_not_found", message="No such message."):
     """Only the owner's messages can be acted on: someone else's is reported as unknown."""
 
-    status_code = 404
-    code = "message_not_found"
-    message = "No such message."
 
-
-class ReplyNotRefundable(ChatError):
+class ReplyNotRefundable(
+    ChatError,
+    status=409,
+    code="reply_not_refundable",
+    message="Only an AI reply that cost tokens can be refunded.",
+):
     """Only an AI reply that cost tokens can be refunded."""
 
-    status_code = 409
-    code = "reply_not_refundable"
-    message = "Only an AI reply that cost tokens can be refunded."
 
-
-class AlreadyRefunded(ChatError):
+class AlreadyRefunded(
+    ChatError, status=409, code="already_refunded", message="This reply was refunded already."
+):
     """A reply is refunded at most once."""
 
-    status_code = 409
-    code = "already_refunded"
-    message = "This reply was refunded already."
 
-
-class RefundLimitReached(ChatError):
+class RefundLimitReached(
+    ChatError,
+    status=429,
+    code="refund_limit_reached",
+    message="You have asked for as many refunds as allowed today.",
+):
     """Refunds per person are capped per day (``REPLY_REFUNDS_PER_DAY``)."""
-
-    status_code = 429
-    code = "refund_limit_reached"
-    message = "You have asked for as many refunds as allowed today."
 
     def __init__(self, *, limit: int) -> None:
         super().__init__(
@@ -56,10 +48,7 @@ class RefundLimitReached(ChatError):
         )
 
 
-class MessageEmpty(ChatError):
-    status_code = 422
-    code = "validation_error"
-
+class MessageEmpty(ChatError, status=422, code="validation_error"):
     def __init__(self, *, max_chars: int) -> None:
         super().__init__(
             f"The message is empty; write 1 to {max_chars} characters.",
@@ -69,10 +58,7 @@ class MessageEmpty(ChatError):
         )
 
 
-class MessageTooLong(ChatError):
-    status_code = 422
-    code = "validation_error"
-
+class MessageTooLong(ChatError, status=422, code="validation_error"):
     def __init__(self, *, max_chars: int, length: int) -> None:
         super().__init__(
             f"The message is {length} characters long; the limit is {max_chars}.",
@@ -83,17 +69,18 @@ class MessageTooLong(ChatError):
         )
 
 
-class AIUnavailable(ChatError):
+class AIUnavailable(
+    ChatError,
+    status=502,
+    code="ai_unavailable",
+    message="The AI did not answer; nothing was charged. Please try again.",
+):
     """No usable reply was produced, so nothing was charged and nothing was saved.
 
     ``reason`` is ``timeout``, ``empty_reply``, ``unavailable`` or ``hold_expired`` (the
     hold ran out, or was lost with a database crash, before the reply could be charged);
     ``detail`` is the provider's finer machine code (``server_error``, ``rate_limited``...).
     """
-
-    status_code = 502
-    code = "ai_unavailable"
-    message = "The AI did not answer; nothing was charged. Please try again."
 
     def __init__(self, reason: str, detail: str | None = None) -> None:
         super().__init__(reason=reason, detail=detail or reason)
@@ -108,21 +95,24 @@ class AIUnavailable(ChatError):
         return cls("unavailable", exc.reason)
 
 
-class GenerationInProgress(ChatError):
+class GenerationInProgress(
+    ChatError,
+    status=409,
+    code="generation_in_progress",
+    message="A reply for this Idempotency-Key is still being generated.",
+):
     """One idempotency key runs one generation at a time."""
 
-    status_code = 409
-    code = "generation_in_progress"
-    message = "A reply for this Idempotency-Key is still being generated."
     headers = {"Retry-After": "1"}
 
 
-class GenerationRetriesExhausted(ChatError):
+class GenerationRetriesExhausted(
+    ChatError,
+    status=409,
+    code="generation_retries_exhausted",
+    message="Too many failed attempts with this Idempotency-Key; send with a new key.",
+):
     """Failed attempts under one key are bounded; a fresh key starts over."""
-
-    status_code = 409
-    code = "generation_retries_exhausted"
-    message = "Too many failed attempts with this Idempotency-Key; send with a new key."
 
 
 class HoldShorterThanAITimeout(ConfigError, ValueError):

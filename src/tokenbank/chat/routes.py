@@ -31,10 +31,17 @@ from tokenbank.chat.schemas import (
     RefundResponse,
     UsagePriceOut,
 )
-from tokenbank.deps import DatabaseDep, ProviderDep, SessionDep, SettingsDep, UserIdDep, limit
+from tokenbank.deps import (
+    DatabaseDep,
+    PriceBookDep,
+    ProviderDep,
+    SessionDep,
+    SettingsDep,
+    UserIdDep,
+    limit,
+)
 from tokenbank.errors import error_responses
 from tokenbank.pricing import book as pb
-from tokenbank.pricing import flows as pricing
 from tokenbank.types import utcnow
 
 router = APIRouter(
@@ -68,20 +75,18 @@ GENERATE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+QUOTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"description": "`unknown_model`, `cost_cap_too_low` or a bad content."},
+}
+
+
+def quote_out(quoted: tuple[str, pb.Quote], book: pb.Book) -> QuoteOut:
+    model, q = quoted
+    return QuoteOut(min=q.min, max=q.max, cap=q.cap, model=model, price_version=book.version)
+
+
 def message_out(m: service.StoredMessage) -> MessageOut:
-    return MessageOut(
-        id=m.id,
-        role=m.role,
-        content=m.content,
-        created_at=m.created_at,
-        tokens_charged=m.tokens_charged,
-        model=m.model,
-        interrupted=m.interrupted,
-        refunded=m.refunded,
-        cost=m.tokens_charged if m.role == "assistant" else None,
-        finish_reason=m.finish_reason,
-        price_version=m.price_version,
-    )
+    return MessageOut(**vars(m), cost=m.tokens_charged if m.role == "assistant" else None)
 
 
 def generation_out(g: service.Generation) -> GenerateResponse:
@@ -96,24 +101,16 @@ def generation_out(g: service.Generation) -> GenerateResponse:
 
 
 def chat_out(c: service.ChatInfo) -> ChatOut:
-    return ChatOut(
-        id=c.id,
-        title=c.title,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-        model=c.model,
-        cost_cap=c.cost_cap,
-    )
+    return ChatOut.model_validate(c, from_attributes=True)
 
 
 @router.get("/config", operation_id="get_chat_config")
 async def get_config(
-    _user_id: UserIdDep, db: DatabaseDep, settings: SettingsDep, provider: ProviderDep
+    _user_id: UserIdDep, book: PriceBookDep, settings: SettingsDep, provider: ProviderDep
 ) -> ChatConfig:
     """The default model and its price per reply (for a usage price: its minimum; the
     models and their full prices are at `GET /api/models`)."""
     c = service.reply_config(settings, provider)
-    book = await pricing.current(db, settings, provider.model)
     model = service.default_model(book, provider.model)
     price = book.models[model]
     return ChatConfig(
@@ -137,10 +134,7 @@ async def list_chats(
     limit: Annotated[int, Query(ge=1, le=service.MAX_CHATS_LISTED)] = 100,
 ) -> list[ChatSummary]:
     chats = await service.list_chats(session, user_id, limit)
-    return [
-        ChatSummary(**chat_out(c).model_dump(), last_message_preview=c.last_message_preview)
-        for c in chats
-    ]
+    return [ChatSummary.model_validate(c, from_attributes=True) for c in chats]
 
 
 @router.patch("/{chat_id}", operation_id="update_chat")
@@ -148,14 +142,11 @@ async def update_chat(
     chat_id: ChatId,
     body: ChatUpdate,
     session: SessionDep,
-    db: DatabaseDep,
     user_id: UserIdDep,
-    settings: SettingsDep,
-    provider: ProviderDep,
+    book: PriceBookDep,
 ) -> ChatOut:
     """Rename the chat, choose its model (`unknown_model` if the price book has no such
     model; `null`: the default) or set its cost cap per reply (`null`: none)."""
-    book = await pricing.current(db, settings, provider.model)
     changes = body.model_dump(include=body.model_fields_set)
     return chat_out(await service.update_chat(session, user_id, chat_id, changes, book))
 
@@ -163,12 +154,12 @@ async def update_chat(
 @router.post(
     "/quote",
     operation_id="quote_first_reply",
-    responses={422: {"description": "`unknown_model`, `cost_cap_too_low` or a bad content."}},
+    responses=QUOTE_ERRORS,
 )
 async def quote_new_chat(
     body: NewChatQuoteRequest,
-    db: DatabaseDep,
     _user_id: UserIdDep,
+    book: PriceBookDep,
     settings: SettingsDep,
     provider: ProviderDep,
 ) -> QuoteOut:
@@ -177,8 +168,7 @@ async def quote_new_chat(
     the `model` and `cost_cap` given (`null`: the default model, no cap). Nothing is held,
     charged or created."""
     text = service.check_content(body.content, settings.max_message_chars)
-    book = await pricing.current(db, settings, provider.model)
-    model, q = service.quote_first_reply(
+    quoted = service.quote_first_reply(
         text=text,
         book=book,
         model=body.model,
@@ -186,29 +176,28 @@ async def quote_new_chat(
         cap=body.cost_cap,
         settings=settings,
     )
-    return QuoteOut(min=q.min, max=q.max, cap=q.cap, model=model, price_version=book.version)
+    return quote_out(quoted, book)
 
 
 @router.post(
     "/{chat_id}/quote",
     operation_id="quote_reply",
-    responses={422: {"description": "`unknown_model`, `cost_cap_too_low` or a bad content."}},
+    responses=QUOTE_ERRORS,
 )
 async def quote(
     chat_id: ChatId,
     body: GenerateRequest,
     session: SessionDep,
-    db: DatabaseDep,
     user_id: UserIdDep,
+    book: PriceBookDep,
     settings: SettingsDep,
     provider: ProviderDep,
 ) -> QuoteOut:
     """What a reply to `content` would cost now: `min` (the prompt alone) to `max` (what is
     held when sent: the most output within the chat's cap). Nothing is held or charged."""
     text = service.check_content(body.content, settings.max_message_chars)
-    book = await pricing.current(db, settings, provider.model)
     budget = history_budget(settings.ai_history_budget_chars, text, settings.ai_system_prompt)
-    model, q = await service.quote_reply(
+    quoted = await service.quote_reply(
         session,
         user_id=user_id,
         chat_id=chat_id,
@@ -219,7 +208,7 @@ async def quote(
         history_budget_chars=budget,
         settings=settings,
     )
-    return QuoteOut(min=q.min, max=q.max, cap=q.cap, model=model, price_version=book.version)
+    return quote_out(quoted, book)
 
 
 @router.get("/{chat_id}/messages", operation_id="list_messages")
@@ -347,25 +336,15 @@ models_router = APIRouter(prefix="/api", tags=["chats"], responses=error_respons
 def _price_out(price: pb.Price) -> PerReplyPriceOut | UsagePriceOut:
     if isinstance(price, pb.PerReply):
         return PerReplyPriceOut(per_reply=price.tokens)
-    return UsagePriceOut(
-        per_1k_input=price.per_1k_input,
-        per_1k_output=price.per_1k_output,
-        per_1k_cached=price.per_1k_cached,
-        minimum=price.minimum,
-    )
+    return UsagePriceOut.model_validate(price, from_attributes=True)
 
 
 @models_router.get("/models", operation_id="list_models")
 async def list_models(
-    session: SessionDep,
-    db: DatabaseDep,
-    user_id: UserIdDep,
-    settings: SettingsDep,
-    provider: ProviderDep,
+    session: SessionDep, user_id: UserIdDep, book: PriceBookDep, provider: ProviderDep
 ) -> ModelsOut:
     """The models a reply can use, with their prices in the book in force and the caller's
     recent average charge per reply on each."""
-    book = await pricing.current(db, settings, provider.model)
     averages = await service.average_costs(session, user_id, utcnow())
     return ModelsOut(
         default=service.default_model(book, provider.model),

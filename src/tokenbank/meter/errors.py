@@ -10,12 +10,10 @@ class MeterError(AppError):
     """Base of every metering rule violation."""
 
 
-class UnknownFeature(MeterError):
+class UnknownFeature(
+    MeterError, status=404, code="unknown_feature", message="No such metered feature."
+):
     """Only features the price book prices can be metered."""
-
-    status_code = 404
-    code = "unknown_feature"
-    message = "No such metered feature."
 
     def __init__(self, feature: str) -> None:
         super().__init__(f"The feature {feature!r} has no price.", feature=feature)

@@ -8,60 +8,17 @@ reply's hold do: the hot path of every metered call."""
 from __future__ import annotations
 
 from tokenbank.config import Settings
-from tokenbank.db import Database, Unit
+from tokenbank.db import Database, unit_flow
 from tokenbank.meter import service
 from tokenbank.meter.errors import UnknownFeature
 from tokenbank.meter.prices import feature_price
-from tokenbank.meter.service import MeterCommitted, MeterHoldView
 from tokenbank.pricing import flows as pricing
 
-
-async def reserve(
-    db: Database,
-    *,
-    user_id: int,
-    feature: str,
-    unit_tokens: int,
-    quantity: int,
-    idempotency_key: str,
-    ttl_s: float,
-) -> MeterHoldView:
-    async def work(unit: Unit) -> MeterHoldView:
-        return await service.reserve(
-            unit,
-            user_id=user_id,
-            feature=feature,
-            unit_tokens=unit_tokens,
-            quantity=quantity,
-            idempotency_key=idempotency_key,
-            ttl_s=ttl_s,
-        )
-
-    return await db.run(work)
-
-
-async def commit_hold(
-    db: Database, *, user_id: int, feature: str, reservation_id: int, quantity: int | None
-) -> MeterCommitted:
-    async def work(unit: Unit) -> MeterCommitted:
-        return await service.commit_hold(
-            unit,
-            user_id=user_id,
-            feature=feature,
-            reservation_id=reservation_id,
-            quantity=quantity,
-        )
-
-    return await db.run(work)
-
-
-async def release_hold(db: Database, *, user_id: int, feature: str, reservation_id: int) -> bool:
-    async def work(unit: Unit) -> bool:
-        return await service.release_hold(
-            unit, user_id=user_id, feature=feature, reservation_id=reservation_id
-        )
-
-    return await db.run(work)
+#: Reserve, commit and release: each the service function of the same name (its arguments
+#: after the ``Database``) as one unit.
+reserve = unit_flow(service.reserve)
+commit_hold = unit_flow(service.commit_hold)
+release_hold = unit_flow(service.release_hold)
 
 
 async def unit_price(db: Database, settings: Settings, model: str, feature: str) -> int:

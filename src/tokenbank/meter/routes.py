@@ -56,16 +56,7 @@ async def reserve(
         idempotency_key=body.idempotency_key,
         ttl_s=body.ttl_s or settings.reservation_ttl_s,
     )
-    return MeterReserveOut(
-        id=held.id,
-        feature=held.feature,
-        quantity=held.quantity,
-        unit_price=held.unit_tokens,
-        amount=held.amount,
-        status=held.status,
-        expires_at=held.expires_at,
-        replayed=held.replayed,
-    )
+    return MeterReserveOut(**vars(held), unit_price=held.unit_tokens)
 
 
 @router.post("/{feature}/commit", operation_id="meter_commit")
@@ -80,14 +71,7 @@ async def commit(
         reservation_id=body.reservation_id,
         quantity=body.quantity,
     )
-    return MeterCommitOut(
-        reservation_id=done.reservation_id,
-        transaction_id=done.transaction_id,
-        amount=done.amount,
-        released=done.released,
-        balance=done.balance,
-        replayed=done.replayed,
-    )
+    return MeterCommitOut.model_validate(done, from_attributes=True)
 
 
 @router.post("/{feature}/release", operation_id="meter_release")
@@ -121,9 +105,4 @@ async def charge(
         quantity=body.quantity,
         idempotency_key=body.idempotency_key,
     )
-    return MeterChargeOut(
-        transaction_id=done.transaction_id,
-        amount=done.amount,
-        balance=done.balance,
-        replayed=done.replayed,
-    )
+    return MeterChargeOut.model_validate(done, from_attributes=True)

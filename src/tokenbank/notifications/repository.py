@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
+from tokenbank.db import insert_or_skip
 from tokenbank.ledger.models import TokenLot
 from tokenbank.notifications.models import (
     EmailState,
@@ -35,7 +35,6 @@ async def settings_row_or_new(
     row = await settings_row(session, user_id, lock=True)
     if row is not None:
         return row
-    dialect = session.get_bind().dialect.name
     values = {
         "user_id": user_id,
         "low_balance_thresholds": [],
@@ -43,18 +42,7 @@ async def settings_row_or_new(
         "fired_thresholds": [],
         "updated_at": now,
     }
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        await session.execute(
-            pg_insert(NotificationSettings).values(values).on_conflict_do_nothing()
-        )
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        await session.execute(
-            sqlite_insert(NotificationSettings).values(values).on_conflict_do_nothing()
-        )
+    await session.execute(insert_or_skip(session, NotificationSettings).values(values))
     row = await settings_row(session, user_id, lock=True)
     assert row is not None
     return row
@@ -204,11 +192,9 @@ async def lots_expiring_unalerted(
 
 async def claim_lot_alert(session: AsyncSession, lot_id: int, user_id: int, now: datetime) -> bool:
     """Record that ``lot_id`` is being alerted; False when another process did it first."""
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = (
-        dialect.insert(_alerts)
+        insert_or_skip(session, _alerts)
         .values(lot_id=lot_id, user_id=user_id, created_at=now)
-        .on_conflict_do_nothing()
         .returning(_alerts.c.lot_id)
     )
     return (await session.execute(stmt)).first() is not None

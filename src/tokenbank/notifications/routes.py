@@ -36,18 +36,7 @@ async def list_notifications(
         session, user_id, limit=limit_, before=before, origin=settings.app_origin
     )
     return NotificationPage(
-        items=[
-            NotificationOut(
-                id=n.id,
-                kind=n.kind,
-                title=n.title,
-                body=n.body,
-                data=n.data,
-                created_at=n.created_at,
-                read_at=n.read_at,
-            )
-            for n in items
-        ],
+        items=[NotificationOut.model_validate(n, from_attributes=True) for n in items],
         unread=unread,
         next_before=next_before,
     )

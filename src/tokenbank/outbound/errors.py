@@ -16,28 +16,35 @@ class OutboundError(AppError):
     """Base of every outbound webhook rule."""
 
 
-class WebhookEndpointNotFound(OutboundError):
-    status_code = 404
-    code = "webhook_endpoint_not_found"
-    message = "No such webhook endpoint."
+class WebhookEndpointNotFound(
+    OutboundError,
+    status=404,
+    code="webhook_endpoint_not_found",
+    message="No such webhook endpoint.",
+):
+    ...
 
 
-class WebhookDeliveryNotFound(OutboundError):
-    status_code = 404
-    code = "webhook_delivery_not_found"
-    message = "No such webhook delivery."
+class WebhookDeliveryNotFound(
+    OutboundError,
+    status=404,
+    code="webhook_delivery_not_found",
+    message="No such webhook delivery.",
+):
+    ...
 
 
-class WebhookUrlRefused(OutboundError):
+class WebhookUrlRefused(
+    OutboundError,
+    status=422,
+    code="webhook_url_refused",
+    message="Webhook endpoints must be public https URLs.",
+):
     """Events go to public https URLs only (outside development): a URL on this machine
     or a private network would let whoever configures it reach internal services (SSRF)."""
 
-    status_code = 422
-    code = "webhook_url_refused"
-    message = "Webhook endpoints must be public https URLs."
 
-
-class UnknownEventType(OutboundError):
-    status_code = 422
-    code = "unknown_event_type"
-    message = "Unknown event type."
+class UnknownEventType(
+    OutboundError, status=422, code="unknown_event_type", message="Unknown event type."
+):
+    ...

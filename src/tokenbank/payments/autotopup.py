@@ -40,7 +40,7 @@ from tokenbank.payments.models import (
     PaymentStatus,
 )
 from tokenbank.payments.stripe_client import IntentSnapshot
-from tokenbank.types import utcnow
+from tokenbank.types import record_of, utcnow
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 
@@ -96,20 +96,7 @@ async def view(session: AsyncSession, settings: Settings, user_id: int) -> AutoT
             False, 0, default_tier(settings), 0, 0, None, AutoTopupState.OFF, None, 0,
             count, amount, None,
         )
-    return AutoTopupView(
-        enabled=row.enabled,
-        threshold=row.threshold,
-        tier=row.tier,
-        monthly_max_count=row.monthly_max_count,
-        monthly_max_amount=row.monthly_max_amount,
-        payment_method_id=row.payment_method_id,
-        state=row.state,
-        paused_reason=row.paused_reason,
-        consecutive_failures=row.consecutive_failures,
-        this_month_count=count,
-        this_month_amount=amount,
-        action_url=row.action_url,
-    )
+    return record_of(AutoTopupView, row, this_month_count=count, this_month_amount=amount)
 
 
 async def choose(
@@ -225,13 +212,12 @@ async def _stranded(
     payment = await repo.get_payment(session, attempt.payment_id)
     if payment is None or payment.stripe_payment_intent_id is not None:
         return None
-    return StartedAttempt(
+    # The pack is the one the payment row recorded (the tier may have changed since).
+    return record_of(
+        StartedAttempt,
+        payment,
         attempt_id=attempt.id,
         payment_id=payment.id,
-        tier=payment.tier,
-        tokens=payment.tokens,
-        amount_cents=payment.amount_cents,
-        currency=payment.currency,
         payment_method_id=payment_method_id,
     )
 

@@ -25,20 +25,14 @@ class PaymentError(AppError):
     """Base of every payment rule violation."""
 
 
-class UnknownTier(PaymentError):
+class UnknownTier(PaymentError, status=422, code="unknown_tier", message="No such pricing tier."):
     """The client names a pack; prices only ever come from the server's tiers."""
 
-    status_code = 422
-    code = "unknown_tier"
-    message = "No such pricing tier."
 
-
-class PaymentNotFound(PaymentError):
+class PaymentNotFound(
+    PaymentError, status=404, code="payment_not_found", message="No such payment."
+):
     """Someone else's payment looks exactly like one that does not exist."""
-
-    status_code = 404
-    code = "payment_not_found"
-    message = "No such payment."
 
 
 class StripeObjectUnusable(PaymentNotFound):
@@ -54,58 +48,65 @@ class StripeObjectUnusable(PaymentNotFound):
         self.reason = reason
 
 
-class PaymentMethodNotFound(PaymentNotFound):
+class PaymentMethodNotFound(
+    PaymentNotFound, code="payment_method_not_found", message="No such saved card."
+):
     """A saved card someone else owns looks exactly like one that does not exist."""
 
-    code = "payment_method_not_found"
-    message = "No such saved card."
 
-
-class NoSavedCard(PaymentError):
+class NoSavedCard(
+    PaymentError,
+    status=409,
+    code="no_saved_card",
+    message="Save a card (buy a pack and tick “save this card”) before turning on auto top-up.",
+):
     """Auto top-up buys off-session with a saved card: there must be one."""
 
-    status_code = 409
-    code = "no_saved_card"
-    message = "Save a card (buy a pack and tick “save this card”) before turning on auto top-up."
 
-
-class WebhookSignatureInvalid(PaymentError):
+class WebhookSignatureInvalid(
+    PaymentError,
+    status=400,
+    code="invalid_signature",
+    message="The Stripe-Signature header is missing, wrong or too old.",
+):
     """Only events signed with our webhook secret, recently, are read at all."""
 
-    status_code = 400
-    code = "invalid_signature"
-    message = "The Stripe-Signature header is missing, wrong or too old."
+
+class WebhookPayloadInvalid(
+    PaymentError,
+    status=400,
+    code="invalid_payload",
+    message="The webhook body is not a Stripe event.",
+):
+    ...
 
 
-class WebhookPayloadInvalid(PaymentError):
-    status_code = 400
-    code = "invalid_payload"
-    message = "The webhook body is not a Stripe event."
-
-
-class PaymentsNotConfigured(PaymentError):
+class PaymentsNotConfigured(
+    PaymentError,
+    status=503,
+    code="payments_not_configured",
+    message="Payments are not configured on this server.",
+):
     """No Stripe secret key is set, so nothing can be bought."""
 
-    status_code = 503
-    code = "payments_not_configured"
-    message = "Payments are not configured on this server."
 
-
-class StripeUnavailable(PaymentError):
+class StripeUnavailable(
+    PaymentError,
+    status=503,
+    code="stripe_unavailable",
+    message="The payment provider is not answering; try again shortly.",
+):
     """Stripe did not answer (network, timeout, 5xx, rate limit): retry later, never a 500."""
-
-    status_code = 503
-    code = "stripe_unavailable"
-    message = "The payment provider is not answering; try again shortly."
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": "5"}
 
 
-class StripeRequestRefused(PaymentError):
+class StripeRequestRefused(
+    PaymentError,
+    status=502,
+    code="stripe_error",
+    message="The payment provider refused the request.",
+):
     """Stripe refused a request we made (bad key, bad parameters): our fault, not the user's."""
-
-    status_code = 502
-    code = "stripe_error"
-    message = "The payment provider refused the request."

@@ -40,30 +40,13 @@ router = APIRouter(
 
 
 def payment_out(p: PaymentView) -> PaymentOut:
-    return PaymentOut(
-        id=p.id,
-        payment_intent_id=p.payment_intent_id,
-        status=p.status,
-        tier=p.tier,
-        tokens=p.tokens,
-        amount=p.amount_cents,
-        currency=p.currency,
-        tokens_credited=p.tokens_credited,
-        reversed_tokens=p.reversed_tokens,
-        amount_refunded=p.amount_refunded_cents,
-        dispute_status=p.dispute_status,
-        last_error_code=p.last_error_code,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
+    return PaymentOut(**vars(p), amount=p.amount_cents, amount_refunded=p.amount_refunded_cents)
 
 
 @router.get("/pricing-tiers", operation_id="get_pricing_tiers")
 async def pricing_tiers(settings: SettingsDep) -> dict[str, TierOut]:
     return {
-        tier_id: TierOut(
-            tokens=t.tokens, price=t.price, currency=t.currency, description=t.description
-        )
+        tier_id: TierOut.model_validate(t, from_attributes=True)
         for tier_id, t in settings.pricing_tiers.items()
     }
 
@@ -203,17 +186,7 @@ async def list_saved_payment_methods(
 ) -> SavedPaymentMethods:
     cards = await flows.saved_cards(db, gateway, user_id)
     return SavedPaymentMethods(
-        items=[
-            SavedPaymentMethodOut(
-                id=c.id,
-                brand=c.brand,
-                last4=c.last4,
-                exp_month=c.exp_month,
-                exp_year=c.exp_year,
-                is_default=c.is_default,
-            )
-            for c in cards
-        ]
+        items=[SavedPaymentMethodOut.model_validate(c, from_attributes=True) for c in cards]
     )
 
 
@@ -237,17 +210,8 @@ async def delete_saved_payment_method(
 
 def auto_topup_out(v: AutoTopupView) -> AutoTopupOut:
     return AutoTopupOut(
-        enabled=v.enabled,
-        threshold=v.threshold,
-        tier=v.tier,
-        monthly_max_count=v.monthly_max_count,
-        monthly_max_amount=v.monthly_max_amount,
-        payment_method_id=v.payment_method_id,
-        state=v.state,
-        paused_reason=v.paused_reason,
-        consecutive_failures=v.consecutive_failures,
+        **vars(v),
         this_month=AutoTopupThisMonth(count=v.this_month_count, amount=v.this_month_amount),
-        action_url=v.action_url,
     )
 
 
@@ -271,14 +235,7 @@ async def put_auto_topup(
         gateway,
         settings,
         user_id,
-        AutoTopupChoice(
-            enabled=body.enabled,
-            threshold=body.threshold,
-            tier=body.tier,
-            monthly_max_count=body.monthly_max_count,
-            monthly_max_amount=body.monthly_max_amount,
-            payment_method_id=body.payment_method_id,
-        ),
+        AutoTopupChoice(**body.model_dump()),
     )
     balance_watch.forget(user_id)
     return auto_topup_out(chosen)

@@ -112,16 +112,7 @@ class LeanHTTPClient(stripe.HTTPClient):
     ) -> NoReturn:
         raise RuntimeError("Stripe: this client makes asynchronous requests only.")
 
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> NoReturn:
-        raise RuntimeError("Stripe: this client makes asynchronous requests only.")
+    request_stream = request
 
     async def request_stream_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None

@@ -9,31 +9,22 @@ class PricingError(AppError):
     """Base of every pricing rule violation."""
 
 
-class PriceBookInvalid(PricingError):
+class PriceBookInvalid(PricingError, status=422, code="price_book_invalid"):
     """A price book must parse (see ``pricing.book``) before it becomes a version."""
-
-    status_code = 422
-    code = "price_book_invalid"
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The price book is not valid: {reason}.", reason=reason)
 
 
-class UnknownModel(PricingError):
+class UnknownModel(PricingError, status=422, code="unknown_model"):
     """Only models in the current price book can be asked for (their price is known)."""
-
-    status_code = 422
-    code = "unknown_model"
 
     def __init__(self, model: str, known: list[str]) -> None:
         super().__init__(f"No such model: {model}.", model=model, models=known)
 
 
-class CostCapTooLow(PricingError):
+class CostCapTooLow(PricingError, status=422, code="cost_cap_too_low"):
     """A cap below the least a reply can cost would stop every reply before it starts."""
-
-    status_code = 422
-    code = "cost_cap_too_low"
 
     def __init__(self, cap: int, required: int) -> None:
         super().__init__(

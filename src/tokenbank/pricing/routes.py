@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from tokenbank.deps import AdminId, DatabaseDep, SettingsDep
+from tokenbank.deps import AdminId, DatabaseDep, ProviderDep, SettingsDep
 from tokenbank.errors import error_responses
 from tokenbank.pricing import flows
 from tokenbank.pricing.schemas import PriceBookIn, PriceBookOut
@@ -17,34 +17,29 @@ router = APIRouter(
 )
 
 
-def _default_model(request: Request) -> str:
-    # The configured provider's model prices the default book (no PRICE_BOOK).
-    return str(request.app.state.ai_provider.model)
-
-
 def _out(info: VersionInfo) -> PriceBookOut:
-    return PriceBookOut(
-        version=info.version,
-        book=dict(info.book),
-        created_at=info.created_at,
-        created_by=info.created_by,
-    )
+    return PriceBookOut.model_validate(info, from_attributes=True)
 
 
 @router.get("/price-book", operation_id="admin_get_price_book")
 async def get_price_book(
-    request: Request, _admin: AdminId, db: DatabaseDep, settings: SettingsDep
+    _admin: AdminId, db: DatabaseDep, settings: SettingsDep, provider: ProviderDep
 ) -> PriceBookOut:
-    return _out(await flows.book_in_force(db, settings, _default_model(request)))
+    # The configured provider's model prices the default book (no PRICE_BOOK).
+    return _out(await flows.book_in_force(db, settings, provider.model))
 
 
 @router.put("/price-book", operation_id="admin_put_price_book")
 async def put_price_book(
-    request: Request, body: PriceBookIn, admin_id: AdminId, db: DatabaseDep, settings: SettingsDep
+    body: PriceBookIn,
+    admin_id: AdminId,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
 ) -> PriceBookOut:
     """Write a new version (``price_book_invalid`` if it does not parse). New replies are
     charged at it; replies already held keep the version they were held at."""
     written = await flows.put_book(
-        db, settings, _default_model(request), body.book, admin_id=admin_id
+        db, settings, provider.model, body.book, admin_id=admin_id
     )
     return _out(written)

@@ -17,32 +17,37 @@ class SubscriptionError(AppError):
     """Base of every subscription rule violation."""
 
 
-class UnknownPlan(SubscriptionError):
+class UnknownPlan(
+    SubscriptionError, status=422, code="unknown_plan", message="No such subscription plan."
+):
     """The client names a plan; prices and tokens only ever come from the server's plans."""
 
-    status_code = 422
-    code = "unknown_plan"
-    message = "No such subscription plan."
+
+class SubscriptionNotFound(
+    SubscriptionError,
+    status=404,
+    code="subscription_not_found",
+    message="You have no active subscription.",
+):
+    ...
 
 
-class SubscriptionNotFound(SubscriptionError):
-    status_code = 404
-    code = "subscription_not_found"
-    message = "You have no active subscription."
-
-
-class SubscriptionExists(SubscriptionError):
+class SubscriptionExists(
+    SubscriptionError,
+    status=409,
+    code="subscription_exists",
+    message="You already have a subscription; change its plan instead.",
+):
     """One live subscription per user: change its plan instead of subscribing again."""
 
-    status_code = 409
-    code = "subscription_exists"
-    message = "You already have a subscription; change its plan instead."
 
-
-class PortalUnavailable(SubscriptionError):
-    status_code = 409
-    code = "portal_unavailable"
-    message = "The billing portal is not available on this server."
+class PortalUnavailable(
+    SubscriptionError,
+    status=409,
+    code="portal_unavailable",
+    message="The billing portal is not available on this server.",
+):
+    ...
 
 
 class ClockRouteOff(NotFound):

@@ -6,51 +6,34 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.db import Query
+from tokenbank.db import Query, insert_or_skip
 from tokenbank.payments.models import Payment, StripeCustomer, WebhookEvent
 from tokenbank.subscriptions.models import Subscription, SubscriptionInvoice, SubscriptionStatus
 
 ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
 
 
-def _insert_ignoring_conflicts(session: AsyncSession, model: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
-
-
 async def lock_subscription(session: AsyncSession, sub_id: str) -> Subscription | None:
-    """The row, locked (``FOR UPDATE``; SQLite's BEGIN IMMEDIATE already serialises)."""
-    stmt = (
-        select(Subscription)
-        .where(Subscription.id == sub_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    """The row, locked (``FOR UPDATE``; SQLite's BEGIN IMMEDIATE already serialises) and
+    read afresh even when the session holds it already."""
+    return await session.get(Subscription, sub_id, with_for_update=True, populate_existing=True)
 
 
 async def insert_subscription(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(_insert_ignoring_conflicts(session, Subscription).values(**values))
+    await session.execute(insert_or_skip(session, Subscription).values(**values))
 
 
 async def lock_invoice(session: AsyncSession, invoice_id: str) -> SubscriptionInvoice | None:
-    stmt = (
-        select(SubscriptionInvoice)
-        .where(SubscriptionInvoice.id == invoice_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    """As :func:`lock_subscription`."""
+    return await session.get(
+        SubscriptionInvoice, invoice_id, with_for_update=True, populate_existing=True
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def insert_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(
-        _insert_ignoring_conflicts(session, SubscriptionInvoice).values(**values)
-    )
+    await session.execute(insert_or_skip(session, SubscriptionInvoice).values(**values))
 
 
 async def current_for_user(session: AsyncSession, user_id: int) -> Subscription | None:

@@ -40,16 +40,7 @@ def subscription_out(
     view: SubscriptionView, settings: Settings, client_secret: str | None = None
 ) -> SubscriptionOut:
     return SubscriptionOut(
-        id=view.id,
-        plan=view.plan,
-        status=view.status,
-        current_period_start=view.current_period_start,
-        current_period_end=view.current_period_end,
-        cancel_at_period_end=view.cancel_at_period_end,
-        scheduled_plan=view.scheduled_plan,
-        problem=view.problem,
-        client_secret=client_secret,
-        portal_available=portal_available(settings),
+        **vars(view), client_secret=client_secret, portal_available=portal_available(settings)
     )
 
 

@@ -24,7 +24,7 @@ Rules:
   disputes' withdrawn funds) takes back ``ceil(granted * returned / paid)`` tokens, as a
   purchase's reversal does: a full refund takes the whole allotment, a partial one
   proportionally (rounded up). Only the difference to what was already taken is written
-  (:func:`take_back_allotment`, key ``allotment_reversal:<invoice>:v<version>``), and a
+  (:func:`move_allotment`, key ``allotment_reversal:<invoice>:v<version>``), and a
   dispute won gives it back.
 - A stale read moves no money: each row keeps when the state it last applied began to be
   read; a grant of a paid invoice is right whenever it is seen.
@@ -55,7 +55,7 @@ from tokenbank.subscriptions.models import (
     SubscriptionInvoice,
     SubscriptionStatus,
 )
-from tokenbank.types import utcnow
+from tokenbank.types import record_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -100,49 +100,39 @@ async def grant_allotment(
     return 0 if entry.replayed else tokens
 
 
-async def take_back_allotment(
+async def move_allotment(
     session: AsyncSession,
     *,
     user_id: int,
-    tokens: int,
+    delta: int,
     invoice_id: str,
     payment_intent_id: str,
     version: int,
     why: str,
 ) -> None:
-    """Take back (part of) an invoice's allotment whose money went back: from that
-    allotment's own lot first, then the others; may leave the balance negative, as a
-    purchase's reversal may."""
-    await ledger.reverse_allotment(
-        session,
-        user_id,
-        tokens,
-        allotment_key=keys.allotment(invoice_id),
-        idempotency_key=keys.allotment_reversal(invoice_id, version),
-        description=f"{tokens} allotment tokens taken back on invoice {invoice_id}"
-        f" ({payment_intent_id}): {why}",
-    )
-
-
-async def give_back_allotment(
-    session: AsyncSession,
-    *,
-    user_id: int,
-    tokens: int,
-    invoice_id: str,
-    payment_intent_id: str,
-    version: int,
-    why: str,
-) -> None:
-    """Give back allotment tokens taken earlier (a dispute won, a refund that failed)."""
-    await ledger.reinstate_purchase(
-        session,
-        user_id,
-        tokens,
-        payment_intent_id,
-        f"{tokens} allotment tokens given back on invoice {invoice_id}: {why}",
-        idempotency_key=keys.allotment_reinstatement(invoice_id, version),
-    )
+    """Take back ``delta`` tokens of an invoice's allotment whose money went back (from
+    that allotment's own lot first, then the others; may leave the balance negative, as a
+    purchase's reversal may), or, for a negative ``delta``, give back tokens taken earlier
+    (a dispute won, a refund that failed). Keyed by the invoice row's ``version``."""
+    if delta > 0:
+        await ledger.reverse_allotment(
+            session,
+            user_id,
+            delta,
+            allotment_key=keys.allotment(invoice_id),
+            idempotency_key=keys.allotment_reversal(invoice_id, version),
+            description=f"{delta} allotment tokens taken back on invoice {invoice_id}"
+            f" ({payment_intent_id}): {why}",
+        )
+    elif delta < 0:
+        await ledger.reinstate_purchase(
+            session,
+            user_id,
+            -delta,
+            payment_intent_id,
+            f"{-delta} allotment tokens given back on invoice {invoice_id}: {why}",
+            idempotency_key=keys.allotment_reinstatement(invoice_id, version),
+        )
 
 
 # --- the sync --------------------------------------------------------------------------
@@ -416,28 +406,17 @@ async def _move_reversal(
         f"{intent.refunded_cents} {row.currency} cents refunded, "
         f"{intent.disputed_cents} held by disputes"
     )
-    if delta > 0:
-        await take_back_allotment(
-            session,
-            user_id=row.user_id,
-            tokens=delta,
-            invoice_id=row.id,
-            payment_intent_id=intent.id,
-            version=row.version,
-            why=why,
-        )
-        outcome.taken_back += delta
-    elif delta < 0:
-        await give_back_allotment(
-            session,
-            user_id=row.user_id,
-            tokens=-delta,
-            invoice_id=row.id,
-            payment_intent_id=intent.id,
-            version=row.version,
-            why=why,
-        )
-        outcome.given_back += -delta
+    await move_allotment(
+        session,
+        user_id=row.user_id,
+        delta=delta,
+        invoice_id=row.id,
+        payment_intent_id=intent.id,
+        version=row.version,
+        why=why,
+    )
+    outcome.taken_back += max(delta, 0)
+    outcome.given_back += max(-delta, 0)
     row.reversed_tokens = target
 
 
@@ -464,19 +443,7 @@ class SubscriptionView:
 
 
 def view_of(row: Subscription) -> SubscriptionView:
-    return SubscriptionView(
-        id=row.id,
-        user_id=row.user_id,
-        customer_id=row.customer_id,
-        plan=row.plan,
-        status=row.status,
-        current_period_start=row.current_period_start,
-        current_period_end=row.current_period_end,
-        cancel_at_period_end=row.cancel_at_period_end,
-        scheduled_plan=row.scheduled_plan,
-        problem=row.problem,
-        latest_invoice_id=row.latest_invoice_id,
-    )
+    return record_of(SubscriptionView, row)
 
 
 async def current(session: AsyncSession, user_id: int) -> SubscriptionView | None:
