@@ -65,10 +65,13 @@ def _to_pgbench(
 
 def pgbench_script() -> str:
     """reserve in one transaction, commit in the next: the same statements a reply runs
-    (the hold's transaction without waiting for the disk, as the chat takes it).
+    (the hold's transaction without waiting for the disk, as the chat takes it). The hold
+    locks the account first (:data:`repo.PG_LOCK_ACCOUNT`), as ``ledger.reserve`` does:
+    ``PG_RESERVE`` reads the lots unlocked, relying on that earlier lock.
 
     ``\\gset`` hands the new reservation's id to the commit, as the service does.
     """
+    lock = _to_pgbench(repo.PG_LOCK_ACCOUNT, {"user_id": "uid", "idempotency_key": "key"})
     reserve = _to_pgbench(
         repo.PG_RESERVE_RELAXED,
         {
@@ -90,6 +93,7 @@ def pgbench_script() -> str:
             f"\\set uid random(1, {USERS})",
             "\\set key random(1, 9000000000000000000)",
             "BEGIN;",
+            f"{lock};",
             f"{reserve} \\gset r_",
             "END;",
             "BEGIN;",

@@ -512,7 +512,9 @@ ReleaseOutcome: TypeAlias = NotFound | AlreadyResolved | Released
 #: The hold's steps: a look-up of the key, the conditional UPDATE that is the whole check
 #: (guarantee 3) and runs only for a new key, the INSERT that runs only if it matched.
 #: ``held`` without a new row means the key was inserted by a transaction this
-#: statement's snapshot cannot see: :data:`PG_RESERVE_RACED` undoes the hold.
+#: statement's snapshot cannot see: :data:`PG_RESERVE_RACED` undoes the hold. It runs
+#: only after an earlier statement of its unit locked the account (:func:`reserve_pg`):
+#: its lot reads rely on that lock.
 _PG_RESERVE_STEPS = f"""
 WITH prior AS (
     SELECT {_HOLD}
@@ -523,13 +525,15 @@ WITH prior AS (
     WHERE a.user_id = $1 AND NOT EXISTS (SELECT FROM prior)
     FOR UPDATE
 ), lots AS (
-    -- Locked after the account: their newest versions (what committed while this
-    -- statement waited for the account).
+    -- Read, not locked: the account was locked by an earlier statement of this unit
+    -- (PG_LOCK_ACCOUNT, or the history read's account_lock), so this statement's
+    -- snapshot already holds every lot change, and no other writer of these lots (each
+    -- locks the account first) can run until this unit ends. The lot this hold draws on
+    -- is locked by its own UPDATE below.
     SELECT l.id, l.remaining, l.held, l.priority, l.expires_at
     FROM token_lots AS l
     WHERE l.user_id = (SELECT user_id FROM locked) AND l.remaining > l.held
       AND (l.expires_at IS NULL OR l.expires_at > $5)
-    FOR UPDATE
 ), ranked AS (
     -- The spend order (ledger.lots.spend_key), and the free tokens up to each lot.
     SELECT id, remaining - held AS free,
@@ -693,11 +697,13 @@ WITH locked AS (
       AND EXISTS (SELECT FROM locked)
     RETURNING id, user_id, amount, COALESCE($4::bigint, amount) AS charged
 ), backing AS (
-    -- The hold's allocation, locked (so: newest versions) after the account.
+    -- The hold's allocation, locked (so: newest versions) after the account. Its lots
+    -- are not locked here: only their priority and expires_at are read, which never
+    -- change, and lots_taken's UPDATE locks each and works on its newest version.
     SELECT rl.lot_id, rl.amount AS part, l.priority, l.expires_at
     FROM token_reservation_lots AS rl JOIN token_lots AS l ON l.id = rl.lot_id
     WHERE rl.reservation_id = (SELECT id FROM resolved) AND rl.amount > 0
-    FOR UPDATE OF rl, l
+    FOR UPDATE OF rl
 ), takes AS (
     -- The charge comes from the allocation in the spend order; all of it leaves held.
     SELECT b.lot_id, b.part, GREATEST(LEAST(b.part, s.charged - (b.upto - b.part)), 0) AS take
