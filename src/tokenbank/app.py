@@ -16,6 +16,7 @@ from tokenbank.apikeys.routes import router as api_keys_router
 from tokenbank.auth import maintenance as auth_maintenance
 from tokenbank.auth.routes import router as auth_router
 from tokenbank.auth.security import configure_password_hashing
+from tokenbank.background import ChildProcess
 from tokenbank.balance_watch import BalanceWatch
 from tokenbank.balance_watch import install as install_balance_watch
 from tokenbank.chat.flows import wait_for_settles
@@ -118,9 +119,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Development only: the plans' Products and Prices exist before the first
             # subscription (production runs ``tokenbank stripe sync-catalog`` on deploy).
             catalog_sync = asyncio.create_task(_sync_catalog(stripe_gateway, settings))
-        webhook_worker: WebhookWorker | None = None
+        webhook_worker: WebhookWorker | ChildProcess | None = None
         if settings.webhook_worker and stripe_gateway.configured:
-            webhook_worker = WebhookWorker(db, stripe_gateway, settings)
+            # In a supervised child process (``tokenbank.worker``) unless
+            # WEBHOOK_WORKER_PROCESS=false: the apply's CPU then stays off this event loop.
+            webhook_worker = (
+                ChildProcess("webhook-worker", "tokenbank.worker", logger=log)
+                if settings.webhook_worker_process
+                else WebhookWorker(db, stripe_gateway, settings)
+            )
             webhook_worker.start()
         app.state.webhook_worker = webhook_worker
         # Notification emails, and the look at a balance a charge left below a threshold

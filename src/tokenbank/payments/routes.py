@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 
 from tokenbank import balance_watch
+from tokenbank.background import Waker
 from tokenbank.deps import DatabaseDep, GatewayDep, SessionDep, SettingsDep, UserIdDep, limit
 from tokenbank.errors import error_responses
 from tokenbank.payments import catalog, flows, service
@@ -184,7 +185,7 @@ async def stripe_webhook(
     applies it. A bad signature or body is a 400."""
     result = await flows.acknowledge(db, settings, await request.body(), stripe_signature)
     if result.status == AckStatus.RECEIVED:
-        worker: flows.WebhookWorker | None = getattr(request.app.state, "webhook_worker", None)
+        worker: Waker | None = getattr(request.app.state, "webhook_worker", None)
         if worker is not None:
             # After the unit of work has committed (background tasks run once the answer
             # is sent), so the worker finds the event.
