@@ -9,6 +9,7 @@ over stdin when the parent records an event; polling for the others'
 from __future__ import annotations
 
 import asyncio
+import os
 
 from tokenbank.background import die_with_parent, serve_in_child
 from tokenbank.config import Settings, get_settings
@@ -41,6 +42,8 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     die_with_parent()
     settings = get_settings()
+    if settings.webhook_worker_nice:
+        os.nice(settings.webhook_worker_nice)
     if settings.app_env != "test":
         configure_logging(settings.log_level, json_logs=settings.json_logs)
     ledger_lots.configure(settings.lot_priorities, settings.grant_expires_days)  # as the app

@@ -59,13 +59,16 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice(kille
         sim = start_sim(None)  # delivers nothing itself: the test posts the events
         env = app_env(url, sim, WEBHOOK_CLAIM_LEASE_S=str(LEASE_S), WEBHOOK_CONCURRENCY="8",
                       WEBHOOK_POLL_INTERVAL_S="0.5",
-                      WEBHOOK_WORKER_PROCESS="false" if in_process else "true")
+                      WEBHOOK_WORKER_PROCESS="false" if in_process else "true",
+                      WEBHOOK_WORKER_NICE="5")
         first, second = AppProcess(env), AppProcess(env)
         try:
             first.start()
             assert first.proc is not None
             children = _worker_children(first.proc.pid)
             assert len(children) == (0 if in_process else 1)
+            for child in children:  # WEBHOOK_WORKER_NICE, once the child has started
+                wait_until(lambda c=child: _niceness(c) == 5, 30, f"worker {child} at nice 5")
             user_id, events = asyncio.run(_paid_purchases(first.url, sim))
             sim.set_api_faults(latency_s=2.0)
             answers = asyncio.run(_post(first.url, events))
@@ -86,6 +89,8 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice(kille
                 wait_until(lambda: _worker_children(pid) not in ([], children), 30,
                            "a new worker child")
                 assert len(_worker_children(pid)) == 1
+                restarted = _worker_children(pid)[0]
+                wait_until(lambda: _niceness(restarted) == 5, 30, "the new worker at nice 5")
                 # Acknowledging never stopped (a redelivery: recorded already).
                 assert asyncio.run(_post(first.url, events[:1])) == ["duplicate"]
             else:
@@ -197,3 +202,7 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
