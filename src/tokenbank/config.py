@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     # true; an app built any other way (tests, an embedding ASGI server) to false.
     webhook_worker_process: bool = False
     # That child's niceness (0-19): above 0, the acknowledgements win the CPU over it.
-    webhook_worker_nice: int = Field(default=0, ge=0, le=19)
+    webhook_worker_nice: int = Field(default=10, ge=0, le=19)
     webhook_poll_interval_s: float = Field(default=5.0, gt=0)
     webhook_concurrency: int = Field(default=8, ge=1, le=64)
     webhook_max_attempts: int = Field(default=10, ge=1)
