@@ -11,6 +11,12 @@ invoice, the Stripe read, the sync's transaction, the inbox mark).
 Printed per event: the apply's Python calls (cProfile, one round; they do not move with
 the machine's load) and its process CPU (``time.process_time``, without a profiler, the
 other rounds). ``--top`` prints the profile's heaviest functions by own calls too.
+
+``--ack``: the acknowledgement instead, through the whole app (``create_app``: its
+middleware, routing, dependencies, the handler and the one insert), driven in-process
+over ASGI (no HTTP parsing: uvicorn's share is not in it), the worker off: Python calls
+per acknowledgement (cProfile, the second round: the first warms up), CPU per
+acknowledgement (the other rounds).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import cProfile
 import json
 import pstats
 import time
+from typing import Any
+
+import httpx
 
 import tokenbank.subscriptions.flows  # noqa: F401 - registers its applier, as the app does
 from bench.common import scratch_database
@@ -35,13 +44,60 @@ from bench.webhooks import (
     sign,
     succeeded_event,
 )
+from tokenbank.app import create_app
 from tokenbank.config import Settings
 from tokenbank.db import Database
 from tokenbank.payments import flows
 from tokenbank.payments.stripe_client import StripeGateway
 
 
-async def _profile(events: int, rounds: int, top: int, dump: str | None) -> None:
+async def _profile_ack(
+    settings: Settings,
+    intents: list[dict[str, Any]],
+    events: int,
+    rounds: int,
+    top: int,
+    dump: str | None,
+) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for r in range(rounds + 1):
+                batch = intents[r * events : (r + 1) * events]
+                payloads = [succeeded_event(r * events + i, pi) for i, pi in enumerate(batch)]
+                # Round 0 warms the app up (the framework builds some of a route's
+                # machinery on its first request); round 1 is profiled.
+                profiler = cProfile.Profile() if r == 1 else None
+                c0 = time.process_time()
+                if profiler is not None:
+                    profiler.enable()
+                for payload in payloads:
+                    headers = {
+                        "Stripe-Signature": sign(payload, WEBHOOK_SECRET, int(time.time())),
+                        "Content-Type": "application/json",
+                    }
+                    answer = await client.post("/api/payment/webhook", content=payload,
+                                               headers=headers)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"webhook answered {answer.status_code}")
+                if profiler is not None:
+                    profiler.disable()
+                    stats = pstats.Stats(profiler)
+                    calls = stats.total_calls / len(payloads)  # type: ignore[attr-defined]
+                    print(json.dumps({"acknowledged": len(payloads),
+                                      "calls_per_ack": round(calls)}))
+                    if top:
+                        stats.sort_stats("tottime").print_stats(top)
+                    if dump:
+                        stats.dump_stats(dump)
+                elif r > 1:
+                    cpu = 1000 * (time.process_time() - c0) / len(payloads)
+                    print(json.dumps({"acknowledged": len(payloads),
+                                      "cpu_ms_per_ack": round(cpu, 3)}))
+
+
+async def _profile(events: int, rounds: int, top: int, dump: str | None, ack: bool) -> None:
     async with scratch_database("whprof") as url:
         with StripeSim() as sim:
             env = app_env(url, sim.url, WEBHOOK_WORKER="false")
@@ -53,7 +109,14 @@ async def _profile(events: int, rounds: int, top: int, dump: str | None) -> None
                 stripe_publishable_key=PUBLISHABLE_KEY,
                 stripe_webhook_secret=WEBHOOK_SECRET,
                 stripe_api_base=sim.url,
+                webhook_worker=not ack,
+                app_env="test",  # the app configures no logging (httpx logs every request)
+                background_jobs=not ack,
+                rate_limit_enabled=False,
             )
+            if ack:
+                await _profile_ack(settings, intents, events, rounds, top, dump)
+                return
             db = Database(url, pool_size=10)
             gateway = StripeGateway(settings)
             worker = flows.WebhookWorker(db, gateway, settings)
@@ -92,8 +155,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="CPU rounds after the profiled one")
     parser.add_argument("--top", type=int, default=0)
     parser.add_argument("--dump", help="write the cProfile stats to this file")
+    parser.add_argument("--ack", action="store_true", help="the acknowledgement instead")
     args = parser.parse_args()
-    asyncio.run(_profile(args.events, args.rounds, args.top, args.dump))
+    asyncio.run(_profile(args.events, args.rounds, args.top, args.dump, args.ack))
 
 
 if __name__ == "__main__":

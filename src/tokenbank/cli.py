@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,13 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if "webhook_worker_process" not in settings.model_fields_set:
+        # Served, every app process runs its webhook worker in a child process of its
+        # own unless WEBHOOK_WORKER_PROCESS says otherwise (the app's processes read the
+        # environment again).
+        os.environ["WEBHOOK_WORKER_PROCESS"] = "true"
+        get_settings.cache_clear()
+        settings = get_settings()
     _refuse_unsafe_start(settings, host)
     if migrate:
         from tokenbank.migrate import upgrade

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     # The webhook inbox's worker (one per app process): it applies recorded events, so it
     # runs whenever Stripe is configured unless turned off here (not by BACKGROUND_JOBS).
     webhook_worker: bool = True
+    # Where that worker runs: in a child process of the app process (supervised: restarted
+    # if it dies, stopped with its parent), so its CPU stays off the requests' event loop;
+    # or, false, as a task in the app process itself. `tokenbank serve` defaults it to
+    # true; an app built any other way (tests, an embedding ASGI server) to false.
+    webhook_worker_process: bool = False
+    # That child's niceness (0-19): above 0, the acknowledgements win the CPU over it.
+    webhook_worker_nice: int = Field(default=10, ge=0, le=19)
     webhook_poll_interval_s: float = Field(default=5.0, gt=0)
     webhook_concurrency: int = Field(default=8, ge=1, le=64)
     webhook_max_attempts: int = Field(default=10, ge=1)

@@ -9,12 +9,21 @@ killed with SIGKILL. A new
 process on the same database takes over: the waiting events at once, the ones the dead
 worker had claimed once their claim runs out (``WEBHOOK_CLAIM_LEASE_S``). Afterwards every
 event is handled, every payment credited exactly once, and the ledger is clean.
+
+Three ways, as the worker runs: under ``tokenbank serve`` it is a child process of the app
+process (``WEBHOOK_WORKER_PROCESS``) — killing the app kills that child with it (none is
+left behind), and killing the child alone has the app's supervisor start a new one, which
+takes the dead one's claims over in the same way (no second app needed); with
+``WEBHOOK_WORKER_PROCESS=false`` it is a task of the app process, killed with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,14 +52,23 @@ PURCHASES = 32  # four claims of WEBHOOK_CONCURRENCY=8
 LEASE_S = 15
 
 
-def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() -> None:
+@pytest.mark.parametrize("killed", ["app", "worker child", "app with the worker in it"])
+def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice(killed: str) -> None:
+    in_process = killed == "app with the worker in it"
     with fresh_database("worker_kill") as url:
         sim = start_sim(None)  # delivers nothing itself: the test posts the events
         env = app_env(url, sim, WEBHOOK_CLAIM_LEASE_S=str(LEASE_S), WEBHOOK_CONCURRENCY="8",
-                      WEBHOOK_POLL_INTERVAL_S="0.5")
+                      WEBHOOK_POLL_INTERVAL_S="0.5",
+                      WEBHOOK_WORKER_PROCESS="false" if in_process else "true",
+                      WEBHOOK_WORKER_NICE="5")
         first, second = AppProcess(env), AppProcess(env)
         try:
             first.start()
+            assert first.proc is not None
+            children = _worker_children(first.proc.pid)
+            assert len(children) == (0 if in_process else 1)
+            for child in children:  # WEBHOOK_WORKER_NICE, once the child has started
+                wait_until(lambda c=child: _niceness(c) == 5, 30, f"worker {child} at nice 5")
             user_id, events = asyncio.run(_paid_purchases(first.url, sim))
             sim.set_api_faults(latency_s=2.0)
             answers = asyncio.run(_post(first.url, events))
@@ -58,13 +76,29 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() -> 
 
             wait_until(lambda: _mid_drain(url), 60,
                        "some events applied, others mid-sync, more waiting")
-            first.kill9()
+            if killed == "worker child":
+                os.kill(children[0], signal.SIGKILL)
+            else:
+                first.kill9()
             at_kill = asyncio.run(_statuses(url))
             sim.set_api_faults()
 
-            second.start()
+            if killed == "worker child":
+                # The app lives on, and its supervisor starts a new worker.
+                pid = first.proc.pid
+                wait_until(lambda: _worker_children(pid) not in ([], children), 30,
+                           "a new worker child")
+                assert len(_worker_children(pid)) == 1
+                restarted = _worker_children(pid)[0]
+                wait_until(lambda: _niceness(restarted) == 5, 30, "the new worker at nice 5")
+                # Acknowledging never stopped (a redelivery: recorded already).
+                assert asyncio.run(_post(first.url, events[:1])) == ["duplicate"]
+            else:
+                for child in children:  # none left behind
+                    wait_until(lambda c=child: not _alive(c), 10, f"worker child {child} gone")
+                second.start()
             wait_until(lambda: set(asyncio.run(_statuses(url)).values()) == {"handled"},
-                       LEASE_S + 60, "every event handled by the new process")
+                       LEASE_S + 60, "every event handled by the new worker")
             rows = asyncio.run(_rows(url))
             found = asyncio.run(audit(url))
         finally:
@@ -83,7 +117,7 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice() -> 
     assert len(per_intent) == PURCHASES and set(per_intent.values()) == {1}
     assert found.balances[user_id] == PURCHASES * 100
     assert found.violations == []
-    report("webhook_worker_kill", events=PURCHASES, applied_before_kill=len(done_when_killed),
+    report("webhook_worker_kill", killed=killed, events=PURCHASES, applied_before_kill=len(done_when_killed),
            claimed_at_kill=len(claimed_when_killed),
            waiting_at_kill=PURCHASES - len(done_when_killed) - len(claimed_when_killed),
            credited_once=len(per_intent), balance=found.balances[user_id])
@@ -148,3 +182,27 @@ def _mid_drain(url: str) -> bool:
     kill lands a moment later the worker still holds a claim (this one or the next)."""
     statuses = set(asyncio.run(_statuses(url)).values())
     return {"handled", "processing", "received"} <= statuses
+
+
+def _worker_children(pid: int) -> list[int]:
+    """The pids of the app process's webhook worker children (``tokenbank.worker``)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"tokenbank.worker" in cmdline and _alive(int(child)):
+                found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])

@@ -1282,8 +1282,8 @@ export interface paths {
         /**
          * Stripe Webhook
          * @description Answers 2xx once the event is durably recorded in the inbox (no Stripe call here;
-         *     the request's unit of work commits before the answer); the process's webhook worker
-         *     applies it. A bad signature or body is a 400.
+         *     the event's unit of work has committed when ``acknowledge`` returns); the process's
+         *     webhook worker applies it. A bad signature or body is a 400.
          */
         post: operations["stripe_webhook"];
         delete?: never;
