@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from smtp_kit import SmtpServer, smtp_server
 from tokenbank.app import create_app
 from tokenbank.config import Settings
 from tokenbank.db import Database
@@ -293,3 +294,10 @@ def log_lines() -> Iterator[LogLines]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A local SMTP server that keeps what it receives (``smtp.settings`` points the app at it)."""
+    with smtp_server() as server:
+        yield server

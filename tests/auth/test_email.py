@@ -4,14 +4,14 @@ both languages, single-use and expiring links, and the development mail page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import update
 
-from smtp_kit import SmtpServer, mail_to, smtp_server
+from smtp_kit import SmtpServer, mail_to
 from tokenbank.app import create_app
 from tokenbank.auth.models import EmailToken
 from tokenbank.db import Database
@@ -22,12 +22,6 @@ from conftest import app_client, make_settings
 from support import register_user
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

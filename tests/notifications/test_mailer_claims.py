@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ledger.test_service import new_account
-from smtp_kit import SmtpServer, mail_to, smtp_server
+from smtp_kit import SmtpServer, mail_to
 from tokenbank.auth.models import User
 from tokenbank.config import Settings
 from tokenbank.db import Database
@@ -24,12 +24,6 @@ from tokenbank.types import utcnow
 from conftest import make_settings
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from payments.kit import PayEnv, payment_settings
-from smtp_kit import Received, SmtpServer, smtp_server
+from smtp_kit import Received, SmtpServer
 from stripe_sim import SimServer
 from tokenbank.config import Settings
 from tokenbank.ledger.models import TokenTransaction
@@ -28,12 +28,6 @@ from support import wait_for
 pytestmark = pytest.mark.anyio
 
 ORIGIN = "http://app.example.test"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture
