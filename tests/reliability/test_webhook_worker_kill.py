@@ -23,11 +23,12 @@ import asyncio
 import json
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from payments.kit import sign
 from reliability.cluster import (
@@ -43,6 +44,7 @@ from reliability.harness import AppProcess, wait_until
 from stripe_sim import SimServer
 from tokenbank.db import Database
 from tokenbank.payments.models import WebhookEvent
+from tokenbank.types import utcnow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -75,7 +77,7 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_applies_nothing_twice(kille
             assert answers == ["received"] * PURCHASES
 
             wait_until(lambda: _mid_drain(url), 60,
-                       "some events applied, others mid-sync, more waiting")
+                       "some events applied, others claimed under a second ago, more waiting")
             if killed == "worker child":
                 os.kill(children[0], signal.SIGKILL)
             else:
@@ -178,10 +180,24 @@ async def _statuses(url: str) -> dict[str, str]:
 
 
 def _mid_drain(url: str) -> bool:
-    """Applied, claimed and waiting events at once: a claim takes Stripe's 2 s, so when the
-    kill lands a moment later the worker still holds a claim (this one or the next)."""
+    """Applied, claimed and waiting events at once, the claim taken under a second ago: its
+    syncs take Stripe's 2 s a call, so when the kill lands a moment later the worker still
+    holds it (a claim about to end could finish between this look and the kill)."""
     statuses = set(asyncio.run(_statuses(url)).values())
-    return {"handled", "processing", "received"} <= statuses
+    return {"handled", "processing", "received"} <= statuses and asyncio.run(_fresh_claim(url))
+
+
+async def _fresh_claim(url: str) -> bool:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.transaction() as s:
+            newest = (await s.execute(
+                select(func.max(WebhookEvent.claimed_until))
+                .where(WebhookEvent.status == "processing")
+            )).scalar_one()
+    finally:
+        await db.dispose()
+    return newest is not None and newest > utcnow() + timedelta(seconds=LEASE_S - 1)
 
 
 def _worker_children(pid: int) -> list[int]:
