@@ -109,6 +109,7 @@ def serve(
         # Only TRUSTED_PROXIES may set the client address and scheme (uvicorn's default
         # trusts any X-Forwarded-For sent from loopback).
         forwarded_allow_ips=settings.trusted_proxies,
+        timeout_keep_alive=settings.http_keep_alive_s,
         log_level="info",
     )
 

@@ -216,6 +216,11 @@ class Settings(BaseSettings):
     session_check_cache_s: float = Field(default=0.0, ge=0, le=60)
     # Proxies whose X-Forwarded-For is believed (CIDRs, JSON list or comma-separated).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Seconds `tokenbank serve` keeps an idle client connection open. Longer than the
+    # clients' own idle limit (httpx and the SDKs: 5 s; load balancers: 60 s), so the
+    # client always closes first: a server closing at the same moment as a client reuses
+    # the connection fails that request, and a POST cannot be safely resent.
+    http_keep_alive_s: int = Field(default=75, ge=1, le=3600)
     login_free_attempts: int = Field(default=5, ge=1)
     login_backoff_base_s: int = Field(default=1, ge=1)
     login_backoff_max_s: int = Field(default=15 * 60, ge=1)
