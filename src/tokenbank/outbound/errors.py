@@ -1,10 +1,5 @@
-"""Outbound webhook errors.
-
-OutboundError
-├── WebhookEndpointNotFound (404 webhook_endpoint_not_found)
-├── WebhookDeliveryNotFound (404 webhook_delivery_not_found)
-├── WebhookUrlRefused (422 webhook_url_refused)      not https, or an internal address
-└── UnknownEventType (422 unknown_event_type)
+"""Outbound webhook errors: each class line says its status, code and message; the whole
+tree is in :mod:`tokenbank.errors`.
 """
 
 from __future__ import annotations
