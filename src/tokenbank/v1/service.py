@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -311,15 +311,9 @@ async def charge(
     description: str,
 ) -> Posted:
     """A one-shot deduction: 402 when not available, once per key."""
-    customer = await get_customer(session, external_id)
-    entry = await ledger.spend(
-        session,
-        customer.user_id,
-        amount,
-        description,
-        idempotency_key=CHARGE_KEY.format(idempotency_key),
+    return await _post(
+        session, external_id, ledger.spend, amount, description, CHARGE_KEY.format(idempotency_key)
     )
-    return Posted(entry, await ledger.balance(session, customer.user_id))
 
 
 async def grant(
@@ -331,12 +325,35 @@ async def grant(
     reason: str,
 ) -> Posted:
     """Free tokens (a ``grant`` entry with the reason), once per key."""
+    return await _post(
+        session, external_id, ledger.grant, amount, reason, GRANT_KEY.format(idempotency_key)
+    )
+
+
+class _LedgerPost(Protocol):
+    async def __call__(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        tokens: int,
+        description: str,
+        *,
+        idempotency_key: str,
+    ) -> Entry: ...
+
+
+async def _post(
+    session: AsyncSession,
+    external_id: str,
+    post: _LedgerPost,
+    amount: int,
+    description: str,
+    idempotency_key: str,
+) -> Posted:
+    """``post`` (the ledger's spend or grant) on the customer's account, and the balance
+    after it."""
     customer = await get_customer(session, external_id)
-    entry = await ledger.grant(
-        session,
-        customer.user_id,
-        amount,
-        reason,
-        idempotency_key=GRANT_KEY.format(idempotency_key),
+    entry = await post(
+        session, customer.user_id, amount, description, idempotency_key=idempotency_key
     )
     return Posted(entry, await ledger.balance(session, customer.user_id))
