@@ -165,14 +165,7 @@ async def put_customer(
     """Create the customer on first use (any write scope); again updates email and name."""
     body = body or CustomerIn()
     c = await v1.put_customer(session, external_id, email=body.email, name=body.name)
-    return CustomerOut(
-        external_id=c.external_id,
-        email=c.email,
-        name=c.name,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-        created=c.created,
-    )
+    return CustomerOut.model_validate(c, from_attributes=True)
 
 
 @router.get("/customers/{external_id}/balance", operation_id="v1_get_balance", dependencies=[READ])
@@ -188,19 +181,12 @@ async def get_balance(external_id: ExternalId, session: SessionDep) -> BalanceOu
 async def get_subscription(external_id: ExternalId, session: SessionDep) -> CustomerSubscriptionOut:
     """The customer's monthly plan (the live one, else the latest ended one), or null."""
     found = await v1.subscription(session, external_id)
-    if found is None:
-        return CustomerSubscriptionOut(external_id=external_id, subscription=None)
     return CustomerSubscriptionOut(
         external_id=external_id,
-        subscription=CustomerSubscription(
-            id=found.id,
-            plan=found.plan,
-            status=found.status,
-            current_period_start=found.current_period_start,
-            current_period_end=found.current_period_end,
-            cancel_at_period_end=found.cancel_at_period_end,
-            scheduled_plan=found.scheduled_plan,
-            problem=found.problem,
+        subscription=(
+            None
+            if found is None
+            else CustomerSubscription.model_validate(found, from_attributes=True)
         ),
     )
 
@@ -391,16 +377,7 @@ async def widget_transactions(
 
 @widget_router.get("/tiers", operation_id="widget_get_tiers")
 async def widget_tiers(_customer: WidgetCustomerDep, settings: SettingsDep) -> list[TierOut]:
-    return [
-        TierOut(
-            id=tier_id,
-            tokens=t.tokens,
-            price=t.price,
-            currency=t.currency,
-            description=t.description,
-        )
-        for tier_id, t in settings.pricing_tiers.items()
-    ]
+    return [TierOut(id=tier_id, **t.model_dump()) for tier_id, t in settings.pricing_tiers.items()]
 
 
 @widget_router.post(
