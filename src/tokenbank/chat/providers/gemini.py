@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterator,
+    Sequence,
+)
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import httpx
 import httpx2
@@ -41,7 +49,9 @@ _WITHHELD_FINISH = frozenset(
 )
 
 
-class GeminiProvider(RemoteProvider):
+class GeminiProvider(
+    RemoteProvider[types.GenerateContentResponse, types.GenerateContentResponse, types.FinishReason]
+):
     """An `AIProvider` over `google-genai` (the Gemini Developer API)."""
 
     def __init__(
@@ -63,22 +73,31 @@ class GeminiProvider(RemoteProvider):
         # vertexai=False: never let an environment variable reroute to Vertex AI.
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
 
-    async def complete(
-        self,
-        turns: Sequence[ChatTurn],
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        report: ReplyReport | None = None,
-    ) -> str:
-        contents, config = _request(turns, max_tokens)
-        deadline = self._deadline()
-        with _mapped_errors(self.name):
-            response = await deadline.wait(
-                self._client.aio.models.generate_content(
-                    model=model or self.model, contents=contents, config=config
-                )
+    def _request(
+        self, turns: Sequence[ChatTurn], model: str, max_tokens: int | None
+    ) -> dict[str, Any]:
+        """Gemini's shape: system turns become the system instruction, the rest `contents`."""
+        system = "\n\n".join(turn.content for turn in turns if turn.role == "system")
+        contents = [
+            types.Content(
+                role="model" if turn.role == "assistant" else "user",
+                parts=[types.Part(text=turn.content)],
             )
+            for turn in turns
+            if turn.role != "system"
+        ]
+        config = types.GenerateContentConfig(
+            system_instruction=system or None,
+            max_output_tokens=max_tokens,
+            # No tools are offered, so nothing may be called automatically.
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        return {"model": model, "contents": contents, "config": config}
+
+    def _send(self, request: dict[str, Any]) -> Awaitable[types.GenerateContentResponse]:
+        return self._client.aio.models.generate_content(**request)
+
+    def _reply(self, response: types.GenerateContentResponse, report: ReplyReport | None) -> str:
         if report is not None:
             _read_usage(response, report)
             report.finish_reason = _finish(_read_chunk(response)[1] or types.FinishReason.STOP)
@@ -91,63 +110,38 @@ class GeminiProvider(RemoteProvider):
         _check_end(self.name, finish or types.FinishReason.STOP, bool(text.strip()))
         return text
 
-    async def stream(
-        self,
-        turns: Sequence[ChatTurn],
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        report: ReplyReport | None = None,
-    ) -> AsyncIterator[str]:
-        contents, config = _request(turns, max_tokens)
-        deadline = self._deadline(streaming=True)
-        reply: StreamedReply[types.FinishReason] = StreamedReply(self.name, report, _finish)
-        with _mapped_errors(self.name):
-            chunks = await deadline.wait(
-                self._client.aio.models.generate_content_stream(
-                    model=model or self.model, contents=contents, config=config
-                )
-            )
-            try:
-                async for response in deadline.iterate(chunks):
-                    # Each chunk's usage_metadata counts the reply so far; the last one wins.
-                    _read_usage(response, reply.report)
-                    _raise_if_blocked(self.name, response)
-                    text, chunk_finish = _read_chunk(response)
-                    if text:
-                        reply.produced = reply.produced or bool(text.strip())
-                        yield text
-                    reply.finished(chunk_finish)
-            finally:
-                # Closing the SDK's generator closes the HTTP response under it.
-                if isinstance(chunks, AsyncGenerator):
-                    await chunks.aclose()
+    def _open(
+        self, request: dict[str, Any]
+    ) -> Awaitable[AsyncIterator[types.GenerateContentResponse]]:
+        return self._client.aio.models.generate_content_stream(**request)
+
+    def _texts(
+        self, chunk: types.GenerateContentResponse, reply: StreamedReply[types.FinishReason]
+    ) -> Iterator[str]:
+        # Each chunk's usage_metadata counts the reply so far; the last one wins.
+        _read_usage(chunk, reply.report)
+        _raise_if_blocked(self.name, chunk)
+        text, chunk_finish = _read_chunk(chunk)
+        if text:
+            reply.produced = reply.produced or bool(text.strip())
+            yield text
+        reply.finished(chunk_finish)
+
+    async def _close(self, chunks: AsyncIterable[types.GenerateContentResponse]) -> None:
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()
+
+    def _end(self, reply: StreamedReply[types.FinishReason]) -> None:
         _check_end(self.name, reply.finish, reply.produced)
+
+    def _finish(self, reason: types.FinishReason | None) -> str | None:
+        return _finish(reason)
+
+    def _mapped_errors(self) -> AbstractContextManager[None]:
+        return _mapped_errors(self.name)
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
-
-
-def _request(
-    turns: Sequence[ChatTurn], max_tokens: int | None = None
-) -> tuple[list[types.Content], types.GenerateContentConfig]:
-    """Gemini's shape: system turns become the system instruction, the rest `contents`."""
-    system = "\n\n".join(turn.content for turn in turns if turn.role == "system")
-    contents = [
-        types.Content(
-            role="model" if turn.role == "assistant" else "user",
-            parts=[types.Part(text=turn.content)],
-        )
-        for turn in turns
-        if turn.role != "system"
-    ]
-    config = types.GenerateContentConfig(
-        system_instruction=system or None,
-        max_output_tokens=max_tokens,
-        # No tools are offered, so nothing may be called automatically.
-        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-    )
-    return contents, config
 
 
 def _read_usage(response: types.GenerateContentResponse, report: ReplyReport) -> None:

@@ -6,12 +6,13 @@ That is OpenAI itself, and the local servers that copy its wire format (Ollama a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai import AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 
 from tokenbank.chat.providers.base import (
     ChatTurn,
@@ -26,7 +27,7 @@ from tokenbank.chat.providers.deadline import RemoteProvider
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAICompatProvider(RemoteProvider):
+class OpenAICompatProvider(RemoteProvider[ChatCompletion, ChatCompletionChunk, str]):
     """An `AIProvider` over the official `openai` SDK."""
 
     def __init__(
@@ -46,68 +47,51 @@ class OpenAICompatProvider(RemoteProvider):
         )
 
     def _request(
-        self, turns: Sequence[ChatTurn], model: str | None, max_tokens: int | None
+        self, turns: Sequence[ChatTurn], model: str, max_tokens: int | None
     ) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": model or self.model, "messages": _messages(turns)}
+        request: dict[str, Any] = {"model": model, "messages": _messages(turns)}
         if max_tokens is not None:
             # `max_tokens` rather than the newer `max_completion_tokens`: every compatible
             # server (Ollama, vLLM, llama.cpp) reads it, and OpenAI still does.
             request["max_tokens"] = max_tokens
         return request
 
-    async def complete(
-        self,
-        turns: Sequence[ChatTurn],
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        report: ReplyReport | None = None,
-    ) -> str:
-        deadline = self._deadline()
-        with _mapped_errors(self.name):
-            completion = await deadline.wait(
-                self._client.chat.completions.create(**self._request(turns, model, max_tokens))
-            )
-        if report is not None:
-            _read_usage(getattr(completion, "usage", None), report)
-            choices = getattr(completion, "choices", None) or [None]
-            report.finish_reason = _finish(getattr(choices[0], "finish_reason", None))
-        return _reply_text(self.name, completion)
+    def _send(self, request: dict[str, Any]) -> Awaitable[ChatCompletion]:
+        return self._client.chat.completions.create(**request)
 
-    async def stream(
-        self,
-        turns: Sequence[ChatTurn],
-        *,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        report: ReplyReport | None = None,
-    ) -> AsyncIterator[str]:
-        deadline = self._deadline(streaming=True)
-        reply: StreamedReply[str] = StreamedReply(self.name, report, _finish)
-        with _mapped_errors(self.name):
-            chunks = await deadline.wait(
-                self._client.chat.completions.create(
-                    **self._request(turns, model, max_tokens),
-                    stream=True,
-                    # The last chunk then carries the reply's usage (no choices).
-                    stream_options={"include_usage": True},
-                )
-            )
-            try:
-                async for chunk in deadline.iterate(chunks):
-                    _read_usage(getattr(chunk, "usage", None), reply.report)
-                    for choice in chunk.choices or ():
-                        if choice.index != 0:
-                            continue
-                        if choice.delta is not None and choice.delta.content:
-                            reply.produced = True
-                            yield choice.delta.content
-                        reply.finished(choice.finish_reason)
-            finally:
-                await chunks.close()
-        # Any finish reason ("stop", "length", a compatible server's own) with text is a
-        # usable reply; "content_filter" means the reply was withheld part way.
-        reply.end()
+    def _reply(self, response: ChatCompletion, report: ReplyReport | None) -> str:
+        if report is not None:
+            _read_usage(getattr(response, "usage", None), report)
+            choices = getattr(response, "choices", None) or [None]
+            report.finish_reason = _finish(getattr(choices[0], "finish_reason", None))
+        return _reply_text(self.name, response)
+
+    def _open(self, request: dict[str, Any]) -> Awaitable[AsyncStream[ChatCompletionChunk]]:
+        return self._client.chat.completions.create(
+            **request,
+            stream=True,
+            # The last chunk then carries the reply's usage (no choices).
+            stream_options={"include_usage": True},
+        )
+
+    def _texts(self, chunk: ChatCompletionChunk, reply: StreamedReply[str]) -> Iterator[str]:
+        _read_usage(getattr(chunk, "usage", None), reply.report)
+        for choice in chunk.choices or ():
+            if choice.index != 0:
+                continue
+            if choice.delta is not None and choice.delta.content:
+                reply.produced = True
+                yield choice.delta.content
+            reply.finished(choice.finish_reason)
+
+    async def _close(self, chunks: AsyncIterable[ChatCompletionChunk]) -> None:
+        await cast(AsyncStream[ChatCompletionChunk], chunks).close()
+
+    def _finish(self, reason: str | None) -> str | None:
+        return _finish(reason)
+
+    def _mapped_errors(self) -> AbstractContextManager[None]:
+        return _mapped_errors(self.name)
 
     async def aclose(self) -> None:
         await self._client.close()
