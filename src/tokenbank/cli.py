@@ -15,10 +15,10 @@ import typer
 from rich.console import Console
 
 from tokenbank.apikeys.cli import app as api_keys_app
+from tokenbank.cli_kit import err, with_db
 from tokenbank.config import Settings, get_settings
 from tokenbank.db import Database
 from tokenbank.errors import AppError
-from tokenbank.ledger import lots as ledger_lots
 
 if TYPE_CHECKING:
     from tokenbank.payments.stripe_client import StripeGateway
@@ -37,25 +37,6 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(api_keys_app, name="api-keys")
 
 console = Console()
-err = Console(stderr=True)
-
-
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    # Credits made here (an operator's grant) make lots by the same policy as the app's.
-    ledger_lots.configure(settings.lot_priorities, settings.grant_expires_days)
-
-    async def _run() -> T:
-        db = Database(settings.database_url, pool_size=2, pgbouncer=settings.database_pgbouncer)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(_run())
-    except AppError as exc:
-        err.print(f"[red]{exc.code}[/red]: {exc.detail}")
-        raise typer.Exit(2) from exc
 
 
 def _refuse_unsafe_start(settings: Settings, host: str) -> None:
@@ -197,7 +178,7 @@ def create_admin(
             )
             return f"created admin {user.username} (id {user.id})"
 
-    console.print(_with_db(settings, work))
+    console.print(with_db(settings, work))
 
 
 @users_app.command("promote")
@@ -215,7 +196,7 @@ def promote(
             user = await service.get_user(session, user_id)
             return user.username, user.email, user.is_admin
 
-    username, email, already = _with_db(settings, lookup)
+    username, email, already = with_db(settings, lookup)
     console.print(f"user {user_id}: {username} <{email}>", highlight=False)
     if already:
         console.print("already an administrator; nothing changed")
@@ -230,7 +211,7 @@ def promote(
         async with db.transaction() as session:
             return await service.promote(session, user_id)
 
-    _with_db(settings, work)
+    with_db(settings, work)
     console.print(f"promoted {username} (id {user_id}) to admin", highlight=False)
 
 
@@ -244,7 +225,7 @@ def tokens_balance(user: Annotated[str, typer.Argument(help="User id, username o
         async with db.transaction() as session:
             return await service.balance(session, await service.resolve_user(session, user))
 
-    b = _with_db(get_settings(), work)
+    b = with_db(get_settings(), work)
     console.print(
         json.dumps(
             {
@@ -267,7 +248,7 @@ def _post_tokens(user: str, amount: int, reason: str, kind: str) -> None:
             post = service.grant if kind == "grant" else service.adjust
             return await post(session, user_id, amount, reason)
 
-    entry = _with_db(get_settings(), work)
+    entry = with_db(get_settings(), work)
     console.print(
         f"{entry.transaction_type} {entry.amount:+d} for user {entry.user_id}; "
         f"balance now {entry.balance_after}"
@@ -304,7 +285,7 @@ def ledger_check() -> None:
         async with db.transaction() as session:
             return await service.check_ledger(session)
 
-    accounts, violations = _with_db(get_settings(), work)
+    accounts, violations = with_db(get_settings(), work)
     for v in violations:
         console.print(f"[red]VIOLATION[/red] user {v.user_id} {v.rule}: {v.detail}")
     if violations:
@@ -318,7 +299,7 @@ def ledger_expire_lots() -> None:
     """Write off expired token lots now (what the app's lot-expiry job does on its own)."""
     from tokenbank.jobs import expire_lots_once
 
-    written = _with_db(get_settings(), expire_lots_once)
+    written = with_db(get_settings(), expire_lots_once)
     console.print(f"{written} expired lot(s) written off")
 
 
@@ -364,7 +345,7 @@ def _with_stripe(settings: Settings, work: Callable[[Database, StripeGateway], A
         finally:
             await gateway.aclose()
 
-    return _with_db(settings, run)
+    return with_db(settings, run)
 
 
 @payments_app.command("reconcile")
@@ -451,7 +432,7 @@ def webhooks_add(
                 session, settings, url=url, events=events.split(","), description=description
             )
 
-    made = _with_db(settings, work)
+    made = with_db(settings, work)
     typer.echo(json.dumps(_endpoint_row(made.endpoint)))
     typer.echo(made.secret)
     err.print("This is the only time the signing secret is shown; store it now.")
@@ -466,7 +447,7 @@ def webhooks_list() -> None:
         async with db.transaction() as session:
             return list(await service.list_endpoints(session))
 
-    for e in _with_db(get_settings(), work):
+    for e in with_db(get_settings(), work):
         typer.echo(json.dumps(_endpoint_row(e)))
 
 
@@ -492,7 +473,7 @@ def webhooks_roll_secret(
                 session, endpoint_id, expires_in=timedelta(hours=expires_in_hours)
             )
 
-    rolled = _with_db(get_settings(), work)
+    rolled = with_db(get_settings(), work)
     typer.echo(json.dumps(_endpoint_row(rolled.endpoint)))
     typer.echo(rolled.secret)
     err.print(
@@ -512,7 +493,7 @@ def webhooks_remove(
         async with db.transaction() as session:
             await service.delete_endpoint(session, endpoint_id)
 
-    _with_db(get_settings(), work)
+    with_db(get_settings(), work)
     typer.echo(f"removed endpoint {endpoint_id}")
 
 
@@ -584,7 +565,7 @@ def users_list(
         async with db.transaction() as session:
             return await service.list_users(session, query, limit)
 
-    rows = _with_db(get_settings(), work)
+    rows = with_db(get_settings(), work)
     table = Table("id", "username", "email", "admin", "balance", "reserved", "spent")
     for r in rows:
         table.add_row(
@@ -649,7 +630,7 @@ def export_transactions(
                 progress.update(task, advance=len(rows))
 
     try:
-        count = _with_db(get_settings(), work)
+        count = with_db(get_settings(), work)
     finally:
         if output:
             out.close()

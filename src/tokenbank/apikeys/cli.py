@@ -6,7 +6,6 @@ printed once (on stdout, alone on its line with ``--quiet``), never stored in cl
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -16,32 +15,21 @@ from rich.console import Console
 
 from tokenbank.apikeys import service
 from tokenbank.apikeys.service import CreatedKey, KeyView
+from tokenbank.cli_kit import err, with_db
 from tokenbank.config import get_settings
 from tokenbank.db import Database
-from tokenbank.errors import AppError
 
 T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, help="Service API keys (/api/v1).")
 out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True)
 
 
 def _in_unit(work: Callable[..., Awaitable[T]]) -> T:
-    settings = get_settings()
+    async def in_transaction(db: Database) -> T:
+        async with db.transaction() as session:
+            return await work(session)
 
-    async def run() -> T:
-        db = Database(settings.database_url, pool_size=2, pgbouncer=settings.database_pgbouncer)
-        try:
-            async with db.transaction() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(run())
-    except AppError as exc:
-        err.print(f"[red]{exc.code}[/red]: {exc.detail}")
-        raise typer.Exit(2) from exc
+    return with_db(get_settings(), in_transaction)
 
 
 def _row(k: KeyView) -> dict[str, object]:
