@@ -290,10 +290,6 @@ _HTTP_CODES = {
 }
 
 
-def _invalid_input(message: str) -> JSONResponse:
-    return error_response(InvalidInput.status_code, InvalidInput.code, message)
-
-
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -383,9 +379,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if sqlstate.startswith("22"):
             # Class 22 (data exception): the input itself cannot be stored, e.g. a NUL
             # character or an unpaired surrogate in a text field.
-            return _invalid_input(
-                "The request contains characters or values that cannot be stored."
-            )
+            return app_error_response(InvalidInput())
         if sqlstate in ("40P01", "40001"):
             # A deadlock or serialization failure rolled the transaction back whole:
             # nothing happened, and the same request may simply be sent again.
@@ -398,7 +392,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnicodeEncodeError)
     async def _unencodable(_request: Request, _exc: UnicodeEncodeError) -> JSONResponse:
-        return _invalid_input("The request contains characters that cannot be stored.")
+        unencodable = InvalidInput("The request contains characters that cannot be stored.")
+        return app_error_response(unencodable)
 
     @app.exception_handler(PoolTimeoutError)
     async def _pool(_request: Request, _exc: PoolTimeoutError) -> JSONResponse:
