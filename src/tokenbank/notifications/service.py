@@ -19,7 +19,7 @@ from tokenbank.notifications import repository as repo
 from tokenbank.notifications.models import EmailState, Notification, NotificationKind
 from tokenbank.outbound import service as outbound
 from tokenbank.outbound.models import EventType
-from tokenbank.types import utcnow
+from tokenbank.types import record_of, utcnow
 
 MAX_THRESHOLDS = 3
 
@@ -98,14 +98,8 @@ async def list_for(
     for row in rows[:limit]:
         mail = render(row, username=username, locale=locale, origin=origin)
         items.append(
-            NotificationView(
-                id=row.id,
-                kind=row.kind,
-                title=mail.subject,
-                body=mail.text,
-                data=dict(row.data or {}),
-                created_at=row.created_at,
-                read_at=row.read_at,
+            record_of(
+                NotificationView, row, title=mail.subject, body=mail.text, data=dict(row.data or {})
             )
         )
     next_before = items[-1].id if len(rows) > limit and items else None

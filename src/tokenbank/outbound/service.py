@@ -53,7 +53,7 @@ from tokenbank.outbound.errors import (
 )
 from tokenbank.outbound.models import ALL_EVENTS, DeliveryStatus, EventType
 from tokenbank.outbound.repository import ClaimedDelivery
-from tokenbank.types import utcnow
+from tokenbank.types import record_of, utcnow
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADER = "Tokenbank-Signature"
@@ -418,21 +418,7 @@ class DeliveryView:
 
 
 def _delivery_view(row: Any, log: list[AttemptView]) -> DeliveryView:
-    return DeliveryView(
-        id=int(row.id),
-        endpoint_id=int(row.endpoint_id),
-        event_id=row.event_id,
-        event_type=row.event_type,
-        status=DeliveryStatus(row.status),
-        attempts=int(row.attempts),
-        next_attempt_at=row.next_attempt_at,
-        last_status_code=row.last_status_code,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        delivered_at=row.delivered_at,
-        payload=row.payload,
-        log=log,
-    )
+    return record_of(DeliveryView, row, status=DeliveryStatus(row.status), log=log)
 
 
 async def _with_logs(session: AsyncSession, rows: list[Any]) -> list[DeliveryView]:
