@@ -64,10 +64,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.sql.expression import ClauseElement, ColumnElement, Select
 from sqlalchemy.util import await_, greenlet_spawn
 
 from tokenbank import balance_watch
@@ -76,6 +76,7 @@ from tokenbank.observability import UNITS_OF_WORK
 
 T = TypeVar("T")
 P = ParamSpec("P")
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,20 @@ def insert_or_skip(session: AsyncSession, table: Any, **conflict: Any) -> Any:
     ``on_conflict_do_nothing`` (``index_elements``: the one key that may clash)."""
     dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing(**conflict)
+
+
+def newest_first(
+    stmt: SelectT,
+    id_column: ColumnElement[int] | QueryableAttribute[int],
+    *,
+    limit: int,
+    before: int | None,
+) -> SelectT:
+    """One page of ``stmt``'s rows, newest (highest ``id_column``) first: at most ``limit``,
+    below ``before`` (the last id of the page before; None: from the newest)."""
+    if before is not None:
+        stmt = stmt.where(id_column < before)
+    return stmt.order_by(id_column.desc()).limit(limit)
 
 
 class UnsupportedDatabaseURL(ConfigError, ValueError):

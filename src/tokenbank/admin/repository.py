@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
 from tokenbank.chat.models import ReplyRefund
+from tokenbank.db import newest_first
 from tokenbank.ledger.models import TokenAccount, TokenTransaction, TransactionType
 from tokenbank.payments.models import Payment, WebhookEvent
 
@@ -77,18 +78,12 @@ async def list_payments(
     limit: int,
     before: int | None,
 ) -> list[dict[str, Any]]:
-    stmt = (
-        select(payments, users.c.username)
-        .join(users, users.c.id == payments.c.user_id)
-        .order_by(payments.c.id.desc())
-        .limit(limit)
-    )
+    stmt = select(payments, users.c.username).join(users, users.c.id == payments.c.user_id)
     if user_id is not None:
         stmt = stmt.where(payments.c.user_id == user_id)
     if status:
         stmt = stmt.where(payments.c.status == status)
-    if before is not None:
-        stmt = stmt.where(payments.c.id < before)
+    stmt = newest_first(stmt, payments.c.id, limit=limit, before=before)
     return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
 
 

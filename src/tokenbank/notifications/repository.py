@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, Table, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.auth.models import User
-from tokenbank.db import insert_or_skip
+from tokenbank.db import insert_or_skip, newest_first
 from tokenbank.ledger.models import TokenLot
 from tokenbank.notifications.models import (
     EmailState,
@@ -69,9 +69,7 @@ async def page(
     session: AsyncSession, user_id: int, *, limit: int, before: int | None
 ) -> list[Notification]:
     stmt = select(Notification).where(Notification.user_id == user_id)
-    if before is not None:
-        stmt = stmt.where(Notification.id < before)
-    stmt = stmt.order_by(Notification.id.desc()).limit(limit)
+    stmt = newest_first(stmt, Notification.id, limit=limit, before=before)
     return list((await session.execute(stmt)).scalars())
 
 

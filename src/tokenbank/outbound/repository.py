@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tokenbank.db import Query, Unit
+from tokenbank.db import Query, Unit, newest_first
 from tokenbank.leases import LeasedQueue
 from tokenbank.outbound.models import (
     WAITING_STATUSES,
@@ -324,9 +324,7 @@ async def list_deliveries(
         stmt = stmt.where(deliveries.c.endpoint_id == endpoint_id)
     if status is not None:
         stmt = stmt.where(deliveries.c.status == status)
-    if before is not None:
-        stmt = stmt.where(deliveries.c.id < before)
-    stmt = stmt.order_by(deliveries.c.id.desc()).limit(limit)
+    stmt = newest_first(stmt, deliveries.c.id, limit=limit, before=before)
     return list((await session.execute(stmt)).all())
 
 
