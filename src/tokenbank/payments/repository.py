@@ -6,9 +6,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Table,
     Update,
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from tokenbank.auth.models import User
-from tokenbank.db import DriverTransaction, Query, Unit
+from tokenbank.db import DriverTransaction, Query, Unit, newest_first
 from tokenbank.leases import LeasedQueue
 from tokenbank.payments.models import (
     FINAL_EVENT_STATUSES,
@@ -45,6 +46,7 @@ from tokenbank.types import utcnow
 payments = cast(Table, Payment.__table__)
 inbox = cast(Table, WebhookEvent.__table__)
 checkpoints = cast(Table, ReconcileCheckpoint.__table__)
+M = TypeVar("M")
 
 #: Statuses after which a PaymentIntent never changes status again.
 FINAL_STATUSES = tuple(s.value for s in PaymentStatus if s.is_final)
@@ -188,9 +190,20 @@ async def mark_credited(
     return row
 
 
-async def get_payment(session: AsyncSession, payment_id: int) -> Payment | None:
-    stmt = select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
+async def _fresh(
+    session: AsyncSession, model: type[M], *where: ColumnElement[bool], lock: bool = False
+) -> M | None:
+    """The one ``model`` row matching ``where``, read from the database even when the
+    session holds it already; ``lock`` takes ``FOR UPDATE`` (SQLite's BEGIN IMMEDIATE
+    already serialises writers, and SQLAlchemy emits nothing there)."""
+    stmt = select(model).where(*where).execution_options(populate_existing=True)
+    if lock:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_payment(session: AsyncSession, payment_id: int) -> Payment | None:
+    return await _fresh(session, Payment, Payment.id == payment_id)
 
 
 async def find_by_user_key(
@@ -205,16 +218,10 @@ async def find_by_user_key(
 async def find_by_intent(
     session: AsyncSession, payment_intent_id: str, *, lock: bool = False
 ) -> Payment | None:
-    """The row for an intent; ``lock`` takes ``FOR UPDATE`` (SQLite's BEGIN IMMEDIATE
-    already serialises writers, and SQLAlchemy emits nothing there)."""
-    stmt = (
-        select(Payment)
-        .where(Payment.stripe_payment_intent_id == payment_intent_id)
-        .execution_options(populate_existing=True)
+    """The row for an intent (``lock``: ``FOR UPDATE``)."""
+    return await _fresh(
+        session, Payment, Payment.stripe_payment_intent_id == payment_intent_id, lock=lock
     )
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def attach_intent(
@@ -261,9 +268,7 @@ async def list_for_user(
     session: AsyncSession, user_id: int, *, limit: int, before: int | None
 ) -> list[Payment]:
     stmt = select(Payment).where(Payment.user_id == user_id)
-    if before is not None:
-        stmt = stmt.where(Payment.id < before)
-    stmt = stmt.order_by(Payment.id.desc()).limit(limit)
+    stmt = newest_first(stmt, Payment.id, limit=limit, before=before)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -559,14 +564,7 @@ async def find_person(session: AsyncSession, user_id: int) -> Person | None:
 async def topup_settings(
     session: AsyncSession, user_id: int, *, lock: bool = False
 ) -> AutoTopupSettings | None:
-    stmt = (
-        select(AutoTopupSettings)
-        .where(AutoTopupSettings.user_id == user_id)
-        .execution_options(populate_existing=True)
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await _fresh(session, AutoTopupSettings, AutoTopupSettings.user_id == user_id, lock=lock)
 
 
 async def insert_topup_settings(session: AsyncSession, user_id: int, tier: str) -> None:
@@ -611,19 +609,8 @@ async def topups_since(session: AsyncSession, user_id: int, since: datetime) -> 
 
 
 async def topup(session: AsyncSession, attempt_id: int) -> AutoTopup | None:
-    stmt = (
-        select(AutoTopup)
-        .where(AutoTopup.id == attempt_id)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await _fresh(session, AutoTopup, AutoTopup.id == attempt_id)
 
 
 async def topup_for_payment(session: AsyncSession, payment_id: int) -> AutoTopup | None:
-    stmt = (
-        select(AutoTopup)
-        .where(AutoTopup.payment_id == payment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return await _fresh(session, AutoTopup, AutoTopup.payment_id == payment_id, lock=True)
