@@ -118,7 +118,7 @@ def list_products(state: SimState, p: Params) -> Obj:
     p.finish()
     return state.store.products.page(
         query,
-        lambda o: o["id"] not in state.store.deleted and (ids is None or o["id"] in ids),
+        lambda o: state.store.not_deleted(o) and (ids is None or o["id"] in ids),
         active=active,
     )
 
@@ -200,9 +200,7 @@ def search_prices(state: SimState, p: Params) -> Obj:
 
 def search_products(state: SimState, p: Params) -> Obj:
     fields = ("name", "active", "description")
-    return search.search(
-        state.store.products, p, fields, lambda o: o["id"] not in state.store.deleted
-    )
+    return search.search(state.store.products, p, fields, state.store.not_deleted)
 
 
 def _new_price(

@@ -17,7 +17,7 @@ from .cards import Behaviour, card_for
 from .errors import CardError, ResourceMissing, StripeApiError
 from .objects import Obj
 from .params import Params, apply_metadata
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered, list_query
 
 
 def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
@@ -110,20 +110,14 @@ def remove(state: SimState, cus: Obj, ctx: RequestContext | None) -> None:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    email = p.text("email")
-    clock = p.text("test_clock")
-    p.finish()
-    return state.store.customers.page(
-        query, lambda c: c["id"] not in state.store.deleted, email=email, test_clock=clock
+    return list_filtered(
+        state.store.customers, p, "email", "test_clock", keep=state.store.not_deleted
     )
 
 
 def search_customers(state: SimState, p: Params) -> Obj:
     fields = ("email", "name", "phone")
-    return search.search(
-        state.store.customers, p, fields, lambda c: c["id"] not in state.store.deleted
-    )
+    return search.search(state.store.customers, p, fields, state.store.not_deleted)
 
 
 def live(state: SimState, cus_id: str, param: str = "customer") -> Obj:

@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 from .errors import ClientSecretMismatch, ParameterMissing, StripeApiError, doc_url
 from .ids import new_id
 from .objects import Obj
+from .params import Params
 from .state import RequestContext, SimState
+from .store import Collection
 
 _NAMES = {"payment_intent": "PaymentIntent", "setup_intent": "SetupIntent"}
 
@@ -23,6 +25,14 @@ def check_client_secret(intent: Obj, client_secret: str | None, ctx: RequestCont
         return
     if client_secret != intent["client_secret"]:
         raise ClientSecretMismatch()
+
+
+def retrieve(intents: Collection, intent_id: str, p: Params, ctx: RequestContext) -> Obj:
+    """The intent ``intent_id`` of ``intents``; a publishable key must show its secret."""
+    intent = intents.get(intent_id, "intent")
+    check_client_secret(intent, p.text("client_secret"), ctx)
+    p.finish()
+    return intent
 
 
 def check_awaits_challenge(

@@ -20,6 +20,7 @@ from . import (
     customers,
     disputes,
     fraud_warnings,
+    intents,
     invoices,
     objects,
     payment_methods,
@@ -200,10 +201,7 @@ def confirm_for_invoice(
 
 
 def retrieve(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
-    pi = state.store.payment_intents.get(pi_id, "intent")
-    check_client_secret(pi, p.text("client_secret"), ctx)
-    p.finish()
-    return pi
+    return intents.retrieve(state.store.payment_intents, pi_id, p, ctx)
 
 
 def update(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
@@ -279,11 +277,7 @@ def confirm(state: SimState, pi_id: str, p: Params, ctx: RequestContext) -> Obj:
     check_client_secret(pi, client_secret, ctx)
     if future_usage is not None and pi["status"] in CONFIRMABLE:
         pi["setup_future_usage"] = future_usage or None
-    if isinstance(raw_pm_data, dict):
-        pm_data = Params(raw_pm_data, "payment_method_data")
-        options.payment_method = payment_methods.create(state, pm_data)
-    elif pm_ref:
-        options.payment_method = payment_methods.resolve(state, pm_ref)
+    options.payment_method = payment_methods.for_confirm(state, raw_pm_data, pm_ref)
     return _confirm(state, pi, options, ctx)
 
 

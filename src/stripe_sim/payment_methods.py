@@ -86,6 +86,16 @@ def resolve(state: SimState, ref: str, param: str = "payment_method") -> Obj:
     return found
 
 
+def for_confirm(state: SimState, raw_pm_data: object, pm_ref: str | None) -> Obj | None:
+    """The PaymentMethod an intent's confirm names: a new one from ``payment_method_data``
+    (checked as :func:`create` checks it), else the one ``payment_method`` names, if any."""
+    if isinstance(raw_pm_data, dict):
+        return create(state, Params(raw_pm_data, "payment_method_data"))
+    if pm_ref:
+        return resolve(state, pm_ref)
+    return None
+
+
 def _store_sepa(state: SimState, iban: str, billing: Obj, metadata: dict[str, str]) -> Obj:
     pm = objects.sepa_payment_method(iban, billing, metadata, state.now())
     state.card_numbers[pm["id"]] = iban  # decides the debit's fate, as a card number does

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 
-from . import customers, objects, payment_methods
+from . import customers, intents, objects, payment_methods
 from .cards import Behaviour, card_for
 from .errors import (
     CardError,
@@ -74,10 +74,7 @@ def create(state: SimState, p: Params, ctx: RequestContext) -> Obj:
 
 
 def retrieve(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Obj:
-    seti = state.store.setup_intents.get(seti_id, "intent")
-    check_client_secret(seti, p.text("client_secret"), ctx)
-    p.finish()
-    return seti
+    return intents.retrieve(state.store.setup_intents, seti_id, p, ctx)
 
 
 def update(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Obj:
@@ -117,11 +114,7 @@ def confirm(state: SimState, seti_id: str, p: Params, ctx: RequestContext) -> Ob
     )
     p.finish()
     check_client_secret(seti, client_secret, ctx)
-    pm = None
-    if isinstance(raw_pm_data, dict):
-        pm = payment_methods.create(state, Params(raw_pm_data, "payment_method_data"))
-    elif pm_ref:
-        pm = payment_methods.resolve(state, pm_ref)
+    pm = payment_methods.for_confirm(state, raw_pm_data, pm_ref)
     return _confirm(state, seti, pm, return_url, use_sdk, ctx)
 
 

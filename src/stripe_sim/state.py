@@ -120,13 +120,19 @@ class SimState:
             self.clock_offset_s = 0.0
 
 
-def list_filtered(collection: Collection, p: Params, *fields: str) -> Obj:
+def list_filtered(
+    collection: Collection,
+    p: Params,
+    *fields: str,
+    keep: Callable[[Obj], bool] = lambda _: True,
+) -> Obj:
     """A list endpoint whose filters are parameters named as the objects' fields
-    (``GET /v1/disputes?charge=…``); an absent one filters nothing."""
+    (``GET /v1/disputes?charge=…``); an absent one filters nothing. Only objects ``keep``
+    accepts are listed (e.g. not deleted ones)."""
     query = list_query(p)
     equal = {name: p.text(name) for name in fields}
     p.finish()
-    return collection.page(query, **equal)
+    return collection.page(query, keep, **equal)
 
 
 def list_query(p: Params) -> ListQuery:

@@ -218,6 +218,10 @@ class Store:
             "txn": self.balance_transactions,
         }
 
+    def not_deleted(self, obj: Obj) -> bool:
+        """What lists and searches show of customers, products, prices and test clocks."""
+        return obj["id"] not in self.deleted
+
     def lookup(self, object_id: str) -> Obj | None:
         collection = self._by_prefix.get(object_id.split("_", 1)[0])
         return collection.find(object_id) if collection else None

@@ -18,7 +18,7 @@ from .errors import ParameterInvalid, ResourceMissing, StripeApiError
 from .ids import new_id
 from .objects import Obj
 from .params import Params
-from .state import RequestContext, SimState, list_query
+from .state import RequestContext, SimState, list_filtered
 
 DELETES_AFTER_S = 30 * 86400
 MAX_STEPS = 10_000  # renewals one advance may run (a runaway guard, not a Stripe rule)
@@ -60,9 +60,7 @@ def retrieve(state: SimState, clock_id: str, p: Params) -> Obj:
 
 
 def list_all(state: SimState, p: Params) -> Obj:
-    query = list_query(p)
-    p.finish()
-    return state.store.test_clocks.page(query, lambda c: c["id"] not in state.store.deleted)
+    return list_filtered(state.store.test_clocks, p, keep=state.store.not_deleted)
 
 
 def delete(state: SimState, clock_id: str, p: Params, ctx: RequestContext) -> Obj:
@@ -70,7 +68,7 @@ def delete(state: SimState, clock_id: str, p: Params, ctx: RequestContext) -> Ob
     p.finish()
     clock = _live(state, clock_id)
     for cus in state.store.customers.all():
-        if cus["test_clock"] == clock_id and cus["id"] not in state.store.deleted:
+        if cus["test_clock"] == clock_id and state.store.not_deleted(cus):
             customers.remove(state, cus, ctx)
     state.store.deleted.add(clock_id)
     state.emit("test_helpers.test_clock.deleted", clock, ctx)

@@ -59,6 +59,12 @@ PREFIXES = (
 )
 
 
+def _at_version(prefix: str, object_id: str, version: int) -> str:
+    """A change made at ``version`` of the row of ``object_id`` (a payment's, an invoice's):
+    once per version, so the row's next change makes a new key."""
+    return f"{prefix}{object_id}:v{version}"
+
+
 def purchase(payment_intent_id: str) -> str:
     return f"{PURCHASE}{payment_intent_id}"
 
@@ -73,11 +79,11 @@ def committed_hold_sql(reservation_id: str) -> str:
 
 
 def reversal(payment_intent_id: str, version: int) -> str:
-    return f"{REVERSAL}{payment_intent_id}:v{version}"
+    return _at_version(REVERSAL, payment_intent_id, version)
 
 
 def reinstatement(payment_intent_id: str, version: int) -> str:
-    return f"{REINSTATEMENT}{payment_intent_id}:v{version}"
+    return _at_version(REINSTATEMENT, payment_intent_id, version)
 
 
 def signup(user_id: int) -> str:
@@ -109,13 +115,15 @@ def meter_charge(feature: str, client_key: str) -> str:
 
 def lot_expiry(lot_id: int) -> str:
     return f"{LOT_EXPIRY}{lot_id}"
+
+
 def allotment(invoice_id: str) -> str:
     return f"{ALLOTMENT}{invoice_id}"
 
 
 def allotment_reversal(invoice_id: str, version: int) -> str:
-    return f"{ALLOTMENT_REVERSAL}{invoice_id}:v{version}"
+    return _at_version(ALLOTMENT_REVERSAL, invoice_id, version)
 
 
 def allotment_reinstatement(invoice_id: str, version: int) -> str:
-    return f"{ALLOTMENT_REINSTATEMENT}{invoice_id}:v{version}"
+    return _at_version(ALLOTMENT_REINSTATEMENT, invoice_id, version)

@@ -39,8 +39,10 @@ undone before returning the first result, so a replay writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,7 +163,6 @@ async def _post(
     transaction_type: TransactionType,
     description: str,
     *,
-    require_available: bool,
     lot: _LotAction,
     idempotency_key: str | None = None,
     payment_intent_id: str | None = None,
@@ -170,7 +171,8 @@ async def _post(
     reserved_delta: int = 0,
 ) -> Entry:
     """Change the balance, write the entry that explains it and do its lot work
-    (``lot``), atomically.
+    (``lot``), atomically. Only a spend (``lot`` a :class:`_Spend`) must be covered by the
+    available tokens; a take-back or an expiry may leave the balance negative.
 
     The UPDATE comes first so that a refused spend writes nothing at all (it also locks
     the account, before any of its lots); a spend the live lots cannot pay (tokens of
@@ -180,7 +182,7 @@ async def _post(
     """
     _check_key(idempotency_key)
     now = utcnow()
-    needed = -amount if (require_available and amount < 0) else None
+    needed = -amount if (isinstance(lot, _Spend) and amount < 0) else None
     moved = await repo.move_balance(
         session,
         user_id,
@@ -306,6 +308,13 @@ def _same_request(first: Entry, amount: int, transaction_type: TransactionType) 
     return first
 
 
+async def _take_back_from(session: Unit, credit: Mapping[str, Any] | None) -> _TakeBack:
+    """A reversal's lot work: from the lot that the entry ``credit`` made first (none when
+    that entry is not found), then from the other lots."""
+    own = None if credit is None else await lots.lot_of_credit(session, int(credit["id"]))
+    return _TakeBack(own)
+
+
 async def grant(
     session: AsyncSession,
     user_id: int,
@@ -323,7 +332,6 @@ async def grant(
         tokens,
         TransactionType.GRANT,
         description,
-        require_available=False,
         lot=_Credit(LotSource.GRANT, lots.policy().expires_at(LotSource.GRANT, utcnow())),
         idempotency_key=idempotency_key,
         actor_user_id=actor_user_id,
@@ -347,7 +355,6 @@ async def adjust(
         tokens,
         TransactionType.ADJUSTMENT,
         reason,
-        require_available=True,
         lot=_Credit(LotSource.ADJUSTMENT) if tokens > 0 else _Spend(),
         idempotency_key=idempotency_key,
         actor_user_id=actor_user_id,
@@ -372,7 +379,6 @@ async def refund(
         tokens,
         TransactionType.REFUND,
         description,
-        require_available=False,
         lot=_Credit(LotSource.REINSTATEMENT),
         idempotency_key=idempotency_key,
     )
@@ -394,7 +400,6 @@ async def spend(
         -tokens,
         TransactionType.DEDUCTION,
         description,
-        require_available=True,
         lot=_Spend(),
         idempotency_key=idempotency_key,
     )
@@ -418,7 +423,6 @@ async def credit_purchase(
         tokens,
         TransactionType.PURCHASE,
         description,
-        require_available=False,
         lot=_Credit(LotSource.PURCHASE),
         payment_intent_id=payment_intent_id,
         idempotency_key=keys.purchase(payment_intent_id),
@@ -441,15 +445,13 @@ async def reverse_purchase(
     give is the negative balance, which has no lot."""
     check_amount(tokens)
     purchase = await repo.find_purchase(session, payment_intent_id)
-    own = None if purchase is None else await lots.lot_of_credit(session, int(purchase["id"]))
     return await _post(
         session,
         user_id,
         -tokens,
         TransactionType.PURCHASE_REVERSAL,
         description,
-        require_available=False,
-        lot=_TakeBack(own),
+        lot=await _take_back_from(session, purchase),
         payment_intent_id=payment_intent_id,
         idempotency_key=idempotency_key,
     )
@@ -472,7 +474,6 @@ async def reinstate_purchase(
         tokens,
         TransactionType.PURCHASE_REINSTATEMENT,
         description,
-        require_available=False,
         lot=_Credit(LotSource.REINSTATEMENT),
         payment_intent_id=payment_intent_id,
         idempotency_key=idempotency_key,
@@ -504,7 +505,6 @@ async def credit_allotment(
         tokens,
         TransactionType.ALLOTMENT,
         description,
-        require_available=False,
         lot=_Credit(LotSource.ALLOTMENT, expires_at, priority),
         idempotency_key=idempotency_key,
         payment_intent_id=reference,
@@ -526,15 +526,13 @@ async def reverse_allotment(
     negative."""
     check_amount(tokens)
     credit = await repo.find_transaction_by_key(session, user_id, allotment_key)
-    own = None if credit is None else await lots.lot_of_credit(session, int(credit["id"]))
     return await _post(
         session,
         user_id,
         -tokens,
         TransactionType.ALLOTMENT_REVERSAL,
         description,
-        require_available=False,
-        lot=_TakeBack(own),
+        lot=await _take_back_from(session, credit),
         idempotency_key=idempotency_key,
     )
 
@@ -577,7 +575,6 @@ async def expire_lots(
             -int(lot["remaining"]),
             TransactionType.EXPIRY,
             f"{lot['remaining']} {lot['source']} token(s) expired",
-            require_available=False,
             lot=_Expire(lot_id),
             idempotency_key=keys.lot_expiry(lot_id),
         )
