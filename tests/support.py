@@ -117,7 +117,8 @@ def serve_app(settings: Settings, *, timeout_s: float = 10.0) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+        timeout_keep_alive=75,  # past the clients' own 5 s, as `tokenbank serve`
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -16,6 +16,11 @@ from .app import create_sim_app
 from .config import DEFAULT_PORT, SimConfig, WebhookFaults
 from .webhooks import new_webhook_secret
 
+#: Seconds an idle connection stays open. Longer than the clients' own idle limit (the
+#: stripe SDK's and httpx's pools: 5 s), so the client closes first: a server closing an
+#: idle connection just as a client sends on it fails that request before any answer.
+KEEP_ALIVE_S = 75
+
 
 class SimServerError(RuntimeError):
     pass
@@ -38,7 +43,8 @@ def run_sim(config: SimConfig, host: str = "127.0.0.1", port: int = DEFAULT_PORT
     print(f"  Stripe.js stand-in: {base}/v3/", flush=True)
     print(f"  webhooks -> {config.webhook_url or '(none; POST /_sim/webhook to set)'}", flush=True)
     print(f"  webhook signing secret: {config.webhook_secret}", flush=True)
-    uvicorn.run(create_sim_app(config), host=host, port=port, log_level="info")
+    uvicorn.run(create_sim_app(config), host=host, port=port, log_level="info",
+                timeout_keep_alive=KEEP_ALIVE_S)
 
 
 class SimServer:
@@ -83,6 +89,7 @@ class SimServer:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -52,6 +52,7 @@ def _start(app: ASGIApplication, lifespan: str) -> tuple[uvicorn.Server, threadi
         http="h11",
         ws="none",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=75,  # past the clients' own 5 s, as `tokenbank serve`
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

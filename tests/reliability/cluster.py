@@ -86,6 +86,7 @@ class ThreadServer:
         config = uvicorn.Config(
             app, log_level="warning", lifespan="on", http="h11", ws="none",
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=75,  # past the clients' own 5 s, as `tokenbank serve`
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

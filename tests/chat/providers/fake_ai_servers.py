@@ -308,6 +308,7 @@ def serve(app: Starlette) -> Iterator[str]:
         loop="asyncio",
         http="h11",
         ws="none",
+        timeout_keep_alive=75,  # past the SDKs' own 5 s, as real servers
         timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
