@@ -12,7 +12,6 @@ outage is 503 ``stripe_unavailable`` (and never a 500), a refused request is 502
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import urllib.request
@@ -20,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import stripe
 from stripe.params import PaymentIntentCreateParamsAutomaticPaymentMethods
@@ -64,10 +63,6 @@ _STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 #: The most that one list call returns; longer lists are paged.
 _PAGE = 100
-
-#: What a read of an intent expands, and that as the query string the SDK sends.
-_INTENT_EXPAND = ("latest_charge", "latest_charge.refunds")
-_INTENT_EXPAND_QUERY = urlencode([(f"expand[{i}]", v) for i, v in enumerate(_INTENT_EXPAND)])
 
 
 @dataclass(frozen=True)
@@ -376,8 +371,6 @@ class StripeGateway:
         self.settings = settings
         self._http: LeanHTTPClient | AsyncHTTPXClient | None = None
         self._client: stripe.StripeClient | None = None
-        self._api_base = (settings.stripe_api_base or "https://api.stripe.com").rstrip("/")
-        self._read_headers: dict[str, str] | None = None
         if settings.stripe_secret_key:
             self._http = stripe_transport(settings.stripe_api_base)
             bases: dict[str, str] = {}
@@ -555,49 +548,18 @@ class StripeGateway:
         """The intent with its latest charge, every refund and every dispute of it."""
         checked_id(payment_intent_id, "payment intent")
         read_at = utcnow()
-        path = f"/v1/payment_intents/{payment_intent_id}"
-        pi = await self._get_ok(path, _INTENT_EXPAND_QUERY)
-        if pi is None:
-            # The SDK's raw request (same request, same errors), read as plain JSON:
-            # building its typed objects for the intent, its charge and refunds, only to
-            # turn them back into dicts, was most of the CPU the worker spent per event.
-            response = await _call(
-                self.client.raw_request_async("get", path, expand=list(_INTENT_EXPAND)),
-                missing_ok=True,
-            )
-            pi = response.data
-        return await self._complete(pi, read_at)
-
-    async def _get_ok(self, path: str, query: str) -> dict[str, Any] | None:
-        """A GET's JSON object when Stripe answers it 200 at the first attempt, over the
-        lean transport directly: the same URL and the same headers the SDK sends, without
-        its per-request work (its request headers rebuilt, every request and answer
-        formatted for its log, whatever the log level: ≈ 0.3 ms of CPU a read). None
-        for anything else — an error answer, a connection that failed, another
-        transport — which the caller then leaves to the SDK's own call: its retries
-        and its errors, as before (a failed read costs one more request to Stripe)."""
-        http = self._http
-        if not isinstance(http, LeanHTTPClient):
-            return None
-        if self._read_headers is None:
-            self._read_headers = {
-                "Authorization": f"Bearer {self.settings.stripe_secret_key}",
-                "Stripe-Version": STRIPE_API_VERSION,
-                "User-Agent": f"Stripe/v1 PythonBindings/{stripe.VERSION}",
-            }
-        try:
-            body, status, _ = await http.request_async(
-                "get", f"{self._api_base}{path}?{query}", self._read_headers
-            )
-        except stripe.APIConnectionError:
-            return None
-        if status != 200:
-            return None
-        try:
-            found = json.loads(body)
-        except ValueError:
-            return None
-        return found if isinstance(found, dict) else None
+        # The SDK's raw request (same request, same errors), read as plain JSON: building
+        # its typed objects for the intent, its charge and refunds, only to turn them back
+        # into dicts, was most of the CPU the webhook worker spent per event.
+        response = await _call(
+            self.client.raw_request_async(
+                "get",
+                f"/v1/payment_intents/{payment_intent_id}",
+                expand=["latest_charge", "latest_charge.refunds"],
+            ),
+            missing_ok=True,
+        )
+        return await self._complete(response.data, read_at)
 
     async def list_intents(self, *, created_gte: int) -> AsyncIterator[IntentSnapshot]:
         """Every intent created since ``created_gte`` (unix seconds), all pages.
