@@ -578,6 +578,10 @@ async def record_reply(
     the hold is released in the same statement) and both messages, all or nothing. A hold
     no longer pending raises the ledger's error and nothing is saved."""
     charged = pending.cost if charge is None else charge
+    if pending.reservation_id is not None and charged > 0 and repo.is_postgresql(unit):
+        return await _record_charged_pg(
+            unit, pending, reply, now, interrupted, finish_reason, charged
+        )
     asked = await repo.insert_message(
         unit, _message_values(pending, "user", pending.content, pending.asked_at)
     )
@@ -618,6 +622,59 @@ async def record_reply(
     if available is None:  # a free reply: nothing settled, so read what is left
         available = (await ledger.balance(unit, pending.user_id)).available
     return Generation(_message(asked), _message(answer), charged, available)
+
+
+async def _record_charged_pg(
+    unit: Unit,
+    pending: PendingReply,
+    reply: str,
+    now: datetime,
+    interrupted: bool,
+    finish_reason: str | None,
+    charged: int,
+) -> Generation:
+    """:func:`record_reply` of a charged reply on PostgreSQL: the question, the commit,
+    the answer and the chat's touch in one statement (``repo.save_charged_reply_pg``)."""
+    assert pending.reservation_id is not None
+    saved: list[repo.SavedReply] = []
+
+    async def statement(commit_args: tuple[Any, ...]) -> Mapping[str, Any] | None:
+        found = await repo.save_charged_reply_pg(
+            unit,
+            commit_args,
+            chat_id=pending.chat_id,
+            content=pending.content,
+            idempotency_key=pending.key,
+            asked_at=pending.asked_at,
+            reply=reply,
+            tokens_charged=charged,
+            model=pending.model,
+            interrupted=interrupted,
+            finish_reason=finish_reason,
+            price_version=pending.price_version,
+        )
+        saved.append(found)
+        return None if found.asked is None else found.row
+
+    settled = await ledger.settle_riding(
+        unit,
+        pending.reservation_id,
+        _description(pending),
+        tokens=None if charged == pending.cost else charged,
+        held=pending.cost,
+        statement=statement,
+    )
+    if settled is None:  # the question's key is stored: nothing was saved or committed
+        stored = await stored_reply(
+            unit, pending.user_id, pending.chat_id, pending.key, pending.content
+        )
+        if stored is None:  # pragma: no cover - both messages commit together
+            raise GenerationInProgress()
+        return stored
+    asked, answer = saved[0].asked, saved[0].answer
+    if asked is None or answer is None:  # pragma: no cover - the commit posted, so both are
+        raise RuntimeError("reply stored without its question")
+    return Generation(_message(asked), _message(answer), charged, settled.available)
 
 
 def _description(pending: PendingReply) -> str:
