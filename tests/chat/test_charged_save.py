@@ -4,20 +4,25 @@ they are the separate steps. Either way it is all or nothing, and charges once."
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from chat.fake_openai import FakeOpenAI
 from chat.harness import Api
+from ledger.lots_kit import allot, buy, spend
 from tokenbank.chat import flows, service
 from tokenbank.chat.errors import AIUnavailable
 from tokenbank.chat.models import Chat
 from tokenbank.chat.providers import OfflineProvider
 from tokenbank.db import Database
 from tokenbank.ledger import service as ledger
+from tokenbank.ledger.errors import InsufficientTokens
+from tokenbank.types import utcnow
 
 from conftest import make_settings
 
@@ -139,3 +144,59 @@ async def test_a_charged_save_is_one_statement_on_postgresql(
 
     assert sent == ["BEGIN", "WITH", "COMMIT"]
     assert (await api.account(user)).balance == 9
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_racing_replies_and_spends_across_lots_keep_the_ledger_clean(
+    api: Api, db_url: str
+) -> None:
+    """120 replies at once on one account with 24 lots (partial charges, releases) beside
+    direct spends: the saves that carry the commit never overdraw, never charge a lot
+    twice, and leave the lots holding exactly the balance."""
+    user = await api.user(0)
+    now = utcnow()
+    for i in range(12):
+        await allot(api.db, user["id"], 9 + i, now + timedelta(days=1 + i), f"in_{i}")
+        await buy(api.db, user["id"], 5 + i, f"pi_{i}")
+    total = (await api.account(user)).balance
+    async with api.db.transaction() as session:
+        chats = [(await service.create_chat(session, user["id"], None)).id for _ in range(8)]
+    book = {"models": {"offline-1": {"per_1k_input": 5, "per_1k_output": 5, "minimum": 1}}}
+    settings = make_settings(db_url, price_book=book)
+    saved: list[int] = []
+    refused: list[int] = []
+
+    async def reply(i: int) -> None:
+        try:
+            if i % 4 == 0:
+                await spend(api.db, user["id"], 1 + i % 3, f"spend-{i}")
+                return
+            pending = await flows.start_reply(
+                api.db, OfflineProvider(), settings, user_id=user["id"],
+                chat_id=chats[i % len(chats)], content=f"question {i}", idempotency_key=None,
+            )
+        except InsufficientTokens:
+            refused.append(i)
+            return
+        assert isinstance(pending, service.PendingReply)
+        if i % 7 == 0:
+            await flows.release_hold(api.db, pending)
+            return
+        charge = max(pending.cost - i % 3, 1)
+        generation = await flows.save_reply(api.db, pending, f"answer {i}", charge=charge)
+        saved.append(generation.tokens_charged)
+        assert generation.tokens_charged == charge
+
+    outcomes = await asyncio.gather(*(reply(i) for i in range(120)), return_exceptions=True)
+    assert [o for o in outcomes if o is not None] == []
+    account = await api.account(user)
+    assert account.reserved == 0 and 0 <= account.balance < total
+    assert refused and len(saved) > 10  # it ran out, and many were served
+    assert await api.stored_messages() == 2 * len(saved)
+    async with api.db.transaction() as session:
+        left = await session.execute(
+            text("SELECT sum(remaining), sum(held) FROM token_lots WHERE user_id = :u"),
+            {"u": user["id"]},
+        )
+    assert tuple(left.one()) == (account.balance, 0)
+    assert await api.violations() == []
