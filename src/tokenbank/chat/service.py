@@ -587,20 +587,11 @@ async def record_reply(
     )
     if asked is None:
         # Only free replies run unheld, so only they can race to save one key.
-        stored = await stored_reply(
-            unit, pending.user_id, pending.chat_id, pending.key, pending.content
-        )
-        if stored is None:  # pragma: no cover - both messages commit together
-            raise GenerationInProgress()
-        return stored
+        return await _stored(unit, pending)
     available: int | None = None
     if pending.reservation_id is not None and charged > 0:
         settled = await ledger.settle(
-            unit,
-            pending.reservation_id,
-            _description(pending),
-            tokens=None if charged == pending.cost else charged,
-            held=pending.cost,
+            unit, pending.reservation_id, _description(pending), **_charging(pending, charged)
         )
         available = settled.available
     elif pending.reservation_id is not None:  # a usage price that came to nothing
@@ -660,21 +651,31 @@ async def _record_charged_pg(
         unit,
         pending.reservation_id,
         _description(pending),
-        tokens=None if charged == pending.cost else charged,
-        held=pending.cost,
+        **_charging(pending, charged),
         statement=statement,
     )
     if settled is None:  # the question's key is stored: nothing was saved or committed
-        stored = await stored_reply(
-            unit, pending.user_id, pending.chat_id, pending.key, pending.content
-        )
-        if stored is None:  # pragma: no cover - both messages commit together
-            raise GenerationInProgress()
-        return stored
+        return await _stored(unit, pending)
     asked, answer = saved[0].asked, saved[0].answer
     if asked is None or answer is None:  # pragma: no cover - the commit posted, so both are
         raise RuntimeError("reply stored without its question")
     return Generation(_message(asked), _message(answer), charged, settled.available)
+
+
+async def _stored(unit: Unit, pending: PendingReply) -> Generation:
+    """The reply another request saved under the pending reply's key."""
+    stored = await stored_reply(
+        unit, pending.user_id, pending.chat_id, pending.key, pending.content
+    )
+    if stored is None:  # pragma: no cover - both messages commit together
+        raise GenerationInProgress()
+    return stored
+
+
+def _charging(pending: PendingReply, charged: int) -> dict[str, int | None]:
+    """The ledger's commit terms: ``tokens`` only for a partial charge, and the hold's
+    amount (known: this reply took the hold), so the check needs no read."""
+    return {"tokens": None if charged == pending.cost else charged, "held": pending.cost}
 
 
 def _description(pending: PendingReply) -> str:
