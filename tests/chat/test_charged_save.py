@@ -8,7 +8,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import select, text
 
@@ -25,6 +24,7 @@ from tokenbank.ledger.errors import InsufficientTokens
 from tokenbank.types import utcnow
 
 from conftest import make_settings
+from support import record_statements
 
 pytestmark = pytest.mark.anyio
 
@@ -130,15 +130,7 @@ async def test_a_charged_save_is_one_statement_on_postgresql(
     """BEGIN, the save (question, commit, answer, touch), COMMIT: three round trips where
     the separate steps took six."""
     user, pending = await _held(api, db_url)
-    sent: list[str] = []
-    for name in ("execute", "fetch", "fetchrow", "fetchval"):
-        real = getattr(asyncpg.Connection, name)
-
-        async def recording(self: Any, query: str, *args: Any, _real: Any = real) -> Any:
-            sent.append(query.split(None, 1)[0])
-            return await _real(self, query, *args)
-
-        monkeypatch.setattr(asyncpg.Connection, name, recording)
+    sent = record_statements(monkeypatch)
 
     await flows.save_reply(api.db, pending, "the answer")
 
