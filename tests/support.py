@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tokenbank.config import Settings
@@ -154,8 +155,6 @@ async def terminate_backend(database_url: str, pid: int) -> None:
 def record_statements(monkeypatch: Any) -> list[str]:
     """The first word of every statement asyncpg sends from now on (``BEGIN``, ``WITH``,
     ``SELECT``...), in order: round trips counted where each costs both processes CPU."""
-    import asyncpg
-
     sent: list[str] = []
     for name in ("execute", "fetch", "fetchrow", "fetchval"):
         real = getattr(asyncpg.Connection, name)
