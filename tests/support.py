@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tokenbank.config import Settings
@@ -150,3 +151,18 @@ async def terminate_backend(database_url: str, pid: int) -> None:
             await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     finally:
         await other.dispose()
+
+
+def record_statements(monkeypatch: Any) -> list[str]:
+    """The first word of every statement asyncpg sends from now on (``BEGIN``, ``WITH``,
+    ``SELECT``...), in order: round trips counted where each costs both processes CPU."""
+    sent: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        real = getattr(asyncpg.Connection, name)
+
+        async def recording(self: Any, query: str, *args: Any, _real: Any = real) -> Any:
+            sent.append(query.split(None, 1)[0])
+            return await _real(self, query, *args)
+
+        monkeypatch.setattr(asyncpg.Connection, name, recording)
+    return sent

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -15,7 +14,7 @@ from tokenbank.ledger import service as ledger
 from v1.kit import balance, make_customer, make_key
 
 from conftest import app_client
-from support import register_user
+from support import record_statements, register_user
 
 pytestmark = pytest.mark.anyio
 
@@ -195,15 +194,7 @@ async def test_a_hold_and_its_commit_are_nine_statements(
     (with it, a Redis call or a transaction of its own per request)."""
     key = await make_key(client)
     cid = await make_customer(client, key, tokens=20)
-    sent: list[str] = []
-    for name in ("execute", "fetch", "fetchrow", "fetchval"):
-        real = getattr(asyncpg.Connection, name)
-
-        async def recording(self: Any, query: str, *args: Any, _real: Any = real) -> Any:
-            sent.append(query.split(None, 1)[0])
-            return await _real(self, query, *args)
-
-        monkeypatch.setattr(asyncpg.Connection, name, recording)
+    sent = record_statements(monkeypatch)
     r = await client.post(f"/api/v1/customers/{cid}/holds", headers=key,
                           json={"amount": 2, "idempotency_key": "counted"})
     assert r.status_code == 200, r.text

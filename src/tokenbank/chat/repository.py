@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokenbank.chat.models import Chat, Message, ReplyRefund
 from tokenbank.chat.providers.base import ChatTurn
-from tokenbank.db import Query, Unit
+from tokenbank.db import PgStatement, Query, Unit
 from tokenbank.ledger import repository as ledger_repo
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -268,6 +268,95 @@ async def insert_message(unit: Unit, values: dict[str, Any]) -> Mapping[str, Any
 
 async def touch_chat(unit: Unit, chat_id: int, now: datetime) -> None:
     await _TOUCH_CHAT.first(unit, chat_id=chat_id, now=now)
+
+
+_MESSAGE_COLUMN_NAMES = tuple(c.name for c in MESSAGE_COLUMNS)
+
+
+def _prefixed(alias: str, prefix: str) -> str:
+    return ", ".join(f"{alias}.{name} AS {prefix}{name}" for name in _MESSAGE_COLUMN_NAMES)
+
+
+_RETURNING = ", ".join(_MESSAGE_COLUMN_NAMES)
+
+#: A charged reply's whole save on PostgreSQL, one statement: the question, the ledger's
+#: commit of the hold riding on it (:func:`ledger.repository.commit_steps`, ``$1``..``$4``;
+#: it resolves only if the question was new), the answer (only if the commit posted its
+#: deduction) and the chat's touch (only if the answer was saved). Each step after the
+#: first is gated on the one before, so a refused commit saves no message, and the unit's
+#: rollback on the ledger's error undoes the question. Three statements and round trips
+#: fewer than :func:`insert_message` twice, the commit and :func:`touch_chat`.
+_PG_SAVE_CHARGED_REPLY = PgStatement(
+    sql=f"""
+WITH asked AS (
+    INSERT INTO messages
+        (chat_id, role, content, tokens_charged, model, reply_to_id, idempotency_key,
+         interrupted, finish_reason, price_version, created_at)
+    VALUES ($5, 'user', $6, 0, NULL, NULL, $7, false, NULL, NULL, $8)
+    ON CONFLICT DO NOTHING
+    RETURNING chat_id, {_RETURNING}
+), {ledger_repo.commit_steps("EXISTS (SELECT FROM asked)")}, answer AS (
+    INSERT INTO messages
+        (chat_id, role, content, tokens_charged, model, reply_to_id, idempotency_key,
+         interrupted, finish_reason, price_version, created_at)
+    SELECT q.chat_id, 'assistant', $9::text, $10::integer, $11::varchar, q.id,
+           q.idempotency_key, $12::boolean, $13::varchar, $14::integer, $2
+    FROM asked AS q WHERE EXISTS (SELECT FROM posted)
+    RETURNING chat_id, {_RETURNING}
+), touched AS (
+    UPDATE chats SET updated_at = $2 WHERE id = (SELECT chat_id FROM answer)
+)
+SELECT {ledger_repo.COMMIT_RESULT}, posted.*,
+       {_prefixed("q", "asked_")},
+       {_prefixed("b", "answer_")}
+FROM (VALUES (1)) AS one LEFT JOIN posted ON true
+LEFT JOIN asked AS q ON true LEFT JOIN answer AS b ON true
+""",
+    params=(
+        *ledger_repo.PG_COMMIT_PARAMS,
+        "chat_id",
+        "content",
+        "idempotency_key",
+        "asked_at",
+        "reply",
+        "tokens_charged",
+        "model",
+        "interrupted",
+        "finish_reason",
+        "price_version",
+    ),
+)
+
+
+is_postgresql = ledger_repo.is_postgresql
+
+
+@dataclass(frozen=True)
+class SavedReply:
+    """:func:`save_charged_reply_pg`'s row: the commit's columns (for the ledger) and
+    both messages, or ``asked`` None when the question's key was stored already (then
+    nothing was saved or committed)."""
+
+    row: Mapping[str, Any]
+    asked: Mapping[str, Any] | None
+    answer: Mapping[str, Any] | None
+
+
+async def save_charged_reply_pg(
+    unit: Unit, commit_args: tuple[Any, ...], **values: Any
+) -> SavedReply:
+    """Run :data:`_PG_SAVE_CHARGED_REPLY`: ``commit_args`` are the ledger's ``$1``..``$4``
+    (its ``now`` also dates the answer and the chat's touch), ``values`` the messages'."""
+    params = _PG_SAVE_CHARGED_REPLY.params[len(commit_args) :]
+    row = await _PG_SAVE_CHARGED_REPLY.first(unit, *commit_args, *(values[name] for name in params))
+    assert row is not None  # the statement always returns its one row
+    return SavedReply(row, _message_of(row, "asked_"), _message_of(row, "answer_"))
+
+
+def _message_of(row: Mapping[str, Any], prefix: str) -> Mapping[str, Any] | None:
+    if row[f"{prefix}id"] is None:
+        return None
+    return {name: row[f"{prefix}{name}"] for name in _MESSAGE_COLUMN_NAMES}
 
 
 async def update_chat(

@@ -578,25 +578,20 @@ async def record_reply(
     the hold is released in the same statement) and both messages, all or nothing. A hold
     no longer pending raises the ledger's error and nothing is saved."""
     charged = pending.cost if charge is None else charge
+    if pending.reservation_id is not None and charged > 0 and repo.is_postgresql(unit):
+        return await _record_charged_pg(
+            unit, pending, reply, now, interrupted, finish_reason, charged
+        )
     asked = await repo.insert_message(
         unit, _message_values(pending, "user", pending.content, pending.asked_at)
     )
     if asked is None:
         # Only free replies run unheld, so only they can race to save one key.
-        stored = await stored_reply(
-            unit, pending.user_id, pending.chat_id, pending.key, pending.content
-        )
-        if stored is None:  # pragma: no cover - both messages commit together
-            raise GenerationInProgress()
-        return stored
+        return await _stored(unit, pending)
     available: int | None = None
     if pending.reservation_id is not None and charged > 0:
         settled = await ledger.settle(
-            unit,
-            pending.reservation_id,
-            _description(pending),
-            tokens=None if charged == pending.cost else charged,
-            held=pending.cost,
+            unit, pending.reservation_id, _description(pending), **_charging(pending, charged)
         )
         available = settled.available
     elif pending.reservation_id is not None:  # a usage price that came to nothing
@@ -618,6 +613,69 @@ async def record_reply(
     if available is None:  # a free reply: nothing settled, so read what is left
         available = (await ledger.balance(unit, pending.user_id)).available
     return Generation(_message(asked), _message(answer), charged, available)
+
+
+async def _record_charged_pg(
+    unit: Unit,
+    pending: PendingReply,
+    reply: str,
+    now: datetime,
+    interrupted: bool,
+    finish_reason: str | None,
+    charged: int,
+) -> Generation:
+    """:func:`record_reply` of a charged reply on PostgreSQL: the question, the commit,
+    the answer and the chat's touch in one statement (``repo.save_charged_reply_pg``)."""
+    assert pending.reservation_id is not None
+    saved: list[repo.SavedReply] = []
+
+    async def statement(commit_args: tuple[Any, ...]) -> Mapping[str, Any] | None:
+        found = await repo.save_charged_reply_pg(
+            unit,
+            commit_args,
+            chat_id=pending.chat_id,
+            content=pending.content,
+            idempotency_key=pending.key,
+            asked_at=pending.asked_at,
+            reply=reply,
+            tokens_charged=charged,
+            model=pending.model,
+            interrupted=interrupted,
+            finish_reason=finish_reason,
+            price_version=pending.price_version,
+        )
+        saved.append(found)
+        return None if found.asked is None else found.row
+
+    settled = await ledger.settle_riding(
+        unit,
+        pending.reservation_id,
+        _description(pending),
+        **_charging(pending, charged),
+        statement=statement,
+    )
+    if settled is None:  # the question's key is stored: nothing was saved or committed
+        return await _stored(unit, pending)
+    asked, answer = saved[0].asked, saved[0].answer
+    if asked is None or answer is None:  # pragma: no cover - the commit posted, so both are
+        raise RuntimeError("reply stored without its question")
+    return Generation(_message(asked), _message(answer), charged, settled.available)
+
+
+async def _stored(unit: Unit, pending: PendingReply) -> Generation:
+    """The reply another request saved under the pending reply's key."""
+    stored = await stored_reply(
+        unit, pending.user_id, pending.chat_id, pending.key, pending.content
+    )
+    if stored is None:  # pragma: no cover - both messages commit together
+        raise GenerationInProgress()
+    return stored
+
+
+def _charging(pending: PendingReply, charged: int) -> dict[str, int | None]:
+    """The ledger's commit terms: ``tokens`` only for a partial charge, and the hold's
+    amount (known: this reply took the hold), so the check needs no read."""
+    return {"tokens": None if charged == pending.cost else charged, "held": pending.cost}
 
 
 def _description(pending: PendingReply) -> str:

@@ -632,6 +632,7 @@ FOR UPDATE OF a
     params=("user_id", "idempotency_key"),
 )
 
+
 def account_lock(
     user_id: ColumnElement[Any], idempotency_key: ColumnElement[Any], enabled: ColumnElement[Any]
 ) -> ColumnElement[Any]:
@@ -682,9 +683,17 @@ FROM token_accounts AS a WHERE a.user_id = $1
 #: :data:`PG_COMMIT_REFUSED` then says why. ``$4`` charges less than the hold (a partial
 #: commit; NULL charges it all): the whole hold leaves ``reserved``, ``$4`` leaves the
 #: balance, and the rest is available again.
-PG_COMMIT = PgStatement(
-    sql=f"""
-WITH locked AS (
+PG_COMMIT_PARAMS = ("reservation_id", "now", "description", "tokens")
+
+
+def commit_steps(gate: str | None = None) -> str:
+    """:data:`PG_COMMIT`'s steps (its CTEs, without ``WITH``), for another statement to
+    ride on: the hold resolves only when ``gate`` (SQL over the rider's earlier CTEs)
+    holds. ``$1``..``$4`` are :data:`PG_COMMIT_PARAMS`; the rider's parameters follow.
+    Its outcome is read from the columns :data:`COMMIT_RESULT` names
+    (:func:`commit_outcome_pg`)."""
+    gate = "" if gate is None else f" AND {gate}"
+    return f"""locked AS (
     -- Lock order: the account row first, then the hold and the lots, as everywhere in
     -- the ledger.
     SELECT a.user_id FROM token_accounts AS a
@@ -694,7 +703,7 @@ WITH locked AS (
     UPDATE token_reservations SET status = {_COMMITTED}, resolved_at = $2
     WHERE id = $1 AND status = {_PENDING} AND expires_at > $2
       AND amount >= COALESCE($4::bigint, amount)
-      AND EXISTS (SELECT FROM locked)
+      AND EXISTS (SELECT FROM locked){gate}
     RETURNING id, user_id, amount, COALESCE($4::bigint, amount) AS charged
 ), backing AS (
     -- The hold's allocation, locked (so: newest versions) after the account. Its lots
@@ -736,13 +745,23 @@ WITH locked AS (
 ), lot_moves AS (
     INSERT INTO token_lot_moves (lot_id, transaction_id, amount, created_at)
     SELECT t.lot_id, p.id, -t.take, $2 FROM takes AS t, posted AS p WHERE t.take > 0
-)
-SELECT EXISTS (SELECT FROM resolved) AS resolved, (SELECT reserved FROM moved) AS reserved_after,
-       (SELECT charged FROM resolved) - (SELECT COALESCE(SUM(take), 0) FROM takes) AS short,
+)"""
+
+
+#: What the commit's steps say: whether the hold resolved, the account's ``reserved``
+#: after it, what the allocation fell short of the charge, and the entry (``posted``).
+COMMIT_RESULT = """EXISTS (SELECT FROM resolved) AS resolved,
+       (SELECT reserved FROM moved) AS reserved_after,
+       (SELECT charged FROM resolved) - (SELECT COALESCE(SUM(take), 0) FROM takes) AS short"""
+
+PG_COMMIT = PgStatement(
+    sql=f"""
+WITH {commit_steps()}
+SELECT {COMMIT_RESULT},
        posted.*
 FROM (VALUES (1)) AS one LEFT JOIN posted ON true
 """,
-    params=("reservation_id", "now", "description", "tokens"),
+    params=PG_COMMIT_PARAMS,
 )
 
 #: Why a commit resolved nothing: the hold's status now (a statement of its own, so it
@@ -890,6 +909,14 @@ async def commit_pg(
     ``tokens`` (at most the hold's amount; None: all of it) is what the deduction takes."""
     row = await PG_COMMIT.first(unit, reservation_id, now, description, tokens)
     assert row is not None
+    return await commit_outcome_pg(unit, reservation_id, row)
+
+
+async def commit_outcome_pg(
+    unit: Unit, reservation_id: int, row: Mapping[str, Any]
+) -> CommitOutcome:
+    """The outcome of :func:`commit_steps` from its statement's row (:data:`COMMIT_RESULT`
+    and the entry's columns); a second statement says why when nothing resolved."""
     if row["id"] is not None:
         return Committed(row, int(row["reserved_after"]), int(row["short"]))
     if row["resolved"]:

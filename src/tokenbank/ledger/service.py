@@ -39,7 +39,7 @@ undone before returning the first result, so a replay writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -727,6 +727,37 @@ async def settle(
     it).
     """
     entry, reserved = await _commit(session, reservation_id, description, tokens, held)
+    return await _settled(session, entry, reserved)
+
+
+async def settle_riding(
+    session: Unit,
+    reservation_id: int,
+    description: str,
+    *,
+    tokens: int | None = None,
+    held: int | None = None,
+    statement: Callable[[tuple[Any, ...]], Awaitable[Mapping[str, Any] | None]],
+) -> Settled | None:
+    """:func:`settle` on PostgreSQL by the caller's own statement, which carries the
+    commit's steps (:func:`repository.commit_steps`) beside its own work: one round trip
+    for both. ``statement`` gets the steps' ``$1``..``$4`` and returns its row (the
+    columns :data:`repository.COMMIT_RESULT` names and the entry's), or None when its
+    gate kept the hold from resolving (nothing committed: then this returns None). The
+    outcomes and errors are :func:`settle`'s."""
+    now = utcnow()
+    description = description[:MAX_DESCRIPTION]
+    if tokens is not None:
+        await _check_partial(session, reservation_id, tokens, held)
+    row = await statement((reservation_id, now, description, tokens))
+    if row is None:
+        return None
+    outcome = await repo.commit_outcome_pg(session, reservation_id, row)
+    entry, reserved = await _committed(session, outcome, now)
+    return await _settled(session, entry, reserved)
+
+
+async def _settled(session: Unit, entry: Entry, reserved: int | None) -> Settled:
     if reserved is None:  # a replay: spent before, and watched then
         return Settled(entry, (await balance(session, entry.user_id)).available)
     available = entry.balance_after - reserved
@@ -765,6 +796,13 @@ async def _commit(
         outcome = await repo.commit_pg(session, reservation_id, description, now, tokens)
     else:
         outcome = await repo.commit_sqlite(session, reservation_id, description, now, tokens)
+    return await _committed(session, outcome, now)
+
+
+async def _committed(
+    session: Unit, outcome: repo.CommitOutcome, now: datetime
+) -> tuple[Entry, int | None]:
+    """A commit's outcome as its entry and ``reserved`` after it, or the ledger's error."""
     match outcome:
         case repo.Committed(row, reserved_after, short):
             entry = Entry.of(row)
