@@ -156,12 +156,25 @@ async def _burst(url: str, cluster: Cluster, sim: Any) -> Burst:
 
 async def _kill_when_busy(url: str, cluster: Cluster, burst: Burst) -> None:
     """Kill the first process once a quarter of the work is done and replies are in
-    flight there; then restart it on the same port."""
+    flight there, holding tokens; then restart it on the same port.
+
+    A hold is pending only while its request is in flight, so more pending holds than
+    replies in flight on the other process means the victim holds some: the kill then
+    orphans at least one hold, which only the sweeper may release (on a loaded machine,
+    requests counted in flight may not have reached their hold yet)."""
     victim = cluster.apps[0]
     deadline = time.monotonic() + OP_DEADLINE_S
-    while not (burst.done >= burst.total // 4 and burst.in_flight["generate@0"] >= 4):
-        assert time.monotonic() < deadline, "the burst never got busy"
-        await asyncio.sleep(0.01)
+    db = Database(url, pool_size=1)
+    try:
+        while True:
+            assert time.monotonic() < deadline, "the burst never got busy"
+            if burst.done >= burst.total // 4 and burst.in_flight["generate@0"] >= 4:
+                elsewhere = burst.in_flight["generate@1"]
+                if await _count_pending(db) > elsewhere:
+                    break
+            await asyncio.sleep(0.01)
+    finally:
+        await db.dispose()
     burst.at_kill = {
         "replies_in_flight_on_victim": burst.in_flight["generate@0"],
         "purchase_calls_in_flight_on_victim": burst.in_flight["payment@0"],
@@ -175,11 +188,15 @@ async def _kill_when_busy(url: str, cluster: Cluster, burst: Burst) -> None:
 async def _pending_holds(url: str) -> int:
     db = Database(url, pool_size=1)
     try:
-        async with db.transaction() as s:
-            query = select(func.count()).where(TokenReservation.status == "pending")
-            return int((await s.execute(query)).scalar_one())
+        return await _count_pending(db)
     finally:
         await db.dispose()
+
+
+async def _count_pending(db: Database) -> int:
+    async with db.transaction() as s:
+        query = select(func.count()).where(TokenReservation.status == "pending")
+        return int((await s.execute(query)).scalar_one())
 
 
 async def _call(
