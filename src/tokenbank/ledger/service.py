@@ -745,10 +745,7 @@ async def settle_riding(
     columns :data:`repository.COMMIT_RESULT` names and the entry's), or None when its
     gate kept the hold from resolving (nothing committed: then this returns None). The
     outcomes and errors are :func:`settle`'s."""
-    now = utcnow()
-    description = description[:MAX_DESCRIPTION]
-    if tokens is not None:
-        await _check_partial(session, reservation_id, tokens, held)
+    now, description = await _commit_terms(session, reservation_id, description, tokens, held)
     row = await statement((reservation_id, now, description, tokens))
     if row is None:
         return None
@@ -780,6 +777,16 @@ async def settle_once(
     return settled
 
 
+async def _commit_terms(
+    session: Unit, reservation_id: int, description: str, tokens: int | None, held: int | None
+) -> tuple[datetime, str]:
+    """What every commit starts from: its time, its description cut to length, and a
+    partial ``tokens`` checked against the hold."""
+    if tokens is not None:
+        await _check_partial(session, reservation_id, tokens, held)
+    return utcnow(), description[:MAX_DESCRIPTION]
+
+
 async def _commit(
     session: Unit,
     reservation_id: int,
@@ -788,10 +795,7 @@ async def _commit(
     held: int | None = None,
 ) -> tuple[Entry, int | None]:
     """The entry, and the account's ``reserved`` right after it (None for a replay)."""
-    now = utcnow()
-    description = description[:MAX_DESCRIPTION]
-    if tokens is not None:
-        await _check_partial(session, reservation_id, tokens, held)
+    now, description = await _commit_terms(session, reservation_id, description, tokens, held)
     if repo.is_postgresql(session):
         outcome = await repo.commit_pg(session, reservation_id, description, now, tokens)
     else:
