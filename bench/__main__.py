@@ -3,7 +3,9 @@
 Also: ``python -m bench profile`` (pyinstrument over the charge path),
 ``python -m bench ratelimit`` (where a rate-limit counter costs least) and
 ``python -m bench clean`` (drop bench databases a killed run left behind).
-Results: ``bench/results/latest.json`` and the "Latest run" block of docs/benchmarks.md.
+Results: ``bench/results/latest.json`` and the "Latest run" block of docs/benchmarks.md;
+with ``--no-doc`` (a trial run, say before/after a change) only
+``bench/results/trial-<mode>.json``, which git ignores.
 """
 
 from __future__ import annotations
@@ -79,12 +81,12 @@ async def run(mode: Mode, sections: list[str], command: str, write_doc: bool) ->
     details["elapsed_s"] = round(time.perf_counter() - started, 1)
     details["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     _keep_sections_not_rerun(details, mode, sections)
-    document = report.write_json(details)
+    document, written = report.write_json(details, record=write_doc)
     if write_doc:
         report.update_doc(document)
     for key, row in document["goals"].items():
         log(f"{key} = {row['value']} (goal {row['goal']}): {row['met']}")
-    log(f"wrote {report.RESULTS / 'latest.json'} in {details['elapsed_s']} s")
+    log(f"wrote {written} in {details['elapsed_s']} s")
     return 1 if failed else 0
 
 
@@ -110,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="under five minutes")
     size.add_argument("--full", action="store_true", help="the full sizes (10^7 rows)")
     run_p.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")
-    run_p.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
+    run_p.add_argument(
+        "--no-doc",
+        action="store_true",
+        help="a trial run: touch neither docs/benchmarks.md nor bench/results/latest.json "
+        "(results go to bench/results/trial-<mode>.json)",
+    )
     prof = sub.add_parser("profile", help="pyinstrument over the charge path")
     prof.add_argument("--charges", type=int, default=2000)
     sub.add_parser("clean", help="drop leftover bench databases")

@@ -128,14 +128,23 @@ def previous_details(mode: str) -> dict[str, Any]:
     return {}
 
 
-def write_json(details: dict[str, Any]) -> dict[str, Any]:
+def write_json(details: dict[str, Any], *, record: bool = True) -> tuple[dict[str, Any], Path]:
+    """The run's document, written where it belongs: a recorded run replaces
+    ``latest.json`` (committed) and ``latest-<mode>.json``; a trial run (``--no-doc``)
+    writes only ``trial-<mode>.json`` (ignored by git), so comparing two trees never
+    touches the record. Returns the document and the file it was written to."""
     keys = flat_keys(details)
     document = {**keys, "goals": goals(keys), "details": details}
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2, default=str) + "\n"
+    mode = details.get("mode")
+    if not record:
+        path = RESULTS / f"trial-{mode}.json"
+        path.write_text(text)
+        return document, path
     (RESULTS / "latest.json").write_text(text)
-    (RESULTS / f"latest-{details.get('mode')}.json").write_text(text)
-    return document
+    (RESULTS / f"latest-{mode}.json").write_text(text)
+    return document, RESULTS / "latest.json"
 
 
 def _fmt(value: Any, unit: str = "") -> str:
