@@ -29,7 +29,7 @@ import aiosqlite
 import asyncpg
 import pytest
 from asyncpg.prepared_stmt import PreparedStatement
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 import tokenbank.db
@@ -332,13 +332,14 @@ async def _release_by_key(db: Database, user_id: int, key: str) -> None:
         await ledger.release(session, int(found.scalar_one()))
 
 
-async def test_driver_units_reuse_overflow_and_reconnect_through_the_same_pool(
+async def test_driver_units_keep_their_connections_and_reconnect_through_the_same_pool(
     postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A driver unit takes an idle connection and hands a clean one back without a
-    greenlet hop; the cases that need the server take SQLAlchemy's usual path: an
-    overflow connection returned to a full pool is closed, and a pool whose connections
-    were all invalidated reconnects. No error is logged, no connection is left out."""
+    greenlet hop; the pool opens up to twice its size under load and keeps every
+    connection it opened (none is closed on its return, so the next burst opens none),
+    and a pool whose connections were all invalidated reconnects through SQLAlchemy's
+    usual path. No error is logged, no connection is left out."""
     db = Database(postgres_url, pool_size=1)
     try:
         user_id = await new_account(db, 1_000)
@@ -355,19 +356,24 @@ async def test_driver_units_reuse_overflow_and_reconnect_through_the_same_pool(
 
             await db.run(commit)
 
+        connects: list[object] = []
+        event.listen(db.engine.sync_engine, "connect", lambda conn, _record: connects.append(conn))
         with caplog.at_level("WARNING"):
             for round_ in range(3):
-                # Four at once on a pool of one: overflow connections come and go.
+                # Four at once on a pool of one: two connections, both kept.
                 await asyncio.gather(*(one_charge(f"o{round_}:{n}") for n in range(4)))
                 pool = db.engine.sync_engine.pool
                 assert pool.checkedout() == 0  # type: ignore[attr-defined]
-                assert pool.checkedin() == 1  # type: ignore[attr-defined]
+                assert pool.checkedin() == 2  # type: ignore[attr-defined]
+                opened = len(connects)
+                await asyncio.gather(*(one_charge(f"k{round_}:{n}") for n in range(4)))
+                assert len(connects) == opened  # the second burst opened no connection
                 # The idle connection marked for reconnection: the next unit reconnects.
                 async with db.engine.connect() as conn:
                     (await conn.get_raw_connection()).invalidate(soft=True)
                 await one_charge(f"r{round_}")
         assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
-        assert (await balance_of(db, user_id)).balance == 1_000 - 3 * 5
+        assert (await balance_of(db, user_id)).balance == 1_000 - 3 * 9
         await assert_ledger_clean(db)
     finally:
         await db.dispose()
