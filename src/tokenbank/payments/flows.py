@@ -783,11 +783,16 @@ def _claim_window(settings: Settings) -> tuple[datetime, datetime, str]:
 
 
 async def claim_due(db: Database, settings: Settings, limit: int) -> list[ClaimedEvent]:
+    """Up to ``limit`` due events claimed in one unit on the driver (one prepared
+    statement: ``BEGIN``, the claim, ``COMMIT``; no ORM session)."""
     now, until, token = _claim_window(settings)
-    async with db.transaction() as session:
-        return await repo.claim_events(
-            session, now=now, lease_until=until, token=token, limit=limit
+
+    async def claim(unit: Unit) -> list[ClaimedEvent]:
+        return await repo.claim_due_events(
+            unit, now=now, lease_until=until, token=token, limit=limit
         )
+
+    return await db.run(claim)
 
 
 async def process_again(
