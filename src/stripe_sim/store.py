@@ -227,7 +227,7 @@ class Store:
 
     def expand(self, obj: Obj, paths: list[str]) -> Obj:
         """Copy ``obj`` with each dotted path's id replaced by its object."""
-        result = json_copy(obj)
+        result: Obj = json_copy(obj)
         for path in paths:
             if result.get("object") == "list":
                 head, _, rest = path.partition(".")

@@ -436,7 +436,7 @@ async def claim_due_events(
     return [_claimed(r, token) for r in rows]
 
 
-def _claimed(row: Mapping[str, Any], token: str) -> ClaimedEvent:
+def _claimed(row: Mapping[Any, Any], token: str) -> ClaimedEvent:
     return ClaimedEvent(
         id=str(row["id"]),
         type=str(row["type"]),
