@@ -11,7 +11,8 @@ invoice, the Stripe read, the sync's transaction, the inbox mark).
 Printed per event: the apply's Python calls (cProfile, one round; they do not move with
 the machine's load) and its process CPU (``time.process_time``, without a profiler, the
 other rounds, with the drain's wall time per event beside it: where the two are close,
-the drain is bound by its own CPU, not by waiting). ``--top`` prints the profile's heaviest functions by own calls too.
+the drain is bound by its own CPU, not by waiting). ``--top`` prints the profile's
+heaviest functions by own calls too.
 
 ``--ack``: the acknowledgement instead, through the whole app (``create_app``: its
 middleware, routing, dependencies, the handler and the one insert), driven in-process
