@@ -5,14 +5,13 @@ Not thread-safe by itself; :class:`stripe_sim.state.SimState` guards it.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ParameterInvalid, ResourceMissing, StripeApiError
-from .objects import Obj, list_object
+from .objects import Obj, json_copy, list_object
 
 _MAX_LIMIT = 100
 
@@ -107,7 +106,7 @@ class Collection:
             data, has_more = newer[-query.limit :], len(newer) > query.limit
         else:
             data, has_more = chosen[: query.limit], len(chosen) > query.limit
-        return list_object([copy.deepcopy(o) for o in data], self.url, has_more)
+        return list_object([json_copy(o) for o in data], self.url, has_more)
 
     def _rank(self, object_id: str) -> tuple[int, int]:
         return int(self._items[object_id].get("created", 0)), self._order[object_id]
@@ -228,7 +227,7 @@ class Store:
 
     def expand(self, obj: Obj, paths: list[str]) -> Obj:
         """Copy ``obj`` with each dotted path's id replaced by its object."""
-        result = copy.deepcopy(obj)
+        result: Obj = json_copy(obj)
         for path in paths:
             if result.get("object") == "list":
                 head, _, rest = path.partition(".")
@@ -259,7 +258,7 @@ class Store:
         elif isinstance(value, str):
             target = self.lookup(value)
             if target is not None:
-                value = copy.deepcopy(target)
+                value = json_copy(target)
                 obj[name] = value
         if rest:
             self._expand_path(value, rest, full_path)

@@ -30,12 +30,17 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Update,
     and_,
+    bindparam,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokenbank.db import Query
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,15 @@ class LeasedQueue:
     def col(self, name: str) -> ColumnElement[Any]:
         return cast("ColumnElement[Any]", self.table.c[name])
 
-    def claimable(self, now: datetime) -> ColumnElement[bool]:
-        """Waiting and due, or claimed by a worker whose claim ran out (it died)."""
+    def claimable(self, now: datetime | ColumnElement[Any]) -> ColumnElement[bool]:
+        """Waiting and due, or claimed by a worker whose claim ran out (it died).
+
+        The statuses are written into the SQL (constants of the queue), so the statement
+        needs no values but ``now`` and can be prepared once (:meth:`due_claim`)."""
         status, lease = self.col(self.status), self.col(self.lease)
         return or_(
-            and_(status.in_(list(self.waiting)), self.col(self.due) <= now),
-            and_(status == self.processing, lease < now),
+            and_(status.in_([_constant(s) for s in self.waiting]), self.col(self.due) <= now),
+            and_(status == _constant(self.processing), lease < now),
         )
 
     def unheld(self, now: datetime) -> ColumnElement[bool]:
@@ -95,21 +103,47 @@ class LeasedQueue:
             )
         else:
             candidates = select(ident).where(ident == key, self.unheld(now))
+        stmt = self._claiming(candidates, lease_until, token, returning)
+        return (await session.execute(stmt)).all()
+
+    def due_claim(self, returning: Sequence[ColumnElement[Any]]) -> Query:
+        """:meth:`claim` of up to ``limit`` due rows as one prepared statement, for any
+        kind of unit (a driver unit: no ORM session, no statement built per claim). Its
+        values: ``now``, ``lease_until``, ``token``, ``limit``."""
+        now = bindparam("now", type_=self.col(self.due).type)
+        candidates = (
+            select(self.col(self.key))
+            .where(self.claimable(now))
+            .order_by(self.col(self.due))
+            .limit(bindparam("limit"))
+        )
+        lease_until = bindparam("lease_until", type_=self.col(self.lease).type)
+        token = bindparam("token", type_=self.col(self.token).type)
+        return Query.of(self._claiming(candidates, lease_until, token, returning))
+
+    def _claiming(
+        self,
+        candidates: Select[Any],
+        lease_until: Any,
+        token: Any,
+        returning: Sequence[ColumnElement[Any]],
+    ) -> Update:
+        """The claim of the ``candidates`` (locked ``SKIP LOCKED``): each moved to the
+        processing status with an attempt counted, the token and the lease stamped."""
         candidates = candidates.with_for_update(skip_locked=True)
-        stmt = (
+        return (
             update(self.table)
-            .where(ident.in_(candidates.scalar_subquery()))
+            .where(self.col(self.key).in_(candidates.scalar_subquery()))
             .values(
                 {
-                    self.status: self.processing,
-                    self.attempts: self.col(self.attempts) + 1,
+                    self.status: _constant(self.processing),
+                    self.attempts: self.col(self.attempts) + literal_column("1"),
                     self.token: token,
                     self.lease: lease_until,
                 }
             )
             .returning(*returning)
         )
-        return (await session.execute(stmt)).all()
 
     async def end_claim(
         self, session: AsyncSession, key: Any, token: str, values: dict[str, Any]
@@ -124,3 +158,10 @@ class LeasedQueue:
         )
         result = cast(CursorResult[Any], await session.execute(stmt))
         return int(result.rowcount) > 0
+
+
+def _constant(status: str) -> ColumnElement[Any]:
+    """A status written into the SQL as a literal (statuses are fixed lowercase words)."""
+    if not status.replace("_", "").isalpha():
+        raise ValueError(f"not a status: {status!r}")
+    return literal_column(f"'{status}'")

@@ -1,6 +1,7 @@
 """The webhook worker's claims: one read of Stripe per payment in a claim (counted on the
-wire), and exactly once all the same — when one event can never be applied, when a slow
-worker's claim was taken over, when a worker is stopped mid-claim."""
+wire), and exactly once all the same — when claims refill the applying, when one event can
+never be applied, when a slow worker's claim was taken over, when a worker is stopped
+mid-claim."""
 
 from __future__ import annotations
 
@@ -160,3 +161,35 @@ async def test_a_worker_stopped_mid_claim_hands_every_claimed_event_back(env: Pa
     assert await env.purchase_entries(first) == [("purchase", 500)]
     await stopped.gateway.aclose()
     await again.gateway.aclose()
+
+
+@NO_WORKER
+async def test_claims_that_refill_the_applying_apply_every_event_once(env: PayEnv) -> None:
+    """Two places: each claim refills what is free while the other place still applies,
+    so a payment's events land in several claims (a later one waits for the earlier
+    group of its payment) — and each event is applied once, each payment credited once."""
+    user = await env.user()
+    start = await env.balance(user)
+    payments = [
+        await paid_without_webhooks(env, user, tier) for tier in ("standard", "starter", "starter")
+    ]
+    events = [await env.events(pi_id) for pi_id in payments]
+    ids = []
+    for turn in range(max(len(e) for e in events)):  # interleaved: payment by payment
+        for own in events:
+            if turn < len(own):
+                r = await env.post_event(own[turn])
+                assert r.status_code == 200
+                if r.json()["status"] == "received":
+                    ids.append(own[turn]["id"])
+    worker = worker_for(env, webhook_concurrency=2)
+
+    assert await worker.drain() == len(ids)
+
+    for event_id in ids:
+        row = await env.inbox_row(event_id)
+        assert row is not None and (row.status, row.attempts) == ("handled", 1)
+    assert await env.balance(user) == start + 500 + 100 + 100
+    for pi_id, tokens in zip(payments, (500, 100, 100), strict=True):
+        assert await env.purchase_entries(pi_id) == [("purchase", tokens)]
+    await worker.gateway.aclose()

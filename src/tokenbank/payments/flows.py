@@ -783,11 +783,16 @@ def _claim_window(settings: Settings) -> tuple[datetime, datetime, str]:
 
 
 async def claim_due(db: Database, settings: Settings, limit: int) -> list[ClaimedEvent]:
+    """Up to ``limit`` due events claimed in one unit on the driver (one prepared
+    statement: ``BEGIN``, the claim, ``COMMIT``; no ORM session)."""
     now, until, token = _claim_window(settings)
-    async with db.transaction() as session:
-        return await repo.claim_events(
-            session, now=now, lease_until=until, token=token, limit=limit
+
+    async def claim(unit: Unit) -> list[ClaimedEvent]:
+        return await repo.claim_due_events(
+            unit, now=now, lease_until=until, token=token, limit=limit
         )
+
+    return await db.run(claim)
 
 
 async def process_again(
@@ -849,28 +854,67 @@ class WebhookWorker(BackgroundLoop):
         return await self.drain()
 
     async def drain(self) -> int:
-        """Apply every due event, ``WEBHOOK_CONCURRENCY`` claimed at a time and applied at
-        once, each in its own transaction; returns how many events were claimed.
+        """Apply every due event, up to ``WEBHOOK_CONCURRENCY`` at once, each in its own
+        transaction; returns how many events were claimed.
 
-        The events of one payment in a claim are applied one after another by one task and
-        share one read of Stripe: read after every event of the claim was recorded, that
-        state holds what each of them announced (an early fraud warning's event still
-        reads afresh, after refunding)."""
+        Claims keep the applying full rather than waiting for a whole claim to end: as
+        soon as half of the places are free, the next claim fills them (the slowest event
+        of a claim no longer holds the others back). The events of one payment in a claim
+        are applied one after another by one task and share one read of Stripe: read
+        after every event of the claim was recorded, that state holds what each of them
+        announced (an early fraud warning's event still reads afresh, after refunding).
+        A later claim's events of a payment still being applied wait for it, then read
+        afresh. Stopped (or failing), the worker cancels what it is applying, and every
+        event not yet applied is handed back (:func:`handling`, :meth:`_apply_group`)."""
         total = 0
-        while True:
-            batch = await self._claim()
-            if not batch:
-                return total
-            total += len(batch)
-            await asyncio.gather(*(self._apply_group(group) for group in _by_payment(batch)))
-            await asyncio.sleep(0)  # let the requests (acknowledgements) in between claims
+        limit = self.settings.webhook_concurrency
+        running: dict[asyncio.Task[None], int] = {}
+        last_of: dict[str, asyncio.Task[None]] = {}  # a payment's latest group
+        try:
+            while True:
+                busy = sum(running.values())
+                if busy <= limit // 2:
+                    batch = await self._claim(limit - busy)
+                    total += len(batch)
+                    for group in _by_payment(batch):
+                        pi_id = group[0].payment_intent_id
+                        before = last_of.get(pi_id) if pi_id is not None else None
+                        task = asyncio.ensure_future(self._apply_after(before, group))
+                        running[task] = len(group)
+                        if pi_id is not None:
+                            last_of[pi_id] = task
+                if not running:
+                    return total
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del running[task]
+                last_of = {k: t for k, t in last_of.items() if not t.done()}
+                for task in done:
+                    task.result()
+        except BaseException:
+            for task in running:
+                task.cancel()
+            await asyncio.shield(asyncio.gather(*running, return_exceptions=True))
+            raise
 
-    async def _claim(self) -> list[ClaimedEvent]:
+    async def _apply_after(
+        self, before: asyncio.Task[None] | None, events: list[ClaimedEvent]
+    ) -> None:
+        """Apply a group once the previous group of its payment (``before``) has ended."""
+        if before is not None:
+            try:
+                await asyncio.wait([before])  # whatever became of it: it is not ours
+            except asyncio.CancelledError:
+                await asyncio.shield(asyncio.gather(*(_give_back(self.db, e) for e in events)))
+                raise
+        await self._apply_group(events)
+
+    async def _claim(self, limit: int) -> list[ClaimedEvent]:
         """A claim that a stop cannot cut in two: stopped while its transaction ends, the
         worker waits for it and hands every event it claimed back at once (rather than
         leaving them to their lease)."""
         return await uncut(
-            claim_due(self.db, self.settings, self.settings.webhook_concurrency),
+            claim_due(self.db, self.settings, limit),
             lambda claimed: asyncio.gather(*(_give_back(self.db, e) for e in claimed)),
         )
 

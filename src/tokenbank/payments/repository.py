@@ -391,6 +391,16 @@ async def event_state(session: AsyncSession, event_id: str) -> tuple[str | None,
 
 #: The inbox as a leased queue (see :mod:`tokenbank.leases`).
 INBOX = LeasedQueue(inbox, waiting=PENDING_EVENT_STATUSES, processing=EventStatus.PROCESSING)
+#: What a claim returns of each event.
+_CLAIMED = (
+    inbox.c.id,
+    inbox.c.type,
+    inbox.c.stripe_payment_intent_id,
+    inbox.c.stripe_charge_id,
+    inbox.c.attempts,
+)
+#: The worker's claim of due events: one prepared statement, in any kind of unit.
+CLAIM_DUE = INBOX.due_claim(_CLAIMED)
 
 
 async def claim_events(
@@ -412,25 +422,29 @@ async def claim_events(
         token=token,
         limit=limit,
         key=event_id,
-        returning=(
-            inbox.c.id,
-            inbox.c.type,
-            inbox.c.stripe_payment_intent_id,
-            inbox.c.stripe_charge_id,
-            inbox.c.attempts,
-        ),
+        returning=_CLAIMED,
     )
-    return [
-        ClaimedEvent(
-            id=str(r.id),
-            type=str(r.type),
-            payment_intent_id=r.stripe_payment_intent_id,
-            charge_id=r.stripe_charge_id,
-            attempts=int(r.attempts),
-            token=token,
-        )
-        for r in rows
-    ]
+    return [_claimed(r._mapping, token) for r in rows]
+
+
+async def claim_due_events(
+    unit: Unit, *, now: datetime, lease_until: datetime, token: str, limit: int
+) -> list[ClaimedEvent]:
+    """:func:`claim_events` of due events as one prepared statement (:data:`CLAIM_DUE`):
+    the worker's claim, on the driver."""
+    rows = await CLAIM_DUE.all(unit, now=now, lease_until=lease_until, token=token, limit=limit)
+    return [_claimed(r, token) for r in rows]
+
+
+def _claimed(row: Mapping[Any, Any], token: str) -> ClaimedEvent:
+    return ClaimedEvent(
+        id=str(row["id"]),
+        type=str(row["type"]),
+        payment_intent_id=row["stripe_payment_intent_id"],
+        charge_id=row["stripe_charge_id"],
+        attempts=int(row["attempts"]),
+        token=token,
+    )
 
 
 #: End a claim (only the claim's holder may: its token), in any kind of unit — the sync's
